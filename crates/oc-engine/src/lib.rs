@@ -1,0 +1,10 @@
+//! Runs a project's pipelines: extract → conform → SQL (computed columns, transforms) →
+//! write → one commit, with every row accounted for (written, rejected, or filtered by the
+//! pipeline's own SQL) and a record of each run in `_ops.runs`.
+
+pub mod plan;
+pub mod run;
+mod stream;
+
+pub use plan::{PipelinePlan, order_pipelines, validate_project};
+pub use run::{RunOptions, RunReport, run_pipeline};

@@ -1,0 +1,325 @@
+//! From a pipeline to a query plan: the conformed input, `sql` columns, transform steps.
+//! Also the project-wide check that every piece of SQL plans (`opencoll validate`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{DataFrame, SessionContext};
+use oc_extract::ReadSpec;
+use oc_spec::project::PipelineFile;
+use oc_spec::{Diagnostic, Diagnostics, Project, TransformStep};
+use oc_sql::session::{new_context, read_only, references, register, register_views};
+
+/// The table the conformed rows are registered as while a pipeline's SQL is planned.
+pub const INPUT: &str = "input";
+
+pub struct PipelinePlan {
+    pub spec: ReadSpec,
+    /// Schema of the conformed rows (`from` and `var` columns).
+    pub input_schema: SchemaRef,
+    /// True when rows go through DataFusion (sql columns or transform steps).
+    pub needs_sql: bool,
+}
+
+impl PipelinePlan {
+    pub fn new(pf: &PipelineFile) -> Result<PipelinePlan, String> {
+        let spec = ReadSpec::from_pipeline(&pf.pipeline)?;
+        let input_schema = spec.schema();
+        let p = &pf.pipeline;
+        let needs_sql = !p.transform.is_empty() || p.columns.values().any(|c| c.sql.is_some());
+        Ok(PipelinePlan {
+            spec,
+            input_schema,
+            needs_sql,
+        })
+    }
+}
+
+/// Where a planning error is reported.
+pub struct SqlSite {
+    pub line: u64,
+    pub column: u64,
+    pub what: String,
+}
+
+/// Plans the pipeline's SQL on `ctx`, reading the conformed rows from `input`. The returned
+/// DataFrame is the pipeline's output. On error, says which piece of SQL failed.
+pub async fn plan_output(
+    ctx: &SessionContext,
+    pf: &PipelineFile,
+    input: Arc<dyn TableProvider>,
+) -> Result<DataFrame, (SqlSite, String)> {
+    let p = &pf.pipeline;
+    let opts = read_only();
+    let site = |s: &serde_saphyr::Spanned<String>, what: String| SqlSite {
+        line: s.referenced.line(),
+        column: s.referenced.column(),
+        what,
+    };
+    let reg = |ctx: &SessionContext, provider: Arc<dyn TableProvider>| {
+        let _ = ctx.deregister_table(INPUT);
+        ctx.register_table(INPUT, provider).map(|_| ())
+    };
+    reg(ctx, input).map_err(|e| {
+        (
+            SqlSite {
+                line: 0,
+                column: 0,
+                what: "input".into(),
+            },
+            e.to_string(),
+        )
+    })?;
+
+    // Computed columns see every `from`/`var` column and the computed columns before them;
+    // a last projection restores the declared order.
+    let mut df: Option<DataFrame> = None;
+    if p.columns.values().any(|c| c.sql.is_some()) {
+        for (name, spec) in &p.columns {
+            if let Some(expr) = &spec.sql {
+                let q = format!("SELECT *, ({}) AS {} FROM {INPUT}", expr.value, quote(name));
+                let d = ctx
+                    .sql_with_options(&q, opts)
+                    .await
+                    .map_err(|e| (site(expr, format!("column `{name}`")), e.to_string()))?;
+                reg(ctx, d.into_view())
+                    .map_err(|e| (site(expr, format!("column `{name}`")), e.to_string()))?;
+            }
+        }
+        let cols = p
+            .columns
+            .keys()
+            .map(|c| quote(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let d = ctx
+            .sql_with_options(&format!("SELECT {cols} FROM {INPUT}"), opts)
+            .await
+            .map_err(|e| {
+                (
+                    SqlSite {
+                        line: 0,
+                        column: 0,
+                        what: "columns".into(),
+                    },
+                    e.to_string(),
+                )
+            })?;
+        reg(ctx, d.clone().into_view()).map_err(|e| {
+            (
+                SqlSite {
+                    line: 0,
+                    column: 0,
+                    what: "columns".into(),
+                },
+                e.to_string(),
+            )
+        })?;
+        df = Some(d);
+    }
+    for (i, step) in p.transform.iter().enumerate() {
+        let TransformStep::Sql(sql) = step;
+        let d = ctx.sql_with_options(&sql.value, opts).await.map_err(|e| {
+            (
+                site(sql, format!("transform step {}", i + 1)),
+                e.to_string(),
+            )
+        })?;
+        reg(ctx, d.clone().into_view()).map_err(|e| {
+            (
+                site(sql, format!("transform step {}", i + 1)),
+                e.to_string(),
+            )
+        })?;
+        df = Some(d);
+    }
+    match df {
+        Some(d) => Ok(d),
+        None => ctx.table(INPUT).await.map_err(|e| {
+            (
+                SqlSite {
+                    line: 0,
+                    column: 0,
+                    what: "input".into(),
+                },
+                e.to_string(),
+            )
+        }),
+    }
+}
+
+fn quote(ident: &str) -> String {
+    format!("\"{ident}\"")
+}
+
+/// Pipelines in an order where each comes after the tables its transform SQL reads.
+/// Cycles are reported as diagnostics and the pipelines involved are left out.
+pub fn order_pipelines<'p>(project: &'p Project, diags: &mut Diagnostics) -> Vec<&'p PipelineFile> {
+    let ctx = new_context();
+    let names: BTreeSet<&str> = project
+        .pipelines
+        .iter()
+        .map(|p| p.pipeline.name.value.as_str())
+        .collect();
+    let mut deps: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for pf in &project.pipelines {
+        let mut d = BTreeSet::new();
+        for step in &pf.pipeline.transform {
+            let TransformStep::Sql(sql) = step;
+            if let Ok(refs) = references(&ctx, &sql.value) {
+                d.extend(
+                    refs.into_iter()
+                        .filter(|r| names.contains(r.as_str()) && *r != pf.pipeline.name.value),
+                );
+            }
+        }
+        deps.insert(&pf.pipeline.name.value, d);
+    }
+    let mut done: Vec<&'p PipelineFile> = Vec::new();
+    let mut pending: Vec<&'p PipelineFile> = project.pipelines.iter().collect();
+    while !pending.is_empty() {
+        let (ready, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|pf| {
+            deps[pf.pipeline.name.value.as_str()]
+                .iter()
+                .all(|d| done.iter().any(|x| x.pipeline.name.value == *d))
+        });
+        if ready.is_empty() {
+            for pf in &rest {
+                let n = &pf.pipeline.name;
+                diags.push(Diagnostic::new(
+                    &pf.path,
+                    n.referenced.line(),
+                    n.referenced.column(),
+                    format!(
+                        "pipelines read each other in a cycle: {}",
+                        rest.iter()
+                            .map(|p| p.pipeline.name.value.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            break;
+        }
+        done.extend(ready);
+        pending = rest;
+    }
+    done
+}
+
+/// Everything `opencoll validate` checks: the static checks of `oc-spec`, then every piece of
+/// SQL planned against the declared schemas (no data needed, the lake is not read).
+pub async fn validate_project(project: &Project) -> Diagnostics {
+    let mut diags = project.validate();
+    let ordered = order_pipelines(project, &mut diags);
+    let ctx = new_context();
+    for pf in ordered {
+        let plan = match PipelinePlan::new(pf) {
+            Ok(p) => p,
+            Err(e) => {
+                diags.push(Diagnostic::new(&pf.path, 0, 0, e));
+                continue;
+            }
+        };
+        let empty =
+            Arc::new(MemTable::try_new(plan.input_schema.clone(), vec![vec![]]).expect("schema"));
+        match plan_output(&ctx, pf, empty).await {
+            Ok(df) => {
+                let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+                for col in &pf.pipeline.target.partition_by {
+                    if schema.field_with_name(col).is_err() {
+                        let (l, c) = locate(&pf.text, "partition_by");
+                        diags.push(Diagnostic::new(
+                            &pf.path,
+                            l,
+                            c,
+                            format!("partition column `{col}` is not in the pipeline's output"),
+                        ));
+                    }
+                }
+                check_docs(project, &pf.pipeline.name.value, &schema, &mut diags);
+                let table = Arc::new(MemTable::try_new(schema, vec![vec![]]).expect("schema"));
+                if let Err(e) = register(&ctx, &pf.pipeline.name.value, table) {
+                    diags.push(Diagnostic::new(&pf.path, 0, 0, e.to_string()));
+                }
+            }
+            Err((site, msg)) => diags.push(
+                Diagnostic::new(
+                    &pf.path,
+                    site.line,
+                    site.column,
+                    format!("{}: {}", site.what, first_line(&msg)),
+                )
+                .with_hint("SQL runs in DataFusion; the conformed rows are the table `input`"),
+            ),
+        }
+    }
+    let _ = ctx.deregister_table(INPUT);
+    // Operational tables exist in every lake.
+    for (name, schema) in [
+        (oc_lake::ops::RUNS, oc_lake::ops::runs_schema()),
+        (oc_lake::ops::REJECTS, oc_lake::ops::rejects_schema()),
+    ] {
+        let _ = register(
+            &ctx,
+            name,
+            Arc::new(MemTable::try_new(schema, vec![vec![]]).expect("schema")),
+        );
+    }
+    match register_views(&ctx, &project.views).await {
+        Ok((created, broken)) => {
+            for (v, msg) in broken {
+                diags.push(
+                    Diagnostic::new(&v.path, 1, 1, first_line(&msg))
+                        .with_hint("views read lake tables as <domain>.<table>"),
+                );
+            }
+            for name in created {
+                if let Ok(df) = ctx.table(name.as_str()).await {
+                    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+                    check_docs(project, &name, &schema, &mut diags);
+                }
+            }
+        }
+        Err(e) => diags.push(Diagnostic::new(Path::new("sql"), 0, 0, e.to_string())),
+    }
+    diags
+}
+
+/// Column docs in catalog.yaml must name real columns.
+fn check_docs(project: &Project, name: &str, schema: &SchemaRef, diags: &mut Diagnostics) {
+    if let Some(doc) = project.catalog.datasets.get(name) {
+        for col in doc.columns.keys() {
+            if schema.field_with_name(col).is_err() {
+                let mut d = Diagnostic::new(
+                    "catalog.yaml",
+                    doc.line,
+                    0,
+                    format!("datasets.{name}: no column `{col}`"),
+                );
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                if let Some(s) = oc_spec::diag::did_you_mean(col, names) {
+                    d = d.with_hint(format!("did you mean `{s}`?"));
+                }
+                diags.push(d);
+            }
+        }
+    }
+}
+
+fn first_line(msg: &str) -> String {
+    msg.lines().next().unwrap_or(msg).to_string()
+}
+
+fn locate(text: &str, key: &str) -> (u64, u64) {
+    for (i, line) in text.lines().enumerate() {
+        if let Some(pos) = line.find(&format!("{key}:")) {
+            return ((i + 1) as u64, (pos + 1) as u64);
+        }
+    }
+    (0, 0)
+}

@@ -1,0 +1,326 @@
+//! One run of one pipeline.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use chrono::Utc;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::error::DataFusionError;
+use futures::StreamExt;
+use oc_extract::{ExtractError, FileStats, Reject, Sink, SourceFile, expand_sources, read_file};
+use oc_lake::ops::{RejectRecord, RunRecord, record_rejects, record_run};
+use oc_lake::{Lake, TableWrite, WriteMode};
+use oc_spec::project::PipelineFile;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::plan::{PipelinePlan, plan_output};
+use crate::stream::{BatchResult, ChannelStream};
+
+#[derive(Default, Clone)]
+pub struct RunOptions {
+    /// Called with the number of rows read so far (for progress bars).
+    pub progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub pipeline: String,
+    pub run_id: String,
+    pub ok: bool,
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub rows_rejected: u64,
+    pub rows_filtered: u64,
+    pub table_version: Option<u64>,
+    pub error: Option<String>,
+    /// The first rejects, for the terminal; all of them are in `_ops.rejects`.
+    pub rejects_sample: Vec<Reject>,
+    pub seconds: f64,
+    pub files: Vec<(String, FileStats)>,
+}
+
+/// What the reader thread sends: batches go to the plan, rejects are kept here.
+struct ChannelSink {
+    tx: mpsc::Sender<BatchResult>,
+    rejects: Vec<Reject>,
+    rows: Arc<AtomicU64>,
+    progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+}
+
+impl Sink for ChannelSink {
+    fn batch(&mut self, batch: RecordBatch) -> Result<(), ExtractError> {
+        let n = self
+            .rows
+            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed)
+            + batch.num_rows() as u64;
+        if let Some(p) = &self.progress {
+            p(n);
+        }
+        self.tx
+            .blocking_send(Ok(batch))
+            .map_err(|_| ExtractError::new("", None, "the writer stopped"))
+    }
+    fn reject(&mut self, reject: Reject) -> Result<(), ExtractError> {
+        self.rejects.push(reject);
+        Ok(())
+    }
+}
+
+type ReaderOutput = (Vec<(String, FileStats)>, Vec<Reject>, Option<ExtractError>);
+
+/// Runs `pf` into `lake`: one commit on success, nothing visible on failure. Always records the
+/// run in `_ops.runs` (and rejected rows in `_ops.rejects`).
+pub async fn run_pipeline(
+    project_root: &std::path::Path,
+    lake: &Lake,
+    pf: &PipelineFile,
+    opts: &RunOptions,
+) -> RunReport {
+    let started = Utc::now();
+    let clock = Instant::now();
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let name = pf.pipeline.name.value.clone();
+    let mut report = RunReport {
+        pipeline: name.clone(),
+        run_id: run_id.clone(),
+        ok: false,
+        rows_read: 0,
+        rows_written: 0,
+        rows_rejected: 0,
+        rows_filtered: 0,
+        table_version: None,
+        error: None,
+        rejects_sample: Vec::new(),
+        seconds: 0.0,
+        files: Vec::new(),
+    };
+
+    let result = execute(project_root, lake, pf, opts, &run_id, &mut report).await;
+    if let Err(e) = result {
+        report.error = Some(e);
+    } else {
+        report.ok = true;
+    }
+    report.seconds = clock.elapsed().as_secs_f64();
+
+    let sources = serde_json::Value::Array(
+        report
+            .files
+            .iter()
+            .map(|(f, s)| serde_json::json!({"file": f, "sha256": s.sha256, "bytes": s.bytes, "rows": s.rows_read}))
+            .collect(),
+    )
+    .to_string();
+    let mut h = Sha256::new();
+    for (f, s) in &report.files {
+        h.update(f.as_bytes());
+        h.update(s.sha256.as_bytes());
+    }
+    let record = RunRecord {
+        run_id: run_id.clone(),
+        pipeline: name.clone(),
+        started_at: started,
+        finished_at: Utc::now(),
+        status: if report.ok { "success" } else { "failed" }.to_string(),
+        rows_read: report.rows_read,
+        rows_written: report.rows_written,
+        rows_rejected: report.rows_rejected,
+        rows_filtered: report.rows_filtered,
+        sources,
+        source_sha256: hex::encode(h.finalize()),
+        definition_sha256: hex::encode(Sha256::digest(pf.text.as_bytes())),
+        table_version: report.table_version,
+        error: report.error.clone(),
+    };
+    if let Err(e) = record_run(lake, &record).await {
+        let msg = format!("could not record the run in _ops.runs: {e}");
+        report.error = Some(match report.error.take() {
+            Some(prev) => format!("{prev}; {msg}"),
+            None => msg,
+        });
+        report.ok = false;
+    }
+    report
+}
+
+async fn execute(
+    root: &std::path::Path,
+    lake: &Lake,
+    pf: &PipelineFile,
+    opts: &RunOptions,
+    run_id: &str,
+    report: &mut RunReport,
+) -> Result<(), String> {
+    let p = &pf.pipeline;
+    let name = p.name.value.as_str();
+    let plan = PipelinePlan::new(pf)?;
+    let files: Vec<SourceFile> = expand_sources(p, root);
+
+    // The reader runs on a blocking thread; a small channel bounds memory.
+    let (tx, rx) = mpsc::channel::<BatchResult>(4);
+    let spec = plan.spec.clone();
+    let rows = Arc::new(AtomicU64::new(0));
+    let progress = opts.progress.clone();
+    let reader = tokio::task::spawn_blocking(move || -> ReaderOutput {
+        let mut sink = ChannelSink {
+            tx,
+            rejects: Vec::new(),
+            rows,
+            progress,
+        };
+        let mut stats = Vec::new();
+        for f in &files {
+            match read_file(&spec, f, &mut sink) {
+                Ok(s) => stats.push((f.display.clone(), s)),
+                Err(e) => {
+                    let _ = sink
+                        .tx
+                        .blocking_send(Err(DataFusionError::Execution(e.to_string())));
+                    return (stats, sink.rejects, Some(e));
+                }
+            }
+        }
+        (stats, sink.rejects, None)
+    });
+
+    let outcome = write_output(lake, pf, &plan, rx).await;
+    let (stats, rejects, read_error) = reader
+        .await
+        .map_err(|e| format!("the reader thread failed: {e}"))?;
+    report.rows_read = stats.iter().map(|(_, s)| s.rows_read).sum();
+    report.rows_rejected = rejects.len() as u64;
+    report.files = stats;
+    report.rejects_sample = rejects.iter().take(5).cloned().collect();
+    if !rejects.is_empty() {
+        let records: Vec<RejectRecord> = rejects
+            .iter()
+            .map(|r| RejectRecord {
+                file: r.file.clone(),
+                line: r.line,
+                column: r.column.clone(),
+                value: r.value.clone(),
+                reason: r.reason.clone(),
+            })
+            .collect();
+        record_rejects(lake, run_id, name, &records)
+            .await
+            .map_err(|e| format!("could not record rejected rows: {e}"))?;
+    }
+
+    if let Some(e) = read_error {
+        if let Ok(w) = outcome {
+            w.abort();
+        }
+        return Err(e.to_string());
+    }
+    let writer = outcome?;
+    report.rows_written = writer.rows();
+    let conformed = report.rows_read - report.rows_rejected;
+    report.rows_filtered = conformed.saturating_sub(report.rows_written);
+    if report.rows_rejected > p.max_rejects {
+        writer.abort();
+        let first = report
+            .rejects_sample
+            .first()
+            .map(|r| {
+                format!(
+                    "; first: {}:{}: {}{}",
+                    r.file,
+                    r.line,
+                    r.column
+                        .as_deref()
+                        .map(|c| format!("column {c}: "))
+                        .unwrap_or_default(),
+                    r.reason
+                )
+            })
+            .unwrap_or_default();
+        return Err(format!(
+            "{} rows rejected, more than max_rejects = {}{first} (all in _ops.rejects, run {run_id})",
+            report.rows_rejected, p.max_rejects
+        ));
+    }
+    let mode = match p.target.mode {
+        oc_spec::WriteMode::Replace => WriteMode::Replace,
+        oc_spec::WriteMode::ReplacePartitions => WriteMode::ReplacePartitions,
+    };
+    let meta = HashMap::from([
+        (
+            "opencoll.run_id".to_string(),
+            serde_json::Value::String(run_id.to_string()),
+        ),
+        (
+            "opencoll.pipeline".to_string(),
+            serde_json::Value::String(name.to_string()),
+        ),
+    ]);
+    let version = writer.commit(mode, meta).await.map_err(|e| e.to_string())?;
+    report.table_version = Some(version);
+    Ok(())
+}
+
+/// Plans the pipeline over the reader's batches and streams the output into a new table version.
+async fn write_output(
+    lake: &Lake,
+    pf: &PipelineFile,
+    plan: &PipelinePlan,
+    rx: mpsc::Receiver<BatchResult>,
+) -> Result<TableWrite, String> {
+    let p = &pf.pipeline;
+    let name = p.name.value.as_str();
+    let (schema, mut stream): (SchemaRef, datafusion::execution::SendableRecordBatchStream) =
+        if plan.needs_sql {
+            let session = oc_sql::LakeSession::open(lake, &[])
+                .await
+                .map_err(|e| e.to_string())?;
+            let input = StreamingTable::try_new(
+                plan.input_schema.clone(),
+                vec![Arc::new(ChannelStream::new(plan.input_schema.clone(), rx))],
+            )
+            .map_err(|e| e.to_string())?;
+            let df = plan_output(&session.ctx, pf, Arc::new(input))
+                .await
+                .map_err(|(site, e)| format!("{}: {}: {e}", pf.path.display(), site.what))?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            (
+                schema,
+                df.execute_stream().await.map_err(|e| e.to_string())?,
+            )
+        } else {
+            let schema = plan.input_schema.clone();
+            let s =
+                futures::stream::unfold(
+                    rx,
+                    |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
+                );
+            (
+                schema.clone(),
+                Box::pin(
+                    datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, s),
+                ),
+            )
+        };
+    let mut writer = TableWrite::begin(lake, name, schema, &p.target.partition_by)
+        .await
+        .map_err(|e| e.to_string())?;
+    while let Some(batch) = stream.next().await {
+        match batch {
+            Ok(b) => {
+                if let Err(e) = writer.write(b).await {
+                    writer.abort();
+                    return Err(e.to_string());
+                }
+            }
+            Err(e) => {
+                writer.abort();
+                return Err(e.to_string());
+            }
+        }
+    }
+    Ok(writer)
+}

@@ -1,0 +1,388 @@
+//! Typing of source cells into Arrow columns, one declared column at a time.
+//!
+//! A row is appended only when every cell converts; otherwise the whole row is rejected with
+//! the first failing column and its raw value, so nothing is lost or half-written.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int16Builder,
+    Int32Builder, Int64Builder, StringBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+use oc_spec::ColumnType;
+
+use crate::number::{NumberFormat, parse_decimal, parse_f64, parse_i64};
+
+/// Markers read as NULL in typed (non-text) columns unless the pipeline says otherwise.
+pub const DEFAULT_NULL_VALUES: &[&str] = &[
+    "", "n.c", "n.c.", "nc", "nd", "n.d", "n.d.", "-", "s", "NA", "N/A",
+];
+
+/// How one output column is typed.
+#[derive(Debug, Clone)]
+pub struct ColumnPlan {
+    pub name: String,
+    pub ty: ColumnType,
+    pub width: Option<u8>,
+    pub date_format: String,
+    /// Values that mean NULL. For text columns, only the empty string by default.
+    pub null_values: Vec<String>,
+    pub number: NumberFormat,
+}
+
+impl ColumnPlan {
+    pub fn new(name: &str, ty: ColumnType, number: NumberFormat) -> Self {
+        let null_values = if ty.is_text() {
+            vec![String::new()]
+        } else {
+            DEFAULT_NULL_VALUES.iter().map(|s| s.to_string()).collect()
+        };
+        Self {
+            name: name.to_string(),
+            ty,
+            width: None,
+            date_format: "%Y-%m-%d".to_string(),
+            null_values,
+            number,
+        }
+    }
+
+    pub fn data_type(&self) -> DataType {
+        arrow_type(self.ty)
+    }
+
+    fn is_null(&self, raw: &str) -> bool {
+        let t = raw.trim();
+        self.null_values.iter().any(|n| n.eq_ignore_ascii_case(t))
+    }
+
+    /// Converts one raw cell. `Err` carries the reason shown in `_ops.rejects`.
+    pub fn convert<'a>(&self, raw: Option<Cow<'a, str>>) -> Result<Cell<'a>, String> {
+        let Some(raw) = raw else {
+            return Ok(Cell::Null);
+        };
+        if self.is_null(&raw) {
+            return Ok(Cell::Null);
+        }
+        Ok(match self.ty {
+            ColumnType::String => Cell::Text(raw),
+            ColumnType::Code => Cell::Text(self.code(raw)?),
+            ColumnType::Int16 => {
+                let v = parse_i64(&raw, self.number)?;
+                i16::try_from(v).map_err(|_| "out of range for int16".to_string())?;
+                Cell::I64(v)
+            }
+            ColumnType::Int32 => {
+                let v = parse_i64(&raw, self.number)?;
+                i32::try_from(v).map_err(|_| "out of range for int32".to_string())?;
+                Cell::I64(v)
+            }
+            ColumnType::Int64 => Cell::I64(parse_i64(&raw, self.number)?),
+            ColumnType::Float64 => Cell::F64(parse_f64(&raw, self.number)?),
+            ColumnType::Decimal { precision, scale } => {
+                Cell::Dec(parse_decimal(&raw, self.number, precision, scale)?)
+            }
+            ColumnType::Bool => Cell::Bool(parse_bool(&raw)?),
+            ColumnType::Date => {
+                let d = NaiveDate::parse_from_str(raw.trim(), &self.date_format)
+                    .map_err(|_| format!("not a date in format {}", self.date_format))?;
+                Cell::Date(
+                    d.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+                        .num_days() as i32,
+                )
+            }
+        })
+    }
+
+    fn code<'a>(&self, raw: Cow<'a, str>) -> Result<Cow<'a, str>, String> {
+        let trimmed = raw.trim();
+        let code: Cow<'a, str> = if trimmed.len() == raw.len() {
+            raw
+        } else {
+            Cow::Owned(trimmed.to_string())
+        };
+        let Some(width) = self.width.map(usize::from) else {
+            return Ok(code);
+        };
+        let len = code.chars().count();
+        if len > width {
+            return Err(format!("code longer than its declared width {width}"));
+        }
+        if len < width && code.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Cow::Owned(format!("{}{}", "0".repeat(width - len), code)));
+        }
+        Ok(code)
+    }
+}
+
+pub fn arrow_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Code | ColumnType::String => DataType::Utf8,
+        ColumnType::Int16 => DataType::Int16,
+        ColumnType::Int32 => DataType::Int32,
+        ColumnType::Int64 => DataType::Int64,
+        ColumnType::Float64 => DataType::Float64,
+        ColumnType::Decimal { precision, scale } => DataType::Decimal128(precision, scale),
+        ColumnType::Bool => DataType::Boolean,
+        ColumnType::Date => DataType::Date32,
+    }
+}
+
+pub fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_lowercase().as_str() {
+        "oui" | "o" | "1" | "true" | "vrai" | "yes" | "y" => Ok(true),
+        "non" | "n" | "0" | "false" | "faux" | "no" => Ok(false),
+        _ => Err("not a boolean (expected Oui/Non, 1/0 or true/false)".into()),
+    }
+}
+
+/// A converted cell, borrowed from the source record where possible.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Text(Cow<'a, str>),
+    I64(i64),
+    F64(f64),
+    Dec(i128),
+    Bool(bool),
+    Date(i32),
+}
+
+enum ColBuilder {
+    Str(StringBuilder),
+    I16(Int16Builder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F64(Float64Builder),
+    Dec(Decimal128Builder, u8, i8),
+    Bool(BooleanBuilder),
+    Date(Date32Builder),
+}
+
+impl ColBuilder {
+    fn new(ty: ColumnType, cap: usize) -> Self {
+        match ty {
+            ColumnType::Code | ColumnType::String => {
+                ColBuilder::Str(StringBuilder::with_capacity(cap, cap * 8))
+            }
+            ColumnType::Int16 => ColBuilder::I16(Int16Builder::with_capacity(cap)),
+            ColumnType::Int32 => ColBuilder::I32(Int32Builder::with_capacity(cap)),
+            ColumnType::Int64 => ColBuilder::I64(Int64Builder::with_capacity(cap)),
+            ColumnType::Float64 => ColBuilder::F64(Float64Builder::with_capacity(cap)),
+            ColumnType::Decimal { precision, scale } => {
+                ColBuilder::Dec(Decimal128Builder::with_capacity(cap), precision, scale)
+            }
+            ColumnType::Bool => ColBuilder::Bool(BooleanBuilder::with_capacity(cap)),
+            ColumnType::Date => ColBuilder::Date(Date32Builder::with_capacity(cap)),
+        }
+    }
+
+    fn append(&mut self, cell: &Cell<'_>) {
+        match (self, cell) {
+            (ColBuilder::Str(b), Cell::Text(s)) => b.append_value(s),
+            (ColBuilder::Str(b), Cell::Null) => b.append_null(),
+            (ColBuilder::I16(b), Cell::I64(v)) => b.append_value(*v as i16),
+            (ColBuilder::I16(b), _) => b.append_null(),
+            (ColBuilder::I32(b), Cell::I64(v)) => b.append_value(*v as i32),
+            (ColBuilder::I32(b), _) => b.append_null(),
+            (ColBuilder::I64(b), Cell::I64(v)) => b.append_value(*v),
+            (ColBuilder::I64(b), _) => b.append_null(),
+            (ColBuilder::F64(b), Cell::F64(v)) => b.append_value(*v),
+            (ColBuilder::F64(b), _) => b.append_null(),
+            (ColBuilder::Dec(b, ..), Cell::Dec(v)) => b.append_value(*v),
+            (ColBuilder::Dec(b, ..), _) => b.append_null(),
+            (ColBuilder::Bool(b), Cell::Bool(v)) => b.append_value(*v),
+            (ColBuilder::Bool(b), _) => b.append_null(),
+            (ColBuilder::Date(b), Cell::Date(v)) => b.append_value(*v),
+            (ColBuilder::Date(b), _) => b.append_null(),
+            (ColBuilder::Str(b), _) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColBuilder::Str(b) => Arc::new(b.finish()),
+            ColBuilder::I16(b) => Arc::new(b.finish()),
+            ColBuilder::I32(b) => Arc::new(b.finish()),
+            ColBuilder::I64(b) => Arc::new(b.finish()),
+            ColBuilder::F64(b) => Arc::new(b.finish()),
+            ColBuilder::Dec(b, p, s) => Arc::new(
+                b.finish()
+                    .with_precision_and_scale(*p, *s)
+                    .expect("precision and scale were validated by the spec"),
+            ),
+            ColBuilder::Bool(b) => Arc::new(b.finish()),
+            ColBuilder::Date(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Accumulates conformed rows into record batches of the declared schema.
+pub struct BatchBuilder {
+    schema: SchemaRef,
+    builders: Vec<ColBuilder>,
+    rows: usize,
+    capacity: usize,
+    plans: Vec<ColumnType>,
+}
+
+impl BatchBuilder {
+    pub fn new(plans: &[ColumnPlan], capacity: usize) -> Self {
+        Self {
+            schema: schema_of(plans),
+            builders: plans
+                .iter()
+                .map(|p| ColBuilder::new(p.ty, capacity))
+                .collect(),
+            rows: 0,
+            capacity,
+            plans: plans.iter().map(|p| p.ty).collect(),
+        }
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    pub fn append(&mut self, cells: &[Cell<'_>]) {
+        debug_assert_eq!(cells.len(), self.builders.len());
+        for (b, c) in self.builders.iter_mut().zip(cells) {
+            b.append(c);
+        }
+        self.rows += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.rows >= self.capacity
+    }
+
+    /// The rows appended so far as a batch; the builder is empty afterwards.
+    pub fn finish(&mut self) -> RecordBatch {
+        let cols: Vec<ArrayRef> = self.builders.iter_mut().map(ColBuilder::finish).collect();
+        self.rows = 0;
+        self.builders = self
+            .plans
+            .iter()
+            .map(|t| ColBuilder::new(*t, self.capacity))
+            .collect();
+        RecordBatch::try_new(self.schema.clone(), cols).expect("builders follow the schema")
+    }
+}
+
+pub fn schema_of(plans: &[ColumnPlan]) -> SchemaRef {
+    Arc::new(Schema::new(
+        plans
+            .iter()
+            .map(|p| Field::new(&p.name, p.data_type(), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Decimal128Type, Int16Type};
+
+    fn plan(ty: &str) -> ColumnPlan {
+        ColumnPlan::new("c", ty.parse().unwrap(), NumberFormat::french())
+    }
+
+    fn conv(p: &ColumnPlan, raw: &str) -> Result<Cell<'static>, String> {
+        p.convert(Some(Cow::Owned(raw.to_string())))
+    }
+
+    #[test]
+    fn codes_keep_leading_zeros_and_pad_to_width() {
+        let mut p = plan("code");
+        assert_eq!(conv(&p, "01001"), Ok(Cell::Text("01001".into())));
+        p.width = Some(5);
+        assert_eq!(conv(&p, "1001"), Ok(Cell::Text("01001".into())));
+        assert_eq!(conv(&p, " 2A004 "), Ok(Cell::Text("2A004".into())));
+        assert_eq!(conv(&p, "2A4"), Ok(Cell::Text("2A4".into())));
+        assert!(conv(&p, "123456").unwrap_err().contains("width 5"));
+        assert_eq!(conv(&p, ""), Ok(Cell::Null));
+        // A placeholder is not NULL in a code column: `s` or `-` could be real codes.
+        assert_eq!(conv(&p, "-"), Ok(Cell::Text("-".into())));
+    }
+
+    #[test]
+    fn placeholders_are_null_in_typed_columns() {
+        let p = plan("decimal(18,2)");
+        for m in ["", "n.c", "nd", "n.d", "N.D.", "-", "s", " s "] {
+            assert_eq!(conv(&p, m), Ok(Cell::Null), "{m:?}");
+        }
+        assert_eq!(conv(&p, "1 234,5"), Ok(Cell::Dec(123450)));
+        let mut custom = plan("int32");
+        custom.null_values = vec!["///".into()];
+        assert_eq!(conv(&custom, "///"), Ok(Cell::Null));
+        assert!(conv(&custom, "nd").is_err());
+    }
+
+    #[test]
+    fn booleans_in_french_and_english() {
+        let p = plan("bool");
+        for (s, v) in [
+            ("Oui", true),
+            ("NON", false),
+            ("oui", true),
+            ("1", true),
+            ("0", false),
+            ("true", true),
+            ("False", false),
+        ] {
+            assert_eq!(conv(&p, s), Ok(Cell::Bool(v)), "{s}");
+        }
+        assert!(conv(&p, "peut-être").is_err());
+    }
+
+    #[test]
+    fn dates_with_a_declared_format() {
+        let mut p = plan("date");
+        assert_eq!(conv(&p, "1970-01-02"), Ok(Cell::Date(1)));
+        p.date_format = "%d/%m/%Y".into();
+        assert_eq!(conv(&p, "01/01/2024"), Ok(Cell::Date(19723)));
+        assert!(conv(&p, "2024-01-01").is_err());
+    }
+
+    #[test]
+    fn int_ranges_are_checked() {
+        assert!(conv(&plan("int16"), "40000").unwrap_err().contains("int16"));
+        assert_eq!(conv(&plan("int16"), "2024"), Ok(Cell::I64(2024)));
+    }
+
+    #[test]
+    fn builds_typed_batches() {
+        let plans = vec![
+            ColumnPlan::new("exer", "int16".parse().unwrap(), NumberFormat::french()),
+            ColumnPlan::new(
+                "sd",
+                "decimal(18,2)".parse().unwrap(),
+                NumberFormat::french(),
+            ),
+        ];
+        let mut b = BatchBuilder::new(&plans, 4);
+        b.append(&[Cell::I64(2024), Cell::Dec(9697123)]);
+        b.append(&[Cell::Null, Cell::Null]);
+        let batch = b.finish();
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(batch.column(0).as_primitive::<Int16Type>().value(0), 2024);
+        let sd = batch.column(1).as_primitive::<Decimal128Type>();
+        assert_eq!(sd.data_type(), &DataType::Decimal128(18, 2));
+        assert_eq!(sd.value(0), 9697123);
+        assert!(sd.is_null(1));
+        assert!(b.is_empty());
+    }
+}

@@ -1,0 +1,406 @@
+//! Delimited text: `;` `,` TAB, quoted fields with separators and line breaks, CRLF, BOM,
+//! title lines before the header, windows-1252 / ISO-8859-1 / UTF-8.
+//!
+//! Records are split on bytes by the `csv` crate, then each needed field is decoded and typed.
+
+use std::borrow::Cow;
+use std::io::BufRead;
+
+use oc_spec::{Encoding, OnExtraColumns};
+
+use crate::encoding::{UTF8_BOM, decode};
+use crate::rows::RowWriter;
+use crate::{ExtractError, ReadSpec, Selector, Sink, SourceFile};
+
+/// Where each declared column is found in a record.
+enum Slot {
+    Field(usize),
+    Const(String),
+}
+
+pub fn read(
+    spec: &ReadSpec,
+    file: &SourceFile,
+    input: &mut dyn BufRead,
+    sink: &mut dyn Sink,
+) -> Result<(u64, u64), ExtractError> {
+    let d = &spec.csv;
+    let name = file.display.as_str();
+    let err = |line: Option<u64>, msg: String| ExtractError::new(name, line, msg);
+
+    // A BOM says UTF-8 whatever the pipeline claims.
+    let head = input
+        .fill_buf()
+        .map_err(|e| err(None, format!("cannot read: {e}")))?;
+    if head.starts_with(UTF8_BOM) {
+        if d.encoding != Encoding::Utf8 {
+            return Err(err(Some(1), "the file starts with a UTF-8 byte order mark but the pipeline says another encoding".into())
+                .with_hint("set `encoding: utf-8`"));
+        }
+        input.consume(UTF8_BOM.len());
+    }
+    let mut skipped = 0u64;
+    let mut line_buf = Vec::new();
+    while skipped < d.skip_rows {
+        line_buf.clear();
+        let n = input
+            .read_until(b'\n', &mut line_buf)
+            .map_err(|e| err(Some(skipped + 1), format!("cannot read: {e}")))?;
+        if n == 0 {
+            return Err(err(
+                None,
+                format!("the file has fewer than skip_rows = {} lines", d.skip_rows),
+            ));
+        }
+        skipped += 1;
+    }
+
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(d.delimiter)
+        .quote(d.quote.unwrap_or(b'"'))
+        .quoting(d.quote.is_some())
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(1 << 16)
+        .from_reader(input);
+    let mut record = csv::ByteRecord::new();
+    let io = |e: csv::Error, last: u64| {
+        let line = e.position().map(|p| p.line() + skipped).unwrap_or(last + 1);
+        err(Some(line), format!("cannot read: {e}"))
+            .with_hint("the file may be truncated or not delimited text")
+    };
+
+    // Header.
+    let (headers, header_line) = if d.header {
+        if !reader
+            .read_byte_record(&mut record)
+            .map_err(|e| io(e, skipped))?
+        {
+            return Err(err(None, "the file is empty: no header line".into())
+                .with_hint("check the download, or set `header: false`"));
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(1) + skipped;
+        let mut hs = Vec::with_capacity(record.len());
+        for f in record.iter() {
+            let h = decode(d.encoding, f).map_err(|e| err(Some(line), format!("header: {e}")))?;
+            hs.push(h.trim().to_string());
+        }
+        (hs, line)
+    } else {
+        (Vec::new(), skipped)
+    };
+
+    // Resolve each declared column.
+    let mut slots = Vec::with_capacity(spec.columns.len());
+    let mut labels = Vec::with_capacity(spec.columns.len());
+    let mut used = vec![false; headers.len()];
+    for c in &spec.columns {
+        let idx = match &c.selector {
+            Selector::Var(v) => {
+                let value = file.vars.get(v).cloned().unwrap_or_default();
+                labels.push(format!("{{{v}}}"));
+                slots.push(Slot::Const(value));
+                continue;
+            }
+            Selector::Header(h) if !d.header => {
+                // Without a header, columns are named column_1, column_2, …
+                h.strip_prefix("column_")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|n| *n >= 1)
+                    .map(|n| n - 1)
+                    .ok_or_else(|| {
+                        err(
+                            Some(header_line + 1),
+                            format!(
+                                "column `{}`: without a header, use `from: column_N`",
+                                c.plan.name
+                            ),
+                        )
+                    })?
+            }
+            Selector::Header(h) => {
+                let hits: Vec<usize> = (0..headers.len()).filter(|&i| headers[i] == *h).collect();
+                let hits = if hits.is_empty() {
+                    // Same name up to case and surrounding spaces is accepted (COG switched case in 2021).
+                    (0..headers.len())
+                        .filter(|&i| headers[i].eq_ignore_ascii_case(h.trim()))
+                        .collect()
+                } else {
+                    hits
+                };
+                one_hit(name, header_line, &c.selector, &headers, hits)?
+            }
+            Selector::Regex(re) => {
+                let hits: Vec<usize> = (0..headers.len())
+                    .filter(|&i| re.is_match(&headers[i]))
+                    .collect();
+                one_hit(name, header_line, &c.selector, &headers, hits)?
+            }
+        };
+        if let Some(u) = used.get_mut(idx) {
+            *u = true;
+        }
+        labels.push(
+            headers
+                .get(idx)
+                .cloned()
+                .unwrap_or_else(|| format!("column_{}", idx + 1)),
+        );
+        slots.push(Slot::Field(idx));
+    }
+    if spec.on_extra_columns == OnExtraColumns::Error {
+        let extra: Vec<&str> = headers
+            .iter()
+            .zip(&used)
+            .filter(|(h, u)| !**u && !h.is_empty())
+            .map(|(h, _)| h.as_str())
+            .collect();
+        if !extra.is_empty() {
+            return Err(err(
+                Some(header_line),
+                format!("columns not declared in the pipeline: {}", extra.join(", ")),
+            )
+            .with_hint("declare them under `columns:` or set `on_extra_columns: ignore`"));
+        }
+    }
+
+    let mut rows = RowWriter::new(spec, file, labels);
+    let expected = if d.header { headers.len() } else { 0 };
+    let mut last_line = header_line;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(io(e, last_line)),
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(last_line + 1) + skipped;
+        last_line = line;
+        if expected > 0 && record.len() != expected {
+            // A trailing separator (empty extra fields) is tolerated; anything else is not.
+            let extra_is_empty =
+                record.len() > expected && record.iter().skip(expected).all(|f| f.is_empty());
+            if !extra_is_empty {
+                rows.count_read();
+                let reason = format!(
+                    "the record has {} fields, the header has {expected}",
+                    record.len()
+                );
+                let raw = String::from_utf8_lossy(record.as_slice()).into_owned();
+                rows.reject(sink, line, None, Some(&raw), reason)?;
+                continue;
+            }
+        }
+        let mut raws: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(slots.len());
+        let mut bad = None;
+        for (i, s) in slots.iter().enumerate() {
+            match s {
+                Slot::Const(v) => raws.push(Some(Cow::Borrowed(v.as_str()))),
+                Slot::Field(idx) => match record.get(*idx) {
+                    None => raws.push(None),
+                    Some(bytes) => match decode(d.encoding, bytes) {
+                        Ok(t) => raws.push(Some(t)),
+                        Err(e) => {
+                            bad = Some((i, String::from_utf8_lossy(bytes).into_owned(), e));
+                            break;
+                        }
+                    },
+                },
+            }
+        }
+        match bad {
+            Some((i, raw, e)) => {
+                rows.count_read();
+                rows.reject(sink, line, Some(i), Some(&raw), e)?;
+            }
+            None => rows.push(sink, line, raws)?,
+        }
+    }
+    rows.finish(sink)
+}
+
+fn one_hit(
+    file: &str,
+    line: u64,
+    sel: &Selector,
+    headers: &[String],
+    hits: Vec<usize>,
+) -> Result<usize, ExtractError> {
+    match hits.as_slice() {
+        [one] => Ok(*one),
+        [] => {
+            let mut e =
+                ExtractError::new(file, Some(line), format!("no column {sel} in the header"));
+            let wanted = match sel {
+                Selector::Header(h) => h.clone(),
+                _ => String::new(),
+            };
+            let close = oc_spec::diag::did_you_mean(&wanted, headers.iter().map(String::as_str));
+            e = match close {
+                Some(c) => e.with_hint(format!("did you mean `{c}`?")),
+                None => e.with_hint(format!("the header has: {}", preview(headers))),
+            };
+            Err(e)
+        }
+        many => Err(ExtractError::new(
+            file,
+            Some(line),
+            format!(
+                "{} columns match {sel}: {}",
+                many.len(),
+                many.iter()
+                    .map(|i| headers[*i].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .with_hint("make `from` match exactly one header")),
+    }
+}
+
+fn preview(headers: &[String]) -> String {
+    let mut s = headers
+        .iter()
+        .take(30)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if headers.len() > 30 {
+        s.push_str(", …");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::{run, spec};
+
+    const DGFIP: &str = r#"
+name: finances.b
+source:
+  path: x.csv
+  csv: { delimiter: ";", decimal: ",", thousands: " ", encoding: windows-1252 }
+columns:
+  exercice: { from: EXER, type: int16 }
+  ndept: { from: NDEPT, type: code, width: 3 }
+  lbudg: { from: LBUDG }
+  compte: { from: COMPTE, type: code }
+  sd: { from: SD, type: "decimal(18,2)" }
+"#;
+
+    #[test]
+    fn windows_1252_semicolons_decimal_comma_nbsp_thousands() {
+        let s = spec(DGFIP);
+        let data = b"EXER;NDEPT;LBUDG;COMPTE;SD\r\n2024;038;GRENOBLE;1641;96971,23\r\n2024;38;\x8CUILLY;60611;1\xA0234\xA0567,8\r\n";
+        let (sink, r) = run(&s, "b.csv", data);
+        let stats = r.unwrap();
+        assert_eq!(stats.rows_read, 2);
+        assert!(sink.rejects.is_empty(), "{:?}", sink.rejects);
+        assert_eq!(sink.column("ndept"), vec!["038", "038"]);
+        assert_eq!(sink.column("lbudg"), vec!["GRENOBLE", "ŒUILLY"]);
+        assert_eq!(sink.column("sd"), vec!["96971.23", "1234567.80"]);
+        assert_eq!(sink.column("exercice"), vec!["2024", "2024"]);
+    }
+
+    #[test]
+    fn quoted_fields_keep_separators_and_line_breaks() {
+        let s = spec(
+            "name: a.b\nsource: { path: x.csv, csv: { delimiter: \",\", decimal: \",\" } }\ncolumns:\n  nom: { from: nom }\n  taux: { from: taux, type: float64 }\n  code: { from: code, type: code }\n",
+        );
+        let data = "code,nom,taux\n01001,\"L'Abergement, \"\"village\"\"\nsur deux lignes\",\"0,5\"\n2A004,Ajaccio,\"1,25\"\n";
+        let (sink, r) = run(&s, "q.csv", data.as_bytes());
+        r.unwrap();
+        assert_eq!(
+            sink.column("nom"),
+            vec!["L'Abergement, \"village\"\nsur deux lignes", "Ajaccio"]
+        );
+        assert_eq!(sink.column("code"), vec!["01001", "2A004"]);
+        assert_eq!(sink.column("taux"), vec!["0.5", "1.25"]);
+    }
+
+    #[test]
+    fn bom_regex_headers_and_tabs() {
+        let s = spec(
+            "name: a.b\nsource: { path: x.csv, csv: { delimiter: tab } }\ncolumns:\n  code: { from: \"/^Code Insee \\\\d{4} Commune$/\", type: code }\n",
+        );
+        let (sink, r) = run(
+            &s,
+            "o.csv",
+            "\u{feff}Exercice\tCode Insee 2024 Commune\n2024\t97101\n".as_bytes(),
+        );
+        r.unwrap();
+        assert_eq!(sink.column("code"), vec!["97101"]);
+    }
+
+    #[test]
+    fn bad_rows_are_rejected_with_line_column_and_value() {
+        let s = spec(DGFIP);
+        let data = b"EXER;NDEPT;LBUDG;COMPTE;SD\n2024;038;A;1;1,00\n2024;038;B;2;12.5\n2024;038;C;3\n\"2024\";038;\"multi\nline\";4;x\n2024;038;E;5;2,00;\n";
+        let (sink, r) = run(&s, "r.csv", data);
+        let stats = r.unwrap();
+        assert_eq!(stats.rows_read, 5);
+        assert_eq!(stats.rows_rejected, 3);
+        let rj = &sink.rejects;
+        assert_eq!(
+            (rj[0].line, rj[0].column.as_deref(), rj[0].value.as_deref()),
+            (3, Some("SD"), Some("12.5"))
+        );
+        assert!(rj[0].reason.contains("decimal mark"), "{}", rj[0].reason);
+        assert_eq!(rj[1].line, 4);
+        assert!(
+            rj[1].reason.contains("4 fields, the header has 5"),
+            "{}",
+            rj[1].reason
+        );
+        // A record spanning two lines is reported at the line where it starts.
+        assert_eq!((rj[2].line, rj[2].column.as_deref()), (5, Some("SD")));
+        // A trailing separator is tolerated.
+        assert_eq!(sink.column("lbudg"), vec!["A", "E"]);
+    }
+
+    #[test]
+    fn missing_column_suggests_the_header() {
+        let s = spec(DGFIP);
+        let (_, r) = run(&s, "m.csv", b"EXER;NDEP;LBUDG;COMPTE;SD\n");
+        let e = r.unwrap_err().to_string();
+        assert!(e.starts_with("m.csv:1: no column `NDEPT`"), "{e}");
+        assert!(e.contains("did you mean `NDEP`?"), "{e}");
+    }
+
+    #[test]
+    fn empty_file_and_wrong_encoding_are_clear() {
+        let s = spec(DGFIP);
+        let e = run(&s, "e.csv", b"").1.unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
+        let utf8 = spec(&DGFIP.replace("windows-1252", "utf-8"));
+        let (sink, r) = run(
+            &utf8,
+            "w.csv",
+            b"EXER;NDEPT;LBUDG;COMPTE;SD\n2024;038;\x8CUILLY;1;1\n",
+        );
+        assert_eq!(r.unwrap().rows_rejected, 1);
+        assert!(sink.rejects[0].reason.contains("windows-1252"));
+    }
+
+    #[test]
+    fn extra_columns_can_be_refused_and_title_lines_skipped() {
+        let yaml = "name: a.b\non_extra_columns: error\nsource: { path: x.csv, csv: { skip_rows: 2 } }\ncolumns:\n  a: { from: a }\n";
+        let (_, r) = run(&spec(yaml), "x.csv", b"Titre\nUnite: euros\na,b\n1,2\n");
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.starts_with("x.csv:3: columns not declared in the pipeline: b"),
+            "{e}"
+        );
+        let ok = yaml.replace("on_extra_columns: error", "on_extra_columns: ignore");
+        let (sink, r) = run(&spec(&ok), "x.csv", b"Titre\nUnite: euros\na,b\n1,2\n");
+        r.unwrap();
+        assert_eq!(sink.column("a"), vec!["1"]);
+    }
+
+    #[test]
+    fn vars_become_columns() {
+        let yaml = "name: a.b\nsource: { path: x.csv, vars: { exercice: [2024] } }\ncolumns:\n  exercice: { var: exercice, type: int16 }\n  a: { from: a }\n";
+        let (sink, r) = run(&spec(yaml), "x.csv", b"a\nz\n");
+        r.unwrap();
+        assert_eq!(sink.column("exercice"), vec!["2024"]);
+    }
+}

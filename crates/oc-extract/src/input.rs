@@ -1,0 +1,283 @@
+//! Opening a source file: plain, `.gz` (or gzip by magic bytes) or a member of a `.zip`;
+//! hashing its bytes as they are read; refusing files whose content is not what the pipeline
+//! says (an XLSX saved as `.csv` is a classic).
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::ExtractError;
+
+/// Counts and hashes the raw bytes of the file as they are read.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Reads what is left (so the hash covers the whole file) and returns (sha256, bytes).
+    pub fn finish(mut self) -> io::Result<(String, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((hex::encode(self.hasher.finalize()), self.bytes))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// sha256 and size of a whole file.
+pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
+    HashingReader::new(File::open(path)?).finish()
+}
+
+const BUF: usize = 1 << 20;
+
+/// What the first bytes of a stream say it is, when that is not text.
+pub fn sniff_binary(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"PK\x03\x04") {
+        Some("a ZIP archive (an .xlsx, .ods or .zip file)")
+    } else if head.starts_with(b"\xD0\xCF\x11\xE0") {
+        Some("a legacy Excel (.xls) workbook")
+    } else if head.starts_with(b"%PDF") {
+        Some("a PDF document")
+    } else if head.starts_with(b"\x1F\x8B") {
+        Some("gzip-compressed")
+    } else if head.starts_with(b"PAR1") {
+        Some("a Parquet file")
+    } else {
+        None
+    }
+}
+
+/// Opens `path` (decompressing as needed) and runs `f` on a buffered reader of its text bytes.
+/// Returns `f`'s result and the (sha256, size) of the file on disk.
+pub fn with_reader<T>(
+    path: &Path,
+    display: &str,
+    member: Option<&str>,
+    f: impl FnOnce(&mut dyn BufRead) -> Result<T, ExtractError>,
+) -> Result<(T, String, u64), ExtractError> {
+    let io_err = |e: io::Error| {
+        ExtractError::new(display, None, format!("cannot read: {e}")).with_hint(
+            if e.kind() == io::ErrorKind::NotFound {
+                "check source.path (relative to the project folder) and source.vars"
+            } else {
+                "check the file's permissions"
+            },
+        )
+    };
+    let lower = display.to_ascii_lowercase();
+    if lower.ends_with(".zip") {
+        let out = read_zip_member(path, display, member, f)?;
+        let (sha, bytes) = hash_file(path).map_err(io_err)?;
+        return Ok((out, sha, bytes));
+    }
+    let file = File::open(path).map_err(io_err)?;
+    let mut hashing = HashingReader::new(file);
+    let out = {
+        let mut raw = BufReader::with_capacity(BUF, &mut hashing);
+        let head = raw.fill_buf().map_err(io_err)?.to_vec();
+        if head.starts_with(b"\x1F\x8B") {
+            let gz = flate2::bufread::MultiGzDecoder::new(raw);
+            let mut text = BufReader::with_capacity(BUF, gz);
+            let head = text
+                .fill_buf()
+                .map_err(|e| ExtractError::new(display, None, format!("corrupt gzip data: {e}")))?;
+            refuse_binary(display, head)?;
+            f(&mut text)?
+        } else {
+            if lower.ends_with(".gz") && !head.is_empty() {
+                return Err(ExtractError::new(
+                    display,
+                    None,
+                    "the file name ends in .gz but it is not gzip data",
+                )
+                .with_hint("rename the file or fix the download"));
+            }
+            refuse_binary(display, &head)?;
+            f(&mut raw)?
+        }
+    };
+    let (sha, bytes) = hashing.finish().map_err(io_err)?;
+    Ok((out, sha, bytes))
+}
+
+fn refuse_binary(display: &str, head: &[u8]) -> Result<(), ExtractError> {
+    match sniff_binary(head) {
+        Some(kind) => {
+            Err(
+                ExtractError::new(display, None, format!("this file is {kind}, not text"))
+                    .with_hint("set source.format to the real format, or fix the file"),
+            )
+        }
+        None => Ok(()),
+    }
+}
+
+fn read_zip_member<T>(
+    path: &Path,
+    display: &str,
+    member: Option<&str>,
+    f: impl FnOnce(&mut dyn BufRead) -> Result<T, ExtractError>,
+) -> Result<T, ExtractError> {
+    let file = File::open(path)
+        .map_err(|e| ExtractError::new(display, None, format!("cannot read: {e}")))?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
+        ExtractError::new(display, None, format!("not a readable zip archive: {e}"))
+    })?;
+    let names: Vec<String> = archive
+        .file_names()
+        .filter(|n| !n.ends_with('/'))
+        .map(str::to_string)
+        .collect();
+    let chosen = match member {
+        Some(m) => match oc_spec::project::regex_of(m) {
+            Some(re) => {
+                let re = regex::Regex::new(re).map_err(|e| {
+                    ExtractError::new(display, None, format!("bad member regex: {e}"))
+                })?;
+                let hits: Vec<&String> = names.iter().filter(|n| re.is_match(n)).collect();
+                match hits.as_slice() {
+                    [one] => (*one).clone(),
+                    [] => {
+                        return Err(ExtractError::new(
+                            display,
+                            None,
+                            format!("no member matches {m}"),
+                        )
+                        .with_hint(format!("members: {}", names.join(", "))));
+                    }
+                    many => {
+                        return Err(ExtractError::new(
+                            display,
+                            None,
+                            format!("{} members match {m}", many.len()),
+                        )
+                        .with_hint("make the regex match one member"));
+                    }
+                }
+            }
+            None => m.to_string(),
+        },
+        None if names.len() == 1 => names[0].clone(),
+        None => {
+            return Err(ExtractError::new(
+                display,
+                None,
+                format!("the archive has {} members", names.len()),
+            )
+            .with_hint(format!(
+                "choose one with source.member; members: {}",
+                names.join(", ")
+            )));
+        }
+    };
+    let zf = archive.by_name(&chosen).map_err(|e| {
+        ExtractError::new(display, None, format!("member `{chosen}`: {e}"))
+            .with_hint(format!("members: {}", names.join(", ")))
+    })?;
+    let label = format!("{display}!{chosen}");
+    let mut text = BufReader::with_capacity(BUF, zf);
+    let head = text
+        .fill_buf()
+        .map_err(|e| ExtractError::new(&label, None, format!("corrupt zip member: {e}")))?;
+    refuse_binary(&label, head)?;
+    f(&mut text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn tmp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("oc-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn read_all(path: &Path, member: Option<&str>) -> Result<String, ExtractError> {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        with_reader(path, &name, member, |r| {
+            let mut s = String::new();
+            r.read_to_string(&mut s)
+                .map_err(|e| ExtractError::new("x", None, e.to_string()))?;
+            Ok(s)
+        })
+        .map(|(s, _, _)| s)
+    }
+
+    #[test]
+    fn gzip_and_zip_members() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"a;b\n1;2\n").unwrap();
+        let p = tmp("t.csv.gz", &gz.finish().unwrap());
+        assert_eq!(read_all(&p, None).unwrap(), "a;b\n1;2\n");
+
+        let mut buf = std::io::Cursor::new(Vec::new());
+        {
+            let mut z = zip::ZipWriter::new(&mut buf);
+            let o = zip::write::SimpleFileOptions::default();
+            z.start_file("readme.txt", o).unwrap();
+            z.write_all(b"hello").unwrap();
+            z.start_file("data_2024.csv", o).unwrap();
+            z.write_all(b"x\n1\n").unwrap();
+            z.finish().unwrap();
+        }
+        let p = tmp("t.zip", buf.get_ref());
+        assert_eq!(read_all(&p, Some("data_2024.csv")).unwrap(), "x\n1\n");
+        assert_eq!(read_all(&p, Some("/^data_\\d+\\.csv$/")).unwrap(), "x\n1\n");
+        let e = read_all(&p, None).unwrap_err().to_string();
+        assert!(
+            e.contains("2 members") && e.contains("data_2024.csv"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn truncated_gzip_is_an_error() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&b"a;b\n1;2\n".repeat(1000)).unwrap();
+        let bytes = gz.finish().unwrap();
+        let p = tmp("trunc.csv.gz", &bytes[..bytes.len() / 2]);
+        assert!(read_all(&p, None).is_err());
+    }
+
+    #[test]
+    fn xlsx_named_csv_is_refused() {
+        let p = tmp("fake.csv", b"PK\x03\x04rest-of-an-xlsx");
+        let e = read_all(&p, None).unwrap_err().to_string();
+        assert!(e.contains("fake.csv") && e.contains("ZIP archive"), "{e}");
+    }
+
+    #[test]
+    fn hashes_the_file_bytes() {
+        let p = tmp("h.csv", b"abc");
+        let name = "h.csv";
+        let (_, sha, n) = with_reader(&p, name, None, |_| Ok(())).unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(
+            sha,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! French (and English) number text → exact values.
+//!
+//! `12 345,67`, `12 345,67` (NBSP), `12 345,67` (U+202F), `12.345,67`, `−12,5` (U+2212),
+//! `+3`. Amounts become scaled integers (Decimal128), never floats, so sums stay exact.
+
+/// How numbers are written in a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumberFormat {
+    pub decimal: char,
+    /// `' '` stands for any space-like separator: space, NBSP, U+202F (narrow NBSP).
+    pub thousands: Option<char>,
+}
+
+impl Default for NumberFormat {
+    fn default() -> Self {
+        Self {
+            decimal: '.',
+            thousands: None,
+        }
+    }
+}
+
+impl NumberFormat {
+    pub fn french() -> Self {
+        Self {
+            decimal: ',',
+            thousands: Some(' '),
+        }
+    }
+
+    fn is_thousands(&self, c: char) -> bool {
+        match self.thousands {
+            Some(' ') => matches!(c, ' ' | '\u{a0}' | '\u{202f}'),
+            Some(t) => c == t,
+            None => false,
+        }
+    }
+}
+
+/// A number split into sign, integer digits and fraction digits (ASCII), validated.
+struct Parts<'a> {
+    negative: bool,
+    int: &'a str,
+    frac: &'a str,
+    exp: i32,
+}
+
+/// Normalises the text into a plain `-123.45e6` form in `buf` and splits it.
+fn split<'a>(text: &str, fmt: NumberFormat, buf: &'a mut String) -> Result<Parts<'a>, String> {
+    buf.clear();
+    let t = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{a0}' || c == '\u{202f}');
+    if t.is_empty() {
+        return Err("empty number".into());
+    }
+    let mut chars = t.chars().peekable();
+    let mut negative = false;
+    match chars.peek() {
+        Some('-') | Some('\u{2212}') => {
+            negative = true;
+            chars.next();
+        }
+        Some('+') => {
+            chars.next();
+        }
+        _ => {}
+    }
+    let mut seen_decimal = false;
+    let mut seen_exp = false;
+    let mut last_was_sep = false;
+    for c in chars {
+        if c.is_ascii_digit() {
+            buf.push(c);
+            last_was_sep = false;
+        } else if c == fmt.decimal && !seen_decimal && !seen_exp {
+            seen_decimal = true;
+            buf.push('.');
+            last_was_sep = false;
+        } else if fmt.is_thousands(c)
+            && !seen_decimal
+            && !seen_exp
+            && !buf.is_empty()
+            && !last_was_sep
+        {
+            last_was_sep = true;
+        } else if (c == 'e' || c == 'E') && !seen_exp && !buf.is_empty() {
+            seen_exp = true;
+            buf.push('e');
+        } else if (c == '-' || c == '+') && buf.ends_with('e') {
+            buf.push(c);
+        } else {
+            let hint = if c == ',' || c == '.' {
+                format!(" (unexpected `{c}`: check the decimal mark and thousands separator)")
+            } else {
+                String::new()
+            };
+            return Err(format!("not a number{hint}"));
+        }
+    }
+    if last_was_sep {
+        return Err("not a number (ends with a separator)".into());
+    }
+    let (mantissa, exp) = match buf.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().map_err(|_| "bad exponent".to_string())?),
+        None => (buf.as_str(), 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return Err("not a number".into());
+    }
+    Ok(Parts {
+        negative,
+        int,
+        frac,
+        exp,
+    })
+}
+
+/// Parses into an integer scaled by `10^scale`, rounding half away from zero when the text
+/// has more fraction digits than the scale. Fails when more than `precision` digits remain.
+pub fn parse_decimal(
+    text: &str,
+    fmt: NumberFormat,
+    precision: u8,
+    scale: i8,
+) -> Result<i128, String> {
+    let mut buf = String::with_capacity(text.len());
+    let p = split(text, fmt, &mut buf)?;
+    // Shift the decimal point by the exponent: digits = int ++ frac, point after int.len() + exp.
+    let digits: String = [p.int, p.frac].concat();
+    let point = p.int.len() as i64 + p.exp as i64;
+    let scale = scale as i64;
+    let keep = point + scale; // number of leading digits that form the scaled integer
+    let mut value: i128 = 0;
+    let mut count_significant = 0usize;
+    let bytes = digits.as_bytes();
+    for i in 0..keep.max(0) {
+        let d = if (i as usize) < bytes.len() {
+            bytes[i as usize] - b'0'
+        } else {
+            0
+        };
+        if value != 0 || d != 0 {
+            count_significant += 1;
+        }
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(d as i128))
+            .ok_or("number too large")?;
+    }
+    // Round on the first dropped digit.
+    if keep >= 0
+        && let Some(&d) = bytes.get(keep as usize)
+        && d >= b'5'
+    {
+        value += 1;
+    }
+    if count_significant > precision as usize || value >= 10i128.pow(precision as u32) {
+        return Err(format!("too many digits for decimal({precision},{scale})"));
+    }
+    Ok(if p.negative { -value } else { value })
+}
+
+pub fn parse_i64(text: &str, fmt: NumberFormat) -> Result<i64, String> {
+    let mut buf = String::with_capacity(text.len());
+    let p = split(text, fmt, &mut buf)?;
+    if p.exp != 0 || p.frac.bytes().any(|b| b != b'0') {
+        return Err("not an integer".into());
+    }
+    let v: i64 = p
+        .int
+        .parse()
+        .map_err(|_| "integer out of range".to_string())?;
+    Ok(if p.negative { -v } else { v })
+}
+
+pub fn parse_f64(text: &str, fmt: NumberFormat) -> Result<f64, String> {
+    let mut buf = String::with_capacity(text.len());
+    let p = split(text, fmt, &mut buf)?;
+    let s = format!(
+        "{}{}.{}e{}",
+        if p.negative { "-" } else { "" },
+        if p.int.is_empty() { "0" } else { p.int },
+        p.frac,
+        p.exp
+    );
+    s.parse::<f64>().map_err(|_| "not a number".to_string())
+}
+
+/// Formats a scaled integer back to text (`12345, 2` → `123.45`), for messages and tests.
+pub fn format_decimal(value: i128, scale: i8) -> String {
+    let neg = value < 0;
+    let digits = value.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let s = if scale == 0 {
+        digits
+    } else if digits.len() > scale {
+        format!(
+            "{}.{}",
+            &digits[..digits.len() - scale],
+            &digits[digits.len() - scale..]
+        )
+    } else {
+        format!("0.{}{}", "0".repeat(scale - digits.len()), digits)
+    };
+    if neg { format!("-{s}") } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fr() -> NumberFormat {
+        NumberFormat::french()
+    }
+
+    #[test]
+    fn french_decimals_are_exact() {
+        assert_eq!(parse_decimal("96971,23", fr(), 18, 2), Ok(9697123));
+        assert_eq!(parse_decimal("12 345,6", fr(), 18, 2), Ok(1234560));
+        assert_eq!(parse_decimal("12\u{a0}345,67", fr(), 18, 2), Ok(1234567));
+        assert_eq!(
+            parse_decimal("1\u{202f}234\u{202f}567,89", fr(), 18, 2),
+            Ok(123456789)
+        );
+        assert_eq!(parse_decimal("\u{2212}12,5", fr(), 18, 2), Ok(-1250));
+        assert_eq!(parse_decimal("-0,01", fr(), 18, 2), Ok(-1));
+        assert_eq!(parse_decimal("0", fr(), 18, 2), Ok(0));
+        assert_eq!(parse_decimal(",5", fr(), 18, 2), Ok(50));
+    }
+
+    #[test]
+    fn dot_thousands_with_comma_decimal() {
+        let f = NumberFormat {
+            decimal: ',',
+            thousands: Some('.'),
+        };
+        assert_eq!(parse_decimal("1.234.567,8", f, 18, 2), Ok(123456780));
+        assert!(
+            parse_decimal(
+                "1.234.567.8,1",
+                NumberFormat {
+                    decimal: ',',
+                    thousands: None
+                },
+                18,
+                2
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn dot_decimals_and_long_floats_round_half_away_from_zero() {
+        let en = NumberFormat::default();
+        assert_eq!(parse_decimal("3.5200673399999998", en, 18, 2), Ok(352));
+        assert_eq!(parse_decimal("0.005", en, 18, 2), Ok(1));
+        assert_eq!(parse_decimal("-0.005", en, 18, 2), Ok(-1));
+        assert_eq!(parse_decimal("0.004", en, 18, 2), Ok(0));
+        assert_eq!(parse_decimal("1.5e3", en, 18, 2), Ok(150000));
+        assert_eq!(parse_decimal("1234e-2", en, 18, 2), Ok(1234));
+        assert_eq!(parse_decimal("9.999", en, 18, 2), Ok(1000));
+    }
+
+    #[test]
+    fn wrong_marks_are_errors_not_guesses() {
+        let en = NumberFormat::default();
+        // A decimal comma in a dot-decimal column must not silently become 9697123 or 96971.
+        let e = parse_decimal("96971,23", en, 18, 2).unwrap_err();
+        assert!(e.contains("decimal mark"), "{e}");
+        assert!(parse_decimal("12 345", en, 18, 2).is_err());
+        assert!(parse_decimal("abc", fr(), 18, 2).is_err());
+        assert!(parse_decimal("1 ", fr(), 18, 2).is_ok());
+        assert!(parse_decimal("1  000", fr(), 18, 2).is_err());
+        assert!(parse_decimal("-", fr(), 18, 2).is_err());
+    }
+
+    #[test]
+    fn precision_overflow_is_an_error() {
+        let en = NumberFormat::default();
+        assert_eq!(
+            parse_decimal("9999999999999999.99", en, 18, 2),
+            Ok(999999999999999999)
+        );
+        assert!(parse_decimal("99999999999999999.99", en, 18, 2).is_err());
+        assert!(parse_decimal("1e40", en, 18, 2).is_err());
+    }
+
+    #[test]
+    fn integers_and_floats() {
+        assert_eq!(parse_i64("34 969", fr()), Ok(34969));
+        assert_eq!(parse_i64("2024", NumberFormat::default()), Ok(2024));
+        assert_eq!(parse_i64("12,0", fr()), Ok(12));
+        assert!(parse_i64("12,5", fr()).is_err());
+        assert_eq!(parse_f64("0,104085575397717", fr()), Ok(0.104085575397717));
+        assert_eq!(parse_f64("-1,5", fr()), Ok(-1.5));
+    }
+
+    #[test]
+    fn formats_back() {
+        assert_eq!(format_decimal(9697123, 2), "96971.23");
+        assert_eq!(format_decimal(-5, 2), "-0.05");
+        assert_eq!(format_decimal(42, 0), "42");
+    }
+}

@@ -1,0 +1,10 @@
+//! The lake: one Delta table per dataset under `<root>/<domain>/<table>`, written by streaming
+//! Parquet files and committed once per run, so readers see the old version or the new one,
+//! never a mix; and the operational tables `_ops.runs` and `_ops.rejects`.
+
+pub mod ops;
+pub mod store;
+pub mod write;
+
+pub use store::{Lake, LakeError};
+pub use write::{TableWrite, WriteMode};

@@ -1,0 +1,176 @@
+//! Operational tables, in the lake itself so they are queryable in SQL and work on any store:
+//! `_ops.runs` (one row per pipeline run) and `_ops.rejects` (rows that could not be loaded).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::{DateTime, Utc};
+
+use crate::store::{Lake, LakeError};
+use crate::write::{TableWrite, WriteMode};
+
+pub const RUNS: &str = "_ops.runs";
+pub const REJECTS: &str = "_ops.rejects";
+
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub pipeline: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// `success` or `failed`.
+    pub status: String,
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub rows_rejected: u64,
+    /// Rows dropped on purpose by the pipeline's transform SQL (a WHERE clause).
+    pub rows_filtered: u64,
+    /// JSON array of {file, sha256, bytes, rows}.
+    pub sources: String,
+    /// sha256 over the sources' hashes: changes when any source byte changes.
+    pub source_sha256: String,
+    /// sha256 of the pipeline definition.
+    pub definition_sha256: String,
+    pub table_version: Option<u64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RejectRecord {
+    pub file: String,
+    pub line: u64,
+    pub column: Option<String>,
+    pub value: Option<String>,
+    pub reason: String,
+}
+
+fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+pub fn runs_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("pipeline", DataType::Utf8, false),
+        Field::new("started_at", ts(), false),
+        Field::new("finished_at", ts(), false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("rows_read", DataType::Int64, false),
+        Field::new("rows_written", DataType::Int64, false),
+        Field::new("rows_rejected", DataType::Int64, false),
+        Field::new("rows_filtered", DataType::Int64, false),
+        Field::new("sources", DataType::Utf8, false),
+        Field::new("source_sha256", DataType::Utf8, false),
+        Field::new("definition_sha256", DataType::Utf8, false),
+        Field::new("table_version", DataType::Int64, true),
+        Field::new("error", DataType::Utf8, true),
+    ]))
+}
+
+pub fn rejects_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("pipeline", DataType::Utf8, false),
+        Field::new("source_file", DataType::Utf8, false),
+        Field::new("line", DataType::Int64, false),
+        Field::new("column", DataType::Utf8, true),
+        Field::new("value", DataType::Utf8, true),
+        Field::new("reason", DataType::Utf8, false),
+    ]))
+}
+
+pub async fn record_run(lake: &Lake, r: &RunRecord) -> Result<(), LakeError> {
+    let s =
+        |v: &str| -> ArrayRef { Arc::new(arrow::array::StringArray::from(vec![v.to_string()])) };
+    let i = |v: u64| -> ArrayRef { Arc::new(arrow::array::Int64Array::from(vec![v as i64])) };
+    let t = |d: &DateTime<Utc>| -> ArrayRef {
+        let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        b.append_value(d.timestamp_micros());
+        Arc::new(b.finish())
+    };
+    let mut version = Int64Builder::new();
+    version.append_option(r.table_version.map(|v| v as i64));
+    let mut error = StringBuilder::new();
+    error.append_option(r.error.as_deref());
+    let batch = RecordBatch::try_new(
+        runs_schema(),
+        vec![
+            s(&r.run_id),
+            s(&r.pipeline),
+            t(&r.started_at),
+            t(&r.finished_at),
+            s(&r.status),
+            i(r.rows_read),
+            i(r.rows_written),
+            i(r.rows_rejected),
+            i(r.rows_filtered),
+            s(&r.sources),
+            s(&r.source_sha256),
+            s(&r.definition_sha256),
+            Arc::new(version.finish()),
+            Arc::new(error.finish()),
+        ],
+    )
+    .expect("runs schema");
+    append(lake, RUNS, runs_schema(), vec![batch]).await
+}
+
+pub async fn record_rejects(
+    lake: &Lake,
+    run_id: &str,
+    pipeline: &str,
+    rejects: &[RejectRecord],
+) -> Result<(), LakeError> {
+    if rejects.is_empty() {
+        return Ok(());
+    }
+    let mut batches = Vec::new();
+    for chunk in rejects.chunks(64 * 1024) {
+        let mut cols: [StringBuilder; 6] = Default::default();
+        let mut line = Int64Builder::new();
+        for r in chunk {
+            cols[0].append_value(run_id);
+            cols[1].append_value(pipeline);
+            cols[2].append_value(&r.file);
+            line.append_value(r.line as i64);
+            cols[3].append_option(r.column.as_deref());
+            cols[4].append_option(r.value.as_deref());
+            cols[5].append_value(&r.reason);
+        }
+        let [mut run, mut pip, mut file, mut col, mut val, mut reason] = cols;
+        batches.push(
+            RecordBatch::try_new(
+                rejects_schema(),
+                vec![
+                    Arc::new(run.finish()),
+                    Arc::new(pip.finish()),
+                    Arc::new(file.finish()),
+                    Arc::new(line.finish()),
+                    Arc::new(col.finish()),
+                    Arc::new(val.finish()),
+                    Arc::new(reason.finish()),
+                ],
+            )
+            .expect("rejects schema"),
+        );
+    }
+    append(lake, REJECTS, rejects_schema(), batches).await
+}
+
+async fn append(
+    lake: &Lake,
+    name: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(), LakeError> {
+    let mut w = TableWrite::begin(lake, name, schema, &[]).await?;
+    for b in batches {
+        w.write(b).await?;
+    }
+    w.commit(WriteMode::Append, HashMap::new()).await?;
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Lake location and table discovery.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use deltalake::DeltaTable;
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path as ObjPath;
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("lake {location}: {message}")]
+    Location { location: String, message: String },
+    #[error("table {table}: {source}")]
+    Delta {
+        table: String,
+        #[source]
+        source: deltalake::DeltaTableError,
+    },
+    #[error("table {table}: {message}")]
+    Table { table: String, message: String },
+    #[error("lake storage: {0}")]
+    Store(#[from] object_store::Error),
+}
+
+/// A lake root: a local folder (`data/lake`) or a URL (`s3://bucket/prefix`).
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: Url,
+    storage_options: HashMap<String, String>,
+}
+
+impl Lake {
+    /// Opens (and for a local folder, creates) the lake at `location`.
+    pub fn open(location: &str) -> Result<Lake, LakeError> {
+        let err = |message: String| LakeError::Location {
+            location: location.to_string(),
+            message,
+        };
+        let root = if location.contains("://") {
+            let mut u = Url::parse(location).map_err(|e| err(e.to_string()))?;
+            if !u.path().ends_with('/') {
+                u.set_path(&format!("{}/", u.path()));
+            }
+            u
+        } else {
+            let p = Path::new(location);
+            std::fs::create_dir_all(p)
+                .map_err(|e| err(format!("cannot create the folder: {e}")))?;
+            let abs = p.canonicalize().map_err(|e| err(e.to_string()))?;
+            Url::from_directory_path(&abs).map_err(|_| err("not a valid path".into()))?
+        };
+        Ok(Lake {
+            root,
+            storage_options: HashMap::new(),
+        })
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.root.scheme() == "file"
+    }
+
+    pub fn storage_options(&self) -> &HashMap<String, String> {
+        &self.storage_options
+    }
+
+    /// `ref.communes` → `<root>/ref/communes/`.
+    pub fn table_url(&self, name: &str) -> Url {
+        let rel = name.replace('.', "/");
+        self.root
+            .join(&format!("{rel}/"))
+            .expect("table names are path-safe")
+    }
+
+    /// The table if it exists (has a Delta log), loaded at its latest version.
+    pub async fn load(&self, name: &str) -> Result<Option<DeltaTable>, LakeError> {
+        let url = self.table_url(name);
+        if self.is_local() {
+            let dir = url.to_file_path().expect("file url");
+            if !dir.join("_delta_log").is_dir() {
+                return Ok(None);
+            }
+        }
+        let builder = deltalake::DeltaTableBuilder::from_url(url)
+            .map_err(|e| LakeError::Delta {
+                table: name.to_string(),
+                source: e,
+            })?
+            .with_storage_options(self.storage_options.clone());
+        match builder.load().await {
+            Ok(t) => Ok(Some(t)),
+            Err(deltalake::DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(LakeError::Delta {
+                table: name.to_string(),
+                source: e,
+            }),
+        }
+    }
+
+    /// Names (`<domain>.<table>`) of every Delta table in the lake, sorted.
+    pub async fn list_tables(&self) -> Result<Vec<String>, LakeError> {
+        let mut out = Vec::new();
+        if self.is_local() {
+            let root = self.root.to_file_path().expect("file url");
+            for d in read_dirs(&root) {
+                for t in read_dirs(&root.join(&d)) {
+                    if root.join(&d).join(&t).join("_delta_log").is_dir() {
+                        out.push(format!("{d}.{t}"));
+                    }
+                }
+            }
+        } else {
+            let (store, prefix) =
+                object_store::parse_url_opts(&self.root, self.storage_options.clone())?;
+            let domains = store.list_with_delimiter(Some(&prefix)).await?;
+            for d in domains.common_prefixes {
+                let tables = store.list_with_delimiter(Some(&d)).await?;
+                for t in tables.common_prefixes {
+                    let log = ObjPath::from(format!("{t}/_delta_log"));
+                    let has_log = store.list(Some(&log)).try_next().await?.is_some();
+                    if has_log && let (Some(dn), Some(tn)) = (d.filename(), t.filename()) {
+                        out.push(format!("{dn}.{tn}"));
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+fn read_dirs(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().is_dir())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}

@@ -1,0 +1,298 @@
+//! Writing one run's output to a table: Parquet files are streamed to storage as batches
+//! arrive, and one Delta commit at the end makes them visible (with the removal of the files
+//! they replace). Until that commit, readers see the previous version; if the run fails, the
+//! new files are never referenced.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, SchemaRef};
+use deltalake::DeltaTable;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, StructType};
+use deltalake::operations::create::CreateBuilder;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use futures::TryStreamExt;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::store::{Lake, LakeError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// The run's rows become the whole table.
+    Replace,
+    /// Partitions present in the run's rows are replaced; the others are kept.
+    ReplacePartitions,
+    /// Rows are added (operational tables).
+    Append,
+}
+
+/// Target size of the Parquet files a run writes.
+const TARGET_FILE_BYTES: u64 = 128 * 1024 * 1024;
+
+pub struct TableWrite {
+    name: String,
+    url: String,
+    table: Option<DeltaTable>,
+    writer: RecordBatchWriter,
+    schema: SchemaRef,
+    partition_by: Vec<String>,
+    /// Partition values written by this run (as Delta writes them: text, NULL as None).
+    partitions: BTreeSet<Vec<Option<String>>>,
+    rows: u64,
+}
+
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .set_max_row_group_row_count(Some(1024 * 1024))
+        .build()
+}
+
+impl TableWrite {
+    /// Starts writing `name` with `schema`. Nothing is visible until [`TableWrite::commit`].
+    pub async fn begin(
+        lake: &Lake,
+        name: &str,
+        schema: SchemaRef,
+        partition_by: &[String],
+    ) -> Result<TableWrite, LakeError> {
+        let table_err = |message: String| LakeError::Table {
+            table: name.to_string(),
+            message,
+        };
+        for p in partition_by {
+            if schema.field_with_name(p).is_err() {
+                return Err(table_err(format!(
+                    "partition column `{p}` is not in the output"
+                )));
+            }
+        }
+        let table = lake.load(name).await?;
+        if let Some(t) = &table {
+            let existing: Vec<String> = t
+                .snapshot()
+                .map_err(|e| LakeError::Delta {
+                    table: name.to_string(),
+                    source: e,
+                })?
+                .metadata()
+                .partition_columns()
+                .to_vec();
+            if existing != partition_by {
+                return Err(table_err(format!(
+                    "the table is partitioned by [{}] but the pipeline says [{}]; remove the table's folder ({}) to rebuild it",
+                    existing.join(", "),
+                    partition_by.join(", "),
+                    lake.table_url(name)
+                )));
+            }
+        }
+        let url = lake.table_url(name);
+        if lake.is_local() {
+            std::fs::create_dir_all(url.to_file_path().expect("file url"))
+                .map_err(|e| table_err(format!("cannot create the folder: {e}")))?;
+        }
+        let writer = RecordBatchWriter::try_new(
+            url.as_str(),
+            schema.clone(),
+            Some(partition_by.to_vec()),
+            Some(lake.storage_options().clone()),
+        )
+        .map_err(|e| LakeError::Delta {
+            table: name.to_string(),
+            source: e,
+        })?
+        .with_writer_properties(writer_properties())
+        .with_target_file_size(TARGET_FILE_BYTES);
+        Ok(TableWrite {
+            name: name.to_string(),
+            url: url.to_string(),
+            table,
+            writer,
+            schema,
+            partition_by: partition_by.to_vec(),
+            partitions: BTreeSet::new(),
+            rows: 0,
+        })
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn delta_err(&self, e: deltalake::DeltaTableError) -> LakeError {
+        LakeError::Delta {
+            table: self.name.clone(),
+            source: e,
+        }
+    }
+
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if !self.partition_by.is_empty() {
+            let cols: Vec<Arc<dyn Array>> = self
+                .partition_by
+                .iter()
+                .map(|p| {
+                    let c = batch.column_by_name(p).expect("checked in begin");
+                    cast(c, &DataType::Utf8).map_err(|e| LakeError::Table {
+                        table: self.name.clone(),
+                        message: e.to_string(),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            let strs: Vec<&arrow::array::StringArray> = cols
+                .iter()
+                .map(|c| c.as_any().downcast_ref().expect("utf8"))
+                .collect();
+            for i in 0..batch.num_rows() {
+                let key: Vec<Option<String>> = strs
+                    .iter()
+                    .map(|a| a.is_valid(i).then(|| a.value(i).to_string()))
+                    .collect();
+                if !self.partitions.contains(&key) {
+                    self.partitions.insert(key);
+                }
+            }
+        }
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .await
+            .map_err(|e| self.delta_err(e))
+    }
+
+    /// Makes the written files the table's new version, in one atomic commit. Returns it.
+    pub async fn commit(
+        mut self,
+        mode: WriteMode,
+        app_metadata: HashMap<String, serde_json::Value>,
+    ) -> Result<u64, LakeError> {
+        let adds = self.writer.flush().await.map_err(|e| self.delta_err(e))?;
+        let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
+        let props = CommitProperties::default().with_metadata(app_metadata);
+        let delta_schema: StructType =
+            (&*self.schema)
+                .try_into_kernel()
+                .map_err(|e: arrow::error::ArrowError| LakeError::Table {
+                    table: self.name.clone(),
+                    message: e.to_string(),
+                })?;
+
+        let Some(table) = self.table.take() else {
+            // First version: the table is created by the same commit that adds its files.
+            let url = self.writer_url();
+            let t = CreateBuilder::new()
+                .with_location(url)
+                .with_table_name(self.name.clone())
+                .with_columns(delta_schema.fields().cloned())
+                .with_partition_columns(self.partition_by.clone())
+                .with_actions(actions)
+                .with_commit_properties(props)
+                .await
+                .map_err(|e| self.delta_err(e))?;
+            return Ok(t.version().unwrap_or(0) as u64);
+        };
+
+        let snapshot = table.snapshot().map_err(|e| self.delta_err(e))?;
+        let mut save = SaveMode::Append;
+        if mode != WriteMode::Append {
+            save = SaveMode::Overwrite;
+            let files: Vec<_> = table
+                .get_active_add_actions_by_partitions(&[])
+                .try_collect()
+                .await
+                .map_err(|e| self.delta_err(e))?;
+            for f in files {
+                let replace = match mode {
+                    WriteMode::Replace => true,
+                    WriteMode::ReplacePartitions => {
+                        let values = f.partition_values_map();
+                        let key: Vec<Option<String>> = self
+                            .partition_by
+                            .iter()
+                            .map(|p| values.get(p).cloned().flatten())
+                            .collect();
+                        self.partitions.contains(&key)
+                    }
+                    WriteMode::Append => false,
+                };
+                if replace {
+                    actions.push(Action::Remove(f.remove_action(true)));
+                }
+            }
+        }
+        // A changed schema replaces the table's metadata (only when the whole table is replaced).
+        let current = snapshot.snapshot().arrow_schema();
+        if !same_columns(&current, &self.schema) {
+            if mode != WriteMode::Replace {
+                return Err(LakeError::Table {
+                    table: self.name.clone(),
+                    message: format!(
+                        "the output's columns differ from the table's and mode is not `replace`:\n  table:  {}\n  output: {}",
+                        describe(&current),
+                        describe(&self.schema)
+                    ),
+                });
+            }
+            let meta = snapshot.metadata().clone();
+            let meta = deltalake::kernel::MetadataExt::with_schema(meta, &delta_schema)
+                .map_err(|e| self.delta_err(e.into()))?;
+            actions.push(Action::Metadata(meta));
+        }
+        let partition_by = (!self.partition_by.is_empty()).then(|| self.partition_by.clone());
+        let op = DeltaOperation::Write {
+            mode: save,
+            partition_by,
+            predicate: None,
+        };
+        let finalized = CommitBuilder::from(props)
+            .with_actions(actions)
+            .build(Some(snapshot), table.log_store(), op)
+            .await
+            .map_err(|e| self.delta_err(e.into()))?;
+        Ok(finalized.version())
+    }
+
+    fn writer_url(&self) -> String {
+        self.url.clone()
+    }
+}
+
+fn same_columns(a: &SchemaRef, b: &SchemaRef) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.fields()
+            .iter()
+            .zip(b.fields())
+            .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
+}
+
+pub fn describe(s: &SchemaRef) -> String {
+    s.fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+
+impl TableWrite {
+    /// Gives up the run: files written so far are never referenced by the table.
+    pub fn abort(mut self) {
+        self.writer.reset();
+    }
+}

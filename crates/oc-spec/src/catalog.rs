@@ -1,0 +1,71 @@
+//! `catalog.yaml`: project settings (lake location), domains, and documentation of datasets
+//! (tables and views) for analysts and portals.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    pub project: Option<String>,
+    /// Lake root: a directory (relative to the project) or a URL. Default `data/lake`.
+    pub lake: Option<String>,
+    #[serde(default)]
+    pub domains: IndexMap<String, DomainDoc>,
+    /// Documentation per dataset, keyed `<domain>.<name>` (pipelines and views alike).
+    #[serde(default)]
+    pub datasets: IndexMap<String, DatasetDoc>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainDoc {
+    pub title: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetDoc {
+    /// Where this entry is written, for diagnostics.
+    #[serde(skip)]
+    pub line: u64,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub producer: Option<String>,
+    pub licence: Option<String>,
+    #[serde(default)]
+    pub columns: IndexMap<String, String>,
+}
+
+/// The raw form used while parsing, to keep the location of each dataset key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCatalog {
+    pub project: Option<String>,
+    pub lake: Option<String>,
+    #[serde(default)]
+    pub domains: IndexMap<String, DomainDoc>,
+    #[serde(default)]
+    pub datasets: IndexMap<String, Spanned<DatasetDoc>>,
+}
+
+impl From<RawCatalog> for Catalog {
+    fn from(r: RawCatalog) -> Self {
+        Catalog {
+            project: r.project,
+            lake: r.lake,
+            domains: r.domains,
+            datasets: r
+                .datasets
+                .into_iter()
+                .map(|(k, v)| {
+                    let mut d = v.value;
+                    d.line = v.referenced.line();
+                    (k, d)
+                })
+                .collect(),
+        }
+    }
+}

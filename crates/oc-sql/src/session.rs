@@ -1,0 +1,292 @@
+//! The session analysts query: lake tables, views, functions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use datafusion::catalog::{MemorySchemaProvider, TableProvider};
+use datafusion::common::TableReference;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::config::SessionConfig;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{DataFrame, SessionContext};
+use oc_lake::{Lake, LakeError};
+use oc_spec::ViewDef;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+    #[error("{0}")]
+    Lake(#[from] LakeError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Statements that would change the lake or reach files are refused: only queries run.
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// A DataFusion context with our settings and functions, and nothing registered.
+pub fn new_context() -> SessionContext {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_default_catalog_and_schema("datafusion", "public")
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+        .set_bool("datafusion.execution.parquet.reorder_filters", true);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    crate::udf::register(&ctx);
+    ctx
+}
+
+/// Makes sure the schema `<domain>` exists in the default catalog.
+pub fn ensure_schema(ctx: &SessionContext, domain: &str) -> Result<(), SqlError> {
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| SqlError::Other("no default catalog".into()))?;
+    if catalog.schema(domain).is_none() {
+        catalog.register_schema(domain, Arc::new(MemorySchemaProvider::new()))?;
+    }
+    Ok(())
+}
+
+/// Registers `provider` as `<domain>.<table>`, replacing any previous one.
+pub fn register(
+    ctx: &SessionContext,
+    name: &str,
+    provider: Arc<dyn TableProvider>,
+) -> Result<(), SqlError> {
+    let (domain, table) = name
+        .split_once('.')
+        .ok_or_else(|| SqlError::Other(format!("bad name {name}")))?;
+    ensure_schema(ctx, domain)?;
+    let r = TableReference::partial(domain, table);
+    ctx.deregister_table(r.clone())?;
+    ctx.register_table(r, provider)?;
+    Ok(())
+}
+
+/// Registers one Delta table of the lake.
+pub async fn register_lake_table(
+    ctx: &SessionContext,
+    lake: &Lake,
+    name: &str,
+) -> Result<bool, SqlError> {
+    let Some(table) = lake.load(name).await? else {
+        return Ok(false);
+    };
+    table.update_datafusion_session(&ctx.state()).map_err(|e| {
+        SqlError::Lake(LakeError::Delta {
+            table: name.to_string(),
+            source: e,
+        })
+    })?;
+    let provider = table
+        .table_provider()
+        .await
+        .map_err(|e| SqlError::Other(format!("table {name}: {e}")))?;
+    register(ctx, name, provider)?;
+    Ok(true)
+}
+
+pub struct LakeSession {
+    pub ctx: SessionContext,
+    pub tables: Vec<String>,
+    pub views: Vec<String>,
+    /// Views that could not be created, with the reason (e.g. a table not refreshed yet).
+    pub broken_views: Vec<(ViewDef, String)>,
+}
+
+impl LakeSession {
+    pub async fn open(lake: &Lake, views: &[ViewDef]) -> Result<LakeSession, SqlError> {
+        let ctx = new_context();
+        let tables = lake.list_tables().await?;
+        for t in &tables {
+            register_lake_table(&ctx, lake, t).await?;
+        }
+        let (views, broken_views) = register_views(&ctx, views).await?;
+        Ok(LakeSession {
+            ctx,
+            tables,
+            views,
+            broken_views,
+        })
+    }
+
+    /// Runs one read-only query.
+    pub async fn query(&self, sql: &str) -> Result<DataFrame, SqlError> {
+        Ok(self.ctx.sql_with_options(sql, read_only()).await?)
+    }
+}
+
+/// Tables and views a query reads, as `schema.table` (lowercased, unqualified names as is).
+pub fn references(ctx: &SessionContext, sql: &str) -> Result<Vec<String>, SqlError> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let stmt = state.sql_to_statement(sql, &dialect)?;
+    let refs = state.resolve_table_references(&stmt)?;
+    let mut out: Vec<String> = refs
+        .iter()
+        .map(|r| match r.schema() {
+            Some(s) => format!("{s}.{}", r.table()),
+            None => r.table().to_string(),
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Creates the views in dependency order. A view that fails (bad SQL, a missing table) is
+/// returned with its error and the others are still created.
+pub async fn register_views(
+    ctx: &SessionContext,
+    views: &[ViewDef],
+) -> Result<(Vec<String>, Vec<(ViewDef, String)>), SqlError> {
+    let by_name: BTreeMap<&str, &ViewDef> = views.iter().map(|v| (v.name.as_str(), v)).collect();
+    let mut deps: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut broken: Vec<(ViewDef, String)> = Vec::new();
+    for v in views {
+        match references(ctx, &v.sql) {
+            Ok(refs) => {
+                deps.insert(
+                    &v.name,
+                    refs.into_iter()
+                        .filter(|r| by_name.contains_key(r.as_str()) && r != &v.name)
+                        .collect(),
+                );
+            }
+            Err(e) => broken.push(((*v).clone(), e.to_string())),
+        }
+    }
+    let mut created = Vec::new();
+    let mut failed: BTreeSet<String> = broken.iter().map(|(v, _)| v.name.clone()).collect();
+    let mut pending: Vec<&str> = deps.keys().copied().collect();
+    while !pending.is_empty() {
+        let ready: Vec<&str> = pending
+            .iter()
+            .copied()
+            .filter(|n| {
+                deps[n]
+                    .iter()
+                    .all(|d| created.contains(d) || failed.contains(d))
+            })
+            .collect();
+        if ready.is_empty() {
+            for n in &pending {
+                broken.push((
+                    (*by_name[n]).clone(),
+                    format!(
+                        "views depend on each other in a cycle: {}",
+                        pending.join(", ")
+                    ),
+                ));
+            }
+            break;
+        }
+        for n in ready {
+            pending.retain(|p| *p != n);
+            let v = by_name[n];
+            if let Some(d) = deps[n].iter().find(|d| failed.contains(*d)) {
+                broken.push((v.clone(), format!("depends on view {d}, which failed")));
+                failed.insert(n.to_string());
+                continue;
+            }
+            match ctx.sql_with_options(&v.sql, read_only()).await {
+                Ok(df) => {
+                    register(ctx, &v.name, df.into_view())?;
+                    created.push(n.to_string());
+                }
+                Err(e) => {
+                    broken.push((v.clone(), e.to_string()));
+                    failed.insert(n.to_string());
+                }
+            }
+        }
+    }
+    Ok((created, broken))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn view(name: &str, sql: &str) -> ViewDef {
+        let (d, v) = name.split_once('.').unwrap();
+        ViewDef {
+            name: name.into(),
+            domain: d.into(),
+            view: v.into(),
+            path: PathBuf::from(format!("sql/{d}/{v}.sql")),
+            sql: sql.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn views_are_created_in_dependency_order_and_failures_isolated() {
+        let ctx = new_context();
+        let views = vec![
+            view("a.top", "SELECT x * 2 AS y FROM a.base"),
+            view("a.base", "SELECT 21 AS x"),
+            view("a.bad", "SELECT * FROM nowhere.t"),
+            view("a.after_bad", "SELECT * FROM a.bad"),
+        ];
+        let (created, broken) = register_views(&ctx, &views).await.unwrap();
+        assert_eq!(created, vec!["a.base", "a.top"]);
+        let names: Vec<_> = broken.iter().map(|(v, _)| v.name.as_str()).collect();
+        assert_eq!(names, vec!["a.bad", "a.after_bad"]);
+        let out = ctx
+            .sql("SELECT y FROM a.top")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let y = arrow::util::pretty::pretty_format_batches(&out)
+            .unwrap()
+            .to_string();
+        assert!(y.contains("42"), "{y}");
+    }
+
+    #[tokio::test]
+    async fn queries_are_read_only() {
+        let ctx = new_context();
+        for sql in [
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+            "COPY (SELECT 1) TO '/tmp/x.csv'",
+            "CREATE TABLE t AS SELECT 1",
+            "DROP TABLE t",
+            "SET datafusion.execution.batch_size = 1",
+        ] {
+            assert!(
+                ctx.sql_with_options(sql, read_only()).await.is_err(),
+                "{sql}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn domain_functions_in_sql() {
+        let ctx = new_context();
+        let out = ctx
+            .sql("SELECT insee_from_dgfip('02A', '004') AS a, insee_from_dgfip('101', 101) AS b, dep_from_dgfip('038') AS c, dep_from_dgfip(NULL) AS d")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let s = arrow::util::pretty::pretty_format_batches(&out)
+            .unwrap()
+            .to_string();
+        assert!(s.contains("| 2A004 | 97101 | 38 |   |"), "{s}");
+    }
+}

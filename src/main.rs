@@ -1,0 +1,279 @@
+//! `opencoll`: declarative pipelines for French local-government data into a Delta lake,
+//! queried with SQL. This file parses arguments and prints; the work is in `crates/`.
+
+mod catalog_cmd;
+mod output;
+mod shell;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use oc_engine::{RunOptions, order_pipelines, run_pipeline, validate_project};
+use oc_lake::Lake;
+use oc_spec::{Diagnostics, Project};
+
+use crate::output::Format;
+
+#[derive(Parser)]
+#[command(
+    name = "opencoll",
+    version,
+    about = "Declarative pipelines for French local-government data into a Delta lake, queried with SQL"
+)]
+struct Cli {
+    /// Project folder (default: the nearest folder above the current one with a catalog.yaml)
+    #[arg(long, global = true)]
+    project: Option<PathBuf>,
+    /// Lake location (folder or URL); overrides catalog.yaml's `lake`
+    #[arg(long, global = true, env = "OPENCOLL_LAKE")]
+    lake: Option<String>,
+    /// More logs (-v: info, -vv: debug)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check pipelines, catalog and views (keys, types, files, SQL) without running anything
+    Validate,
+    /// Run pipelines into the lake (all of them, or those named; `domain.*` selects a domain)
+    Refresh { pipelines: Vec<String> },
+    /// Run one SQL query on the lake (read-only)
+    Sql {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        query: String,
+    },
+    /// Interactive SQL shell (history, multi-line statements ending with `;`)
+    Shell,
+    /// List tables and views: row counts, last refresh, columns
+    Catalog {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let root = match &cli.project {
+        Some(p) => p.clone(),
+        None => {
+            let cwd = std::env::current_dir()?;
+            Project::discover(&cwd).with_context(|| {
+                format!(
+                    "no catalog.yaml in {} or above: run inside a project or pass --project DIR",
+                    cwd.display()
+                )
+            })?
+        }
+    };
+    let project = match Project::load(&root) {
+        Ok(p) => p,
+        Err(diags) => {
+            print_diags(&root, &diags);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let lake_location = cli.lake.clone().unwrap_or_else(|| project.lake_location());
+    let open_lake = || {
+        Lake::open(&lake_location)
+            .with_context(|| format!("cannot open the lake at {lake_location}"))
+    };
+
+    match cli.command {
+        Command::Validate => {
+            let diags = validate_project(&project).await;
+            if diags.is_empty() {
+                println!(
+                    "ok: {} pipelines, {} views, catalog.yaml",
+                    project.pipelines.len(),
+                    project.views.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                print_diags(&root, &diags);
+                eprintln!("{} error(s)", diags.len());
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Refresh { pipelines } => refresh(&project, &open_lake()?, &pipelines).await,
+        Command::Sql { format, query } => {
+            let session = oc_sql::LakeSession::open(&open_lake()?, &project.views).await?;
+            warn_broken(&session);
+            let df = session.query(&query).await?;
+            let batches = df.collect().await?;
+            output::print(&batches, format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Shell => {
+            let session = oc_sql::LakeSession::open(&open_lake()?, &project.views).await?;
+            warn_broken(&session);
+            shell::run(&session, &root).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Catalog { format } => {
+            let session = oc_sql::LakeSession::open(&open_lake()?, &project.views).await?;
+            catalog_cmd::run(&project, &session, format).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_diags(root: &Path, diags: &Diagnostics) {
+    let _ = root;
+    eprintln!("{diags}");
+}
+
+fn warn_broken(session: &oc_sql::LakeSession) {
+    for (v, e) in &session.broken_views {
+        eprintln!(
+            "warning: view {} ({}) is unavailable: {}",
+            v.name,
+            v.path.display(),
+            e.lines().next().unwrap_or("")
+        );
+    }
+}
+
+async fn refresh(project: &Project, lake: &Lake, selected: &[String]) -> Result<ExitCode> {
+    let diags = validate_project(project).await;
+    if !diags.is_empty() {
+        eprintln!("{diags}");
+        bail!(
+            "{} error(s) in the project: fix them first (opencoll validate)",
+            diags.len()
+        );
+    }
+    let mut order_diags = Diagnostics::default();
+    let ordered = order_pipelines(project, &mut order_diags);
+    let matches = |name: &str| {
+        selected.is_empty()
+            || selected.iter().any(|s| match s.strip_suffix(".*") {
+                Some(domain) => name.split_once('.').is_some_and(|(d, _)| d == domain),
+                None => s == name,
+            })
+    };
+    for s in selected {
+        if !s.ends_with(".*") && project.pipeline(s).is_none() {
+            let names: Vec<&str> = project
+                .pipelines
+                .iter()
+                .map(|p| p.pipeline.name.value.as_str())
+                .collect();
+            let hint = oc_spec::diag::did_you_mean(s, names.iter().copied())
+                .map(|n| format!(" (did you mean {n}?)"))
+                .unwrap_or_default();
+            bail!("no pipeline named {s}{hint}");
+        }
+    }
+    let tty = std::io::stderr().is_terminal();
+    let mut failures = 0;
+    for pf in ordered
+        .into_iter()
+        .filter(|pf| matches(&pf.pipeline.name.value))
+    {
+        let name = pf.pipeline.name.value.clone();
+        let bar = tty.then(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} {pos} rows ({per_sec})")
+                    .expect("template"),
+            );
+            b.set_message(name.clone());
+            b.enable_steady_tick(std::time::Duration::from_millis(120));
+            b
+        });
+        let opts = RunOptions {
+            progress: bar.clone().map(|b| {
+                Arc::new(move |n: u64| b.set_position(n)) as Arc<dyn Fn(u64) + Send + Sync>
+            }),
+        };
+        if !tty {
+            eprintln!("refreshing {name}…");
+        }
+        let r = run_pipeline(&project.root, lake, pf, &opts).await;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        let counts = format!(
+            "{} read, {} written, {} rejected{}",
+            r.rows_read,
+            r.rows_written,
+            r.rows_rejected,
+            if r.rows_filtered > 0 {
+                format!(", {} filtered by the transform", r.rows_filtered)
+            } else {
+                String::new()
+            }
+        );
+        if r.ok {
+            println!(
+                "ok      {name}: {counts} → version {} ({:.1} s)",
+                r.table_version.map(|v| v.to_string()).unwrap_or_default(),
+                r.seconds
+            );
+        } else {
+            failures += 1;
+            println!("FAILED  {name}: {counts}");
+            println!("        {}", r.error.as_deref().unwrap_or("unknown error"));
+        }
+        for rj in &r.rejects_sample {
+            println!(
+                "        rejected {}:{}{}: {}{}",
+                rj.file,
+                rj.line,
+                rj.column
+                    .as_deref()
+                    .map(|c| format!(" column {c}"))
+                    .unwrap_or_default(),
+                rj.value
+                    .as_deref()
+                    .map(|v| format!("{v:?}: "))
+                    .unwrap_or_default(),
+                rj.reason
+            );
+        }
+        if r.rows_rejected > r.rejects_sample.len() as u64 {
+            println!(
+                "        … all {} rejects: opencoll sql \"SELECT * FROM _ops.rejects WHERE run_id = '{}'\"",
+                r.rows_rejected, r.run_id
+            );
+        }
+    }
+    if failures > 0 {
+        eprintln!("{failures} pipeline(s) failed; the lake keeps their previous versions");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
