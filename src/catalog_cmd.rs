@@ -2,7 +2,8 @@
 
 use anyhow::Result;
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::Int64Type;
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type};
 use oc_spec::Project;
 use serde_json::{Value, json};
 
@@ -92,8 +93,9 @@ async fn last_refreshes(session: &oc_sql::LakeSession) -> Vec<(String, String)> 
     };
     let mut out = Vec::new();
     for b in batches {
-        let p = b.column(0).as_string::<i32>();
-        let t = b.column(1).as_string::<i32>();
+        // Delta tables read strings as Utf8View: normalise before downcasting.
+        let (Ok(p), Ok(t)) = (cast(b.column(0), &DataType::Utf8), cast(b.column(1), &DataType::Utf8)) else { continue };
+        let (p, t) = (p.as_string::<i32>(), t.as_string::<i32>());
         for i in 0..b.num_rows() {
             if p.is_valid(i) && t.is_valid(i) {
                 out.push((p.value(i).to_string(), t.value(i).to_string()));

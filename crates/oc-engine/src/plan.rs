@@ -217,6 +217,7 @@ pub async fn validate_project(project: &Project) -> Diagnostics {
     let mut diags = project.validate();
     let ordered = order_pipelines(project, &mut diags);
     let ctx = new_context();
+    let mut failed: BTreeSet<String> = BTreeSet::new();
     for pf in ordered {
         let plan = match PipelinePlan::new(pf) {
             Ok(p) => p,
@@ -247,15 +248,18 @@ pub async fn validate_project(project: &Project) -> Diagnostics {
                     diags.push(Diagnostic::new(&pf.path, 0, 0, e.to_string()));
                 }
             }
-            Err((site, msg)) => diags.push(
-                Diagnostic::new(
-                    &pf.path,
-                    site.line,
-                    site.column,
-                    format!("{}: {}", site.what, first_line(&msg)),
+            Err((site, msg)) => {
+                failed.insert(pf.pipeline.name.value.clone());
+                diags.push(
+                    Diagnostic::new(
+                        &pf.path,
+                        site.line,
+                        site.column,
+                        format!("{}: {}", site.what, first_line(&msg)),
+                    )
+                    .with_hint("SQL runs in DataFusion; the conformed rows are the table `input`"),
                 )
-                .with_hint("SQL runs in DataFusion; the conformed rows are the table `input`"),
-            ),
+            }
         }
     }
     let _ = ctx.deregister_table(INPUT);
@@ -273,6 +277,11 @@ pub async fn validate_project(project: &Project) -> Diagnostics {
     match register_views(&ctx, &project.views).await {
         Ok((created, broken)) => {
             for (v, msg) in broken {
+                // A view over a pipeline that failed to plan: the pipeline's error says it all.
+                let refs = references(&ctx, &v.sql).unwrap_or_default();
+                if refs.iter().any(|r| failed.contains(r)) {
+                    continue;
+                }
                 diags.push(
                     Diagnostic::new(&v.path, 1, 1, first_line(&msg))
                         .with_hint("views read lake tables as <domain>.<table>"),

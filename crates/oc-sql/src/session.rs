@@ -112,6 +112,13 @@ impl LakeSession {
         for t in &tables {
             register_lake_table(&ctx, lake, t).await?;
         }
+        // The operational tables can always be queried, even before their first row.
+        for (name, schema) in [(oc_lake::ops::RUNS, oc_lake::ops::runs_schema()), (oc_lake::ops::REJECTS, oc_lake::ops::rejects_schema())] {
+            if !tables.iter().any(|t| t == name) {
+                let empty = datafusion::datasource::MemTable::try_new(schema, vec![vec![]])?;
+                register(&ctx, name, Arc::new(empty))?;
+            }
+        }
         let (views, broken_views) = register_views(&ctx, views).await?;
         Ok(LakeSession {
             ctx,

@@ -1,0 +1,119 @@
+//! Helpers for end-to-end tests: a temporary project and the real `opencoll` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Proj {
+    pub dir: tempfile::TempDir,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The real-data fixtures shared beside the repository. Tests that use them fail (they do not
+/// skip) when the folder is missing: set OPENCOLL_SHARED to point at another copy.
+pub fn shared() -> PathBuf {
+    let p = std::env::var_os("OPENCOLL_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared"));
+    let real = p.join("fixtures/real");
+    assert!(
+        real.is_dir(),
+        "real fixtures not found at {} (set OPENCOLL_SHARED to the shared/ folder)",
+        real.display()
+    );
+    real.canonicalize().unwrap()
+}
+
+impl Proj {
+    /// A copy of the repository's project (catalog, pipelines, views, samples).
+    pub fn samples() -> Proj {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["catalog.yaml"] {
+            std::fs::copy(repo().join(f), dir.path().join(f)).unwrap();
+        }
+        for d in ["pipelines", "sql", "data/samples"] {
+            copy_dir(&repo().join(d), &dir.path().join(d));
+        }
+        Proj { dir }
+    }
+
+    /// An empty project with these domains.
+    pub fn empty(domains: &[&str]) -> Proj {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cat = String::from("lake: data/lake\ndomains:\n");
+        for d in domains {
+            cat.push_str(&format!("  {d}: {{ title: {d} }}\n"));
+        }
+        std::fs::write(dir.path().join("catalog.yaml"), cat).unwrap();
+        Proj { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_opencoll"))
+            .arg("--project")
+            .arg(self.path())
+            .args(args)
+            .env_remove("OPENCOLL_LAKE")
+            .output()
+            .expect("run opencoll")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "opencoll {args:?} failed:\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A query's CSV rows (header excluded).
+    pub fn rows(&self, sql: &str) -> Vec<String> {
+        let out = self.ok(&["sql", "--format", "csv", sql]);
+        out.lines().skip(1).map(str::to_string).collect()
+    }
+
+    /// A single-value query.
+    pub fn value(&self, sql: &str) -> String {
+        let rows = self.rows(sql);
+        assert_eq!(rows.len(), 1, "{sql} gave {rows:?}");
+        rows[0].clone()
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

@@ -1,0 +1,163 @@
+//! End to end on small projects written in the tests: validation messages, rejects, failed
+//! runs that leave the lake as it was, exact sums on a foreign French file.
+
+mod common;
+
+use common::{Proj, stderr, stdout};
+
+fn cp1252(s: &str) -> Vec<u8> {
+    encoding_rs::WINDOWS_1252.encode(s).0.into_owned()
+}
+
+#[test]
+fn validate_points_at_the_line_of_a_misspelt_key() {
+    let p = Proj::empty(&["finances"]);
+    p.write("data/x.csv", "a;b\n1;2\n");
+    p.write(
+        "pipelines/x.yaml",
+        "name: finances.x\nsource:\n  path: data/x.csv\n  csv:\n    delimeter: \";\"\ncolumns:\n  a: { from: a, type: code }\n",
+    );
+    let out = p.run(&["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("pipelines/x.yaml:5:5: error: unknown key `delimeter`"), "{err}");
+    assert!(err.contains("hint: did you mean `delimiter`?"), "{err}");
+    // refresh refuses to run an invalid project.
+    assert_eq!(p.run(&["refresh"]).status.code(), Some(1));
+}
+
+#[test]
+fn validate_reports_sql_and_reference_errors() {
+    let p = Proj::empty(&["finances"]);
+    p.write("data/x.csv", "a,b\n1,2\n");
+    p.write(
+        "pipelines/x.yaml",
+        "name: finances.x\nsource: { path: data/x.csv }\ncolumns:\n  a: { from: a, type: int32 }\n  c: { sql: \"a + nope\" }\ntarget: { partition_by: [zz] }\n",
+    );
+    p.write("sql/finances/v.sql", "SELECT * FROM finances.missing");
+    p.write("sql/finances/w.sql", "SELECT a FROM finances.x");
+    let out = p.run(&["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("pipelines/x.yaml:5:") && err.contains("column `c`") && err.contains("nope"), "{err}");
+    assert!(err.contains("sql/finances/v.sql:1:1: error:") && err.contains("finances.missing"), "{err}");
+    assert!(err.contains("pipelines/x.yaml:6:11: error: partition column `zz` is not declared"), "{err}");
+    // A view over the failing pipeline is not reported again.
+    assert!(!err.contains("w.sql"), "{err}");
+}
+
+#[test]
+fn bad_values_go_to_rejects_with_file_line_column_and_a_failed_run_changes_nothing() {
+    let p = Proj::empty(&["finances"]);
+    let good = "EXER;SIREN;COMPTE;SD\n2024;213801855;1641;100,50\n2024;213801855;60611;20,25\n";
+    p.write("data/b.csv", cp1252(good));
+    let pipeline = |max_rejects: u32| {
+        format!(
+            "name: finances.b\nmax_rejects: {max_rejects}\nsource:\n  path: data/b.csv\n  csv: {{ delimiter: \";\", decimal: \",\", encoding: windows-1252 }}\ncolumns:\n  exercice: {{ from: EXER, type: int16 }}\n  siren: {{ from: SIREN, type: code, width: 9 }}\n  compte: {{ from: COMPTE, type: code }}\n  sd: {{ from: SD, type: \"decimal(18,2)\" }}\n"
+        )
+    };
+    p.write("pipelines/b.yaml", pipeline(0));
+    p.ok(&["refresh"]);
+    assert_eq!(p.value("SELECT sum(sd) FROM finances.b"), "120.75");
+
+    // A bad amount on line 3: the run fails (max_rejects 0), the table keeps version 0.
+    p.write("data/b.csv", cp1252("EXER;SIREN;COMPTE;SD\n2024;213801855;1641;100,50\n2024;213801855;60611;20,2x\n2024;213801855;6411;1,00\n"));
+    let out = p.run(&["refresh"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("FAILED  finances.b"), "{text}");
+    assert!(text.contains("data/b.csv:3 column SD: \"20,2x\""), "{text}");
+    assert_eq!(p.value("SELECT sum(sd) FROM finances.b"), "120.75");
+    assert_eq!(p.value("SELECT count(*) FROM finances.b"), "2");
+    assert_eq!(
+        p.rows("SELECT source_file, line, \"column\", value FROM _ops.rejects"),
+        vec!["data/b.csv,3,SD,\"20,2x\""]
+    );
+    assert_eq!(p.value("SELECT status || ' ' || rows_read || ' ' || rows_rejected FROM _ops.runs ORDER BY finished_at DESC LIMIT 1"), "failed 3 1");
+
+    // Tolerating one reject: the run commits the two good rows, the bad one is accounted for.
+    p.write("pipelines/b.yaml", pipeline(1));
+    let text = p.ok(&["refresh"]);
+    assert!(text.contains("3 read, 2 written, 1 rejected"), "{text}");
+    assert_eq!(p.value("SELECT sum(sd) FROM finances.b"), "101.50");
+    assert_eq!(p.value("SELECT count(*) FROM _ops.rejects"), "2");
+}
+
+#[test]
+fn a_pipeline_written_by_someone_else_loads_exact_sums() {
+    // windows-1252, `;`, decimal comma, NBSP thousands, zero-padded codes, quoted fields,
+    // CRLF, a title line before the header.
+    let p = Proj::empty(&["dotations"]);
+    let mut text = String::from("Dotations 2024 — montants en euros\r\nCode département;Code commune;Libellé;Montant DGF;Éligible DSR\r\n");
+    let mut expected_cents: i64 = 0;
+    let mut n = 0;
+    for (i, (dep, com, name)) in [("01", "001", "L'Abergement-Clémenciat"), ("2A", "004", "Ajaccio"), ("971", "01", "Les Abymes"), ("59", "350", "Lille; centre")].iter().enumerate() {
+        for k in 0..50i64 {
+            let cents = 123_456_789 * (i as i64 + 1) + k * 1_001 + 7;
+            expected_cents += cents;
+            n += 1;
+            let euros = cents / 100;
+            let amount = format!("{}\u{a0}{:03}\u{a0}{:03},{:02}", euros / 1_000_000, (euros / 1000) % 1000, euros % 1000, cents % 100);
+            text.push_str(&format!("{dep};{com};\"{name} Œ{k}\";{amount};{}\r\n", if k % 2 == 0 { "Oui" } else { "Non" }));
+        }
+    }
+    p.write("data/dotations.csv", cp1252(&text));
+    p.write(
+        "pipelines/dgf.yaml",
+        r#"name: dotations.dgf
+title: DGF 2024
+source:
+  path: data/dotations.csv
+  csv: { delimiter: ";", decimal: ",", thousands: " ", encoding: windows-1252, skip_rows: 1 }
+columns:
+  dep: { from: Code département, type: code }
+  com: { from: Code commune, type: code, width: 3 }
+  code_insee: { sql: "CASE WHEN length(dep) = 3 THEN dep || substr(com, 2) ELSE dep || com END" }
+  libelle: { from: Libellé }
+  dgf: { from: /^Montant/, type: "decimal(18,2)" }
+  dsr: { from: Éligible DSR, type: bool }
+"#,
+    );
+    p.ok(&["refresh"]);
+    assert_eq!(p.value("SELECT count(*) FROM dotations.dgf"), n.to_string());
+    let expected = format!("{}.{:02}", expected_cents / 100, expected_cents % 100);
+    assert_eq!(p.value("SELECT sum(dgf) FROM dotations.dgf"), expected);
+    assert_eq!(
+        p.rows("SELECT DISTINCT code_insee FROM dotations.dgf ORDER BY 1"),
+        vec!["01001", "2A004", "59350", "97101"]
+    );
+    assert_eq!(p.value("SELECT count(*) FROM dotations.dgf WHERE dsr"), (n / 2).to_string());
+    assert_eq!(p.value("SELECT libelle FROM dotations.dgf WHERE code_insee = '59350' LIMIT 1"), "Lille; centre Œ0");
+}
+
+#[test]
+fn replace_partitions_keeps_other_vintages() {
+    let p = Proj::empty(&["ref"]);
+    p.write("data/c_2023.csv", "code,pop\n01001,10\n");
+    p.write("data/c_2024.csv", "code,pop\n01001,11\n01002,5\n");
+    let yaml = |years: &str| {
+        format!(
+            "name: ref.c\nsource: {{ path: \"data/c_{{an}}.csv\", vars: {{ an: [{years}] }} }}\ncolumns:\n  an: {{ var: an, type: int16 }}\n  code: {{ from: code, type: code }}\n  pop: {{ from: pop, type: int64 }}\ntarget: {{ partition_by: [an], mode: replace_partitions }}\n"
+        )
+    };
+    p.write("pipelines/c.yaml", yaml("2023, 2024"));
+    p.ok(&["refresh"]);
+    assert_eq!(p.rows("SELECT an, sum(pop) FROM ref.c GROUP BY an ORDER BY an"), vec!["2023,10", "2024,16"]);
+    // Only 2024 is re-read (and changed): 2023 stays.
+    p.write("data/c_2024.csv", "code,pop\n01001,12\n");
+    p.write("pipelines/c.yaml", yaml("2024"));
+    p.ok(&["refresh", "ref.c"]);
+    assert_eq!(p.rows("SELECT an, sum(pop) FROM ref.c GROUP BY an ORDER BY an"), vec!["2023,10", "2024,12"]);
+}
+
+#[test]
+fn missing_file_and_unknown_pipeline_are_clear_errors() {
+    let p = Proj::empty(&["ref"]);
+    p.write("pipelines/c.yaml", "name: ref.c\nsource: { path: data/nope.csv }\ncolumns:\n  a: { from: a }\n");
+    let out = p.run(&["validate"]);
+    assert!(stderr(&out).contains("pipelines/c.yaml:2:17: error: source file not found: data/nope.csv"), "{}", stderr(&out));
+    p.write("data/nope.csv", "a\n1\n");
+    let out = p.run(&["refresh", "ref.x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no pipeline named ref.x (did you mean ref.c?)"), "{}", stderr(&out));
+}
