@@ -94,7 +94,12 @@ async fn last_refreshes(session: &oc_sql::LakeSession) -> Vec<(String, String)> 
     let mut out = Vec::new();
     for b in batches {
         // Delta tables read strings as Utf8View: normalise before downcasting.
-        let (Ok(p), Ok(t)) = (cast(b.column(0), &DataType::Utf8), cast(b.column(1), &DataType::Utf8)) else { continue };
+        let (Ok(p), Ok(t)) = (
+            cast(b.column(0), &DataType::Utf8),
+            cast(b.column(1), &DataType::Utf8),
+        ) else {
+            continue;
+        };
         let (p, t) = (p.as_string::<i32>(), t.as_string::<i32>());
         for i in 0..b.num_rows() {
             if p.is_valid(i) && t.is_valid(i) {

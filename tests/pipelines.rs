@@ -20,7 +20,10 @@ fn validate_points_at_the_line_of_a_misspelt_key() {
     let out = p.run(&["validate"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("pipelines/x.yaml:5:5: error: unknown key `delimeter`"), "{err}");
+    assert!(
+        err.contains("pipelines/x.yaml:5:5: error: unknown key `delimeter`"),
+        "{err}"
+    );
     assert!(err.contains("hint: did you mean `delimiter`?"), "{err}");
     // refresh refuses to run an invalid project.
     assert_eq!(p.run(&["refresh"]).status.code(), Some(1));
@@ -39,9 +42,18 @@ fn validate_reports_sql_and_reference_errors() {
     let out = p.run(&["validate"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("pipelines/x.yaml:5:") && err.contains("column `c`") && err.contains("nope"), "{err}");
-    assert!(err.contains("sql/finances/v.sql:1:1: error:") && err.contains("finances.missing"), "{err}");
-    assert!(err.contains("pipelines/x.yaml:6:11: error: partition column `zz` is not declared"), "{err}");
+    assert!(
+        err.contains("pipelines/x.yaml:5:") && err.contains("column `c`") && err.contains("nope"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sql/finances/v.sql:1:1: error:") && err.contains("finances.missing"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pipelines/x.yaml:6:11: error: partition column `zz` is not declared"),
+        "{err}"
+    );
     // A view over the failing pipeline is not reported again.
     assert!(!err.contains("w.sql"), "{err}");
 }
@@ -88,17 +100,36 @@ fn a_pipeline_written_by_someone_else_loads_exact_sums() {
     // windows-1252, `;`, decimal comma, NBSP thousands, zero-padded codes, quoted fields,
     // CRLF, a title line before the header.
     let p = Proj::empty(&["dotations"]);
-    let mut text = String::from("Dotations 2024 — montants en euros\r\nCode département;Code commune;Libellé;Montant DGF;Éligible DSR\r\n");
+    let mut text = String::from(
+        "Dotations 2024 — montants en euros\r\nCode département;Code commune;Libellé;Montant DGF;Éligible DSR\r\n",
+    );
     let mut expected_cents: i64 = 0;
     let mut n = 0;
-    for (i, (dep, com, name)) in [("01", "001", "L'Abergement-Clémenciat"), ("2A", "004", "Ajaccio"), ("971", "01", "Les Abymes"), ("59", "350", "Lille; centre")].iter().enumerate() {
+    for (i, (dep, com, name)) in [
+        ("01", "001", "L'Abergement-Clémenciat"),
+        ("2A", "004", "Ajaccio"),
+        ("971", "01", "Les Abymes"),
+        ("59", "350", "Lille; centre"),
+    ]
+    .iter()
+    .enumerate()
+    {
         for k in 0..50i64 {
             let cents = 123_456_789 * (i as i64 + 1) + k * 1_001 + 7;
             expected_cents += cents;
             n += 1;
             let euros = cents / 100;
-            let amount = format!("{}\u{a0}{:03}\u{a0}{:03},{:02}", euros / 1_000_000, (euros / 1000) % 1000, euros % 1000, cents % 100);
-            text.push_str(&format!("{dep};{com};\"{name} Œ{k}\";{amount};{}\r\n", if k % 2 == 0 { "Oui" } else { "Non" }));
+            let amount = format!(
+                "{}\u{a0}{:03}\u{a0}{:03},{:02}",
+                euros / 1_000_000,
+                (euros / 1000) % 1000,
+                euros % 1000,
+                cents % 100
+            );
+            text.push_str(&format!(
+                "{dep};{com};\"{name} Œ{k}\";{amount};{}\r\n",
+                if k % 2 == 0 { "Oui" } else { "Non" }
+            ));
         }
     }
     p.write("data/dotations.csv", cp1252(&text));
@@ -126,8 +157,14 @@ columns:
         p.rows("SELECT DISTINCT code_insee FROM dotations.dgf ORDER BY 1"),
         vec!["01001", "2A004", "59350", "97101"]
     );
-    assert_eq!(p.value("SELECT count(*) FROM dotations.dgf WHERE dsr"), (n / 2).to_string());
-    assert_eq!(p.value("SELECT libelle FROM dotations.dgf WHERE code_insee = '59350' LIMIT 1"), "Lille; centre Œ0");
+    assert_eq!(
+        p.value("SELECT count(*) FROM dotations.dgf WHERE dsr"),
+        (n / 2).to_string()
+    );
+    assert_eq!(
+        p.value("SELECT libelle FROM dotations.dgf WHERE code_insee = '59350' LIMIT 1"),
+        "Lille; centre Œ0"
+    );
 }
 
 #[test]
@@ -142,22 +179,39 @@ fn replace_partitions_keeps_other_vintages() {
     };
     p.write("pipelines/c.yaml", yaml("2023, 2024"));
     p.ok(&["refresh"]);
-    assert_eq!(p.rows("SELECT an, sum(pop) FROM ref.c GROUP BY an ORDER BY an"), vec!["2023,10", "2024,16"]);
+    assert_eq!(
+        p.rows("SELECT an, sum(pop) FROM ref.c GROUP BY an ORDER BY an"),
+        vec!["2023,10", "2024,16"]
+    );
     // Only 2024 is re-read (and changed): 2023 stays.
     p.write("data/c_2024.csv", "code,pop\n01001,12\n");
     p.write("pipelines/c.yaml", yaml("2024"));
     p.ok(&["refresh", "ref.c"]);
-    assert_eq!(p.rows("SELECT an, sum(pop) FROM ref.c GROUP BY an ORDER BY an"), vec!["2023,10", "2024,12"]);
+    assert_eq!(
+        p.rows("SELECT an, sum(pop) FROM ref.c GROUP BY an ORDER BY an"),
+        vec!["2023,10", "2024,12"]
+    );
 }
 
 #[test]
 fn missing_file_and_unknown_pipeline_are_clear_errors() {
     let p = Proj::empty(&["ref"]);
-    p.write("pipelines/c.yaml", "name: ref.c\nsource: { path: data/nope.csv }\ncolumns:\n  a: { from: a }\n");
+    p.write(
+        "pipelines/c.yaml",
+        "name: ref.c\nsource: { path: data/nope.csv }\ncolumns:\n  a: { from: a }\n",
+    );
     let out = p.run(&["validate"]);
-    assert!(stderr(&out).contains("pipelines/c.yaml:2:17: error: source file not found: data/nope.csv"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pipelines/c.yaml:2:17: error: source file not found: data/nope.csv"),
+        "{}",
+        stderr(&out)
+    );
     p.write("data/nope.csv", "a\n1\n");
     let out = p.run(&["refresh", "ref.x"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no pipeline named ref.x (did you mean ref.c?)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no pipeline named ref.x (did you mean ref.c?)"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -31,13 +31,30 @@ columns:
         ),
     );
     let out = p.ok(&["refresh"]);
-    assert!(out.contains("39929 read, 39929 written, 0 rejected"), "{out}");
+    assert!(
+        out.contains("39929 read, 39929 written, 0 rejected"),
+        "{out}"
+    );
     assert_eq!(p.value("SELECT count(*) FROM ref.cog_2017"), "39929");
     // Œ is 0x8C in windows-1252 (it does not exist in ISO-8859-1).
-    assert_eq!(p.rows("SELECT code FROM ref.cog_2017 WHERE nccenr = 'Œuilly' AND actual = 1 ORDER BY code"), vec!["02565", "51410"]);
-    assert_eq!(p.value("SELECT nccenr FROM ref.cog_2017 WHERE code = '01001'"), "Abergement-Clémenciat");
-    assert_eq!(p.value("SELECT count(*) FROM ref.cog_2017 WHERE nccenr LIKE '%\r%' OR artmin LIKE '%\r%'"), "0");
-    assert_eq!(p.value("SELECT count(*) FROM ref.cog_2017 WHERE code = '2A004'"), "1");
+    assert_eq!(
+        p.rows(
+            "SELECT code FROM ref.cog_2017 WHERE nccenr = 'Œuilly' AND actual = 1 ORDER BY code"
+        ),
+        vec!["02565", "51410"]
+    );
+    assert_eq!(
+        p.value("SELECT nccenr FROM ref.cog_2017 WHERE code = '01001'"),
+        "Abergement-Clémenciat"
+    );
+    assert_eq!(
+        p.value("SELECT count(*) FROM ref.cog_2017 WHERE nccenr LIKE '%\r%' OR artmin LIKE '%\r%'"),
+        "0"
+    );
+    assert_eq!(
+        p.value("SELECT count(*) FROM ref.cog_2017 WHERE code = '2A004' AND actual = 1"),
+        "1"
+    );
 }
 
 #[test]
@@ -68,12 +85,24 @@ columns:
     );
     let out = p.ok(&["refresh"]);
     assert!(out.contains("2505 read, 2505 written, 0 rejected"), "{out}");
-    assert_eq!(p.value("SELECT count(DISTINCT code_insee) FROM ofgl.agregats_communes"), "32");
+    assert_eq!(
+        p.value("SELECT count(DISTINCT code_insee) FROM ofgl.agregats_communes"),
+        "32"
+    );
     assert_eq!(p.value("SELECT count(*) FROM ofgl.agregats_communes WHERE code_insee NOT LIKE '971__' OR NOT outre_mer"), "0");
-    assert_eq!(p.value("SELECT nom FROM ofgl.agregats_communes WHERE code_insee = '97101' LIMIT 1"), "Les Abymes");
-    assert_eq!(p.value("SELECT count(DISTINCT agregat) FROM ofgl.agregats_communes"), "50");
+    assert_eq!(
+        p.value("SELECT nom FROM ofgl.agregats_communes WHERE code_insee = '97101' LIMIT 1"),
+        "Les Abymes"
+    );
+    assert_eq!(
+        p.value("SELECT count(DISTINCT agregat) FROM ofgl.agregats_communes"),
+        "50"
+    );
     // The BOM is not part of the first header: `Exercice` was found and typed.
-    assert_eq!(p.value("SELECT min(exercice) || '-' || max(exercice) FROM ofgl.agregats_communes"), "2024-2024");
+    assert_eq!(
+        p.value("SELECT min(exercice) || '-' || max(exercice) FROM ofgl.agregats_communes"),
+        "2024-2024"
+    );
 }
 
 #[test]
@@ -107,13 +136,24 @@ columns:
         ),
     );
     p.ok(&["refresh"]);
-    assert_eq!(p.value("SELECT count(*) FROM finances.balances_2024_sample"), "20");
+    assert_eq!(
+        p.value("SELECT count(*) FROM finances.balances_2024_sample"),
+        "20"
+    );
     assert_eq!(
         p.value("SELECT count(*) FROM finances.balances_2024_sample WHERE sd - sc = (bedeb - becre) + (obnetdeb - obnetcre) + (onbdeb - onbcre)"),
         "20"
     );
-    assert_eq!(p.value("SELECT DISTINCT code_insee FROM finances.balances_2024_sample WHERE lbudg = 'GRENOBLE'"), "38185");
-    assert_eq!(p.value("SELECT count(*) FROM finances.balances_2024_sample WHERE code_insee IS NULL"), "0");
+    assert_eq!(
+        p.value(
+            "SELECT DISTINCT code_insee FROM finances.balances_2024_sample WHERE lbudg = 'GRENOBLE'"
+        ),
+        "38185"
+    );
+    assert_eq!(
+        p.value("SELECT count(*) FROM finances.balances_2024_sample WHERE code_insee IS NULL"),
+        "0"
+    );
 }
 
 #[test]

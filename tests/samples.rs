@@ -8,29 +8,57 @@ use common::Proj;
 fn refresh_samples_query_and_refresh_again_gives_identical_results() {
     let p = Proj::samples();
     let out = p.ok(&["refresh"]);
-    for name in ["ref.communes", "ref.epci_membres", "ref.departements", "ref.regions", "finances.balances_communes"] {
+    for name in [
+        "ref.communes",
+        "ref.epci_membres",
+        "ref.departements",
+        "ref.regions",
+        "finances.balances_communes",
+    ] {
         assert!(out.contains(&format!("ok      {name}")), "{out}");
     }
     assert!(!out.contains("FAILED"), "{out}");
 
     // The figures of the "done when".
-    assert_eq!(p.value("SELECT count(*) FROM ref.communes WHERE millesime = 2026 AND type_commune = 'COM'"), "34969");
-    assert_eq!(p.value("SELECT count(*) FROM ref.communes WHERE millesime = 2021 AND type_commune = 'COM'"), "35059");
+    assert_eq!(
+        p.value(
+            "SELECT count(*) FROM ref.communes WHERE millesime = 2026 AND type_commune = 'COM'"
+        ),
+        "34969"
+    );
+    assert_eq!(
+        p.value(
+            "SELECT count(*) FROM ref.communes WHERE millesime = 2021 AND type_commune = 'COM'"
+        ),
+        "35059"
+    );
     // Every object of the packages is kept: 37 590 (2026) and 37 836 (2021).
-    assert_eq!(p.rows("SELECT millesime, count(*) FROM ref.communes GROUP BY 1 ORDER BY 1"), vec!["2021,37836", "2026,37590"]);
+    assert_eq!(
+        p.rows("SELECT millesime, count(*) FROM ref.communes GROUP BY 1 ORDER BY 1"),
+        vec!["2021,37836", "2026,37590"]
+    );
     // The communes of the collectivités d'outre-mer are there, with their zone.
-    assert_eq!(p.value("SELECT count(*) FROM ref.communes WHERE millesime = 2021 AND zone = 'com'"), "94");
+    assert_eq!(
+        p.value("SELECT count(*) FROM ref.communes WHERE millesime = 2021 AND zone = 'com'"),
+        "94"
+    );
     // A code can be a commune and a commune déléguée in the same vintage.
     assert_eq!(
         p.rows("SELECT type_commune, nom, siren FROM ref.communes WHERE millesime = 2026 AND code = '85223' ORDER BY 1"),
         vec!["COM,Saint-Jean-d'Hermine,931949739", "COMD,Sainte-Hermine,"]
     );
     // Codes keep leading zeros and Corsican letters.
-    assert_eq!(p.value("SELECT nom FROM ref.communes WHERE millesime = 2026 AND code = '01001'"), "L'Abergement-Clémenciat");
+    assert_eq!(
+        p.value("SELECT nom FROM ref.communes WHERE millesime = 2026 AND code = '01001'"),
+        "L'Abergement-Clémenciat"
+    );
     assert_eq!(p.value("SELECT nom FROM ref.communes WHERE millesime = 2026 AND code = '2A004' AND type_commune = 'COM'"), "Ajaccio");
 
     // Balances: every sample row is in, codes recomposed, the DGFiP identity holds on every row.
-    assert_eq!(p.value("SELECT count(*) FROM finances.balances_communes"), "19500");
+    assert_eq!(
+        p.value("SELECT count(*) FROM finances.balances_communes"),
+        "19500"
+    );
     assert_eq!(
         p.value("SELECT count(*) FROM finances.balances_communes WHERE sd - sc <> (bedeb - becre) + (obnetdeb - obnetcre) + (onbdeb - onbcre)"),
         "0"
@@ -49,7 +77,10 @@ fn refresh_samples_query_and_refresh_again_gives_identical_results() {
     assert_eq!(types, vec!["\"Decimal128(18, 2)\",true,Int16"]);
 
     // The view: one row per commune's budget principal and exercice, sums equal to the table's.
-    assert_eq!(p.value("SELECT count(*) FROM finances.charges_produits_communes"), "514");
+    assert_eq!(
+        p.value("SELECT count(*) FROM finances.charges_produits_communes"),
+        "514"
+    );
     assert_eq!(
         p.value("SELECT sum(charges) = (SELECT sum(obnetdeb - obnetcre) FROM finances.balances_communes WHERE cbudg = '1' AND compte LIKE '6%') FROM finances.charges_produits_communes"),
         "true"
@@ -57,33 +88,67 @@ fn refresh_samples_query_and_refresh_again_gives_identical_results() {
     assert_eq!(p.value("SELECT count(*) FROM finances.charges_produits_communes WHERE nom IS NULL OR population IS NULL"), "0");
 
     // Operational tables: one successful run per pipeline, rows read = written + rejected.
-    assert_eq!(p.value("SELECT count(*) FROM _ops.runs WHERE status = 'success'"), "5");
+    assert_eq!(
+        p.value("SELECT count(*) FROM _ops.runs WHERE status = 'success'"),
+        "5"
+    );
     assert_eq!(p.value("SELECT count(*) FROM _ops.runs WHERE rows_read <> rows_written + rows_rejected + rows_filtered"), "0");
     assert_eq!(p.value("SELECT count(*) FROM _ops.rejects"), "0");
 
     let snapshot = |p: &Proj| {
         (
-            p.rows("SELECT * FROM finances.charges_produits_communes ORDER BY exercice, code_insee"),
+            p.rows(
+                "SELECT * FROM finances.charges_produits_communes ORDER BY exercice, code_insee",
+            ),
             p.rows("SELECT * FROM ref.communes ORDER BY millesime, type_commune, code"),
             p.rows("SELECT * FROM ref.epci_membres ORDER BY millesime, siren_epci, code_membre"),
         )
     };
     let before = snapshot(&p);
     p.ok(&["refresh"]);
-    assert_eq!(snapshot(&p), before, "a second refresh must give identical tables");
-    assert_eq!(p.value("SELECT max(table_version) FROM _ops.runs WHERE pipeline = 'ref.communes'"), "1");
+    assert_eq!(
+        snapshot(&p),
+        before,
+        "a second refresh must give identical tables"
+    );
+    assert_eq!(
+        p.value("SELECT max(table_version) FROM _ops.runs WHERE pipeline = 'ref.communes'"),
+        "1"
+    );
 
     // Catalog for machines: tables and views with row counts and column docs.
-    let cat: serde_json::Value = serde_json::from_str(&p.ok(&["catalog", "--format", "json"])).unwrap();
-    let communes = cat.as_array().unwrap().iter().find(|d| d["name"] == "ref.communes").unwrap();
+    let cat: serde_json::Value =
+        serde_json::from_str(&p.ok(&["catalog", "--format", "json"])).unwrap();
+    let communes = cat
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "ref.communes")
+        .unwrap();
     assert_eq!(communes["rows"], 75426);
     assert!(communes["last_refresh"].is_string());
-    let view = cat.as_array().unwrap().iter().find(|d| d["name"] == "finances.charges_produits_communes").unwrap();
+    let view = cat
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "finances.charges_produits_communes")
+        .unwrap();
     assert_eq!(view["kind"], "view");
-    assert!(view["columns"].as_array().unwrap().iter().any(|c| c["name"] == "charges" && c["type"] == "Decimal128(18, 2)"));
+    assert!(
+        view["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "charges" && c["type"] == "Decimal128(18, 2)")
+    );
 
     // JSON output keeps codes as strings.
-    let json: serde_json::Value =
-        serde_json::from_str(&p.ok(&["sql", "--format", "json", "SELECT code FROM ref.communes WHERE code = '01001' AND millesime = 2026"])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&p.ok(&[
+        "sql",
+        "--format",
+        "json",
+        "SELECT code FROM ref.communes WHERE code = '01001' AND millesime = 2026",
+    ]))
+    .unwrap();
     assert_eq!(json[0]["code"], "01001");
 }

@@ -44,9 +44,7 @@ impl Proj {
     /// A copy of the repository's project (catalog, pipelines, views, samples).
     pub fn samples() -> Proj {
         let dir = tempfile::tempdir().unwrap();
-        for f in ["catalog.yaml"] {
-            std::fs::copy(repo().join(f), dir.path().join(f)).unwrap();
-        }
+        std::fs::copy(repo().join("catalog.yaml"), dir.path().join("catalog.yaml")).unwrap();
         for d in ["pipelines", "sql", "data/samples"] {
             copy_dir(&repo().join(d), &dir.path().join(d));
         }

@@ -263,7 +263,7 @@ impl TableWrite {
             .with_actions(actions)
             .build(Some(snapshot), table.log_store(), op)
             .await
-            .map_err(|e| self.delta_err(e.into()))?;
+            .map_err(|e| self.delta_err(e))?;
         Ok(finalized.version())
     }
 

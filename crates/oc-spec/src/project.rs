@@ -396,8 +396,8 @@ impl Project {
                 },
                 None => Some(ColumnType::String),
             };
-            if spec.sql.is_some() && spec.ty.is_some() {
-                let (l, c) = at(spec.ty.as_ref().unwrap());
+            if let (Some(_), Some(t)) = (&spec.sql, &spec.ty) {
+                let (l, c) = at(t);
                 diags.push(
                     Diagnostic::new(
                         file,

@@ -77,7 +77,11 @@ pub(crate) fn locate_key(text: &str, key: &str) -> (u64, u64) {
     }
     // Flow style (`target: { partition_by: [x] }`): the key after `{` or `,`.
     for (i, line) in text.lines().enumerate() {
-        for pat in [format!("{{ {key}:"), format!("{{{key}:"), format!(", {key}:")] {
+        for pat in [
+            format!("{{ {key}:"),
+            format!("{{{key}:"),
+            format!(", {key}:"),
+        ] {
             if let Some(pos) = line.find(&pat) {
                 let at = pos + pat.len() - key.len() - 1;
                 return ((i + 1) as u64, (at + 1) as u64);
@@ -129,6 +133,9 @@ mod tests {
         let text = "a:\n  b: 1\n  code_insee: { sql: x }\n";
         assert_eq!(locate_key(text, "code_insee"), (3, 3));
         assert_eq!(locate_key(text, "zzz"), (0, 0));
-        assert_eq!(locate_key("target: { mode: x, partition_by: [a] }\n", "partition_by"), (1, 20));
+        assert_eq!(
+            locate_key("target: { mode: x, partition_by: [a] }\n", "partition_by"),
+            (1, 20)
+        );
     }
 }

@@ -18,9 +18,15 @@ pub enum SqlError {
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
     #[error("{0}")]
-    Lake(#[from] LakeError),
+    Lake(Box<LakeError>),
     #[error("{0}")]
     Other(String),
+}
+
+impl From<LakeError> for SqlError {
+    fn from(e: LakeError) -> Self {
+        SqlError::Lake(Box::new(e))
+    }
 }
 
 /// Statements that would change the lake or reach files are refused: only queries run.
@@ -84,7 +90,7 @@ pub async fn register_lake_table(
         return Ok(false);
     };
     table.update_datafusion_session(&ctx.state()).map_err(|e| {
-        SqlError::Lake(LakeError::Delta {
+        SqlError::from(LakeError::Delta {
             table: name.to_string(),
             source: e,
         })
@@ -113,7 +119,10 @@ impl LakeSession {
             register_lake_table(&ctx, lake, t).await?;
         }
         // The operational tables can always be queried, even before their first row.
-        for (name, schema) in [(oc_lake::ops::RUNS, oc_lake::ops::runs_schema()), (oc_lake::ops::REJECTS, oc_lake::ops::rejects_schema())] {
+        for (name, schema) in [
+            (oc_lake::ops::RUNS, oc_lake::ops::runs_schema()),
+            (oc_lake::ops::REJECTS, oc_lake::ops::rejects_schema()),
+        ] {
             if !tables.iter().any(|t| t == name) {
                 let empty = datafusion::datasource::MemTable::try_new(schema, vec![vec![]])?;
                 register(&ctx, name, Arc::new(empty))?;
