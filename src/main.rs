@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use oc_engine::{RunOptions, order_pipelines, run_pipeline, validate_project};
+use oc_engine::{
+    Decision, RunOptions, decide, last_successful_runs, order_pipelines, run_pipeline,
+    validate_project,
+};
 use oc_lake::Lake;
 use oc_spec::{Diagnostics, Project};
 
@@ -42,8 +45,28 @@ struct Cli {
 enum Command {
     /// Check pipelines, catalog and views (keys, types, files, SQL) without running anything
     Validate,
-    /// Run pipelines into the lake (all of them, or those named; `domain.*` selects a domain)
-    Refresh { pipelines: Vec<String> },
+    /// Run pipelines into the lake (all of them, or those named; `domain.*` selects a domain).
+    /// A pipeline whose definition, sources and input tables are unchanged is skipped.
+    Refresh {
+        pipelines: Vec<String>,
+        /// Run even the pipelines that are unchanged
+        #[arg(long)]
+        full: bool,
+    },
+    /// Show what `refresh` would run and why, without running anything
+    Plan {
+        pipelines: Vec<String>,
+        #[arg(long)]
+        full: bool,
+    },
+    /// List past runs from _ops.runs, newest first
+    History {
+        pipeline: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Run one SQL query on the lake (read-only)
     Sql {
         #[arg(long, value_enum, default_value = "table")]
@@ -127,7 +150,30 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         }
-        Command::Refresh { pipelines } => refresh(&project, &open_lake()?, &pipelines).await,
+        Command::Refresh { pipelines, full } => {
+            refresh(&project, &open_lake()?, &pipelines, full, false).await
+        }
+        Command::Plan { pipelines, full } => {
+            refresh(&project, &open_lake()?, &pipelines, full, true).await
+        }
+        Command::History {
+            pipeline,
+            limit,
+            format,
+        } => {
+            let session = oc_sql::LakeSession::open(&open_lake()?, &[]).await?;
+            let filter = pipeline
+                .map(|p| format!("WHERE pipeline = '{}'", p.replace('\'', "''")))
+                .unwrap_or_default();
+            let q = format!(
+                "SELECT CAST(finished_at AS VARCHAR) AS finished_at, pipeline, status, rows_read, rows_written, rows_rejected, \
+                 table_version, round(date_part('epoch', finished_at) - date_part('epoch', started_at), 1) AS seconds, error \
+                 FROM _ops.runs {filter} ORDER BY finished_at DESC LIMIT {limit}"
+            );
+            let batches = session.query(&q).await?.collect().await?;
+            output::print(&batches, format)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sql { format, query } => {
             let session = oc_sql::LakeSession::open(&open_lake()?, &project.views).await?;
             warn_broken(&session);
@@ -166,7 +212,13 @@ fn warn_broken(session: &oc_sql::LakeSession) {
     }
 }
 
-async fn refresh(project: &Project, lake: &Lake, selected: &[String]) -> Result<ExitCode> {
+async fn refresh(
+    project: &Project,
+    lake: &Lake,
+    selected: &[String],
+    full: bool,
+    plan_only: bool,
+) -> Result<ExitCode> {
     let diags = validate_project(project).await;
     if !diags.is_empty() {
         eprintln!("{diags}");
@@ -199,11 +251,26 @@ async fn refresh(project: &Project, lake: &Lake, selected: &[String]) -> Result<
     }
     let tty = std::io::stderr().is_terminal();
     let mut failures = 0;
+    let last = last_successful_runs(lake)
+        .await
+        .map_err(anyhow::Error::msg)?;
     for pf in ordered
         .into_iter()
         .filter(|pf| matches(&pf.pipeline.name.value))
     {
         let name = pf.pipeline.name.value.clone();
+        let decision = decide(&project.root, lake, pf, last.get(&name), full).await;
+        match decision {
+            Decision::Run(why) if plan_only => {
+                println!("run     {name}: {why}");
+                continue;
+            }
+            Decision::Skip(why) => {
+                println!("skip    {name}: {why}");
+                continue;
+            }
+            Decision::Run(_) => {}
+        }
         let bar = tty.then(|| {
             let b = indicatif::ProgressBar::new_spinner();
             b.set_style(

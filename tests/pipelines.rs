@@ -215,3 +215,70 @@ fn missing_file_and_unknown_pipeline_are_clear_errors() {
         stderr(&out)
     );
 }
+
+#[test]
+fn refresh_skips_what_did_not_change_and_reruns_dependents() {
+    let p = Proj::empty(&["ref"]);
+    p.write("data/a.csv", "code,pop\n01001,10\n01002,5\n");
+    p.write("pipelines/a.yaml", "name: ref.a\nsource: { path: data/a.csv }\ncolumns:\n  code: { from: code, type: code }\n  pop: { from: pop, type: int64 }\n");
+    // ref.b reads ref.a in its transform: it must run after it, and again when it changes.
+    p.write(
+        "data/b.csv",
+        "code,nom\n01001,L'Abergement\n01002,L'Abergement-de-Varey\n",
+    );
+    p.write(
+        "pipelines/b.yaml",
+        "name: ref.b\nsource: { path: data/b.csv }\ncolumns:\n  code: { from: code, type: code }\n  nom: { from: nom }\ntransform:\n  - sql: SELECT i.code, i.nom, a.pop FROM input i JOIN ref.a a USING (code)\n",
+    );
+    let out = p.ok(&["refresh"]);
+    assert!(
+        out.find("ok      ref.a").unwrap() < out.find("ok      ref.b").unwrap(),
+        "{out}"
+    );
+    assert_eq!(p.value("SELECT sum(pop) FROM ref.b"), "15");
+
+    let out = p.ok(&["plan"]);
+    assert!(
+        out.contains("skip    ref.a: unchanged since run")
+            && out.contains("skip    ref.b: unchanged"),
+        "{out}"
+    );
+
+    // Same bytes rewritten (new mtime): still unchanged, by sha256.
+    p.write(
+        "data/b.csv",
+        "code,nom\n01001,L'Abergement\n01002,L'Abergement-de-Varey\n",
+    );
+    assert_eq!(
+        p.ok(&["refresh"])
+            .lines()
+            .filter(|l| l.starts_with("skip "))
+            .count(),
+        2
+    );
+
+    // A changed source re-runs its pipeline, and the pipeline that reads its table.
+    p.write("data/a.csv", "code,pop\n01001,11\n01002,5\n");
+    let out = p.ok(&["plan"]);
+    assert!(
+        out.contains("run     ref.a: source changed: data/a.csv"),
+        "{out}"
+    );
+    let out = p.ok(&["refresh"]);
+    assert!(
+        out.contains("ok      ref.a") && out.contains("ok      ref.b"),
+        "{out}"
+    );
+    assert_eq!(p.value("SELECT sum(pop) FROM ref.b"), "16");
+
+    // A changed definition re-runs only that pipeline.
+    p.write(
+        "pipelines/a.yaml",
+        "name: ref.a\ntitle: Populations\nsource: { path: data/a.csv }\ncolumns:\n  code: { from: code, type: code }\n  pop: { from: pop, type: int64 }\n",
+    );
+    let out = p.ok(&["plan"]);
+    assert!(out.contains("run     ref.a: definition changed"), "{out}");
+
+    let history = p.ok(&["history", "ref.b", "--format", "csv"]);
+    assert_eq!(history.lines().count(), 3, "{history}");
+}

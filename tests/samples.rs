@@ -105,7 +105,20 @@ fn refresh_samples_query_and_refresh_again_gives_identical_results() {
         )
     };
     let before = snapshot(&p);
-    p.ok(&["refresh"]);
+    // Nothing changed: every pipeline is skipped.
+    let out = p.ok(&["refresh"]);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("skip ")).count(),
+        5,
+        "{out}"
+    );
+    // Forced: every pipeline runs again and gives identical tables.
+    let out = p.ok(&["refresh", "--full"]);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("ok ")).count(),
+        5,
+        "{out}"
+    );
     assert_eq!(
         snapshot(&p),
         before,

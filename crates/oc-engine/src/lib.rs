@@ -2,9 +2,11 @@
 //! write → one commit, with every row accounted for (written, rejected, or filtered by the
 //! pipeline's own SQL) and a record of each run in `_ops.runs`.
 
+pub mod incremental;
 pub mod plan;
 pub mod run;
 mod stream;
 
+pub use incremental::{Decision, decide, last_successful_runs};
 pub use plan::{PipelinePlan, order_pipelines, validate_project};
 pub use run::{RunOptions, RunReport, run_pipeline};

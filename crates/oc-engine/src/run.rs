@@ -1,6 +1,6 @@
 //! One run of one pipeline.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -16,6 +16,7 @@ use oc_lake::ops::{RejectRecord, RunRecord, record_rejects, record_run};
 use oc_lake::{Lake, TableWrite, WriteMode};
 use oc_spec::project::PipelineFile;
 use sha2::{Digest, Sha256};
+
 use tokio::sync::mpsc;
 
 use crate::plan::{PipelinePlan, plan_output};
@@ -42,6 +43,8 @@ pub struct RunReport {
     pub rejects_sample: Vec<Reject>,
     pub seconds: f64,
     pub files: Vec<(String, FileStats)>,
+    /// Versions of the lake tables the pipeline's SQL read.
+    pub dependencies: BTreeMap<String, u64>,
 }
 
 /// What the reader thread sends: batches go to the plan, rejects are kept here.
@@ -98,6 +101,7 @@ pub async fn run_pipeline(
         rejects_sample: Vec::new(),
         seconds: 0.0,
         files: Vec::new(),
+        dependencies: BTreeMap::new(),
     };
 
     let result = execute(project_root, lake, pf, opts, &run_id, &mut report).await;
@@ -112,7 +116,10 @@ pub async fn run_pipeline(
         report
             .files
             .iter()
-            .map(|(f, s)| serde_json::json!({"file": f, "sha256": s.sha256, "bytes": s.bytes, "rows": s.rows_read}))
+            .map(|(f, s)| {
+                let mtime = crate::incremental::mtime(&project_root.join(f));
+                serde_json::json!({"file": f, "sha256": s.sha256, "bytes": s.bytes, "mtime": mtime, "rows": s.rows_read})
+            })
             .collect(),
     )
     .to_string();
@@ -133,7 +140,8 @@ pub async fn run_pipeline(
         rows_filtered: report.rows_filtered,
         sources,
         source_sha256: hex::encode(h.finalize()),
-        definition_sha256: hex::encode(Sha256::digest(pf.text.as_bytes())),
+        definition_sha256: crate::incremental::definition_sha256(pf),
+        dependencies: serde_json::to_string(&report.dependencies).unwrap_or_default(),
         table_version: report.table_version,
         error: report.error.clone(),
     };
@@ -160,6 +168,7 @@ async fn execute(
     let name = p.name.value.as_str();
     let plan = PipelinePlan::new(pf)?;
     let files: Vec<SourceFile> = expand_sources(p, root);
+    report.dependencies = crate::incremental::dependency_versions(lake, pf).await?;
 
     // The reader runs on a blocking thread; a small channel bounds memory.
     let (tx, rx) = mpsc::channel::<BatchResult>(4);

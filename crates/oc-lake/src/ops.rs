@@ -35,6 +35,8 @@ pub struct RunRecord {
     pub source_sha256: String,
     /// sha256 of the pipeline definition.
     pub definition_sha256: String,
+    /// JSON object {table: version} of the lake tables the pipeline's SQL read.
+    pub dependencies: String,
     pub table_version: Option<u64>,
     pub error: Option<String>,
 }
@@ -66,6 +68,7 @@ pub fn runs_schema() -> SchemaRef {
         Field::new("sources", DataType::Utf8, false),
         Field::new("source_sha256", DataType::Utf8, false),
         Field::new("definition_sha256", DataType::Utf8, false),
+        Field::new("dependencies", DataType::Utf8, false),
         Field::new("table_version", DataType::Int64, true),
         Field::new("error", DataType::Utf8, true),
     ]))
@@ -111,6 +114,7 @@ pub async fn record_run(lake: &Lake, r: &RunRecord) -> Result<(), LakeError> {
             s(&r.sources),
             s(&r.source_sha256),
             s(&r.definition_sha256),
+            s(&r.dependencies),
             Arc::new(version.finish()),
             Arc::new(error.finish()),
         ],
