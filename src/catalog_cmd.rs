@@ -18,7 +18,13 @@ pub async fn run(project: &Project, session: &oc_sql::LakeSession, format: Forma
         .map(|t| ("table", t))
         .chain(session.views.iter().map(|v| ("view", v)))
     {
-        let df = session.ctx.table(name.as_str()).await?;
+        let Some((d, t)) = name.split_once('.') else {
+            continue;
+        };
+        let df = session
+            .ctx
+            .table(datafusion::common::TableReference::partial(d, t))
+            .await?;
         let schema = df.schema().as_arrow().clone();
         let rows = match session.query(&format!("SELECT count(*) FROM {name}")).await {
             Ok(d) => d.collect().await.ok().and_then(|b| {

@@ -202,6 +202,12 @@ fn print_diags(root: &Path, diags: &Diagnostics) {
 }
 
 fn warn_broken(session: &oc_sql::LakeSession) {
+    for (t, e) in &session.broken_tables {
+        eprintln!(
+            "warning: table {t} is unavailable: {}",
+            e.lines().next().unwrap_or("")
+        );
+    }
     for (v, e) in &session.broken_views {
         eprintln!(
             "warning: view {} ({}) is unavailable: {}",
@@ -237,6 +243,17 @@ async fn refresh(
             })
     };
     for s in selected {
+        if let Some(domain) = s.strip_suffix(".*")
+            && !project.pipelines.iter().any(|p| {
+                p.pipeline
+                    .name
+                    .value
+                    .split_once('.')
+                    .is_some_and(|(d, _)| d == domain)
+            })
+        {
+            bail!("no pipeline in domain {domain}");
+        }
         if !s.ends_with(".*") && project.pipeline(s).is_none() {
             let names: Vec<&str> = project
                 .pipelines

@@ -282,3 +282,56 @@ fn refresh_skips_what_did_not_change_and_reruns_dependents() {
     let history = p.ok(&["history", "ref.b", "--format", "csv"]);
     assert_eq!(history.lines().count(), 3, "{history}");
 }
+
+#[test]
+fn transforms_joining_lake_tables_or_stopping_early_run_again_and_again() {
+    let p = Proj::empty(&["ref"]);
+    let mut big = String::from("code,pop\n");
+    for i in 0..200_000 {
+        big.push_str(&format!("{:05},{}\n", i % 100_000, i % 7));
+    }
+    p.write("data/a.csv", &big);
+    p.write("data/n.csv", "code,nom\n00001,Un\n00002,Deux\n");
+    p.write("pipelines/n.yaml", "name: ref.n\nsource: { path: data/n.csv }\ncolumns:\n  code: { from: code, type: code }\n  nom: { from: nom }\n");
+    // Reads ref.n (strings come back as Utf8View from the lake) and is partitioned.
+    p.write(
+        "pipelines/j.yaml",
+        "name: ref.j\nsource: { path: data/a.csv }\ncolumns:\n  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }\ntransform:\n  - sql: SELECT a.pop, a.code, n.nom FROM input a JOIN ref.n n USING (code)\ntarget: { partition_by: [pop], mode: replace_partitions }\n",
+    );
+    // Stops reading its input after 10 rows: the rest is still read and accounted for.
+    p.write(
+        "pipelines/l.yaml",
+        "name: ref.l\nsource: { path: data/a.csv }\ncolumns:\n  code: { from: code, type: code }\ntransform:\n  - sql: SELECT * FROM input LIMIT 10\n",
+    );
+    let out = p.ok(&["refresh"]);
+    assert!(
+        out.contains("ok      ref.l: 200000 read, 10 written, 0 rejected, 199990 filtered"),
+        "{out}"
+    );
+    assert_eq!(p.value("SELECT count(*) FROM ref.j"), "4");
+    for _ in 0..2 {
+        let out = p.ok(&["refresh", "--full"]);
+        assert!(!out.contains("FAILED"), "{out}");
+    }
+    assert_eq!(p.value("SELECT count(*) FROM ref.j"), "4");
+    assert_eq!(p.value("SELECT count(*) FROM ref.l"), "10");
+}
+
+#[test]
+fn validation_catches_silent_duplication() {
+    let p = Proj::empty(&["ref"]);
+    p.write("data/a.csv", "code\n01001\n");
+    p.write(
+        "pipelines/a.yaml",
+        "name: ref.a\nsource: { path: data/a.csv, vars: { annee: [2023, 2024] } }\ncolumns:\n  code: { from: code, type: code }\ntarget: { mode: replace_partitions }\n",
+    );
+    let err = common::stderr(&p.run(&["validate"]));
+    assert!(
+        err.contains("source.vars.annee is not used in source.path"),
+        "{err}"
+    );
+    assert!(
+        err.contains("mode replace_partitions needs target.partition_by"),
+        "{err}"
+    );
+}

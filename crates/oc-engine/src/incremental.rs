@@ -90,7 +90,7 @@ pub async fn dependency_versions(
         if let Some(t) = lake.load(&name).await.map_err(|e| e.to_string())?
             && let Some(v) = t.version()
         {
-            out.insert(name, v as u64);
+            out.insert(name, v);
         }
     }
     Ok(out)
@@ -158,7 +158,7 @@ pub async fn decide(
         return Decision::Run("definition changed".into());
     }
     let current = match lake.load(name).await {
-        Ok(Some(t)) => t.version().map(|v| v as u64),
+        Ok(Some(t)) => t.version(),
         Ok(None) => return Decision::Run("table missing from the lake".into()),
         Err(e) => return Decision::Run(format!("table unreadable ({e})")),
     };

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
@@ -53,7 +53,13 @@ struct ChannelSink {
     rejects: Vec<Reject>,
     rows: Arc<AtomicU64>,
     progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    /// Set when the writer failed: reading stops.
+    cancel: Arc<AtomicBool>,
+    /// The plan stopped reading early (a LIMIT, say): the rest is read and counted, not sent.
+    closed: bool,
 }
+
+const WRITER_STOPPED: &str = "the writer stopped";
 
 impl Sink for ChannelSink {
     fn batch(&mut self, batch: RecordBatch) -> Result<(), ExtractError> {
@@ -64,9 +70,13 @@ impl Sink for ChannelSink {
         if let Some(p) = &self.progress {
             p(n);
         }
-        self.tx
-            .blocking_send(Ok(batch))
-            .map_err(|_| ExtractError::new("", None, "the writer stopped"))
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(ExtractError::new("", None, WRITER_STOPPED));
+        }
+        if !self.closed && self.tx.blocking_send(Ok(batch)).is_err() {
+            self.closed = true;
+        }
+        Ok(())
     }
     fn reject(&mut self, reject: Reject) -> Result<(), ExtractError> {
         self.rejects.push(reject);
@@ -175,12 +185,16 @@ async fn execute(
     let spec = plan.spec.clone();
     let rows = Arc::new(AtomicU64::new(0));
     let progress = opts.progress.clone();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let cancel_reader = cancel.clone();
     let reader = tokio::task::spawn_blocking(move || -> ReaderOutput {
         let mut sink = ChannelSink {
             tx,
             rejects: Vec::new(),
             rows,
             progress,
+            cancel: cancel_reader,
+            closed: false,
         };
         let mut stats = Vec::new();
         for f in &files {
@@ -198,6 +212,9 @@ async fn execute(
     });
 
     let outcome = write_output(lake, pf, &plan, rx).await;
+    if outcome.is_err() {
+        cancel.store(true, Ordering::Relaxed);
+    }
     let (stats, rejects, read_error) = reader
         .await
         .map_err(|e| format!("the reader thread failed: {e}"))?;
@@ -221,13 +238,17 @@ async fn execute(
             .map_err(|e| format!("could not record rejected rows: {e}"))?;
     }
 
-    if let Some(e) = read_error {
-        if let Ok(w) = outcome {
-            w.abort();
+    // A read error caused whatever followed; otherwise the writer's own error is the one to show.
+    let writer = match (read_error, outcome) {
+        (Some(e), outcome) if e.message != WRITER_STOPPED => {
+            if let Ok(w) = outcome {
+                w.abort();
+            }
+            return Err(e.to_string());
         }
-        return Err(e.to_string());
-    }
-    let writer = outcome?;
+        (_, Err(e)) => return Err(e),
+        (_, Ok(w)) => w,
+    };
     report.rows_written = writer.rows();
     let conformed = report.rows_read - report.rows_rejected;
     report.rows_filtered = conformed.saturating_sub(report.rows_written);

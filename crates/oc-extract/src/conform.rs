@@ -57,7 +57,8 @@ impl ColumnPlan {
 
     fn is_null(&self, raw: &str) -> bool {
         let t = raw.trim();
-        self.null_values.iter().any(|n| n.eq_ignore_ascii_case(t))
+        // An empty cell is NULL whatever the declared markers (they add to it, not replace it).
+        t.is_empty() || self.null_values.iter().any(|n| n.eq_ignore_ascii_case(t))
     }
 
     /// Converts one raw cell. `Err` carries the reason shown in `_ops.rejects`.

@@ -85,6 +85,10 @@ pub fn read(
             let h = decode(d.encoding, f).map_err(|e| err(Some(line), format!("header: {e}")))?;
             hs.push(h.trim().to_string());
         }
+        // A header ending with the delimiter has empty trailing names: not columns.
+        while hs.last().is_some_and(|h| h.is_empty()) {
+            hs.pop();
+        }
         (hs, line)
     } else {
         (Vec::new(), skipped)
@@ -165,7 +169,8 @@ pub fn read(
     }
 
     let mut rows = RowWriter::new(spec, file, labels);
-    let expected = if d.header { headers.len() } else { 0 };
+    // Without a header, the first record sets the expected field count.
+    let mut expected = if d.header { headers.len() } else { 0 };
     let mut last_line = header_line;
     loop {
         match reader.read_byte_record(&mut record) {
@@ -175,6 +180,21 @@ pub fn read(
         }
         let line = record.position().map(|p| p.line()).unwrap_or(last_line + 1) + skipped;
         last_line = line;
+        if expected == 0 {
+            expected = record.len();
+            if let Some(missing) = slots.iter().find_map(|s| match s {
+                Slot::Field(i) if *i >= expected => Some(*i),
+                _ => None,
+            }) {
+                return Err(err(
+                    Some(line),
+                    format!(
+                        "column_{} is declared but the records have {expected} fields",
+                        missing + 1
+                    ),
+                ));
+            }
+        }
         if expected > 0 && record.len() != expected {
             // A trailing separator (empty extra fields) is tolerated; anything else is not.
             let extra_is_empty =
@@ -185,7 +205,12 @@ pub fn read(
                     "the record has {} fields, the header has {expected}",
                     record.len()
                 );
-                let raw = String::from_utf8_lossy(record.as_slice()).into_owned();
+                let sep = (d.delimiter as char).to_string();
+                let raw = record
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(&sep);
                 rows.reject(sink, line, None, Some(&raw), reason)?;
                 continue;
             }
@@ -402,5 +427,31 @@ columns:
         let (sink, r) = run(&spec(yaml), "x.csv", b"a\nz\n");
         r.unwrap();
         assert_eq!(sink.column("exercice"), vec!["2024"]);
+    }
+
+    #[test]
+    fn trailing_delimiters_headerless_files_and_custom_nulls() {
+        // A header ending with `;` does not make every row one field short.
+        let yaml = "name: a.b\nsource: { path: x.csv, csv: { delimiter: \";\", null_values: [\"///\"] } }\ncolumns:\n  a: { from: A }\n  n: { from: N, type: int32 }\n";
+        let (sink, r) = run(&spec(yaml), "t.csv", b"A;N;\nx;///\ny;\nz;1;2\n");
+        let stats = r.unwrap();
+        assert_eq!((stats.rows_read, stats.rows_rejected), (3, 1));
+        assert_eq!(sink.column("n"), vec!["", ""]);
+        // The raw record keeps its delimiters in the reject.
+        assert_eq!(sink.rejects[0].value.as_deref(), Some("z;1;2"));
+
+        let yaml = "name: a.b\nsource: { path: x.csv, csv: { header: false } }\ncolumns:\n  a: { from: column_2 }\n";
+        let (sink, r) = run(&spec(yaml), "h.csv", b"1,2\n3\n");
+        assert_eq!(r.unwrap().rows_rejected, 1);
+        assert_eq!(sink.column("a"), vec!["2"]);
+        let yaml = "name: a.b\nsource: { path: x.csv, csv: { header: false } }\ncolumns:\n  a: { from: column_5 }\n";
+        let e = run(&spec(yaml), "h.csv", b"1,2\n")
+            .1
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("column_5 is declared but the records have 2 fields"),
+            "{e}"
+        );
     }
 }

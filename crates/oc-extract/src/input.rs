@@ -61,6 +61,8 @@ pub fn sniff_binary(head: &[u8]) -> Option<&'static str> {
         Some("gzip-compressed")
     } else if head.starts_with(b"PAR1") {
         Some("a Parquet file")
+    } else if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
+        Some("UTF-16 text (Excel's \"Unicode text\"); convert it to UTF-8")
     } else {
         None
     }

@@ -123,6 +123,14 @@ pub fn read(
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
+                if n == 1 && line.trim_ascii() == b"{" {
+                    return Err(ExtractError::new(
+                        name,
+                        Some(1),
+                        "the document is one JSON object, not one object per line",
+                    )
+                    .with_hint("set json.records to the path of the array of records inside it"));
+                }
                 match serde_json::from_slice::<Value>(&line) {
                     Ok(v) => on_record(&mut rows, sink, n, v)?,
                     Err(e) => {

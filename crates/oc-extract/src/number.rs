@@ -67,22 +67,42 @@ fn split<'a>(text: &str, fmt: NumberFormat, buf: &'a mut String) -> Result<Parts
     let mut seen_decimal = false;
     let mut seen_exp = false;
     let mut last_was_sep = false;
+    // Thousands groups: after a separator every group has exactly 3 digits, and the first
+    // one 1 to 3. Otherwise `12.5` with a `.` separator would silently become 125.
+    let mut seen_sep = false;
+    let mut group = 0usize;
+    let group_error = || {
+        Err("not a number (digit groups around the thousands separator are not 3 digits: check the decimal mark and thousands separator)".to_string())
+    };
     for c in chars {
         if c.is_ascii_digit() {
             buf.push(c);
             last_was_sep = false;
-        } else if c == fmt.decimal && !seen_decimal && !seen_exp {
+            if !seen_decimal && !seen_exp {
+                group += 1;
+            }
+        } else if c == fmt.decimal && !seen_decimal && !seen_exp && !last_was_sep {
+            if seen_sep && group != 3 {
+                return group_error();
+            }
             seen_decimal = true;
             buf.push('.');
-            last_was_sep = false;
         } else if fmt.is_thousands(c)
             && !seen_decimal
             && !seen_exp
             && !buf.is_empty()
             && !last_was_sep
         {
+            if (seen_sep && group != 3) || (!seen_sep && group > 3) {
+                return group_error();
+            }
+            seen_sep = true;
+            group = 0;
             last_was_sep = true;
-        } else if (c == 'e' || c == 'E') && !seen_exp && !buf.is_empty() {
+        } else if (c == 'e' || c == 'E') && !seen_exp && !buf.is_empty() && !last_was_sep {
+            if seen_sep && !seen_decimal && group != 3 {
+                return group_error();
+            }
             seen_exp = true;
             buf.push('e');
         } else if (c == '-' || c == '+') && buf.ends_with('e') {
@@ -98,6 +118,9 @@ fn split<'a>(text: &str, fmt: NumberFormat, buf: &'a mut String) -> Result<Parts
     }
     if last_was_sep {
         return Err("not a number (ends with a separator)".into());
+    }
+    if seen_sep && !seen_decimal && !seen_exp && group != 3 {
+        return group_error();
     }
     let (mantissa, exp) = match buf.split_once('e') {
         Some((m, e)) => (m, e.parse::<i32>().map_err(|_| "bad exponent".to_string())?),
@@ -127,6 +150,15 @@ pub fn parse_decimal(
     let p = split(text, fmt, &mut buf)?;
     // Shift the decimal point by the exponent: digits = int ++ frac, point after int.len() + exp.
     let digits: String = [p.int, p.frac].concat();
+    if digits.bytes().all(|b| b == b'0') {
+        // Also keeps `0e999999999` from looping over a billion zeros.
+        return Ok(0);
+    }
+    if p.exp.unsigned_abs() > 100 {
+        return Err(format!(
+            "exponent out of range for decimal({precision},{scale})"
+        ));
+    }
     let point = p.int.len() as i64 + p.exp as i64;
     let scale = scale as i64;
     let keep = point + scale; // number of leading digits that form the scaled integer
@@ -152,7 +184,7 @@ pub fn parse_decimal(
         && let Some(&d) = bytes.get(keep as usize)
         && d >= b'5'
     {
-        value += 1;
+        value = value.checked_add(1).ok_or("number too large")?;
     }
     if count_significant > precision as usize || value >= 10i128.pow(precision as u32) {
         return Err(format!("too many digits for decimal({precision},{scale})"));
@@ -166,11 +198,15 @@ pub fn parse_i64(text: &str, fmt: NumberFormat) -> Result<i64, String> {
     if p.exp != 0 || p.frac.bytes().any(|b| b != b'0') {
         return Err("not an integer".into());
     }
-    let v: i64 = p
-        .int
+    let int = if p.int.is_empty() { "0" } else { p.int };
+    let signed = if p.negative {
+        format!("-{int}")
+    } else {
+        int.to_string()
+    };
+    signed
         .parse()
-        .map_err(|_| "integer out of range".to_string())?;
-    Ok(if p.negative { -v } else { v })
+        .map_err(|_| "integer out of range".to_string())
 }
 
 pub fn parse_f64(text: &str, fmt: NumberFormat) -> Result<f64, String> {
@@ -183,7 +219,10 @@ pub fn parse_f64(text: &str, fmt: NumberFormat) -> Result<f64, String> {
         p.frac,
         p.exp
     );
-    s.parse::<f64>().map_err(|_| "not a number".to_string())
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err("not a finite number".to_string()),
+    }
 }
 
 /// Formats a scaled integer back to text (`12345, 2` → `123.45`), for messages and tests.
@@ -272,6 +311,44 @@ mod tests {
         assert!(parse_decimal("1 ", fr(), 18, 2).is_ok());
         assert!(parse_decimal("1  000", fr(), 18, 2).is_err());
         assert!(parse_decimal("-", fr(), 18, 2).is_err());
+    }
+
+    #[test]
+    fn thousands_groups_must_have_three_digits() {
+        let dot_thousands = NumberFormat {
+            decimal: ',',
+            thousands: Some('.'),
+        };
+        assert!(parse_decimal("12.5", dot_thousands, 18, 2).is_err());
+        assert_eq!(parse_decimal("12.500", dot_thousands, 18, 2), Ok(1250000));
+        let comma_thousands = NumberFormat {
+            decimal: '.',
+            thousands: Some(','),
+        };
+        assert!(parse_decimal("12,5", comma_thousands, 18, 2).is_err());
+        assert_eq!(
+            parse_decimal("1,234,567.5", comma_thousands, 18, 2),
+            Ok(123456750)
+        );
+        assert!(parse_decimal("1 5", fr(), 18, 2).is_err());
+        assert!(parse_decimal("1 ,5", fr(), 18, 2).is_err());
+        assert!(parse_decimal("1234 567", fr(), 18, 2).is_err());
+        assert!(parse_decimal("1 23 456", fr(), 18, 2).is_err());
+        assert_eq!(parse_decimal("1 000 000,00", fr(), 18, 2), Ok(100000000));
+        assert!(parse_i64("1 5", fr()).is_err());
+    }
+
+    #[test]
+    fn pathological_inputs_are_fast_and_safe() {
+        let en = NumberFormat::default();
+        assert_eq!(parse_decimal("0e2000000000", en, 18, 2), Ok(0));
+        assert!(parse_decimal("1e2000000000", en, 18, 2).is_err());
+        assert!(parse_decimal("170141183460469231731687303715884105727.5", en, 38, 0).is_err());
+        assert_eq!(parse_i64("-9223372036854775808", en), Ok(i64::MIN));
+        assert_eq!(parse_i64(",0", fr()), Ok(0));
+        assert!(parse_f64("1e400", en).is_err());
+        assert!(parse_decimal("+", en, 18, 2).is_err());
+        assert!(parse_decimal("\u{2212}", en, 18, 2).is_err());
     }
 
     #[test]

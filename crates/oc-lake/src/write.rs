@@ -6,9 +6,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, StructType};
@@ -63,6 +63,7 @@ impl TableWrite {
         schema: SchemaRef,
         partition_by: &[String],
     ) -> Result<TableWrite, LakeError> {
+        let schema = delta_schema_of(&schema);
         let table_err = |message: String| LakeError::Table {
             table: name.to_string(),
             message,
@@ -142,32 +143,14 @@ impl TableWrite {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        if !self.partition_by.is_empty() {
-            let cols: Vec<Arc<dyn Array>> = self
-                .partition_by
-                .iter()
-                .map(|p| {
-                    let c = batch.column_by_name(p).expect("checked in begin");
-                    cast(c, &DataType::Utf8).map_err(|e| LakeError::Table {
-                        table: self.name.clone(),
-                        message: e.to_string(),
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-            let strs: Vec<&arrow::array::StringArray> = cols
-                .iter()
-                .map(|c| c.as_any().downcast_ref().expect("utf8"))
-                .collect();
-            for i in 0..batch.num_rows() {
-                let key: Vec<Option<String>> = strs
-                    .iter()
-                    .map(|a| a.is_valid(i).then(|| a.value(i).to_string()))
-                    .collect();
-                if !self.partitions.contains(&key) {
-                    self.partitions.insert(key);
-                }
-            }
-        }
+        let batch = if batch.schema() == self.schema {
+            batch
+        } else {
+            conform_batch(&batch, &self.schema).map_err(|e| LakeError::Table {
+                table: self.name.clone(),
+                message: e.to_string(),
+            })?
+        };
         self.rows += batch.num_rows() as u64;
         self.writer
             .write(batch)
@@ -182,6 +165,15 @@ impl TableWrite {
         app_metadata: HashMap<String, serde_json::Value>,
     ) -> Result<u64, LakeError> {
         let adds = self.writer.flush().await.map_err(|e| self.delta_err(e))?;
+        // The partitions this run wrote, as Delta itself spells their values.
+        for a in &adds {
+            let key: Vec<Option<String>> = self
+                .partition_by
+                .iter()
+                .map(|p| a.partition_values.get(p).cloned().flatten())
+                .collect();
+            self.partitions.insert(key);
+        }
         let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
         let props = CommitProperties::default().with_metadata(app_metadata);
         let delta_schema: StructType =
@@ -270,6 +262,53 @@ impl TableWrite {
     fn writer_url(&self) -> String {
         self.url.clone()
     }
+}
+
+/// The schema as Delta stores it: views and large variants of strings and binaries become
+/// plain ones, timestamps are microseconds (UTC when zoned). Comparing and writing in this
+/// form keeps a table's schema stable whatever DataFusion produced.
+pub fn delta_schema_of(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            Field::new(f.name(), delta_type(f.data_type()), true)
+                .with_metadata(f.metadata().clone())
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn delta_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::Timestamp(_, Some(_)) => {
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        DataType::Timestamp(_, None) => DataType::Timestamp(TimeUnit::Microsecond, None),
+        DataType::Dictionary(_, v) => delta_type(v),
+        other => other.clone(),
+    }
+}
+
+fn conform_batch(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let cols = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c.clone())
+            } else {
+                cast(c, f.data_type())
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), cols)
 }
 
 fn same_columns(a: &SchemaRef, b: &SchemaRef) -> bool {

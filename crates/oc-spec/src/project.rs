@@ -272,6 +272,13 @@ impl Project {
             }
         }
         for (k, vals) in &vars {
+            if !used.contains(k) {
+                let (l, c) = locate_key(&pf.text, k);
+                diags.push(
+                    Diagnostic::new(file, l, c, format!("source.vars.{k} is not used in source.path: the same file would be read once per value"))
+                        .with_hint(format!("put `{{{k}}}` in the path, or remove the variable")),
+                );
+            }
             if vals.is_empty() {
                 let (l, c) = locate_key(&pf.text, k);
                 diags.push(Diagnostic::new(
@@ -428,6 +435,19 @@ impl Project {
             }
         }
 
+        if p.target.mode == crate::WriteMode::ReplacePartitions && p.target.partition_by.is_empty()
+        {
+            let (l, c) = locate_key(&pf.text, "mode");
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    l,
+                    c,
+                    "mode replace_partitions needs target.partition_by",
+                )
+                .with_hint("declare the partition columns, or use mode: replace"),
+            );
+        }
         if p.transform.is_empty() {
             for col in &p.target.partition_by {
                 if !p.columns.contains_key(col) {

@@ -109,14 +109,20 @@ pub struct LakeSession {
     pub views: Vec<String>,
     /// Views that could not be created, with the reason (e.g. a table not refreshed yet).
     pub broken_views: Vec<(ViewDef, String)>,
+    /// Lake tables that could not be opened, with the reason.
+    pub broken_tables: Vec<(String, String)>,
 }
 
 impl LakeSession {
     pub async fn open(lake: &Lake, views: &[ViewDef]) -> Result<LakeSession, SqlError> {
         let ctx = new_context();
         let tables = lake.list_tables().await?;
+        // One unreadable table must not take the others down: it is reported instead.
+        let mut broken_tables = Vec::new();
         for t in &tables {
-            register_lake_table(&ctx, lake, t).await?;
+            if let Err(e) = register_lake_table(&ctx, lake, t).await {
+                broken_tables.push((t.clone(), e.to_string()));
+            }
         }
         // The operational tables can always be queried, even before their first row.
         for (name, schema) in [
@@ -129,11 +135,16 @@ impl LakeSession {
             }
         }
         let (views, broken_views) = register_views(&ctx, views).await?;
+        let tables = tables
+            .into_iter()
+            .filter(|t| !broken_tables.iter().any(|(b, _)| b == t))
+            .collect();
         Ok(LakeSession {
             ctx,
             tables,
             views,
             broken_views,
+            broken_tables,
         })
     }
 
