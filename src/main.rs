@@ -53,6 +53,8 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Run the data tests (pipeline and catalog `checks:`) on what is in the lake, without refreshing
+    Test { datasets: Vec<String> },
     /// Show what `refresh` would run and why, without running anything
     Plan {
         pipelines: Vec<String>,
@@ -153,6 +155,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Refresh { pipelines, full } => {
             refresh(&project, &open_lake()?, &pipelines, full, false).await
         }
+        Command::Test { datasets } => test(&project, &open_lake()?, &datasets).await,
         Command::Plan { pipelines, full } => {
             refresh(&project, &open_lake()?, &pipelines, full, true).await
         }
@@ -332,6 +335,21 @@ async fn refresh(
             println!("FAILED  {name}: {counts}");
             println!("        {}", r.error.as_deref().unwrap_or("unknown error"));
         }
+        let passed = r
+            .checks
+            .iter()
+            .filter(|c| c.status == oc_engine::checks::Status::Pass)
+            .count();
+        if !r.checks.is_empty() {
+            println!("        checks: {passed}/{} passed", r.checks.len());
+        }
+        for c in r
+            .checks
+            .iter()
+            .filter(|c| c.status == oc_engine::checks::Status::Warn)
+        {
+            println!("        {}", c.summary());
+        }
         for rj in &r.rejects_sample {
             println!(
                 "        rejected {}:{}{}: {}{}",
@@ -360,4 +378,78 @@ async fn refresh(
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `opencoll test`: every check declared on the selected datasets, on the lake as it is.
+async fn test(project: &Project, lake: &Lake, selected: &[String]) -> Result<ExitCode> {
+    use oc_engine::checks::{Status, run_checks};
+    let session = oc_sql::LakeSession::open(lake, &project.views).await?;
+    warn_broken(&session);
+    let wanted = |name: &str| selected.is_empty() || selected.iter().any(|s| s == name);
+    let mut targets: Vec<(String, Vec<oc_spec::CheckSpec>)> = Vec::new();
+    for pf in &project.pipelines {
+        if !pf.pipeline.checks.is_empty() && wanted(&pf.pipeline.name.value) {
+            targets.push((pf.pipeline.name.value.clone(), pf.pipeline.checks.clone()));
+        }
+    }
+    for (name, doc) in &project.catalog.datasets {
+        if !doc.checks.is_empty() && wanted(name) {
+            targets.push((name.clone(), doc.checks.clone()));
+        }
+    }
+    if targets.is_empty() {
+        println!(
+            "no checks declared{}",
+            if selected.is_empty() {
+                ""
+            } else {
+                " on these datasets"
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let mut all = Vec::new();
+    for (name, checks) in targets {
+        let results = if session.tables.contains(&name) || session.views.contains(&name) {
+            run_checks(&session.ctx, &name, &name, &checks).await
+        } else {
+            println!("fail    {name}: not in the lake (refresh it first)");
+            all.push(None);
+            continue;
+        };
+        for r in &results {
+            println!(
+                "{:<7} {}",
+                r.status.as_str(),
+                r.summary().split_once(' ').map(|x| x.1).unwrap_or("")
+            );
+        }
+        all.extend(results.into_iter().map(Some));
+    }
+    let records: Vec<_> = all
+        .iter()
+        .flatten()
+        .map(oc_engine::run::check_record)
+        .collect();
+    oc_lake::ops::record_checks(lake, &run_id, chrono::Utc::now(), &records).await?;
+    let failed = all
+        .iter()
+        .filter(|r| r.as_ref().is_none_or(|r| r.status == Status::Fail))
+        .count();
+    let warned = all
+        .iter()
+        .flatten()
+        .filter(|r| r.status == Status::Warn)
+        .count();
+    println!(
+        "{} checks: {} passed, {warned} warned, {failed} failed",
+        all.len(),
+        all.len() - failed - warned
+    );
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

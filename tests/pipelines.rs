@@ -335,3 +335,82 @@ fn validation_catches_silent_duplication() {
         "{err}"
     );
 }
+
+#[test]
+fn failing_checks_stop_the_commit_and_name_the_check_the_table_and_a_row() {
+    let p = Proj::empty(&["finances", "ref"]);
+    p.write("data/communes.csv", "code\n38185\n2A004\n");
+    p.write("pipelines/communes.yaml", "name: ref.c\nsource: { path: data/communes.csv }\ncolumns:\n  code: { from: code, type: code }\n");
+    let header = "EXER;IDENT;INSEE;COMPTE;BEDEB;BECRE;OBNETDEB;OBNETCRE;SD;SC\n";
+    let good = "2024;21380185500015;38185;1641;0,00;100,00;10,00;0,00;0,00;90,00\n2024;21380185500015;38185;60611;0,00;0,00;20,00;0,00;20,00;0,00\n";
+    p.write("data/b.csv", format!("{header}{good}"));
+    p.write(
+        "pipelines/b.yaml",
+        r#"name: finances.b
+source: { path: data/b.csv, csv: { delimiter: ";", decimal: "," } }
+columns:
+  exercice: { from: EXER, type: int16 }
+  ident: { from: IDENT, type: code, width: 14 }
+  code_insee: { from: INSEE, type: code, width: 5 }
+  compte: { from: COMPTE, type: code }
+  bedeb: { from: BEDEB, type: "decimal(18,2)" }
+  becre: { from: BECRE, type: "decimal(18,2)" }
+  obnetdeb: { from: OBNETDEB, type: "decimal(18,2)" }
+  obnetcre: { from: OBNETCRE, type: "decimal(18,2)" }
+  sd: { from: SD, type: "decimal(18,2)" }
+  sc: { from: SC, type: "decimal(18,2)" }
+checks:
+  - { unique: [exercice, ident, compte] }
+  - name: identité DGFiP
+    identity: { left: sd - sc, right: (bedeb - becre) + (obnetdeb - obnetcre) }
+  - { relationship: { column: code_insee, to: ref.c.code } }
+  - { expression: "compte <> '6068'", severity: warn }
+  - { not_null: [code_insee], error_if: "> 50%", warn_if: "> 0" }
+target: { partition_by: [exercice], mode: replace_partitions }
+"#,
+    );
+    let out = p.ok(&["refresh"]);
+    assert!(out.contains("checks: 5/5 passed"), "{out}");
+
+    // A duplicate key, a row breaking the identity and an unknown commune.
+    let bad = "2024;21380185500015;38185;60611;0,00;0,00;20,00;0,00;20,00;0,00\n2024;21380185500015;38185;6411;0,00;0,00;50,00;0,00;49,00;0,00\n2024;21380185500015;99999;6068;0,00;0,00;1,00;0,00;1,00;0,00\n2024;21380185500015;;7011;0,00;0,00;0,00;3,00;0,00;3,00\n";
+    p.write("data/b.csv", format!("{header}{good}{bad}"));
+    let out = p.run(&["refresh"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = common::stdout(&out);
+    assert!(text.contains("FAILED  finances.b"), "{text}");
+    assert!(
+        text.contains("3 check(s) failed, nothing committed"),
+        "{text}"
+    );
+    assert!(text.contains("fail unique(exercice, ident, compte) on finances.b: 1 of 6 rows fail; e.g. {\"exercice\":2024,\"ident\":\"21380185500015\",\"compte\":\"60611\",\"occurrences\":2}"), "{text}");
+    assert!(text.contains("fail identité DGFiP on finances.b: 1 of 6 rows fail; e.g. {\"left_value\":49.00,\"right_value\":50.00"), "{text}");
+    assert!(
+        text.contains("fail relationship(code_insee → ref.c.code) on finances.b: 1 of 6 rows fail")
+            && text.contains("\"code_insee\":\"99999\""),
+        "{text}"
+    );
+    // The lake keeps its previous version.
+    assert_eq!(p.value("SELECT count(*) FROM finances.b"), "2");
+    assert_eq!(
+        p.value("SELECT count(*) FROM _ops.checks WHERE status = 'fail'"),
+        "3"
+    );
+    // Warnings do not fail; thresholds in percent: 1 NULL code out of 4 rows is a warning, not an error.
+    p.write("data/b.csv", format!("{header}{good}2024;21380185500015;38185;6068;0,00;0,00;1,00;0,00;1,00;0,00\n2024;21380185500015;;7011;0,00;0,00;0,00;3,00;0,00;3,00\n"));
+    let out = p.ok(&["refresh"]);
+    assert!(
+        out.contains("warn expression(compte <> '6068') on finances.b: 1 of 4 rows fail"),
+        "{out}"
+    );
+    assert!(
+        out.contains("warn not_null(code_insee) on finances.b: 1 of 4 rows fail"),
+        "{out}"
+    );
+    // `opencoll test` runs the same checks on the lake without refreshing.
+    let out = p.ok(&["test", "finances.b"]);
+    assert!(
+        out.contains("5 checks: 3 passed, 2 warned, 0 failed"),
+        "{out}"
+    );
+}

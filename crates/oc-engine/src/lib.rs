@@ -2,6 +2,7 @@
 //! write → one commit, with every row accounted for (written, rejected, or filtered by the
 //! pipeline's own SQL) and a record of each run in `_ops.runs`.
 
+pub mod checks;
 pub mod incremental;
 pub mod plan;
 pub mod run;

@@ -168,6 +168,16 @@ pub fn order_pipelines<'p>(project: &'p Project, diags: &mut Diagnostics) -> Vec
     let mut deps: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for pf in &project.pipelines {
         let mut d = BTreeSet::new();
+        // A relationship check reads its target table: refresh that one first.
+        for c in &pf.pipeline.checks {
+            if let Some(r) = &c.relationship
+                && let Some((table, _)) = r.to.rsplit_once('.')
+                && names.contains(table)
+                && table != pf.pipeline.name.value
+            {
+                d.insert(table.to_string());
+            }
+        }
         for step in &pf.pipeline.transform {
             let TransformStep::Sql(sql) = step;
             if let Ok(refs) = references(&ctx, &sql.value) {

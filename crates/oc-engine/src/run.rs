@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::checks::Status;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use chrono::Utc;
@@ -12,7 +13,9 @@ use datafusion::catalog::streaming::StreamingTable;
 use datafusion::error::DataFusionError;
 use futures::StreamExt;
 use oc_extract::{ExtractError, FileStats, Reject, Sink, SourceFile, expand_sources, read_file};
-use oc_lake::ops::{RejectRecord, RunRecord, record_rejects, record_run};
+use oc_lake::ops::{
+    CheckRecord, RejectRecord, RunRecord, record_checks, record_rejects, record_run,
+};
 use oc_lake::{Lake, TableWrite, WriteMode};
 use oc_spec::project::PipelineFile;
 use sha2::{Digest, Sha256};
@@ -45,6 +48,8 @@ pub struct RunReport {
     pub files: Vec<(String, FileStats)>,
     /// Versions of the lake tables the pipeline's SQL read.
     pub dependencies: BTreeMap<String, u64>,
+    /// Results of the pipeline's checks on the new version.
+    pub checks: Vec<crate::checks::CheckResult>,
 }
 
 /// What the reader thread sends: batches go to the plan, rejects are kept here.
@@ -112,6 +117,7 @@ pub async fn run_pipeline(
         seconds: 0.0,
         files: Vec::new(),
         dependencies: BTreeMap::new(),
+        checks: Vec::new(),
     };
 
     let result = execute(project_root, lake, pf, opts, &run_id, &mut report).await;
@@ -279,6 +285,36 @@ async fn execute(
         oc_spec::WriteMode::Replace => WriteMode::Replace,
         oc_spec::WriteMode::ReplacePartitions => WriteMode::ReplacePartitions,
     };
+    let mut writer = writer;
+    if !p.checks.is_empty() {
+        // Checks see the table as this run would leave it, before anything is committed.
+        let results = match check_candidate(lake, pf, &mut writer, mode).await {
+            Ok(r) => r,
+            Err(e) => {
+                writer.abort();
+                return Err(format!("could not run the checks: {e}"));
+            }
+        };
+        let records: Vec<CheckRecord> = results.iter().map(check_record).collect();
+        record_checks(lake, run_id, Utc::now(), &records)
+            .await
+            .map_err(|e| format!("could not record check results: {e}"))?;
+        report.checks = results;
+        let failed: Vec<String> = report
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| c.summary())
+            .collect();
+        if !failed.is_empty() {
+            writer.abort();
+            return Err(format!(
+                "{} check(s) failed, nothing committed (the table keeps its previous version):\n          {}",
+                failed.len(),
+                failed.join("\n          ")
+            ));
+        }
+    }
     let meta = HashMap::from([
         (
             "opencoll.run_id".to_string(),
@@ -353,4 +389,132 @@ async fn write_output(
         }
     }
     Ok(writer)
+}
+
+pub fn check_record(c: &crate::checks::CheckResult) -> CheckRecord {
+    CheckRecord {
+        dataset: c.dataset.clone(),
+        check: c.name.clone(),
+        kind: c.kind.clone(),
+        severity: match c.severity {
+            oc_spec::Severity::Error => "error".into(),
+            oc_spec::Severity::Warn => "warn".into(),
+        },
+        status: c.status.as_str().into(),
+        failing_rows: c.failing,
+        total_rows: c.total,
+        sample: format!("[{}]", c.sample.join(",")),
+        error: c.error.clone(),
+    }
+}
+
+/// Registers the table as this run would leave it (the new files, plus for
+/// `replace_partitions` the current rows of the partitions not rewritten) and runs the checks.
+async fn check_candidate(
+    lake: &Lake,
+    pf: &PipelineFile,
+    writer: &mut TableWrite,
+    mode: WriteMode,
+) -> Result<Vec<crate::checks::CheckResult>, String> {
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{
+        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+    };
+
+    let name = pf.pipeline.name.value.as_str();
+    let staged = writer.stage().await.map_err(|e| e.to_string())?;
+    let session = oc_sql::LakeSession::open(lake, &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    let ctx = &session.ctx;
+    let schema = writer.schema();
+    let parts: Vec<String> = writer.partition_by().to_vec();
+    let file_schema = Arc::new(arrow::datatypes::Schema::new(
+        schema
+            .fields()
+            .iter()
+            .filter(|f| !parts.contains(f.name()))
+            .cloned()
+            .collect::<Vec<_>>(),
+    ));
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let mut selects = Vec::new();
+    for (i, f) in staged.iter().enumerate() {
+        let url = ListingTableUrl::parse(f.url.as_str()).map_err(|e| e.to_string())?;
+        let opts = ListingOptions::new(Arc::new(ParquetFormat::default()));
+        let cfg = ListingTableConfig::new(url)
+            .with_listing_options(opts)
+            .with_schema(file_schema.clone());
+        let table = ListingTable::try_new(cfg).map_err(|e| e.to_string())?;
+        let t = format!("__staged_{i}");
+        ctx.register_table(t.as_str(), Arc::new(table))
+            .map_err(|e| e.to_string())?;
+        let cols: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|fl| {
+                if parts.contains(fl.name()) {
+                    let v = f.partition_values.get(fl.name()).cloned().flatten();
+                    let v = v.map(|v| lit(&v)).unwrap_or_else(|| "NULL".into());
+                    format!(
+                        "arrow_cast({v}, {}) AS {}",
+                        lit(&fl.data_type().to_string()),
+                        quote(fl.name())
+                    )
+                } else {
+                    quote(fl.name())
+                }
+            })
+            .collect();
+        selects.push(format!("SELECT {} FROM {t}", cols.join(", ")));
+    }
+    if mode == WriteMode::ReplacePartitions && writer.table_exists() {
+        let mut keys: Vec<String> = staged
+            .iter()
+            .map(|f| {
+                parts
+                    .iter()
+                    .map(|p| match f.partition_values.get(p).cloned().flatten() {
+                        Some(v) => format!("CAST({} AS VARCHAR) = {}", quote(p), lit(&v)),
+                        None => format!("{} IS NULL", quote(p)),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let rewritten = if keys.is_empty() {
+            "false".to_string()
+        } else {
+            keys.iter()
+                .map(|k| format!("({k})"))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        };
+        let cols: Vec<String> = schema.fields().iter().map(|f| quote(f.name())).collect();
+        selects.push(format!(
+            "SELECT {} FROM {name} WHERE NOT ({rewritten})",
+            cols.join(", ")
+        ));
+    }
+    let candidate = "__candidate";
+    let provider: Arc<dyn datafusion::catalog::TableProvider> = if selects.is_empty() {
+        Arc::new(
+            datafusion::datasource::MemTable::try_new(schema.clone(), vec![vec![]])
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        // Planned now, so that the kept rows come from the current version of the table.
+        ctx.sql(&selects.join(" UNION ALL "))
+            .await
+            .map_err(|e| e.to_string())?
+            .into_view()
+    };
+    ctx.register_table(candidate, provider.clone())
+        .map_err(|e| e.to_string())?;
+    // A check that names the table itself (a relationship to its own rows) sees the new version.
+    oc_sql::session::register(ctx, name, provider).map_err(|e| e.to_string())?;
+    Ok(crate::checks::run_checks(ctx, name, candidate, &pf.pipeline.checks).await)
 }

@@ -15,6 +15,7 @@ use crate::write::{TableWrite, WriteMode};
 
 pub const RUNS: &str = "_ops.runs";
 pub const REJECTS: &str = "_ops.rejects";
+pub const CHECKS: &str = "_ops.checks";
 
 #[derive(Debug, Clone)]
 pub struct RunRecord {
@@ -177,4 +178,90 @@ async fn append(
     }
     w.commit(WriteMode::Append, HashMap::new()).await?;
     Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckRecord {
+    pub dataset: String,
+    pub check: String,
+    pub kind: String,
+    pub severity: String,
+    pub status: String,
+    pub failing_rows: u64,
+    pub total_rows: u64,
+    /// JSON array of example failing rows.
+    pub sample: String,
+    pub error: Option<String>,
+}
+
+pub fn checks_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("checked_at", ts(), false),
+        Field::new("dataset", DataType::Utf8, false),
+        Field::new("check", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("failing_rows", DataType::Int64, false),
+        Field::new("total_rows", DataType::Int64, false),
+        Field::new("sample", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, true),
+    ]))
+}
+
+pub async fn record_checks(
+    lake: &Lake,
+    run_id: &str,
+    at: DateTime<Utc>,
+    checks: &[CheckRecord],
+) -> Result<(), LakeError> {
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let mut s: [StringBuilder; 8] = Default::default();
+    let (mut failing, mut total) = (Int64Builder::new(), Int64Builder::new());
+    let mut time = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut error = StringBuilder::new();
+    for c in checks {
+        s[0].append_value(run_id);
+        time.append_value(at.timestamp_micros());
+        s[1].append_value(&c.dataset);
+        s[2].append_value(&c.check);
+        s[3].append_value(&c.kind);
+        s[4].append_value(&c.severity);
+        s[5].append_value(&c.status);
+        failing.append_value(c.failing_rows as i64);
+        total.append_value(c.total_rows as i64);
+        s[6].append_value(&c.sample);
+        error.append_option(c.error.as_deref());
+    }
+    let [
+        mut run,
+        mut ds,
+        mut ck,
+        mut kind,
+        mut sev,
+        mut st,
+        mut sample,
+        _,
+    ] = s;
+    let batch = RecordBatch::try_new(
+        checks_schema(),
+        vec![
+            Arc::new(run.finish()),
+            Arc::new(time.finish()),
+            Arc::new(ds.finish()),
+            Arc::new(ck.finish()),
+            Arc::new(kind.finish()),
+            Arc::new(sev.finish()),
+            Arc::new(st.finish()),
+            Arc::new(failing.finish()),
+            Arc::new(total.finish()),
+            Arc::new(sample.finish()),
+            Arc::new(error.finish()),
+        ],
+    )
+    .expect("checks schema");
+    append(lake, CHECKS, checks_schema(), vec![batch]).await
 }

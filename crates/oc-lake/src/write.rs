@@ -44,6 +44,8 @@ pub struct TableWrite {
     /// Partition values written by this run (as Delta writes them: text, NULL as None).
     partitions: BTreeSet<Vec<Option<String>>>,
     rows: u64,
+    /// Files flushed before the commit (to be checked), added by the commit.
+    staged: Vec<deltalake::kernel::Add>,
 }
 
 pub fn writer_properties() -> WriterProperties {
@@ -121,6 +123,7 @@ impl TableWrite {
             partition_by: partition_by.to_vec(),
             partitions: BTreeSet::new(),
             rows: 0,
+            staged: Vec::new(),
         })
     }
 
@@ -164,7 +167,8 @@ impl TableWrite {
         mode: WriteMode,
         app_metadata: HashMap<String, serde_json::Value>,
     ) -> Result<u64, LakeError> {
-        let adds = self.writer.flush().await.map_err(|e| self.delta_err(e))?;
+        let mut adds = std::mem::take(&mut self.staged);
+        adds.extend(self.writer.flush().await.map_err(|e| self.delta_err(e))?);
         // The partitions this run wrote, as Delta itself spells their values.
         for a in &adds {
             let key: Vec<Option<String>> = self
@@ -329,7 +333,48 @@ pub fn describe(s: &SchemaRef) -> String {
 
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 
+/// A file written by this run and not yet committed.
+#[derive(Debug, Clone)]
+pub struct StagedFile {
+    pub url: url::Url,
+    pub partition_values: HashMap<String, Option<String>>,
+}
+
 impl TableWrite {
+    /// Finishes the files written so far (still invisible to readers) so that they can be
+    /// checked before [`TableWrite::commit`].
+    pub async fn stage(&mut self) -> Result<Vec<StagedFile>, LakeError> {
+        let adds = self.writer.flush().await.map_err(|e| self.delta_err(e))?;
+        self.staged.extend(adds);
+        let base = url::Url::parse(&self.url).map_err(|e| LakeError::Table {
+            table: self.name.clone(),
+            message: e.to_string(),
+        })?;
+        self.staged
+            .iter()
+            .map(|a| {
+                // Delta paths are relative and percent-encoded, as URLs are.
+                let url = base.join(&a.path).map_err(|e| LakeError::Table {
+                    table: self.name.clone(),
+                    message: e.to_string(),
+                })?;
+                Ok(StagedFile {
+                    url,
+                    partition_values: a.partition_values.clone(),
+                })
+            })
+            .collect()
+    }
+
+    pub fn partition_by(&self) -> &[String] {
+        &self.partition_by
+    }
+
+    /// Whether the table existed before this run.
+    pub fn table_exists(&self) -> bool {
+        self.table.is_some()
+    }
+
     /// Gives up the run: files written so far are never referenced by the table.
     pub fn abort(mut self) {
         self.writer.reset();

@@ -37,6 +37,9 @@ pub struct DatasetDoc {
     pub licence: Option<String>,
     #[serde(default)]
     pub columns: IndexMap<String, String>,
+    /// Data tests on this dataset (for views; tables declare theirs in the pipeline).
+    #[serde(default)]
+    pub checks: Vec<crate::checks::CheckSpec>,
 }
 
 /// The raw form used while parsing, to keep the location of each dataset key.

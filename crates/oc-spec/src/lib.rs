@@ -6,6 +6,7 @@
 //! names, types, templates, that source files exist. SQL is planned later, by `oc-sql`.
 
 pub mod catalog;
+pub mod checks;
 pub mod diag;
 pub mod pipeline;
 pub mod project;
@@ -14,6 +15,7 @@ pub mod types;
 mod yaml;
 
 pub use catalog::{Catalog, DatasetDoc, DomainDoc};
+pub use checks::{CheckSpec, Severity, Threshold};
 pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{
     ColumnSpec, CsvOptions, Encoding, Format, JsonOptions, OnExtraColumns, Pipeline, Source,

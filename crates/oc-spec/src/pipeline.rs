@@ -30,6 +30,9 @@ pub struct Pipeline {
     pub transform: Vec<TransformStep>,
     #[serde(default)]
     pub target: Target,
+    /// Data tests run on the new table version before it is committed.
+    #[serde(default)]
+    pub checks: Vec<crate::checks::CheckSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -219,6 +219,9 @@ impl Project {
 
         let names = self.dataset_names();
         for (key, doc) in &self.catalog.datasets {
+            for c in &doc.checks {
+                check_check(Path::new(CATALOG_FILE), doc.line, 0, c, &mut diags);
+            }
             if !names.iter().any(|n| n == key) {
                 let mut d = Diagnostic::new(
                     CATALOG_FILE,
@@ -435,6 +438,10 @@ impl Project {
             }
         }
 
+        for c in &p.checks {
+            let (l, col) = locate_key(&pf.text, "checks");
+            check_check(file, l, col, c, diags);
+        }
         if p.target.mode == crate::WriteMode::ReplacePartitions && p.target.partition_by.is_empty()
         {
             let (l, c) = locate_key(&pf.text, "mode");
@@ -465,6 +472,51 @@ impl Project {
                 }
             }
         }
+    }
+}
+
+fn check_check(
+    file: &Path,
+    line: u64,
+    col: u64,
+    c: &crate::checks::CheckSpec,
+    diags: &mut Diagnostics,
+) {
+    let kinds = c.kinds();
+    if kinds.len() != 1 {
+        let found = if kinds.is_empty() {
+            "none".to_string()
+        } else {
+            kinds.join(", ")
+        };
+        diags.push(
+            Diagnostic::new(file, line, col, format!("a check needs exactly one kind, found: {found}"))
+                .with_hint("not_null, unique, accepted_values, relationship, expression, identity or row_count"),
+        );
+    }
+    if let Err(e) = c.thresholds() {
+        diags.push(Diagnostic::new(
+            file,
+            line,
+            col,
+            format!("check {}: {e}", c.label()),
+        ));
+    }
+    if let Some(r) = &c.relationship
+        && r.to.matches('.').count() != 2
+    {
+        diags.push(
+            Diagnostic::new(
+                file,
+                line,
+                col,
+                format!(
+                    "relationship.to `{}` must be <domain>.<table>.<column>",
+                    r.to
+                ),
+            )
+            .with_hint("e.g. ref.communes.code"),
+        );
     }
 }
 
