@@ -87,10 +87,68 @@ fn refresh_samples_query_and_refresh_again_gives_identical_results() {
     );
     assert_eq!(p.value("SELECT count(*) FROM finances.charges_produits_communes WHERE nom IS NULL OR population IS NULL"), "0");
 
+    // Geography: every commune of COG 2021 maps to communes of COG 2026 (the 102 codes that
+    // disappeared included), weights sum to 1, and the de-merged Neussargues-en-Pinatelle
+    // (15141) is split between itself and the re-established Celles (15031) and three others.
+    assert_eq!(
+        p.value("SELECT count(*) FROM ref.communes c WHERE millesime = 2021 AND type_commune = 'COM' AND NOT EXISTS (SELECT 1 FROM ref.passage_communes p WHERE p.millesime_from = 2021 AND p.millesime_to = 2026 AND p.code_from = c.code)"),
+        "0"
+    );
+    assert_eq!(
+        p.value(
+            "SELECT count(DISTINCT code_from) FROM ref.passage_communes WHERE evenement = 'fusion'"
+        ),
+        "102"
+    );
+    assert_eq!(p.value("SELECT count(*) FROM (SELECT code_from FROM ref.passage_communes GROUP BY code_from HAVING abs(sum(poids) - 1) > 1e-9)"), "0");
+    assert_eq!(
+        p.rows("SELECT code_to, evenement FROM ref.passage_communes WHERE code_from = '15141' ORDER BY code_to"),
+        vec!["15031,rétablissement", "15035,rétablissement", "15047,rétablissement", "15141,identique", "15171,rétablissement"]
+    );
+    assert_eq!(
+        p.value("SELECT code_to FROM ref.passage_communes WHERE code_from = '93059'"),
+        "93066"
+    );
+    // Re-mapped populations keep the 2021 total (up to the rounding of split communes).
+    assert_eq!(
+        p.value("SELECT abs((SELECT sum(population_from) FROM ref.population_communes_remappee) - (SELECT sum(population) FROM ref.communes WHERE millesime = 2021 AND type_commune = 'COM')) <= 7"),
+        "true"
+    );
+    // No double counting: Neussargues' 2021 population is spread, not copied, over its 5 parts.
+    assert_eq!(
+        // (each of the five parts is rounded to a whole inhabitant)
+        p.value("SELECT abs(sum(r.population_from) - (SELECT population FROM ref.communes WHERE millesime = 2021 AND type_commune = 'COM' AND code = '15141')) <= 2 FROM ref.population_communes_remappee r WHERE r.code IN ('15031', '15035', '15047', '15141', '15171')"),
+        "true"
+    );
+
+    // Agrégats computed from the balances: one recomputed here by hand, identities on all budgets.
+    let rf = p.value(
+        "SELECT sum((obnetcre - oobcre) - (obnetdeb - oobdeb)) FROM finances.balances_communes \
+         WHERE exercice = 2024 AND ident = '21200001200014' AND compte LIKE '7%' \
+         AND compte NOT LIKE '775%' AND compte NOT LIKE '776%' AND compte NOT LIKE '777%' AND compte NOT LIKE '78%'",
+    );
+    assert_eq!(
+        p.value("SELECT montant FROM finances.agregats_dgfip WHERE exercice = 2024 AND ident = '21200001200014' AND agregat = 'Recettes de fonctionnement'"),
+        rf
+    );
+    assert_eq!(
+        p.value(
+            "SELECT count(*) FROM (SELECT ident, exercice, \
+               sum(CASE agregat WHEN 'Recettes de fonctionnement' THEN montant WHEN 'Dépenses de fonctionnement' THEN -montant ELSE 0 END) AS rf_df, \
+               sum(CASE WHEN agregat = 'Epargne brute' THEN montant ELSE 0 END) AS eb \
+             FROM finances.agregats_dgfip GROUP BY ident, exercice) WHERE rf_df <> eb"
+        ),
+        "0"
+    );
+    assert_eq!(
+        p.value("SELECT count(DISTINCT agregat) FROM finances.agregats_dgfip"),
+        "22"
+    );
+
     // Operational tables: one successful run per pipeline, rows read = written + rejected.
     assert_eq!(
         p.value("SELECT count(*) FROM _ops.runs WHERE status = 'success'"),
-        "5"
+        "7"
     );
     assert_eq!(p.value("SELECT count(*) FROM _ops.runs WHERE rows_read <> rows_written + rows_rejected + rows_filtered"), "0");
     assert_eq!(p.value("SELECT count(*) FROM _ops.rejects"), "0");
@@ -109,14 +167,14 @@ fn refresh_samples_query_and_refresh_again_gives_identical_results() {
     let out = p.ok(&["refresh"]);
     assert_eq!(
         out.lines().filter(|l| l.starts_with("skip ")).count(),
-        5,
+        7,
         "{out}"
     );
     // Forced: every pipeline runs again and gives identical tables.
     let out = p.ok(&["refresh", "--full"]);
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok ")).count(),
-        5,
+        7,
         "{out}"
     );
     assert_eq!(

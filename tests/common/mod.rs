@@ -45,7 +45,7 @@ impl Proj {
     pub fn samples() -> Proj {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(repo().join("catalog.yaml"), dir.path().join("catalog.yaml")).unwrap();
-        for d in ["pipelines", "sql", "data/samples"] {
+        for d in ["pipelines", "sql", "data/samples", "data/reference"] {
             copy_dir(&repo().join(d), &dir.path().join(d));
         }
         Proj { dir }
