@@ -196,3 +196,56 @@ target: {{ partition_by: [annee] }}
         "0"
     );
 }
+
+#[test]
+fn ofgl_identities_hold_on_the_guadeloupe_2024_export() {
+    // Declared as data tests, the way an analyst would: row-level on the table, per budget on a view.
+    let p = Proj::empty(&["ofgl"]);
+    p.write(
+        "pipelines/ofgl.yaml",
+        format!(
+            r#"name: ofgl.communes
+source:
+  path: {}
+  csv: {{ delimiter: ";" }}
+columns:
+  exercice: {{ from: Exercice, type: int16 }}
+  code_insee: {{ from: "/^Code Insee \\d{{4}} Commune$/", type: code, width: 5 }}
+  siret_budget: {{ from: Siret Budget, type: code, width: 14 }}
+  agregat: {{ from: Agrégat }}
+  montant: {{ from: Montant, type: "decimal(18,2)" }}
+  montant_millions: {{ from: Montant en millions, type: float64 }}
+  population: {{ from: Population totale, type: int64 }}
+  euros_par_habitant: {{ from: Montant en € par habitant, type: float64 }}
+checks:
+  - {{ unique: [siret_budget, agregat] }}
+  - name: €/hab = montant / population
+    identity: {{ left: euros_par_habitant, right: "CAST(montant AS DOUBLE) / population", tolerance: 0.01 }}
+  - name: montant en millions = montant / 1e6
+    identity: {{ left: montant_millions, right: "CAST(montant AS DOUBLE) / 1e6", tolerance: 0.000001 }}
+"#,
+            fixture("ofgl/ofgl-base-communes_2024_dep971.csv")
+        ),
+    );
+    p.write(
+        "sql/ofgl/budgets.sql",
+        "SELECT siret_budget,
+           sum(CASE WHEN agregat = 'Recettes totales' THEN montant END) AS recettes_totales,
+           sum(CASE WHEN agregat = 'Recettes de fonctionnement' THEN montant END) AS rf,
+           sum(CASE WHEN agregat = 'Recettes d''investissement' THEN montant END) AS ri,
+           sum(CASE WHEN agregat = 'Dépenses de fonctionnement' THEN montant END) AS df,
+           sum(CASE WHEN agregat = 'Epargne brute' THEN montant END) AS epargne_brute
+         FROM ofgl.communes GROUP BY siret_budget",
+    );
+    let catalog = std::fs::read_to_string(p.path().join("catalog.yaml")).unwrap();
+    p.write(
+        "catalog.yaml",
+        catalog
+            + "datasets:\n  ofgl.budgets:\n    checks:\n      - { row_count: { min: 56, max: 56 } }\n      - name: Recettes totales = RF + RI\n        identity: { left: recettes_totales, right: rf + ri, tolerance: 0.02 }\n      - name: Epargne brute = RF - DF\n        identity: { left: epargne_brute, right: rf - df, tolerance: 0.02 }\n",
+    );
+    let out = p.ok(&["refresh"]);
+    assert!(out.contains("2505 read, 2505 written, 0 rejected") && out.contains("checks: 3/3 passed"), "{out}");
+    let out = p.ok(&["test"]);
+    assert!(out.contains("6 checks: 6 passed, 0 warned, 0 failed"), "{out}");
+    assert!(out.contains("pass    Recettes totales = RF + RI on ofgl.budgets: 0 of 56 rows fail"), "{out}");
+}
