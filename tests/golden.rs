@@ -15,7 +15,11 @@ fn views() -> Vec<String> {
     let mut out = Vec::new();
     for d in std::fs::read_dir(&root).unwrap().flatten() {
         for f in std::fs::read_dir(d.path()).unwrap().flatten() {
-            let name = f.file_name().to_string_lossy().trim_end_matches(".sql").to_string();
+            let name = f
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".sql")
+                .to_string();
             out.push(format!("{}.{name}", d.file_name().to_string_lossy()));
         }
     }
@@ -44,22 +48,41 @@ fn views_match_their_golden_outputs() {
         let path = dir.join(format!("{view}.csv.gz"));
         if update {
             std::fs::create_dir_all(&dir).unwrap();
-            let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+            let mut gz = flate2::GzBuilder::new()
+                .mtime(0)
+                .write(Vec::new(), flate2::Compression::best());
             gz.write_all((actual.join("\n") + "\n").as_bytes()).unwrap();
             std::fs::write(&path, gz.finish().unwrap()).unwrap();
             continue;
         }
         let Ok(bytes) = std::fs::read(&path) else {
-            failures.push(format!("{view}: no golden file {} (run with OPENCOLL_UPDATE_GOLDEN=1)", path.display()));
+            failures.push(format!(
+                "{view}: no golden file {} (run with OPENCOLL_UPDATE_GOLDEN=1)",
+                path.display()
+            ));
             continue;
         };
         let mut text = String::new();
-        flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).unwrap();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .unwrap();
         let expected: Vec<String> = text.lines().map(str::to_string).collect();
         if expected != actual {
-            let missing: Vec<&String> = expected.iter().filter(|l| !actual.contains(l)).take(10).collect();
-            let extra: Vec<&String> = actual.iter().filter(|l| !expected.contains(l)).take(10).collect();
-            let mut msg = format!("{view}: {} expected rows, {} actual rows\n", expected.len(), actual.len());
+            let missing: Vec<&String> = expected
+                .iter()
+                .filter(|l| !actual.contains(l))
+                .take(10)
+                .collect();
+            let extra: Vec<&String> = actual
+                .iter()
+                .filter(|l| !expected.contains(l))
+                .take(10)
+                .collect();
+            let mut msg = format!(
+                "{view}: {} expected rows, {} actual rows\n",
+                expected.len(),
+                actual.len()
+            );
             for l in missing {
                 msg.push_str(&format!("  - {l}\n"));
             }
@@ -69,5 +92,9 @@ fn views_match_their_golden_outputs() {
             failures.push(msg);
         }
     }
-    assert!(failures.is_empty(), "golden outputs differ (OPENCOLL_UPDATE_GOLDEN=1 to accept):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden outputs differ (OPENCOLL_UPDATE_GOLDEN=1 to accept):\n{}",
+        failures.join("\n")
+    );
 }

@@ -414,3 +414,32 @@ target: { partition_by: [exercice], mode: replace_partitions }
         "{out}"
     );
 }
+
+#[test]
+fn schema_drift_fails_with_a_diff_or_evolves_by_adding_columns() {
+    let p = Proj::empty(&["ref"]);
+    p.write("data/c_2023.csv", "code,pop,nom\n01001,10,A\n");
+    p.write("data/c_2024.csv", "code,pop,nom\n01001,11,A\n");
+    let yaml = |cols: &str, policy: &str| {
+        format!(
+            "name: ref.c\nsource: {{ path: \"data/c_{{an}}.csv\", vars: {{ an: [2023, 2024] }} }}\ncolumns:\n  an: {{ var: an, type: int16 }}\n{cols}on_schema_change: {policy}\ntarget: {{ partition_by: [an], mode: replace_partitions }}\n"
+        )
+    };
+    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }\n", "fail"));
+    p.ok(&["refresh"]);
+    // Only 2024 is refreshed, with one more column: the 2023 rows would lack it.
+    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }\n  nom: { from: nom }\n", "fail").replace("[2023, 2024]", "[2024]"));
+    let out = p.run(&["refresh"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = common::stdout(&out);
+    assert!(text.contains("on_schema_change: fail") && text.contains("added:   nom Utf8") && text.contains("missing: -"), "{text}");
+    assert_eq!(p.value("SELECT count(*) FROM ref.c"), "2");
+    // Evolve: the column is added, older partitions read it as NULL.
+    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }\n  nom: { from: nom }\n", "evolve").replace("[2023, 2024]", "[2024]"));
+    p.ok(&["refresh"]);
+    assert_eq!(p.rows("SELECT an, pop, nom FROM ref.c ORDER BY an"), vec!["2023,10,", "2024,11,A"]);
+    // A retyped column cannot evolve.
+    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int64 }\n  nom: { from: nom }\n", "evolve").replace("[2023, 2024]", "[2024]"));
+    let text = common::stdout(&p.run(&["refresh"]));
+    assert!(text.contains("retyped columns cannot evolve") && text.contains("pop Int32 → Int64"), "{text}");
+}

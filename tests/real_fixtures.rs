@@ -244,8 +244,17 @@ checks:
             + "datasets:\n  ofgl.budgets:\n    checks:\n      - { row_count: { min: 56, max: 56 } }\n      - name: Recettes totales = RF + RI\n        identity: { left: recettes_totales, right: rf + ri, tolerance: 0.02 }\n      - name: Epargne brute = RF - DF\n        identity: { left: epargne_brute, right: rf - df, tolerance: 0.02 }\n",
     );
     let out = p.ok(&["refresh"]);
-    assert!(out.contains("2505 read, 2505 written, 0 rejected") && out.contains("checks: 3/3 passed"), "{out}");
+    assert!(
+        out.contains("2505 read, 2505 written, 0 rejected") && out.contains("checks: 3/3 passed"),
+        "{out}"
+    );
     let out = p.ok(&["test"]);
-    assert!(out.contains("6 checks: 6 passed, 0 warned, 0 failed"), "{out}");
-    assert!(out.contains("pass    Recettes totales = RF + RI on ofgl.budgets: 0 of 56 rows fail"), "{out}");
+    assert!(
+        out.contains("6 checks: 6 passed, 0 warned, 0 failed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pass    Recettes totales = RF + RI on ofgl.budgets: 0 of 56 rows fail"),
+        "{out}"
+    );
 }

@@ -281,10 +281,7 @@ async fn execute(
             report.rows_rejected, p.max_rejects
         ));
     }
-    let mode = match p.target.mode {
-        oc_spec::WriteMode::Replace => WriteMode::Replace,
-        oc_spec::WriteMode::ReplacePartitions => WriteMode::ReplacePartitions,
-    };
+    let mode = write_mode(p);
     let mut writer = writer;
     if !p.checks.is_empty() {
         // Checks see the table as this run would leave it, before anything is committed.
@@ -325,7 +322,7 @@ async fn execute(
             serde_json::Value::String(name.to_string()),
         ),
     ]);
-    let version = writer.commit(mode, meta).await.map_err(|e| e.to_string())?;
+    let version = writer.commit(meta).await.map_err(|e| e.to_string())?;
     report.table_version = Some(version);
     Ok(())
 }
@@ -371,9 +368,20 @@ async fn write_output(
                 ),
             )
         };
-    let mut writer = TableWrite::begin(lake, name, schema, &p.target.partition_by)
-        .await
-        .map_err(|e| e.to_string())?;
+    let on_change = match p.on_schema_change {
+        oc_spec::OnSchemaChange::Fail => oc_lake::SchemaChange::Fail,
+        oc_spec::OnSchemaChange::Evolve => oc_lake::SchemaChange::Evolve,
+    };
+    let mut writer = TableWrite::begin(
+        lake,
+        name,
+        schema,
+        &p.target.partition_by,
+        write_mode(p),
+        on_change,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     while let Some(batch) = stream.next().await {
         match batch {
             Ok(b) => {
@@ -389,6 +397,13 @@ async fn write_output(
         }
     }
     Ok(writer)
+}
+
+fn write_mode(p: &oc_spec::Pipeline) -> WriteMode {
+    match p.target.mode {
+        oc_spec::WriteMode::Replace => WriteMode::Replace,
+        oc_spec::WriteMode::ReplacePartitions => WriteMode::ReplacePartitions,
+    }
 }
 
 pub fn check_record(c: &crate::checks::CheckResult) -> CheckRecord {

@@ -7,4 +7,4 @@ pub mod store;
 pub mod write;
 
 pub use store::{Lake, LakeError};
-pub use write::{StagedFile, TableWrite, WriteMode};
+pub use write::{SchemaChange, SchemaDiff, StagedFile, TableWrite, WriteMode};

@@ -172,11 +172,19 @@ async fn append(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<(), LakeError> {
-    let mut w = TableWrite::begin(lake, name, schema, &[]).await?;
+    let mut w = TableWrite::begin(
+        lake,
+        name,
+        schema,
+        &[],
+        WriteMode::Append,
+        crate::SchemaChange::Fail,
+    )
+    .await?;
     for b in batches {
         w.write(b).await?;
     }
-    w.commit(WriteMode::Append, HashMap::new()).await?;
+    w.commit(HashMap::new()).await?;
     Ok(())
 }
 

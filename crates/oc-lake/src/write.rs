@@ -46,6 +46,72 @@ pub struct TableWrite {
     rows: u64,
     /// Files flushed before the commit (to be checked), added by the commit.
     staged: Vec<deltalake::kernel::Add>,
+    mode: WriteMode,
+    /// The table's schema gains columns with this commit.
+    evolved: bool,
+}
+
+/// What to do when a run's columns differ from the rows the table keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SchemaChange {
+    #[default]
+    Fail,
+    /// Add new columns (nullable); missing ones are written as NULL; retyped ones still fail.
+    Evolve,
+}
+
+/// Old vs new columns, for messages.
+pub struct SchemaDiff {
+    pub added: Vec<String>,
+    pub missing: Vec<String>,
+    pub retyped: Vec<String>,
+}
+
+impl SchemaDiff {
+    pub fn new(old: &SchemaRef, new: &SchemaRef) -> Self {
+        let mut d = SchemaDiff {
+            added: vec![],
+            missing: vec![],
+            retyped: vec![],
+        };
+        for f in new.fields() {
+            match old.field_with_name(f.name()) {
+                Err(_) => d.added.push(format!("{} {}", f.name(), f.data_type())),
+                Ok(o) if o.data_type() != f.data_type() => d.retyped.push(format!(
+                    "{} {} → {}",
+                    f.name(),
+                    o.data_type(),
+                    f.data_type()
+                )),
+                Ok(_) => {}
+            }
+        }
+        for f in old.fields() {
+            if new.field_with_name(f.name()).is_err() {
+                d.missing.push(format!("{} {}", f.name(), f.data_type()));
+            }
+        }
+        d
+    }
+}
+
+impl std::fmt::Display for SchemaDiff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &Vec<String>| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        write!(
+            f,
+            "  added:   {}\n  missing: {}\n  retyped: {}",
+            list(&self.added),
+            list(&self.missing),
+            list(&self.retyped)
+        )
+    }
 }
 
 pub fn writer_properties() -> WriterProperties {
@@ -64,8 +130,11 @@ impl TableWrite {
         name: &str,
         schema: SchemaRef,
         partition_by: &[String],
+        mode: WriteMode,
+        on_change: SchemaChange,
     ) -> Result<TableWrite, LakeError> {
-        let schema = delta_schema_of(&schema);
+        let mut schema = delta_schema_of(&schema);
+        let mut evolved = false;
         let table_err = |message: String| LakeError::Table {
             table: name.to_string(),
             message,
@@ -96,6 +165,50 @@ impl TableWrite {
                     lake.table_url(name)
                 )));
             }
+            // Rows of the current version are kept (partitions not rewritten, appends): the
+            // output's columns must match them, or evolve them when the pipeline allows it.
+            let current = t
+                .snapshot()
+                .map_err(|e| LakeError::Delta {
+                    table: name.to_string(),
+                    source: e,
+                })?
+                .snapshot()
+                .arrow_schema();
+            let current = delta_schema_of(&current);
+            if mode != WriteMode::Replace && !same_columns(&current, &schema) {
+                let diff = SchemaDiff::new(&current, &schema);
+                match on_change {
+                    SchemaChange::Fail => {
+                        return Err(table_err(format!(
+                            "the output's columns differ from the table's (on_schema_change: fail):\n{diff}\n  set `on_schema_change: evolve` to add the new columns, or `mode: replace` to rebuild the table"
+                        )));
+                    }
+                    SchemaChange::Evolve if !diff.retyped.is_empty() => {
+                        return Err(table_err(format!(
+                            "retyped columns cannot evolve (only new nullable columns can):\n{diff}\n  use `mode: replace` to rebuild the table"
+                        )));
+                    }
+                    SchemaChange::Evolve => {
+                        // The table's columns in their order, then the new ones; columns the
+                        // output lacks are written as NULL.
+                        let mut fields: Vec<Field> = current
+                            .fields()
+                            .iter()
+                            .map(|f| f.as_ref().clone())
+                            .collect();
+                        fields.extend(
+                            schema
+                                .fields()
+                                .iter()
+                                .filter(|f| current.field_with_name(f.name()).is_err())
+                                .map(|f| f.as_ref().clone().with_nullable(true)),
+                        );
+                        schema = Arc::new(Schema::new(fields));
+                        evolved = true;
+                    }
+                }
+            }
         }
         let url = lake.table_url(name);
         if lake.is_local() {
@@ -124,6 +237,8 @@ impl TableWrite {
             partitions: BTreeSet::new(),
             rows: 0,
             staged: Vec::new(),
+            mode,
+            evolved,
         })
     }
 
@@ -164,9 +279,9 @@ impl TableWrite {
     /// Makes the written files the table's new version, in one atomic commit. Returns it.
     pub async fn commit(
         mut self,
-        mode: WriteMode,
         app_metadata: HashMap<String, serde_json::Value>,
     ) -> Result<u64, LakeError> {
+        let mode = self.mode;
         let mut adds = std::mem::take(&mut self.staged);
         adds.extend(self.writer.flush().await.map_err(|e| self.delta_err(e))?);
         // The partitions this run wrote, as Delta itself spells their values.
@@ -234,7 +349,7 @@ impl TableWrite {
         // A changed schema replaces the table's metadata (only when the whole table is replaced).
         let current = snapshot.snapshot().arrow_schema();
         if !same_columns(&current, &self.schema) {
-            if mode != WriteMode::Replace {
+            if mode != WriteMode::Replace && !self.evolved {
                 return Err(LakeError::Table {
                     table: self.name.clone(),
                     message: format!(
@@ -300,16 +415,16 @@ fn conform_batch(
     batch: &RecordBatch,
     schema: &SchemaRef,
 ) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let cols = batch
-        .columns()
+    let cols = schema
+        .fields()
         .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| {
-            if c.data_type() == f.data_type() {
-                Ok(c.clone())
-            } else {
-                cast(c, f.data_type())
-            }
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => cast(c, f.data_type()),
+            None => Ok(arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
         })
         .collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new(schema.clone(), cols)

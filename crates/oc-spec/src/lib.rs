@@ -18,8 +18,8 @@ pub use catalog::{Catalog, DatasetDoc, DomainDoc};
 pub use checks::{CheckSpec, Severity, Threshold};
 pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{
-    ColumnSpec, CsvOptions, Encoding, Format, JsonOptions, OnExtraColumns, Pipeline, Source,
-    Target, TransformStep, WriteMode,
+    ColumnSpec, CsvOptions, Encoding, Format, JsonOptions, OnExtraColumns, OnSchemaChange,
+    Pipeline, Source, Target, TransformStep, WriteMode,
 };
 pub use project::{Project, ViewDef};
 pub use types::ColumnType;

@@ -23,6 +23,10 @@ pub struct Pipeline {
     pub columns: IndexMap<String, ColumnSpec>,
     #[serde(default)]
     pub on_extra_columns: OnExtraColumns,
+    /// When the output's columns differ from the rows the table keeps (`replace_partitions`):
+    /// `fail` (default) with a diff, or `evolve` (new nullable columns are added).
+    #[serde(default)]
+    pub on_schema_change: OnSchemaChange,
     /// How many rejected rows the run tolerates before failing (rejects are always recorded).
     #[serde(default)]
     pub max_rejects: u64,
@@ -192,6 +196,14 @@ pub enum OnExtraColumns {
     #[default]
     Ignore,
     Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnSchemaChange {
+    #[default]
+    Fail,
+    Evolve,
 }
 
 #[derive(Debug, Clone, Deserialize)]
