@@ -52,6 +52,9 @@ enum Command {
         /// Run even the pipelines that are unchanged
         #[arg(long)]
         full: bool,
+        /// Seconds to wait for another refresh of the same table to finish (default: fail at once)
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
     },
     /// Run the data tests (pipeline and catalog `checks:`) on what is in the lake, without refreshing
     Test { datasets: Vec<String> },
@@ -152,12 +155,25 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         }
-        Command::Refresh { pipelines, full } => {
-            refresh(&project, &open_lake()?, &pipelines, full, false).await
+        Command::Refresh {
+            pipelines,
+            full,
+            wait,
+        } => {
+            let wait = std::time::Duration::from_secs(wait);
+            refresh(&project, &open_lake()?, &pipelines, full, false, wait).await
         }
         Command::Test { datasets } => test(&project, &open_lake()?, &datasets).await,
         Command::Plan { pipelines, full } => {
-            refresh(&project, &open_lake()?, &pipelines, full, true).await
+            refresh(
+                &project,
+                &open_lake()?,
+                &pipelines,
+                full,
+                true,
+                Default::default(),
+            )
+            .await
         }
         Command::History {
             pipeline,
@@ -227,6 +243,7 @@ async fn refresh(
     selected: &[String],
     full: bool,
     plan_only: bool,
+    lock_wait: std::time::Duration,
 ) -> Result<ExitCode> {
     let diags = validate_project(project).await;
     if !diags.is_empty() {
@@ -305,6 +322,7 @@ async fn refresh(
             progress: bar.clone().map(|b| {
                 Arc::new(move |n: u64| b.set_position(n)) as Arc<dyn Fn(u64) + Send + Sync>
             }),
+            lock_wait,
         };
         if !tty {
             eprintln!("refreshing {name}…");

@@ -425,21 +425,108 @@ fn schema_drift_fails_with_a_diff_or_evolves_by_adding_columns() {
             "name: ref.c\nsource: {{ path: \"data/c_{{an}}.csv\", vars: {{ an: [2023, 2024] }} }}\ncolumns:\n  an: {{ var: an, type: int16 }}\n{cols}on_schema_change: {policy}\ntarget: {{ partition_by: [an], mode: replace_partitions }}\n"
         )
     };
-    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }\n", "fail"));
+    p.write(
+        "pipelines/c.yaml",
+        yaml(
+            "  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }\n",
+            "fail",
+        ),
+    );
     p.ok(&["refresh"]);
     // Only 2024 is refreshed, with one more column: the 2023 rows would lack it.
     p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }\n  nom: { from: nom }\n", "fail").replace("[2023, 2024]", "[2024]"));
     let out = p.run(&["refresh"]);
     assert_eq!(out.status.code(), Some(1));
     let text = common::stdout(&out);
-    assert!(text.contains("on_schema_change: fail") && text.contains("added:   nom Utf8") && text.contains("missing: -"), "{text}");
+    assert!(
+        text.contains("on_schema_change: fail")
+            && text.contains("added:   nom Utf8")
+            && text.contains("missing: -"),
+        "{text}"
+    );
     assert_eq!(p.value("SELECT count(*) FROM ref.c"), "2");
     // Evolve: the column is added, older partitions read it as NULL.
     p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }\n  nom: { from: nom }\n", "evolve").replace("[2023, 2024]", "[2024]"));
     p.ok(&["refresh"]);
-    assert_eq!(p.rows("SELECT an, pop, nom FROM ref.c ORDER BY an"), vec!["2023,10,", "2024,11,A"]);
+    assert_eq!(
+        p.rows("SELECT an, pop, nom FROM ref.c ORDER BY an"),
+        vec!["2023,10,", "2024,11,A"]
+    );
     // A retyped column cannot evolve.
     p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int64 }\n  nom: { from: nom }\n", "evolve").replace("[2023, 2024]", "[2024]"));
     let text = common::stdout(&p.run(&["refresh"]));
-    assert!(text.contains("retyped columns cannot evolve") && text.contains("pop Int32 → Int64"), "{text}");
+    assert!(
+        text.contains("retyped columns cannot evolve") && text.contains("pop Int32 → Int64"),
+        "{text}"
+    );
+}
+
+#[test]
+fn two_refreshes_of_one_table_do_not_interleave() {
+    let p = Proj::empty(&["ref"]);
+    let mut big = String::from("code,pop\n");
+    for i in 0..400_000 {
+        big.push_str(&format!("{:05},{}\n", i % 100_000, i % 97));
+    }
+    p.write("data/a.csv", &big);
+    p.write("pipelines/a.yaml", "name: ref.a\nsource: { path: data/a.csv }\ncolumns:\n  code: { from: code, type: code }\n  pop: { from: pop, type: int64 }\n");
+    let bin = env!("CARGO_BIN_EXE_opencoll");
+    let spawn = |extra: &[&str]| {
+        std::process::Command::new(bin)
+            .arg("--project")
+            .arg(p.path())
+            .args(["refresh", "--full"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = spawn(&[]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = spawn(&[]);
+    let (a, b) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    let outs = [common::stdout(&a), common::stdout(&b)];
+    assert_eq!(
+        outs.iter().filter(|o| o.contains("ok      ref.a")).count(),
+        1,
+        "{outs:?}"
+    );
+    assert!(
+        outs.iter().any(|o| o.contains("is being refreshed by run")),
+        "{outs:?}"
+    );
+    assert_eq!(p.value("SELECT count(*) FROM ref.a"), "400000");
+
+    // With --wait, the second one waits for the first and then runs.
+    let first = spawn(&[]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = spawn(&["--wait", "120"]);
+    let (a, b) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    assert!(
+        a.status.success() && b.status.success(),
+        "{} {}",
+        common::stdout(&a),
+        common::stdout(&b)
+    );
+    assert_eq!(p.value("SELECT count(*) FROM ref.a"), "400000");
+    assert_eq!(
+        p.value("SELECT count(*) FROM _ops.runs WHERE status = 'success'"),
+        "3"
+    );
+
+    // A lock left by a process that no longer exists is taken over.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    p.write(
+        "data/lake/_locks/ref.a.json",
+        format!("{{\"run_id\":\"dead\",\"pid\":4000000,\"host\":\"{}\",\"since\":\"2026-01-01T00:00:00Z\"}}", host.trim()),
+    );
+    p.ok(&["refresh", "--full"]);
+    assert!(!p.path().join("data/lake/_locks/ref.a.json").exists());
 }

@@ -29,6 +29,8 @@ use crate::stream::{BatchResult, ChannelStream};
 pub struct RunOptions {
     /// Called with the number of rows read so far (for progress bars).
     pub progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    /// How long to wait for another refresh of the same table to finish.
+    pub lock_wait: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -120,7 +122,11 @@ pub async fn run_pipeline(
         checks: Vec::new(),
     };
 
-    let result = execute(project_root, lake, pf, opts, &run_id, &mut report).await;
+    let lock = lake.lock(&name, &run_id, opts.lock_wait).await;
+    let result = match &lock {
+        Ok(_) => execute(project_root, lake, pf, opts, &run_id, &mut report).await,
+        Err(e) => Err(e.to_string()),
+    };
     if let Err(e) = result {
         report.error = Some(e);
     } else {
@@ -168,6 +174,9 @@ pub async fn run_pipeline(
             None => msg,
         });
         report.ok = false;
+    }
+    if let Ok(l) = lock {
+        l.release().await;
     }
     report
 }

@@ -2,6 +2,7 @@
 //! Parquet files and committed once per run, so readers see the old version or the new one,
 //! never a mix; and the operational tables `_ops.runs` and `_ops.rejects`.
 
+pub mod lock;
 pub mod ops;
 pub mod store;
 pub mod write;
