@@ -58,6 +58,12 @@ enum Command {
     },
     /// Run the data tests (pipeline and catalog `checks:`) on what is in the lake, without refreshing
     Test { datasets: Vec<String> },
+    /// Write a release for portals: the datasets with `publish: true` as Parquet + catalog.json
+    Publish {
+        /// Release name (default: the current UTC time); releases are immutable
+        #[arg(long)]
+        release: Option<String>,
+    },
     /// Show what `refresh` would run and why, without running anything
     Plan {
         pipelines: Vec<String>,
@@ -164,6 +170,23 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             refresh(&project, &open_lake()?, &pipelines, full, false, wait).await
         }
         Command::Test { datasets } => test(&project, &open_lake()?, &datasets).await,
+        Command::Publish { release } => {
+            let lake = open_lake()?;
+            let session = oc_sql::LakeSession::open(&lake, &project.views).await?;
+            warn_broken(&session);
+            let r = oc_engine::publish::publish(&project, &lake, &session, release)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            for (ds, rows) in &r.datasets {
+                println!("published {ds}: {rows} rows");
+            }
+            println!(
+                "release {} in {} (latest.json updated)",
+                r.name,
+                r.dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plan { pipelines, full } => {
             refresh(
                 &project,

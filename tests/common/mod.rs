@@ -115,3 +115,18 @@ pub fn stderr(o: &Output) -> String {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// Python with DuckDB, installed by the project's own script (scripts/python-tools.sh).
+pub fn python_with_duckdb() -> PathBuf {
+    let script = repo().join("scripts/python-tools.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .output()
+        .expect("run scripts/python-tools.sh");
+    assert!(
+        out.status.success(),
+        "python-tools.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod incremental;
 pub mod plan;
+pub mod publish;
 pub mod run;
 mod stream;
 

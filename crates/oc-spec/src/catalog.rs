@@ -11,6 +11,8 @@ pub struct Catalog {
     pub project: Option<String>,
     /// Lake root: a directory (relative to the project) or a URL. Default `data/lake`.
     pub lake: Option<String>,
+    /// Where `opencoll publish` writes releases (folder relative to the project). Default `data/published`.
+    pub published: Option<String>,
     #[serde(default)]
     pub domains: IndexMap<String, DomainDoc>,
     /// Documentation per dataset, keyed `<domain>.<name>` (pipelines and views alike).
@@ -37,6 +39,9 @@ pub struct DatasetDoc {
     pub licence: Option<String>,
     #[serde(default)]
     pub columns: IndexMap<String, String>,
+    /// Included in `opencoll publish` releases.
+    #[serde(default)]
+    pub publish: bool,
     /// Data tests on this dataset (for views; tables declare theirs in the pipeline).
     #[serde(default)]
     pub checks: Vec<crate::checks::CheckSpec>,
@@ -48,6 +53,7 @@ pub struct DatasetDoc {
 pub(crate) struct RawCatalog {
     pub project: Option<String>,
     pub lake: Option<String>,
+    pub published: Option<String>,
     #[serde(default)]
     pub domains: IndexMap<String, DomainDoc>,
     #[serde(default)]
@@ -59,6 +65,7 @@ impl From<RawCatalog> for Catalog {
         Catalog {
             project: r.project,
             lake: r.lake,
+            published: r.published,
             domains: r.domains,
             datasets: r
                 .datasets

@@ -42,6 +42,13 @@ pub enum Kind {
     ThirdCredit,
     /// Third-party accounts normally in debit (411, 45x, 48x…): non-budgetary.
     ThirdDebit,
+    // The kinds below are only used by the GFP / département / région plans (`levels.rs`).
+    /// Class 1 receipts (10222 FCTVA, 13x grants): credit opening, real credit every year.
+    Receipt,
+    /// 16x loans of a large collectivité: repayments and new loans every year.
+    DebtActive,
+    /// 27x loans granted: debit opening, real debit = new loans, real credit = repayments.
+    LoanGranted,
 }
 
 impl Kind {

@@ -176,7 +176,7 @@ pub fn encode_cp1252(s: &str) -> Vec<u8> {
 }
 
 /// CSV field for a `;`-separated file (quoted only when needed).
-fn csv_field(bytes: Vec<u8>) -> Vec<u8> {
+pub(crate) fn csv_field(bytes: Vec<u8>) -> Vec<u8> {
     if !bytes
         .iter()
         .any(|&b| matches!(b, b';' | b'"' | b'\n' | b'\r'))
@@ -212,7 +212,7 @@ fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
 
 /// Non-negative cents with a decimal comma and exactly two decimals (`9697123` → `96971,23`).
 #[inline]
-fn push_cents(buf: &mut Vec<u8>, cents: i64) {
+pub(crate) fn push_cents(buf: &mut Vec<u8>, cents: i64) {
     debug_assert!(cents >= 0, "negative amount {cents}");
     let c = cents.max(0) as u64;
     push_u64(buf, c / 100);
@@ -222,7 +222,7 @@ fn push_cents(buf: &mut Vec<u8>, cents: i64) {
 
 /// `per_hab` cents per inhabitant × `scale` inhabitants × a random factor in [0.5, 1.5).
 #[inline]
-fn amt(per_hab: i64, scale: i64, rng: &mut Rng) -> i64 {
+pub(crate) fn amt(per_hab: i64, scale: i64, rng: &mut Rng) -> i64 {
     if per_hab <= 0 || scale <= 0 {
         return 0;
     }
@@ -326,6 +326,18 @@ fn movements(acc: &Account, scale: i64, b: i64, b0: i64, rng: &mut Rng) -> Mv {
                 m.oobd = m.obd;
             }
         }
+        Kind::Receipt => {
+            m.obc = amt(acc.flow, scale, rng);
+        }
+        Kind::DebtActive => {
+            let debt = (-b).max(0);
+            m.obd = pct(debt, 5 + rng.below(5)); // repayments
+            m.obc = amt(acc.flow, scale, rng); // new loans
+        }
+        Kind::LoanGranted => {
+            m.obd = amt(acc.flow, scale, rng); // loans granted
+            m.obc = pct(b.max(0), 5 + rng.below(10)); // repayments received
+        }
         Kind::Treasury | Kind::ThirdCredit | Kind::ThirdDebit => {
             // Non-budgetary flows, pulled back towards the long-run level b0.
             let f = amt(acc.flow, scale, rng);
@@ -341,15 +353,26 @@ fn initial_balance(acc: &Account, scale: i64, row_key: u64) -> i64 {
     let mut rng = Rng::new(combine(row_key, 0xB0B0));
     let v = amt(acc.stock, scale, &mut rng);
     match acc.kind {
-        Kind::Asset | Kind::AssetWip | Kind::Advance | Kind::Treasury | Kind::ThirdDebit => v,
-        Kind::Equity | Kind::Debt | Kind::Deposit | Kind::Amort | Kind::ThirdCredit => -v,
+        Kind::Asset
+        | Kind::AssetWip
+        | Kind::Advance
+        | Kind::Treasury
+        | Kind::ThirdDebit
+        | Kind::LoanGranted => v,
+        Kind::Equity
+        | Kind::Debt
+        | Kind::Deposit
+        | Kind::Amort
+        | Kind::ThirdCredit
+        | Kind::Receipt
+        | Kind::DebtActive => -v,
         _ => 0,
     }
 }
 
 /// The 10 amount columns (cents) of one budget × account × exercice:
 /// BEDEB, BECRE, OBNETDEB, OBNETCRE, ONBDEB, ONBCRE, OOBDEB, OOBCRE, SD, SC.
-fn row_amounts(acc: &Account, scale: i64, row_key: u64, exer: u16) -> [i64; 10] {
+pub(crate) fn row_amounts(acc: &Account, scale: i64, row_key: u64, exer: u16) -> [i64; 10] {
     let mut b = 0i64;
     let mut b0 = 0i64;
     if acc.kind.has_stock() {

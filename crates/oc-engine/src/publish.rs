@@ -1,0 +1,287 @@
+//! Releases for portals: the datasets marked `publish: true` written as plain (hive-partitioned)
+//! Parquet under `<published>/<release>/`, with `catalog.json` and a Frictionless Table Schema
+//! per dataset, then `latest.json` pointing at it. A release is written in a temporary folder
+//! and renamed into place, and `latest.json` is replaced last: readers never see a partial one.
+
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::DataType;
+use datafusion::common::TableReference;
+use datafusion::config::TableParquetOptions;
+use datafusion::dataframe::DataFrameWriteOptions;
+use oc_lake::Lake;
+use oc_spec::Project;
+use oc_sql::LakeSession;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub struct Release {
+    pub name: String,
+    pub dir: PathBuf,
+    pub datasets: Vec<(String, u64)>,
+}
+
+fn frictionless_type(t: &DataType) -> &'static str {
+    match t {
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "string",
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => "integer",
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => "integer",
+        DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => "number",
+        DataType::Boolean => "boolean",
+        DataType::Date32 | DataType::Date64 => "date",
+        DataType::Timestamp(..) => "datetime",
+        _ => "any",
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn scalar_strings(session: &LakeSession, sql: &str) -> Vec<String> {
+    let Ok(df) = session.query(sql).await else {
+        return Vec::new();
+    };
+    let Ok(batches) = df.collect().await else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for b in batches {
+        let Ok(col) = arrow::compute::cast(b.column(0), &DataType::Utf8) else {
+            continue;
+        };
+        let col = col
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .expect("utf8");
+        out.extend(col.iter().flatten().map(str::to_string));
+    }
+    out
+}
+
+pub async fn publish(
+    project: &Project,
+    lake: &Lake,
+    session: &LakeSession,
+    release: Option<String>,
+) -> Result<Release, String> {
+    let root = project.root.join(
+        project
+            .catalog
+            .published
+            .as_deref()
+            .unwrap_or("data/published"),
+    );
+    let name = release.unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%dT%H%M%SZ").to_string());
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        || name.starts_with('.')
+    {
+        return Err(format!(
+            "release name `{name}`: use letters, digits, `.`, `_` and `-`"
+        ));
+    }
+    let dir = root.join(&name);
+    if dir.exists() {
+        return Err(format!(
+            "release {name} already exists in {}: releases are immutable, choose another --release",
+            root.display()
+        ));
+    }
+    let selected: Vec<(&String, &oc_spec::DatasetDoc)> = project
+        .catalog
+        .datasets
+        .iter()
+        .filter(|(_, d)| d.publish)
+        .collect();
+    if selected.is_empty() {
+        return Err("no dataset has `publish: true` in catalog.yaml".into());
+    }
+    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let result = write_release(project, lake, session, &selected, &tmp, &name).await;
+    let datasets = match result {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, &dir).map_err(|e| format!("cannot move the release into place: {e}"))?;
+    // Last: the pointer portals follow.
+    let latest = json!({"release": name, "catalog": format!("{name}/catalog.json"), "published_at": chrono::Utc::now().to_rfc3339()});
+    let latest_tmp = root.join(".latest.json.tmp");
+    std::fs::write(
+        &latest_tmp,
+        serde_json::to_vec_pretty(&latest).expect("json"),
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::rename(&latest_tmp, root.join("latest.json")).map_err(|e| e.to_string())?;
+    Ok(Release {
+        name,
+        dir,
+        datasets,
+    })
+}
+
+async fn write_release(
+    project: &Project,
+    lake: &Lake,
+    session: &LakeSession,
+    selected: &[(&String, &oc_spec::DatasetDoc)],
+    tmp: &Path,
+    release: &str,
+) -> Result<Vec<(String, u64)>, String> {
+    let mut entries = Vec::new();
+    let mut counts = Vec::new();
+    for (ds, doc) in selected {
+        let (d, t) = ds
+            .split_once('.')
+            .ok_or_else(|| format!("bad dataset name {ds}"))?;
+        if !session.tables.contains(ds) && !session.views.contains(ds) {
+            return Err(format!(
+                "{ds} is marked publish: true but is not in the lake (refresh it first)"
+            ));
+        }
+        let df = session
+            .ctx
+            .table(TableReference::partial(d, t))
+            .await
+            .map_err(|e| e.to_string())?;
+        // Types as the Parquet files and Delta store them (Utf8, not DataFusion's Utf8View).
+        let schema =
+            oc_lake::write::delta_schema_of(&std::sync::Arc::new(df.schema().as_arrow().clone()));
+        let partition_by: Vec<String> = match lake.load(ds).await {
+            Ok(Some(table)) => table
+                .snapshot()
+                .map(|s| s.metadata().partition_columns().to_vec())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let out = tmp.join(ds.as_str());
+        std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+        let mut opts = TableParquetOptions::default();
+        opts.global.compression = Some("zstd(3)".into());
+        df.write_parquet(
+            &format!("{}/", out.display()),
+            DataFrameWriteOptions::new().with_partition_by(partition_by.clone()),
+            Some(opts),
+        )
+        .await
+        .map_err(|e| format!("{ds}: {e}"))?;
+
+        let rows = scalar_strings(session, &format!("SELECT count(*) FROM {ds}"))
+            .await
+            .first()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0u64);
+        let mut vintages = serde_json::Map::new();
+        for col in
+            schema.fields().iter().map(|f| f.name()).filter(|n| {
+                partition_by.contains(n) || ["millesime", "exercice"].contains(&n.as_str())
+            })
+        {
+            let values = scalar_strings(
+                session,
+                &format!(
+                    "SELECT DISTINCT \"{col}\" FROM {ds} WHERE \"{col}\" IS NOT NULL ORDER BY 1"
+                ),
+            )
+            .await;
+            vintages.insert(col.clone(), json!(values));
+        }
+        let pipeline = project.pipeline(ds).map(|p| &p.pipeline);
+        let col_doc = |c: &str| -> Option<String> {
+            doc.columns.get(c).cloned().or_else(|| {
+                pipeline
+                    .and_then(|p| p.columns.get(c))
+                    .and_then(|s| s.doc.clone())
+            })
+        };
+        let columns: Vec<Value> = schema
+            .fields()
+            .iter()
+            .map(|f| json!({"name": f.name(), "type": f.data_type().to_string(), "doc": col_doc(f.name())}))
+            .collect();
+        // Frictionless Table Schema (the format of schema.data.gouv.fr).
+        let primary_key: Option<Vec<String>> =
+            pipeline.and_then(|p| p.checks.iter().find_map(|c| c.unique.clone()));
+        let mut table_schema = json!({
+            "fields": schema.fields().iter().map(|f| {
+                let mut field = json!({"name": f.name(), "type": frictionless_type(f.data_type())});
+                if let Some(d) = col_doc(f.name()) { field["description"] = json!(d); }
+                field
+            }).collect::<Vec<_>>(),
+        });
+        if let Some(pk) = primary_key {
+            table_schema["primaryKey"] = json!(pk);
+        }
+        std::fs::write(
+            out.join("tableschema.json"),
+            serde_json::to_vec_pretty(&table_schema).expect("json"),
+        )
+        .map_err(|e| e.to_string())?;
+
+        let mut files = Vec::new();
+        for f in files_under(&out) {
+            let bytes = std::fs::read(&f).map_err(|e| e.to_string())?;
+            let rel = f
+                .strip_prefix(tmp)
+                .expect("under tmp")
+                .to_string_lossy()
+                .into_owned();
+            files.push(json!({"path": rel, "bytes": bytes.len(), "sha256": hex::encode(Sha256::digest(&bytes))}));
+        }
+        let title = doc
+            .title
+            .clone()
+            .or_else(|| pipeline.and_then(|p| p.title.clone()));
+        entries.push(json!({
+            "name": ds,
+            "kind": if session.views.contains(ds) { "view" } else { "table" },
+            "title": title,
+            "description": doc.description.clone().or_else(|| pipeline.and_then(|p| p.description.clone())),
+            "producer": doc.producer.clone().or_else(|| pipeline.and_then(|p| p.producer.clone())),
+            "licence": doc.licence.clone().or_else(|| pipeline.and_then(|p| p.licence.clone())),
+            "partitioned_by": partition_by,
+            "vintages": vintages,
+            "rows": rows,
+            "columns": columns,
+            "table_schema": format!("{ds}/tableschema.json"),
+            "files": files,
+        }));
+        counts.push((ds.to_string(), rows));
+    }
+    let catalog = json!({
+        "release": release,
+        "project": project.catalog.project,
+        "created_at": chrono::Utc::now().to_rfc3339(),
+        "datasets": entries,
+    });
+    std::fs::write(
+        tmp.join("catalog.json"),
+        serde_json::to_vec_pretty(&catalog).expect("json"),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(counts)
+}

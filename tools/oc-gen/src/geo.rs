@@ -1,0 +1,308 @@
+//! Geography used by the GFP / département / région generators and by the OFGL export:
+//! every `commune-actuelle` of the COG CSV, the EPCI à fiscalité propre, département and
+//! région JSON files of `data/samples/geo/`, and the DGCL SIREN lists of départements and
+//! régions (`departements-siren.csv`, `regions-siren.csv`).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::json::{self, Value};
+
+#[derive(Clone, Debug)]
+pub struct GeoCommune {
+    pub code: String,
+    pub nom: String,
+    pub departement: String,
+    pub region: String,
+    pub siren: String,
+    pub population: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Epci {
+    pub siren: String,
+    pub nom: String,
+    /// `CC`, `CA`, `CU`, `ME` (as in the COG file).
+    pub nature: String,
+    /// `FPU` / `FA`.
+    pub financement: String,
+    pub population: u64,
+    /// Member commune codes, in file order.
+    pub membres: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Departement {
+    pub code: String,
+    pub nom: String,
+    pub region: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Region {
+    pub code: String,
+    pub nom: String,
+    pub chef_lieu: String,
+}
+
+/// One row of `departements-siren.csv` / `regions-siren.csv` (`CATEG,Siren,Insee,Nom`).
+#[derive(Clone, Debug)]
+pub struct SirenRow {
+    pub categ: String,
+    pub siren: String,
+    pub insee: String,
+}
+
+/// All geography, keyed by codes (BTreeMaps: deterministic iteration).
+#[derive(Debug, Default)]
+pub struct Geo {
+    /// `commune-actuelle` rows, in file order.
+    pub communes: Vec<GeoCommune>,
+    /// commune code → index in `communes`.
+    pub by_code: BTreeMap<String, usize>,
+    pub epci: Vec<Epci>,
+    pub departements: BTreeMap<String, Departement>,
+    pub regions: BTreeMap<String, Region>,
+    pub dep_sirens: Vec<SirenRow>,
+    pub reg_sirens: Vec<SirenRow>,
+}
+
+/// Paths of the geography files, derived from the directory and the millésime.
+pub struct GeoPaths {
+    pub communes: PathBuf,
+    pub epci: PathBuf,
+    pub departements: PathBuf,
+    pub regions: PathBuf,
+    pub dep_sirens: PathBuf,
+    pub reg_sirens: PathBuf,
+}
+
+impl GeoPaths {
+    pub fn in_dir(dir: &Path, millesime: &str) -> Self {
+        GeoPaths {
+            communes: dir.join(format!("communes_{millesime}.csv.gz")),
+            epci: dir.join(format!("epci_{millesime}.json.gz")),
+            departements: dir.join(format!("departements_{millesime}.json.gz")),
+            regions: dir.join(format!("regions_{millesime}.json.gz")),
+            dep_sirens: dir.join("departements-siren.csv"),
+            reg_sirens: dir.join("regions-siren.csv"),
+        }
+    }
+
+    /// Sibling files of a `communes_<millesime>.csv[.gz]` path.
+    pub fn siblings_of(communes: &Path) -> Self {
+        let name = communes
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let millesime = name
+            .strip_prefix("communes_")
+            .and_then(|r| r.split('.').next())
+            .filter(|m| !m.is_empty())
+            .unwrap_or("2026");
+        let dir = communes.parent().unwrap_or(Path::new("."));
+        let mut p = GeoPaths::in_dir(dir, millesime);
+        p.communes = communes.to_path_buf();
+        p
+    }
+}
+
+pub fn open_maybe_gz(path: &Path) -> Result<Box<dyn Read>, String> {
+    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    })
+}
+
+fn read_text(path: &Path) -> Result<String, String> {
+    let mut s = String::new();
+    open_maybe_gz(path)?
+        .read_to_string(&mut s)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(s)
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    json::parse(&read_text(path)?).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn read_communes(path: &Path) -> Result<Vec<GeoCommune>, String> {
+    let mut rdr = csv::ReaderBuilder::new().from_reader(open_maybe_gz(path)?);
+    let headers = rdr
+        .headers()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| format!("{}: no column {name:?}", path.display()))
+    };
+    let (i_code, i_nom, i_type, i_dep, i_reg, i_siren, i_pop) = (
+        col("code")?,
+        col("nom")?,
+        col("type")?,
+        col("departement")?,
+        col("region")?,
+        col("siren")?,
+        col("population")?,
+    );
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| format!("{}: {e}", path.display()))?;
+        if &rec[i_type] != "commune-actuelle" {
+            continue;
+        }
+        let pop = &rec[i_pop];
+        out.push(GeoCommune {
+            code: rec[i_code].to_string(),
+            nom: rec[i_nom].to_string(),
+            departement: rec[i_dep].to_string(),
+            region: rec[i_reg].to_string(),
+            siren: rec[i_siren].to_string(),
+            population: if pop.is_empty() {
+                0
+            } else {
+                pop.parse()
+                    .map_err(|_| format!("commune {}: bad population {pop:?}", &rec[i_code]))?
+            },
+        });
+    }
+    Ok(out)
+}
+
+fn read_sirens(path: &Path) -> Result<Vec<SirenRow>, String> {
+    let mut rdr = csv::ReaderBuilder::new().from_reader(open_maybe_gz(path)?);
+    let headers = rdr
+        .headers()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| format!("{}: no column {name:?}", path.display()))
+    };
+    let (i_categ, i_siren, i_insee) = (col("CATEG")?, col("Siren")?, col("Insee")?);
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| format!("{}: {e}", path.display()))?;
+        out.push(SirenRow {
+            categ: rec[i_categ].to_string(),
+            siren: rec[i_siren].to_string(),
+            insee: rec[i_insee].to_string(),
+        });
+    }
+    Ok(out)
+}
+
+impl Geo {
+    pub fn load(p: &GeoPaths) -> Result<Geo, String> {
+        let communes = read_communes(&p.communes)?;
+        let mut epci = Vec::new();
+        for e in read_json(&p.epci)?
+            .as_array()
+            .ok_or_else(|| format!("{}: not a JSON array", p.epci.display()))?
+        {
+            let membres = e
+                .get("membres")
+                .and_then(Value::as_array)
+                .ok_or_else(|| format!("{}: EPCI without membres", p.epci.display()))?
+                .iter()
+                .map(|m| m.str_field("code").map(str::to_string))
+                .collect::<Result<Vec<_>, _>>()?;
+            epci.push(Epci {
+                siren: e.str_field("code")?.to_string(),
+                nom: e.str_field("nom")?.to_string(),
+                nature: e.str_field("type")?.to_string(),
+                financement: e
+                    .get("modeFinancement")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                population: e
+                    .get("populationTotale")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+                membres,
+            });
+        }
+        epci.sort_by(|a, b| a.siren.cmp(&b.siren));
+        let mut departements = BTreeMap::new();
+        for d in read_json(&p.departements)?.as_array().unwrap_or_default() {
+            let code = d.str_field("code")?.to_string();
+            departements.insert(
+                code.clone(),
+                Departement {
+                    code,
+                    nom: d.str_field("nom")?.to_string(),
+                    region: d.str_field("region")?.to_string(),
+                },
+            );
+        }
+        let mut regions = BTreeMap::new();
+        for r in read_json(&p.regions)?.as_array().unwrap_or_default() {
+            let code = r.str_field("code")?.to_string();
+            regions.insert(
+                code.clone(),
+                Region {
+                    code,
+                    nom: r.str_field("nom")?.to_string(),
+                    chef_lieu: r.get("chefLieu").and_then(Value::as_str).unwrap_or("").to_string(),
+                },
+            );
+        }
+        let by_code = communes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.code.clone(), i))
+            .collect();
+        Ok(Geo {
+            communes,
+            by_code,
+            epci,
+            departements,
+            regions,
+            dep_sirens: read_sirens(&p.dep_sirens)?,
+            reg_sirens: read_sirens(&p.reg_sirens)?,
+        })
+    }
+
+    pub fn commune(&self, code: &str) -> Option<&GeoCommune> {
+        self.by_code.get(code).map(|&i| &self.communes[i])
+    }
+
+    /// Département of a commune code (from the communes file, else from the code itself).
+    pub fn departement_of(&self, code: &str) -> String {
+        if let Some(c) = self.commune(code) {
+            return c.departement.clone();
+        }
+        if code.starts_with("97") || code.starts_with("98") {
+            code.get(..3).unwrap_or(code).to_string()
+        } else {
+            code.get(..2).unwrap_or(code).to_string()
+        }
+    }
+
+    /// Sum of the populations of the communes of a département.
+    pub fn population_departement(&self, dep: &str) -> u64 {
+        self.communes
+            .iter()
+            .filter(|c| c.departement == dep)
+            .map(|c| c.population)
+            .sum()
+    }
+
+    /// Sum of the populations of the communes of a région.
+    pub fn population_region(&self, reg: &str) -> u64 {
+        self.communes
+            .iter()
+            .filter(|c| c.region == reg)
+            .map(|c| c.population)
+            .sum()
+    }
+}
