@@ -7,13 +7,7 @@ use common::Proj;
 #[test]
 fn a_release_is_complete_immutable_and_readable_by_duckdb() {
     let p = Proj::samples();
-    p.ok(&[
-        "refresh",
-        "ref.communes",
-        "ref.agregats_definitions",
-        "ref.agregats_composantes",
-        "finances.balances_communes",
-    ]);
+    p.ok(&["refresh"]);
     let out = p.ok(&["publish", "--release", "2026-11"]);
     assert!(out.contains("published ref.communes: 75426 rows"), "{out}");
     let root = p.path().join("data/published");

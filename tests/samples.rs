@@ -145,10 +145,33 @@ fn refresh_samples_query_and_refresh_again_gives_identical_results() {
         "22"
     );
 
+    // Harmonised finance model: DGFiP-computed and OFGL-published agrégats agree on every
+    // collectivité of every level, per budget and consolidated.
+    assert_eq!(
+        p.value("SELECT count(*) FROM finances.reconciliation WHERE statut <> 'ok'"),
+        "0"
+    );
+    assert_eq!(
+        p.rows(
+            "SELECT niveau, count(*) FROM finances.reconciliation GROUP BY niveau ORDER BY niveau"
+        ),
+        vec!["COM,4796", "DEP,168", "GFP,1408", "REG,252"]
+    );
+    assert_eq!(
+        p.value("SELECT count(*) FROM finances.agregats WHERE nom IS NULL OR population IS NULL"),
+        "0"
+    );
+    assert_eq!(
+        p.value("SELECT count(DISTINCT niveau) FROM finances.fiche"),
+        "4"
+    );
+    let out = p.ok(&["test"]);
+    assert!(out.contains(" 0 failed"), "{out}");
+
     // Operational tables: one successful run per pipeline, rows read = written + rejected.
     assert_eq!(
         p.value("SELECT count(*) FROM _ops.runs WHERE status = 'success'"),
-        "7"
+        "13"
     );
     assert_eq!(p.value("SELECT count(*) FROM _ops.runs WHERE rows_read <> rows_written + rows_rejected + rows_filtered"), "0");
     assert_eq!(p.value("SELECT count(*) FROM _ops.rejects"), "0");
@@ -167,14 +190,14 @@ fn refresh_samples_query_and_refresh_again_gives_identical_results() {
     let out = p.ok(&["refresh"]);
     assert_eq!(
         out.lines().filter(|l| l.starts_with("skip ")).count(),
-        7,
+        13,
         "{out}"
     );
     // Forced: every pipeline runs again and gives identical tables.
     let out = p.ok(&["refresh", "--full"]);
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok ")).count(),
-        7,
+        13,
         "{out}"
     );
     assert_eq!(

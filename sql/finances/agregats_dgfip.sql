@@ -1,4 +1,4 @@
--- Agrégats computed from the DGFiP balances with the definitions of ref.agregats_definitions
+-- Agrégats computed from the DGFiP balances of all levels (communes, GFP, départements, régions) with the definitions of ref.agregats_definitions
 -- (base agrégats: account prefixes included/excluded, balance columns, direction) and
 -- ref.agregats_composantes (derived agrégats as signed sums of base ones). One row per
 -- exercice, budget and agrégat. Amounts are exact Decimal(18,2).
@@ -6,6 +6,10 @@ WITH balances AS (
   SELECT 'COM' AS niveau, exercice, siren, ident, cbudg, nomen, code_insee AS code, lbudg,
          compte, obnetdeb, obnetcre, oobdeb, oobcre, sd, sc
   FROM finances.balances_communes
+  UNION ALL
+  SELECT niveau, exercice, siren, ident, cbudg, nomen, code, lbudg,
+         compte, obnetdeb, obnetcre, oobdeb, oobcre, sd, sc
+  FROM finances.balances_gfp_dep_reg
 ),
 -- Every prefix of each account, so that prefix rules become equality joins.
 prefixes AS (

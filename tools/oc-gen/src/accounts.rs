@@ -291,10 +291,10 @@ fn magnitudes(kind: Kind, code: &str) -> (i64, i64) {
     match kind {
         Charge | Produit => (0, r(20, 500, 0)),
         ChargeOrder | ProduitOrder => (0, r(50, 300, 0)),
-        Equity => (r(500, 5000, 0), r(0, 300, 20)),
-        Debt => (r(1000, 10000, 0), r(0, 1000, 20)),
+        Equity | Receipt => (r(500, 5000, 0), r(0, 300, 20)),
+        Debt | DebtActive => (r(1000, 10000, 0), r(0, 1000, 20)),
         Deposit => (r(10, 200, 0), r(5, 50, 20)),
-        Asset => (r(500, 5000, 0), r(50, 500, 20)),
+        Asset | LoanGranted => (r(500, 5000, 0), r(50, 500, 20)),
         AssetWip => (r(200, 2000, 0), r(200, 2000, 20)),
         Advance => (r(50, 500, 0), r(50, 400, 20)),
         Amort => (r(300, 3000, 0), r(50, 300, 20)),

@@ -24,7 +24,7 @@ pub struct GeoCommune {
 pub struct Epci {
     pub siren: String,
     pub nom: String,
-    /// `CC`, `CA`, `CU`, `ME` (as in the COG file).
+    /// `CC`, `CA`, `CU`, `METRO`, `MET69` (as in the COG file).
     pub nature: String,
     /// `FPU` / `FA`.
     pub financement: String,
@@ -42,7 +42,6 @@ pub struct Departement {
 
 #[derive(Clone, Debug)]
 pub struct Region {
-    pub code: String,
     pub nom: String,
     pub chef_lieu: String,
 }
@@ -248,11 +247,14 @@ impl Geo {
         for r in read_json(&p.regions)?.as_array().unwrap_or_default() {
             let code = r.str_field("code")?.to_string();
             regions.insert(
-                code.clone(),
+                code,
                 Region {
-                    code,
                     nom: r.str_field("nom")?.to_string(),
-                    chef_lieu: r.get("chefLieu").and_then(Value::as_str).unwrap_or("").to_string(),
+                    chef_lieu: r
+                        .get("chefLieu")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
                 },
             );
         }

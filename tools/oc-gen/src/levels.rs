@@ -17,8 +17,7 @@ use std::io::{self, Write};
 
 use crate::accounts::{Account, Kind};
 use crate::balances::{
-    Stats, amt, cregi, csv_field, dgfip_label, encode_cp1252, ndept, push_cents, row_amounts,
-    siret,
+    Stats, amt, cregi, csv_field, dgfip_label, encode_cp1252, ndept, push_cents, row_amounts, siret,
 };
 use crate::geo::Geo;
 use crate::rng::{Rng, combine, hash_bytes};
@@ -139,11 +138,11 @@ const GFP: &[Def] = &[
     ("7067", "7067", Produit, 0, 5_00),
     ("70878", "70878", Produit, 0, 4_00),
     ("73111", "73111", Produit, 0, 25_00),
-    ("73112", "73112", Produit, 0, 100_00),
+    ("73112", "73112", Produit, 0, 110_00),
     ("73113", "73113", Produit, 0, 8_00),
     ("73114", "73114", Produit, 0, 4_00),
     ("7331", "7331", Produit, 0, 85_00),
-    ("739211", "739211", Charge, 0, 80_00),
+    ("739211", "739211", Charge, 0, 60_00),
     ("74124", "74124", Produit, 0, 35_00),
     ("74126", "74126", Produit, 0, 15_00),
     ("7478", "7478", Produit, 0, 10_00),
@@ -187,7 +186,7 @@ const DEPT: &[Def] = &[
     ("7321", "7321", Produit, 0, 150_00),
     ("7342", "7342", Produit, 0, 110_00),
     ("7352", "7352", Produit, 0, 50_00),
-    ("7382", "7382", Produit, 0, 330_00),
+    ("7382", "7382", Produit, 0, 380_00),
     ("7411", "7411", Produit, 0, 140_00),
     ("7473", "7473", Produit, 0, 30_00),
     ("7478", "7478", Produit, 0, 50_00),
@@ -238,9 +237,10 @@ const CTU_EXTRA: &[Def] = &[
     ("6553", "6553", Charge, 0, 45_00),
     ("615231", "615231", Charge, 0, 15_00),
     ("23151", "23151", AssetWip, 100_00, 60_00),
-    ("7321", "7321", Produit, 0, 150_00),
-    ("7342", "7342", Produit, 0, 110_00),
-    ("7411", "7411", Produit, 0, 140_00),
+    ("7321", "7321", Produit, 0, 170_00),
+    ("7342", "7342", Produit, 0, 120_00),
+    ("7411", "7411", Produit, 0, 160_00),
+    ("74832", "74832", Produit, 0, 20_00),
 ];
 
 /// Administrative budget annexe of a GFP or a département (same nomenclature as the
@@ -294,6 +294,10 @@ pub struct LevelGenerator {
     reg: Vec<Account>,
     ctu: Vec<Account>,
     annex: Vec<Account>,
+}
+
+fn label_of(a: &Account, m57: bool) -> &str {
+    if m57 { &a.m57 } else { &a.m14 }
 }
 
 /// Nomenclature of every budget of a level: M57 from 2024, the legacy one before.
@@ -375,12 +379,11 @@ impl LevelGenerator {
                     )
                     .as_bytes(),
                 );
-                let label_of = |a: &Account| if m57 { a.m57.as_str() } else { a.m14.as_str() };
                 let mut sel: Vec<&Account> = accounts
                     .iter()
                     .filter(|a| c.annex_label.is_some() || a.m14 != TRANSFER_OUT)
                     .collect();
-                sel.sort_by(|a, b| label_of(a).cmp(label_of(b)));
+                sel.sort_by(|a, b| label_of(a, m57).cmp(label_of(b, m57)));
                 if cbudg == 1 {
                     stats.principal_budgets += 1;
                 } else {
@@ -396,7 +399,7 @@ impl LevelGenerator {
                     };
                     line.clear();
                     line.extend_from_slice(&prefix);
-                    line.extend_from_slice(label_of(acc).as_bytes());
+                    line.extend_from_slice(label_of(acc, m57).as_bytes());
                     for v in a {
                         line.push(b';');
                         push_cents(&mut line, v);
@@ -456,7 +459,8 @@ pub fn select_gfp(
             "CC" => "01",
             "CA" => "02",
             "CU" => "03",
-            "ME" => "04",
+            "METRO" | "ME" => "04",
+            "MET69" => "05",
             other => return Err(format!("EPCI {}: unknown type {other:?}", e.siren)),
         };
         let h = hash_bytes(seed ^ 0x6F90, e.siren.as_bytes());
@@ -510,9 +514,8 @@ pub fn select_departements(
             .ok_or_else(|| format!("département {dep:?} not in the départements file"))?;
         let h = hash_bytes(seed ^ 0xDE97, s.siren.as_bytes());
         let name = label(&d.nom);
-        let mut annex = encode_cp1252(
-            DEPT_ANNEX_KINDS[((h >> 8) % DEPT_ANNEX_KINDS.len() as u64) as usize],
-        );
+        let mut annex =
+            encode_cp1252(DEPT_ANNEX_KINDS[((h >> 8) % DEPT_ANNEX_KINDS.len() as u64) as usize]);
         annex.push(b' ');
         annex.extend_from_slice(&name);
         let mut bp = b"DEP ".to_vec();
@@ -585,5 +588,199 @@ pub fn select(
         Level::Gfp => select_gfp(geo, deps, seed),
         Level::Departements => select_departements(geo, deps, seed),
         Level::Regions => select_regions(geo, deps),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::geo::GeoPaths;
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    pub fn repo() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    pub fn sample_geo() -> Geo {
+        Geo::load(&GeoPaths::in_dir(&repo().join("data/samples/geo"), "2026")).unwrap()
+    }
+
+    pub fn deps() -> Option<Vec<String>> {
+        Some(vec!["2A".into(), "90".into(), "971".into()])
+    }
+
+    fn cents(s: &str) -> i64 {
+        let (e, d) = s.split_once(',').unwrap();
+        assert_eq!(d.len(), 2, "{s}");
+        e.parse::<i64>().unwrap() * 100 + d.parse::<i64>().unwrap()
+    }
+
+    /// (fields, amounts) of every data row.
+    fn rows(buf: &[u8]) -> Vec<(Vec<String>, [i64; 10])> {
+        let (text, _, err) = encoding_rs::WINDOWS_1252.decode(buf);
+        assert!(!err && !text.contains('\r'));
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), crate::balances::HEADER);
+        lines
+            .map(|l| {
+                let f: Vec<String> = l.split(';').map(String::from).collect();
+                assert_eq!(f.len(), 29, "{l}");
+                let mut v = [0; 10];
+                for (k, s) in f[19..].iter().enumerate() {
+                    v[k] = cents(s);
+                }
+                (f, v)
+            })
+            .collect()
+    }
+
+    fn generate(level: Level, exer: u16) -> (Vec<Collectivite>, Vec<u8>, Stats) {
+        let geo = sample_geo();
+        let cols = select(level, &geo, &deps(), 20260101).unwrap();
+        let mut buf = Vec::new();
+        let stats = LevelGenerator::new(20260101)
+            .write(&cols, exer, &mut buf)
+            .unwrap();
+        (cols, buf, stats)
+    }
+
+    #[test]
+    fn identity_and_codes_on_every_level() {
+        for level in [Level::Gfp, Level::Departements, Level::Regions] {
+            for exer in [2023u16, 2024] {
+                let (cols, buf, stats) = generate(level, exer);
+                let rows = rows(&buf);
+                assert_eq!(rows.len() as u64, stats.rows);
+                assert!(!rows.is_empty());
+                let mut transfers: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+                for (f, v) in &rows {
+                    let [bedeb, becre, obd, obc, onbd, onbc, oobd, oobc, sd, sc] = *v;
+                    assert_eq!(
+                        sd - sc,
+                        (bedeb - becre) + (obd - obc) + (onbd - onbc),
+                        "{f:?}"
+                    );
+                    assert!(v.iter().all(|&x| x >= 0), "{f:?}");
+                    assert!(oobd <= obd && oobc <= obc, "{f:?}");
+                    assert!(sd == 0 || sc == 0, "{f:?}");
+                    let compte = &f[18];
+                    if compte.starts_with('6') || compte.starts_with('7') {
+                        assert_eq!((bedeb, becre), (0, 0), "{f:?}");
+                    }
+                    assert_eq!(f[0], exer.to_string());
+                    assert_eq!(f[4], "", "INSEE empty for {level:?}");
+                    assert!(f[5] == "1" || f[5] == "3");
+                    assert_eq!(f[2].len(), 3);
+                    assert_eq!(f[10].len(), 3);
+                    assert!(crate::balances::luhn_digit(&f[1][..13]) == f[1].as_bytes()[13] - b'0');
+                    let categ = f[15].as_str();
+                    let expected_nomen = match (categ, exer) {
+                        (_, 2024) => "M57",
+                        ("GFP", _) => "M14",
+                        ("DEPT", _) => "M52",
+                        ("REG" | "CTU", _) => "M71",
+                        _ => panic!("CATEG {categ}"),
+                    };
+                    assert_eq!(f[8], expected_nomen, "{f:?}");
+                    match level {
+                        Level::Gfp => assert_eq!((categ, &*f[6]), ("GFP", "401")),
+                        Level::Departements => assert_eq!((categ, &*f[6]), ("DEPT", "201")),
+                        Level::Regions => {
+                            assert!([("REG", "301"), ("CTU", "302")].contains(&(categ, &*f[6])))
+                        }
+                    }
+                    let t = transfers.entry(f[9].clone()).or_default();
+                    if compte == TRANSFER_OUT {
+                        assert_eq!(f[5], "1");
+                        t.0 += obd;
+                    }
+                    if compte == TRANSFER_IN {
+                        assert_eq!(f[5], "3");
+                        t.1 += obc;
+                    }
+                }
+                // BP → BA transfer: same amount on both sides.
+                for (siren, (out, inn)) in transfers {
+                    assert_eq!(out, inn, "{siren}");
+                }
+                // accounts sorted and unique within a budget
+                for w in rows.windows(2) {
+                    if w[0].0[1] == w[1].0[1] {
+                        assert!(w[0].0[18] < w[1].0[18]);
+                    }
+                }
+                match level {
+                    Level::Gfp => {
+                        assert_eq!(cols.len(), 16);
+                        let annexes = cols.iter().filter(|c| c.annex_label.is_some()).count();
+                        assert!((3..=8).contains(&annexes), "{annexes}");
+                    }
+                    Level::Departements => {
+                        let s: Vec<&str> = cols.iter().map(|c| c.siren.as_str()).collect();
+                        assert_eq!(s, ["229000013", "229710017"]); // 90, 971 (2A → CTU)
+                    }
+                    Level::Regions => {
+                        let s: Vec<(&str, &str)> =
+                            cols.iter().map(|c| (c.siren.as_str(), c.categ)).collect();
+                        assert_eq!(
+                            s,
+                            [
+                                ("239710015", "REG"),
+                                ("200053726", "REG"),
+                                ("200076958", "CTU")
+                            ]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deterministic_and_chained_from_2023_to_2024() {
+        for level in [Level::Gfp, Level::Departements, Level::Regions] {
+            let (_, a, _) = generate(level, 2024);
+            let (_, b, _) = generate(level, 2024);
+            assert_eq!(a, b);
+            let (_, p, _) = generate(level, 2023);
+            let r23: BTreeMap<(String, String), [i64; 10]> = rows(&p)
+                .into_iter()
+                .map(|(f, v)| ((f[1].clone(), f[18].clone()), v))
+                .collect();
+            let mut checked = 0;
+            for (f, v) in rows(&a) {
+                if f[18].starts_with('6') || f[18].starts_with('7') {
+                    continue;
+                }
+                let q = r23[&(f[1].clone(), f[18].clone())];
+                assert_eq!((q[8], q[9]), (v[0], v[1]), "{f:?}");
+                checked += 1;
+            }
+            assert!(checked > 30, "{level:?} {checked}");
+        }
+    }
+
+    #[test]
+    fn populations_scale_amounts() {
+        let geo = sample_geo();
+        let regs = select(Level::Regions, &geo, &deps(), 1).unwrap();
+        let bfc = regs.iter().find(|c| c.siren == "200053726").unwrap();
+        assert_eq!(bfc.population, geo.population_region("27"));
+        assert!(bfc.population > 2_000_000);
+        let deps_ = select(Level::Departements, &geo, &deps(), 1).unwrap();
+        assert_eq!(deps_[0].population, geo.population_departement("90"));
+        assert_eq!(deps_[0].label, b"DEP TERRITOIRE DE BELFORT");
+        assert_eq!(
+            (deps_[0].ndept.as_str(), deps_[0].cregi.as_str()),
+            ("090", "027")
+        );
+        assert_eq!(
+            (deps_[1].ndept.as_str(), deps_[1].cregi.as_str()),
+            ("101", "001")
+        );
+        let corse = regs.iter().find(|c| c.categ == "CTU").unwrap();
+        assert_eq!(corse.label, b"COLLECTIVITE DE CORSE");
+        assert_eq!(corse.ndept, "02A");
     }
 }

@@ -2,14 +2,21 @@
 //!
 //! ```text
 //! oc-gen balances --geo data/samples/geo/communes_2026.csv.gz --departements 2A,90,971 \
-//!        --exercices 2023,2024 --out data/samples/dgfip [--accounts N] [--rows N] [--seed S]
+//!        --exercices 2023,2024 --out data/samples/dgfip [--niveau communes|gfp|departements|regions|all]
+//!        [--accounts N] [--rows N] [--seed S]
+//! oc-gen ofgl --balances data/samples/dgfip --geo data/samples/geo \
+//!        --definitions data/reference/agregats.csv --out data/samples/ofgl
 //! ```
 //!
-//! Writes `balances_communes_<exercice>.csv` per exercice in the DGFiP bulk format. Same
-//! arguments → byte-identical files.
+//! `balances` writes `balances_<niveau>_<exercice>.csv` per exercice in the DGFiP bulk format;
+//! `ofgl` computes OFGL-layout exports from them. Same arguments → byte-identical files.
 
 mod accounts;
 mod balances;
+mod geo;
+mod json;
+mod levels;
+mod ofgl;
 mod rng;
 
 use std::fs::File;
@@ -18,73 +25,167 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use balances::{Commune, Generator, Options};
+use balances::{Commune, Generator, Options, Stats};
+use geo::{Geo, GeoPaths};
+use levels::{Level, LevelGenerator};
 
 const DEFAULT_SEED: u64 = 20260101;
 const DEFAULT_ACCOUNTS: usize = 30;
 const DEFAULT_ACCOUNTS_WITH_ROWS: usize = 300;
 
 const USAGE: &str = "\
-oc-gen — deterministic generator of SYNTHETIC DGFiP balances comptables
+oc-gen — deterministic generator of SYNTHETIC DGFiP balances comptables and OFGL exports
 
 USAGE:
   oc-gen balances --geo <communes.csv[.gz]> --departements <LIST|all> --exercices <LIST>
-                  --out <DIR> [--accounts N] [--rows N] [--seed S]
+                  --out <DIR> [--niveau communes|gfp|departements|regions|all]
+                  [--accounts N] [--rows N] [--seed S]
+  oc-gen ofgl --balances <DIR> --geo <DIR> --definitions <agregats.csv> --out <DIR>
+              [--communes-departements <LIST|all>] [--millesime 2026]
 
+balances:
   --geo           geography file written by scripts/derive_geography.py
-                  (e.g. data/samples/geo/communes_2026.csv.gz; needs the siren column)
+                  (e.g. data/samples/geo/communes_2026.csv.gz; needs the siren column). The
+                  other levels also read its siblings epci_<m>.json.gz, departements_<m>.json.gz,
+                  regions_<m>.json.gz, departements-siren.csv and regions-siren.csv
   --departements  comma-separated département codes as in the geo file (2A,90,971), or `all`
                   (every commune-actuelle with a SIREN in metropolitan France and 971–976)
-  --exercices     comma-separated years, one output file each: balances_communes_<year>.csv
+  --exercices     comma-separated years, one output file each: balances_<niveau>_<year>.csv
   --out           output directory (created if missing)
-  --accounts      accounts per budget (default 30; 300 when --rows is given; max ~330)
-  --rows          write exactly N data rows per file, cycling over the communes and adding
-                  budgets annexes on each further pass (benchmarks)
+  --niveau        communes (default), gfp (EPCI à fiscalité propre with a member commune in
+                  the départements), departements (CATEG DEPT), regions (REG + CTU), or all
+  --accounts      communes only: accounts per budget (default 30; 300 with --rows; max ~330)
+  --rows          communes only: write exactly N data rows per file, cycling over the communes
+                  and adding budgets annexes on each further pass (benchmarks)
   --seed          RNG seed (default 20260101)
+
+ofgl:
+  --balances      directory holding balances_<niveau>_<exercice>.csv (every one found is used)
+  --geo           directory holding communes_<m>.csv.gz, epci_<m>.json.gz,
+                  departements_<m>.json.gz, regions_<m>.json.gz, departements-siren.csv,
+                  regions-siren.csv
+  --definitions   data/reference/agregats.csv (only the OFGL rows, exercice_min 2012, are used)
+  --out           output directory
+  --communes-departements
+                  communes files only: keep the communes of these départements (default all;
+                  the committed sample uses 971 to stay small)
+  --millesime     geography vintage of the file names (default 2026)
 ";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Niveau {
+    Communes,
+    Level(Level),
+}
 
 struct Args {
     geo: PathBuf,
     departements: Option<Vec<String>>,
     exercices: Vec<u16>,
     out: PathBuf,
+    niveaux: Vec<Niveau>,
     accounts: Option<usize>,
     rows: Option<u64>,
     seed: u64,
 }
 
-fn parse_args(argv: &[String]) -> Result<Args, String> {
+struct OfglArgs {
+    balances: PathBuf,
+    geo: PathBuf,
+    definitions: PathBuf,
+    out: PathBuf,
+    communes_departements: Option<Vec<String>>,
+    millesime: String,
+}
+
+enum Command {
+    Balances(Args),
+    Ofgl(OfglArgs),
+}
+
+/// Splits `--flag value` / `--flag=value` pairs.
+fn flags(argv: &[String]) -> Result<Vec<(String, String)>, String> {
     let mut it = argv.iter();
-    match it.next().map(String::as_str) {
-        Some("balances") => {}
-        Some("-h" | "--help" | "help") | None => return Err(String::new()),
-        Some(other) => return Err(format!("unknown command {other:?} (expected `balances`)")),
-    }
-    let (mut geo, mut deps, mut exers, mut out) = (None, None, None, None);
-    let (mut accounts, mut rows, mut seed) = (None, None, DEFAULT_SEED);
+    let mut out = Vec::new();
     while let Some(arg) = it.next() {
         if arg == "-h" || arg == "--help" {
             return Err(String::new());
         }
         let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
         };
-        let mut value = || -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{flag} needs a value"))
+        if !flag.starts_with("--") {
+            return Err(format!("unexpected argument {arg:?}"));
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => it
+                .next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))?,
         };
-        let num = |v: String| {
+        out.push((flag, value));
+    }
+    Ok(out)
+}
+
+fn parse_args(argv: &[String]) -> Result<Command, String> {
+    match argv.first().map(String::as_str) {
+        Some("balances") => parse_balances(&argv[1..]).map(Command::Balances),
+        Some("ofgl") => parse_ofgl(&argv[1..]).map(Command::Ofgl),
+        Some("-h" | "--help" | "help") | None => Err(String::new()),
+        Some(other) => Err(format!(
+            "unknown command {other:?} (expected `balances` or `ofgl`)"
+        )),
+    }
+}
+
+fn parse_ofgl(argv: &[String]) -> Result<OfglArgs, String> {
+    let (mut balances, mut geo, mut definitions, mut out) = (None, None, None, None);
+    let mut millesime = "2026".to_string();
+    let mut communes_departements = None;
+    for (flag, v) in flags(argv)? {
+        match flag.as_str() {
+            "--balances" => balances = Some(PathBuf::from(v)),
+            "--geo" => geo = Some(PathBuf::from(v)),
+            "--definitions" => definitions = Some(PathBuf::from(v)),
+            "--out" => out = Some(PathBuf::from(v)),
+            "--millesime" => millesime = v,
+            "--communes-departements" => {
+                communes_departements = (!v.eq_ignore_ascii_case("all")).then(|| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+            }
+            _ => return Err(format!("unknown option {flag:?}")),
+        }
+    }
+    Ok(OfglArgs {
+        balances: balances.ok_or("--balances is required")?,
+        geo: geo.ok_or("--geo is required")?,
+        definitions: definitions.ok_or("--definitions is required")?,
+        out: out.ok_or("--out is required")?,
+        communes_departements,
+        millesime,
+    })
+}
+
+fn parse_balances(argv: &[String]) -> Result<Args, String> {
+    let (mut geo, mut deps, mut exers, mut out) = (None, None, None, None);
+    let (mut accounts, mut rows, mut seed) = (None, None, DEFAULT_SEED);
+    let mut niveaux = vec![Niveau::Communes];
+    for (flag, v) in flags(argv)? {
+        let num = |v: &str| {
             v.replace('_', "")
                 .parse::<u64>()
                 .map_err(|e| format!("{flag} {v:?}: {e}"))
         };
-        match flag {
-            "--geo" => geo = Some(PathBuf::from(value()?)),
+        match flag.as_str() {
+            "--geo" => geo = Some(PathBuf::from(v)),
             "--departements" => {
-                let v = value()?;
                 deps = Some(if v.eq_ignore_ascii_case("all") {
                     None
                 } else {
@@ -97,7 +198,6 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                 });
             }
             "--exercices" => {
-                let v = value()?;
                 let mut years = Vec::new();
                 for y in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     let n: u16 = y.parse().map_err(|_| format!("bad exercice {y:?}"))?;
@@ -110,26 +210,64 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                 }
                 exers = Some(years);
             }
-            "--out" => out = Some(PathBuf::from(value()?)),
-            "--accounts" => accounts = Some(num(value()?)? as usize),
-            "--rows" => rows = Some(num(value()?)?),
-            "--seed" => seed = num(value()?)?,
-            _ => return Err(format!("unknown option {arg:?}")),
+            "--out" => out = Some(PathBuf::from(v)),
+            "--niveau" => {
+                niveaux = match v.as_str() {
+                    "communes" => vec![Niveau::Communes],
+                    "gfp" => vec![Niveau::Level(Level::Gfp)],
+                    "departements" => vec![Niveau::Level(Level::Departements)],
+                    "regions" => vec![Niveau::Level(Level::Regions)],
+                    "all" => vec![
+                        Niveau::Communes,
+                        Niveau::Level(Level::Gfp),
+                        Niveau::Level(Level::Departements),
+                        Niveau::Level(Level::Regions),
+                    ],
+                    other => return Err(format!("unknown --niveau {other:?}")),
+                }
+            }
+            "--accounts" => accounts = Some(num(&v)? as usize),
+            "--rows" => rows = Some(num(&v)?),
+            "--seed" => seed = num(&v)?,
+            _ => return Err(format!("unknown option {flag:?}")),
         }
     }
     let exercices = exers.ok_or("--exercices is required")?;
     if exercices.is_empty() {
         return Err("--exercices is empty".into());
     }
+    if (accounts.is_some() || rows.is_some()) && !niveaux.contains(&Niveau::Communes) {
+        return Err("--accounts and --rows apply to --niveau communes (or all) only".into());
+    }
     Ok(Args {
         geo: geo.ok_or("--geo is required")?,
         departements: deps.ok_or("--departements is required")?,
         exercices,
         out: out.ok_or("--out is required")?,
+        niveaux,
         accounts,
         rows,
         seed,
     })
+}
+
+/// Writes `dir/name` through a `.tmp` file renamed at the end; returns the byte size.
+fn write_atomic(
+    dir: &Path,
+    name: &str,
+    body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<Stats>,
+) -> Result<(PathBuf, Stats, u64), String> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let file = File::create(&tmp).map_err(err)?;
+    let mut w = BufWriter::with_capacity(4 << 20, file);
+    let stats = body(&mut w).map_err(err)?;
+    w.flush().map_err(err)?;
+    drop(w);
+    std::fs::rename(&tmp, &path).map_err(err)?;
+    let bytes = std::fs::metadata(&path).map_err(err)?.len();
+    Ok((path, stats, bytes))
 }
 
 /// Reads `commune-actuelle` rows of the geography CSV (gzip or plain), in file order.
@@ -216,7 +354,7 @@ fn read_communes(path: &Path, departements: &Option<Vec<String>>) -> Result<Vec<
     Ok(out)
 }
 
-fn run(args: Args) -> Result<(), String> {
+fn run_communes(args: &Args) -> Result<(), String> {
     let communes = read_communes(&args.geo, &args.departements)?;
     let prepared = Generator::prepare(&communes)?;
     let accounts = args.accounts.unwrap_or(if args.rows.is_some() {
@@ -293,23 +431,144 @@ fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
+fn run_levels(args: &Args, levels: &[Level]) -> Result<(), String> {
+    let geo = Geo::load(&GeoPaths::siblings_of(&args.geo))?;
+    let generator = LevelGenerator::new(args.seed);
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    for &level in levels {
+        let cols = levels::select(level, &geo, &args.departements, args.seed)?;
+        if cols.is_empty() {
+            eprintln!("oc-gen: no collectivité of level {}", level.file_stem());
+            continue;
+        }
+        for &exer in &args.exercices {
+            let name = format!("balances_{}_{exer}.csv", level.file_stem());
+            let (path, stats, bytes) =
+                write_atomic(&args.out, &name, |w| generator.write(&cols, exer, w))?;
+            eprintln!(
+                "oc-gen: wrote {}: {} rows, {} budgets ({} principaux, {} annexes), {} bytes",
+                path.display(),
+                stats.rows,
+                stats.principal_budgets + stats.annex_budgets,
+                stats.principal_budgets,
+                stats.annex_budgets,
+                bytes
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run(args: Args) -> Result<(), String> {
+    if args.niveaux.contains(&Niveau::Communes) {
+        run_communes(&args)?;
+    }
+    let levels: Vec<Level> = args
+        .niveaux
+        .iter()
+        .filter_map(|n| match n {
+            Niveau::Level(l) => Some(*l),
+            Niveau::Communes => None,
+        })
+        .collect();
+    if !levels.is_empty() {
+        run_levels(&args, &levels)?;
+    }
+    Ok(())
+}
+
+fn run_ofgl(a: OfglArgs) -> Result<(), String> {
+    let geo = Geo::load(&GeoPaths::in_dir(&a.geo, &a.millesime))?;
+    let definitions = ofgl::load_definitions(&a.definitions)?;
+    let written = ofgl::run(&ofgl::Options {
+        balances: a.balances,
+        geo,
+        definitions,
+        out: a.out,
+        communes_departements: a.communes_departements,
+    })?;
+    for (path, rows, bytes) in written {
+        eprintln!(
+            "oc-gen: wrote {}: {rows} rows, {bytes} bytes",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    match parse_args(&argv) {
+    let result = match parse_args(&argv) {
         Err(msg) if msg.is_empty() => {
             print!("{USAGE}");
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
         Err(msg) => {
             eprintln!("oc-gen: {msg}\n\n{USAGE}");
-            ExitCode::from(2)
+            return ExitCode::from(2);
         }
-        Ok(args) => match run(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(msg) => {
-                eprintln!("oc-gen: error: {msg}");
-                ExitCode::FAILURE
+        Ok(Command::Balances(args)) => run(args),
+        Ok(Command::Ofgl(args)) => run_ofgl(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("oc-gen: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed samples (data/samples/dgfip, data/samples/ofgl) are exactly what the
+    /// documented commands produce. If this fails after a deliberate change, regenerate them
+    /// with the commands of data/samples/dgfip/README.md and data/samples/ofgl/README.md.
+    #[test]
+    fn committed_samples_are_reproducible() {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let samples = repo.join("data/samples");
+        let tmp = std::env::temp_dir().join(format!("oc-gen-golden-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let argv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let geo = samples.join("geo/communes_2026.csv.gz");
+        let Command::Balances(a) = parse_args(&argv(&format!(
+            "balances --geo {} --departements 2A,90,971 --exercices 2023,2024 --out {} --niveau all",
+            geo.display(),
+            tmp.join("dgfip").display()
+        )))
+        .unwrap() else {
+            panic!()
+        };
+        run(a).unwrap();
+        let Command::Ofgl(o) = parse_args(&argv(&format!(
+            "ofgl --balances {} --geo {} --definitions {} --out {} --communes-departements 971",
+            tmp.join("dgfip").display(),
+            samples.join("geo").display(),
+            repo.join("data/reference/agregats.csv").display(),
+            tmp.join("ofgl").display()
+        )))
+        .unwrap() else {
+            panic!()
+        };
+        run_ofgl(o).unwrap();
+        let mut compared = 0;
+        for sub in ["dgfip", "ofgl"] {
+            for e in std::fs::read_dir(tmp.join(sub)).unwrap() {
+                let p = e.unwrap().path();
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                let committed = samples.join(sub).join(&name);
+                assert!(
+                    std::fs::read(&committed).ok() == Some(std::fs::read(&p).unwrap()),
+                    "{} differs from a fresh generation",
+                    committed.display()
+                );
+                compared += 1;
             }
-        },
+        }
+        assert_eq!(compared, 8 + 10);
+        let _ = std::fs::remove_dir_all(&tmp);
     }
 }
