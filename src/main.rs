@@ -64,6 +64,17 @@ enum Command {
         #[arg(long)]
         release: Option<String>,
     },
+    /// Long-running service. `--schedule`: run pipelines when their `schedule:` is due
+    Serve {
+        #[arg(long)]
+        schedule: bool,
+        /// Attempts after a transient failure, with exponential backoff
+        #[arg(long, default_value_t = 3)]
+        retries: u32,
+        /// First backoff in seconds
+        #[arg(long, default_value_t = 5)]
+        backoff: u64,
+    },
     /// Show what `refresh` would run and why, without running anything
     Plan {
         pipelines: Vec<String>,
@@ -170,6 +181,33 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             refresh(&project, &open_lake()?, &pipelines, full, false, wait).await
         }
         Command::Test { datasets } => test(&project, &open_lake()?, &datasets).await,
+        Command::Serve {
+            schedule,
+            retries,
+            backoff,
+        } => {
+            if !schedule {
+                bail!(
+                    "nothing to serve: pass --schedule (the Postgres and HTTP servers are not built yet)"
+                );
+            }
+            let diags = validate_project(&project).await;
+            if !diags.is_empty() {
+                eprintln!("{diags}");
+                bail!(
+                    "{} error(s) in the project: fix them first (opencoll validate)",
+                    diags.len()
+                );
+            }
+            let opts = oc_engine::schedule::ScheduleOptions {
+                retries,
+                backoff: std::time::Duration::from_secs(backoff),
+            };
+            oc_engine::schedule::serve(&project, &open_lake()?, opts, shutdown_signal())
+                .await
+                .map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Publish { release } => {
             let lake = open_lake()?;
             let session = oc_sql::LakeSession::open(&lake, &project.views).await?;
@@ -493,4 +531,20 @@ async fn test(project: &Project, lake: &Lake, selected: &[String]) -> Result<Exi
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }

@@ -530,3 +530,103 @@ fn two_refreshes_of_one_table_do_not_interleave() {
     p.ok(&["refresh", "--full"]);
     assert!(!p.path().join("data/lake/_locks/ref.a.json").exists());
 }
+
+#[test]
+fn serve_schedule_runs_due_pipelines_and_stops_cleanly_on_sigterm() {
+    let p = Proj::empty(&["ref"]);
+    p.write("data/a.csv", "code,n\n01001,1\n");
+    // Every second (6-field cron with seconds).
+    p.write(
+        "pipelines/a.yaml",
+        "name: ref.a\nschedule: \"* * * * * *\"\nsource: { path: data/a.csv }\ncolumns:\n  code: { from: code, type: code }\n  n: { from: n, type: int64 }\n",
+    );
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .arg("--project")
+        .arg(p.path())
+        .args(["serve", "--schedule"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_for = |sql: &str, want: &str| {
+        for _ in 0..100 {
+            let out = p.run(&["sql", "--format", "csv", sql]);
+            if String::from_utf8_lossy(&out.stdout).lines().nth(1) == Some(want) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("timed out waiting for {sql} = {want}");
+    };
+    wait_for(
+        "SELECT count(*) FROM _ops.runs WHERE status = 'success'",
+        "1",
+    );
+    // A changed source is picked up by the next due run; unchanged seconds are skipped.
+    p.write("data/a.csv", "code,n\n01001,2\n");
+    wait_for("SELECT sum(n) FROM ref.a", "2");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    unsafe { libc_kill(child.id() as i32, 15) };
+    let out = child.wait_with_output().unwrap();
+    let text = common::stdout(&out);
+    assert!(out.status.success(), "{text}{}", common::stderr(&out));
+    assert!(text.contains("scheduled ref.a: next run"), "{text}");
+    assert!(text.contains("ok      ref.a (never refreshed)"), "{text}");
+    assert!(
+        text.contains("ok      ref.a (source changed: data/a.csv)"),
+        "{text}"
+    );
+    assert!(text.contains("skip    ref.a: unchanged"), "{text}");
+    assert!(text.contains("stopping"), "{text}");
+    assert_eq!(
+        p.value("SELECT count(*) FROM _ops.runs WHERE status = 'success'"),
+        "2"
+    );
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+fn serve_schedule_retries_transient_failures_with_backoff() {
+    let p = Proj::empty(&["ref"]);
+    p.write("data/a.csv", "code,n\n01001,1\n");
+    p.write(
+        "pipelines/a.yaml",
+        "name: ref.a\nschedule: \"* * * * * *\"\nsource: { path: data/a.csv }\ncolumns:\n  code: { from: code, type: code }\n",
+    );
+    // The table is locked by a live process (this test): the scheduled run must wait and retry.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    p.write(
+        "data/lake/_locks/ref.a.json",
+        format!("{{\"run_id\":\"other\",\"pid\":{},\"host\":\"{}\",\"since\":\"2026-01-01T00:00:00Z\"}}", std::process::id(), host.trim()),
+    );
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .arg("--project")
+        .arg(p.path())
+        .args(["serve", "--schedule", "--retries", "5", "--backoff", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    std::fs::remove_file(p.path().join("data/lake/_locks/ref.a.json")).unwrap();
+    for _ in 0..50 {
+        if p.path().join("data/lake/ref/a/_delta_log").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    unsafe { libc_kill(child.id() as i32, 15) };
+    let out = child.wait_with_output().unwrap();
+    let text = common::stdout(&out);
+    assert!(
+        text.contains("retry   ref.a in 1s") && text.contains("is being refreshed by run other"),
+        "{text}"
+    );
+    assert!(text.contains("ok      ref.a"), "{text}");
+    assert_eq!(p.value("SELECT count(*) FROM ref.a"), "1");
+}

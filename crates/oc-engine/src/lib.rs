@@ -7,6 +7,7 @@ pub mod incremental;
 pub mod plan;
 pub mod publish;
 pub mod run;
+pub mod schedule;
 mod stream;
 
 pub use incremental::{Decision, decide, last_successful_runs};

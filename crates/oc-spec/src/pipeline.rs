@@ -34,6 +34,8 @@ pub struct Pipeline {
     pub transform: Vec<TransformStep>,
     #[serde(default)]
     pub target: Target,
+    /// Cron expression (5 fields, or 6 with seconds) for `opencoll serve --schedule`.
+    pub schedule: Option<Spanned<String>>,
     /// Data tests run on the new table version before it is committed.
     #[serde(default)]
     pub checks: Vec<crate::checks::CheckSpec>,

@@ -438,6 +438,19 @@ impl Project {
             }
         }
 
+        if let Some(s) = &p.schedule
+            && let Err(e) = s.value.parse::<croner::Cron>()
+        {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    s.referenced.line(),
+                    s.referenced.column(),
+                    format!("schedule `{}`: {e}", s.value),
+                )
+                .with_hint("a cron expression: `0 4 * * 1` is every Monday at 04:00 (UTC)"),
+            );
+        }
         for c in &p.checks {
             let (l, col) = locate_key(&pf.text, "checks");
             check_check(file, l, col, c, diags);
