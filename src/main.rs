@@ -106,6 +106,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A local S3-compatible server speaks plain HTTP: let every S3 client (ours and Delta's,
+    // which reads the environment) accept it. Done before any thread starts.
+    if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://"))
+        && std::env::var_os("AWS_ALLOW_HTTP").is_none()
+    {
+        // SAFETY: single-threaded at this point (the runtime is built below).
+        unsafe { std::env::set_var("AWS_ALLOW_HTTP", "true") };
+    }
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",

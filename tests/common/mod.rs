@@ -130,3 +130,53 @@ pub fn python_with_duckdb() -> PathBuf {
     );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
+
+impl Proj {
+    /// Runs with extra environment variables; asserts success; returns stdout.
+    pub fn ok_env(&self, env: &[(&str, String)], args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+            .arg("--project")
+            .arg(self.path())
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .expect("run opencoll");
+        assert!(
+            out.status.success(),
+            "opencoll {args:?} failed:\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something listens on the port.
+pub fn wait_port(port: u16) {
+    for _ in 0..150 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("nothing listens on port {port}");
+}
+
+/// A child process killed when dropped (servers started by tests).
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -171,7 +171,10 @@ pub async fn decide(
                 .unwrap_or_default()
         ));
     }
-    let files = expand_sources(&pf.pipeline, root);
+    let mut files = expand_sources(&pf.pipeline, root);
+    if let Err(e) = crate::fetch::materialize(root, &mut files).await {
+        return Decision::Run(format!("cannot fetch a source ({e})"));
+    }
     if files.len() != last.sources.len() {
         return Decision::Run("the set of source files changed".into());
     }

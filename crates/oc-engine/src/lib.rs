@@ -3,6 +3,7 @@
 //! pipeline's own SQL) and a record of each run in `_ops.runs`.
 
 pub mod checks;
+pub mod fetch;
 pub mod incremental;
 pub mod plan;
 pub mod publish;

@@ -192,7 +192,8 @@ async fn execute(
     let p = &pf.pipeline;
     let name = p.name.value.as_str();
     let plan = PipelinePlan::new(pf)?;
-    let files: Vec<SourceFile> = expand_sources(p, root);
+    let mut files: Vec<SourceFile> = expand_sources(p, root);
+    crate::fetch::materialize(root, &mut files).await?;
     report.dependencies = crate::incremental::dependency_versions(lake, pf).await?;
 
     // The reader runs on a blocking thread; a small channel bounds memory.

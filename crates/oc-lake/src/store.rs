@@ -44,6 +44,13 @@ impl Lake {
             if !u.path().ends_with('/') {
                 u.set_path(&format!("{}/", u.path()));
             }
+            if !matches!(u.scheme(), "s3" | "s3a" | "file") {
+                return Err(err(format!(
+                    "unsupported scheme `{}`: use a folder or s3://bucket/prefix",
+                    u.scheme()
+                )));
+            }
+            register_s3();
             u
         } else {
             let p = Path::new(location);
@@ -52,9 +59,10 @@ impl Lake {
             let abs = p.canonicalize().map_err(|e| err(e.to_string()))?;
             Url::from_directory_path(&abs).map_err(|_| err("not a valid path".into()))?
         };
+        let storage_options = env_storage_options(&root).into_iter().collect();
         Ok(Lake {
             root,
-            storage_options: HashMap::new(),
+            storage_options,
         })
     }
 
@@ -146,4 +154,30 @@ fn read_dirs(dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+fn register_s3() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| deltalake::aws::register_handlers(None));
+}
+
+/// Object-store options for a URL: for `s3://`, the usual AWS environment variables
+/// (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …); plain HTTP is
+/// allowed when the endpoint is `http://` (a local S3-compatible server).
+pub fn env_storage_options(url: &Url) -> Vec<(String, String)> {
+    let mut opts = Vec::new();
+    if matches!(url.scheme(), "s3" | "s3a") {
+        for (k, v) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                opts.push((k.to_ascii_lowercase(), v));
+            }
+        }
+        if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://")) {
+            opts.push(("allow_http".into(), "true".into()));
+        }
+    }
+    if url.scheme() == "http" {
+        opts.push(("allow_http".into(), "true".into()));
+    }
+    opts
 }

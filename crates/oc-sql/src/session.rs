@@ -116,6 +116,15 @@ pub struct LakeSession {
 impl LakeSession {
     pub async fn open(lake: &Lake, views: &[ViewDef]) -> Result<LakeSession, SqlError> {
         let ctx = new_context();
+        if !lake.is_local() {
+            // The lake's bucket, for plans that read files directly (checks on staged files).
+            let (store, _) =
+                object_store::parse_url_opts(lake.root(), lake.storage_options().clone())
+                    .map_err(|e| SqlError::Other(format!("lake {}: {e}", lake.root())))?;
+            let mut bucket = lake.root().clone();
+            bucket.set_path("/");
+            ctx.register_object_store(&bucket, std::sync::Arc::from(store));
+        }
         let tables = lake.list_tables().await?;
         // One unreadable table must not take the others down: it is reported instead.
         let mut broken_tables = Vec::new();

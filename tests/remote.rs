@@ -1,0 +1,143 @@
+//! Remote sources and an S3 lake, against servers started by the test on loopback: moto's S3
+//! server and Python's HTTP server (both installed by scripts/python-tools.sh).
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{Proj, Server, free_port, wait_port};
+
+fn python(code: &str) {
+    let py = common::python_with_duckdb();
+    let out = Command::new(py).arg("-c").arg(code).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_s3_lake_and_an_s3_source_on_an_s3_compatible_server() {
+    let py = common::python_with_duckdb();
+    let port = free_port();
+    let moto = py.parent().unwrap().join("moto_server");
+    let _server = Server(
+        Command::new(moto)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let s3 = format!(
+        "import boto3\ns3 = boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')\n"
+    );
+    python(&format!(
+        "{s3}s3.create_bucket(Bucket='lake')\ns3.put_object(Bucket='lake', Key='sources/a.csv', Body=b'code,n\\n01001,1\\n2A004,2\\n')"
+    ));
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("OPENCOLL_LAKE", "s3://lake/opencoll".to_string()),
+    ];
+    let p = Proj::empty(&["ref"]);
+    p.write(
+        "pipelines/a.yaml",
+        "name: ref.a\nsource: { path: \"s3://lake/sources/a.csv\" }\ncolumns:\n  code: { from: code, type: code }\n  n: { from: n, type: int64 }\nchecks:\n  - { unique: [code] }\n",
+    );
+    let out = p.ok_env(&env, &["refresh"]);
+    assert!(
+        out.contains("ok      ref.a: 2 read, 2 written, 0 rejected")
+            && out.contains("checks: 1/1 passed"),
+        "{out}"
+    );
+    let out = p.ok_env(
+        &env,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT code, n FROM ref.a ORDER BY code",
+        ],
+    );
+    assert_eq!(out, "code,n\n01001,1\n2A004,2\n");
+    // Nothing changed: skipped (the source answered 304 / same ETag).
+    let out = p.ok_env(&env, &["refresh"]);
+    assert!(out.contains("skip    ref.a: unchanged"), "{out}");
+    // A new object version is fetched and loaded.
+    python(&format!(
+        "{s3}s3.put_object(Bucket='lake', Key='sources/a.csv', Body=b'code,n\\n01001,5\\n')"
+    ));
+    let out = p.ok_env(&env, &["refresh"]);
+    assert!(out.contains("ok      ref.a: 1 read, 1 written"), "{out}");
+    let out = p.ok_env(
+        &env,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT count(*) AS c, max(table_version) AS v FROM _ops.runs WHERE status = 'success'",
+        ],
+    );
+    assert_eq!(out, "c,v\n2,1\n");
+    // Nothing was written locally: the lake is in the bucket.
+    assert!(!p.path().join("data/lake").exists());
+}
+
+#[test]
+fn https_like_sources_are_fetched_conditionally_and_unreachable_urls_fail_clearly() {
+    let py = common::python_with_duckdb();
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.csv"), "code,n\n01001,1\n").unwrap();
+    let _server = Server(
+        Command::new(py)
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port);
+    let p = Proj::empty(&["ref"]);
+    p.write(
+        "pipelines/a.yaml",
+        format!("name: ref.a\nsource: {{ path: \"http://127.0.0.1:{port}/a.csv\" }}\ncolumns:\n  code: {{ from: code, type: code }}\n  n: {{ from: n, type: int64 }}\n"),
+    );
+    let out = p.ok(&["refresh"]);
+    assert!(out.contains("ok      ref.a: 1 read, 1 written"), "{out}");
+    assert!(p.ok(&["plan"]).contains("skip    ref.a: unchanged"));
+    // The server's file changes (a later Last-Modified): fetched again and loaded.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(dir.path().join("a.csv"), "code,n\n01001,7\n01002,8\n").unwrap();
+    assert!(p.ok(&["plan"]).contains("run     ref.a: source changed"));
+    p.ok(&["refresh"]);
+    assert_eq!(p.value("SELECT sum(n) FROM ref.a"), "15");
+
+    // An unreachable URL: the run fails naming the pipeline and the URL; the table is unchanged.
+    p.write(
+        "pipelines/a.yaml",
+        "name: ref.a\nsource: { path: \"http://127.0.0.1:9/a.csv\" }\ncolumns:\n  code: { from: code, type: code }\n  n: { from: n, type: int64 }\n",
+    );
+    let out = p.run(&["refresh"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = common::stdout(&out);
+    assert!(
+        text.contains("FAILED  ref.a") && text.contains("http://127.0.0.1:9/a.csv: cannot fetch"),
+        "{text}"
+    );
+    assert_eq!(p.value("SELECT sum(n) FROM ref.a"), "15");
+}
