@@ -95,6 +95,31 @@ impl SchemaDiff {
     }
 }
 
+impl SchemaDiff {
+    /// Retyped columns whose change is not a lossless widening.
+    pub fn narrowed(&self, old: &SchemaRef, new: &SchemaRef) -> Vec<String> {
+        new.fields()
+            .iter()
+            .filter_map(|f| {
+                let o = old.field_with_name(f.name()).ok()?;
+                (o.data_type() != f.data_type() && !is_widening(o.data_type(), f.data_type()))
+                    .then(|| f.name().clone())
+            })
+            .collect()
+    }
+}
+
+/// Type changes that keep every old value exactly.
+pub fn is_widening(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    match (from, to) {
+        (Int8, Int16 | Int32 | Int64) | (Int16, Int32 | Int64) | (Int32, Int64) => true,
+        (Float32, Float64) => true,
+        (Decimal128(p1, s1), Decimal128(p2, s2)) => s1 == s2 && p2 > p1,
+        _ => false,
+    }
+}
+
 impl std::fmt::Display for SchemaDiff {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let list = |v: &Vec<String>| {
@@ -184,18 +209,24 @@ impl TableWrite {
                             "the output's columns differ from the table's (on_schema_change: fail):\n{diff}\n  set `on_schema_change: evolve` to add the new columns, or `mode: replace` to rebuild the table"
                         )));
                     }
-                    SchemaChange::Evolve if !diff.retyped.is_empty() => {
+                    SchemaChange::Evolve if !diff.narrowed(&current, &schema).is_empty() => {
                         return Err(table_err(format!(
-                            "retyped columns cannot evolve (only new nullable columns can):\n{diff}\n  use `mode: replace` to rebuild the table"
+                            "retyped columns cannot evolve (only new nullable columns and widenings int16 → int32 → int64, float32 → float64, decimal(p,s) → decimal(p',s) with p' > p):\n{diff}\n  use `mode: replace` to rebuild the table"
                         )));
                     }
                     SchemaChange::Evolve => {
                         // The table's columns in their order, then the new ones; columns the
                         // output lacks are written as NULL.
+                        // Widened columns take their new type (older files are read through a cast).
                         let mut fields: Vec<Field> = current
                             .fields()
                             .iter()
-                            .map(|f| f.as_ref().clone())
+                            .map(|f| match schema.field_with_name(f.name()) {
+                                Ok(n) if n.data_type() != f.data_type() => {
+                                    f.as_ref().clone().with_data_type(n.data_type().clone())
+                                }
+                                _ => f.as_ref().clone(),
+                            })
                             .collect();
                         fields.extend(
                             schema
