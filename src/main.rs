@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use futures::StreamExt;
 use oc_engine::{
-    Decision, RunOptions, decide, last_successful_runs, order_pipelines, run_pipeline,
-    validate_project,
+    Decision, RunOptions, decide, last_successful_runs, run_pipeline, validate_project,
 };
 use oc_lake::Lake;
 use oc_spec::{Diagnostics, Project};
@@ -322,8 +322,6 @@ async fn refresh(
             diags.len()
         );
     }
-    let mut order_diags = Diagnostics::default();
-    let ordered = order_pipelines(project, &mut order_diags);
     let matches = |name: &str| {
         selected.is_empty()
             || selected.iter().any(|s| match s.strip_suffix(".*") {
@@ -360,104 +358,57 @@ async fn refresh(
     let last = last_successful_runs(lake)
         .await
         .map_err(anyhow::Error::msg)?;
-    for pf in ordered
-        .into_iter()
-        .filter(|pf| matches(&pf.pipeline.name.value))
-    {
-        let name = pf.pipeline.name.value.clone();
-        let decision = decide(&project.root, lake, pf, last.get(&name), full).await;
-        match decision {
-            Decision::Run(why) if plan_only => {
-                println!("run     {name}: {why}");
-                continue;
-            }
-            Decision::Skip(why) => {
-                println!("skip    {name}: {why}");
-                continue;
-            }
-            Decision::Run(_) => {}
-        }
-        let bar = tty.then(|| {
-            let b = indicatif::ProgressBar::new_spinner();
-            b.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {msg} {pos} rows ({per_sec})")
-                    .expect("template"),
-            );
-            b.set_message(name.clone());
-            b.enable_steady_tick(std::time::Duration::from_millis(120));
-            b
-        });
-        let opts = RunOptions {
-            progress: bar.clone().map(|b| {
-                Arc::new(move |n: u64| b.set_position(n)) as Arc<dyn Fn(u64) + Send + Sync>
-            }),
-            lock_wait,
-        };
-        if !tty {
-            eprintln!("refreshing {name}…");
-        }
-        let r = run_pipeline(&project.root, lake, pf, &opts).await;
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        let counts = format!(
-            "{} read, {} written, {} rejected{}",
-            r.rows_read,
-            r.rows_written,
-            r.rows_rejected,
-            if r.rows_filtered > 0 {
-                format!(", {} filtered by the transform", r.rows_filtered)
-            } else {
-                String::new()
-            }
-        );
-        if r.ok {
-            println!(
-                "ok      {name}: {counts} → version {} ({:.1} s)",
-                r.table_version.map(|v| v.to_string()).unwrap_or_default(),
-                r.seconds
-            );
-        } else {
-            failures += 1;
-            println!("FAILED  {name}: {counts}");
-            println!("        {}", r.error.as_deref().unwrap_or("unknown error"));
-        }
-        let passed = r
-            .checks
-            .iter()
-            .filter(|c| c.status == oc_engine::checks::Status::Pass)
-            .count();
-        if !r.checks.is_empty() {
-            println!("        checks: {passed}/{} passed", r.checks.len());
-        }
-        for c in r
-            .checks
-            .iter()
-            .filter(|c| c.status == oc_engine::checks::Status::Warn)
+    // Waves: the pipelines of one wave read only tables of earlier waves, so they run in
+    // parallel (two at a time, the machine's cores).
+    for wave in oc_engine::waves(project, &mut Diagnostics::default()) {
+        let mut todo = Vec::new();
+        for pf in wave
+            .into_iter()
+            .filter(|pf| matches(&pf.pipeline.name.value))
         {
-            println!("        {}", c.summary());
+            let name = pf.pipeline.name.value.clone();
+            match decide(&project.root, lake, pf, last.get(&name), full).await {
+                Decision::Run(why) if plan_only => println!("run     {name}: {why}"),
+                Decision::Skip(why) => println!("skip    {name}: {why}"),
+                Decision::Run(_) => todo.push(pf),
+            }
         }
-        for rj in &r.rejects_sample {
-            println!(
-                "        rejected {}:{}{}: {}{}",
-                rj.file,
-                rj.line,
-                rj.column
-                    .as_deref()
-                    .map(|c| format!(" column {c}"))
-                    .unwrap_or_default(),
-                rj.value
-                    .as_deref()
-                    .map(|v| format!("{v:?}: "))
-                    .unwrap_or_default(),
-                rj.reason
-            );
-        }
-        if r.rows_rejected > r.rejects_sample.len() as u64 {
-            println!(
-                "        … all {} rejects: opencoll sql \"SELECT * FROM _ops.rejects WHERE run_id = '{}'\"",
-                r.rows_rejected, r.run_id
-            );
+        let spinner = tty && todo.len() == 1;
+        let mut runs = futures::stream::iter(todo.into_iter().map(|pf| async move {
+            let name = pf.pipeline.name.value.clone();
+            let bar = spinner.then(|| {
+                let b = indicatif::ProgressBar::new_spinner();
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} {msg} {pos} rows ({per_sec})",
+                    )
+                    .expect("template"),
+                );
+                b.set_message(name.clone());
+                b.enable_steady_tick(std::time::Duration::from_millis(120));
+                b
+            });
+            let opts = RunOptions {
+                progress: bar.clone().map(|b| {
+                    Arc::new(move |n: u64| b.set_position(n)) as Arc<dyn Fn(u64) + Send + Sync>
+                }),
+                lock_wait,
+            };
+            if !tty {
+                eprintln!("refreshing {name}…");
+            }
+            let r = run_pipeline(&project.root, lake, pf, &opts).await;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            (name, r)
+        }))
+        .buffer_unordered(2);
+        while let Some((name, r)) = runs.next().await {
+            if !r.ok {
+                failures += 1;
+            }
+            print_report(&name, &r);
         }
     }
     if failures > 0 {
@@ -554,5 +505,66 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn print_report(name: &str, r: &oc_engine::RunReport) {
+    let counts = format!(
+        "{} read, {} written, {} rejected{}",
+        r.rows_read,
+        r.rows_written,
+        r.rows_rejected,
+        if r.rows_filtered > 0 {
+            format!(", {} filtered by the transform", r.rows_filtered)
+        } else {
+            String::new()
+        }
+    );
+    if r.ok {
+        println!(
+            "ok      {name}: {counts} → version {} ({:.1} s)",
+            r.table_version.map(|v| v.to_string()).unwrap_or_default(),
+            r.seconds
+        );
+    } else {
+        println!("FAILED  {name}: {counts}");
+        println!("        {}", r.error.as_deref().unwrap_or("unknown error"));
+    }
+    let passed = r
+        .checks
+        .iter()
+        .filter(|c| c.status == oc_engine::checks::Status::Pass)
+        .count();
+    if !r.checks.is_empty() {
+        println!("        checks: {passed}/{} passed", r.checks.len());
+    }
+    for c in r
+        .checks
+        .iter()
+        .filter(|c| c.status == oc_engine::checks::Status::Warn)
+    {
+        println!("        {}", c.summary());
+    }
+    for rj in &r.rejects_sample {
+        println!(
+            "        rejected {}:{}{}: {}{}",
+            rj.file,
+            rj.line,
+            rj.column
+                .as_deref()
+                .map(|c| format!(" column {c}"))
+                .unwrap_or_default(),
+            rj.value
+                .as_deref()
+                .map(|v| format!("{v:?}: "))
+                .unwrap_or_default(),
+            rj.reason
+        );
+    }
+    if r.rows_rejected > r.rejects_sample.len() as u64 {
+        println!(
+            "        … all {} rejects: opencoll sql \"SELECT * FROM _ops.rejects WHERE run_id = '{}'\"",
+            r.rows_rejected, r.run_id
+        );
     }
 }

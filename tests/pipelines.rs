@@ -636,3 +636,41 @@ fn serve_schedule_retries_transient_failures_with_backoff() {
     assert!(text.contains("ok      ref.a"), "{text}");
     assert_eq!(p.value("SELECT count(*) FROM ref.a"), "1");
 }
+
+#[test]
+fn independent_pipelines_run_in_parallel_and_dependents_after() {
+    let p = Proj::empty(&["ref"]);
+    let mut big = String::from("code,n\n");
+    for i in 0..300_000 {
+        big.push_str(&format!("{:05},{}\n", i % 100_000, i % 7));
+    }
+    for t in ["a", "b"] {
+        p.write(&format!("data/{t}.csv"), &big);
+        p.write(
+            &format!("pipelines/{t}.yaml"),
+            format!("name: ref.{t}\nsource: {{ path: data/{t}.csv }}\ncolumns:\n  code: {{ from: code, type: code }}\n  n: {{ from: n, type: int64 }}\n"),
+        );
+    }
+    p.write("data/c.csv", "code\n00001\n");
+    p.write(
+        "pipelines/c.yaml",
+        "name: ref.c\nsource: { path: data/c.csv }\ncolumns:\n  code: { from: code, type: code }\ntransform:\n  - sql: SELECT i.code, (SELECT count(*) FROM ref.a) + (SELECT count(*) FROM ref.b) AS total FROM input i\n",
+    );
+    p.ok(&["refresh"]);
+    // ref.a and ref.b overlap in time; ref.c starts after both finished.
+    assert_eq!(
+        p.value(
+            "SELECT a.started_at < b.finished_at AND b.started_at < a.finished_at FROM _ops.runs a, _ops.runs b \
+             WHERE a.pipeline = 'ref.a' AND b.pipeline = 'ref.b'"
+        ),
+        "true"
+    );
+    assert_eq!(
+        p.value(
+            "SELECT c.started_at >= max(x.finished_at) FROM _ops.runs c, _ops.runs x \
+             WHERE c.pipeline = 'ref.c' AND x.pipeline IN ('ref.a', 'ref.b') GROUP BY c.started_at"
+        ),
+        "true"
+    );
+    assert_eq!(p.value("SELECT total FROM ref.c"), "600000");
+}

@@ -12,5 +12,5 @@ pub mod schedule;
 mod stream;
 
 pub use incremental::{Decision, decide, last_successful_runs};
-pub use plan::{PipelinePlan, order_pipelines, validate_project};
+pub use plan::{PipelinePlan, order_pipelines, validate_project, waves};
 pub use run::{RunOptions, RunReport, run_pipeline};

@@ -156,24 +156,24 @@ fn quote(ident: &str) -> String {
     format!("\"{ident}\"")
 }
 
-/// Pipelines in an order where each comes after the tables its transform SQL reads.
-/// Cycles are reported as diagnostics and the pipelines involved are left out.
-pub fn order_pipelines<'p>(project: &'p Project, diags: &mut Diagnostics) -> Vec<&'p PipelineFile> {
+/// The pipelines each pipeline reads (its transform SQL) or checks against (a relationship).
+pub fn dependencies(project: &Project) -> BTreeMap<String, BTreeSet<String>> {
     let ctx = new_context();
     let names: BTreeSet<&str> = project
         .pipelines
         .iter()
         .map(|p| p.pipeline.name.value.as_str())
         .collect();
-    let mut deps: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut deps = BTreeMap::new();
     for pf in &project.pipelines {
+        let me = pf.pipeline.name.value.as_str();
         let mut d = BTreeSet::new();
         // A relationship check reads its target table: refresh that one first.
         for c in &pf.pipeline.checks {
             if let Some(r) = &c.relationship
                 && let Some((table, _)) = r.to.rsplit_once('.')
                 && names.contains(table)
-                && table != pf.pipeline.name.value
+                && table != me
             {
                 d.insert(table.to_string());
             }
@@ -183,42 +183,55 @@ pub fn order_pipelines<'p>(project: &'p Project, diags: &mut Diagnostics) -> Vec
             if let Ok(refs) = references(&ctx, &sql.value) {
                 d.extend(
                     refs.into_iter()
-                        .filter(|r| names.contains(r.as_str()) && *r != pf.pipeline.name.value),
+                        .filter(|r| names.contains(r.as_str()) && r != me),
                 );
             }
         }
-        deps.insert(&pf.pipeline.name.value, d);
+        deps.insert(me.to_string(), d);
     }
-    let mut done: Vec<&'p PipelineFile> = Vec::new();
+    deps
+}
+
+/// Pipelines in waves: each wave only reads tables of earlier waves, so the pipelines of one
+/// wave can run in parallel. Cycles are reported as diagnostics and left out.
+pub fn waves<'p>(project: &'p Project, diags: &mut Diagnostics) -> Vec<Vec<&'p PipelineFile>> {
+    let deps = dependencies(project);
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
     let mut pending: Vec<&'p PipelineFile> = project.pipelines.iter().collect();
     while !pending.is_empty() {
         let (ready, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|pf| {
-            deps[pf.pipeline.name.value.as_str()]
+            deps[&pf.pipeline.name.value]
                 .iter()
-                .all(|d| done.iter().any(|x| x.pipeline.name.value == *d))
+                .all(|d| done.contains(d))
         });
         if ready.is_empty() {
+            let names = rest
+                .iter()
+                .map(|p| p.pipeline.name.value.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
             for pf in &rest {
                 let n = &pf.pipeline.name;
                 diags.push(Diagnostic::new(
                     &pf.path,
                     n.referenced.line(),
                     n.referenced.column(),
-                    format!(
-                        "pipelines read each other in a cycle: {}",
-                        rest.iter()
-                            .map(|p| p.pipeline.name.value.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    format!("pipelines read each other in a cycle: {names}"),
                 ));
             }
             break;
         }
-        done.extend(ready);
+        done.extend(ready.iter().map(|p| p.pipeline.name.value.clone()));
+        out.push(ready);
         pending = rest;
     }
-    done
+    out
+}
+
+/// Pipelines in an order where each comes after the tables it reads.
+pub fn order_pipelines<'p>(project: &'p Project, diags: &mut Diagnostics) -> Vec<&'p PipelineFile> {
+    waves(project, diags).into_iter().flatten().collect()
 }
 
 /// Everything `opencoll validate` checks: the static checks of `oc-spec`, then every piece of

@@ -172,20 +172,37 @@ async fn append(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<(), LakeError> {
-    let mut w = TableWrite::begin(
-        lake,
-        name,
-        schema,
-        &[],
-        WriteMode::Append,
-        crate::SchemaChange::Fail,
-    )
-    .await?;
-    for b in batches {
-        w.write(b).await?;
+    // Runs of independent pipelines append at the same time: Delta retries conflicting blind
+    // appends itself, but two first commits race to create the table; the loser retries as an
+    // append to the table the winner created.
+    let mut attempt = 0;
+    loop {
+        let result = async {
+            let mut w = TableWrite::begin(
+                lake,
+                name,
+                schema.clone(),
+                &[],
+                WriteMode::Append,
+                crate::SchemaChange::Fail,
+            )
+            .await?;
+            for b in &batches {
+                w.write(b.clone()).await?;
+            }
+            w.commit(HashMap::new()).await
+        }
+        .await;
+        match result {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt < 4 => {
+                attempt += 1;
+                tracing::debug!("append to {name} failed ({e}), retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
-    w.commit(HashMap::new()).await?;
-    Ok(())
 }
 
 #[derive(Debug, Clone)]
