@@ -6,7 +6,7 @@ mod output;
 mod shell;
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -154,7 +154,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let project = match Project::load(&root) {
         Ok(p) => p,
         Err(diags) => {
-            print_diags(&root, &diags);
+            eprintln!("{diags}");
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -175,7 +175,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 );
                 Ok(ExitCode::SUCCESS)
             } else {
-                print_diags(&root, &diags);
+                eprintln!("{diags}");
                 eprintln!("{} error(s)", diags.len());
                 Ok(ExitCode::FAILURE)
             }
@@ -282,11 +282,6 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn print_diags(root: &Path, diags: &Diagnostics) {
-    let _ = root;
-    eprintln!("{diags}");
 }
 
 fn warn_broken(session: &oc_sql::LakeSession) {

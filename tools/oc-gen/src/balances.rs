@@ -20,15 +20,7 @@ OOBDEB;OOBCRE;SD;SC";
 const BASE_YEAR: u16 = 2012;
 
 /// A commune of the geography file (type `commune-actuelle`).
-#[derive(Clone, Debug)]
-pub struct Commune {
-    pub code: String,
-    pub nom: String,
-    pub departement: String,
-    pub region: String,
-    pub siren: String,
-    pub population: u64,
-}
+pub use crate::geo::GeoCommune as Commune;
 
 #[derive(Clone, Debug)]
 pub struct Options {

@@ -20,7 +20,7 @@ mod ofgl;
 mod rng;
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -270,67 +270,24 @@ fn write_atomic(
     Ok((path, stats, bytes))
 }
 
-/// Reads `commune-actuelle` rows of the geography CSV (gzip or plain), in file order.
+/// The `commune-actuelle` rows of the geography file in the selected départements (all the
+/// départements with a DGFiP code when none are given), in file order.
 fn read_communes(path: &Path, departements: &Option<Vec<String>>) -> Result<Vec<Commune>, String> {
-    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
-    } else {
-        Box::new(BufReader::new(file))
-    };
-    let mut rdr = csv::ReaderBuilder::new().from_reader(reader);
-    let headers = rdr
-        .headers()
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| format!("{}: no column {name:?}", path.display()))
-    };
-    let (i_code, i_nom, i_type, i_dep, i_reg, i_siren, i_pop) = (
-        col("code")?,
-        col("nom")?,
-        col("type")?,
-        col("departement")?,
-        col("region")?,
-        col("siren")?,
-        col("population")?,
-    );
     let mut out = Vec::new();
     let mut without_siren = 0usize;
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| format!("{}: {e}", path.display()))?;
-        if &rec[i_type] != "commune-actuelle" {
-            continue;
-        }
-        let dep = &rec[i_dep];
+    for c in geo::read_communes(path)? {
         let wanted = match departements {
-            Some(list) => list.iter().any(|d| d == dep),
-            None => balances::ndept(dep).is_ok(),
+            Some(list) => list.contains(&c.departement),
+            None => balances::ndept(&c.departement).is_ok(),
         };
         if !wanted {
             continue;
         }
-        if rec[i_siren].is_empty() {
+        if c.siren.is_empty() {
             without_siren += 1;
             continue;
         }
-        let pop = &rec[i_pop];
-        out.push(Commune {
-            code: rec[i_code].to_string(),
-            nom: rec[i_nom].to_string(),
-            departement: dep.to_string(),
-            region: rec[i_reg].to_string(),
-            siren: rec[i_siren].to_string(),
-            population: if pop.is_empty() {
-                0
-            } else {
-                pop.parse()
-                    .map_err(|_| format!("commune {}: bad population {pop:?}", &rec[i_code]))?
-            },
-        });
+        out.push(c);
     }
     if without_siren > 0 {
         eprintln!(

@@ -16,7 +16,7 @@ use crate::levels::{TRANSFER_IN, TRANSFER_OUT};
 use crate::rng::hash_bytes;
 
 // ------------------------------------------------------------------------------------------
-// Real OFGL headers (copied from /work/shared/fixtures/real/ofgl/*.csv; `2024` = vintage year,
+// Real OFGL headers (copied from ../shared/fixtures/real/ofgl/*.csv; `2024` = vintage year,
 // replaced by the exercice).
 
 pub const H_COMMUNES: &str = "Exercice;Outre-mer;Code Insee 2024 Région;Nom 2024 Région;Code Insee 2024 Département;Nom 2024 Département;Code Siren 2024 EPCI;Nom 2024 EPCI;Strate population 2024;Commune rurale;Commune de montagne;Commune touristique;Tranche revenu par habitant;Présence QPV;Code Insee 2024 Commune;Nom 2024 Commune;Catégorie;Code Siren Collectivité;Code Insee Collectivité;Siret Budget;Libellé Budget;Type de budget;Nomenclature;Agrégat;Montant;Montant en millions;Population totale;Montant en € par habitant;Compte 2024 Disponible;code_type_budget;ordre_analyse1_section1;ordre_analyse1_section2;ordre_analyse1_section3;ordre_analyse2_section1;ordre_analyse2_section2;ordre_analyse2_section3;ordre_analyse3_section1;ordre_analyse3_section2;ordre_analyse3_section3;ordre_analyse4_section1;annee_join;Population totale du dernier exercice";
@@ -1080,7 +1080,17 @@ mod tests {
 
     #[test]
     fn headers_match_the_real_fixtures() {
-        let dir = Path::new("/work/shared/fixtures/real/ofgl");
+        // The shared fixtures beside the repository (as in the workspace's real-file tests);
+        // they must be there: a skipped check would pass without checking anything.
+        let shared = std::env::var_os("OPENCOLL_SHARED")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+        let dir = shared.join("fixtures/real/ofgl");
+        assert!(
+            dir.is_dir(),
+            "{} not found (set OPENCOLL_SHARED)",
+            dir.display()
+        );
         for (file, h) in [
             ("ofgl-base-communes_2024_dep971.csv", H_COMMUNES),
             ("ofgl-base-communes-consolidee_sample.csv", H_COMMUNES_CONSO),
@@ -1091,10 +1101,7 @@ mod tests {
             ),
             ("ofgl-base-regions-consolidee_sample.csv", H_REGIONS_CONSO),
         ] {
-            let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
-                eprintln!("fixture {file} not available, header check skipped");
-                continue;
-            };
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
             let first = text.lines().next().unwrap().trim_start_matches('\u{feff}');
             assert_eq!(first, h, "{file}");
         }
@@ -1118,14 +1125,7 @@ mod tests {
             .communes
             .iter()
             .filter(|c| c.departement == "971")
-            .map(|c| crate::balances::Commune {
-                code: c.code.clone(),
-                nom: c.nom.clone(),
-                departement: c.departement.clone(),
-                region: c.region.clone(),
-                siren: c.siren.clone(),
-                population: c.population,
-            })
+            .cloned()
             .collect();
         let g = Generator::new(BalOptions {
             seed: 20260101,
