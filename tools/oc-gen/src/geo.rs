@@ -1,7 +1,7 @@
 //! Geography used by the GFP / département / région generators and by the OFGL export:
 //! every `commune-actuelle` of the COG CSV, the EPCI à fiscalité propre, département and
 //! région JSON files of `data/samples/geo/`, and the DGCL SIREN lists of départements and
-//! régions (`departements-siren.csv`, `regions-siren.csv`).
+//! régions (`collectivites-siren.csv`).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -46,7 +46,7 @@ pub struct Region {
     pub chef_lieu: String,
 }
 
-/// One row of `departements-siren.csv` / `regions-siren.csv` (`CATEG,Siren,Insee,Nom`).
+/// One row of `collectivites-siren.csv` (`CATEG,Siren,Insee,Nom`).
 #[derive(Clone, Debug)]
 pub struct SirenRow {
     pub categ: String,
@@ -74,8 +74,8 @@ pub struct GeoPaths {
     pub epci: PathBuf,
     pub departements: PathBuf,
     pub regions: PathBuf,
-    pub dep_sirens: PathBuf,
-    pub reg_sirens: PathBuf,
+    /// SIREN of départements (`DEPT`, `PARIS`, `ML`) and régions (`REG`, `CTU`).
+    pub sirens: PathBuf,
 }
 
 impl GeoPaths {
@@ -85,8 +85,7 @@ impl GeoPaths {
             epci: dir.join(format!("epci_{millesime}.json.gz")),
             departements: dir.join(format!("departements_{millesime}.json.gz")),
             regions: dir.join(format!("regions_{millesime}.json.gz")),
-            dep_sirens: dir.join("departements-siren.csv"),
-            reg_sirens: dir.join("regions-siren.csv"),
+            sirens: dir.join("collectivites-siren.csv"),
         }
     }
 
@@ -263,14 +262,23 @@ impl Geo {
             .enumerate()
             .map(|(i, c)| (c.code.clone(), i))
             .collect();
+        let sirens = read_sirens(&p.sirens)?;
         Ok(Geo {
             communes,
             by_code,
             epci,
             departements,
             regions,
-            dep_sirens: read_sirens(&p.dep_sirens)?,
-            reg_sirens: read_sirens(&p.reg_sirens)?,
+            dep_sirens: sirens
+                .iter()
+                .filter(|s| !matches!(s.categ.as_str(), "REG" | "CTU"))
+                .cloned()
+                .collect(),
+            reg_sirens: sirens
+                .iter()
+                .filter(|s| matches!(s.categ.as_str(), "REG" | "CTU"))
+                .cloned()
+                .collect(),
         })
     }
 

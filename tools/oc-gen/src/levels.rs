@@ -489,7 +489,7 @@ pub fn select_gfp(
 }
 
 /// Selected départements that have their own accounts (`CATEG = DEPT` in
-/// `departements-siren.csv`; 2A/2B, 972 and 973 are CTU and go to the régions file), in code
+/// `collectivites-siren.csv`; 2A/2B, 972 and 973 are CTU and go to the régions file), in code
 /// order, each with one budget annexe.
 pub fn select_departements(
     geo: &Geo,
@@ -546,7 +546,7 @@ pub fn select_regions(geo: &Geo, deps: &Option<Vec<String>>) -> Result<Vec<Colle
     let mut out = Vec::new();
     for reg in regs {
         let Some(s) = geo.reg_sirens.iter().find(|s| s.insee == reg) else {
-            eprintln!("oc-gen: région {reg}: no SIREN in regions-siren.csv, skipped");
+            eprintln!("oc-gen: région {reg}: no SIREN in collectivites-siren.csv, skipped");
             continue;
         };
         let r = geo

@@ -47,7 +47,7 @@ balances:
   --geo           geography file written by scripts/derive_geography.py
                   (e.g. data/samples/geo/communes_2026.csv.gz; needs the siren column). The
                   other levels also read its siblings epci_<m>.json.gz, departements_<m>.json.gz,
-                  regions_<m>.json.gz, departements-siren.csv and regions-siren.csv
+                  regions_<m>.json.gz and collectivites-siren.csv
   --departements  comma-separated département codes as in the geo file (2A,90,971), or `all`
                   (every commune-actuelle with a SIREN in metropolitan France and 971–976)
   --exercices     comma-separated years, one output file each: balances_<niveau>_<year>.csv
@@ -62,8 +62,7 @@ balances:
 ofgl:
   --balances      directory holding balances_<niveau>_<exercice>.csv (every one found is used)
   --geo           directory holding communes_<m>.csv.gz, epci_<m>.json.gz,
-                  departements_<m>.json.gz, regions_<m>.json.gz, departements-siren.csv,
-                  regions-siren.csv
+                  departements_<m>.json.gz, regions_<m>.json.gz, collectivites-siren.csv
   --definitions   data/reference/agregats.csv (only the OFGL rows, exercice_min 2012, are used)
   --out           output directory
   --communes-departements
