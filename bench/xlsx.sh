@@ -19,8 +19,11 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import fastexcel, pyt
 fi
 py="$venv/bin/python"
 
-cargo build --quiet --profile bench-fast --bin opencoll --bin oc-gen
-bin="$CARGO_TARGET_DIR/bench-fast"
+# OPENCOLL_BENCH_PROFILE=dev times the debug build (for a quick look; figures are not comparable).
+profile="${OPENCOLL_BENCH_PROFILE:-bench-fast}"
+# The whole workspace: building single packages unifies features differently and rebuilds DataFusion.
+cargo build --quiet --profile "$profile" --workspace
+bin="$CARGO_TARGET_DIR/$([ "$profile" = dev ] && echo debug || echo "$profile")"
 
 book="$work/sheet_${rows}.xlsx"
 [ -f "$book" ] || "$bin/oc-gen" sheet --rows "$rows" --out "$book"
