@@ -165,7 +165,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_and_time_limits_fail_the_query_not_the_process() {
-        let base = oc_sql::new_context();
+        let base = oc_sql::session::new_context();
         let limits = Limits {
             timeout: Duration::from_secs(30),
             memory: 1024 * 1024,

@@ -24,7 +24,9 @@ use crate::exec;
 
 type St = AxState<Arc<State>>;
 
-pub fn router(state: Arc<State>) -> axum::routing::IntoMakeServiceWithConnectInfo<Router, SocketAddr> {
+pub fn router(
+    state: Arc<State>,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr> {
     let protected = Router::new()
         .route("/datasets", get(datasets))
         .route("/datasets/{id}", get(dataset))

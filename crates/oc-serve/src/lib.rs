@@ -133,13 +133,13 @@ impl State {
         let names = self.lake.list_tables().await.map_err(|e| e.to_string())?;
         let mut ok = Vec::new();
         for t in &names {
-            match oc_sql::register_lake_table(&self.base, &self.lake, t).await {
+            match oc_sql::session::register_lake_table(&self.base, &self.lake, t).await {
                 Ok(true) => ok.push(t.clone()),
                 Ok(false) => {}
                 Err(e) => tracing::warn!("table {t} is not served: {e}"),
             }
         }
-        let (views, broken) = oc_sql::register_views(&self.base, &self.project.views)
+        let (views, broken) = oc_sql::session::register_views(&self.base, &self.project.views)
             .await
             .map_err(|e| e.to_string())?;
         for (v, e) in broken {

@@ -326,7 +326,7 @@ impl SimpleQueryHandler for PgService {
                     let plan = self.plan(&sql).await?;
                     out.push(self.run(&*client, plan, &Format::UnifiedText).await?);
                 }
-                Kind::Session => out.extend(self.inner.do_query(client, &sql).await?),
+                Kind::Session => out.extend(SimpleQueryHandler::do_query(&*self.inner, client, &sql).await?),
             }
         }
         Ok(out)
@@ -365,7 +365,9 @@ impl ExtendedQueryHandler for PgService {
         };
         // Checked at parse time already; checked again so no path skips the guard.
         match guard::check(stmt).map_err(|e| user_error(READ_ONLY, e))? {
-            Kind::Session => self.inner.do_query(client, portal, max_rows).await,
+            Kind::Session => {
+                ExtendedQueryHandler::do_query(&*self.inner, client, portal, max_rows).await
+            }
             Kind::Query => {
                 let plan = bind(&self.parser, portal, plan)?;
                 exec::verify_plan(&plan).map_err(|e| user_error(READ_ONLY, e))?;
