@@ -29,7 +29,11 @@ fn project() -> &'static Path {
             copy_dir(&repo().join(d), &dir.join(d));
         }
         let out = opencoll(&dir, &["refresh"], &[]);
-        assert!(out.status.success(), "refresh: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "refresh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         dir
     })
 }
@@ -121,7 +125,11 @@ fn psql_bin() -> PathBuf {
         .arg(repo().join("scripts/psql.sh"))
         .output()
         .expect("run scripts/psql.sh");
-    assert!(out.status.success(), "psql.sh: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
@@ -129,7 +137,16 @@ fn psql_bin() -> PathBuf {
 fn psql(port: u16, user: &str, password: Option<&str>, command: &str) -> Output {
     let mut c = Command::new(psql_bin());
     c.args(["-X", "-w", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
-        .args(["-p", &port.to_string(), "-U", user, "-d", "lake", "-c", command])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-U",
+            user,
+            "-d",
+            "lake",
+            "-c",
+            command,
+        ])
         .env_remove("PGPASSWORD")
         .env("PGCONNECT_TIMEOUT", "10")
         .env("PGCLIENTENCODING", "UTF8")
@@ -183,9 +200,8 @@ struct Answer {
 
 impl Answer {
     fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -214,13 +230,23 @@ fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u
         .expect("HTTP head");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.lines();
-    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: HashMap<String, String> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if headers.get("transfer-encoding").is_some_and(|t| t == "chunked") {
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t == "chunked")
+    {
         body = dechunk(&body);
     }
     Answer {
@@ -234,7 +260,8 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let nl = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap();
         if size == 0 {
             return out;
         }
@@ -278,13 +305,22 @@ fn psql_lists_describes_and_queries_the_lake() {
     let dt = psql_ok(s.pg, "\\dt finances.*");
     assert!(dt.contains("finances|balances_communes|table"), "{dt}");
     let dv = psql_ok(s.pg, "\\dv finances.*");
-    assert!(dv.contains("finances|charges_produits_communes|view"), "{dv}");
+    assert!(
+        dv.contains("finances|charges_produits_communes|view"),
+        "{dv}"
+    );
     let d = psql_ok(s.pg, "\\d finances.balances_communes");
     assert!(d.contains("code_insee"), "{d}");
-    assert!(d.contains("numeric"), "Decimal amounts are numeric for Postgres clients: {d}");
+    assert!(
+        d.contains("numeric"),
+        "Decimal amounts are numeric for Postgres clients: {d}"
+    );
     // A finance view, exact Decimal values and French text (UTF-8).
     let out = psql_ok(s.pg, AJACCIO_2023);
-    assert!(out.contains("2023|2A004|Ajaccio|29210345.20|65026924.30"), "{out}");
+    assert!(
+        out.contains("2023|2A004|Ajaccio|29210345.20|65026924.30"),
+        "{out}"
+    );
     let out = psql_ok(
         s.pg,
         "SELECT code, nom FROM ref.communes WHERE millesime = 2026 AND code = '01152'",
@@ -294,7 +330,10 @@ fn psql_lists_describes_and_queries_the_lake() {
     let out = psql_ok(s.pg, &format!("{AJACCIO_2023} \\gdesc"));
     assert!(out.contains("charges|numeric"), "{out}");
     // Several statements in one simple query.
-    let out = psql_ok(s.pg, "SET application_name = 'test'; SELECT 1 AS un; SELECT 'é' AS e");
+    let out = psql_ok(
+        s.pg,
+        "SET application_name = 'test'; SELECT 1 AS un; SELECT 'é' AS e",
+    );
     assert!(out.contains("un\n1") && out.contains("e\né"), "{out}");
 }
 
@@ -428,7 +467,7 @@ with psycopg.connect(autocommit=True) as conn:
         for how in ("extended", "simple"):
             try:
                 if how == "simple":
-                    conn.cursor(psycopg.ClientCursor).execute(q)
+                    psycopg.ClientCursor(conn).execute(q)
                 else:
                     conn.execute(q)
                 raise SystemExit(f"not refused ({{how}}): {{q}}")
@@ -442,18 +481,33 @@ print("ok")
     );
     assert!(python(s.pg, &script).contains("ok"));
     // psql (simple protocol), with the message the user reads.
-    let out = psql(s.pg, USER, Some(PASSWORD), "DROP TABLE finances.balances_communes");
+    let out = psql(
+        s.pg,
+        USER,
+        Some(PASSWORD),
+        "DROP TABLE finances.balances_communes",
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("DROP/ALTER refused: this server serves the lake read-only"), "{err}");
+    assert!(
+        err.contains("DROP/ALTER refused: this server serves the lake read-only"),
+        "{err}"
+    );
     for q in FORBIDDEN {
         let a = post_sql(s.http, q, "application/json");
         assert_eq!(a.status, 403, "{q}: {}", a.text());
-        assert!(a.json()["error"].as_str().unwrap().contains("refused"), "{q}");
+        assert!(
+            a.json()["error"].as_str().unwrap().contains("refused"),
+            "{q}"
+        );
     }
     assert!(!Path::new("/tmp/opencoll-serve-copy.csv").exists());
     assert!(s.alive());
-    let a = post_sql(s.http, "SELECT count(*) AS n FROM finances.balances_communes", "application/json");
+    let a = post_sql(
+        s.http,
+        "SELECT count(*) AS n FROM finances.balances_communes",
+        "application/json",
+    );
     assert_eq!(a.json()["rows"][0]["n"], 19500);
 }
 
@@ -467,7 +521,11 @@ fn credentials_are_required_and_failures_say_nothing_about_users() {
         assert!(!o.status.success());
     }
     let msg = |o: &Output, u: &str| String::from_utf8_lossy(&o.stderr).replace(u, "USER");
-    assert!(msg(&wrong, USER).contains("authentication failed"), "{}", msg(&wrong, USER));
+    assert!(
+        msg(&wrong, USER).contains("authentication failed"),
+        "{}",
+        msg(&wrong, USER)
+    );
     // Same answer for a wrong password and an unknown user.
     assert_eq!(
         msg(&wrong, USER).lines().last(),
@@ -475,14 +533,33 @@ fn credentials_are_required_and_failures_say_nothing_about_users() {
     );
     assert!(psql_ok(s.pg, "SELECT 1 AS un").contains('1'));
 
-    for path in ["/datasets", "/datasets/finances.fiche", "/datasets/finances.fiche/rows"] {
+    for path in [
+        "/datasets",
+        "/datasets/finances.fiche",
+        "/datasets/finances.fiche/rows",
+    ] {
         let a = http(s.http, "GET", path, &[], b"");
         assert_eq!(a.status, 401, "{path}");
-        assert_eq!(a.headers.get("www-authenticate").map(String::as_str), Some("Bearer"));
-        let a = http(s.http, "GET", path, &[("Authorization", "Bearer faux")], b"");
+        assert_eq!(
+            a.headers.get("www-authenticate").map(String::as_str),
+            Some("Bearer")
+        );
+        let a = http(
+            s.http,
+            "GET",
+            path,
+            &[("Authorization", "Bearer faux")],
+            b"",
+        );
         assert_eq!(a.status, 401, "{path}");
     }
-    let a = http(s.http, "POST", "/sql", &[("Content-Type", "text/plain")], b"SELECT 1");
+    let a = http(
+        s.http,
+        "POST",
+        "/sql",
+        &[("Content-Type", "text/plain")],
+        b"SELECT 1",
+    );
     assert_eq!(a.status, 401);
     // Health and the API description are public.
     assert_eq!(http(s.http, "GET", "/health", &[], b"").status, 200);
@@ -536,7 +613,14 @@ fn http_endpoints_and_formats() {
 
     let api = http(s.http, "GET", "/openapi.json", &[], b"").json();
     assert!(api["openapi"].as_str().unwrap().starts_with("3."));
-    for p in ["/health", "/datasets", "/datasets/{id}", "/datasets/{id}/rows", "/sql", "/openapi.json"] {
+    for p in [
+        "/health",
+        "/datasets",
+        "/datasets/{id}",
+        "/datasets/{id}/rows",
+        "/sql",
+        "/openapi.json",
+    ] {
         assert!(api["paths"][p].is_object(), "{p}");
     }
 
@@ -547,7 +631,10 @@ fn http_endpoints_and_formats() {
         .iter()
         .map(|d| d["id"].as_str().unwrap())
         .collect();
-    assert!(ids.contains(&"finances.balances_communes") && ids.contains(&"finances.fiche"), "{ids:?}");
+    assert!(
+        ids.contains(&"finances.balances_communes") && ids.contains(&"finances.fiche"),
+        "{ids:?}"
+    );
     let bal = list["datasets"]
         .as_array()
         .unwrap()
@@ -560,9 +647,24 @@ fn http_endpoints_and_formats() {
     assert_eq!(d["kind"], "table");
     assert_eq!(d["rows"], 19500);
     let cols = d["columns"].as_array().unwrap();
-    let sd = cols.iter().find(|c| c["name"] == "obnetdeb").expect("obnetdeb column");
-    assert!(sd["type"].as_str().unwrap().starts_with("Decimal128(18, 2)"), "{sd}");
-    assert!(d["versions"].as_array().unwrap()[0]["version"].as_i64().unwrap() >= 0, "{d}");
+    let sd = cols
+        .iter()
+        .find(|c| c["name"] == "obnetdeb")
+        .expect("obnetdeb column");
+    assert!(
+        sd["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("Decimal128(18, 2)"),
+        "{sd}"
+    );
+    assert!(
+        d["versions"].as_array().unwrap()[0]["version"]
+            .as_i64()
+            .unwrap()
+            >= 0,
+        "{d}"
+    );
     assert!(d["freshness"]["finished_at"].is_string(), "{d}");
     let v = get(s.http, "/datasets/finances.charges_produits_communes").json();
     assert_eq!(v["kind"], "view");
@@ -578,7 +680,13 @@ fn http_endpoints_and_formats() {
     assert_eq!(r["row_count"], 2, "{r}");
     assert_eq!(r["rows"][0]["nom"], "Afa");
     assert_eq!(r["rows"][1]["nom"], "Ajaccio");
-    let bad = get(s.http, &format!("/datasets/finances.fiche/rows?where={}", enc("exercice:eq:deux")));
+    let bad = get(
+        s.http,
+        &format!(
+            "/datasets/finances.fiche/rows?where={}",
+            enc("exercice:eq:deux")
+        ),
+    );
     assert_eq!(bad.status, 400);
     assert!(bad.json()["error"].as_str().unwrap().contains("exercice"));
     let inj = get(
@@ -602,7 +710,10 @@ fn http_endpoints_and_formats() {
     assert_eq!(like["rows"][0]["code"], "01153", "{like}");
     assert_eq!(like["rows"][0]["nom"], "Échenevex");
     assert_eq!(like["rows"].as_array().unwrap().len(), 2);
-    assert_eq!(get(s.http, "/datasets/ref.communes/rows?where=nope:eq:1").status, 400);
+    assert_eq!(
+        get(s.http, "/datasets/ref.communes/rows?where=nope:eq:1").status,
+        400
+    );
 
     // POST /sql in each format.
     let j = post_sql(s.http, AJACCIO_2023, "application/json");
@@ -617,7 +728,9 @@ fn http_endpoints_and_formats() {
         "POST",
         "/sql",
         &[AUTH, ("Content-Type", "application/json")],
-        serde_json::to_vec(&serde_json::json!({ "sql": AJACCIO_2023 })).unwrap().as_slice(),
+        serde_json::to_vec(&serde_json::json!({ "sql": AJACCIO_2023 }))
+            .unwrap()
+            .as_slice(),
     );
     assert_eq!(body.json()["rows"][0]["code_insee"], "2A004");
 
@@ -630,9 +743,13 @@ fn http_endpoints_and_formats() {
 
     let all = "SELECT code_insee, exercice, charges FROM finances.charges_produits_communes ORDER BY exercice, code_insee";
     let arrow_ans = post_sql(s.http, all, "application/vnd.apache.arrow.stream");
-    assert_eq!(arrow_ans.headers["content-type"], "application/vnd.apache.arrow.stream");
+    assert_eq!(
+        arrow_ans.headers["content-type"],
+        "application/vnd.apache.arrow.stream"
+    );
     let reader =
-        arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(arrow_ans.body), None).unwrap();
+        arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(arrow_ans.body), None)
+            .unwrap();
     let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
     let n: usize = batches.iter().map(|b| b.num_rows()).sum();
     assert_eq!(n, 514);
@@ -651,8 +768,13 @@ fn http_endpoints_and_formats() {
     .unwrap();
     let pbatches: Vec<_> = reader.map(|b| b.unwrap()).collect();
     assert_eq!(pbatches.iter().map(|b| b.num_rows()).sum::<usize>(), 514);
-    let pretty = arrow::util::pretty::pretty_format_batches(&pbatches).unwrap().to_string();
-    assert!(pretty.contains("| 2A004      | 2023     | 29210345.20 |"), "{pretty}");
+    let pretty = arrow::util::pretty::pretty_format_batches(&pbatches)
+        .unwrap()
+        .to_string();
+    assert!(
+        pretty.contains("| 2A004      | 2023     | 29210345.20 |"),
+        "{pretty}"
+    );
 
     assert_eq!(post_sql(s.http, "SELECT 1", "image/png").status, 406);
     let bad = post_sql(s.http, "SELEC 1", "application/json");
@@ -688,9 +810,15 @@ fn limits_fail_the_query_not_the_server() {
     assert_eq!(a.status, 504, "{}", a.text());
     assert!(t.elapsed() < Duration::from_secs(20));
     let out = psql(s.pg, USER, Some(PASSWORD), slow);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("limit"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("limit"),
+        "{out:?}"
+    );
     let out = psql(s.pg, USER, Some(PASSWORD), big);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("memory"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("memory"),
+        "{out:?}"
+    );
     // Still serving.
     assert!(s.alive());
     assert!(psql_ok(s.pg, "SELECT count(*) FROM finances.balances_communes").contains("19500"));

@@ -100,9 +100,9 @@ impl Auth {
             .filter(|u| !u.is_empty())
             .enumerate()
         {
-            let (name, pw) = u.split_once(':').ok_or_else(|| {
-                format!("{ENV_USERS}, entry {}: write user:password", i + 1)
-            })?;
+            let (name, pw) = u
+                .split_once(':')
+                .ok_or_else(|| format!("{ENV_USERS}, entry {}: write user:password", i + 1))?;
             self.add_user(name, pw)
                 .map_err(|e| format!("{ENV_USERS}, entry {}: {e}", i + 1))?;
         }

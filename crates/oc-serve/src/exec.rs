@@ -72,7 +72,10 @@ pub async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, Stri
         [] => return Err("empty query: send one SELECT statement".into()),
         [(_, Kind::Query)] => {}
         [(_, Kind::Session)] => {
-            return Err("only queries run over HTTP (SET, SHOW and transactions are for Postgres clients)".into());
+            return Err(
+                "only queries run over HTTP (SET, SHOW and transactions are for Postgres clients)"
+                    .into(),
+            );
         }
         _ => return Err("send one statement per request".into()),
     }

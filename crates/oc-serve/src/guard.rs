@@ -119,8 +119,8 @@ pub fn check_df(stmt: &DfStatement) -> Result<Kind, String> {
 /// Parses `sql` with DataFusion's parser (Postgres dialect) and checks every statement.
 /// Returns the statements when all may run.
 pub fn check_sql(sql: &str) -> Result<Vec<(DfStatement, Kind)>, String> {
-    let stmts = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})
-        .map_err(|e| format!("{e}"))?;
+    let stmts =
+        DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}).map_err(|e| format!("{e}"))?;
     stmts
         .into_iter()
         .map(|s| check_df(&s).map(|k| (s, k)))
@@ -274,8 +274,14 @@ mod tests {
             ("CREATE TABLE t AS SELECT 1", "CREATE"),
             ("CREATE VIEW v AS SELECT 1", "CREATE"),
             ("SET datafusion.execution.batch_size = 1", "SET"),
-            ("SELECT * FROM read_parquet('/etc/passwd')", "table function"),
-            ("SELECT * FROM read_csv('https://example.org/x.csv')", "table function"),
+            (
+                "SELECT * FROM read_parquet('/etc/passwd')",
+                "table function",
+            ),
+            (
+                "SELECT * FROM read_csv('https://example.org/x.csv')",
+                "table function",
+            ),
             ("SELECT * FROM '/etc/passwd'", "reading files"),
             ("EXPLAIN COPY (SELECT 1) TO '/tmp/x'", "COPY"),
             ("DECLARE c CURSOR FOR SELECT 1", "cursors"),

@@ -37,7 +37,9 @@ pub fn router(
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
         .merge(protected)
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint: see /openapi.json") })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "no such endpoint: see /openapi.json")
+        })
         .with_state(state)
         .into_make_service_with_connect_info::<SocketAddr>()
 }
@@ -97,7 +99,10 @@ async fn require_token(st: St, req: Request, next: Next) -> Result<Response, Api
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
     let Some(given) = given else {
         tracing::warn!(client = peer, path = %req.uri().path(), "http request without a bearer token");
         return Err(ApiError::new(
@@ -135,7 +140,8 @@ fn docs(st: &State, id: &str) -> Value {
     let doc = st.project.catalog.datasets.get(id);
     let p = st.project.pipeline(id).map(|p| &p.pipeline);
     let pick = |a: Option<&Option<String>>, b: Option<&Option<String>>| {
-        a.and_then(|x| x.clone()).or_else(|| b.and_then(|x| x.clone()))
+        a.and_then(|x| x.clone())
+            .or_else(|| b.and_then(|x| x.clone()))
     };
     json!({
         "title": pick(doc.map(|d| &d.title), p.map(|p| &p.title)),
@@ -282,7 +288,11 @@ async fn freshness(ctx: &SessionContext, id: &str) -> Value {
         let df = ctx
             .table(TableReference::partial("_ops", "runs"))
             .await?
-            .filter(col("pipeline").eq(lit(id)).and(col("status").eq(lit("success"))))?
+            .filter(
+                col("pipeline")
+                    .eq(lit(id))
+                    .and(col("status").eq(lit("success"))),
+            )?
             .sort(vec![col("finished_at").sort(false, false)])?
             .limit(0, Some(1))?
             .select_columns(&["run_id", "finished_at", "rows_written", "table_version"])?;
@@ -304,7 +314,11 @@ fn json_array(batches: &[RecordBatch]) -> Result<Vec<u8>, String> {
     w.write_batches(&refs).map_err(|e| e.to_string())?;
     w.finish().map_err(|e| e.to_string())?;
     let bytes = w.into_inner();
-    Ok(if bytes.is_empty() { b"[]".to_vec() } else { bytes })
+    Ok(if bytes.is_empty() {
+        b"[]".to_vec()
+    } else {
+        bytes
+    })
 }
 
 fn json_rows(batches: &[RecordBatch]) -> Result<Vec<Value>, String> {
@@ -336,9 +350,8 @@ fn filter(schema: &SchemaRef, spec: &str) -> Result<datafusion::prelude::Expr, A
         }
     };
     let column = col(datafusion::common::Column::new_unqualified(c));
-    let need = || {
-        value.ok_or_else(|| ApiError::bad(format!("where={spec}: write column:{op}:value")))
-    };
+    let need =
+        || value.ok_or_else(|| ApiError::bad(format!("where={spec}: write column:{op}:value")));
     Ok(match op {
         "eq" => column.eq(lit(typed(need()?)?)),
         "ne" => column.not_eq(lit(typed(need()?)?)),
@@ -358,7 +371,9 @@ fn filter(schema: &SchemaRef, spec: &str) -> Result<datafusion::prelude::Expr, A
                 field.data_type(),
                 DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
             ) {
-                return Err(ApiError::bad(format!("where={spec}: like applies to text columns")));
+                return Err(ApiError::bad(format!(
+                    "where={spec}: like applies to text columns"
+                )));
             }
             column.like(lit(need()?.to_string()))
         }
@@ -396,13 +411,20 @@ async fn rows(
         match k.as_str() {
             "where" => {
                 let e = filter(&schema, v)?;
-                df = df.filter(e).map_err(|e| ApiError::query(exec::clean_error(&e)))?;
+                df = df
+                    .filter(e)
+                    .map_err(|e| ApiError::query(exec::clean_error(&e)))?;
             }
             "limit" => {
-                limit = Some(v.parse().map_err(|_| ApiError::bad("limit: a number of rows"))?)
+                limit = Some(
+                    v.parse()
+                        .map_err(|_| ApiError::bad("limit: a number of rows"))?,
+                )
             }
             "offset" => {
-                offset = v.parse().map_err(|_| ApiError::bad("offset: a number of rows"))?
+                offset = v
+                    .parse()
+                    .map_err(|_| ApiError::bad("offset: a number of rows"))?
             }
             "order" => {
                 for o in v.split(',') {
@@ -410,10 +432,12 @@ async fn rows(
                         Some(n) => (n, false),
                         None => (o, true),
                     };
-                    schema.field_with_name(name).map_err(|_| {
-                        ApiError::bad(format!("order: no column {name:?}"))
-                    })?;
-                    order.push(col(datafusion::common::Column::new_unqualified(name)).sort(asc, true));
+                    schema
+                        .field_with_name(name)
+                        .map_err(|_| ApiError::bad(format!("order: no column {name:?}")))?;
+                    order.push(
+                        col(datafusion::common::Column::new_unqualified(name)).sort(asc, true),
+                    );
                 }
             }
             "columns" => {
@@ -434,7 +458,9 @@ async fn rows(
         }
     }
     if !order.is_empty() {
-        df = df.sort(order).map_err(|e| ApiError::query(exec::clean_error(&e)))?;
+        df = df
+            .sort(order)
+            .map_err(|e| ApiError::query(exec::clean_error(&e)))?;
     }
     if let Some(cs) = columns {
         let refs: Vec<&str> = cs.iter().map(String::as_str).collect();
@@ -529,7 +555,12 @@ impl Format {
             return Ok(Format::Json);
         };
         for part in accept.split(',') {
-            let media = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let media = part
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             if media == "*/*" || media == "application/*" || media.is_empty() {
                 return Ok(Format::Json);
             }

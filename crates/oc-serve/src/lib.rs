@@ -248,8 +248,8 @@ mod tests {
         );
         let e = load_auth(&opts("0.0.0.0:5433", "127.0.0.1:8080", true), None, None).unwrap_err();
         assert!(e.contains("loopback"), "{e}");
-        let e = load_auth(&opts("127.0.0.1:5433", "127.0.0.1:8080", false), None, None)
-            .unwrap_err();
+        let e =
+            load_auth(&opts("127.0.0.1:5433", "127.0.0.1:8080", false), None, None).unwrap_err();
         assert!(e.contains(auth::ENV_USERS), "{e}");
         let e = load_auth(
             &opts("127.0.0.1:5433", "127.0.0.1:8080", false),

@@ -124,7 +124,14 @@ mod tests {
     #[test]
     fn every_route_is_described() {
         let d = super::document();
-        for p in ["/health", "/openapi.json", "/datasets", "/datasets/{id}", "/datasets/{id}/rows", "/sql"] {
+        for p in [
+            "/health",
+            "/openapi.json",
+            "/datasets",
+            "/datasets/{id}",
+            "/datasets/{id}/rows",
+            "/sql",
+        ] {
             assert!(d["paths"][p].is_object(), "{p}");
         }
     }

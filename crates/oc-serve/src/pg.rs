@@ -26,8 +26,8 @@ use datafusion_postgres::pgwire::api::results::{FieldInfo, QueryResponse, Respon
 use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{
-    ClientInfo, ClientPortalStore, PgWireConnectionState,
-    PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+    ClientInfo, ClientPortalStore, PgWireConnectionState, PgWireServerHandlers,
+    PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
 };
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::startup::Authentication;
@@ -275,12 +275,16 @@ impl PgService {
             .map_err(query_error)?;
         let f = fields.clone();
         let rows = batches
-            .map(move |b| -> Box<dyn Iterator<Item = PgWireResult<_>> + Send + Sync> {
-                match b {
-                    Ok(b) => encode_recordbatch(f.clone(), b),
-                    Err(e) => Box::new(std::iter::once(Err(query_error(exec::clean_error(&e))))),
-                }
-            })
+            .map(
+                move |b| -> Box<dyn Iterator<Item = PgWireResult<_>> + Send + Sync> {
+                    match b {
+                        Ok(b) => encode_recordbatch(f.clone(), b),
+                        Err(e) => {
+                            Box::new(std::iter::once(Err(query_error(exec::clean_error(&e)))))
+                        }
+                    }
+                },
+            )
             .flat_map(stream::iter);
         Ok(Response::Query(QueryResponse::new(fields, rows)))
     }
@@ -303,12 +307,7 @@ impl PgService {
 impl SimpleQueryHandler for PgService {
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
-        C: ClientInfo
-            + ClientPortalStore
-            + Sink<PgWireBackendMessage>
-            + Unpin
-            + Send
-            + Sync,
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
@@ -326,7 +325,9 @@ impl SimpleQueryHandler for PgService {
                     let plan = self.plan(&sql).await?;
                     out.push(self.run(&*client, plan, &Format::UnifiedText).await?);
                 }
-                Kind::Session => out.extend(SimpleQueryHandler::do_query(&*self.inner, client, &sql).await?),
+                Kind::Session => {
+                    out.extend(SimpleQueryHandler::do_query(&*self.inner, client, &sql).await?)
+                }
             }
         }
         Ok(out)
@@ -349,12 +350,7 @@ impl ExtendedQueryHandler for PgService {
         max_rows: usize,
     ) -> PgWireResult<Response>
     where
-        C: ClientInfo
-            + ClientPortalStore
-            + Sink<PgWireBackendMessage>
-            + Unpin
-            + Send
-            + Sync,
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
