@@ -326,8 +326,8 @@ fn psql_lists_describes_and_queries_the_lake() {
         "SELECT code, nom FROM ref.communes WHERE millesime = 2026 AND code = '01152'",
     );
     assert!(out.contains("01152|Échallon"), "{out}");
-    // Result types as psql sees them.
-    let out = psql_ok(s.pg, &format!("{AJACCIO_2023} \\gdesc"));
+    // A view's columns as psql sees them: amounts are numeric.
+    let out = psql_ok(s.pg, "\\d finances.charges_produits_communes");
     assert!(out.contains("charges|numeric"), "{out}");
     // Several statements in one simple query.
     let out = psql_ok(

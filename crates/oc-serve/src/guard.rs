@@ -119,8 +119,18 @@ pub fn check_df(stmt: &DfStatement) -> Result<Kind, String> {
 /// Parses `sql` with DataFusion's parser (Postgres dialect) and checks every statement.
 /// Returns the statements when all may run.
 pub fn check_sql(sql: &str) -> Result<Vec<(DfStatement, Kind)>, String> {
-    let stmts =
-        DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}).map_err(|e| format!("{e}"))?;
+    let stmts = match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
+        Ok(s) => s,
+        // DataFusion's parser only knows `COPY … TO`; `COPY … FROM` deserves a refusal too,
+        // not a syntax error.
+        Err(_) if first_words(sql).starts_with("COPY") => {
+            return Err(refusal(
+                "COPY",
+                "export results with the HTTP API instead (POST /sql with Accept: text/csv or Parquet)",
+            ));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     stmts
         .into_iter()
         .map(|s| check_df(&s).map(|k| (s, k)))
