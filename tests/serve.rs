@@ -851,22 +851,26 @@ fn load_hundreds_of_concurrent_queries() {
     std::thread::sleep(Duration::from_millis(500));
     let baseline = s.rss_kib();
     let total = 300;
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(total));
     let port = s.http;
-    let started = std::time::Instant::now();
-    let handles: Vec<_> = (0..total)
-        .map(|i| {
-            let q = queries[i % queries.len()].clone();
-            let b = barrier.clone();
-            std::thread::spawn(move || {
-                b.wait();
-                let a = post_sql(port, &q, "text/csv");
-                (i, a.status, a.text())
+    // Two identical rounds: the first may grow the allocator's pools, the second must not
+    // grow them further (no leak), and both stay near the baseline.
+    let mut rss = Vec::new();
+    for round in 1..=2 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(total));
+        let started = std::time::Instant::now();
+        let handles: Vec<_> = (0..total)
+            .map(|i| {
+                let q = queries[i % queries.len()].clone();
+                let b = barrier.clone();
+                std::thread::spawn(move || {
+                    b.wait();
+                    let a = post_sql(port, &q, "text/csv");
+                    (i, a.status, a.text())
+                })
             })
-        })
-        .collect();
-    // Postgres clients at the same time.
-    let pg_script = r#"
+            .collect();
+        // Postgres clients at the same time.
+        let pg_script = r#"
 import psycopg, concurrent.futures
 def one(i):
     with psycopg.connect(autocommit=True) as c:
@@ -876,28 +880,37 @@ with concurrent.futures.ThreadPoolExecutor(50) as ex:
 assert res == [9750] * 100, res
 print("ok")
 "#;
-    assert!(python(s.pg, pg_script).contains("ok"));
-    let mut wrong = 0;
-    for h in handles {
-        let (i, status, text) = h.join().unwrap();
-        if status != 200 || text != expected[i % expected.len()] {
-            wrong += 1;
-            eprintln!("query {i}: {status} {text}");
+        assert!(python(s.pg, pg_script).contains("ok"));
+        let mut wrong = 0;
+        for h in handles {
+            let (i, status, text) = h.join().unwrap();
+            if status != 200 || text != expected[i % expected.len()] {
+                wrong += 1;
+                eprintln!("query {i}: {status} {text}");
+            }
         }
+        let elapsed = started.elapsed();
+        assert_eq!(wrong, 0, "round {round}");
+        assert!(s.alive());
+        std::thread::sleep(Duration::from_secs(2));
+        let after = s.rss_kib();
+        eprintln!(
+            "load round {round}: {total} HTTP + 100 Postgres queries in {:.1} s; RSS {} MiB before, {} MiB after",
+            elapsed.as_secs_f64(),
+            baseline / 1024,
+            after / 1024
+        );
+        rss.push(after);
     }
-    let elapsed = started.elapsed();
-    assert_eq!(wrong, 0);
-    assert!(s.alive());
-    std::thread::sleep(Duration::from_secs(2));
-    let after = s.rss_kib();
-    eprintln!(
-        "load: {total} HTTP + 100 Postgres queries in {:.1} s; RSS {} MiB before, {} MiB after",
-        elapsed.as_secs_f64(),
-        baseline / 1024,
-        after / 1024
+    assert!(
+        rss[0] < baseline + baseline / 2 + 64 * 1024,
+        "RSS grew from {baseline} KiB to {} KiB",
+        rss[0]
     );
     assert!(
-        after < baseline + baseline / 2 + 64 * 1024,
-        "RSS grew from {baseline} KiB to {after} KiB"
+        rss[1] < rss[0] + 48 * 1024,
+        "RSS kept growing: {} KiB after round 1, {} KiB after round 2",
+        rss[0],
+        rss[1]
     );
 }
