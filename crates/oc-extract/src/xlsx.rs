@@ -17,7 +17,7 @@ use crate::conform::ColumnPlan;
 use crate::rows::{Layout, RowWriter, Slot};
 use crate::{ExtractError, FileStats, ReadSpec, Sink, SourceFile};
 
-/// Sheets declare up to 1,048,576 rows: never trust the dimension, stop at the last cell.
+/// Notes kept per sheet (the rows after `stop_at` can be a whole second table).
 const MAX_NOTES: usize = 50;
 
 /// A cell as read, before typing.
