@@ -174,28 +174,20 @@ impl Layout {
         line: u64,
         cell: impl Fn(usize) -> Option<Cow<'c, str>>,
     ) -> Result<(), ExtractError> {
-        if self.pivots.is_empty() {
+        // Without unpivot a record is one row; the unpivot slots are then never declared.
+        let single = self.pivots.is_empty().then_some(None);
+        let pivots = single.into_iter().chain(self.pivots.iter().map(Some));
+        for p in pivots {
             let raws = self
                 .slots
                 .iter()
-                .map(|s| match s {
-                    Slot::Field(i) => cell(*i),
-                    Slot::Const(v) => Some(Cow::Borrowed(v.as_str())),
-                    _ => None,
-                })
-                .collect();
-            return rows.push(sink, line, raws);
-        }
-        for p in &self.pivots {
-            let raws = self
-                .slots
-                .iter()
-                .map(|s| match s {
-                    Slot::Field(i) => cell(*i),
-                    Slot::Const(v) => Some(Cow::Borrowed(v.as_str())),
-                    Slot::UnpivotName => Some(Cow::Borrowed(p.name.as_str())),
-                    Slot::UnpivotValue => cell(p.field),
-                    Slot::UnpivotFlag => p.flag.as_deref().map(Cow::Borrowed),
+                .map(|s| match (s, p) {
+                    (Slot::Field(i), _) => cell(*i),
+                    (Slot::Const(v), _) => Some(Cow::Borrowed(v.as_str())),
+                    (Slot::UnpivotName, Some(p)) => Some(Cow::Borrowed(p.name.as_str())),
+                    (Slot::UnpivotValue, Some(p)) => cell(p.field),
+                    (Slot::UnpivotFlag, Some(p)) => p.flag.as_deref().map(Cow::Borrowed),
+                    (_, None) => None,
                 })
                 .collect();
             rows.push(sink, line, raws)?;
