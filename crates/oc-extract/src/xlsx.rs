@@ -338,12 +338,15 @@ fn merged_cells<RS: std::io::Read + std::io::Seek>(
     }
 }
 
-/// The sheets to read and the vars each one adds (named groups of a `/regex/`).
+/// A sheet to read and the vars it adds (named groups of a `/regex/`).
+type SheetVars = (String, Vec<(String, String)>);
+
+/// The sheets to read.
 fn select_sheets(
     names: &[String],
     x: &XlsxOptions,
     file: &SourceFile,
-) -> Result<Vec<(String, Vec<(String, String)>)>, String> {
+) -> Result<Vec<SheetVars>, String> {
     let list = || names.join(", ");
     match &x.sheet {
         None => names
@@ -663,9 +666,10 @@ fn header_names(
             if row.index < r0 || row.index > r1 {
                 continue;
             }
-            for c in c0..=((c1 as usize).saturating_sub(first_col)).min(width.saturating_sub(1)) {
-                if grid[ri][c].is_empty() {
-                    grid[ri][c] = value.clone();
+            let last = ((c1 as usize).saturating_sub(first_col)).min(width.saturating_sub(1));
+            for cell in grid[ri].iter_mut().take(last + 1).skip(c0) {
+                if cell.is_empty() {
+                    *cell = value.clone();
                 }
             }
         }

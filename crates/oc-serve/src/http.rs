@@ -666,9 +666,9 @@ async fn answer(
             w.into_inner().map_err(|e| ApiError::query(e.to_string()))?
         }
     };
-    Ok(Response::builder()
+    Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, format.content_type())
         .body(Body::from(body))
-        .map_err(|e| ApiError::query(e.to_string()))?)
+        .map_err(|e| ApiError::query(e.to_string()))
 }
