@@ -72,6 +72,58 @@ impl Frame {
     }
 }
 
+/// Box of a glyph of advance `w` and size `size` whose baseline origin is `o` and text direction
+/// `phi` (degrees counterclockwise) in the displayed frame (y down).
+fn glyph_box(o: (f32, f32), phi: f32, w: f32, size: f32) -> (f32, f32, f32, f32) {
+    let r = phi.to_radians();
+    let u = (r.cos(), -r.sin());
+    let v = (-r.sin() * size, -r.cos() * size);
+    let pts = [o, (o.0 + u.0 * w, o.1 + u.1 * w), (o.0 + v.0, o.1 + v.1), (o.0 + u.0 * w + v.0, o.1 + u.1 * w + v.1)];
+    let x0 = pts.iter().map(|p| p.0).fold(f32::MAX, f32::min);
+    let x1 = pts.iter().map(|p| p.0).fold(f32::MIN, f32::max);
+    let y0 = pts.iter().map(|p| p.1).fold(f32::MAX, f32::min);
+    let y1 = pts.iter().map(|p| p.1).fold(f32::MIN, f32::max);
+    (x0, y0, x1, y1)
+}
+
+/// Glyphs without a known advance get the distance to the next glyph of their line (when it
+/// is close), so that word gaps stay measurable.
+fn refine_widths(chars: &mut [Char], idx: &[usize]) {
+    if idx.is_empty() {
+        return;
+    }
+    // along-text coordinate and line key for the four right-angle directions
+    let key = |c: &Char| -> Option<(i32, i64, f32)> {
+        let d = ((c.rotation / 90.0).round() as i32).rem_euclid(4);
+        match d {
+            0 => Some((d, (c.bottom * 2.0).round() as i64, c.x0)),
+            1 => Some((d, (c.x1 * 2.0).round() as i64, -c.bottom)),
+            2 => Some((d, (c.top * 2.0).round() as i64, -c.x1)),
+            _ => Some((d, (c.x0 * 2.0).round() as i64, c.top)),
+        }
+        .filter(|_| (c.rotation / 90.0 - (c.rotation / 90.0).round()).abs() < 0.05)
+    };
+    let mut ks: Vec<(i32, i64, f32, usize)> = idx.iter().filter_map(|&i| key(&chars[i]).map(|(d, l, a)| (d, l, a, i))).collect();
+    ks.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+    for w in ks.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        if (a.0, a.1) != (b.0, b.1) {
+            continue;
+        }
+        let size = chars[a.3].size.max(1.0);
+        let adv = b.2 - a.2;
+        if adv > 0.05 * size && adv < 1.1 * size {
+            let c = &mut chars[a.3];
+            match a.0 {
+                0 => c.x1 = c.x0 + adv,
+                1 => c.top = c.bottom - adv,
+                2 => c.x0 = c.x1 - adv,
+                _ => c.bottom = c.top + adv,
+            }
+        }
+    }
+}
+
 /// Glyphs that a font without a usable Unicode mapping typically yields.
 fn looks_unmapped(c: char) -> bool {
     // fonts without a ToUnicode map come out as raw codes: control characters (tabs and
@@ -97,12 +149,23 @@ impl Backend for OxideBackend {
             let (width, height) = frame.size();
             let raw = doc.extract_chars(idx).map_err(|e| e.to_string())?;
             let mut chars = Vec::with_capacity(raw.len());
+            // glyphs whose box the parser leaves empty (rotated text): box rebuilt below
+            let mut estimated: Vec<usize> = Vec::new();
             for ch in raw {
-                let (x0, top, x1, bottom) = frame.map_box(ch.bbox.x, ch.bbox.y, ch.bbox.width, ch.bbox.height);
+                // text direction in the displayed frame, degrees counterclockwise
+                let phi = (ch.rotation_degrees - rot as f32).rem_euclid(360.0);
+                let (x0, top, x1, bottom) = if ch.bbox.width > 0.0 && ch.rotation_degrees.abs() < 0.5 {
+                    frame.map_box(ch.bbox.x, ch.bbox.y, ch.bbox.width, ch.bbox.height)
+                } else {
+                    let w = if ch.advance_width > 0.0 { ch.advance_width } else { 0.5 * ch.font_size };
+                    if ch.advance_width <= 0.0 {
+                        estimated.push(chars.len());
+                    }
+                    glyph_box(frame.map(ch.origin_x, ch.origin_y), phi, w, ch.font_size.max(ch.bbox.height))
+                };
                 if !(x0.is_finite() && top.is_finite() && x1.is_finite() && bottom.is_finite()) {
                     continue;
                 }
-                let rotation = (ch.rotation_degrees - rot as f32).rem_euclid(360.0);
                 chars.push(Char {
                     text: ch.char,
                     x0,
@@ -112,9 +175,10 @@ impl Backend for OxideBackend {
                     size: ch.font_size,
                     mapped: !looks_unmapped(ch.char),
                     font: ch.font_name,
-                    rotation,
+                    rotation: phi,
                 });
             }
+            refine_widths(&mut chars, &estimated);
             let paths = doc.extract_paths(idx).unwrap_or_default();
             let mut segments = Vec::new();
             for p in &paths {

@@ -116,8 +116,10 @@ pub fn check_unicode(page: &Page) -> Result<(), Error> {
         return Ok(());
     }
     let bad: Vec<&Char> = ink.iter().copied().filter(|c| !c.mapped).collect();
-    // a few stray symbols (bullets from a dingbat font) are tolerated
-    if bad.len() * 20 > ink.len() {
+    let readable = ink.iter().filter(|c| c.text.is_alphanumeric()).count();
+    // a few stray codes (tabs drawn as glyphs, dingbat bullets) are tolerated; a page where
+    // they outnumber letters and digits is unreadable
+    if bad.len() >= 10 && bad.len() > readable {
         let mut fonts: Vec<&str> = bad.iter().map(|c| c.font.as_str()).collect();
         fonts.sort_unstable();
         fonts.dedup();
