@@ -45,6 +45,47 @@ fn merge(mut segs: Vec<Rule>) -> Vec<Rule> {
     out
 }
 
+/// Borders implied by the ends of `rules` (at least two rules ending at the same coordinate
+/// with no crossing rule there), as rules of the other orientation.
+fn implied(rules: &[Rule], cross: &[Rule]) -> Vec<Rule> {
+    let mut out = Vec::new();
+    for end in [true, false] {
+        // only rules that cross a real rule of the other orientation: rules alone (booktabs
+        // tables, underlines) do not make a grid
+        let mut pts: Vec<(f32, f32)> = rules
+            .iter()
+            .filter(|r| {
+                cross.iter().any(|c| c.at > r.from + JOIN && c.at < r.to - JOIN && r.at >= c.from - JOIN && r.at <= c.to + JOIN)
+            })
+            .map(|r| (if end { r.to } else { r.from }, r.at))
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut i = 0;
+        while i < pts.len() {
+            let mut j = i + 1;
+            while j < pts.len() && pts[j].0 - pts[i].0 <= SNAP {
+                j += 1;
+            }
+            if j - i >= 2 {
+                let at = pts[i..j].iter().map(|p| p.0).sum::<f32>() / (j - i) as f32;
+                let mut ys: Vec<f32> = pts[i..j].iter().map(|p| p.1).collect();
+                ys.sort_by(f32::total_cmp);
+                // one border piece per pair of consecutive rules that a real crossing rule also
+                // spans: two tables stacked with aligned ends stay apart
+                for w in ys.windows(2) {
+                    let spanned = cross.iter().any(|c| c.from <= w[0] + JOIN && c.to >= w[1] - JOIN);
+                    let covered = cross.iter().any(|c| (c.at - at).abs() <= JOIN && c.from <= w[0] + JOIN && c.to >= w[1] - JOIN);
+                    if spanned && !covered && w[1] - w[0] > 1.0 {
+                        out.push(Rule { at, from: w[0], to: w[1] });
+                    }
+                }
+            }
+            i = j;
+        }
+    }
+    out
+}
+
 /// A ruled grid found on the page: its cells with their grid spans.
 #[derive(Debug, Clone)]
 pub struct Grid {
@@ -77,6 +118,13 @@ pub fn find_grids(segments: &[Segment], area: Option<&BBox>) -> Vec<Grid> {
     if hs.len() < 2 || vs.len() < 2 {
         return Vec::new();
     }
+    // tables without an outer frame: rules that all end at the same place imply a border there
+    let mut vs = vs;
+    let mut hs = hs;
+    let extra_v = implied(&hs, &vs);
+    let extra_h = implied(&vs, &hs);
+    vs = merge(vs.into_iter().chain(extra_v).collect());
+    hs = merge(hs.into_iter().chain(extra_h).collect());
     // intersections: (x, y, h index, v index)
     let tol = JOIN;
     let mut pts: Vec<(f32, f32, usize, usize)> = Vec::new();
