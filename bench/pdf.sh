@@ -18,8 +18,11 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/pdf-requirements.txt" "$venv/r
   cp "$here/pdf-requirements.txt" "$venv/requirements.txt"
 fi
 
-(cd "$repo" && cargo build --release -q --bin opencoll)
-bin=${CARGO_TARGET_DIR:-$repo/target}/release/opencoll
+# OPENCOLL_PDF_PROFILE=dev measures a debug build (workspace crates unoptimised)
+profile=${OPENCOLL_PDF_PROFILE:-release}
+(cd "$repo" && cargo build --profile "$profile" -q --bin opencoll)
+dir=$profile; [ "$profile" = dev ] && dir=debug
+bin=${CARGO_TARGET_DIR:-$repo/target}/$dir/opencoll
 
 ours=$(python3 "$here/pdf_cases.py" ours "$cases" "$work/ours" -- "$bin" pdf tables)
 cam=$("$venv/bin/python" "$here/pdf_cases.py" camelot "$cases" "$work/camelot" 2>/dev/null | tail -1)

@@ -133,7 +133,10 @@ fn main() -> ExitCode {
         .init();
     // `pdf` works on a file alone: no project, lake or runtime
     let cli = match cli {
-        Cli { command: Command::Pdf { cmd }, .. } => {
+        Cli {
+            command: Command::Pdf { cmd },
+            ..
+        } => {
             return match pdf_cmd::run(cmd) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

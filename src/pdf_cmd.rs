@@ -36,7 +36,17 @@ pub enum PdfCommand {
 }
 
 pub fn run(cmd: PdfCommand) -> Result<()> {
-    let PdfCommand::Tables { file, pages, strategy, area, columns, copy_spans, merged, header_rows, out } = cmd;
+    let PdfCommand::Tables {
+        file,
+        pages,
+        strategy,
+        area,
+        columns,
+        copy_spans,
+        merged,
+        header_rows,
+        out,
+    } = cmd;
     let pdf = oc_pdf::open(&file)?;
     let mut opts = oc_pdf::Options {
         strategy: strategy.parse().map_err(anyhow::Error::msg)?,
@@ -51,11 +61,15 @@ pub fn run(cmd: PdfCommand) -> Result<()> {
     }
     if let Some(c) = columns {
         let cols: Result<Vec<f32>, _> = c.split(',').map(|s| s.trim().parse::<f32>()).collect();
-        opts.columns = Some(cols.map_err(|_| anyhow::anyhow!("--columns: write x positions in points, e.g. 120,250.5"))?);
+        opts.columns = Some(cols.map_err(|_| {
+            anyhow::anyhow!("--columns: write x positions in points, e.g. 120,250.5")
+        })?);
     }
     let tables = oc_pdf::extract(&pdf, &opts)?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let stem = file.file_stem().map_or("table".into(), |s| s.to_string_lossy().into_owned());
+    let stem = file
+        .file_stem()
+        .map_or("table".into(), |s| s.to_string_lossy().into_owned());
     for t in &tables {
         write(&out, &format!("{stem}.p{}.t{}.csv", t.page, t.index), t)?;
     }

@@ -11,7 +11,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use indexmap::IndexMap;
 use oc_spec::project::{delimiter_byte, regex_of};
-use oc_spec::{ColumnType, Encoding, Format, JsonOptions, OnExtraColumns, Pipeline};
+use oc_spec::{ColumnType, Encoding, Format, JsonOptions, OnExtraColumns, PdfOptions, Pipeline};
 
 pub mod conform;
 pub mod csv;
@@ -19,6 +19,7 @@ pub mod encoding;
 pub mod input;
 pub mod json;
 pub mod number;
+pub mod pdf;
 mod rows;
 #[cfg(test)]
 mod testutil;
@@ -143,6 +144,7 @@ pub struct ReadSpec {
     pub columns: Vec<SourceColumn>,
     pub csv: CsvDialect,
     pub json: JsonOptions,
+    pub pdf: PdfOptions,
     pub member: Option<String>,
     pub on_extra_columns: OnExtraColumns,
     pub batch_rows: usize,
@@ -172,6 +174,11 @@ impl ReadSpec {
                         c
                     }
                 }),
+        };
+        let number = if format == Format::Pdf {
+            pdf::number_format(&p.pdf_options())
+        } else {
+            number
         };
         let mut columns = Vec::new();
         for (name, spec) in &p.columns {
@@ -223,6 +230,7 @@ impl ReadSpec {
                 encoding: csv.encoding,
             },
             json: p.json_options(),
+            pdf: p.pdf_options(),
             member: p.source.member.clone(),
             on_extra_columns: p.on_extra_columns,
             batch_rows: BATCH_ROWS,
@@ -268,6 +276,10 @@ pub fn read_file(
     file: &SourceFile,
     sink: &mut dyn Sink,
 ) -> Result<FileStats, ExtractError> {
+    if spec.format == Format::Pdf {
+        // binary: not through the text input (which refuses PDF bytes)
+        return pdf::read_file(spec, file, sink);
+    }
     let ((rows_read, rows_rejected), sha256, bytes) = input::with_reader(
         &file.path,
         &file.display,
@@ -275,6 +287,7 @@ pub fn read_file(
         |r| match spec.format {
             Format::Csv => csv::read(spec, file, r, sink),
             Format::Json => json::read(spec, file, r, sink),
+            Format::Pdf => pdf::read(spec, file, r, sink),
         },
     )?;
     Ok(FileStats {

@@ -21,7 +21,8 @@ pub struct OxideBackend {
 
 impl OxideBackend {
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let bytes = std::fs::read(path).map_err(|e| Error::Open(format!("{}: {e}", path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::Open(format!("{}: {e}", path.display())))?;
         Self::from_bytes(bytes).map_err(|e| match e {
             Error::Open(m) => Error::Open(format!("{}: {m}", path.display())),
             other => other,
@@ -62,7 +63,11 @@ impl Frame {
     }
     fn size(&self) -> (f32, f32) {
         let (w, h) = (self.urx - self.llx, self.ury - self.lly);
-        if self.rot == 90 || self.rot == 270 { (h, w) } else { (w, h) }
+        if self.rot == 90 || self.rot == 270 {
+            (h, w)
+        } else {
+            (w, h)
+        }
     }
     /// Box (x, y, w, h in y-up user space) to displayed (x0, top, x1, bottom).
     fn map_box(&self, x: f32, y: f32, w: f32, h: f32) -> (f32, f32, f32, f32) {
@@ -78,7 +83,12 @@ fn glyph_box(o: (f32, f32), phi: f32, w: f32, size: f32) -> (f32, f32, f32, f32)
     let r = phi.to_radians();
     let u = (r.cos(), -r.sin());
     let v = (-r.sin() * size, -r.cos() * size);
-    let pts = [o, (o.0 + u.0 * w, o.1 + u.1 * w), (o.0 + v.0, o.1 + v.1), (o.0 + u.0 * w + v.0, o.1 + u.1 * w + v.1)];
+    let pts = [
+        o,
+        (o.0 + u.0 * w, o.1 + u.1 * w),
+        (o.0 + v.0, o.1 + v.1),
+        (o.0 + u.0 * w + v.0, o.1 + u.1 * w + v.1),
+    ];
     let x0 = pts.iter().map(|p| p.0).fold(f32::MAX, f32::min);
     let x1 = pts.iter().map(|p| p.0).fold(f32::MIN, f32::max);
     let y0 = pts.iter().map(|p| p.1).fold(f32::MAX, f32::min);
@@ -103,7 +113,10 @@ fn refine_widths(chars: &mut [Char], idx: &[usize]) {
         }
         .filter(|_| (c.rotation / 90.0 - (c.rotation / 90.0).round()).abs() < 0.05)
     };
-    let mut ks: Vec<(i32, i64, f32, usize)> = idx.iter().filter_map(|&i| key(&chars[i]).map(|(d, l, a)| (d, l, a, i))).collect();
+    let mut ks: Vec<(i32, i64, f32, usize)> = idx
+        .iter()
+        .filter_map(|&i| key(&chars[i]).map(|(d, l, a)| (d, l, a, i)))
+        .collect();
     ks.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
     for w in ks.windows(2) {
         let (a, b) = (&w[0], &w[1]);
@@ -138,14 +151,23 @@ impl Backend for OxideBackend {
 
     fn page(&self, number: usize) -> Result<Page, Error> {
         if number == 0 || number > self.pages {
-            return Err(Error::Page { page: number, pages: self.pages });
+            return Err(Error::Page {
+                page: number,
+                pages: self.pages,
+            });
         }
         let idx = number - 1;
         let doc = &self.doc;
         let read = std::panic::AssertUnwindSafe(|| -> Result<Page, String> {
             let (a, b, c, d) = doc.get_page_media_box(idx).map_err(|e| e.to_string())?;
             let rot = doc.get_page_rotation(idx).unwrap_or(0).rem_euclid(360);
-            let frame = Frame { llx: a.min(c), lly: b.min(d), urx: a.max(c), ury: b.max(d), rot };
+            let frame = Frame {
+                llx: a.min(c),
+                lly: b.min(d),
+                urx: a.max(c),
+                ury: b.max(d),
+                rot,
+            };
             let (width, height) = frame.size();
             let raw = doc.extract_chars(idx).map_err(|e| e.to_string())?;
             let mut chars = Vec::with_capacity(raw.len());
@@ -154,15 +176,25 @@ impl Backend for OxideBackend {
             for ch in raw {
                 // text direction in the displayed frame, degrees counterclockwise
                 let phi = (ch.rotation_degrees - rot as f32).rem_euclid(360.0);
-                let (x0, top, x1, bottom) = if ch.bbox.width > 0.0 && ch.rotation_degrees.abs() < 0.5 {
-                    frame.map_box(ch.bbox.x, ch.bbox.y, ch.bbox.width, ch.bbox.height)
-                } else {
-                    let w = if ch.advance_width > 0.0 { ch.advance_width } else { 0.5 * ch.font_size };
-                    if ch.advance_width <= 0.0 {
-                        estimated.push(chars.len());
-                    }
-                    glyph_box(frame.map(ch.origin_x, ch.origin_y), phi, w, ch.font_size.max(ch.bbox.height))
-                };
+                let (x0, top, x1, bottom) =
+                    if ch.bbox.width > 0.0 && ch.rotation_degrees.abs() < 0.5 {
+                        frame.map_box(ch.bbox.x, ch.bbox.y, ch.bbox.width, ch.bbox.height)
+                    } else {
+                        let w = if ch.advance_width > 0.0 {
+                            ch.advance_width
+                        } else {
+                            0.5 * ch.font_size
+                        };
+                        if ch.advance_width <= 0.0 {
+                            estimated.push(chars.len());
+                        }
+                        glyph_box(
+                            frame.map(ch.origin_x, ch.origin_y),
+                            phi,
+                            w,
+                            ch.font_size.max(ch.bbox.height),
+                        )
+                    };
                 if !(x0.is_finite() && top.is_finite() && x1.is_finite() && bottom.is_finite()) {
                     continue;
                 }
@@ -184,12 +216,25 @@ impl Backend for OxideBackend {
             for p in &paths {
                 path_segments(p, &frame, &mut segments);
             }
-            Ok(Page { number, width, height, rotation: rot, chars, segments })
+            Ok(Page {
+                number,
+                width,
+                height,
+                rotation: rot,
+                chars,
+                segments,
+            })
         });
         match std::panic::catch_unwind(read) {
             Ok(Ok(p)) => Ok(p),
-            Ok(Err(e)) => Err(Error::Read { page: number, message: e }),
-            Err(_) => Err(Error::Read { page: number, message: "the PDF parser crashed on this page".into() }),
+            Ok(Err(e)) => Err(Error::Read {
+                page: number,
+                message: e,
+            }),
+            Err(_) => Err(Error::Read {
+                page: number,
+                message: "the PDF parser crashed on this page".into(),
+            }),
         }
     }
 }
@@ -229,7 +274,13 @@ fn path_segments(p: &PathContent, f: &Frame, out: &mut Vec<Segment>) {
                 if cur.len() > 1 {
                     subpaths.push(std::mem::take(&mut cur));
                 }
-                subpaths.push(vec![tr(x, y), tr(x + w, y), tr(x + w, y + h), tr(x, y + h), tr(x, y)]);
+                subpaths.push(vec![
+                    tr(x, y),
+                    tr(x + w, y),
+                    tr(x + w, y + h),
+                    tr(x, y + h),
+                    tr(x, y),
+                ]);
                 cur.clear();
             }
             PathOperation::ClosePath => {
@@ -259,15 +310,32 @@ fn path_segments(p: &PathContent, f: &Frame, out: &mut Vec<Segment>) {
         let (w, h) = (x1 - x0, y1 - y0);
         if w < 3.0 && h >= 3.0 {
             let x = (x0 + x1) / 2.0;
-            out.push(Segment { x0: x, y0, x1: x, y1 });
+            out.push(Segment {
+                x0: x,
+                y0,
+                x1: x,
+                y1,
+            });
         } else if h < 3.0 && w >= 3.0 {
             let y = (y0 + y1) / 2.0;
-            out.push(Segment { x0, y0: y, x1, y1: y });
+            out.push(Segment {
+                x0,
+                y0: y,
+                x1,
+                y1: y,
+            });
         } else if w >= 3.0 && h >= 3.0 {
-            let axis_aligned = sp.windows(2).all(|s| (s[0].0 - s[1].0).abs() < 0.5 || (s[0].1 - s[1].1).abs() < 0.5);
+            let axis_aligned = sp
+                .windows(2)
+                .all(|s| (s[0].0 - s[1].0).abs() < 0.5 || (s[0].1 - s[1].1).abs() < 0.5);
             if stroked || !axis_aligned {
                 for s in sp.windows(2) {
-                    let seg = Segment { x0: s[0].0.min(s[1].0), y0: s[0].1.min(s[1].1), x1: s[0].0.max(s[1].0), y1: s[0].1.max(s[1].1) };
+                    let seg = Segment {
+                        x0: s[0].0.min(s[1].0),
+                        y0: s[0].1.min(s[1].1),
+                        x1: s[0].0.max(s[1].0),
+                        y1: s[0].1.max(s[1].1),
+                    };
                     if seg.is_horizontal() || seg.is_vertical() {
                         out.push(seg);
                     }

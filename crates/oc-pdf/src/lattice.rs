@@ -32,7 +32,11 @@ fn merge(mut segs: Vec<Rule>) -> Vec<Rule> {
         let mut cur: Option<Rule> = None;
         for r in g {
             cur = match cur {
-                Some(c) if r.from <= c.to + JOIN => Some(Rule { at, from: c.from, to: c.to.max(r.to) }),
+                Some(c) if r.from <= c.to + JOIN => Some(Rule {
+                    at,
+                    from: c.from,
+                    to: c.to.max(r.to),
+                }),
                 Some(c) => {
                     out.push(c);
                     Some(Rule { at, ..r })
@@ -55,7 +59,12 @@ fn implied(rules: &[Rule], cross: &[Rule]) -> Vec<Rule> {
         let mut pts: Vec<(f32, f32)> = rules
             .iter()
             .filter(|r| {
-                cross.iter().any(|c| c.at > r.from + JOIN && c.at < r.to - JOIN && r.at >= c.from - JOIN && r.at <= c.to + JOIN)
+                cross.iter().any(|c| {
+                    c.at > r.from + JOIN
+                        && c.at < r.to - JOIN
+                        && r.at >= c.from - JOIN
+                        && r.at <= c.to + JOIN
+                })
             })
             .map(|r| (if end { r.to } else { r.from }, r.at))
             .collect();
@@ -73,10 +82,18 @@ fn implied(rules: &[Rule], cross: &[Rule]) -> Vec<Rule> {
                 // one border piece per pair of consecutive rules that a real crossing rule also
                 // spans: two tables stacked with aligned ends stay apart
                 for w in ys.windows(2) {
-                    let spanned = cross.iter().any(|c| c.from <= w[0] + JOIN && c.to >= w[1] - JOIN);
-                    let covered = cross.iter().any(|c| (c.at - at).abs() <= JOIN && c.from <= w[0] + JOIN && c.to >= w[1] - JOIN);
+                    let spanned = cross
+                        .iter()
+                        .any(|c| c.from <= w[0] + JOIN && c.to >= w[1] - JOIN);
+                    let covered = cross.iter().any(|c| {
+                        (c.at - at).abs() <= JOIN && c.from <= w[0] + JOIN && c.to >= w[1] - JOIN
+                    });
                     if spanned && !covered && w[1] - w[0] > 1.0 {
-                        out.push(Rule { at, from: w[0], to: w[1] });
+                        out.push(Rule {
+                            at,
+                            from: w[0],
+                            to: w[1],
+                        });
                     }
                 }
             }
@@ -98,21 +115,34 @@ pub struct Grid {
 
 pub fn find_grids(segments: &[Segment], area: Option<&BBox>) -> Vec<Grid> {
     let inside = |s: &Segment| match area {
-        Some(a) => s.x1 >= a.x0 - 2.0 && s.x0 <= a.x1 + 2.0 && s.y1 >= a.top - 2.0 && s.y0 <= a.bottom + 2.0,
+        Some(a) => {
+            s.x1 >= a.x0 - 2.0
+                && s.x0 <= a.x1 + 2.0
+                && s.y1 >= a.top - 2.0
+                && s.y0 <= a.bottom + 2.0
+        }
         None => true,
     };
     let hs = merge(
         segments
             .iter()
             .filter(|s| s.is_horizontal() && inside(s))
-            .map(|s| Rule { at: (s.y0 + s.y1) / 2.0, from: s.x0, to: s.x1 })
+            .map(|s| Rule {
+                at: (s.y0 + s.y1) / 2.0,
+                from: s.x0,
+                to: s.x1,
+            })
             .collect(),
     );
     let vs = merge(
         segments
             .iter()
             .filter(|s| s.is_vertical() && inside(s))
-            .map(|s| Rule { at: (s.x0 + s.x1) / 2.0, from: s.y0, to: s.y1 })
+            .map(|s| Rule {
+                at: (s.x0 + s.x1) / 2.0,
+                from: s.y0,
+                to: s.y1,
+            })
             .collect(),
     );
     if hs.len() < 2 || vs.len() < 2 {
@@ -130,7 +160,11 @@ pub fn find_grids(segments: &[Segment], area: Option<&BBox>) -> Vec<Grid> {
     let mut pts: Vec<(f32, f32, usize, usize)> = Vec::new();
     for (vi, v) in vs.iter().enumerate() {
         for (hi, h) in hs.iter().enumerate() {
-            if v.at >= h.from - tol && v.at <= h.to + tol && h.at >= v.from - tol && h.at <= v.to + tol {
+            if v.at >= h.from - tol
+                && v.at <= h.to + tol
+                && h.at >= v.from - tol
+                && h.at <= v.to + tol
+            {
                 pts.push((v.at, h.at, hi, vi));
             }
         }
@@ -152,8 +186,16 @@ pub fn find_grids(segments: &[Segment], area: Option<&BBox>) -> Vec<Grid> {
     }
     let mut cells: Vec<BBox> = Vec::new();
     for &(x, y, hi, vi) in &pts {
-        let below: Vec<usize> = by_v[vi].iter().copied().filter(|&j| pts[j].1 > y + 1.0).collect();
-        let right: Vec<usize> = by_h[hi].iter().copied().filter(|&j| pts[j].0 > x + 1.0).collect();
+        let below: Vec<usize> = by_v[vi]
+            .iter()
+            .copied()
+            .filter(|&j| pts[j].1 > y + 1.0)
+            .collect();
+        let right: Vec<usize> = by_h[hi]
+            .iter()
+            .copied()
+            .filter(|&j| pts[j].0 > x + 1.0)
+            .collect();
         'outer: for &b in &below {
             let (_, by, bhi, _) = pts[b];
             if !covers_v(&vs[vi], y, by) {
@@ -166,7 +208,12 @@ pub fn find_grids(segments: &[Segment], area: Option<&BBox>) -> Vec<Grid> {
                 }
                 // the opposite corner must exist and close the box
                 if covers_v(&vs[rvi], y, by) && covers_h(&hs[bhi], x, rx) {
-                    cells.push(BBox { x0: x, top: y, x1: rx, bottom: by });
+                    cells.push(BBox {
+                        x0: x,
+                        top: y,
+                        x1: rx,
+                        bottom: by,
+                    });
                     break 'outer;
                 }
             }
@@ -184,9 +231,15 @@ pub fn find_grids(segments: &[Segment], area: Option<&BBox>) -> Vec<Grid> {
         i
     }
     let key = |x: f32, y: f32| ((x / SNAP).round() as i64, (y / SNAP).round() as i64);
-    let mut corner_owner: std::collections::HashMap<(i64, i64), usize> = std::collections::HashMap::new();
+    let mut corner_owner: std::collections::HashMap<(i64, i64), usize> =
+        std::collections::HashMap::new();
     for (i, c) in cells.iter().enumerate() {
-        for (x, y) in [(c.x0, c.top), (c.x1, c.top), (c.x0, c.bottom), (c.x1, c.bottom)] {
+        for (x, y) in [
+            (c.x0, c.top),
+            (c.x1, c.top),
+            (c.x0, c.bottom),
+            (c.x1, c.bottom),
+        ] {
             let k = key(x, y);
             match corner_owner.get(&k) {
                 Some(&j) => {
@@ -219,7 +272,12 @@ pub fn find_grids(segments: &[Segment], area: Option<&BBox>) -> Vec<Grid> {
         };
         let mut spans = Vec::new();
         for c in &cs {
-            let (c0, c1, r0, r1) = (idx(&xs, c.x0), idx(&xs, c.x1), idx(&ys, c.top), idx(&ys, c.bottom));
+            let (c0, c1, r0, r1) = (
+                idx(&xs, c.x0),
+                idx(&xs, c.x1),
+                idx(&ys, c.top),
+                idx(&ys, c.bottom),
+            );
             if c1 > c0 && r1 > r0 {
                 spans.push((r0, r1, c0, c1, *c));
             }
@@ -230,7 +288,12 @@ pub fn find_grids(segments: &[Segment], area: Option<&BBox>) -> Vec<Grid> {
             x1: *xs.last().unwrap_or(&xs[0]),
             bottom: *ys.last().unwrap_or(&ys[0]),
         };
-        grids.push(Grid { bbox, xs, ys, cells: spans });
+        grids.push(Grid {
+            bbox,
+            xs,
+            ys,
+            cells: spans,
+        });
     }
     grids
 }

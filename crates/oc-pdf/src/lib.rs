@@ -40,7 +40,11 @@ pub enum Error {
     )]
     Unmapped { page: usize, fonts: String },
     #[error("invalid {what} `{value}`: {hint}")]
-    Option { what: &'static str, value: String, hint: &'static str },
+    Option {
+        what: &'static str,
+        value: String,
+        hint: &'static str,
+    },
 }
 
 /// What to extract and how.
@@ -59,15 +63,26 @@ pub struct Options {
 
 /// Parses `1,3-5` into page numbers, checked against `pages`.
 pub fn parse_pages(spec: &str, pages: usize) -> Result<Vec<usize>, Error> {
-    let bad = |hint| Error::Option { what: "page list", value: spec.to_string(), hint };
+    let bad = |hint| Error::Option {
+        what: "page list",
+        value: spec.to_string(),
+        hint,
+    };
     let mut out = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = match part.split_once('-') {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (part, part),
         };
-        let a: usize = a.parse().map_err(|_| bad("write page numbers and ranges such as 1,3-5"))?;
-        let b: usize = if b.is_empty() { pages } else { b.parse().map_err(|_| bad("write page numbers and ranges such as 1,3-5"))? };
+        let a: usize = a
+            .parse()
+            .map_err(|_| bad("write page numbers and ranges such as 1,3-5"))?;
+        let b: usize = if b.is_empty() {
+            pages
+        } else {
+            b.parse()
+                .map_err(|_| bad("write page numbers and ranges such as 1,3-5"))?
+        };
         if a == 0 || b < a {
             return Err(bad("pages count from 1 and ranges go upwards (3-5)"));
         }
@@ -88,11 +103,24 @@ pub fn parse_area(spec: &str) -> Result<BBox, Error> {
         .split(',')
         .map(|s| s.trim().parse::<f32>())
         .collect::<Result<_, _>>()
-        .map_err(|_| Error::Option { what: "area", value: spec.into(), hint: "write x1,y1,x2,y2 in points" })?;
+        .map_err(|_| Error::Option {
+            what: "area",
+            value: spec.into(),
+            hint: "write x1,y1,x2,y2 in points",
+        })?;
     if v.len() != 4 || v.iter().any(|x| !x.is_finite()) {
-        return Err(Error::Option { what: "area", value: spec.into(), hint: "write four numbers x1,y1,x2,y2" });
+        return Err(Error::Option {
+            what: "area",
+            value: spec.into(),
+            hint: "write four numbers x1,y1,x2,y2",
+        });
     }
-    Ok(BBox { x0: v[0].min(v[2]), top: v[1].min(v[3]), x1: v[0].max(v[2]), bottom: v[1].max(v[3]) })
+    Ok(BBox {
+        x0: v[0].min(v[2]),
+        top: v[1].min(v[3]),
+        x1: v[0].max(v[2]),
+        bottom: v[1].max(v[3]),
+    })
 }
 
 /// Extracts the tables of the selected pages, page by page, in reading order.
@@ -111,7 +139,11 @@ pub fn extract(pdf: &dyn Backend, opts: &Options) -> Result<Vec<Table>, Error> {
 
 /// Rejects pages whose text comes from fonts without a Unicode mapping.
 pub fn check_unicode(page: &Page) -> Result<(), Error> {
-    let ink: Vec<&Char> = page.chars.iter().filter(|c| !c.text.is_whitespace() || !c.mapped).collect();
+    let ink: Vec<&Char> = page
+        .chars
+        .iter()
+        .filter(|c| !c.text.is_whitespace() || !c.mapped)
+        .collect();
     if ink.is_empty() {
         return Ok(());
     }
@@ -123,17 +155,76 @@ pub fn check_unicode(page: &Page) -> Result<(), Error> {
         let mut fonts: Vec<&str> = bad.iter().map(|c| c.font.as_str()).collect();
         fonts.sort_unstable();
         fonts.dedup();
-        return Err(Error::Unmapped { page: page.number, fonts: fonts.join(", ") });
+        return Err(Error::Unmapped {
+            page: page.number,
+            fonts: fonts.join(", "),
+        });
     }
     Ok(())
+}
+
+/// A page whose text mostly runs sideways or upside down (a landscape table printed on a
+/// portrait page without `/Rotate`) turned so that its text reads left to right.
+fn upright_page(page: &Page) -> Option<Page> {
+    let mut count = [0usize; 4];
+    for c in page.chars.iter().filter(|c| !c.text.is_whitespace()) {
+        let r = c.rotation / 90.0;
+        if (r - r.round()).abs() < 0.05 {
+            count[(r.round() as i64).rem_euclid(4) as usize] += 1;
+        }
+    }
+    let total: usize = count.iter().sum();
+    let (best, n) = count.iter().enumerate().max_by_key(|(_, n)| **n)?;
+    if best == 0 || n * 2 <= total {
+        return None;
+    }
+    let (w, h) = (page.width, page.height);
+    let map = |x: f32, y: f32| -> (f32, f32) {
+        match best {
+            1 => (h - y, x),
+            2 => (w - x, h - y),
+            _ => (y, w - x),
+        }
+    };
+    let mut out = page.clone();
+    if best != 2 {
+        out.width = h;
+        out.height = w;
+    }
+    for c in out.chars.iter_mut() {
+        let (a, b) = (map(c.x0, c.top), map(c.x1, c.bottom));
+        (c.x0, c.x1, c.top, c.bottom) = (a.0.min(b.0), a.0.max(b.0), a.1.min(b.1), a.1.max(b.1));
+        c.rotation = (c.rotation - 90.0 * best as f32).rem_euclid(360.0);
+    }
+    for s in out.segments.iter_mut() {
+        let (a, b) = (map(s.x0, s.y0), map(s.x1, s.y1));
+        *s = Segment {
+            x0: a.0.min(b.0),
+            y0: a.1.min(b.1),
+            x1: a.0.max(b.0),
+            y1: a.1.max(b.1),
+        };
+    }
+    Some(out)
 }
 
 /// Tables of one page.
 pub fn extract_page(page: &Page, opts: &Options) -> Result<Vec<Table>, Error> {
     check_unicode(page)?;
+    // areas are given in the displayed frame: no turning then
+    let turned = if opts.area.is_none() {
+        upright_page(page)
+    } else {
+        None
+    };
+    let page = turned.as_ref().unwrap_or(page);
     let area = opts.area.as_ref();
     let chars: Vec<&Char> = match area {
-        Some(a) => page.chars.iter().filter(|c| a.contains_point(c.cx(), c.cy())).collect(),
+        Some(a) => page
+            .chars
+            .iter()
+            .filter(|c| a.contains_point(c.cx(), c.cy()))
+            .collect(),
         None => page.chars.iter().collect(),
     };
     let mut found: Vec<Table> = Vec::new();
@@ -190,7 +281,14 @@ fn table(page: &Page, bbox: BBox, strategy: Strategy, rows: Vec<Vec<String>>) ->
             r
         })
         .collect();
-    Table { page: page.number, last_page: page.number, index: 0, bbox, strategy, rows }
+    Table {
+        page: page.number,
+        last_page: page.number,
+        index: 0,
+        bbox,
+        strategy,
+        rows,
+    }
 }
 
 /// Writes a table as RFC 4180 CSV.

@@ -118,7 +118,9 @@ impl std::str::FromStr for Strategy {
             "lattice" => Ok(Strategy::Lattice),
             "stream" => Ok(Strategy::Stream),
             "auto" => Ok(Strategy::Auto),
-            other => Err(format!("unknown strategy `{other}`: use lattice, stream or auto")),
+            other => Err(format!(
+                "unknown strategy `{other}`: use lattice, stream or auto"
+            )),
         }
     }
 }

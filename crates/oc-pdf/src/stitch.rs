@@ -12,7 +12,10 @@ fn is_continuation_note(r: &[String]) -> bool {
     let filled: Vec<&String> = r.iter().filter(|c| !c.trim().is_empty()).collect();
     filled.len() == 1 && {
         let t = filled[0].to_lowercase();
-        t.contains("(suite)") || t.contains("(continued)") || t.trim() == "suite" || t.contains("(cont.)")
+        t.contains("(suite)")
+            || t.contains("(continued)")
+            || t.trim() == "suite"
+            || t.contains("(cont.)")
     }
 }
 
@@ -27,7 +30,12 @@ pub fn stitch(tables: &[Table], header_rows: usize) -> Vec<Table> {
             && t.index == 1
             && t.n_cols() == prev.n_cols()
         {
-            let header: Vec<Vec<String>> = prev.rows.iter().take(header_rows).map(|r| norm(r)).collect();
+            let header: Vec<Vec<String>> = prev
+                .rows
+                .iter()
+                .take(header_rows)
+                .map(|r| norm(r))
+                .collect();
             let mut rows = t.rows.iter().peekable();
             // leading "(suite)" notes and repeated header rows, in any order
             while let Some(r) = rows.peek() {
@@ -37,7 +45,8 @@ pub fn stitch(tables: &[Table], header_rows: usize) -> Vec<Table> {
                     break;
                 }
             }
-            prev.rows.extend(rows.filter(|r| !is_continuation_note(r)).cloned());
+            prev.rows
+                .extend(rows.filter(|r| !is_continuation_note(r)).cloned());
             prev.last_page = t.page;
             continue;
         }
@@ -61,20 +70,43 @@ mod tests {
             page,
             last_page: page,
             index,
-            bbox: BBox { x0: 0.0, top: 0.0, x1: 1.0, bottom: 1.0 },
+            bbox: BBox {
+                x0: 0.0,
+                top: 0.0,
+                x1: 1.0,
+                bottom: 1.0,
+            },
             strategy: Strategy::Stream,
-            rows: rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect(),
+            rows: rows
+                .iter()
+                .map(|r| r.iter().map(|s| s.to_string()).collect())
+                .collect(),
         }
     }
 
     #[test]
     fn repeated_header_and_suite_dropped() {
         let a = t(1, 1, &[&["Commune", "Montant"], &["Arles", "1"]]);
-        let b = t(2, 1, &[&["Tableau 1 (suite)", ""], &["Commune", "Montant"], &["Nîmes", "2"]]);
+        let b = t(
+            2,
+            1,
+            &[
+                &["Tableau 1 (suite)", ""],
+                &["Commune", "Montant"],
+                &["Nîmes", "2"],
+            ],
+        );
         let c = t(3, 1, &[&["x", "y", "z"]]);
         let s = stitch(&[a, b, c], 1);
         assert_eq!(s.len(), 2);
-        assert_eq!(s[0].rows, vec![vec!["Commune", "Montant"], vec!["Arles", "1"], vec!["Nîmes", "2"]]);
+        assert_eq!(
+            s[0].rows,
+            vec![
+                vec!["Commune", "Montant"],
+                vec!["Arles", "1"],
+                vec!["Nîmes", "2"]
+            ]
+        );
         assert_eq!((s[0].page, s[0].last_page, s[1].index), (1, 2, 2));
     }
 }

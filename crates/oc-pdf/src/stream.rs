@@ -16,7 +16,11 @@ pub struct StreamTable {
 /// `columns` are explicit column separators (x positions).
 pub fn find(chars: &[&Char], area: Option<&BBox>, columns: Option<&[f32]>) -> Vec<StreamTable> {
     let local: Vec<&Char> = match area {
-        Some(a) => chars.iter().copied().filter(|c| a.contains_point(c.cx(), c.cy())).collect(),
+        Some(a) => chars
+            .iter()
+            .copied()
+            .filter(|c| a.contains_point(c.cx(), c.cy()))
+            .collect(),
         None => chars.to_vec(),
     };
     let lines = text::lines(&local, GAP_EM);
@@ -37,8 +41,15 @@ pub fn find(chars: &[&Char], area: Option<&BBox>, columns: Option<&[f32]>) -> Ve
                 x1: ls.iter().map(Line::x1).fold(f32::MIN, f32::max),
                 bottom: ls.iter().map(|l| l.bottom).fold(f32::MIN, f32::max),
             };
-            let rows = build(&ls, columns);
-            if rows.is_empty() { None } else { Some(StreamTable { bbox, rows }) }
+            let mut rows = build(&ls, columns);
+            if area.is_none() && columns.is_none() {
+                trim_notes(&mut rows);
+            }
+            if rows.is_empty() || (columns.is_none() && area.is_none() && is_list(&rows)) {
+                None
+            } else {
+                Some(StreamTable { bbox, rows })
+            }
         })
         .collect()
 }
@@ -46,10 +57,39 @@ pub fn find(chars: &[&Char], area: Option<&BBox>, columns: Option<&[f32]>) -> Ve
 fn is_numeric(s: &str) -> bool {
     let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     let t = t.trim_end_matches(['%', '*']);
-    let t = t.trim_start_matches(['-', '+', '\u{2212}', '(', '$', '€']).trim_end_matches(')');
+    let t = t
+        .trim_start_matches(['-', '+', '\u{2212}', '(', '$', '€'])
+        .trim_end_matches(')');
     !t.is_empty()
         && t.chars().any(|c| c.is_ascii_digit())
-        && t.chars().all(|c| c.is_ascii_digit() || ".,'\u{a0}\u{202f}".contains(c))
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || ".,'\u{a0}\u{202f}".contains(c))
+}
+
+/// Titles and notes caught at the edges of a detected region: a row whose only cell is prose
+/// (six words or more) is not part of the table.
+fn trim_notes(rows: &mut Vec<Vec<String>>) {
+    let prose = |r: &Vec<String>| {
+        let filled: Vec<&String> = r.iter().filter(|c| !c.is_empty()).collect();
+        filled.len() == 1 && filled[0].split_whitespace().count() >= 6
+    };
+    while rows.last().is_some_and(prose) {
+        rows.pop();
+    }
+    while rows.first().is_some_and(prose) {
+        rows.remove(0);
+    }
+}
+
+/// A bulleted or dashed list (a column of bullet glyphs next to one column of prose) looks
+/// like a two-column table but is not one.
+fn is_list(rows: &[Vec<String>]) -> bool {
+    let bullet = |c: &String| {
+        let n = c.chars().count();
+        n <= 1 || (n <= 2 && !c.chars().any(char::is_alphanumeric))
+    };
+    let ncols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    ncols <= 2 && rows.iter().all(|r| r.first().is_none_or(bullet))
 }
 
 /// Splits the page's lines into table regions: runs of multi-chunk lines, with single-chunk
@@ -106,7 +146,11 @@ fn has_aligned_columns(r: &[Line]) -> bool {
         let mut found = false;
         for b in multi.iter().skip(i + 1).take(3) {
             for ca in a.chunks.iter().skip(1) {
-                if b.chunks.iter().skip(1).any(|cb| (ca.x0 - cb.x0).abs() < 3.0 || (ca.x1 - cb.x1).abs() < 3.0) {
+                if b.chunks
+                    .iter()
+                    .skip(1)
+                    .any(|cb| (ca.x0 - cb.x0).abs() < 3.0 || (ca.x1 - cb.x1).abs() < 3.0)
+                {
                     found = true;
                 }
             }
@@ -120,7 +164,11 @@ fn has_aligned_columns(r: &[Line]) -> bool {
 
 /// Column intervals from the chunks of the lines that have the most chunks.
 fn column_intervals(lines: &[Line]) -> Vec<(f32, f32)> {
-    let mut counts: Vec<usize> = lines.iter().map(|l| l.chunks.len()).filter(|&c| c >= 2).collect();
+    let mut counts: Vec<usize> = lines
+        .iter()
+        .map(|l| l.chunks.len())
+        .filter(|&c| c >= 2)
+        .collect();
     if counts.is_empty() {
         counts = lines.iter().map(|l| l.chunks.len()).collect();
     }
@@ -189,11 +237,17 @@ fn build(lines: &[Line], columns: Option<&[f32]>) -> Vec<Vec<String>> {
             let mut seps = seps.to_vec();
             seps.sort_by(f32::total_cmp);
             let n = seps.len() + 1;
-            (n, Box::new(move |c: &Chunk| seps.iter().filter(|&&s| s < c.cx()).count()))
+            (
+                n,
+                Box::new(move |c: &Chunk| seps.iter().filter(|&&s| s < c.cx()).count()),
+            )
         }
         None => {
             let cols = column_intervals(lines);
-            (cols.len().max(1), Box::new(move |c: &Chunk| column_of(c, &cols)))
+            (
+                cols.len().max(1),
+                Box::new(move |c: &Chunk| column_of(c, &cols)),
+            )
         }
     };
     // one row per line
@@ -231,11 +285,16 @@ fn join_wrapped(rows: Vec<(f32, f32, Vec<String>)>) -> Vec<Vec<String>> {
             continue;
         }
         let mut up = 0;
-        while i > up && label_only(&rows[i - up - 1].2) && merged_into[i - up - 1].is_none() && tight(i - up - 1, i - up) {
+        while i > up
+            && label_only(&rows[i - up - 1].2)
+            && merged_into[i - up - 1].is_none()
+            && tight(i - up - 1, i - up)
+        {
             up += 1;
         }
         let mut down = 0;
-        while i + down + 1 < n && label_only(&rows[i + down + 1].2) && tight(i + down, i + down + 1) {
+        while i + down + 1 < n && label_only(&rows[i + down + 1].2) && tight(i + down, i + down + 1)
+        {
             down += 1;
         }
         let k = up.min(down);
@@ -280,9 +339,17 @@ fn join_wrapped(rows: Vec<(f32, f32, Vec<String>)>) -> Vec<Vec<String>> {
     }
     // drop columns that ended up empty
     let nc = out.iter().map(Vec::len).max().unwrap_or(0);
-    let keep: Vec<bool> = (0..nc).map(|c| out.iter().any(|r| r.get(c).is_some_and(|s| !s.is_empty()))).collect();
+    let keep: Vec<bool> = (0..nc)
+        .map(|c| out.iter().any(|r| r.get(c).is_some_and(|s| !s.is_empty())))
+        .collect();
     out.into_iter()
-        .map(|r| r.into_iter().enumerate().filter(|(i, _)| keep[*i]).map(|(_, s)| s).collect())
+        .map(|r| {
+            r.into_iter()
+                .enumerate()
+                .filter(|(i, _)| keep[*i])
+                .map(|(_, s)| s)
+                .collect()
+        })
         .collect()
 }
 

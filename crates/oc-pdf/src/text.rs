@@ -125,7 +125,9 @@ pub fn join_text(chars: &[&Char]) -> String {
 
 pub fn collapse_ws(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for w in s.split(|c: char| c.is_whitespace() && c != '\u{a0}' && c != '\u{202f}') {
+    // NBSP / U+202F become plain spaces: French number parsing accepts both, and labels read
+    // better without them
+    for w in s.split(char::is_whitespace) {
         if w.is_empty() {
             continue;
         }
@@ -134,7 +136,7 @@ pub fn collapse_ws(s: &str) -> String {
         }
         out.push_str(w);
     }
-    out.trim_matches(|c| c == '\u{a0}' || c == '\u{202f}').to_string()
+    out
 }
 
 /// Splits one line of glyphs into chunks wherever the horizontal gap exceeds `gap_em` times
@@ -144,7 +146,11 @@ pub fn chunks(line: &[&Char], gap_em: f32) -> Vec<Chunk> {
     let mut cur: Vec<&Char> = Vec::new();
     let mut last_ink: Option<&Char> = None;
     let flush = |cur: &mut Vec<&Char>, out: &mut Vec<Chunk>| {
-        let ink: Vec<&Char> = cur.iter().copied().filter(|c| !c.text.is_whitespace()).collect();
+        let ink: Vec<&Char> = cur
+            .iter()
+            .copied()
+            .filter(|c| !c.text.is_whitespace())
+            .collect();
         if let (Some(f), Some(l)) = (ink.first(), ink.last()) {
             let text = join_text(cur);
             if !text.is_empty() {
@@ -188,7 +194,11 @@ pub fn lines(chars: &[&Char], gap_em: f32) -> Vec<Line> {
             }
             let top = cs.iter().map(|c| c.top).fold(f32::MAX, f32::min);
             let bottom = cs.iter().map(|c| c.bottom).fold(f32::MIN, f32::max);
-            Some(Line { top, bottom, chunks: cs })
+            Some(Line {
+                top,
+                bottom,
+                chunks: cs,
+            })
         })
         .collect()
 }
@@ -201,5 +211,10 @@ pub fn text_in(chars: &[&Char], bbox: &BBox) -> String {
         .filter(|c| bbox.contains_point(c.cx(), c.cy()))
         .collect();
     let lines = group_lines(inside);
-    lines.iter().map(|l| join_text(l)).filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n")
+    lines
+        .iter()
+        .map(|l| join_text(l))
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -317,8 +317,20 @@ impl Project {
                 "json options on a source that is not json",
             ));
         }
+        if p.source.pdf.is_some() && format != Some(Format::Pdf) {
+            let (l, c) = locate_key(&pf.text, "pdf");
+            diags.push(Diagnostic::new(
+                file,
+                l,
+                c,
+                "pdf options on a source that is not pdf",
+            ));
+        }
         if let Some(csv) = &p.source.csv {
             check_csv(file, &pf.text, csv, diags);
+        }
+        if let Some(pdf) = &p.source.pdf {
+            check_pdf(file, &pf.text, pdf, diags);
         }
         if used.iter().all(|u| vars.contains_key(u)) && !is_remote(&p.source.path.value) {
             for b in template::bindings(&vars) {
@@ -611,6 +623,68 @@ fn check_csv(file: &Path, text: &str, csv: &CsvOptions, diags: &mut Diagnostics)
                 "French numbers: decimal \",\" and thousands \" \"",
             );
         }
+    }
+}
+
+fn check_pdf(file: &Path, text: &str, pdf: &crate::pipeline::PdfOptions, diags: &mut Diagnostics) {
+    let mut bad = |key: &str, msg: String, hint: &str| {
+        let (l, c) = locate_key(text, key);
+        diags.push(Diagnostic::new(file, l, c, msg).with_hint(hint.to_string()));
+    };
+    if let Some(s) = &pdf.strategy
+        && !["lattice", "stream", "auto"].contains(&s.value.as_str())
+    {
+        let hint = match crate::diag::did_you_mean(&s.value, ["lattice", "stream", "auto"]) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => "use lattice, stream or auto".into(),
+        };
+        bad("strategy", format!("unknown strategy `{}`", s.value), &hint);
+    }
+    if let Some(p) = &pdf.pages {
+        let ok = p.value.split(',').all(|part| {
+            let part = part.trim();
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            a.trim().parse::<usize>().is_ok_and(|a| a >= 1)
+                && (b.trim().is_empty()
+                    || b.trim()
+                        .parse::<usize>()
+                        .is_ok_and(|b| b >= a.trim().parse().unwrap_or(1)))
+        });
+        if !ok {
+            bad(
+                "pages",
+                format!("page list `{}` is not valid", p.value),
+                "write pages from 1 and ranges, e.g. \"1,3-5\"",
+            );
+        }
+    }
+    if let Some(a) = &pdf.area
+        && (a.len() != 4 || a.iter().any(|x| !x.is_finite()))
+    {
+        bad(
+            "area",
+            "area must be four numbers [x1, y1, x2, y2]".into(),
+            "points from the top-left corner of the page",
+        );
+    }
+    if let Some(q) = pdf.min_quality
+        && !(0.0..=1.0).contains(&q)
+    {
+        bad(
+            "min_quality",
+            format!("min_quality {q} is not between 0 and 1"),
+            "e.g. 0.9",
+        );
+    }
+    if let Some(d) = &pdf.decimal
+        && d != "."
+        && d != ","
+    {
+        bad(
+            "decimal",
+            format!("decimal mark `{d}` must be `.` or `,`"),
+            "French reports use \",\"",
+        );
     }
 }
 

@@ -6,6 +6,8 @@
 //!        [--accounts N] [--rows N] [--seed S]
 //! oc-gen ofgl --balances data/samples/dgfip --geo data/samples/geo \
 //!        --definitions data/reference/agregats.csv --out data/samples/ofgl
+//! oc-gen pdf --ofgl data/samples/ofgl --exercice 2024 \
+//!        --out data/samples/publications/rapport_finances_2024.pdf
 //! ```
 //!
 //! `balances` writes `balances_<niveau>_<exercice>.csv` per exercice in the DGFiP bulk format;
@@ -17,6 +19,7 @@ mod geo;
 mod json;
 mod levels;
 mod ofgl;
+mod pdf;
 mod rng;
 
 use std::fs::File;
@@ -42,6 +45,7 @@ USAGE:
                   [--accounts N] [--rows N] [--seed S]
   oc-gen ofgl --balances <DIR> --geo <DIR> --definitions <agregats.csv> --out <DIR>
               [--communes-departements <LIST|all>] [--millesime 2026]
+  oc-gen pdf --ofgl <DIR> --exercice <YEAR> --out <FILE.pdf>
 
 balances:
   --geo           geography file written by scripts/derive_geography.py
@@ -100,6 +104,25 @@ struct OfglArgs {
 enum Command {
     Balances(Args),
     Ofgl(OfglArgs),
+    /// --ofgl DIR --exercice YEAR --out FILE
+    Pdf(PathBuf, String, PathBuf),
+}
+
+fn parse_pdf(argv: &[String]) -> Result<Command, String> {
+    let (mut ofgl, mut exercice, mut out) = (None, None, None);
+    for (flag, value) in flags(argv)? {
+        match flag.as_str() {
+            "--ofgl" => ofgl = Some(PathBuf::from(value)),
+            "--exercice" => exercice = Some(value),
+            "--out" => out = Some(PathBuf::from(value)),
+            _ => return Err(format!("unknown flag {flag} for pdf")),
+        }
+    }
+    Ok(Command::Pdf(
+        ofgl.ok_or("pdf needs --ofgl DIR")?,
+        exercice.ok_or("pdf needs --exercice YEAR")?,
+        out.ok_or("pdf needs --out FILE")?,
+    ))
 }
 
 /// Splits `--flag value` / `--flag=value` pairs.
@@ -133,6 +156,7 @@ fn parse_args(argv: &[String]) -> Result<Command, String> {
     match argv.first().map(String::as_str) {
         Some("balances") => parse_balances(&argv[1..]).map(Command::Balances),
         Some("ofgl") => parse_ofgl(&argv[1..]).map(Command::Ofgl),
+        Some("pdf") => parse_pdf(&argv[1..]),
         Some("-h" | "--help" | "help") | None => Err(String::new()),
         Some(other) => Err(format!(
             "unknown command {other:?} (expected `balances` or `ofgl`)"
@@ -465,6 +489,7 @@ fn main() -> ExitCode {
         }
         Ok(Command::Balances(args)) => run(args),
         Ok(Command::Ofgl(args)) => run_ofgl(args),
+        Ok(Command::Pdf(ofgl, exercice, out)) => pdf::write_report(&ofgl, &exercice, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
