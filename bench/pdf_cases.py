@@ -30,6 +30,13 @@ def run_ours(cases_csv, out, cmd):
         if area:
             top, left, bottom, right = area.split(',')
             args += ['--area', f'{left},{top},{right},{bottom}']
+        # the origin tests' hints that have an equivalent here (camelot gets them too)
+        for kv in filter(None, params.split(';')):
+            k, v = kv.split('=', 1)
+            if k == 'columns':
+                args += ['--columns', v]
+            elif k == 'copy_text':
+                args += ['--copy-spans']
         p = subprocess.run(args, capture_output=True, text=True)
         if p.returncode != 0:
             print(f'ours failed on {pdf} p{page}: {p.stderr.strip()}', file=sys.stderr)

@@ -120,7 +120,62 @@ pub fn join_text(chars: &[&Char]) -> String {
         s.push(c.text);
         prev = Some(c);
     }
-    collapse_ws(&s)
+    collapse_ws(&logical_order(&s))
+}
+
+fn is_rtl(c: char) -> bool {
+    matches!(c, '\u{0590}'..='\u{08FF}' | '\u{FB1D}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}')
+}
+
+/// Glyphs come in visual (left-to-right) order; Hebrew or Arabic text is stored right to left.
+/// A run that is mostly right-to-left letters is reversed, then its digit and Latin runs are
+/// turned back (numbers inside Hebrew text read left to right).
+fn logical_order(s: &str) -> String {
+    let rtl = s.chars().filter(|c| is_rtl(*c)).count();
+    let ltr = s
+        .chars()
+        .filter(|c| c.is_alphabetic() && !is_rtl(*c))
+        .count();
+    if rtl == 0 || rtl <= ltr {
+        return s.to_string();
+    }
+    let rev: Vec<char> = s.chars().rev().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < rev.len() {
+        if rev[i].is_ascii_alphanumeric() {
+            let mut j = i;
+            while j < rev.len()
+                && (rev[j].is_ascii_alphanumeric()
+                    || ((rev[j] == '.' || rev[j] == ',')
+                        && j + 1 < rev.len()
+                        && rev[j + 1].is_ascii_alphanumeric()))
+            {
+                j += 1;
+            }
+            out.extend(rev[i..j].iter().rev());
+            i = j;
+        } else {
+            let c = match rev[i] {
+                '(' => ')',
+                ')' => '(',
+                c => c,
+            };
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hebrew_in_logical_order() {
+        assert_eq!(super::logical_order("שפנל - לכה ךס"), "סך הכל - לנפש");
+        assert_eq!(super::logical_order("2014 תנש"), "שנת 2014");
+        assert_eq!(super::logical_order("Total 12"), "Total 12");
+    }
 }
 
 pub fn collapse_ws(s: &str) -> String {

@@ -820,6 +820,38 @@ mod tests {
     }
 
     #[test]
+    fn pdf_options_are_checked() {
+        let (_d, p) = project(&[
+            ("catalog.yaml", CATALOG),
+            ("data/r.pdf", "%PDF-1.4\n"),
+            (
+                "pipelines/r.yaml",
+                "name: ref.r\nsource:\n  path: data/r.pdf\n  pdf: { pages: \"3-1\", strategy: latice, min_quality: 2 }\ncolumns:\n  a: { from: A }\n",
+            ),
+        ]);
+        let text = p.unwrap().validate().to_string();
+        assert!(
+            text.contains("unknown strategy `latice`") && text.contains("did you mean `lattice`?"),
+            "{text}"
+        );
+        assert!(text.contains("page list `3-1` is not valid"), "{text}");
+        assert!(
+            text.contains("min_quality 2 is not between 0 and 1"),
+            "{text}"
+        );
+        // unknown keys under pdf: are refused with a suggestion
+        let (_d, p) = project(&[
+            ("catalog.yaml", CATALOG),
+            (
+                "pipelines/r.yaml",
+                "name: ref.r\nsource:\n  path: r.pdf\n  pdf: { header_row: 2 }\ncolumns:\n  a: { from: A }\n",
+            ),
+        ]);
+        let text = p.unwrap_err().to_string();
+        assert!(text.contains("did you mean `header_rows`?"), "{text}");
+    }
+
+    #[test]
     fn syntax_errors_of_every_file_are_collected() {
         let (_d, p) = project(&[
             ("catalog.yaml", "lake: x\ndomain: {}\n"),
