@@ -253,9 +253,9 @@ pub fn find_grids(segments: &[Segment], area: Option<&BBox>) -> Vec<Grid> {
         }
     }
     let mut groups: std::collections::BTreeMap<usize, Vec<BBox>> = Default::default();
-    for i in 0..n {
+    for (i, cell) in cells.iter().enumerate() {
         let r = find(&mut parent, i);
-        groups.entry(r).or_default().push(cells[i]);
+        groups.entry(r).or_default().push(*cell);
     }
     let mut grids = Vec::new();
     for (_, cs) in groups {

@@ -232,7 +232,8 @@ fn column_of(c: &Chunk, cols: &[(f32, f32)]) -> usize {
 }
 
 fn build(lines: &[Line], columns: Option<&[f32]>) -> Vec<Vec<String>> {
-    let (ncols, assign): (usize, Box<dyn Fn(&Chunk) -> usize>) = match columns {
+    type Assign = Box<dyn Fn(&Chunk) -> usize>;
+    let (ncols, assign): (usize, Assign) = match columns {
         Some(seps) => {
             let mut seps = seps.to_vec();
             seps.sort_by(f32::total_cmp);
@@ -301,12 +302,10 @@ fn join_wrapped(rows: Vec<(f32, f32, Vec<String>)>) -> Vec<Vec<String>> {
         if k == 0 {
             continue;
         }
-        for j in (i - k)..i {
-            merged_into[j] = Some(i);
+        for m in merged_into.iter_mut().take(i + k + 1).skip(i - k) {
+            *m = Some(i);
         }
-        for j in (i + 1)..=(i + k) {
-            merged_into[j] = Some(i);
-        }
+        merged_into[i] = None;
     }
     let mut out: Vec<Vec<String>> = Vec::new();
     let mut pending: Vec<String> = Vec::new();

@@ -10,7 +10,6 @@ pub struct Chunk {
     pub x1: f32,
     pub top: f32,
     pub bottom: f32,
-    pub size: f32,
 }
 
 impl Chunk {
@@ -27,9 +26,6 @@ pub struct Line {
 }
 
 impl Line {
-    pub fn cy(&self) -> f32 {
-        (self.top + self.bottom) / 2.0
-    }
     pub fn x0(&self) -> f32 {
         self.chunks.first().map_or(0.0, |c| c.x0)
     }
@@ -168,16 +164,6 @@ fn logical_order(s: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn hebrew_in_logical_order() {
-        assert_eq!(super::logical_order("שפנל - לכה ךס"), "סך הכל - לנפש");
-        assert_eq!(super::logical_order("2014 תנש"), "שנת 2014");
-        assert_eq!(super::logical_order("Total 12"), "Total 12");
-    }
-}
-
 pub fn collapse_ws(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     // NBSP / U+202F become plain spaces: French number parsing accepts both, and labels read
@@ -215,7 +201,6 @@ pub fn chunks(line: &[&Char], gap_em: f32) -> Vec<Chunk> {
                     x1: l.x1,
                     top: ink.iter().map(|c| c.top).fold(f32::MAX, f32::min),
                     bottom: ink.iter().map(|c| c.bottom).fold(f32::MIN, f32::max),
-                    size: ink.iter().map(|c| c.size).fold(0.0, f32::max),
                 });
             }
         }
@@ -272,4 +257,14 @@ pub fn text_in(chars: &[&Char], bbox: &BBox) -> String {
         .filter(|t| !t.is_empty())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hebrew_in_logical_order() {
+        assert_eq!(super::logical_order("שפנל - לכה ךס"), "סך הכל - לנפש");
+        assert_eq!(super::logical_order("2014 תנש"), "שנת 2014");
+        assert_eq!(super::logical_order("Total 12"), "Total 12");
+    }
 }
