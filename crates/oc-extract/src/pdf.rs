@@ -45,6 +45,7 @@ pub fn read_file(
         rows_rejected,
         sha256,
         bytes: size,
+        notes: Vec::new(),
     })
 }
 
@@ -194,7 +195,19 @@ pub fn read(
                 return true;
             }
             let h = header_of(t, hr);
-            selectors.iter().all(|s| h.iter().any(|x| matches(s, x)))
+            // columns made by unpivot are not in the header; its year columns must be
+            let made_by_unpivot = |s: &Selector| match (s, &spec.unpivot) {
+                (Selector::Header(n), Some(u)) => [&u.name, &u.value, &u.flag].contains(&n),
+                _ => false,
+            };
+            selectors
+                .iter()
+                .filter(|s| !made_by_unpivot(s))
+                .all(|s| h.iter().any(|x| matches(s, x)))
+                && spec
+                    .unpivot
+                    .as_ref()
+                    .is_none_or(|u| h.iter().any(|x| u.columns.is_match(x)))
         })
         .collect();
     if wanted.is_empty() {
