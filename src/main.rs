@@ -3,6 +3,7 @@
 
 mod catalog_cmd;
 mod output;
+mod pdf_cmd;
 mod shell;
 
 use std::io::IsTerminal;
@@ -131,6 +132,11 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// PDF tools that need no project (tables of a PDF as CSV)
+    Pdf {
+        #[command(subcommand)]
+        cmd: pdf_cmd::PdfCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -154,6 +160,22 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // `pdf` works on a file alone: no project, lake or runtime
+    let cli = match cli {
+        Cli {
+            command: Command::Pdf { cmd },
+            ..
+        } => {
+            return match pdf_cmd::run(cmd) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        cli => cli,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -360,6 +382,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Catalog { format } => {
             let session = oc_sql::LakeSession::open(&open_lake()?, &project.views).await?;
             catalog_cmd::run(&project, &session, format).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pdf { cmd } => {
+            pdf_cmd::run(cmd)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -11,7 +11,9 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use indexmap::IndexMap;
 use oc_spec::project::{delimiter_byte, regex_of};
-use oc_spec::{ColumnType, Encoding, Format, JsonOptions, OnExtraColumns, Pipeline, XlsxOptions};
+use oc_spec::{
+    ColumnType, Encoding, Format, JsonOptions, OnExtraColumns, PdfOptions, Pipeline, XlsxOptions,
+};
 
 pub mod conform;
 pub mod csv;
@@ -19,6 +21,7 @@ pub mod encoding;
 pub mod input;
 pub mod json;
 pub mod number;
+pub mod pdf;
 mod rows;
 #[cfg(test)]
 mod testutil;
@@ -154,6 +157,7 @@ pub struct ReadSpec {
     pub columns: Vec<SourceColumn>,
     pub csv: CsvDialect,
     pub json: JsonOptions,
+    pub pdf: PdfOptions,
     pub member: Option<String>,
     pub xlsx: XlsxOptions,
     /// Year columns into rows, applied to source records before typing.
@@ -193,6 +197,11 @@ impl ReadSpec {
                         c
                     }
                 }),
+        };
+        let number = if format == Format::Pdf {
+            pdf::number_format(&p.pdf_options())
+        } else {
+            number
         };
         let mut columns = Vec::new();
         for (name, spec) in &p.columns {
@@ -249,6 +258,7 @@ impl ReadSpec {
                 encoding: csv.encoding,
             },
             json: p.json_options(),
+            pdf: p.pdf_options(),
             member: p.source.member.clone(),
             xlsx,
             unpivot: match p.unpivot() {
@@ -305,6 +315,10 @@ pub fn read_file(
     file: &SourceFile,
     sink: &mut dyn Sink,
 ) -> Result<FileStats, ExtractError> {
+    if spec.format == Format::Pdf {
+        // binary: not through the text input (which refuses PDF bytes)
+        return pdf::read_file(spec, file, sink);
+    }
     if spec.format == Format::Xlsx {
         return xlsx::read_workbook(spec, file, sink);
     }
@@ -315,6 +329,7 @@ pub fn read_file(
         |r| match spec.format {
             Format::Csv => csv::read(spec, file, r, sink),
             Format::Json => json::read(spec, file, r, sink),
+            Format::Pdf => pdf::read(spec, file, r, sink),
             Format::Xlsx => Err(ExtractError::new(
                 &file.display,
                 None,

@@ -17,6 +17,7 @@ mod yaml;
 pub use catalog::{Catalog, DatasetDoc, DomainDoc};
 pub use checks::{CheckSpec, Severity, Threshold};
 pub use diag::{Diagnostic, Diagnostics};
+pub use pipeline::PdfOptions;
 pub use pipeline::{CellRange, parse_range};
 pub use pipeline::{
     ColumnSpec, CsvOptions, Encoding, Format, JsonOptions, OnExtraColumns, OnSchemaChange,

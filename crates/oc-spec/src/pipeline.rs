@@ -53,6 +53,7 @@ pub struct Source {
     pub member: Option<String>,
     pub csv: Option<CsvOptions>,
     pub json: Option<JsonOptions>,
+    pub pdf: Option<PdfOptions>,
     /// Spreadsheet options (`.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`).
     pub xlsx: Option<XlsxOptions>,
 }
@@ -79,6 +80,7 @@ impl VarValue {
 pub enum Format {
     Csv,
     Json,
+    Pdf,
     /// Any workbook calamine reads: `.xlsx`, `.xlsm`, `.xlsb`, `.xls` (BIFF) and `.ods`.
     #[serde(alias = "xls", alias = "ods", alias = "xlsb", alias = "xlsm")]
     Xlsx,
@@ -93,6 +95,7 @@ impl Format {
         match ext {
             "csv" | "tsv" | "txt" => Some(Format::Csv),
             "json" | "ndjson" | "jsonl" => Some(Format::Json),
+            "pdf" => Some(Format::Pdf),
             "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Some(Format::Xlsx),
             _ => None,
         }
@@ -165,6 +168,56 @@ pub struct JsonOptions {
     /// Dotted path of a nested array to explode: one output row per element, whose fields are
     /// read as `<path>.<field>` (e.g. EPCI `membres` → `membres.code`).
     pub explode: Option<String>,
+}
+
+/// Tables printed in a PDF report (text layer; see `crates/oc-pdf`). Numbers are read the
+/// French way (decimal `,`, space thousands) unless `csv:`-style marks are given here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PdfOptions {
+    /// Pages such as `1,3-5` (default: all).
+    pub pages: Option<Spanned<String>>,
+    /// `[x1, y1, x2, y2]` in points from the top-left corner of the displayed page.
+    pub area: Option<Vec<f32>>,
+    /// `lattice` (ruling lines), `stream` (aligned text) or `auto` (default).
+    pub strategy: Option<Spanned<String>>,
+    /// Column separators (x positions in points) for stream tables.
+    pub columns: Option<Vec<f32>>,
+    /// Rows at the top of the table that form the header (joined per column). Default 1;
+    /// 0 names the columns `column_1`, `column_2`, …
+    #[serde(default = "one")]
+    pub header_rows: usize,
+    /// Join a table continued on the next page (repeated header and "(suite)" lines dropped).
+    #[serde(default = "yes")]
+    pub stitch_pages: bool,
+    /// Repeat the text of a spanning cell in every row it covers (row-spanning labels).
+    #[serde(default)]
+    pub repeat_spans: bool,
+    /// Minimum quality score (0 to 1) of every ingested table; below it the run fails.
+    pub min_quality: Option<f64>,
+    pub decimal: Option<String>,
+    pub thousands: Option<String>,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Default for PdfOptions {
+    fn default() -> Self {
+        Self {
+            pages: None,
+            area: None,
+            strategy: None,
+            columns: None,
+            header_rows: 1,
+            stitch_pages: true,
+            repeat_spans: false,
+            min_quality: None,
+            decimal: None,
+            thousands: None,
+        }
+    }
 }
 
 /// Where the table is in a workbook made for reading: which sheet, which rows, how many
@@ -405,6 +458,10 @@ impl Pipeline {
 
     pub fn json_options(&self) -> JsonOptions {
         self.source.json.clone().unwrap_or_default()
+    }
+
+    pub fn pdf_options(&self) -> PdfOptions {
+        self.source.pdf.clone().unwrap_or_default()
     }
 
     pub fn xlsx_options(&self) -> XlsxOptions {

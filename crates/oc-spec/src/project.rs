@@ -317,6 +317,15 @@ impl Project {
                 "json options on a source that is not json",
             ));
         }
+        if p.source.pdf.is_some() && format != Some(Format::Pdf) {
+            let (l, c) = locate_key(&pf.text, "pdf");
+            diags.push(Diagnostic::new(
+                file,
+                l,
+                c,
+                "pdf options on a source that is not pdf",
+            ));
+        }
         if p.source.xlsx.is_some() && format != Some(Format::Xlsx) {
             let (l, c) = locate_key(&pf.text, "xlsx");
             diags.push(Diagnostic::new(
@@ -328,6 +337,9 @@ impl Project {
         }
         if let Some(csv) = &p.source.csv {
             check_csv(file, &pf.text, csv, diags);
+        }
+        if let Some(pdf) = &p.source.pdf {
+            check_pdf(file, &pf.text, pdf, diags);
         }
         if let Some(x) = &p.source.xlsx {
             check_xlsx(file, &pf.text, x, &vars, diags);
@@ -766,6 +778,68 @@ fn check_xlsx(
     );
 }
 
+fn check_pdf(file: &Path, text: &str, pdf: &crate::pipeline::PdfOptions, diags: &mut Diagnostics) {
+    let mut bad = |key: &str, msg: String, hint: &str| {
+        let (l, c) = locate_key(text, key);
+        diags.push(Diagnostic::new(file, l, c, msg).with_hint(hint.to_string()));
+    };
+    if let Some(s) = &pdf.strategy
+        && !["lattice", "stream", "auto"].contains(&s.value.as_str())
+    {
+        let hint = match crate::diag::did_you_mean(&s.value, ["lattice", "stream", "auto"]) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => "use lattice, stream or auto".into(),
+        };
+        bad("strategy", format!("unknown strategy `{}`", s.value), &hint);
+    }
+    if let Some(p) = &pdf.pages {
+        let ok = p.value.split(',').all(|part| {
+            let part = part.trim();
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            a.trim().parse::<usize>().is_ok_and(|a| a >= 1)
+                && (b.trim().is_empty()
+                    || b.trim()
+                        .parse::<usize>()
+                        .is_ok_and(|b| b >= a.trim().parse().unwrap_or(1)))
+        });
+        if !ok {
+            bad(
+                "pages",
+                format!("page list `{}` is not valid", p.value),
+                "write pages from 1 and ranges, e.g. \"1,3-5\"",
+            );
+        }
+    }
+    if let Some(a) = &pdf.area
+        && (a.len() != 4 || a.iter().any(|x| !x.is_finite()))
+    {
+        bad(
+            "area",
+            "area must be four numbers [x1, y1, x2, y2]".into(),
+            "points from the top-left corner of the page",
+        );
+    }
+    if let Some(q) = pdf.min_quality
+        && !(0.0..=1.0).contains(&q)
+    {
+        bad(
+            "min_quality",
+            format!("min_quality {q} is not between 0 and 1"),
+            "e.g. 0.9",
+        );
+    }
+    if let Some(d) = &pdf.decimal
+        && d != "."
+        && d != ","
+    {
+        bad(
+            "decimal",
+            format!("decimal mark `{d}` must be `.` or `,`"),
+            "French reports use \",\"",
+        );
+    }
+}
+
 /// The byte of a delimiter option (`tab` and `\t` mean TAB).
 pub fn delimiter_byte(d: &str) -> Option<u8> {
     match d {
@@ -895,6 +969,38 @@ mod tests {
             text.contains("pipelines/c.yaml:6:3: error: column `b` needs exactly one of"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn pdf_options_are_checked() {
+        let (_d, p) = project(&[
+            ("catalog.yaml", CATALOG),
+            ("data/r.pdf", "%PDF-1.4\n"),
+            (
+                "pipelines/r.yaml",
+                "name: ref.r\nsource:\n  path: data/r.pdf\n  pdf: { pages: \"3-1\", strategy: latice, min_quality: 2 }\ncolumns:\n  a: { from: A }\n",
+            ),
+        ]);
+        let text = p.unwrap().validate().to_string();
+        assert!(
+            text.contains("unknown strategy `latice`") && text.contains("did you mean `lattice`?"),
+            "{text}"
+        );
+        assert!(text.contains("page list `3-1` is not valid"), "{text}");
+        assert!(
+            text.contains("min_quality 2 is not between 0 and 1"),
+            "{text}"
+        );
+        // unknown keys under pdf: are refused with a suggestion
+        let (_d, p) = project(&[
+            ("catalog.yaml", CATALOG),
+            (
+                "pipelines/r.yaml",
+                "name: ref.r\nsource:\n  path: r.pdf\n  pdf: { header_row: 2 }\ncolumns:\n  a: { from: A }\n",
+            ),
+        ]);
+        let text = p.unwrap_err().to_string();
+        assert!(text.contains("did you mean `header_rows`?"), "{text}");
     }
 
     #[test]

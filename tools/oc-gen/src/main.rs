@@ -6,6 +6,8 @@
 //!        [--accounts N] [--rows N] [--seed S]
 //! oc-gen ofgl --balances data/samples/dgfip --geo data/samples/geo \
 //!        --definitions data/reference/agregats.csv --out data/samples/ofgl
+//! oc-gen pdf --ofgl data/samples/ofgl --exercice 2024 \
+//!        --out data/samples/publications/rapport_finances_2024.pdf
 //! oc-gen publication --ofgl data/samples/ofgl --out data/samples/publications/comptes_regions.xlsx
 //! oc-gen sheet --rows 200000 --out /tmp/bench.xlsx
 //! ```
@@ -19,6 +21,7 @@ mod geo;
 mod json;
 mod levels;
 mod ofgl;
+mod pdf;
 mod rng;
 mod workbook;
 
@@ -45,6 +48,7 @@ USAGE:
                   [--accounts N] [--rows N] [--seed S]
   oc-gen ofgl --balances <DIR> --geo <DIR> --definitions <agregats.csv> --out <DIR>
               [--communes-departements <LIST|all>] [--millesime 2026]
+  oc-gen pdf --ofgl <DIR> --exercice <YEAR> --out <FILE.pdf>
   oc-gen publication --ofgl <DIR> --out <FILE.xlsx>
   oc-gen sheet --rows N --out <FILE.xlsx>
 
@@ -110,8 +114,33 @@ struct OfglArgs {
 enum Command {
     Balances(Args),
     Ofgl(OfglArgs),
-    Publication { ofgl: PathBuf, out: PathBuf },
-    Sheet { rows: u32, out: PathBuf },
+    /// --ofgl DIR --exercice YEAR --out FILE
+    Pdf(PathBuf, String, PathBuf),
+    Publication {
+        ofgl: PathBuf,
+        out: PathBuf,
+    },
+    Sheet {
+        rows: u32,
+        out: PathBuf,
+    },
+}
+
+fn parse_pdf(argv: &[String]) -> Result<Command, String> {
+    let (mut ofgl, mut exercice, mut out) = (None, None, None);
+    for (flag, value) in flags(argv)? {
+        match flag.as_str() {
+            "--ofgl" => ofgl = Some(PathBuf::from(value)),
+            "--exercice" => exercice = Some(value),
+            "--out" => out = Some(PathBuf::from(value)),
+            _ => return Err(format!("unknown flag {flag} for pdf")),
+        }
+    }
+    Ok(Command::Pdf(
+        ofgl.ok_or("pdf needs --ofgl DIR")?,
+        exercice.ok_or("pdf needs --exercice YEAR")?,
+        out.ok_or("pdf needs --out FILE")?,
+    ))
 }
 
 fn parse_workbook(kind: &str, argv: &[String]) -> Result<Command, String> {
@@ -173,10 +202,11 @@ fn parse_args(argv: &[String]) -> Result<Command, String> {
     match argv.first().map(String::as_str) {
         Some("balances") => parse_balances(&argv[1..]).map(Command::Balances),
         Some("ofgl") => parse_ofgl(&argv[1..]).map(Command::Ofgl),
+        Some("pdf") => parse_pdf(&argv[1..]),
         Some(k @ ("publication" | "sheet")) => parse_workbook(k, &argv[1..]),
         Some("-h" | "--help" | "help") | None => Err(String::new()),
         Some(other) => Err(format!(
-            "unknown command {other:?} (expected `balances`, `ofgl`, `publication` or `sheet`)"
+            "unknown command {other:?} (expected `balances`, `ofgl`, `pdf`, `publication` or `sheet`)"
         )),
     }
 }
@@ -506,6 +536,7 @@ fn main() -> ExitCode {
         }
         Ok(Command::Balances(args)) => run(args),
         Ok(Command::Ofgl(args)) => run_ofgl(args),
+        Ok(Command::Pdf(ofgl, exercice, out)) => pdf::write_report(&ofgl, &exercice, &out),
         Ok(Command::Publication { ofgl, out }) => {
             if let Some(dir) = out.parent() {
                 let _ = std::fs::create_dir_all(dir);

@@ -1,0 +1,136 @@
+//! Backend-neutral page model. All coordinates are PDF points in the *displayed* page frame:
+//! origin at the top-left corner after `/Rotate` is applied, x to the right, y downwards
+//! (the tabula convention used by `area` hints).
+
+/// One glyph with its box and font.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Char {
+    pub text: char,
+    pub x0: f32,
+    pub x1: f32,
+    pub top: f32,
+    pub bottom: f32,
+    pub size: f32,
+    pub font: String,
+    /// False when the glyph's font has no usable Unicode mapping (text is a guess).
+    pub mapped: bool,
+    /// Text direction in the displayed frame, in degrees (0 = left to right, upright).
+    pub rotation: f32,
+}
+
+impl Char {
+    pub fn cx(&self) -> f32 {
+        (self.x0 + self.x1) / 2.0
+    }
+    pub fn cy(&self) -> f32 {
+        (self.top + self.bottom) / 2.0
+    }
+}
+
+/// A horizontal or vertical ruling (rectangle edges are split into four segments).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Segment {
+    pub x0: f32,
+    pub y0: f32,
+    pub x1: f32,
+    pub y1: f32,
+}
+
+impl Segment {
+    pub fn is_horizontal(&self) -> bool {
+        (self.y1 - self.y0).abs() < 1.0 && (self.x1 - self.x0).abs() >= 1.0
+    }
+    pub fn is_vertical(&self) -> bool {
+        (self.x1 - self.x0).abs() < 1.0 && (self.y1 - self.y0).abs() >= 1.0
+    }
+}
+
+/// A rectangle `x0,top,x1,bottom` in the displayed frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BBox {
+    pub x0: f32,
+    pub top: f32,
+    pub x1: f32,
+    pub bottom: f32,
+}
+
+impl BBox {
+    pub fn contains_point(&self, x: f32, y: f32) -> bool {
+        x >= self.x0 && x <= self.x1 && y >= self.top && y <= self.bottom
+    }
+    pub fn width(&self) -> f32 {
+        self.x1 - self.x0
+    }
+    pub fn height(&self) -> f32 {
+        self.bottom - self.top
+    }
+}
+
+/// Everything the table finders need from one page.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// 1-based page number.
+    pub number: usize,
+    pub width: f32,
+    pub height: f32,
+    /// `/Rotate` of the page (0, 90, 180, 270), already applied to the coordinates.
+    pub rotation: i32,
+    pub chars: Vec<Char>,
+    pub segments: Vec<Segment>,
+}
+
+/// A table as a grid of cell texts plus where it was found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// 1-based page number (first page for stitched tables).
+    pub page: usize,
+    /// Last page the table covers (equals `page` unless stitched).
+    pub last_page: usize,
+    /// 1-based index among the tables of the page, in reading order.
+    pub index: usize,
+    pub bbox: BBox,
+    pub strategy: Strategy,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn n_cols(&self) -> usize {
+        self.rows.iter().map(Vec::len).max().unwrap_or(0)
+    }
+}
+
+/// How table structure is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Ruling lines form the cell grid.
+    Lattice,
+    /// Whitespace-aligned text columns.
+    Stream,
+    /// Lattice where the page has a ruled grid, stream elsewhere.
+    #[default]
+    Auto,
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "lattice" => Ok(Strategy::Lattice),
+            "stream" => Ok(Strategy::Stream),
+            "auto" => Ok(Strategy::Auto),
+            other => Err(format!(
+                "unknown strategy `{other}`: use lattice, stream or auto"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Strategy::Lattice => "lattice",
+            Strategy::Stream => "stream",
+            Strategy::Auto => "auto",
+        })
+    }
+}
