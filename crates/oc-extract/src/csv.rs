@@ -305,9 +305,7 @@ pub fn read(
             pending.insert(i, out);
             while let Some(out) = pending.remove(&delivered) {
                 delivered += 1;
-                if let Err(e) = order.deliver(out, sink) {
-                    return Err(e);
-                }
+                order.deliver(out, sink)?;
             }
         };
         drop(work_tx);
