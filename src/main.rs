@@ -64,8 +64,37 @@ enum Command {
         #[arg(long)]
         release: Option<String>,
     },
-    /// Long-running service. `--schedule`: run pipelines when their `schedule:` is due
+    /// Long-running service: the lake over Postgres (`--pg`) and HTTP (`--http`), read-only;
+    /// `--schedule`: also run pipelines when their `schedule:` is due
     Serve {
+        /// Postgres wire protocol address, e.g. 127.0.0.1:5433
+        #[arg(long)]
+        pg: Option<std::net::SocketAddr>,
+        /// HTTP API address, e.g. 127.0.0.1:8080
+        #[arg(long)]
+        http: Option<std::net::SocketAddr>,
+        /// No credentials asked (refused unless every listener is on loopback)
+        #[arg(long)]
+        no_auth: bool,
+        /// File of `user NAME PASSWORD` and `token NAME SECRET` lines (also read:
+        /// OPENCOLL_SERVE_USERS=user:password,… and OPENCOLL_SERVE_TOKENS=name:token,…)
+        #[arg(long)]
+        auth_file: Option<PathBuf>,
+        /// Time limit of one query, in seconds
+        #[arg(long, default_value_t = 60)]
+        query_timeout: u64,
+        /// Memory one query may use, in MiB (DataFusion memory pool)
+        #[arg(long, default_value_t = 512)]
+        query_memory: usize,
+        /// Rows of a JSON answer at most (CSV, Arrow and Parquet carry every row)
+        #[arg(long, default_value_t = 10_000)]
+        json_rows: usize,
+        /// Postgres connections at once (0: no limit)
+        #[arg(long, default_value_t = 256)]
+        max_connections: usize,
+        /// Seconds between re-reads of the lake's tables (new refreshes); 0: never
+        #[arg(long, default_value_t = 60)]
+        reload: u64,
         #[arg(long)]
         schedule: bool,
         /// Attempts after a transient failure, with exponential backoff
@@ -190,30 +219,82 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Test { datasets } => test(&project, &open_lake()?, &datasets).await,
         Command::Serve {
+            pg,
+            http,
+            no_auth,
+            auth_file,
+            query_timeout,
+            query_memory,
+            json_rows,
+            max_connections,
+            reload,
             schedule,
             retries,
             backoff,
         } => {
-            if !schedule {
-                bail!(
-                    "nothing to serve: pass --schedule (the Postgres and HTTP servers are not built yet)"
-                );
+            if !schedule && pg.is_none() && http.is_none() {
+                bail!("nothing to serve: pass --pg ADDR and/or --http ADDR, and/or --schedule");
             }
-            let diags = validate_project(&project).await;
-            if !diags.is_empty() {
-                eprintln!("{diags}");
-                bail!(
-                    "{} error(s) in the project: fix them first (opencoll validate)",
-                    diags.len()
-                );
-            }
-            let opts = oc_engine::schedule::ScheduleOptions {
-                retries,
-                backoff: std::time::Duration::from_secs(backoff),
+            let opts = oc_serve::ServeOptions {
+                pg,
+                http,
+                no_auth,
+                auth_file,
+                limits: oc_serve::Limits {
+                    timeout: std::time::Duration::from_secs(query_timeout.max(1)),
+                    memory: query_memory.max(1) * 1024 * 1024,
+                    json_rows,
+                },
+                max_connections,
+                reload,
             };
-            oc_engine::schedule::serve(&project, &open_lake()?, opts, shutdown_signal())
-                .await
-                .map_err(anyhow::Error::msg)?;
+            // Credentials are checked before anything starts: a bad config stops here.
+            let auth = if pg.is_some() || http.is_some() {
+                oc_serve::load_auth(
+                    &opts,
+                    std::env::var(oc_serve::auth::ENV_TOKENS).ok().as_deref(),
+                    std::env::var(oc_serve::auth::ENV_USERS).ok().as_deref(),
+                )
+                .map_err(anyhow::Error::msg)?
+            } else {
+                None
+            };
+            if schedule {
+                let diags = validate_project(&project).await;
+                if !diags.is_empty() {
+                    eprintln!("{diags}");
+                    bail!(
+                        "{} error(s) in the project: fix them first (opencoll validate)",
+                        diags.len()
+                    );
+                }
+            }
+            let shutdown = futures::FutureExt::shared(futures::FutureExt::boxed(shutdown_signal()));
+            let servers = async {
+                if pg.is_none() && http.is_none() {
+                    return Ok(());
+                }
+                let state = oc_serve::open_state(project.clone(), open_lake()?, &opts, auth)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                oc_serve::run(state, &opts, shutdown.clone())
+                    .await
+                    .map_err(anyhow::Error::msg)
+            };
+            let scheduler = async {
+                if !schedule {
+                    return Ok(());
+                }
+                let sopts = oc_engine::schedule::ScheduleOptions {
+                    retries,
+                    backoff: std::time::Duration::from_secs(backoff),
+                };
+                oc_engine::schedule::serve(&project, &open_lake()?, sopts, shutdown.clone())
+                    .await
+                    .map_err(anyhow::Error::msg)
+            };
+            // The first failure (a port already taken, say) stops the service.
+            tokio::try_join!(servers, scheduler)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Publish { release } => {

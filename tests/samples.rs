@@ -171,7 +171,7 @@ fn refresh_samples_query_and_refresh_again_gives_identical_results() {
     // Operational tables: one successful run per pipeline, rows read = written + rejected.
     assert_eq!(
         p.value("SELECT count(*) FROM _ops.runs WHERE status = 'success'"),
-        "13"
+        "14"
     );
     assert_eq!(p.value("SELECT count(*) FROM _ops.runs WHERE rows_read <> rows_written + rows_rejected + rows_filtered"), "0");
     assert_eq!(p.value("SELECT count(*) FROM _ops.rejects"), "0");
@@ -190,14 +190,14 @@ fn refresh_samples_query_and_refresh_again_gives_identical_results() {
     let out = p.ok(&["refresh"]);
     assert_eq!(
         out.lines().filter(|l| l.starts_with("skip ")).count(),
-        13,
+        14,
         "{out}"
     );
     // Forced: every pipeline runs again and gives identical tables.
     let out = p.ok(&["refresh", "--full"]);
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok ")).count(),
-        13,
+        14,
         "{out}"
     );
     assert_eq!(

@@ -10,7 +10,6 @@ use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use oc_extract::expand_sources;
 use oc_lake::Lake;
-use oc_spec::TransformStep;
 use oc_spec::project::PipelineFile;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -66,8 +65,7 @@ pub fn sql_references(pf: &PipelineFile) -> Vec<String> {
             out.extend(refs.into_iter().filter(|r| r.contains('.')));
         }
     };
-    for step in &pf.pipeline.transform {
-        let TransformStep::Sql(sql) = step;
+    for sql in pf.pipeline.sql_steps() {
         add(&sql.value);
     }
     for spec in pf.pipeline.columns.values() {

@@ -30,7 +30,8 @@ impl PipelinePlan {
         let spec = ReadSpec::from_pipeline(&pf.pipeline)?;
         let input_schema = spec.schema();
         let p = &pf.pipeline;
-        let needs_sql = !p.transform.is_empty() || p.columns.values().any(|c| c.sql.is_some());
+        let needs_sql =
+            p.sql_steps().next().is_some() || p.columns.values().any(|c| c.sql.is_some());
         Ok(PipelinePlan {
             spec,
             input_schema,
@@ -92,8 +93,11 @@ pub async fn plan_output(
         }
         let cols = p
             .columns
-            .keys()
-            .map(|c| quote(c))
+            .iter()
+            .flat_map(|(c, spec)| {
+                let status = spec.status.then(|| quote(&format!("{c}_status")));
+                std::iter::once(quote(c)).chain(status)
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let d = ctx
@@ -122,7 +126,9 @@ pub async fn plan_output(
         df = Some(d);
     }
     for (i, step) in p.transform.iter().enumerate() {
-        let TransformStep::Sql(sql) = step;
+        let TransformStep::Sql(sql) = step else {
+            continue; // unpivot runs in the reader
+        };
         let d = ctx.sql_with_options(&sql.value, opts).await.map_err(|e| {
             (
                 site(sql, format!("transform step {}", i + 1)),
@@ -178,8 +184,7 @@ pub fn dependencies(project: &Project) -> BTreeMap<String, BTreeSet<String>> {
                 d.insert(table.to_string());
             }
         }
-        for step in &pf.pipeline.transform {
-            let TransformStep::Sql(sql) = step;
+        for sql in pf.pipeline.sql_steps() {
             if let Ok(refs) = references(&ctx, &sql.value) {
                 d.extend(
                     refs.into_iter()

@@ -322,7 +322,7 @@ async fn execute(
             ));
         }
     }
-    let meta = HashMap::from([
+    let mut meta = HashMap::from([
         (
             "opencoll.run_id".to_string(),
             serde_json::Value::String(run_id.to_string()),
@@ -332,6 +332,16 @@ async fn execute(
             serde_json::Value::String(name.to_string()),
         ),
     ]);
+    // Footnotes and notes read around workbook tables travel with the version they describe.
+    let notes: serde_json::Map<String, serde_json::Value> = report
+        .files
+        .iter()
+        .filter(|(_, s)| !s.notes.is_empty())
+        .map(|(f, s)| (f.clone(), serde_json::json!(s.notes)))
+        .collect();
+    if !notes.is_empty() {
+        meta.insert("opencoll.notes".into(), serde_json::Value::Object(notes));
+    }
     let version = writer.commit(meta).await.map_err(|e| e.to_string())?;
     report.table_version = Some(version);
     Ok(())

@@ -32,6 +32,9 @@ pub struct ColumnPlan {
     /// Values that mean NULL. For text columns, only the empty string by default.
     pub null_values: Vec<String>,
     pub number: NumberFormat,
+    /// A `<column>_status` column: keeps the placeholder of its value column (`s`, `n.d.`),
+    /// NULL when the cell holds a value or is empty.
+    pub status_of: bool,
 }
 
 impl ColumnPlan {
@@ -48,6 +51,20 @@ impl ColumnPlan {
             date_format: "%Y-%m-%d".to_string(),
             null_values,
             number,
+            status_of: false,
+        }
+    }
+
+    /// The `<name>_status` companion of a typed column (same null markers).
+    pub fn status(&self) -> Self {
+        Self {
+            name: format!("{}_status", self.name),
+            ty: ColumnType::String,
+            width: None,
+            date_format: String::new(),
+            null_values: self.null_values.clone(),
+            number: self.number,
+            status_of: true,
         }
     }
 
@@ -66,6 +83,14 @@ impl ColumnPlan {
         let Some(raw) = raw else {
             return Ok(Cell::Null);
         };
+        if self.status_of {
+            let t = raw.trim();
+            return Ok(if !t.is_empty() && self.is_null(t) {
+                Cell::Text(Cow::Owned(t.to_string()))
+            } else {
+                Cell::Null
+            });
+        }
         if self.is_null(&raw) {
             return Ok(Cell::Null);
         }

@@ -6,17 +6,11 @@
 use std::borrow::Cow;
 use std::io::BufRead;
 
-use oc_spec::{Encoding, OnExtraColumns};
+use oc_spec::Encoding;
 
 use crate::encoding::{UTF8_BOM, decode};
-use crate::rows::RowWriter;
-use crate::{ExtractError, ReadSpec, Reject, Selector, Sink, SourceFile};
-
-/// Where each declared column is found in a record.
-enum Slot {
-    Field(usize),
-    Const(String),
-}
+use crate::rows::{Layout, RowWriter, Slot};
+use crate::{ExtractError, ReadSpec, Reject, Sink, SourceFile};
 
 pub fn read(
     spec: &ReadSpec,
@@ -102,80 +96,12 @@ pub fn read(
         (0, 0)
     };
 
-    // Resolve each declared column.
-    let mut slots = Vec::with_capacity(spec.columns.len());
-    let mut labels = Vec::with_capacity(spec.columns.len());
-    let mut used = vec![false; headers.len()];
-    for c in &spec.columns {
-        let idx = match &c.selector {
-            Selector::Var(v) => {
-                let value = file.vars.get(v).cloned().unwrap_or_default();
-                labels.push(format!("{{{v}}}"));
-                slots.push(Slot::Const(value));
-                continue;
-            }
-            Selector::Header(h) if !d.header => {
-                // Without a header, columns are named column_1, column_2, …
-                h.strip_prefix("column_")
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .filter(|n| *n >= 1)
-                    .map(|n| n - 1)
-                    .ok_or_else(|| {
-                        err(
-                            Some(header_line + 1),
-                            format!(
-                                "column `{}`: without a header, use `from: column_N`",
-                                c.plan.name
-                            ),
-                        )
-                    })?
-            }
-            Selector::Header(h) => {
-                let hits: Vec<usize> = (0..headers.len()).filter(|&i| headers[i] == *h).collect();
-                let hits = if hits.is_empty() {
-                    // Same name up to case and surrounding spaces is accepted (COG switched case in 2021).
-                    (0..headers.len())
-                        .filter(|&i| headers[i].eq_ignore_ascii_case(h.trim()))
-                        .collect()
-                } else {
-                    hits
-                };
-                one_hit(name, header_line, &c.selector, &headers, hits)?
-            }
-            Selector::Regex(re) => {
-                let hits: Vec<usize> = (0..headers.len())
-                    .filter(|&i| re.is_match(&headers[i]))
-                    .collect();
-                one_hit(name, header_line, &c.selector, &headers, hits)?
-            }
-        };
-        if let Some(u) = used.get_mut(idx) {
-            *u = true;
-        }
-        labels.push(
-            headers
-                .get(idx)
-                .cloned()
-                .unwrap_or_else(|| format!("column_{}", idx + 1)),
-        );
-        slots.push(Slot::Field(idx));
-    }
-    if spec.on_extra_columns == OnExtraColumns::Error {
-        let extra: Vec<&str> = headers
-            .iter()
-            .zip(&used)
-            .filter(|(h, u)| !**u && !h.is_empty())
-            .map(|(h, _)| h.as_str())
-            .collect();
-        if !extra.is_empty() {
-            return Err(err(
-                Some(header_line),
-                format!("columns not declared in the pipeline: {}", extra.join(", ")),
-            )
-            .with_hint("declare them under `columns:` or set `on_extra_columns: ignore`"));
-        }
-    }
-
+    let layout = Layout::resolve(
+        spec,
+        file,
+        d.header.then_some(headers.as_slice()),
+        header_line,
+    )?;
     // The expected field count: the header's, or without a header the first record's.
     let expected = if d.header {
         headers.len()
@@ -184,7 +110,7 @@ pub fn read(
             Ok(true) => {
                 let n = record.len();
                 let line = record.position().map(|p| p.line()).unwrap_or(1) + skipped;
-                if let Some(missing) = slots.iter().find_map(|s| match s {
+                if let Some(missing) = layout.slots.iter().find_map(|s| match s {
                     Slot::Field(i) if *i >= n => Some(*i),
                     _ => None,
                 }) {
@@ -210,8 +136,7 @@ pub fn read(
     let ctx = ChunkContext {
         spec: &worker_spec,
         file,
-        slots: &slots,
-        labels: &labels,
+        layout: &layout,
         expected,
         skipped,
     };
@@ -427,8 +352,7 @@ fn last_record_end(buf: &[u8], quote: Option<u8>, delimiter: u8) -> Option<usize
 struct ChunkContext<'a> {
     spec: &'a ReadSpec,
     file: &'a SourceFile,
-    slots: &'a [Slot],
-    labels: &'a [String],
+    layout: &'a Layout,
     /// Fields per record (0: no record at all).
     expected: usize,
     /// Title lines skipped before the chunks (for line numbers).
@@ -461,7 +385,7 @@ impl ChunkContext<'_> {
     /// skipped title lines.
     fn parse(&self, bytes: &[u8], lines_before: u64) -> ChunkOut {
         let mut out = ChunkOut::default();
-        let labels = self.labels.to_vec();
+        let labels = self.layout.labels.clone();
         let mut rows = RowWriter::new(self.spec, self.file, labels);
         let r = self.parse_into(bytes, lines_before, &mut rows, &mut out);
         match r.and_then(|()| rows.finish(&mut out)) {
@@ -526,11 +450,32 @@ impl ChunkContext<'_> {
                     continue;
                 }
             }
-            let mut raws: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(self.slots.len());
+            if !self.layout.pivots.is_empty() {
+                // Unpivot: every field decoded once, then one row per year column.
+                let mut fields = Vec::with_capacity(record.len());
+                for f in record.iter() {
+                    match decode(d.encoding, f) {
+                        Ok(t) => fields.push(t),
+                        Err(e) => {
+                            rows.count_read();
+                            let raw = String::from_utf8_lossy(f).into_owned();
+                            rows.reject(sink, line, None, Some(&raw), e)?;
+                            break;
+                        }
+                    }
+                }
+                if fields.len() == record.len() {
+                    self.layout
+                        .emit(rows, sink, line, |i| fields.get(i).cloned())?;
+                }
+                continue;
+            }
+            let mut raws: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(self.layout.slots.len());
             let mut bad = None;
-            for (i, s) in self.slots.iter().enumerate() {
+            for (i, s) in self.layout.slots.iter().enumerate() {
                 match s {
                     Slot::Const(v) => raws.push(Some(Cow::Borrowed(v.as_str()))),
+                    Slot::UnpivotName | Slot::UnpivotValue | Slot::UnpivotFlag => raws.push(None),
                     Slot::Field(idx) => match record.get(*idx) {
                         None => raws.push(None),
                         Some(bytes) => match decode(d.encoding, bytes) {
@@ -588,58 +533,6 @@ impl Ordered<'_> {
         self.rows_read += out.rows_read;
         Ok(())
     }
-}
-
-fn one_hit(
-    file: &str,
-    line: u64,
-    sel: &Selector,
-    headers: &[String],
-    hits: Vec<usize>,
-) -> Result<usize, ExtractError> {
-    match hits.as_slice() {
-        [one] => Ok(*one),
-        [] => {
-            let mut e =
-                ExtractError::new(file, Some(line), format!("no column {sel} in the header"));
-            let wanted = match sel {
-                Selector::Header(h) => h.clone(),
-                _ => String::new(),
-            };
-            let close = oc_spec::diag::did_you_mean(&wanted, headers.iter().map(String::as_str));
-            e = match close {
-                Some(c) => e.with_hint(format!("did you mean `{c}`?")),
-                None => e.with_hint(format!("the header has: {}", preview(headers))),
-            };
-            Err(e)
-        }
-        many => Err(ExtractError::new(
-            file,
-            Some(line),
-            format!(
-                "{} columns match {sel}: {}",
-                many.len(),
-                many.iter()
-                    .map(|i| headers[*i].as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )
-        .with_hint("make `from` match exactly one header")),
-    }
-}
-
-fn preview(headers: &[String]) -> String {
-    let mut s = headers
-        .iter()
-        .take(30)
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if headers.len() > 30 {
-        s.push_str(", …");
-    }
-    s
 }
 
 #[cfg(test)]

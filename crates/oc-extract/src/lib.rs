@@ -11,7 +11,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use indexmap::IndexMap;
 use oc_spec::project::{delimiter_byte, regex_of};
-use oc_spec::{ColumnType, Encoding, Format, JsonOptions, OnExtraColumns, Pipeline};
+use oc_spec::{ColumnType, Encoding, Format, JsonOptions, OnExtraColumns, Pipeline, XlsxOptions};
 
 pub mod conform;
 pub mod csv;
@@ -22,6 +22,7 @@ pub mod number;
 mod rows;
 #[cfg(test)]
 mod testutil;
+pub mod xlsx;
 
 use conform::ColumnPlan;
 use number::NumberFormat;
@@ -101,6 +102,8 @@ pub struct FileStats {
     pub rows_rejected: u64,
     pub sha256: String,
     pub bytes: u64,
+    /// Footnotes and notes found around the table (workbooks), kept with the commit.
+    pub notes: Vec<String>,
 }
 
 /// How a declared column finds its value in a record.
@@ -136,6 +139,14 @@ pub struct CsvDialect {
     pub encoding: Encoding,
 }
 
+#[derive(Debug, Clone)]
+pub struct UnpivotSpec {
+    pub columns: regex::Regex,
+    pub name: String,
+    pub value: String,
+    pub flag: String,
+}
+
 /// Everything a reader needs, resolved from a pipeline.
 #[derive(Debug, Clone)]
 pub struct ReadSpec {
@@ -144,6 +155,9 @@ pub struct ReadSpec {
     pub csv: CsvDialect,
     pub json: JsonOptions,
     pub member: Option<String>,
+    pub xlsx: XlsxOptions,
+    /// Year columns into rows, applied to source records before typing.
+    pub unpivot: Option<UnpivotSpec>,
     pub on_extra_columns: OnExtraColumns,
     pub batch_rows: usize,
     /// Reading stops (and the run fails) once this many rows were rejected.
@@ -154,7 +168,14 @@ impl ReadSpec {
     /// The `from`/`var` columns of a pipeline (`sql` columns are computed later, in SQL).
     pub fn from_pipeline(p: &Pipeline) -> Result<ReadSpec, String> {
         let format = p.format().ok_or("unknown source format")?;
-        let csv = p.csv_options();
+        let mut csv = p.csv_options();
+        let xlsx = p.xlsx_options();
+        if format == Format::Xlsx {
+            // Numbers stored as text in a workbook follow the same rules as in a CSV.
+            csv.decimal = xlsx.decimal.clone();
+            csv.thousands = xlsx.thousands.clone();
+            csv.null_values = xlsx.null_values.clone();
+        }
         let number = NumberFormat {
             decimal: csv
                 .decimal
@@ -200,7 +221,12 @@ impl ReadSpec {
             }) {
                 plan.null_values = nulls.clone();
             }
+            let status = spec.status.then(|| SourceColumn {
+                plan: plan.status(),
+                selector: selector.clone(),
+            });
             columns.push(SourceColumn { plan, selector });
+            columns.extend(status);
         }
         let delimiter = match &csv.delimiter {
             Some(d) => delimiter_byte(d).ok_or_else(|| format!("bad delimiter `{d}`"))?,
@@ -224,6 +250,17 @@ impl ReadSpec {
             },
             json: p.json_options(),
             member: p.source.member.clone(),
+            xlsx,
+            unpivot: match p.unpivot() {
+                Some(u) => Some(UnpivotSpec {
+                    columns: regex::Regex::new(u.regex())
+                        .map_err(|e| format!("unpivot columns: {e}"))?,
+                    name: u.name.clone(),
+                    value: u.value.clone(),
+                    flag: u.flag_column(),
+                }),
+                None => None,
+            },
             on_extra_columns: p.on_extra_columns,
             batch_rows: BATCH_ROWS,
             reject_limit: p.max_rejects.saturating_add(10_000),
@@ -268,6 +305,9 @@ pub fn read_file(
     file: &SourceFile,
     sink: &mut dyn Sink,
 ) -> Result<FileStats, ExtractError> {
+    if spec.format == Format::Xlsx {
+        return xlsx::read_workbook(spec, file, sink);
+    }
     let ((rows_read, rows_rejected), sha256, bytes) = input::with_reader(
         &file.path,
         &file.display,
@@ -275,6 +315,11 @@ pub fn read_file(
         |r| match spec.format {
             Format::Csv => csv::read(spec, file, r, sink),
             Format::Json => json::read(spec, file, r, sink),
+            Format::Xlsx => Err(ExtractError::new(
+                &file.display,
+                None,
+                "a workbook cannot be read as a stream",
+            )),
         },
     )?;
     Ok(FileStats {
@@ -282,5 +327,6 @@ pub fn read_file(
         rows_rejected,
         sha256,
         bytes,
+        notes: Vec::new(),
     })
 }

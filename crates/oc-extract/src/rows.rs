@@ -1,9 +1,282 @@
-//! Shared by the readers: conform raw cells of one record, append or reject, emit batches.
+//! Shared by the readers: find the declared columns in a header (and unpivot year columns),
+//! conform raw cells of one record, append or reject, emit batches.
 
 use std::borrow::Cow;
 
+use oc_spec::OnExtraColumns;
+
 use crate::conform::{BatchBuilder, Cell};
-use crate::{ExtractError, ReadSpec, Reject, Sink, SourceFile};
+use crate::{ExtractError, ReadSpec, Reject, Selector, Sink, SourceFile};
+
+/// Where each declared column takes its value in a record.
+pub(crate) enum Slot {
+    Field(usize),
+    Const(String),
+    /// The unpivoted header (markers removed), its cell, its markers.
+    UnpivotName,
+    UnpivotValue,
+    UnpivotFlag,
+}
+
+/// One unpivoted source column.
+pub(crate) struct Pivot {
+    pub field: usize,
+    pub name: String,
+    pub flag: Option<String>,
+}
+
+/// The declared columns resolved against one file's header.
+pub(crate) struct Layout {
+    pub slots: Vec<Slot>,
+    /// Source column label per declared column, for rejects.
+    pub labels: Vec<String>,
+    /// Columns turned into rows (empty without unpivot): each record gives one row per entry.
+    pub pivots: Vec<Pivot>,
+}
+
+impl Layout {
+    /// Resolves the declared columns. `headers: None` means a file without a header row,
+    /// whose columns are `column_1`, `column_2`…
+    pub fn resolve(
+        spec: &ReadSpec,
+        file: &SourceFile,
+        headers: Option<&[String]>,
+        header_line: u64,
+    ) -> Result<Layout, ExtractError> {
+        let name = file.display.as_str();
+        let err = |msg: String| ExtractError::new(name, Some(header_line), msg);
+        let empty = Vec::new();
+        let hs: &[String] = headers.unwrap_or(&empty);
+        let mut used = vec![false; hs.len()];
+        let mut pivots = Vec::new();
+        if let Some(u) = &spec.unpivot {
+            if headers.is_none() {
+                return Err(err("unpivot needs a header row".into()));
+            }
+            for (i, h) in hs.iter().enumerate() {
+                if let Some(m) = u.columns.find(h).filter(|_| !h.is_empty()) {
+                    // The match names the row (`Montants 2023 (p)` with /\d{4}/ → 2023); the
+                    // header's trailing markers go to the flag.
+                    let (name, _) = strip_markers(m.as_str());
+                    let (_, flag) = strip_markers(h);
+                    pivots.push(Pivot {
+                        field: i,
+                        name,
+                        flag,
+                    });
+                    used[i] = true;
+                }
+            }
+            if pivots.is_empty() {
+                return Err(err(format!(
+                    "unpivot: no column header matches /{}/",
+                    u.columns.as_str()
+                ))
+                .with_hint(format!("the header has: {}", preview(hs))));
+            }
+        }
+        let mut slots = Vec::with_capacity(spec.columns.len());
+        let mut labels = Vec::with_capacity(spec.columns.len());
+        for c in &spec.columns {
+            if let (Some(u), Selector::Header(h)) = (&spec.unpivot, &c.selector) {
+                let slot = if *h == u.name {
+                    Some(Slot::UnpivotName)
+                } else if *h == u.value {
+                    Some(Slot::UnpivotValue)
+                } else if *h == u.flag {
+                    Some(Slot::UnpivotFlag)
+                } else {
+                    None
+                };
+                if let Some(slot) = slot {
+                    labels.push(h.clone());
+                    slots.push(slot);
+                    continue;
+                }
+            }
+            let idx = match &c.selector {
+                Selector::Var(v) => {
+                    let value = file.vars.get(v).cloned().unwrap_or_default();
+                    labels.push(format!("{{{v}}}"));
+                    slots.push(Slot::Const(value));
+                    continue;
+                }
+                Selector::Header(h) if headers.is_none() => h
+                    .strip_prefix("column_")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|n| *n >= 1)
+                    .map(|n| n - 1)
+                    .ok_or_else(|| {
+                        ExtractError::new(
+                            name,
+                            Some(header_line + 1),
+                            format!(
+                                "column `{}`: without a header, use `from: column_N`",
+                                c.plan.name
+                            ),
+                        )
+                    })?,
+                Selector::Header(h) => {
+                    let hits: Vec<usize> = (0..hs.len()).filter(|&i| hs[i] == *h).collect();
+                    let hits = if hits.is_empty() {
+                        // Same name up to case and surrounding spaces is accepted (COG switched case in 2021).
+                        (0..hs.len())
+                            .filter(|&i| hs[i].eq_ignore_ascii_case(h.trim()))
+                            .collect()
+                    } else {
+                        hits
+                    };
+                    one_hit(name, header_line, &c.selector, hs, hits)?
+                }
+                Selector::Regex(re) => {
+                    let hits: Vec<usize> = (0..hs.len()).filter(|&i| re.is_match(&hs[i])).collect();
+                    one_hit(name, header_line, &c.selector, hs, hits)?
+                }
+            };
+            if let Some(u) = used.get_mut(idx) {
+                *u = true;
+            }
+            labels.push(
+                hs.get(idx)
+                    .cloned()
+                    .unwrap_or_else(|| format!("column_{}", idx + 1)),
+            );
+            slots.push(Slot::Field(idx));
+        }
+        if spec.on_extra_columns == OnExtraColumns::Error {
+            let extra: Vec<&str> = hs
+                .iter()
+                .zip(&used)
+                .filter(|(h, u)| !**u && !h.is_empty())
+                .map(|(h, _)| h.as_str())
+                .collect();
+            if !extra.is_empty() {
+                return Err(err(format!(
+                    "columns not declared in the pipeline: {}",
+                    extra.join(", ")
+                ))
+                .with_hint("declare them under `columns:` or set `on_extra_columns: ignore`"));
+            }
+        }
+        Ok(Layout {
+            slots,
+            labels,
+            pivots,
+        })
+    }
+
+    /// Sends one source record: one row, or one row per unpivoted column. `cell(i)` gives
+    /// field `i` (None when the record is shorter).
+    pub fn emit<'c>(
+        &'c self,
+        rows: &mut RowWriter<'_>,
+        sink: &mut dyn Sink,
+        line: u64,
+        cell: impl Fn(usize) -> Option<Cow<'c, str>>,
+    ) -> Result<(), ExtractError> {
+        // Without unpivot a record is one row; the unpivot slots are then never declared.
+        let single = self.pivots.is_empty().then_some(None);
+        let pivots = single.into_iter().chain(self.pivots.iter().map(Some));
+        for p in pivots {
+            let raws = self
+                .slots
+                .iter()
+                .map(|s| match (s, p) {
+                    (Slot::Field(i), _) => cell(*i),
+                    (Slot::Const(v), _) => Some(Cow::Borrowed(v.as_str())),
+                    (Slot::UnpivotName, Some(p)) => Some(Cow::Borrowed(p.name.as_str())),
+                    (Slot::UnpivotValue, Some(p)) => cell(p.field),
+                    (Slot::UnpivotFlag, Some(p)) => p.flag.as_deref().map(Cow::Borrowed),
+                    (_, None) => None,
+                })
+                .collect();
+            rows.push(sink, line, raws)?;
+        }
+        Ok(())
+    }
+}
+
+/// `2023 (p)` → (`2023`, `p`); `2021 (1)(r)` → (`2021`, `1,r`); `2020*` → (`2020`, `*`):
+/// trailing footnote markers (parenthesised, `*`, superscript digits) leave the header.
+pub(crate) fn strip_markers(header: &str) -> (String, Option<String>) {
+    let mut rest = header.trim_end();
+    let mut flags = Vec::new();
+    loop {
+        if let Some(before) = rest.strip_suffix(')')
+            && let Some(open) = before.rfind('(')
+        {
+            flags.push(before[open + 1..].trim().to_string());
+            rest = before[..open].trim_end();
+        } else if let Some(c) = rest
+            .chars()
+            .last()
+            .filter(|c| matches!(c, '*' | '¹' | '²' | '³' | '⁽' | '⁾'))
+        {
+            flags.push(c.to_string());
+            rest = rest[..rest.len() - c.len_utf8()].trim_end();
+        } else {
+            break;
+        }
+    }
+    if rest.is_empty() {
+        return (header.trim().to_string(), None);
+    }
+    flags.reverse();
+    let flag = (!flags.is_empty()).then(|| flags.join(","));
+    (rest.to_string(), flag)
+}
+
+fn one_hit(
+    file: &str,
+    line: u64,
+    sel: &Selector,
+    headers: &[String],
+    hits: Vec<usize>,
+) -> Result<usize, ExtractError> {
+    match hits.as_slice() {
+        [one] => Ok(*one),
+        [] => {
+            let mut e =
+                ExtractError::new(file, Some(line), format!("no column {sel} in the header"));
+            let wanted = match sel {
+                Selector::Header(h) => h.clone(),
+                _ => String::new(),
+            };
+            let close = oc_spec::diag::did_you_mean(&wanted, headers.iter().map(String::as_str));
+            e = match close {
+                Some(c) => e.with_hint(format!("did you mean `{c}`?")),
+                None => e.with_hint(format!("the header has: {}", preview(headers))),
+            };
+            Err(e)
+        }
+        many => Err(ExtractError::new(
+            file,
+            Some(line),
+            format!(
+                "{} columns match {sel}: {}",
+                many.len(),
+                many.iter()
+                    .map(|i| headers[*i].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .with_hint("make `from` match exactly one header")),
+    }
+}
+
+fn preview(headers: &[String]) -> String {
+    let mut s = headers
+        .iter()
+        .take(30)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if headers.len() > 30 {
+        s.push_str(", …");
+    }
+    s
+}
 
 const MAX_VALUE_CHARS: usize = 200;
 
@@ -94,5 +367,20 @@ impl<'a> RowWriter<'a> {
             sink.batch(self.builder.finish())?;
         }
         Ok((self.rows_read, self.rows_rejected))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_markers;
+
+    #[test]
+    fn footnote_markers_leave_the_header() {
+        let f = |h: &str| strip_markers(h);
+        assert_eq!(f("2023 (p)"), ("2023".into(), Some("p".into())));
+        assert_eq!(f("2021 (1)(r) "), ("2021".into(), Some("1,r".into())));
+        assert_eq!(f("2020*"), ("2020".into(), Some("*".into())));
+        assert_eq!(f("2019"), ("2019".into(), None));
+        assert_eq!(f("(1)"), ("(1)".into(), None));
     }
 }

@@ -17,9 +17,10 @@ mod yaml;
 pub use catalog::{Catalog, DatasetDoc, DomainDoc};
 pub use checks::{CheckSpec, Severity, Threshold};
 pub use diag::{Diagnostic, Diagnostics};
+pub use pipeline::{CellRange, parse_range};
 pub use pipeline::{
     ColumnSpec, CsvOptions, Encoding, Format, JsonOptions, OnExtraColumns, OnSchemaChange,
-    Pipeline, Source, Target, TransformStep, WriteMode,
+    Pipeline, SheetRef, Source, Target, TransformStep, Unpivot, WriteMode, XlsxOptions,
 };
 pub use project::{Project, ViewDef};
 pub use types::ColumnType;

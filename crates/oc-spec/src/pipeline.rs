@@ -53,6 +53,8 @@ pub struct Source {
     pub member: Option<String>,
     pub csv: Option<CsvOptions>,
     pub json: Option<JsonOptions>,
+    /// Spreadsheet options (`.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`).
+    pub xlsx: Option<XlsxOptions>,
 }
 
 /// A `vars` value: YAML numbers and strings are both accepted and used as text.
@@ -77,6 +79,9 @@ impl VarValue {
 pub enum Format {
     Csv,
     Json,
+    /// Any workbook calamine reads: `.xlsx`, `.xlsm`, `.xlsb`, `.xls` (BIFF) and `.ods`.
+    #[serde(alias = "xls", alias = "ods", alias = "xlsb", alias = "xlsm")]
+    Xlsx,
 }
 
 impl Format {
@@ -88,6 +93,7 @@ impl Format {
         match ext {
             "csv" | "tsv" | "txt" => Some(Format::Csv),
             "json" | "ndjson" | "jsonl" => Some(Format::Json),
+            "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Some(Format::Xlsx),
             _ => None,
         }
     }
@@ -161,6 +167,117 @@ pub struct JsonOptions {
     pub explode: Option<String>,
 }
 
+/// Where the table is in a workbook made for reading: which sheet, which rows, how many
+/// header rows, where it stops, which rows are footnotes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XlsxOptions {
+    /// Sheet name (with `{var}` placeholders), `/regex/` (every matching sheet is read, in
+    /// workbook order; named groups become vars), or a 1-based position. Default: the first.
+    pub sheet: Option<SheetRef>,
+    /// Cells to read, e.g. `A5:K120` (`A5:K` = to the last row). Default: the whole sheet.
+    pub range: Option<String>,
+    /// Header rows (default 1; 0 = no header, columns are `column_1`, `column_2`…). Several
+    /// rows are joined per column with `header_separator`, merged cells filled across and down.
+    pub header_rows: Option<u32>,
+    /// Joins the parts of a multi-row header (default a space).
+    pub header_separator: Option<String>,
+    /// Rows to skip before the header. Without it (and without `skip_until`), the header is
+    /// the first row with at least two non-empty cells (title and unit rows have one).
+    pub skip_rows: Option<u32>,
+    /// Skip rows until one with a cell matching this regex: it is the first header row.
+    pub skip_until: Option<String>,
+    /// Where the table ends: `blank` (the first empty row) or a regex matched against the
+    /// first non-empty cell (that row is not part of the table). Default: the end of the sheet.
+    pub stop_at: Option<String>,
+    /// Footnote rows inside the table (regex on the first non-empty cell, e.g. `^\(\d\)`):
+    /// dropped from the rows and kept, with the rows after `stop_at`, as the commit's notes.
+    pub notes: Option<String>,
+    /// Row-label hierarchy: adds a source column holding each row's parent label.
+    pub hierarchy: Option<Hierarchy>,
+    /// Numbers stored as text: decimal mark `.` (default) or `,`.
+    pub decimal: Option<String>,
+    /// Numbers stored as text: thousands separator (` ` also matches NBSP and U+202F).
+    pub thousands: Option<String>,
+    /// Values read as NULL in typed columns (default: empty, n.c, nd, n.d, -, s, NA, N/A).
+    pub null_values: Option<Vec<String>>,
+}
+
+/// A cell range, 0-based and inclusive; `last_row` None = to the end of the sheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellRange {
+    pub first_row: u32,
+    pub first_col: u32,
+    pub last_row: Option<u32>,
+    pub last_col: u32,
+}
+
+/// `A5:K120` or `A5:K` → a [`CellRange`].
+pub fn parse_range(s: &str) -> Option<CellRange> {
+    fn cell(c: &str) -> Option<(u32, Option<u32>)> {
+        let letters = c.bytes().take_while(u8::is_ascii_alphabetic).count();
+        if letters == 0 || letters > 3 {
+            return None;
+        }
+        let mut col = 0u32;
+        for b in c[..letters].bytes() {
+            col = col * 26 + u32::from(b.to_ascii_uppercase() - b'A' + 1);
+        }
+        let digits = &c[letters..];
+        let row = if digits.is_empty() {
+            None
+        } else {
+            Some(digits.parse::<u32>().ok().filter(|r| *r >= 1)? - 1)
+        };
+        Some((col - 1, row))
+    }
+    let (a, b) = s.trim().split_once(':')?;
+    let (c0, r0) = cell(a)?;
+    let (c1, r1) = cell(b)?;
+    let r0 = r0?;
+    if c1 < c0 || r1.is_some_and(|r| r < r0) {
+        return None;
+    }
+    Some(CellRange {
+        first_row: r0,
+        first_col: c0,
+        last_row: r1,
+        last_col: c1,
+    })
+}
+
+/// `sheet:` by name, regex or position.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SheetRef {
+    Index(u32),
+    Name(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hierarchy {
+    /// The header of the label column.
+    pub label: String,
+    /// `indent` (cell indentation or leading spaces) or `dont` (`dont …` rows are details of
+    /// the row above that is not a `dont` row).
+    pub by: HierarchyBy,
+    /// Name of the added source column (default `parent`), to read with `from:`.
+    #[serde(default = "parent")]
+    pub column: String,
+}
+
+fn parent() -> String {
+    "parent".to_string()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HierarchyBy {
+    Indent,
+    Dont,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnSpec {
@@ -178,6 +295,10 @@ pub struct ColumnSpec {
     pub format: Option<String>,
     /// Overrides the source's null markers for this column.
     pub null_values: Option<Vec<String>>,
+    /// Also output `<column>_status`: the placeholder found in place of a value (`s` for
+    /// statistical secrecy, `n.d.` not available…), NULL when there is a value.
+    #[serde(default)]
+    pub status: bool,
     /// Documentation shown by `opencoll catalog`.
     pub doc: Option<String>,
 }
@@ -213,6 +334,35 @@ pub enum OnSchemaChange {
 pub enum TransformStep {
     /// A query over `input` (the previous step's output) and any lake table.
     Sql(Spanned<String>),
+    /// Columns whose header matches `columns` become rows: the header goes to `name`, the
+    /// cell to `value`. Runs on the source columns as they are read (first step only), so each
+    /// file may carry its own years; `columns:` then reads `name`, `value` and `flag` by name.
+    Unpivot(Unpivot),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unpivot {
+    /// `/regex/` (or a bare regex) matched against the source headers.
+    pub columns: Spanned<String>,
+    /// Receives the header, footnote markers removed: `2023 (p)` → `2023`.
+    pub name: String,
+    /// Receives the cell.
+    pub value: String,
+    /// Receives the markers removed from the header (`p`, `1`), NULL when none.
+    /// Default `<name>_flag`.
+    pub flag: Option<String>,
+}
+
+impl Unpivot {
+    pub fn flag_column(&self) -> String {
+        self.flag
+            .clone()
+            .unwrap_or_else(|| format!("{}_flag", self.name))
+    }
+    pub fn regex(&self) -> &str {
+        crate::project::regex_of(&self.columns.value).unwrap_or(&self.columns.value)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -255,5 +405,25 @@ impl Pipeline {
 
     pub fn json_options(&self) -> JsonOptions {
         self.source.json.clone().unwrap_or_default()
+    }
+
+    pub fn xlsx_options(&self) -> XlsxOptions {
+        self.source.xlsx.clone().unwrap_or_default()
+    }
+
+    /// The unpivot step, if any (validation checks it is the first step).
+    pub fn unpivot(&self) -> Option<&Unpivot> {
+        self.transform.iter().find_map(|s| match s {
+            TransformStep::Unpivot(u) => Some(u),
+            TransformStep::Sql(_) => None,
+        })
+    }
+
+    /// The SQL transform steps, in order.
+    pub fn sql_steps(&self) -> impl Iterator<Item = &Spanned<String>> {
+        self.transform.iter().filter_map(|s| match s {
+            TransformStep::Sql(q) => Some(q),
+            TransformStep::Unpivot(_) => None,
+        })
     }
 }

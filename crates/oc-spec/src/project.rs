@@ -317,8 +317,47 @@ impl Project {
                 "json options on a source that is not json",
             ));
         }
+        if p.source.xlsx.is_some() && format != Some(Format::Xlsx) {
+            let (l, c) = locate_key(&pf.text, "xlsx");
+            diags.push(Diagnostic::new(
+                file,
+                l,
+                c,
+                "xlsx options on a source that is not a workbook",
+            ));
+        }
         if let Some(csv) = &p.source.csv {
             check_csv(file, &pf.text, csv, diags);
+        }
+        if let Some(x) = &p.source.xlsx {
+            check_xlsx(file, &pf.text, x, &vars, diags);
+        }
+        for (i, step) in p.transform.iter().enumerate() {
+            if let crate::TransformStep::Unpivot(u) = step {
+                let (l, c) = at(&u.columns);
+                if i != 0 {
+                    diags.push(
+                        Diagnostic::new(file, l, c, "unpivot must be the first transform step")
+                            .with_hint("it runs on the source columns as they are read, before typing and SQL"),
+                    );
+                }
+                if let Err(e) = regex::Regex::new(u.regex()) {
+                    diags.push(Diagnostic::new(
+                        file,
+                        l,
+                        c,
+                        format!("bad regex in unpivot `columns`: {e}"),
+                    ));
+                }
+                if format == Some(Format::Json) {
+                    diags.push(
+                        Diagnostic::new(file, l, c, "unpivot applies to csv and workbook sources")
+                            .with_hint(
+                                "JSON records have no header row: select the fields with `from:`",
+                            ),
+                    );
+                }
+            }
         }
         if used.iter().all(|u| vars.contains_key(u)) && !is_remote(&p.source.path.value) {
             for b in template::bindings(&vars) {
@@ -335,6 +374,15 @@ impl Project {
             }
         }
 
+        // Named groups of a `sheet: /regex/` are vars too (one value per matching sheet).
+        let sheet_groups: Vec<String> = match p.source.xlsx.as_ref().and_then(|x| x.sheet.as_ref())
+        {
+            Some(crate::SheetRef::Name(n)) => regex_of(n)
+                .and_then(|re| regex::Regex::new(re).ok())
+                .map(|re| re.capture_names().flatten().map(str::to_string).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
         // Columns.
         if p.columns.is_empty() {
             let (l, c) = locate_key(&pf.text, "columns");
@@ -384,6 +432,7 @@ impl Project {
             }
             if let Some(var) = &spec.var
                 && !vars.contains_key(&var.value)
+                && !sheet_groups.contains(&var.value)
             {
                 let (l, c) = at(var);
                 let mut d = Diagnostic::new(file, l, c, format!("unknown var `{}`", var.value));
@@ -428,6 +477,25 @@ impl Project {
                     format!("column `{out}`: `width` applies to type code only"),
                 ));
             }
+            if spec.status && (spec.sql.is_some() || ty.is_some_and(|t| t.is_text())) {
+                diags.push(
+                    Diagnostic::new(
+                        file,
+                        kl,
+                        kc,
+                        format!("column `{out}`: `status` applies to typed source columns"),
+                    )
+                    .with_hint("a text column keeps its placeholders as they are"),
+                );
+            }
+            if spec.status && p.columns.contains_key(&format!("{out}_status")) {
+                diags.push(Diagnostic::new(
+                    file,
+                    kl,
+                    kc,
+                    format!("column `{out}_status` is declared and also added by `status: true`"),
+                ));
+            }
             if spec.format.is_some() && ty != Some(ColumnType::Date) {
                 diags.push(Diagnostic::new(
                     file,
@@ -468,7 +536,7 @@ impl Project {
                 .with_hint("declare the partition columns, or use mode: replace"),
             );
         }
-        if p.transform.is_empty() {
+        if p.sql_steps().next().is_none() {
             for col in &p.target.partition_by {
                 if !p.columns.contains_key(col) {
                     let (l, c) = locate_key(&pf.text, "partition_by");
@@ -612,6 +680,90 @@ fn check_csv(file: &Path, text: &str, csv: &CsvOptions, diags: &mut Diagnostics)
             );
         }
     }
+}
+
+fn check_xlsx(
+    file: &Path,
+    text: &str,
+    x: &crate::XlsxOptions,
+    vars: &indexmap::IndexMap<String, Vec<String>>,
+    diags: &mut Diagnostics,
+) {
+    let mut bad = |key: &str, msg: String, hint: &str| {
+        let (l, c) = locate_key(text, key);
+        diags.push(Diagnostic::new(file, l, c, msg).with_hint(hint.to_string()));
+    };
+    match &x.sheet {
+        Some(crate::SheetRef::Index(0)) => bad(
+            "sheet",
+            "sheet positions start at 1".into(),
+            "`sheet: 1` is the first sheet",
+        ),
+        Some(crate::SheetRef::Name(n)) => {
+            if let Some(re) = regex_of(n) {
+                if let Err(e) = regex::Regex::new(re) {
+                    bad(
+                        "sheet",
+                        format!("bad regex in `sheet`: {e}"),
+                        "e.g. /^définitions_(?<exercice>\\d{4})$/",
+                    );
+                }
+            } else {
+                for u in template::placeholders(n) {
+                    if !vars.contains_key(&u) {
+                        bad(
+                            "sheet",
+                            format!("`{{{u}}}` is used in sheet but not declared"),
+                            "declare it under source.vars",
+                        );
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(r) = &x.range
+        && crate::parse_range(r).is_none()
+    {
+        bad(
+            "range",
+            format!("range `{r}` is not a cell range"),
+            "e.g. A5:K120, or A5:K to read to the last row",
+        );
+    }
+    for (key, v) in [
+        ("skip_until", &x.skip_until),
+        ("notes", &x.notes),
+        ("stop_at", &x.stop_at),
+    ] {
+        if let Some(v) = v
+            && !(key == "stop_at" && v == "blank")
+            && let Err(e) = regex::Regex::new(regex_of(v).unwrap_or(v))
+        {
+            bad(
+                key,
+                format!("bad regex in `{key}`: {e}"),
+                "a regular expression, e.g. ^Source",
+            );
+        }
+    }
+    if x.skip_rows.is_some() && x.skip_until.is_some() {
+        bad(
+            "skip_until",
+            "`skip_rows` and `skip_until` are exclusive".into(),
+            "keep one",
+        );
+    }
+    check_csv(
+        file,
+        text,
+        &CsvOptions {
+            decimal: x.decimal.clone(),
+            thousands: x.thousands.clone(),
+            ..Default::default()
+        },
+        diags,
+    );
 }
 
 /// The byte of a delimiter option (`tab` and `\t` mean TAB).

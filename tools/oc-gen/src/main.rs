@@ -6,6 +6,8 @@
 //!        [--accounts N] [--rows N] [--seed S]
 //! oc-gen ofgl --balances data/samples/dgfip --geo data/samples/geo \
 //!        --definitions data/reference/agregats.csv --out data/samples/ofgl
+//! oc-gen publication --ofgl data/samples/ofgl --out data/samples/publications/comptes_regions.xlsx
+//! oc-gen sheet --rows 200000 --out /tmp/bench.xlsx
 //! ```
 //!
 //! `balances` writes `balances_<niveau>_<exercice>.csv` per exercice in the DGFiP bulk format;
@@ -18,6 +20,7 @@ mod json;
 mod levels;
 mod ofgl;
 mod rng;
+mod workbook;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -42,6 +45,13 @@ USAGE:
                   [--accounts N] [--rows N] [--seed S]
   oc-gen ofgl --balances <DIR> --geo <DIR> --definitions <agregats.csv> --out <DIR>
               [--communes-departements <LIST|all>] [--millesime 2026]
+  oc-gen publication --ofgl <DIR> --out <FILE.xlsx>
+  oc-gen sheet --rows N --out <FILE.xlsx>
+
+publication: a DGCL-style workbook (title rows, 2-row merged header, years as columns with a
+  provisional year, footnotes, a secret cell, subtotals, sheets `Édition 2024` and
+  `Édition 2025`) from <DIR>/ofgl-base-regions-consolidee_{2023,2024}.csv
+sheet: a flat N × 15 sheet (benchmark input), written in constant memory
 
 balances:
   --geo           geography file written by scripts/derive_geography.py
@@ -100,6 +110,36 @@ struct OfglArgs {
 enum Command {
     Balances(Args),
     Ofgl(OfglArgs),
+    Publication { ofgl: PathBuf, out: PathBuf },
+    Sheet { rows: u32, out: PathBuf },
+}
+
+fn parse_workbook(kind: &str, argv: &[String]) -> Result<Command, String> {
+    let (mut ofgl, mut out, mut rows) = (None, None, None);
+    for (k, v) in flags(argv)? {
+        match k.as_str() {
+            "--ofgl" if kind == "publication" => ofgl = Some(PathBuf::from(v)),
+            "--rows" if kind == "sheet" => {
+                rows = Some(
+                    v.parse::<u32>()
+                        .map_err(|_| format!("--rows: bad number {v:?}"))?,
+                )
+            }
+            "--out" => out = Some(PathBuf::from(v)),
+            other => return Err(format!("{kind}: unknown flag {other}")),
+        }
+    }
+    let out = out.ok_or("--out is required")?;
+    Ok(match kind {
+        "publication" => Command::Publication {
+            ofgl: ofgl.ok_or("--ofgl is required")?,
+            out,
+        },
+        _ => Command::Sheet {
+            rows: rows.ok_or("--rows is required")?,
+            out,
+        },
+    })
 }
 
 /// Splits `--flag value` / `--flag=value` pairs.
@@ -133,9 +173,10 @@ fn parse_args(argv: &[String]) -> Result<Command, String> {
     match argv.first().map(String::as_str) {
         Some("balances") => parse_balances(&argv[1..]).map(Command::Balances),
         Some("ofgl") => parse_ofgl(&argv[1..]).map(Command::Ofgl),
+        Some(k @ ("publication" | "sheet")) => parse_workbook(k, &argv[1..]),
         Some("-h" | "--help" | "help") | None => Err(String::new()),
         Some(other) => Err(format!(
-            "unknown command {other:?} (expected `balances` or `ofgl`)"
+            "unknown command {other:?} (expected `balances`, `ofgl`, `publication` or `sheet`)"
         )),
     }
 }
@@ -465,6 +506,15 @@ fn main() -> ExitCode {
         }
         Ok(Command::Balances(args)) => run(args),
         Ok(Command::Ofgl(args)) => run_ofgl(args),
+        Ok(Command::Publication { ofgl, out }) => {
+            if let Some(dir) = out.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            workbook::write_publication(&ofgl, &out)
+                .map(|rows| eprintln!("oc-gen: wrote {}: {rows} table rows", out.display()))
+        }
+        Ok(Command::Sheet { rows, out }) => workbook::write_flat(rows, &out)
+            .map(|()| eprintln!("oc-gen: wrote {}: {rows} rows × 15 columns", out.display())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -510,8 +560,11 @@ mod tests {
             panic!()
         };
         run_ofgl(o).unwrap();
+        let book = tmp.join("publications/comptes_regions.xlsx");
+        std::fs::create_dir_all(book.parent().unwrap()).unwrap();
+        workbook::write_publication(&samples.join("ofgl"), &book).unwrap();
         let mut compared = 0;
-        for sub in ["dgfip", "ofgl"] {
+        for sub in ["dgfip", "ofgl", "publications"] {
             for e in std::fs::read_dir(tmp.join(sub)).unwrap() {
                 let p = e.unwrap().path();
                 let name = p.file_name().unwrap().to_string_lossy().to_string();
@@ -524,7 +577,7 @@ mod tests {
                 compared += 1;
             }
         }
-        assert_eq!(compared, 8 + 10);
+        assert_eq!(compared, 8 + 10 + 1);
         let _ = std::fs::remove_dir_all(&tmp);
     }
 }

@@ -1,0 +1,270 @@
+//! `opencoll serve`: the lake over the Postgres wire protocol and an HTTP API, read-only and
+//! authenticated, on the same DataFusion session as `opencoll sql` (lake tables and views).
+
+pub mod auth;
+pub mod exec;
+pub mod guard;
+pub mod http;
+pub mod openapi;
+pub mod pg;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::prelude::SessionContext;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+use futures::FutureExt;
+use oc_lake::Lake;
+use oc_spec::Project;
+
+pub use auth::Auth;
+pub use exec::Limits;
+
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub pg: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+    /// Accept clients without credentials (only when every listener is on loopback).
+    pub no_auth: bool,
+    pub auth_file: Option<PathBuf>,
+    pub limits: Limits,
+    /// Postgres connections served at once (0: no limit).
+    pub max_connections: usize,
+    /// Seconds between re-reads of the lake (new Delta versions, new tables); 0: never.
+    pub reload: u64,
+}
+
+/// What every request shares: the lake's session, the limits, who may connect.
+pub struct State {
+    /// Lake tables, views and pg_catalog. Queries run in per-query contexts built from it.
+    pub base: SessionContext,
+    pub limits: Limits,
+    /// `None`: no authentication (`--no-auth` on loopback).
+    pub auth: Option<Auth>,
+    pub max_connections: usize,
+    pub project: Project,
+    pub lake: Lake,
+    pub tables: std::sync::RwLock<Vec<String>>,
+    pub views: std::sync::RwLock<Vec<String>>,
+    pub started: std::time::Instant,
+}
+
+/// Reads credentials and applies the rule: authentication is required unless every listener
+/// is on loopback and `--no-auth` is given.
+pub fn load_auth(
+    opts: &ServeOptions,
+    env_tokens: Option<&str>,
+    env_users: Option<&str>,
+) -> Result<Option<Auth>, String> {
+    let listeners: Vec<SocketAddr> = opts.pg.iter().chain(opts.http.iter()).copied().collect();
+    if opts.no_auth {
+        if let Some(a) = listeners.iter().find(|a| !auth::is_loopback(a)) {
+            return Err(format!(
+                "--no-auth is only allowed when every listener is on loopback (127.0.0.1 or ::1); {a} is not: configure users and tokens instead"
+            ));
+        }
+        return Ok(None);
+    }
+    let mut a = Auth::default();
+    if let Some(f) = &opts.auth_file {
+        a.add_file(f)?;
+    }
+    a.add_env(env_tokens, env_users)?;
+    if opts.pg.is_some() && !a.has_users() {
+        return Err(format!(
+            "the Postgres server needs users: set {}=user:password (or `user NAME PASSWORD` lines in --auth-file), or pass --no-auth on loopback",
+            auth::ENV_USERS
+        ));
+    }
+    if opts.http.is_some() && !a.has_tokens() {
+        return Err(format!(
+            "the HTTP API needs tokens: set {}=name:token (or `token NAME SECRET` lines in --auth-file), or pass --no-auth on loopback",
+            auth::ENV_TOKENS
+        ));
+    }
+    Ok(Some(a))
+}
+
+/// Opens the lake's session (as `opencoll sql` does) and adds the Postgres catalog tables.
+pub async fn open_state(
+    project: Project,
+    lake: Lake,
+    opts: &ServeOptions,
+    auth: Option<Auth>,
+) -> Result<Arc<State>, String> {
+    let session = oc_sql::LakeSession::open(&lake, &project.views)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (t, e) in &session.broken_tables {
+        tracing::warn!("table {t} is not served: {e}");
+    }
+    for (v, e) in &session.broken_views {
+        tracing::warn!("view {} is not served: {e}", v.name);
+    }
+    setup_pg_catalog(&session.ctx, "datafusion", EmptyContextProvider)
+        .map_err(|e| format!("pg_catalog: {e}"))?;
+    Ok(Arc::new(State {
+        base: session.ctx,
+        limits: opts.limits.clone(),
+        auth,
+        max_connections: opts.max_connections,
+        project,
+        lake,
+        tables: std::sync::RwLock::new(session.tables),
+        views: std::sync::RwLock::new(session.views),
+        started: std::time::Instant::now(),
+    }))
+}
+
+impl State {
+    pub fn tables(&self) -> Vec<String> {
+        self.tables.read().map(|t| t.clone()).unwrap_or_default()
+    }
+    pub fn views(&self) -> Vec<String> {
+        self.views.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Registers the lake's current table versions (and new tables) in the shared catalog,
+    /// then the views again (a view's plan holds the table versions it was built on).
+    pub async fn reload(&self) -> Result<(), String> {
+        let names = self.lake.list_tables().await.map_err(|e| e.to_string())?;
+        let mut ok = Vec::new();
+        for t in &names {
+            match oc_sql::session::register_lake_table(&self.base, &self.lake, t).await {
+                Ok(true) => ok.push(t.clone()),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("table {t} is not served: {e}"),
+            }
+        }
+        let (views, broken) = oc_sql::session::register_views(&self.base, &self.project.views)
+            .await
+            .map_err(|e| e.to_string())?;
+        for (v, e) in broken {
+            tracing::warn!("view {} is not served: {e}", v.name);
+        }
+        if let Ok(mut t) = self.tables.write() {
+            *t = ok;
+        }
+        if let Ok(mut v) = self.views.write() {
+            *v = views;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the listeners until `shutdown` resolves or one of them fails.
+pub async fn run(
+    state: Arc<State>,
+    opts: &ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    if opts.pg.is_none() && opts.http.is_none() {
+        return Err("nothing to serve: pass --pg ADDR and/or --http ADDR".into());
+    }
+    let shutdown = shutdown.boxed().shared();
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(addr) = opts.pg {
+        // Bind errors (port taken) come back at once; the accept loop runs until shutdown.
+        std::net::TcpListener::bind(addr)
+            .map_err(|e| format!("Postgres listener on {addr}: {e}"))?;
+        let st = state.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                r = pg::serve(st, addr) => r.map_err(|e| format!("Postgres listener on {addr}: {e}")),
+                _ = stop => Ok(()),
+            }
+        });
+        println!("postgres: listening on {addr}");
+    }
+    if let Some(addr) = opts.http {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("HTTP listener on {addr}: {e}"))?;
+        let app = http::router(state.clone());
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+                .map_err(|e| format!("HTTP listener on {addr}: {e}"))
+        });
+        println!("http: listening on http://{addr}");
+    }
+    if opts.reload > 0 {
+        let st = state.clone();
+        let stop = shutdown.clone();
+        let every = Duration::from_secs(opts.reload);
+        tasks.spawn(async move {
+            let tick = async {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if let Err(e) = st.reload().await {
+                        tracing::warn!("reloading the lake: {e}");
+                    }
+                }
+            };
+            tokio::select! {
+                _ = tick => Ok(()),
+                _ = stop => Ok(()),
+            }
+        });
+    }
+    if state.auth.is_none() {
+        println!("authentication: none (--no-auth, loopback only)");
+    }
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(format!("server task failed: {e}")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pg: &str, http: &str, no_auth: bool) -> ServeOptions {
+        ServeOptions {
+            pg: Some(pg.parse().unwrap()),
+            http: Some(http.parse().unwrap()),
+            no_auth,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn no_auth_only_on_loopback_and_credentials_otherwise() {
+        assert!(
+            load_auth(&opts("127.0.0.1:5433", "[::1]:8080", true), None, None)
+                .unwrap()
+                .is_none()
+        );
+        let e = load_auth(&opts("0.0.0.0:5433", "127.0.0.1:8080", true), None, None).unwrap_err();
+        assert!(e.contains("loopback"), "{e}");
+        let e =
+            load_auth(&opts("127.0.0.1:5433", "127.0.0.1:8080", false), None, None).unwrap_err();
+        assert!(e.contains(auth::ENV_USERS), "{e}");
+        let e = load_auth(
+            &opts("127.0.0.1:5433", "127.0.0.1:8080", false),
+            None,
+            Some("a:b"),
+        )
+        .unwrap_err();
+        assert!(e.contains(auth::ENV_TOKENS), "{e}");
+        let a = load_auth(
+            &opts("0.0.0.0:5433", "0.0.0.0:8080", false),
+            Some("t"),
+            Some("a:b"),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(a.check_user("a", "b"));
+    }
+}

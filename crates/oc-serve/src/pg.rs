@@ -1,0 +1,397 @@
+//! The Postgres wire protocol (pgwire through datafusion-postgres), with our own handlers in
+//! front: password check at start-up, the read-only guard on every statement, and queries run
+//! with the server's limits. Session statements (SET of client options, SHOW, transactions)
+//! go to datafusion-postgres' own hooks.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
+use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use datafusion_postgres::pgwire::api::auth::{
+    DefaultServerParameterProvider, LoginInfo, StartupHandler, finish_authentication,
+    protocol_negotiation, save_startup_parameters_to_metadata,
+};
+use datafusion_postgres::pgwire::api::portal::{Format, Portal};
+use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use datafusion_postgres::pgwire::api::results::{FieldInfo, QueryResponse, Response};
+use datafusion_postgres::pgwire::api::stmt::QueryParser;
+use datafusion_postgres::pgwire::api::store::PortalStore;
+use datafusion_postgres::pgwire::api::{
+    ClientInfo, ClientPortalStore, PgWireConnectionState, PgWireServerHandlers,
+    PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+};
+use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::messages::startup::Authentication;
+use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use datafusion_postgres::pgwire::types::format::FormatOptions;
+use datafusion_postgres::{DfSessionService, Parser, ServerOptions};
+use futures::{Sink, SinkExt, StreamExt, stream};
+use tokio::time::Instant;
+
+use crate::State;
+use crate::exec;
+use crate::guard::{self, Kind};
+
+/// The statement type of datafusion-postgres (its hooks downcast the portal store to it).
+type DfStmt = (String, Option<(Statement, LogicalPlan)>);
+
+/// SQLSTATE for "this server is read-only" (Postgres' read_only_sql_transaction).
+const READ_ONLY: &str = "25006";
+/// SQLSTATE for a cancelled statement (time limit).
+const CANCELED: &str = "57014";
+
+fn user_error(code: &str, msg: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_string(),
+        code.to_string(),
+        msg.into(),
+    )))
+}
+
+/// Errors of planning or execution, as the client should read them.
+fn query_error(msg: String) -> PgWireError {
+    let code = if msg.contains("longer than the server's limit") {
+        CANCELED
+    } else if msg.contains("more memory") {
+        "53200" // out_of_memory
+    } else {
+        "XX000"
+    };
+    user_error(code, msg)
+}
+
+pub struct PgServer {
+    service: Arc<PgService>,
+    startup: Arc<PgStartup>,
+}
+
+impl PgServer {
+    pub fn new(state: Arc<State>) -> PgServer {
+        let ctx = Arc::new(state.base.clone());
+        let inner = Arc::new(DfSessionService::new(ctx.clone()));
+        let parser = Arc::new(GuardedParser {
+            inner: inner.query_parser(),
+        });
+        PgServer {
+            service: Arc::new(PgService {
+                inner,
+                parser,
+                state: state.clone(),
+            }),
+            startup: Arc::new(PgStartup {
+                state,
+                params: DefaultServerParameterProvider::default(),
+                pids: RandomPidSecretKeyGenerator::default(),
+            }),
+        }
+    }
+}
+
+impl PgWireServerHandlers for PgServer {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.service.clone()
+    }
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.service.clone()
+    }
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+}
+
+/// Serves until the process stops. Each connection runs in its own task: a failing query only
+/// ends that query.
+pub async fn serve(state: Arc<State>, addr: SocketAddr) -> std::io::Result<()> {
+    let opts = ServerOptions::new()
+        .with_host(addr.ip().to_string())
+        .with_port(addr.port())
+        .with_max_connections(state.max_connections);
+    datafusion_postgres::serve_with_handlers(Arc::new(PgServer::new(state)), &opts).await
+}
+
+/// Start-up: cleartext password checked against the configured users (or none with
+/// `--no-auth`). The answer to a failure is the same for an unknown user and a wrong password.
+pub struct PgStartup {
+    state: Arc<State>,
+    params: DefaultServerParameterProvider,
+    pids: RandomPidSecretKeyGenerator,
+}
+
+#[async_trait]
+impl StartupHandler for PgStartup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match message {
+            PgWireFrontendMessage::Startup(ref startup) => {
+                protocol_negotiation(client, startup).await?;
+                save_startup_parameters_to_metadata(client, startup);
+                if self.state.auth.is_none() {
+                    return self.accept(client).await;
+                }
+                client.set_state(PgWireConnectionState::AuthenticationInProgress);
+                client
+                    .send(PgWireBackendMessage::Authentication(
+                        Authentication::CleartextPassword,
+                    ))
+                    .await?;
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(pwd) => {
+                let Some(auth) = &self.state.auth else {
+                    return Ok(());
+                };
+                let pwd = pwd.into_password()?;
+                let login = LoginInfo::from_client_info(client);
+                let user = login.user().unwrap_or_default().to_string();
+                if auth.check_user(&user, &pwd.password) {
+                    tracing::info!(user, client = %client.socket_addr(), "postgres login");
+                    return self.accept(client).await;
+                }
+                tracing::warn!(user, client = %client.socket_addr(), "postgres authentication failed");
+                return Err(PgWireError::InvalidPassword(user));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl PgStartup {
+    async fn accept<C>(&self, client: &mut C) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (pid, key) = self.pids.generate(client);
+        client.set_pid_and_secret_key(pid, key);
+        finish_authentication(client, &self.params).await
+    }
+}
+
+/// Parses for the extended protocol: the guard first, then datafusion-postgres' parser and
+/// planner, then the read-only check of the plan.
+pub struct GuardedParser {
+    inner: Arc<Parser>,
+}
+
+fn parse_and_check(sql: &str) -> PgWireResult<Vec<(Statement, Kind)>> {
+    let stmts = PostgresCompatibilityParser::new().parse(sql).map_err(|e| {
+        match guard::explain_parse_failure(sql) {
+            Some(refusal) => user_error(READ_ONLY, refusal),
+            None => user_error("42601", e.to_string()),
+        }
+    })?;
+    stmts
+        .into_iter()
+        .map(|s| {
+            guard::check(&s)
+                .map(|k| (s, k))
+                .map_err(|e| user_error(READ_ONLY, e))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl QueryParser for GuardedParser {
+    type Statement = DfStmt;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let checked = parse_and_check(sql)?;
+        let parsed = self.inner.parse_sql(client, sql, types).await?;
+        if let (Some((_, Kind::Query)), Some((_, Some((_, plan))))) = (checked.first(), &parsed) {
+            exec::verify_plan(plan).map_err(|e| user_error(READ_ONLY, e))?;
+        }
+        Ok(parsed)
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        self.inner.get_parameter_types(stmt)
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        self.inner.get_result_schema(stmt, column_format)
+    }
+}
+
+pub struct PgService {
+    inner: Arc<DfSessionService>,
+    parser: Arc<GuardedParser>,
+    state: Arc<State>,
+}
+
+impl PgService {
+    /// Runs a planned query in a context of its own (memory pool) and streams the rows in the
+    /// client's format, under the time limit.
+    async fn run(
+        &self,
+        client: &(impl ClientInfo + ?Sized),
+        plan: LogicalPlan,
+        format: &Format,
+    ) -> PgWireResult<Response> {
+        let started = Instant::now();
+        let limits = &self.state.limits;
+        let ctx = self.query_context().map_err(query_error)?;
+        let df = ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| query_error(exec::clean_error(&e)))?;
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let fields = Arc::new(arrow_schema_to_pg_fields(
+            df.schema().as_arrow(),
+            format,
+            Some(options),
+        )?);
+        let batches = exec::stream(df, limits, started)
+            .await
+            .map_err(query_error)?;
+        let f = fields.clone();
+        let rows = batches
+            .map(
+                move |b| -> Box<dyn Iterator<Item = PgWireResult<_>> + Send + Sync> {
+                    match b {
+                        Ok(b) => encode_recordbatch(f.clone(), b),
+                        Err(e) => {
+                            Box::new(std::iter::once(Err(query_error(exec::clean_error(&e)))))
+                        }
+                    }
+                },
+            )
+            .flat_map(stream::iter);
+        Ok(Response::Query(QueryResponse::new(fields, rows)))
+    }
+
+    fn query_context(&self) -> Result<SessionContext, String> {
+        exec::query_context(&self.state.base, &self.state.limits)
+    }
+
+    async fn plan(&self, sql: &str) -> PgWireResult<LogicalPlan> {
+        let ctx = &self.state.base;
+        let df = ctx
+            .sql_with_options(sql, oc_sql::read_only())
+            .await
+            .map_err(|e| query_error(exec::clean_error(&e)))?;
+        Ok(df.logical_plan().clone())
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for PgService {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // Every statement is checked before any runs: a refused one stops the whole request.
+        let checked = parse_and_check(query)?;
+        if checked.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut out = Vec::new();
+        for (stmt, kind) in checked {
+            let sql = stmt.to_string();
+            match kind {
+                Kind::Query => {
+                    let plan = self.plan(&sql).await?;
+                    out.push(self.run(&*client, plan, &Format::UnifiedText).await?);
+                }
+                Kind::Session => {
+                    out.extend(SimpleQueryHandler::do_query(&*self.inner, client, &sql).await?)
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for PgService {
+    type Statement = DfStmt;
+    type QueryParser = GuardedParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (_, parsed) = &portal.statement.statement;
+        let Some((stmt, plan)) = parsed else {
+            return Ok(Response::EmptyQuery);
+        };
+        // Checked at parse time already; checked again so no path skips the guard.
+        match guard::check(stmt).map_err(|e| user_error(READ_ONLY, e))? {
+            Kind::Session => {
+                ExtendedQueryHandler::do_query(&*self.inner, client, portal, max_rows).await
+            }
+            Kind::Query => {
+                let plan = bind(&self.parser, portal, plan)?;
+                exec::verify_plan(&plan).map_err(|e| user_error(READ_ONLY, e))?;
+                self.run(&*client, plan, &portal.result_column_format).await
+            }
+        }
+    }
+}
+
+/// Replaces `$1…$n` by the bound values, typed as the statement was described to the client.
+fn bind(
+    parser: &GuardedParser,
+    portal: &Portal<DfStmt>,
+    plan: &LogicalPlan,
+) -> PgWireResult<LogicalPlan> {
+    let wire = parser.get_parameter_types(&portal.statement.statement)?;
+    let inferred: HashMap<String, Option<DataType>> = plan
+        .get_parameter_types()
+        .map_err(|e| query_error(exec::clean_error(&e)))?;
+    let mut ordered: Vec<(u32, Option<DataType>)> = inferred
+        .into_iter()
+        .map(|(k, v)| (k.trim_start_matches('$').parse().unwrap_or(u32::MAX), v))
+        .collect();
+    ordered.sort_by_key(|(k, _)| *k);
+    let inferred: Vec<Option<&DataType>> = ordered.iter().map(|(_, t)| t.as_ref()).collect();
+    let wire: Vec<Option<&Type>> = wire.iter().map(Some).collect();
+    let values = deserialize_parameters_with_server_types(portal, &inferred, &wire)?;
+    plan.clone()
+        .replace_params_with_values(&values)
+        .map_err(|e| query_error(exec::clean_error(&e)))
+}

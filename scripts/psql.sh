@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Prints the path of the psql client, installing Debian's postgresql-client first when it is
+# missing (the `opencoll serve` tests drive psql). Usage: scripts/psql.sh
+set -euo pipefail
+if ! command -v psql >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql-client >&2
+fi
+command -v psql

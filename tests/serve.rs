@@ -1,0 +1,916 @@
+//! `opencoll serve`: the real binary on the refreshed sample lake, driven by psql, psycopg
+//! (installed by scripts/python-tools.sh) and plain HTTP requests.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{Server, copy_dir, free_port, python_with_duckdb, repo, wait_port};
+
+const USER: &str = "analyste";
+const PASSWORD: &str = "mot-de-passe-été";
+const TOKEN: &str = "jeton-portail-42";
+
+/// The sample project, refreshed once per test run (in the target's temporary folder).
+fn project() -> &'static Path {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-project");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(repo().join("catalog.yaml"), dir.join("catalog.yaml")).unwrap();
+        for d in ["pipelines", "sql", "data/samples", "data/reference"] {
+            copy_dir(&repo().join(d), &dir.join(d));
+        }
+        let out = opencoll(&dir, &["refresh"], &[]);
+        assert!(
+            out.status.success(),
+            "refresh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+fn opencoll(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .arg("--project")
+        .arg(dir)
+        .args(args)
+        .env_remove("OPENCOLL_LAKE")
+        .env_remove("OPENCOLL_SERVE_USERS")
+        .env_remove("OPENCOLL_SERVE_TOKENS")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run opencoll")
+}
+
+struct Serve {
+    server: Server,
+    pg: u16,
+    http: u16,
+    log: PathBuf,
+}
+
+impl Serve {
+    /// Starts `opencoll serve` on two free loopback ports with one user and one token.
+    fn start(extra: &[&str]) -> Serve {
+        let dir = project();
+        let (pg, http) = (free_port(), free_port());
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{pg}.log"));
+        let (pg_addr, http_addr) = (format!("127.0.0.1:{pg}"), format!("127.0.0.1:{http}"));
+        let child = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+            .arg("--project")
+            .arg(dir)
+            .args(["serve", "--pg", &pg_addr, "--http", &http_addr])
+            .args(extra)
+            .env_remove("OPENCOLL_LAKE")
+            .env("OPENCOLL_SERVE_USERS", format!("{USER}:{PASSWORD}"))
+            .env("OPENCOLL_SERVE_TOKENS", format!("portail:{TOKEN}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start opencoll serve");
+        let mut server = Server(child);
+        for port in [pg, http] {
+            for _ in 0..300 {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+                if let Some(status) = server.0.try_wait().unwrap() {
+                    panic!(
+                        "opencoll serve exited ({status}): {}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            wait_port(port);
+        }
+        Serve {
+            server,
+            pg,
+            http,
+            log,
+        }
+    }
+
+    fn alive(&mut self) -> bool {
+        self.server.0.try_wait().unwrap().is_none()
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.server.0.id())).unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn psql_bin() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/psql.sh"))
+        .output()
+        .expect("run scripts/psql.sh");
+    assert!(
+        out.status.success(),
+        "psql.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// psql in unaligned mode; `-w`: never prompt, so a missing password fails at once.
+fn psql(port: u16, user: &str, password: Option<&str>, command: &str) -> Output {
+    let mut c = Command::new(psql_bin());
+    c.args(["-X", "-w", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-U",
+            user,
+            "-d",
+            "lake",
+            "-c",
+            command,
+        ])
+        .env_remove("PGPASSWORD")
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env("PGCLIENTENCODING", "UTF8")
+        .stdin(Stdio::null());
+    if let Some(p) = password {
+        c.env("PGPASSWORD", p);
+    }
+    c.output().expect("run psql")
+}
+
+fn psql_ok(port: u16, command: &str) -> String {
+    let out = psql(port, USER, Some(PASSWORD), command);
+    assert!(
+        out.status.success(),
+        "psql -c {command:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a Python script (psycopg) with PGPORT/PGUSER/PGPASSWORD set; asserts it succeeds.
+fn python(port: u16, script: &str) -> String {
+    let py = python_with_duckdb();
+    let out = Command::new(py)
+        .arg("-c")
+        .arg(script)
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", port.to_string())
+        .env("PGUSER", USER)
+        .env("PGPASSWORD", PASSWORD)
+        .env("PGDATABASE", "lake")
+        .env("PYTHONIOENCODING", "utf-8")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Answer {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A plain HTTP/1.1 request (no client library: the test sees exactly what is sent).
+fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t == "chunked")
+    {
+        body = dechunk(&body);
+    }
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let nl = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[nl + 2..nl + 2 + size]);
+        b = &b[nl + 4 + size..];
+    }
+}
+
+const AUTH: (&str, &str) = ("Authorization", "Bearer jeton-portail-42");
+
+fn get(port: u16, path: &str) -> Answer {
+    http(port, "GET", path, &[AUTH], b"")
+}
+
+fn post_sql(port: u16, sql: &str, accept: &str) -> Answer {
+    http(
+        port,
+        "POST",
+        "/sql",
+        &[AUTH, ("Accept", accept), ("Content-Type", "text/plain")],
+        sql.as_bytes(),
+    )
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+const AJACCIO_2023: &str = "SELECT exercice, code_insee, nom, charges, produits FROM finances.charges_produits_communes WHERE exercice = 2023 AND code_insee = '2A004'";
+
+#[test]
+fn psql_lists_describes_and_queries_the_lake() {
+    let s = Serve::start(&[]);
+    let dt = psql_ok(s.pg, "\\dt finances.*");
+    assert!(dt.contains("finances|balances_communes|table"), "{dt}");
+    let dv = psql_ok(s.pg, "\\dv finances.*");
+    assert!(
+        dv.contains("finances|charges_produits_communes|view"),
+        "{dv}"
+    );
+    let d = psql_ok(s.pg, "\\d finances.balances_communes");
+    assert!(d.contains("code_insee"), "{d}");
+    assert!(
+        d.contains("numeric"),
+        "Decimal amounts are numeric for Postgres clients: {d}"
+    );
+    // A finance view, exact Decimal values and French text (UTF-8).
+    let out = psql_ok(s.pg, AJACCIO_2023);
+    assert!(
+        out.contains("2023|2A004|Ajaccio|29210345.20|65026924.30"),
+        "{out}"
+    );
+    let out = psql_ok(
+        s.pg,
+        "SELECT code, nom FROM ref.communes WHERE millesime = 2026 AND code = '01152'",
+    );
+    assert!(out.contains("01152|Échallon"), "{out}");
+    // A view's columns as psql sees them: amounts are numeric.
+    let out = psql_ok(s.pg, "\\d finances.charges_produits_communes");
+    assert!(out.contains("charges|numeric"), "{out}");
+    // Several statements in one simple query.
+    let out = psql_ok(
+        s.pg,
+        "SET application_name = 'test'; SELECT 1 AS un; SELECT 'é' AS e",
+    );
+    assert!(out.contains("un\n1") && out.contains("e\né"), "{out}");
+}
+
+#[test]
+fn psycopg_prepared_statements_parameters_and_types() {
+    let s = Serve::start(&[]);
+    let out = python(
+        s.pg,
+        r#"
+import decimal, psycopg
+with psycopg.connect(autocommit=True) as conn:
+    q = "SELECT exercice, code_insee, nom, charges FROM finances.charges_produits_communes WHERE exercice = %s AND code_insee = %s"
+    # Server-side parameters, then the same statement prepared by name and run twice.
+    row = conn.execute(q, (2023, "2A004")).fetchone()
+    assert row == (2023, "2A004", "Ajaccio", decimal.Decimal("29210345.20")), row
+    for args, nom in [((2023, "2A001"), "Afa"), ((2024, "2A004"), "Ajaccio")]:
+        r = conn.execute(q, args, prepare=True).fetchone()
+        assert r[2] == nom and isinstance(r[3], decimal.Decimal), r
+    # Text parameters with accents, LIKE and a row count.
+    n = conn.execute("SELECT count(*) FROM ref.communes WHERE millesime = %s AND nom LIKE %s", (2026, "É%")).fetchone()[0]
+    assert n > 0, n
+    r = conn.execute("SELECT nom FROM ref.communes WHERE millesime = 2026 AND code = %s", ("01152",)).fetchone()
+    assert r == ("Échallon",), r
+    # Binary results.
+    with conn.cursor(binary=True) as cur:
+        cur.execute("SELECT code_insee, exercice FROM finances.charges_produits_communes WHERE exercice = %s ORDER BY code_insee LIMIT 2", (2023,))
+        rows = cur.fetchall()
+        assert rows == [("2A001", 2023), ("2A004", 2023)], rows
+    # A failing query does not break the connection.
+    try:
+        conn.execute("SELECT * FROM nulle_part")
+        raise SystemExit("expected an error")
+    except psycopg.Error as e:
+        pass
+    assert conn.execute("SELECT 1").fetchone() == (1,)
+    # The finance views.
+    for v in ["finances.fiche", "finances.agregats", "finances.reconciliation"]:
+        assert conn.execute(f"SELECT count(*) FROM {v}").fetchone()[0] > 0, v
+print("ok")
+"#,
+    );
+    assert!(out.contains("ok"), "{out}");
+}
+
+/// Start-up queries of DBeaver 25.1 and Metabase 0.55 (the PostgreSQL JDBC driver), as
+/// captured from those tools in datafusion-postgres' compatibility tests. They are sent with
+/// the extended protocol, as JDBC does.
+const CLIENT_STARTUP_QUERIES: &str = r#"[
+ "SET extra_float_digits = 3",
+ "SET application_name = 'PostgreSQL JDBC Driver'",
+ "SET application_name = 'DBeaver 25.1.5 - Main <postgres>'",
+ "SELECT current_schema(),session_user",
+ "SELECT n.oid,n.*,d.description FROM pg_catalog.pg_namespace n LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=n.oid AND d.objsubid=0 AND d.classoid='pg_namespace'::regclass ORDER BY nspname",
+ "SELECT n.nspname = ANY(current_schemas(true)), n.nspname, t.typname FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON t.typnamespace = n.oid WHERE t.oid = 1034",
+ "SHOW search_path",
+ "SELECT db.oid,db.* FROM pg_catalog.pg_database db WHERE datname='postgres'",
+ "SELECT * FROM pg_catalog.pg_settings where name='standard_conforming_strings'",
+ "SELECT version()",
+ "SELECT * FROM pg_catalog.pg_enum WHERE 1<>1 LIMIT 1",
+ "SELECT reltype FROM pg_catalog.pg_class WHERE 1<>1 LIMIT 1",
+ "SELECT t.oid,t.*,c.relkind,format_type(nullif(t.typbasetype, 0), t.typtypmod) as base_type_name, d.description FROM pg_catalog.pg_type t LEFT OUTER JOIN pg_catalog.pg_type et ON et.oid=t.typelem LEFT OUTER JOIN pg_catalog.pg_class c ON c.oid=t.typrelid LEFT OUTER JOIN pg_catalog.pg_description d ON t.oid=d.objoid WHERE t.typname IS NOT NULL AND (c.relkind IS NULL OR c.relkind = 'c') AND (et.typcategory IS NULL OR et.typcategory <> 'C')",
+ "SELECT c.oid,c.*,d.description,pg_catalog.pg_get_expr(c.relpartbound, c.oid) as partition_expr,  pg_catalog.pg_get_partkeydef(c.oid) as partition_key FROM pg_catalog.pg_class c LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_class'::regclass WHERE c.relnamespace=11 AND c.relkind not in ('i','I','c')",
+ "SET extra_float_digits = 2",
+ "SET application_name = 'Metabase v0.55.1 [f8f63fdf-d8f8-4573-86ea-4fe4a9548041]'",
+ "SHOW TRANSACTION ISOLATION LEVEL",
+ "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ UNCOMMITTED",
+ "SELECT nspname AS \"TABLE_SCHEM\", current_database() AS \"TABLE_CATALOG\" FROM pg_catalog.pg_namespace  WHERE nspname <> 'pg_toast' AND (nspname !~ '^pg_temp_'  OR nspname = (pg_catalog.current_schemas(true))[1]) AND (nspname !~ '^pg_toast_temp_'  OR nspname = replace((pg_catalog.current_schemas(true))[1], 'pg_temp_', 'pg_toast_temp_'))  ORDER BY \"TABLE_SCHEM\"",
+ "with table_privileges as ( select NULL as role, t.schemaname as schema, t.objectname as table, pg_catalog.has_any_column_privilege(current_user, '\"' || replace(t.schemaname, '\"', '\"\"') || '\"' || '.' || '\"' || replace(t.objectname, '\"', '\"\"') || '\"',  'update') as update, pg_catalog.has_any_column_privilege(current_user, '\"' || replace(t.schemaname, '\"', '\"\"') || '\"' || '.' || '\"' || replace(t.objectname, '\"', '\"\"') || '\"',  'select') as select, pg_catalog.has_any_column_privilege(current_user, '\"' || replace(t.schemaname, '\"', '\"\"') || '\"' || '.' || '\"' || replace(t.objectname, '\"', '\"\"') || '\"',  'insert') as insert, pg_catalog.has_table_privilege(     current_user, '\"' || replace(t.schemaname, '\"', '\"\"') || '\"' || '.' || '\"' || replace(t.objectname, '\"', '\"\"') || '\"',  'delete') as delete from ( select schemaname, tablename as objectname from pg_catalog.pg_tables union select schemaname, viewname as objectname from pg_catalog.pg_views union select schemaname, matviewname as objectname from pg_catalog.pg_matviews ) t where t.schemaname !~ '^pg_' and t.schemaname <> 'information_schema' and pg_catalog.has_schema_privilege(current_user, t.schemaname, 'usage') ) select t.* from table_privileges t",
+ "SELECT \"n\".\"nspname\" AS \"schema\", \"c\".\"relname\" AS \"name\", CASE \"c\".\"relkind\" WHEN 'r' THEN 'TABLE' WHEN 'p' THEN 'PARTITIONED TABLE' WHEN 'v' THEN 'VIEW' WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE NULL END AS \"type\", \"d\".\"description\" AS \"description\", \"stat\".\"n_live_tup\" AS \"estimated_row_count\" FROM \"pg_catalog\".\"pg_class\" AS \"c\" INNER JOIN \"pg_catalog\".\"pg_namespace\" AS \"n\" ON \"c\".\"relnamespace\" = \"n\".\"oid\" LEFT JOIN \"pg_catalog\".\"pg_description\" AS \"d\" ON (\"c\".\"oid\" = \"d\".\"objoid\") AND (\"d\".\"objsubid\" = '0') AND (\"d\".\"classoid\" = 'pg_class'::regclass) LEFT JOIN \"pg_stat_user_tables\" AS \"stat\" ON (\"n\".\"nspname\" = \"stat\".\"schemaname\") AND (\"c\".\"relname\" = \"stat\".\"relname\") WHERE (\"c\".\"relnamespace\" = \"n\".\"oid\") AND (\"n\".\"nspname\" !~ '^pg_') AND (\"n\".\"nspname\" <> 'information_schema') AND c.relkind in ('r', 'p', 'v', 'f', 'm') AND (\"n\".\"nspname\" IN ('finances')) ORDER BY \"type\" ASC, \"schema\" ASC, \"name\" ASC",
+ "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED",
+ "show timezone"
+]"#;
+
+#[test]
+fn dbeaver_and_metabase_startup_queries_run() {
+    let s = Serve::start(&[]);
+    let script = format!(
+        r#"
+import json, psycopg
+queries = json.loads(r'''{CLIENT_STARTUP_QUERIES}''')
+with psycopg.connect(autocommit=True) as conn:
+    for q in queries:
+        try:
+            cur = conn.execute(q)
+            if cur.description is not None:
+                cur.fetchall()
+        except psycopg.Error as e:
+            raise SystemExit(f"failed: {{q[:120]}}\n{{e}}")
+    # Metabase's table list (the query above, on the finances schema) names our tables.
+    rows = conn.execute(queries[-3]).fetchall()
+    names = {{r[1] for r in rows}}
+    assert "balances_communes" in names and "charges_produits_communes" in names, names
+print("ok", len(queries))
+"#
+    );
+    let out = python(s.pg, &script);
+    assert!(out.starts_with("ok"), "{out}");
+}
+
+const FORBIDDEN: &[&str] = &[
+    "COPY (SELECT 1) TO '/tmp/opencoll-serve-copy.csv'",
+    "COPY finances.balances_communes FROM '/etc/passwd'",
+    "CREATE EXTERNAL TABLE pw STORED AS CSV LOCATION '/etc/passwd'",
+    "INSERT INTO finances.balances_communes SELECT * FROM finances.balances_communes",
+    "UPDATE finances.balances_communes SET compte = 'x'",
+    "DELETE FROM finances.balances_communes",
+    "TRUNCATE finances.balances_communes",
+    "DROP TABLE finances.balances_communes",
+    "DROP VIEW finances.fiche",
+    "ALTER TABLE finances.balances_communes ADD COLUMN x INT",
+    "CREATE TABLE t AS SELECT 1",
+    "CREATE VIEW v AS SELECT 1",
+    "CREATE SCHEMA s",
+    "SET datafusion.execution.batch_size = 1",
+    "SET datafusion.catalog.information_schema = false",
+    "SELECT * FROM read_parquet('/etc/passwd')",
+    "SELECT * FROM read_csv('http://127.0.0.1:9/x.csv')",
+    "SELECT * FROM '/etc/passwd'",
+    "SELECT * FROM 'https://example.org/data.parquet'",
+];
+
+#[test]
+fn forbidden_statements_are_refused_over_postgres_and_http() {
+    let mut s = Serve::start(&[]);
+    let script = format!(
+        r#"
+import json, psycopg
+forbidden = json.loads(r'''{}''')
+with psycopg.connect(autocommit=True) as conn:
+    for q in forbidden:
+        for how in ("extended", "simple"):
+            try:
+                if how == "simple":
+                    psycopg.ClientCursor(conn).execute(q)
+                else:
+                    conn.execute(q)
+                raise SystemExit(f"not refused ({{how}}): {{q}}")
+            except psycopg.Error as e:
+                msg = str(e)
+                assert "refused" in msg and e.sqlstate == "25006", (q, how, e.sqlstate, msg)
+    assert conn.execute("SELECT count(*) FROM finances.balances_communes").fetchone() == (19500,)
+print("ok")
+"#,
+        serde_json::to_string(FORBIDDEN).unwrap()
+    );
+    assert!(python(s.pg, &script).contains("ok"));
+    // psql (simple protocol), with the message the user reads.
+    let out = psql(
+        s.pg,
+        USER,
+        Some(PASSWORD),
+        "DROP TABLE finances.balances_communes",
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("DROP/ALTER refused: this server serves the lake read-only"),
+        "{err}"
+    );
+    for q in FORBIDDEN {
+        let a = post_sql(s.http, q, "application/json");
+        assert_eq!(a.status, 403, "{q}: {}", a.text());
+        assert!(
+            a.json()["error"].as_str().unwrap().contains("refused"),
+            "{q}"
+        );
+    }
+    assert!(!Path::new("/tmp/opencoll-serve-copy.csv").exists());
+    assert!(s.alive());
+    let a = post_sql(
+        s.http,
+        "SELECT count(*) AS n FROM finances.balances_communes",
+        "application/json",
+    );
+    assert_eq!(a.json()["rows"][0]["n"], 19500);
+}
+
+#[test]
+fn credentials_are_required_and_failures_say_nothing_about_users() {
+    let s = Serve::start(&[]);
+    let wrong = psql(s.pg, USER, Some("faux"), "SELECT 1");
+    let unknown = psql(s.pg, "personne", Some(PASSWORD), "SELECT 1");
+    let none = psql(s.pg, USER, None, "SELECT 1");
+    for o in [&wrong, &unknown, &none] {
+        assert!(!o.status.success());
+    }
+    let msg = |o: &Output, u: &str| String::from_utf8_lossy(&o.stderr).replace(u, "USER");
+    assert!(
+        msg(&wrong, USER).contains("authentication failed"),
+        "{}",
+        msg(&wrong, USER)
+    );
+    // Same answer for a wrong password and an unknown user.
+    assert_eq!(
+        msg(&wrong, USER).lines().last(),
+        msg(&unknown, "personne").lines().last()
+    );
+    assert!(psql_ok(s.pg, "SELECT 1 AS un").contains('1'));
+
+    for path in [
+        "/datasets",
+        "/datasets/finances.fiche",
+        "/datasets/finances.fiche/rows",
+    ] {
+        let a = http(s.http, "GET", path, &[], b"");
+        assert_eq!(a.status, 401, "{path}");
+        assert_eq!(
+            a.headers.get("www-authenticate").map(String::as_str),
+            Some("Bearer")
+        );
+        let a = http(
+            s.http,
+            "GET",
+            path,
+            &[("Authorization", "Bearer faux")],
+            b"",
+        );
+        assert_eq!(a.status, 401, "{path}");
+    }
+    let a = http(
+        s.http,
+        "POST",
+        "/sql",
+        &[("Content-Type", "text/plain")],
+        b"SELECT 1",
+    );
+    assert_eq!(a.status, 401);
+    // Health and the API description are public.
+    assert_eq!(http(s.http, "GET", "/health", &[], b"").status, 200);
+    assert_eq!(http(s.http, "GET", "/openapi.json", &[], b"").status, 200);
+    // Failed attempts are logged, without the secrets.
+    let log = s.log();
+    assert!(log.contains("postgres authentication failed"), "{log}");
+    assert!(log.contains("http authentication failed"), "{log}");
+    assert!(!log.contains("faux") && !log.contains(PASSWORD), "{log}");
+
+    // --no-auth only on loopback; without it, credentials must be configured.
+    let dir = project();
+    let out = opencoll(dir, &["serve", "--http", "0.0.0.0:0", "--no-auth"], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+    let out = opencoll(dir, &["serve", "--pg", "127.0.0.1:0"], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OPENCOLL_SERVE_USERS"));
+}
+
+#[test]
+fn no_auth_on_loopback() {
+    let dir = project();
+    let (pg, http_port) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .arg("--project")
+        .arg(dir)
+        .args(["serve", "--no-auth", "--pg", &format!("127.0.0.1:{pg}")])
+        .args(["--http", &format!("127.0.0.1:{http_port}")])
+        .env_remove("OPENCOLL_SERVE_USERS")
+        .env_remove("OPENCOLL_SERVE_TOKENS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server(child);
+    wait_port(pg);
+    wait_port(http_port);
+    let out = psql(pg, "quiconque", None, "SELECT 42 AS x");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
+    assert_eq!(http(http_port, "GET", "/datasets", &[], b"").status, 200);
+}
+
+#[test]
+fn http_endpoints_and_formats() {
+    let s = Serve::start(&[]);
+    let h = http(s.http, "GET", "/health", &[], b"").json();
+    assert_eq!(h["status"], "ok");
+    assert!(h["tables"].as_u64().unwrap() >= 10, "{h}");
+
+    let api = http(s.http, "GET", "/openapi.json", &[], b"").json();
+    assert!(api["openapi"].as_str().unwrap().starts_with("3."));
+    for p in [
+        "/health",
+        "/datasets",
+        "/datasets/{id}",
+        "/datasets/{id}/rows",
+        "/sql",
+        "/openapi.json",
+    ] {
+        assert!(api["paths"][p].is_object(), "{p}");
+    }
+
+    let list = get(s.http, "/datasets").json();
+    let ids: Vec<&str> = list["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"finances.balances_communes") && ids.contains(&"finances.fiche"),
+        "{ids:?}"
+    );
+    let bal = list["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "finances.balances_communes")
+        .unwrap();
+    assert_eq!(bal["title"], "Balances comptables des communes");
+
+    let d = get(s.http, "/datasets/finances.balances_communes").json();
+    assert_eq!(d["kind"], "table");
+    assert_eq!(d["rows"], 19500);
+    let cols = d["columns"].as_array().unwrap();
+    let sd = cols
+        .iter()
+        .find(|c| c["name"] == "obnetdeb")
+        .expect("obnetdeb column");
+    assert!(
+        sd["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("Decimal128(18, 2)"),
+        "{sd}"
+    );
+    assert!(
+        d["versions"].as_array().unwrap()[0]["version"]
+            .as_i64()
+            .unwrap()
+            >= 0,
+        "{d}"
+    );
+    assert!(d["freshness"]["finished_at"].is_string(), "{d}");
+    let v = get(s.http, "/datasets/finances.charges_produits_communes").json();
+    assert_eq!(v["kind"], "view");
+    assert_eq!(get(s.http, "/datasets/finances.nulle_part").status, 404);
+
+    // Rows with typed filters; a value of the wrong type is a 400, and quotes are data.
+    let path = format!(
+        "/datasets/finances.charges_produits_communes/rows?where={}&where={}&order=code_insee",
+        enc("exercice:eq:2023"),
+        enc("code_insee:in:2A004|2A001")
+    );
+    let r = get(s.http, &path).json();
+    assert_eq!(r["row_count"], 2, "{r}");
+    assert_eq!(r["rows"][0]["nom"], "Afa");
+    assert_eq!(r["rows"][1]["nom"], "Ajaccio");
+    let bad = get(
+        s.http,
+        &format!(
+            "/datasets/finances.fiche/rows?where={}",
+            enc("exercice:eq:deux")
+        ),
+    );
+    assert_eq!(bad.status, 400);
+    assert!(bad.json()["error"].as_str().unwrap().contains("exercice"));
+    let inj = get(
+        s.http,
+        &format!(
+            "/datasets/ref.communes/rows?where={}",
+            enc("nom:eq:x' OR '1'='1")
+        ),
+    )
+    .json();
+    assert_eq!(inj["row_count"], 0, "{inj}");
+    let like = get(
+        s.http,
+        &format!(
+            "/datasets/ref.communes/rows?where={}&where={}&columns=code,nom&order=code&limit=2&offset=1",
+            enc("nom:like:É%"),
+            enc("millesime:eq:2026")
+        ),
+    )
+    .json();
+    assert_eq!(like["rows"][0]["code"], "01153", "{like}");
+    assert_eq!(like["rows"][0]["nom"], "Échenevex");
+    assert_eq!(like["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        get(s.http, "/datasets/ref.communes/rows?where=nope:eq:1").status,
+        400
+    );
+
+    // POST /sql in each format.
+    let j = post_sql(s.http, AJACCIO_2023, "application/json");
+    assert_eq!(j.status, 200, "{}", j.text());
+    assert_eq!(j.headers["content-type"], "application/json");
+    // Decimals keep their exact digits in JSON.
+    assert!(j.text().contains("\"charges\":29210345.20"), "{}", j.text());
+    let j = j.json();
+    assert_eq!(j["rows"][0]["nom"], "Ajaccio");
+    let body = http(
+        s.http,
+        "POST",
+        "/sql",
+        &[AUTH, ("Content-Type", "application/json")],
+        serde_json::to_vec(&serde_json::json!({ "sql": AJACCIO_2023 }))
+            .unwrap()
+            .as_slice(),
+    );
+    assert_eq!(body.json()["rows"][0]["code_insee"], "2A004");
+
+    let csv = post_sql(s.http, AJACCIO_2023, "text/csv");
+    assert!(csv.headers["content-type"].starts_with("text/csv"));
+    assert_eq!(
+        csv.text(),
+        "exercice,code_insee,nom,charges,produits\n2023,2A004,Ajaccio,29210345.20,65026924.30\n"
+    );
+
+    let all = "SELECT code_insee, exercice, charges FROM finances.charges_produits_communes ORDER BY exercice, code_insee";
+    let arrow_ans = post_sql(s.http, all, "application/vnd.apache.arrow.stream");
+    assert_eq!(
+        arrow_ans.headers["content-type"],
+        "application/vnd.apache.arrow.stream"
+    );
+    let reader =
+        arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(arrow_ans.body), None)
+            .unwrap();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(n, 514);
+    assert_eq!(
+        batches[0].schema().field(2).data_type(),
+        &arrow::datatypes::DataType::Decimal128(18, 2)
+    );
+
+    let pq = post_sql(s.http, all, "application/vnd.apache.parquet");
+    assert_eq!(pq.headers["content-type"], "application/vnd.apache.parquet");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(pq.body),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let pbatches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    assert_eq!(pbatches.iter().map(|b| b.num_rows()).sum::<usize>(), 514);
+    let pretty = arrow::util::pretty::pretty_format_batches(&pbatches)
+        .unwrap()
+        .to_string();
+    assert!(
+        pretty.contains("| 2A004      | 2023     | 29210345.20 |"),
+        "{pretty}"
+    );
+
+    assert_eq!(post_sql(s.http, "SELECT 1", "image/png").status, 406);
+    let bad = post_sql(s.http, "SELEC 1", "application/json");
+    assert_eq!(bad.status, 400);
+    assert!(bad.json()["error"].is_string());
+}
+
+#[test]
+fn limits_fail_the_query_not_the_server() {
+    let mut s = Serve::start(&[
+        "--query-memory",
+        "16",
+        "--query-timeout",
+        "2",
+        "--json-rows",
+        "100",
+    ]);
+    // JSON answers stop at the row limit, and say so; CSV carries every row.
+    let j = post_sql(s.http, "SELECT * FROM ref.communes", "application/json").json();
+    assert_eq!(j["row_count"], 100);
+    assert_eq!(j["truncated"], true);
+    let csv = post_sql(s.http, "SELECT code FROM ref.communes", "text/csv");
+    assert_eq!(csv.text().lines().count(), 75426 + 1);
+    // Memory: a sort of 75 000 wide rows does not fit in 16 MiB (spilling is off).
+    let big = "SELECT a.*, b.nom AS nom2 FROM ref.communes a JOIN ref.communes b ON a.code = b.code ORDER BY a.nom, b.nom";
+    let a = post_sql(s.http, big, "text/csv");
+    assert_eq!(a.status, 422, "{}", a.text());
+    assert!(a.text().contains("memory"));
+    // Time: a long computation is cancelled at the limit.
+    let slow = "SELECT count(*) FROM generate_series(1, 10000000000) t(x) WHERE x % 7 = 3";
+    let t = std::time::Instant::now();
+    let a = post_sql(s.http, slow, "application/json");
+    assert_eq!(a.status, 504, "{}", a.text());
+    assert!(t.elapsed() < Duration::from_secs(20));
+    let out = psql(s.pg, USER, Some(PASSWORD), slow);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("limit"),
+        "{out:?}"
+    );
+    let out = psql(s.pg, USER, Some(PASSWORD), big);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("memory"),
+        "{out:?}"
+    );
+    // Still serving.
+    assert!(s.alive());
+    assert!(psql_ok(s.pg, "SELECT count(*) FROM finances.balances_communes").contains("19500"));
+    assert_eq!(post_sql(s.http, "SELECT 1", "text/csv").status, 200);
+}
+
+#[test]
+fn load_hundreds_of_concurrent_queries() {
+    let mut s = Serve::start(&[]);
+    let queries: Vec<String> = (0..6)
+        .map(|i| {
+            format!(
+                "SELECT exercice, count(*) AS n, sum(obnetdeb) AS d FROM finances.balances_communes WHERE exercice = {} AND compte >= '{}' GROUP BY exercice",
+                2023 + i % 2,
+                i + 1
+            )
+        })
+        .collect();
+    let expected: Vec<String> = queries
+        .iter()
+        .map(|q| post_sql(s.http, q, "text/csv").text())
+        .collect();
+    for e in &expected {
+        assert_eq!(e.lines().count(), 2, "{e}");
+    }
+    // Warm-up, then the baseline.
+    for q in &queries {
+        post_sql(s.http, q, "text/csv");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let baseline = s.rss_kib();
+    let total = 300;
+    let port = s.http;
+    // Two identical rounds: the first may grow the allocator's pools, the second must not
+    // grow them further (no leak), and both stay near the baseline.
+    let mut rss = Vec::new();
+    for round in 1..=2 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(total));
+        let started = std::time::Instant::now();
+        let handles: Vec<_> = (0..total)
+            .map(|i| {
+                let q = queries[i % queries.len()].clone();
+                let b = barrier.clone();
+                std::thread::spawn(move || {
+                    b.wait();
+                    let a = post_sql(port, &q, "text/csv");
+                    (i, a.status, a.text())
+                })
+            })
+            .collect();
+        // Postgres clients at the same time.
+        let pg_script = r#"
+import psycopg, concurrent.futures
+def one(i):
+    with psycopg.connect(autocommit=True) as c:
+        return c.execute("SELECT count(*) FROM finances.balances_communes WHERE exercice = %s", (2023 + i % 2,)).fetchone()[0]
+with concurrent.futures.ThreadPoolExecutor(50) as ex:
+    res = list(ex.map(one, range(100)))
+assert res == [9750] * 100, res
+print("ok")
+"#;
+        assert!(python(s.pg, pg_script).contains("ok"));
+        let mut wrong = 0;
+        for h in handles {
+            let (i, status, text) = h.join().unwrap();
+            if status != 200 || text != expected[i % expected.len()] {
+                wrong += 1;
+                eprintln!("query {i}: {status} {text}");
+            }
+        }
+        let elapsed = started.elapsed();
+        assert_eq!(wrong, 0, "round {round}");
+        assert!(s.alive());
+        std::thread::sleep(Duration::from_secs(2));
+        let after = s.rss_kib();
+        eprintln!(
+            "load round {round}: {total} HTTP + 100 Postgres queries in {:.1} s; RSS {} MiB before, {} MiB after",
+            elapsed.as_secs_f64(),
+            baseline / 1024,
+            after / 1024
+        );
+        rss.push(after);
+    }
+    assert!(
+        rss[0] < baseline + baseline / 2 + 64 * 1024,
+        "RSS grew from {baseline} KiB to {} KiB",
+        rss[0]
+    );
+    assert!(
+        rss[1] < rss[0] + 48 * 1024,
+        "RSS kept growing: {} KiB after round 1, {} KiB after round 2",
+        rss[0],
+        rss[1]
+    );
+}

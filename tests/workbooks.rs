@@ -1,0 +1,387 @@
+//! Workbooks through calamine: the real DGCL/DGFiP files of `../shared/fixtures/real`, the
+//! committed synthetic publication, and a publication-style workbook written by another tool
+//! (openpyxl). The real-file tests need `../shared` and fail without it.
+
+mod common;
+
+use common::{Proj, python_with_duckdb, shared};
+
+fn fixture(rel: &str) -> String {
+    shared().join(rel).to_string_lossy().into_owned()
+}
+
+#[test]
+fn epcicom_2023_siren_stored_as_numbers_and_member_counts() {
+    let p = Proj::empty(&["ref"]);
+    p.write(
+        "pipelines/epcicom.yaml",
+        format!(
+            r#"name: ref.epcicom
+source:
+  path: {}
+  vars: {{ annee: [2023] }}
+  xlsx: {{ sheet: "Epcicom{{annee}}" }}
+columns:
+  annee:          {{ var: annee, type: int16 }}
+  dept:           {{ from: dept, type: code }}
+  siren:          {{ from: siren, type: code, width: 9 }}
+  raison_sociale: {{ from: raison_sociale }}
+  nature:         {{ from: nature_juridique }}
+  nb_membres:     {{ from: nb_membres, type: int32 }}
+  total_pop_tot:  {{ from: total_pop_tot, type: int64 }}
+  insee:          {{ from: insee, type: code, width: 5 }}
+  siren_membre:   {{ from: siren_membre, type: code, width: 9 }}
+  nom_membre:     {{ from: nom_membre }}
+  ptot:           {{ from: "/^ptot_\\d{{4}}$/", type: int64 }}
+"#,
+            fixture("dgcl/epcicom2023.xlsx").replace("2023.xlsx", "{annee}.xlsx")
+        ),
+    );
+    let out = p.ok(&["refresh"]);
+    assert!(
+        out.contains("34941 read, 34941 written, 0 rejected"),
+        "{out}"
+    );
+    assert_eq!(
+        p.value("SELECT count(DISTINCT siren) FROM ref.epcicom"),
+        "1255"
+    );
+    // SIREN stored as floats come out as 9-character codes.
+    assert_eq!(
+        p.value(
+            "SELECT count(*) FROM ref.epcicom WHERE length(siren) <> 9 OR length(siren_membre) <> 9 \
+             OR siren LIKE '%.%' OR siren_membre LIKE '%.%'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        p.value("SELECT raison_sociale FROM ref.epcicom WHERE siren = '200029999' LIMIT 1"),
+        "CC Rives de l'Ain - Pays du Cerdon"
+    );
+    // nb_membres and total_pop_tot are the members' count and sum, for every EPCI.
+    assert_eq!(
+        p.value(
+            "SELECT count(*) FROM (SELECT siren, max(nb_membres) AS n, max(total_pop_tot) AS pop, \
+             count(*) AS members, sum(ptot) AS s, count(DISTINCT nb_membres) AS k \
+             FROM ref.epcicom GROUP BY siren) WHERE n <> members OR pop <> s OR k <> 1"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn projets_dotations_long_sheet_name_and_lying_dimension() {
+    let p = Proj::empty(&["dgcl"]);
+    let path = fixture("dgcl/projets_dotations_investissement_2019.xlsx");
+    p.write(
+        "pipelines/projets.yaml",
+        format!(
+            r#"name: dgcl.projets_2019
+source:
+  path: {path}
+  xlsx: {{ sheet: "/^Projets_/" }}
+columns:
+  id_projet:   {{ from: id_projet }}
+  id_dep:      {{ from: id_dep, type: code }}
+  id_terr:     {{ from: id_terr, type: code }}
+  dotation:    {{ from: dotation }}
+  cout_total:  {{ from: cout_total, type: "decimal(18,2)" }}
+  montant_sub: {{ from: montant_sub, type: "decimal(18,2)" }}
+  pct_sub:     {{ from: pct_sub, type: float64 }}
+  lat:         {{ from: lat, type: float64 }}
+"#
+        ),
+    );
+    // The first sheet's variable list: a table in the middle of a title block.
+    p.write(
+        "pipelines/variables.yaml",
+        format!(
+            r#"name: dgcl.projets_2019_variables
+source:
+  path: {path}
+  xlsx: {{ sheet: infos, range: "A9:B", header_rows: 0, stop_at: blank }}
+columns:
+  variable:    {{ from: column_1 }}
+  description: {{ from: column_2 }}
+"#
+        ),
+    );
+    let out = p.ok(&["refresh"]);
+    assert!(
+        out.contains("24811 read, 24811 written, 0 rejected"),
+        "{out}"
+    );
+    assert_eq!(
+        p.value("SELECT count(*) FROM dgcl.projets_2019 WHERE id_projet IS NULL"),
+        "0"
+    );
+    assert_eq!(
+        p.rows("SELECT id_projet, id_dep, cout_total, montant_sub FROM dgcl.projets_2019 WHERE id_projet IN ('di19_dep000001', 'di19_com20253') ORDER BY 1"),
+        vec!["di19_com20253,69,585237.44,87786.00", "di19_dep000001,01,4000000.00,1000000.00"]
+    );
+    // The documented variables are exactly the data sheet's columns.
+    let vars = p.rows("SELECT variable FROM dgcl.projets_2019_variables");
+    assert_eq!(
+        vars,
+        vec![
+            "id_projet",
+            "id_dep",
+            "id_terr",
+            "nom_terr",
+            "pop19",
+            "dotation",
+            "echelon",
+            "categorie",
+            "description",
+            "cout_total",
+            "montant_sub",
+            "pct_sub",
+            "lat",
+            "long"
+        ]
+    );
+}
+
+const ASPIC_COLUMNS: &str = r#"
+  reg:       { from: reg, type: code, width: 2 }
+  dept:      { from: dept, type: code }
+  code:      { from: CodeInsee, type: code, width: 5 }
+  siren:     { from: SIREN, type: code, width: 9 }
+  nom:       { from: NomCom }
+  chef_lieu: { from: CHEFLIEU, type: int16 }
+  code_bv:   { from: CodeBV, type: code, width: 5 }
+  pop_tot:   { from: PopTot, type: int64 }
+  pop_muni:  { from: PopMuni, type: int64 }
+  tcam:      { from: TCAM, type: float64 }
+  cp:        { from: cp, type: code, width: 5 }
+  tel:       { from: Tel, type: code, width: 10 }
+  courriel:  { from: Courriel }
+  montagne:  { from: montagne, type: bool }
+  densite:   { from: Densite, type: float64 }
+"#;
+
+#[test]
+fn aspic_xlsx_and_csv_give_identical_tables() {
+    let p = Proj::empty(&["dgcl"]);
+    p.write(
+        "pipelines/aspic_csv.yaml",
+        format!(
+            "name: dgcl.aspic_csv\nsource:\n  path: {}\n  csv: {{ decimal: \",\" }}\ncolumns:{ASPIC_COLUMNS}",
+            fixture("dgcl/aspic_CommuneASPIC2021_sample.csv")
+        ),
+    );
+    p.write(
+        "pipelines/aspic_xlsx.yaml",
+        format!(
+            "name: dgcl.aspic_xlsx\nsource:\n  path: {}\n  xlsx: {{ sheet: CommuneASPIC2021 }}\ncolumns:{ASPIC_COLUMNS}",
+            fixture("dgcl/aspic_CommuneASPIC2021_sample.xlsx")
+        ),
+    );
+    let out = p.ok(&["refresh"]);
+    assert_eq!(
+        out.matches("12 read, 12 written, 0 rejected").count(),
+        2,
+        "{out}"
+    );
+    for (a, b) in [("aspic_csv", "aspic_xlsx"), ("aspic_xlsx", "aspic_csv")] {
+        assert_eq!(
+            p.value(&format!(
+                "SELECT count(*) FROM (SELECT * FROM dgcl.{a} EXCEPT SELECT * FROM dgcl.{b})"
+            )),
+            "0"
+        );
+    }
+    assert_eq!(
+        p.rows("SELECT code, siren, tel, tcam FROM dgcl.aspic_xlsx WHERE code = '01001'"),
+        vec!["01001,210100012,0474240308,0.104085575397717"]
+    );
+}
+
+/// A publication-style workbook written by openpyxl (not by our generator): title block,
+/// 2-row merged header, years as columns (numbers and `2023 (p)`), an indented `dont` row, a
+/// number stored as French text, a code stored as a number, secret and missing cells, a total
+/// row and footnotes. It must load into exactly the long table the pipeline declares.
+#[test]
+fn a_publication_written_by_openpyxl_loads_into_the_declared_long_table() {
+    let p = Proj::empty(&["publications"]);
+    let book = p.path().join("tableau3.xlsx");
+    let script = r#"
+import sys, openpyxl
+from openpyxl.styles import Alignment
+wb = openpyxl.Workbook()
+ws = wb.active
+ws.title = "Tableau 3"
+ws["A1"] = "Tableau 3 – Dotations de l'État aux départements"
+ws.merge_cells("A1:E1")
+ws["A2"] = "En euros"
+ws["A4"] = "Département"; ws.merge_cells("A4:A5")
+ws["B4"] = "Code"; ws.merge_cells("B4:B5")
+ws["C4"] = "Dotations"; ws.merge_cells("C4:E4")
+ws["C5"] = 2021; ws["D5"] = 2022; ws["E5"] = "2023 (p)"
+rows = [
+    ("Ain", "01", 1234.5, "12\u00a0345,6", 7),
+    ("dont DGF", "01", 1000, 1100, "s"),
+    ("Aisne", 2, "n.d.", 5, 6.25),
+    ("Total", None, 2234.5, 13450.6, 13.25),
+]
+for i, row in enumerate(rows):
+    for j, v in enumerate(row):
+        ws.cell(row=6 + i, column=1 + j, value=v)
+ws["A7"].alignment = Alignment(indent=1)
+ws["A11"] = "(p) Données provisoires. s : secret statistique ; n.d. : non disponible."
+ws["A12"] = "Source : DGCL (exemple)."
+wb.save(sys.argv[1])
+"#;
+    let out = std::process::Command::new(python_with_duckdb())
+        .args(["-c", script])
+        .arg(&book)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    p.write(
+        "pipelines/tableau3.yaml",
+        r#"name: publications.tableau3
+source:
+  path: tableau3.xlsx
+  xlsx:
+    sheet: 1
+    header_rows: 2
+    stop_at: blank
+    decimal: ","
+    thousands: " "
+    hierarchy: { label: Département, by: indent }
+transform:
+  - unpivot: { columns: "/\\d{4}/", name: annee, value: montant, flag: marque }
+columns:
+  departement: { from: Département }
+  code:        { from: Code, type: code, width: 2 }
+  parent:      { from: parent }
+  annee:       { from: annee, type: int16 }
+  marque:      { from: marque }
+  montant:     { from: montant, type: "decimal(18,2)", status: true }
+"#,
+    );
+    let out = p.ok(&["refresh"]);
+    assert!(out.contains("12 read, 12 written, 0 rejected"), "{out}");
+    assert_eq!(
+        p.rows(
+            "SELECT departement, code, parent, annee, marque, montant, montant_status \
+             FROM publications.tableau3 ORDER BY departement, annee"
+        ),
+        vec![
+            "Ain,01,,2021,,1234.50,",
+            "Ain,01,,2022,,12345.60,",
+            "Ain,01,,2023,p,7.00,",
+            "Aisne,02,,2021,,,n.d.",
+            "Aisne,02,,2022,,5.00,",
+            "Aisne,02,,2023,p,6.25,",
+            "Total,,,2021,,2234.50,",
+            "Total,,,2022,,13450.60,",
+            "Total,,,2023,p,13.25,",
+            "dont DGF,01,Ain,2021,,1000.00,",
+            "dont DGF,01,Ain,2022,,1100.00,",
+            "dont DGF,01,Ain,2023,p,,s",
+        ]
+    );
+    // The footnotes are kept with the commit, not loaded as rows.
+    let log = std::fs::read_dir(p.path().join("data/lake/publications/tableau3/_delta_log"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(log.contains("Source : DGCL (exemple)."), "{log}");
+}
+
+/// The committed synthetic publication (tools/oc-gen) loads into its long table, and every
+/// figure that is not secret equals the harmonised OFGL amount it was generated from.
+#[test]
+fn sample_publication_matches_the_finance_views() {
+    let p = Proj::samples();
+    p.ok(&["refresh"]);
+    assert_eq!(
+        p.rows(
+            "SELECT edition, count(*), count(montant), count(montant_status) \
+             FROM publications.comptes_regions GROUP BY edition ORDER BY edition"
+        ),
+        // Édition 2024: 3 régions × 5 lines × 1 year + 5 totals; 2025: two years.
+        vec!["2024,20,19,1", "2025,40,39,1"]
+    );
+    assert_eq!(
+        p.rows(
+            "SELECT edition, statut, count(*) FROM publications.comparaison_ofgl \
+             GROUP BY edition, statut ORDER BY edition, statut"
+        ),
+        vec![
+            "2024,provisoire révisé,14",
+            "2024,secret,1",
+            "2025,identique,29",
+            "2025,secret,1",
+        ]
+    );
+    // `dont` rows carry their parent; the secret cell is the one the generator hid.
+    assert_eq!(
+        p.rows(
+            "SELECT DISTINCT parent FROM publications.comptes_regions WHERE libelle LIKE 'dont %'"
+        ),
+        vec!["Dépenses de fonctionnement"]
+    );
+    assert_eq!(
+        p.rows(
+            "SELECT edition, code, libelle, exercice FROM publications.comptes_regions \
+             WHERE montant_status = 's' ORDER BY edition"
+        ),
+        vec![
+            "2024,94,dont charges financières,2023",
+            "2025,94,dont charges financières,2023"
+        ]
+    );
+}
+
+/// Legacy BIFF `.xls`, one sheet per year, free layout: the definitions table (agrégat label in
+/// column A, formula text in a merged block starting in column E) for 2011–2013.
+#[test]
+fn collocgouv_xls_definitions_one_sheet_per_year() {
+    let p = Proj::empty(&["dgfip"]);
+    p.write(
+        "pipelines/definitions.yaml",
+        format!(
+            r#"name: dgfip.definitions_communes
+source:
+  path: {}
+  xlsx:
+    sheet: "/^définitions_(?<exercice>\\d{{4}})$/"
+    header_rows: 0
+    skip_until: "^Opérations de fonctionnement$"
+columns:
+  exercice: {{ var: exercice, type: int16 }}
+  agregat:  {{ from: column_1 }}
+  formule:  {{ from: column_5 }}
+transform:
+  - sql: SELECT * FROM input WHERE formule IS NOT NULL
+"#,
+            fixture("dgfip/Collocgouv_comm_111213.xls")
+        ),
+    );
+    p.ok(&["refresh"]);
+    assert_eq!(
+        p.rows("SELECT exercice, count(*) FROM dgfip.definitions_communes GROUP BY 1 ORDER BY 1"),
+        vec!["2011,26", "2012,26", "2013,26"]
+    );
+    assert_eq!(
+        p.value(
+            "SELECT formule FROM dgfip.definitions_communes \
+             WHERE exercice = 2012 AND agregat = 'Total des produits de fonctionnement (A)'"
+        ),
+        "\"Crédits nets des comptes de la classe 7 (y compris 70389, 739 et 7419).\""
+    );
+    assert_eq!(
+        p.value(
+            "SELECT formule FROM dgfip.definitions_communes \
+             WHERE exercice = 2013 AND agregat = '- charges financières'"
+        ),
+        "Débits nets du compte 66."
+    );
+}
