@@ -10,7 +10,7 @@ use oc_spec::Encoding;
 
 use crate::encoding::{UTF8_BOM, decode};
 use crate::rows::{Layout, RowWriter, Slot};
-use crate::{ExtractError, ReadSpec, Sink, SourceFile};
+use crate::{ExtractError, ReadSpec, Reject, Sink, SourceFile};
 
 pub fn read(
     spec: &ReadSpec,
@@ -49,14 +49,15 @@ pub fn read(
         skipped += 1;
     }
 
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(d.delimiter)
-        .quote(d.quote.unwrap_or(b'"'))
-        .quoting(d.quote.is_some())
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(1 << 16)
-        .from_reader(input);
+    // The rest of the input is cut into chunks at record boundaries; chunk 0 starts with the
+    // header. Chunks are parsed and typed on worker threads and their rows handed to the sink
+    // in file order, so the output does not depend on thread timing.
+    let mut chunks = Chunker::new(input, d.quote, d.delimiter);
+    let first = chunks
+        .next_chunk()
+        .map_err(|e| err(Some(skipped + 1), format!("cannot read: {e}")))?
+        .unwrap_or_default();
+    let mut reader = csv_reader(d, &first);
     let mut record = csv::ByteRecord::new();
     let io = |e: csv::Error, last: u64| {
         let line = e.position().map(|p| p.line() + skipped).unwrap_or(last + 1);
@@ -87,6 +88,13 @@ pub fn read(
     } else {
         (Vec::new(), skipped)
     };
+    // Where the data records of chunk 0 start, and how many lines precede them.
+    let (data_start, lines_before) = if d.header {
+        let pos = reader.position();
+        (pos.byte() as usize, pos.line() - 1)
+    } else {
+        (0, 0)
+    };
 
     let layout = Layout::resolve(
         spec,
@@ -94,100 +102,437 @@ pub fn read(
         d.header.then_some(headers.as_slice()),
         header_line,
     )?;
-    let slots = &layout.slots;
-    let mut rows = RowWriter::new(spec, file, layout.labels.clone());
-    // Without a header, the first record sets the expected field count.
-    let mut expected = if d.header { headers.len() } else { 0 };
-    let mut last_line = header_line;
-    loop {
+    // The expected field count: the header's, or without a header the first record's.
+    let expected = if d.header {
+        headers.len()
+    } else {
         match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(io(e, last_line)),
-        }
-        let line = record.position().map(|p| p.line()).unwrap_or(last_line + 1) + skipped;
-        last_line = line;
-        if expected == 0 {
-            expected = record.len();
-            if let Some(missing) = slots.iter().find_map(|s| match s {
-                Slot::Field(i) if *i >= expected => Some(*i),
-                _ => None,
-            }) {
-                return Err(err(
-                    Some(line),
-                    format!(
-                        "column_{} is declared but the records have {expected} fields",
-                        missing + 1
-                    ),
-                ));
+            Ok(true) => {
+                let n = record.len();
+                let line = record.position().map(|p| p.line()).unwrap_or(1) + skipped;
+                if let Some(missing) = layout.slots.iter().find_map(|s| match s {
+                    Slot::Field(i) if *i >= n => Some(*i),
+                    _ => None,
+                }) {
+                    return Err(err(
+                        Some(line),
+                        format!(
+                            "column_{} is declared but the records have {n} fields",
+                            missing + 1
+                        ),
+                    ));
+                }
+                n
             }
+            Ok(false) => 0,
+            Err(e) => return Err(io(e, skipped)),
         }
-        if expected > 0 && record.len() != expected {
-            // A trailing separator (empty extra fields) is tolerated; anything else is not.
-            let extra_is_empty =
-                record.len() > expected && record.iter().skip(expected).all(|f| f.is_empty());
-            if !extra_is_empty {
-                rows.count_read();
-                let reason = format!(
-                    "the record has {} fields, the header has {expected}",
-                    record.len()
-                );
-                let sep = (d.delimiter as char).to_string();
-                let raw = record
-                    .iter()
-                    .map(|f| String::from_utf8_lossy(f).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(&sep);
-                rows.reject(sink, line, None, Some(&raw), reason)?;
-                continue;
-            }
+    };
+    drop(reader);
+
+    // Workers count their own rejects without limit; the limit is applied here, in file order.
+    let mut worker_spec = spec.clone();
+    worker_spec.reject_limit = u64::MAX;
+    let ctx = ChunkContext {
+        spec: &worker_spec,
+        file,
+        layout: &layout,
+        expected,
+        skipped,
+    };
+    let mut order = Ordered {
+        spec,
+        file,
+        rows_read: 0,
+        rows_rejected: 0,
+    };
+    let first_out = ctx.parse(&first[data_start..], lines_before);
+    let mut next_lines = lines_before + count_lines(&first[data_start..]);
+    drop(first);
+    order.deliver(first_out, sink)?;
+
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, MAX_WORKERS);
+    let Some(second) = chunks
+        .next_chunk()
+        .map_err(|e| err(Some(next_lines + skipped + 1), format!("cannot read: {e}")))?
+    else {
+        return Ok((order.rows_read, order.rows_rejected));
+    };
+    if workers == 1 {
+        let mut chunk = Some(second);
+        while let Some(c) = chunk {
+            let out = ctx.parse(&c, next_lines);
+            next_lines += count_lines(&c);
+            order.deliver(out, sink)?;
+            chunk = chunks
+                .next_chunk()
+                .map_err(|e| err(Some(next_lines + skipped + 1), format!("cannot read: {e}")))?;
         }
-        if !layout.pivots.is_empty() {
-            // Unpivot: every field decoded once, then one row per year column.
-            let mut fields = Vec::with_capacity(record.len());
-            for f in record.iter() {
-                match decode(d.encoding, f) {
-                    Ok(t) => fields.push(t),
-                    Err(e) => {
-                        rows.count_read();
-                        let raw = String::from_utf8_lossy(f).into_owned();
-                        rows.reject(sink, line, None, Some(&raw), e)?;
+        return Ok((order.rows_read, order.rows_rejected));
+    }
+
+    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>, u64)>(workers);
+    let work_rx = std::sync::Mutex::new(work_rx);
+    std::thread::scope(|scope| {
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, ChunkOut)>();
+        for _ in 0..workers {
+            let done_tx = done_tx.clone();
+            let (work_rx, ctx) = (&work_rx, &ctx);
+            scope.spawn(move || {
+                loop {
+                    let job = work_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok((i, bytes, lines))) = job else {
+                        break;
+                    };
+                    if done_tx.send((i, ctx.parse(&bytes, lines))).is_err() {
                         break;
                     }
                 }
-            }
-            if fields.len() == record.len() {
-                layout.emit(&mut rows, sink, line, |i| fields.get(i).cloned())?;
-            }
-            continue;
+            });
         }
-        let mut raws: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(slots.len());
-        let mut bad = None;
-        for (i, s) in slots.iter().enumerate() {
-            match s {
-                Slot::Const(v) => raws.push(Some(Cow::Borrowed(v.as_str()))),
-                Slot::UnpivotName | Slot::UnpivotValue | Slot::UnpivotFlag => raws.push(None),
-                Slot::Field(idx) => match record.get(*idx) {
-                    None => raws.push(None),
-                    Some(bytes) => match decode(d.encoding, bytes) {
-                        Ok(t) => raws.push(Some(t)),
-                        Err(e) => {
-                            bad = Some((i, String::from_utf8_lossy(bytes).into_owned(), e));
-                            break;
-                        }
-                    },
-                },
+        drop(done_tx);
+        // At most 2 × workers chunks in flight: memory stays bounded whatever the file size.
+        let max_in_flight = 2 * workers;
+        let mut pending = std::collections::BTreeMap::new();
+        let (mut sent, mut delivered) = (0usize, 0usize);
+        let mut chunk = Some(second);
+        let result = loop {
+            while let Some(c) = chunk.take() {
+                if sent - delivered >= max_in_flight {
+                    chunk = Some(c);
+                    break;
+                }
+                let lines = next_lines;
+                next_lines += count_lines(&c);
+                if work_tx.send((sent, c, lines)).is_err() {
+                    break;
+                }
+                sent += 1;
+                match chunks.next_chunk() {
+                    Ok(c) => chunk = c,
+                    Err(e) => {
+                        return Err(err(
+                            Some(next_lines + skipped + 1),
+                            format!("cannot read: {e}"),
+                        ));
+                    }
+                }
             }
-        }
-        match bad {
-            Some((i, raw, e)) => {
-                rows.count_read();
-                rows.reject(sink, line, Some(i), Some(&raw), e)?;
+            if delivered == sent {
+                break Ok(());
             }
-            None => rows.push(sink, line, raws)?,
+            let Ok((i, out)) = done_rx.recv() else {
+                break Err(err(None, "a parsing thread stopped".into()));
+            };
+            pending.insert(i, out);
+            while let Some(out) = pending.remove(&delivered) {
+                delivered += 1;
+                order.deliver(out, sink)?;
+            }
+        };
+        drop(work_tx);
+        result
+    })?;
+    Ok((order.rows_read, order.rows_rejected))
+}
+
+/// Chunks of about this many bytes are parsed by one worker each (~28,000 DGFiP rows).
+#[cfg(not(test))]
+const CHUNK_BYTES: usize = 4 << 20;
+/// Tiny chunks in tests: every test crosses chunk boundaries and records longer than a chunk.
+#[cfg(test)]
+const CHUNK_BYTES: usize = 16;
+const MAX_WORKERS: usize = 8;
+
+fn csv_reader<'b>(d: &crate::CsvDialect, bytes: &'b [u8]) -> csv::Reader<&'b [u8]> {
+    csv::ReaderBuilder::new()
+        .delimiter(d.delimiter)
+        .quote(d.quote.unwrap_or(b'"'))
+        .quoting(d.quote.is_some())
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes)
+}
+
+/// `csv` counts lines by `\n`; so does this, to number the records of later chunks.
+fn count_lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Cuts a stream into chunks that end after a record's `\n`, following the `csv` crate's
+/// quoting rules (a quote opens a quoted field only at the start of a field; `""` inside one
+/// is a literal quote) so that a line break inside quotes is never a cut.
+struct Chunker<'a> {
+    input: &'a mut dyn BufRead,
+    quote: Option<u8>,
+    delimiter: u8,
+    carry: Vec<u8>,
+    eof: bool,
+}
+
+impl<'a> Chunker<'a> {
+    fn new(input: &'a mut dyn BufRead, quote: Option<u8>, delimiter: u8) -> Self {
+        Self {
+            input,
+            quote,
+            delimiter,
+            carry: Vec::new(),
+            eof: false,
         }
     }
-    rows.finish(sink)
+
+    fn next_chunk(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let mut buf = std::mem::take(&mut self.carry);
+        let mut target = CHUNK_BYTES;
+        loop {
+            buf.reserve(target.saturating_sub(buf.len()));
+            while buf.len() < target && !self.eof {
+                let avail = self.input.fill_buf()?;
+                if avail.is_empty() {
+                    self.eof = true;
+                    break;
+                }
+                let n = avail.len().min(target - buf.len());
+                buf.extend_from_slice(&avail[..n]);
+                self.input.consume(n);
+            }
+            if self.eof {
+                return Ok((!buf.is_empty()).then_some(buf));
+            }
+            if let Some(end) = last_record_end(&buf, self.quote, self.delimiter) {
+                self.carry = buf[end..].to_vec();
+                buf.truncate(end);
+                return Ok(Some(buf));
+            }
+            // One record longer than the chunk (or lines ending in a lone CR): read on.
+            target = buf.len() * 2;
+        }
+    }
+}
+
+/// The offset just after the last `\n` that ends a record (outside quotes), if any.
+fn last_record_end(buf: &[u8], quote: Option<u8>, delimiter: u8) -> Option<usize> {
+    let Some(q) = quote.filter(|q| buf.contains(q)) else {
+        return buf.iter().rposition(|&b| b == b'\n').map(|i| i + 1);
+    };
+    enum S {
+        Start,
+        Field,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut s = S::Start;
+    let mut last = None;
+    for (i, &b) in buf.iter().enumerate() {
+        s = match s {
+            S::Quoted if b == q => S::QuoteInQuoted,
+            S::Quoted => S::Quoted,
+            S::QuoteInQuoted if b == q => S::Quoted,
+            S::Start if b == q => S::Quoted,
+            // Outside quotes (a quote inside an unquoted field is a plain byte).
+            S::Start | S::Field | S::QuoteInQuoted => {
+                if b == b'\n' {
+                    last = Some(i + 1);
+                    S::Start
+                } else if b == b'\r' || b == delimiter {
+                    S::Start
+                } else {
+                    S::Field
+                }
+            }
+        };
+    }
+    last
+}
+
+/// What every chunk's parse needs: the resolved columns and the file's layout.
+struct ChunkContext<'a> {
+    spec: &'a ReadSpec,
+    file: &'a SourceFile,
+    layout: &'a Layout,
+    /// Fields per record (0: no record at all).
+    expected: usize,
+    /// Title lines skipped before the chunks (for line numbers).
+    skipped: u64,
+}
+
+/// One chunk's rows, typed, with its rejects in line order.
+#[derive(Default)]
+struct ChunkOut {
+    batches: Vec<arrow::record_batch::RecordBatch>,
+    rejects: Vec<Reject>,
+    rows_read: u64,
+    rows_rejected: u64,
+    error: Option<ExtractError>,
+}
+
+impl Sink for ChunkOut {
+    fn batch(&mut self, batch: arrow::record_batch::RecordBatch) -> Result<(), ExtractError> {
+        self.batches.push(batch);
+        Ok(())
+    }
+    fn reject(&mut self, reject: Reject) -> Result<(), ExtractError> {
+        self.rejects.push(reject);
+        Ok(())
+    }
+}
+
+impl ChunkContext<'_> {
+    /// Parses the records of `bytes`, whose first line is line `lines_before + 1` after the
+    /// skipped title lines.
+    fn parse(&self, bytes: &[u8], lines_before: u64) -> ChunkOut {
+        let mut out = ChunkOut::default();
+        let labels = self.layout.labels.clone();
+        let mut rows = RowWriter::new(self.spec, self.file, labels);
+        let r = self.parse_into(bytes, lines_before, &mut rows, &mut out);
+        match r.and_then(|()| rows.finish(&mut out)) {
+            Ok((read, rejected)) => {
+                out.rows_read = read;
+                out.rows_rejected = rejected;
+            }
+            Err(e) => out.error = Some(e),
+        }
+        out
+    }
+
+    fn parse_into(
+        &self,
+        bytes: &[u8],
+        lines_before: u64,
+        rows: &mut RowWriter<'_>,
+        sink: &mut ChunkOut,
+    ) -> Result<(), ExtractError> {
+        let d = &self.spec.csv;
+        let offset = lines_before + self.skipped;
+        let mut reader = csv_reader(d, bytes);
+        let mut record = csv::ByteRecord::new();
+        let expected = self.expected;
+        let mut last_line = offset;
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let line = e
+                        .position()
+                        .map(|p| p.line() + offset)
+                        .unwrap_or(last_line + 1);
+                    return Err(ExtractError::new(
+                        &self.file.display,
+                        Some(line),
+                        format!("cannot read: {e}"),
+                    )
+                    .with_hint("the file may be truncated or not delimited text"));
+                }
+            }
+            let line = record.position().map(|p| p.line()).unwrap_or(last_line + 1) + offset;
+            last_line = line;
+            if expected > 0 && record.len() != expected {
+                // A trailing separator (empty extra fields) is tolerated; anything else is not.
+                let extra_is_empty =
+                    record.len() > expected && record.iter().skip(expected).all(|f| f.is_empty());
+                if !extra_is_empty {
+                    rows.count_read();
+                    let reason = format!(
+                        "the record has {} fields, the header has {expected}",
+                        record.len()
+                    );
+                    let sep = (d.delimiter as char).to_string();
+                    let raw = record
+                        .iter()
+                        .map(|f| String::from_utf8_lossy(f).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(&sep);
+                    rows.reject(sink, line, None, Some(&raw), reason)?;
+                    continue;
+                }
+            }
+            if !self.layout.pivots.is_empty() {
+                // Unpivot: every field decoded once, then one row per year column.
+                let mut fields = Vec::with_capacity(record.len());
+                for f in record.iter() {
+                    match decode(d.encoding, f) {
+                        Ok(t) => fields.push(t),
+                        Err(e) => {
+                            rows.count_read();
+                            let raw = String::from_utf8_lossy(f).into_owned();
+                            rows.reject(sink, line, None, Some(&raw), e)?;
+                            break;
+                        }
+                    }
+                }
+                if fields.len() == record.len() {
+                    self.layout
+                        .emit(rows, sink, line, |i| fields.get(i).cloned())?;
+                }
+                continue;
+            }
+            let mut raws: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(self.layout.slots.len());
+            let mut bad = None;
+            for (i, s) in self.layout.slots.iter().enumerate() {
+                match s {
+                    Slot::Const(v) => raws.push(Some(Cow::Borrowed(v.as_str()))),
+                    Slot::UnpivotName | Slot::UnpivotValue | Slot::UnpivotFlag => raws.push(None),
+                    Slot::Field(idx) => match record.get(*idx) {
+                        None => raws.push(None),
+                        Some(bytes) => match decode(d.encoding, bytes) {
+                            Ok(t) => raws.push(Some(t)),
+                            Err(e) => {
+                                bad = Some((i, String::from_utf8_lossy(bytes).into_owned(), e));
+                                break;
+                            }
+                        },
+                    },
+                }
+            }
+            match bad {
+                Some((i, raw, e)) => {
+                    rows.count_read();
+                    rows.reject(sink, line, Some(i), Some(&raw), e)?;
+                }
+                None => rows.push(sink, line, raws)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hands chunk results to the sink in file order and applies the reject limit there, so that
+/// a parallel read fails exactly where a sequential one would.
+struct Ordered<'a> {
+    spec: &'a ReadSpec,
+    file: &'a SourceFile,
+    rows_read: u64,
+    rows_rejected: u64,
+}
+
+impl Ordered<'_> {
+    fn deliver(&mut self, out: ChunkOut, sink: &mut dyn Sink) -> Result<(), ExtractError> {
+        for r in out.rejects {
+            self.rows_rejected += 1;
+            let line = r.line;
+            sink.reject(r)?;
+            if self.rows_rejected > self.spec.reject_limit {
+                return Err(ExtractError::new(
+                    &self.file.display,
+                    Some(line),
+                    format!("stopped reading after {} rejected rows", self.rows_rejected),
+                )
+                .with_hint("the file does not match the pipeline: check encoding, delimiter, decimal mark and types"));
+            }
+        }
+        if let Some(e) = out.error {
+            return Err(e);
+        }
+        for b in out.batches {
+            sink.batch(b)?;
+        }
+        self.rows_read += out.rows_read;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -314,6 +659,66 @@ columns:
         let (sink, r) = run(&spec(&ok), "x.csv", b"Titre\nUnite: euros\na,b\n1,2\n");
         r.unwrap();
         assert_eq!(sink.column("a"), vec!["1"]);
+    }
+
+    #[test]
+    fn chunked_parallel_reading_keeps_order_lines_and_quotes() {
+        let yaml = "name: a.b\nsource: { path: x.csv, csv: { delimiter: \";\" } }\ncolumns:\n  n: { from: N, type: int32 }\n  t: { from: T }\n";
+        let mut data = String::from("N;T\n");
+        let mut want = Vec::new();
+        let mut line = 2;
+        let mut bad_lines = Vec::new();
+        for i in 0..3000 {
+            match i % 7 {
+                // A quoted field with the delimiter, a line break and an escaped quote.
+                0 => {
+                    data.push_str(&format!("{i};\"a;\nb\"\"{i}\"\n"));
+                    want.push(format!("a;\nb\"{i}"));
+                    line += 2;
+                }
+                // A quote inside an unquoted field is a plain byte, not an opening quote.
+                1 => {
+                    data.push_str(&format!("{i};12\" pouces\n"));
+                    want.push("12\" pouces".to_string());
+                    line += 1;
+                }
+                2 => {
+                    data.push_str(&format!("x{i};bad\n"));
+                    bad_lines.push(line);
+                    line += 1;
+                }
+                _ => {
+                    data.push_str(&format!("{i};v{i}\r\n"));
+                    want.push(format!("v{i}"));
+                    line += 1;
+                }
+            }
+        }
+        let (sink, r) = run(&spec(yaml), "c.csv", data.as_bytes());
+        let stats = r.unwrap();
+        assert_eq!(stats.rows_read, 3000);
+        assert_eq!(sink.column("t"), want);
+        let got: Vec<u64> = sink.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(got, bad_lines);
+        let n = sink.column("n");
+        assert!(
+            n.windows(2)
+                .all(|w| w[0].parse::<u32>().unwrap() < w[1].parse::<u32>().unwrap())
+        );
+    }
+
+    #[test]
+    fn record_ends_follow_the_csv_quoting_rules() {
+        use super::last_record_end;
+        assert_eq!(last_record_end(b"a;b\nc;d\ne", Some(b'"'), b';'), Some(8));
+        assert_eq!(
+            last_record_end(b"a;\"b\nc\";d\ne", Some(b'"'), b';'),
+            Some(10)
+        );
+        assert_eq!(last_record_end(b"a;\"b\nc", Some(b'"'), b';'), None);
+        assert_eq!(last_record_end(b"a;b\"\nc", Some(b'"'), b';'), Some(5));
+        assert_eq!(last_record_end(b"\"a\"\"\n\"\n", Some(b'"'), b';'), Some(7));
+        assert_eq!(last_record_end(b"a;\"b\nc", None, b';'), Some(5));
     }
 
     #[test]

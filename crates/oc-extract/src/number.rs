@@ -146,6 +146,9 @@ pub fn parse_decimal(
     precision: u8,
     scale: i8,
 ) -> Result<i128, String> {
+    if let Some(v) = plain_decimal(text.as_bytes(), fmt, precision, scale) {
+        return v;
+    }
     let mut buf = String::with_capacity(text.len());
     let p = split(text, fmt, &mut buf)?;
     // Shift the decimal point by the exponent: digits = int ++ frac, point after int.len() + exp.
@@ -192,7 +195,54 @@ pub fn parse_decimal(
     Ok(if p.negative { -value } else { value })
 }
 
+/// The shape bulk files write (`-1234,56`: optional sign, ASCII digits, at most `scale`
+/// fraction digits, no separators) parsed without allocating; `None` sends anything else
+/// (spaces, thousands, exponents, rounding) to the general path, which gives the same values.
+fn plain_decimal(
+    b: &[u8],
+    fmt: NumberFormat,
+    precision: u8,
+    scale: i8,
+) -> Option<Result<i128, String>> {
+    if scale < 0 || !fmt.decimal.is_ascii() {
+        return None;
+    }
+    let (negative, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let mark = fmt.decimal as u8;
+    let (int, frac) = match digits.iter().position(|&c| c == mark) {
+        Some(i) => (&digits[..i], &digits[i + 1..]),
+        None => (digits, &digits[..0]),
+    };
+    let scale = scale as usize;
+    if (int.is_empty() && frac.is_empty()) || frac.len() > scale || int.len() + scale > 36 {
+        return None;
+    }
+    let mut value: i128 = 0;
+    for &c in int.iter().chain(frac) {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + (c - b'0') as i128;
+    }
+    value *= 10i128.pow((scale - frac.len()) as u32);
+    if value >= 10i128.pow(precision as u32) {
+        return Some(Err(format!(
+            "too many digits for decimal({precision},{scale})"
+        )));
+    }
+    Some(Ok(if negative { -value } else { value }))
+}
+
 pub fn parse_i64(text: &str, fmt: NumberFormat) -> Result<i64, String> {
+    // Plain ASCII digits (a year, a count): no allocation.
+    let b = text.as_bytes();
+    if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
+        return Ok(b.iter().fold(0i64, |v, &c| v * 10 + (c - b'0') as i64));
+    }
     let mut buf = String::with_capacity(text.len());
     let p = split(text, fmt, &mut buf)?;
     if p.exp != 0 || p.frac.bytes().any(|b| b != b'0') {
@@ -370,6 +420,42 @@ mod tests {
         assert!(parse_i64("12,5", fr()).is_err());
         assert_eq!(parse_f64("0,104085575397717", fr()), Ok(0.104085575397717));
         assert_eq!(parse_f64("-1,5", fr()), Ok(-1.5));
+    }
+
+    #[test]
+    fn plain_fast_path_agrees_with_the_general_path() {
+        let en = NumberFormat::default();
+        for (t, f) in [
+            ("96971,23", fr()),
+            ("-0,01", fr()),
+            ("+3", fr()),
+            (",5", fr()),
+            ("5,", fr()),
+            ("0,00", fr()),
+            ("-0,00", fr()),
+            ("9999999999999999,99", fr()),
+            ("99999999999999999,99", fr()),
+            ("12.5", en),
+            ("007", en),
+        ] {
+            let mut buf = String::new();
+            let general = split(t, f, &mut buf).map(|p| {
+                let v: i128 = format!("{}{:0<2}", p.int, p.frac).parse().unwrap_or(0);
+                if p.negative { -v } else { v }
+            });
+            let fast = plain_decimal(t.as_bytes(), f, 18, 2).expect("plain");
+            match (general, fast) {
+                (Ok(g), Ok(v)) if v.abs() < 10i128.pow(18) => assert_eq!(g, v, "{t}"),
+                (_, Err(e)) => assert!(e.contains("too many digits"), "{t}: {e}"),
+                other => panic!("{t}: {other:?}"),
+            }
+        }
+        assert!(plain_decimal(b"1 000,00", fr(), 18, 2).is_none());
+        assert!(plain_decimal(b"1,005", fr(), 18, 2).is_none());
+        assert!(plain_decimal(b"1e3", en, 18, 2).is_none());
+        assert!(plain_decimal(b"-", fr(), 18, 2).is_none());
+        assert_eq!(parse_i64("2024", fr()), Ok(2024));
+        assert_eq!(parse_i64("0042", fr()), Ok(42));
     }
 
     #[test]

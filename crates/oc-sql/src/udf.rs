@@ -88,10 +88,20 @@ impl ScalarUDFImpl for CodeFn {
         let rows = if all_scalar { 1 } else { n };
         let mut out = StringBuilder::with_capacity(rows, rows * 5);
         let mut vals = Vec::with_capacity(strs.len());
+        // Rows come grouped (one budget's accounts in a row): reuse the previous result when
+        // the arguments repeat instead of rebuilding the code.
+        let mut last: Option<(Vec<Option<&str>>, Option<String>)> = None;
         for i in 0..rows {
             vals.clear();
             vals.extend(strs.iter().map(|s| s.is_valid(i).then(|| s.value(i))));
-            out.append_option(self.apply(&vals));
+            match &last {
+                Some((args, value)) if *args == vals => out.append_option(value.as_deref()),
+                _ => {
+                    let value = self.apply(&vals);
+                    out.append_option(value.as_deref());
+                    last = Some((vals.clone(), value));
+                }
+            }
         }
         let arr = Arc::new(out.finish());
         if all_scalar {

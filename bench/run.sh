@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One command for the side-by-side benchmark of issue 7 (see bench/README.md):
+#   bench/run.sh [SIZE...]      sizes: 1M 5M 20M or a row count (default: 1M 5M)
+# Environment: RUNS (timed runs per step after one warm-up, default 3),
+#   OPENCOLL_BENCH_DIR (scratch: data, lakes, venv; default ~/.cache/opencoll-bench),
+#   CARGO_TARGET_DIR (default ~/.cache/opencoll-target, as .ci/run).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+scratch="${OPENCOLL_BENCH_DIR:-$HOME/.cache/opencoll-bench}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/opencoll-target}"
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1M 5M)
+mkdir -p "$scratch"
+
+# Pinned DuckDB (with its windows-1252 codec, the `encodings` extension from PyPI) and Polars.
+venv="$scratch/venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import duckdb, duckdb_ext, polars" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    duckdb==1.4.4 duckdb-ext-encodings==1.4.4.20260205 polars==2.1.0
+fi
+
+# The release-style profile of Cargo.toml (bench-fast: no LTO, incremental).
+(cd "$repo" && cargo build --profile bench-fast -p opencoll -p oc-gen)
+bin="$CARGO_TARGET_DIR/bench-fast"
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" >&2
+exec "$venv/bin/python" "$repo/bench/bench.py" --opencoll "$bin/opencoll" --oc-gen "$bin/oc-gen" \
+  --repo "$repo" --scratch "$scratch" --runs "${RUNS:-3}" "${sizes[@]}"
