@@ -18,11 +18,13 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/pdf-requirements.txt" "$venv/r
   cp "$here/pdf-requirements.txt" "$venv/requirements.txt"
 fi
 
-# OPENCOLL_PDF_PROFILE=dev measures a debug build (workspace crates unoptimised)
-profile=${OPENCOLL_PDF_PROFILE:-release}
-(cd "$repo" && cargo build --profile "$profile" -q --bin opencoll)
+# OPENCOLL_PDF_PROFILE=dev measures a debug build (workspace crates unoptimised). The whole
+# workspace in the bench-fast profile, as the other benchmarks: one optimised build serves all.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/opencoll-target}"
+profile=${OPENCOLL_PDF_PROFILE:-bench-fast}
+(cd "$repo" && cargo build --profile "$profile" -q --workspace)
 dir=$profile; [ "$profile" = dev ] && dir=debug
-bin=${CARGO_TARGET_DIR:-$repo/target}/$dir/opencoll
+bin=$CARGO_TARGET_DIR/$dir/opencoll
 
 ours=$(python3 "$here/pdf_cases.py" ours "$cases" "$work/ours" -- "$bin" pdf tables)
 cam=$("$venv/bin/python" "$here/pdf_cases.py" camelot "$cases" "$work/camelot" 2>/dev/null | tail -1)

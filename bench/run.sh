@@ -20,8 +20,10 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import duckdb, duckdb
     duckdb==1.4.4 duckdb-ext-encodings==1.4.4.20260205 polars==2.1.0
 fi
 
-# The release-style profile of Cargo.toml (bench-fast: no LTO, incremental).
-(cd "$repo" && cargo build --profile bench-fast -p opencoll -p oc-gen)
+# The release-style profile of Cargo.toml (bench-fast: no LTO, incremental). The whole
+# workspace, as bench/xlsx.sh and bench/pdf.sh: building single packages unifies features
+# differently and rebuilds DataFusion.
+(cd "$repo" && cargo build --profile bench-fast --workspace)
 bin="$CARGO_TARGET_DIR/bench-fast"
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" >&2
