@@ -66,45 +66,16 @@ fn pdf_tables(pdf: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
     names
 }
 
-/// RFC 4180 records (quoted fields may hold commas, quotes and line breaks).
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => quoted = false,
-                c => field.push(c),
-            }
-            continue;
-        }
-        match c {
-            '"' => quoted = true,
-            ',' => row.push(std::mem::take(&mut field)),
-            '\r' => {}
-            '\n' => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            c => field.push(c),
-        }
-    }
-    if !field.is_empty() || !row.is_empty() {
-        row.push(field);
-        rows.push(row);
-    }
-    rows
-}
-
+/// Every record of a CSV file (quoted fields may hold commas, quotes and line breaks).
 fn read_csv(p: &Path) -> Vec<Vec<String>> {
-    parse_csv(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect()
 }
 
 /// oc-pdf prints NBSP / U+202F as plain spaces and joins the lines of a wrapped cell with
