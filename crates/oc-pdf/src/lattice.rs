@@ -3,19 +3,19 @@
 use crate::model::{BBox, Char, Segment};
 use crate::text;
 
-const SNAP: f32 = 2.5;
-const JOIN: f32 = 3.0;
+pub(crate) const SNAP: f32 = 2.5;
+pub(crate) const JOIN: f32 = 3.0;
 
 #[derive(Debug, Clone, Copy)]
-struct Rule {
+pub(crate) struct Rule {
     /// Fixed coordinate (y of a horizontal rule, x of a vertical one).
-    at: f32,
-    from: f32,
-    to: f32,
+    pub at: f32,
+    pub from: f32,
+    pub to: f32,
 }
 
 /// Merges collinear segments (same coordinate within SNAP, gaps under JOIN).
-fn merge(mut segs: Vec<Rule>) -> Vec<Rule> {
+pub(crate) fn merge(mut segs: Vec<Rule>) -> Vec<Rule> {
     segs.sort_by(|a, b| a.at.total_cmp(&b.at));
     // cluster by coordinate
     let mut groups: Vec<Vec<Rule>> = Vec::new();
@@ -113,7 +113,8 @@ pub struct Grid {
     pub cells: Vec<(usize, usize, usize, usize, BBox)>,
 }
 
-pub fn find_grids(segments: &[Segment], area: Option<&BBox>) -> Vec<Grid> {
+/// Merged horizontal (or vertical) rules among `segments`, near `area` when given.
+pub(crate) fn rules(segments: &[Segment], area: Option<&BBox>, horizontal: bool) -> Vec<Rule> {
     let inside = |s: &Segment| match area {
         Some(a) => {
             s.x1 >= a.x0 - 2.0
@@ -123,28 +124,34 @@ pub fn find_grids(segments: &[Segment], area: Option<&BBox>) -> Vec<Grid> {
         }
         None => true,
     };
-    let hs = merge(
+    merge(
         segments
             .iter()
-            .filter(|s| s.is_horizontal() && inside(s))
-            .map(|s| Rule {
-                at: (s.y0 + s.y1) / 2.0,
-                from: s.x0,
-                to: s.x1,
+            .filter(|s| inside(s))
+            .filter_map(|s| {
+                if horizontal && s.is_horizontal() {
+                    Some(Rule {
+                        at: (s.y0 + s.y1) / 2.0,
+                        from: s.x0,
+                        to: s.x1,
+                    })
+                } else if !horizontal && s.is_vertical() {
+                    Some(Rule {
+                        at: (s.x0 + s.x1) / 2.0,
+                        from: s.y0,
+                        to: s.y1,
+                    })
+                } else {
+                    None
+                }
             })
             .collect(),
-    );
-    let vs = merge(
-        segments
-            .iter()
-            .filter(|s| s.is_vertical() && inside(s))
-            .map(|s| Rule {
-                at: (s.x0 + s.x1) / 2.0,
-                from: s.y0,
-                to: s.y1,
-            })
-            .collect(),
-    );
+    )
+}
+
+pub fn find_grids(segments: &[Segment], area: Option<&BBox>) -> Vec<Grid> {
+    let hs = rules(segments, area, true);
+    let vs = rules(segments, area, false);
     if hs.len() < 2 || vs.len() < 2 {
         return Vec::new();
     }
@@ -298,7 +305,7 @@ pub fn find_grids(segments: &[Segment], area: Option<&BBox>) -> Vec<Grid> {
     grids
 }
 
-fn cluster(mut v: Vec<f32>) -> Vec<f32> {
+pub(crate) fn cluster(mut v: Vec<f32>) -> Vec<f32> {
     v.sort_by(f32::total_cmp);
     let mut out: Vec<(f32, usize)> = Vec::new();
     for x in v {

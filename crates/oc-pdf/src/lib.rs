@@ -11,8 +11,10 @@
 //!
 //! The PDF parser sits behind [`Backend`] (implemented with pdf_oxide); table finding works on
 //! the neutral [`Page`] model: `lattice` builds the cell grid from ruling lines, `stream` from
-//! whitespace-aligned text, `auto` uses lattice where the page is ruled and stream elsewhere.
+//! whitespace-aligned text, `auto` uses lattice where the page is ruled and stream elsewhere;
+//! [`Strategy::Axes`] takes columns from one source (rules or text) and rows from the other.
 
+mod axes;
 mod backend;
 mod lattice;
 mod model;
@@ -22,7 +24,7 @@ mod stream;
 mod text;
 
 pub use backend::{Backend, OxideBackend, open};
-pub use model::{BBox, Char, Page, Segment, Strategy, Table};
+pub use model::{BBox, Boundaries, Char, Page, Segment, Strategy, Table};
 pub use quality::{ColumnKind, Quality, score};
 pub use stitch::stitch;
 
@@ -55,7 +57,8 @@ pub struct Options {
     pub strategy: Strategy,
     /// Only look inside this box (displayed page frame, points from the top-left corner).
     pub area: Option<BBox>,
-    /// Explicit column separators (x positions) for stream tables.
+    /// Explicit column separators (x positions) for stream tables and tables whose columns
+    /// come from text (an error when columns come from ruling lines).
     pub columns: Option<Vec<f32>>,
     /// Repeat the text of a spanning cell in every slot it covers (else top-left slot only).
     pub copy_spans: bool,
@@ -227,9 +230,31 @@ pub fn extract_page(page: &Page, opts: &Options) -> Result<Vec<Table>, Error> {
             .collect(),
         None => page.chars.iter().collect(),
     };
+    let strategy = opts.strategy.normalized();
+    if let Strategy::Axes { columns, rows } = strategy {
+        let tables = match columns {
+            Boundaries::Text => {
+                axes::text_columns_ruled_rows(&page.segments, &chars, area, opts.columns.as_deref())
+            }
+            Boundaries::Lines if opts.columns.is_some() => {
+                return Err(Error::Option {
+                    what: "strategy",
+                    value: strategy.to_string(),
+                    hint: "explicit column separators replace text columns: drop them or take columns from text",
+                });
+            }
+            Boundaries::Lines => axes::ruled_columns_text_rows(&page.segments, &chars, area),
+        };
+        let mut found: Vec<Table> = tables
+            .into_iter()
+            .map(|t| table(page, t.bbox, Strategy::Axes { columns, rows }, t.rows))
+            .collect();
+        number(&mut found);
+        return Ok(found);
+    }
     let mut found: Vec<Table> = Vec::new();
     let mut taken: Vec<BBox> = Vec::new();
-    if matches!(opts.strategy, Strategy::Lattice | Strategy::Auto) && opts.columns.is_none() {
+    if matches!(strategy, Strategy::Lattice | Strategy::Auto) && opts.columns.is_none() {
         for g in lattice::find_grids(&page.segments, area) {
             let rows = lattice::fill(&g, &chars, opts.copy_spans);
             // a ruled box around a paragraph or a single value is not a table
@@ -241,11 +266,7 @@ pub fn extract_page(page: &Page, opts: &Options) -> Result<Vec<Table>, Error> {
             found.push(table(page, g.bbox, Strategy::Lattice, rows));
         }
     }
-    let want_stream = match opts.strategy {
-        Strategy::Stream => true,
-        Strategy::Auto => true,
-        Strategy::Lattice => false,
-    };
+    let want_stream = matches!(strategy, Strategy::Stream | Strategy::Auto);
     if want_stream {
         let rest: Vec<&Char> = chars
             .iter()
@@ -258,6 +279,12 @@ pub fn extract_page(page: &Page, opts: &Options) -> Result<Vec<Table>, Error> {
             found.push(table(page, t.bbox, Strategy::Stream, t.rows));
         }
     }
+    number(&mut found);
+    Ok(found)
+}
+
+/// Sorts the tables of a page in reading order and numbers them from 1.
+fn number(found: &mut [Table]) {
     found.sort_by(|a, b| {
         // reading order: top to bottom, side-by-side tables left to right
         if a.bbox.bottom <= b.bbox.top || b.bbox.bottom <= a.bbox.top {
@@ -269,7 +296,6 @@ pub fn extract_page(page: &Page, opts: &Options) -> Result<Vec<Table>, Error> {
     for (i, t) in found.iter_mut().enumerate() {
         t.index = i + 1;
     }
-    Ok(found)
 }
 
 fn table(page: &Page, bbox: BBox, strategy: Strategy, rows: Vec<Vec<String>>) -> Table {

@@ -99,6 +99,35 @@ impl Table {
     }
 }
 
+/// Where the boundaries along one axis come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Boundaries {
+    /// Ruling lines (vertical rules for columns, horizontal rules for rows).
+    Lines,
+    /// Text: aligned chunks for columns, text lines for rows.
+    Text,
+}
+
+impl Boundaries {
+    fn name(self) -> &'static str {
+        match self {
+            Boundaries::Lines => "lines",
+            Boundaries::Text => "text",
+        }
+    }
+}
+
+impl std::str::FromStr for Boundaries {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "lines" => Ok(Boundaries::Lines),
+            "text" => Ok(Boundaries::Text),
+            other => Err(format!("unknown boundaries `{other}`: use lines or text")),
+        }
+    }
+}
+
 /// How table structure is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Strategy {
@@ -109,17 +138,74 @@ pub enum Strategy {
     /// Lattice where the page has a ruled grid, stream elsewhere.
     #[default]
     Auto,
+    /// Column boundaries from one source, row boundaries from another. `Lines`/`Lines` is
+    /// [`Strategy::Lattice`] and `Text`/`Text` is [`Strategy::Stream`]; [`Strategy::axes`]
+    /// returns those for them.
+    Axes {
+        columns: Boundaries,
+        rows: Boundaries,
+    },
 }
+
+impl Strategy {
+    /// The strategy taking columns and rows from the given sources.
+    pub fn axes(columns: Boundaries, rows: Boundaries) -> Strategy {
+        match (columns, rows) {
+            (Boundaries::Lines, Boundaries::Lines) => Strategy::Lattice,
+            (Boundaries::Text, Boundaries::Text) => Strategy::Stream,
+            (columns, rows) => Strategy::Axes { columns, rows },
+        }
+    }
+
+    /// Same-source `Axes` as lattice or stream.
+    pub fn normalized(self) -> Strategy {
+        match self {
+            Strategy::Axes { columns, rows } => Strategy::axes(columns, rows),
+            s => s,
+        }
+    }
+}
+
+const STRATEGY_HINT: &str = "use lattice, stream, auto, or columns=lines|text,rows=lines|text (e.g. columns=text,rows=lines)";
 
 impl std::str::FromStr for Strategy {
     type Err = String;
+    /// `lattice`, `stream`, `auto`, or `columns=lines,rows=text` (keys in any order).
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "lattice" => Ok(Strategy::Lattice),
-            "stream" => Ok(Strategy::Stream),
-            "auto" => Ok(Strategy::Auto),
-            other => Err(format!(
-                "unknown strategy `{other}`: use lattice, stream or auto"
+        match s.trim() {
+            "lattice" => return Ok(Strategy::Lattice),
+            "stream" => return Ok(Strategy::Stream),
+            "auto" => return Ok(Strategy::Auto),
+            _ => {}
+        }
+        if !s.contains('=') {
+            return Err(format!("unknown strategy `{s}`: {STRATEGY_HINT}"));
+        }
+        let (mut columns, mut rows) = (None, None);
+        for part in s.split(',') {
+            let Some((k, v)) = part.split_once('=') else {
+                return Err(format!(
+                    "strategy `{s}`: `{part}` is not key=value; {STRATEGY_HINT}"
+                ));
+            };
+            let b: Boundaries = v.parse().map_err(|e| format!("strategy `{s}`: {e}"))?;
+            let slot = match k.trim() {
+                "columns" => &mut columns,
+                "rows" => &mut rows,
+                other => {
+                    return Err(format!(
+                        "strategy `{s}`: unknown axis `{other}`: use columns and rows"
+                    ));
+                }
+            };
+            if slot.replace(b).is_some() {
+                return Err(format!("strategy `{s}`: `{}` is given twice", k.trim()));
+            }
+        }
+        match (columns, rows) {
+            (Some(c), Some(r)) => Ok(Strategy::axes(c, r)),
+            _ => Err(format!(
+                "strategy `{s}`: give both axes, e.g. columns=text,rows=lines"
             )),
         }
     }
@@ -127,10 +213,13 @@ impl std::str::FromStr for Strategy {
 
 impl std::fmt::Display for Strategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Strategy::Lattice => "lattice",
-            Strategy::Stream => "stream",
-            Strategy::Auto => "auto",
-        })
+        match self {
+            Strategy::Lattice => f.write_str("lattice"),
+            Strategy::Stream => f.write_str("stream"),
+            Strategy::Auto => f.write_str("auto"),
+            Strategy::Axes { columns, rows } => {
+                write!(f, "columns={},rows={}", columns.name(), rows.name())
+            }
+        }
     }
 }

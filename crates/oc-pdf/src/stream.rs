@@ -5,7 +5,7 @@ use crate::model::{BBox, Char};
 use crate::text::{self, Chunk, Line};
 
 /// Gap (in em) that separates two chunks of a line; smaller gaps are word spaces.
-const GAP_EM: f32 = 0.55;
+pub(crate) const GAP_EM: f32 = 0.55;
 
 pub struct StreamTable {
     pub bbox: BBox,
@@ -163,7 +163,7 @@ fn has_aligned_columns(r: &[Line]) -> bool {
 }
 
 /// Column intervals from the chunks of the lines that have the most chunks.
-fn column_intervals(lines: &[Line]) -> Vec<(f32, f32)> {
+pub(crate) fn column_intervals(lines: &[Line]) -> Vec<(f32, f32)> {
     let mut counts: Vec<usize> = lines
         .iter()
         .map(|l| l.chunks.len())
@@ -215,7 +215,7 @@ fn merge_intervals(iv: &mut [(f32, f32)]) -> Vec<(f32, f32)> {
 
 /// Column of a chunk: the first column it overlaps (a spanning chunk's text goes to the
 /// leftmost column it covers), else the nearest.
-fn column_of(c: &Chunk, cols: &[(f32, f32)]) -> usize {
+pub(crate) fn column_of(c: &Chunk, cols: &[(f32, f32)]) -> usize {
     let mut best = 0;
     let mut best_ov = f32::MIN;
     for (i, (a, b)) in cols.iter().enumerate() {
@@ -271,7 +271,7 @@ fn build(lines: &[Line], columns: Option<&[f32]>) -> Vec<Vec<String>> {
 
 /// Labels wrapped over several lines around a line of numbers (vertically centred) become one
 /// row: label-only lines directly above and below a data line, equally many on each side.
-fn join_wrapped(rows: Vec<(f32, f32, Vec<String>)>) -> Vec<Vec<String>> {
+pub(crate) fn join_wrapped(rows: Vec<(f32, f32, Vec<String>)>) -> Vec<Vec<String>> {
     let n = rows.len();
     let label_only = |r: &Vec<String>| !r[0].is_empty() && r.iter().skip(1).all(String::is_empty);
     let data = |r: &Vec<String>| r.iter().skip(1).any(|c| is_numeric(c));
