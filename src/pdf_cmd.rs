@@ -12,13 +12,16 @@ pub enum PdfCommand {
         /// Pages such as 1,3-5 (default: all)
         #[arg(long)]
         pages: Option<String>,
-        /// lattice (ruling lines), stream (aligned text) or auto
+        /// lattice (ruling lines), stream (aligned text), auto, or one source per axis:
+        /// columns=lines|text,rows=lines|text (e.g. columns=text,rows=lines for tables ruled
+        /// only horizontally)
         #[arg(long, default_value = "auto")]
         strategy: String,
         /// Only look inside x1,y1,x2,y2 (points from the top-left corner of the displayed page)
         #[arg(long)]
         area: Option<String>,
-        /// Column separators for stream tables: x positions in points, comma-separated
+        /// Column separators for stream tables (and columns=text): x positions in points,
+        /// comma-separated
         #[arg(long)]
         columns: Option<String>,
         /// Repeat the text of spanning cells in every row/column they cover

@@ -146,7 +146,8 @@ pub fn read(
     })?;
     let n = oc_pdf::Backend::page_count(&pdf);
     let mut opts = oc_pdf::Options {
-        strategy: match o.strategy.as_ref().map(|s| s.value.as_str()) {
+        // `{ columns: lines, rows: text }` maps to the CLI form `columns=lines,rows=text`
+        strategy: match o.strategy.as_ref().map(|s| s.value.to_cli()) {
             Some(s) => s
                 .parse::<Strategy>()
                 .map_err(|e| ExtractError::new(name, None, e))?,

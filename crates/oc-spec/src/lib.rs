@@ -17,12 +17,12 @@ mod yaml;
 pub use catalog::{Catalog, DatasetDoc, DomainDoc};
 pub use checks::{CheckSpec, Severity, Threshold};
 pub use diag::{Diagnostic, Diagnostics};
-pub use pipeline::PdfOptions;
 pub use pipeline::{CellRange, parse_range};
 pub use pipeline::{
     ColumnSpec, CsvOptions, Encoding, Format, JsonOptions, OnExtraColumns, OnSchemaChange,
     Pipeline, SheetRef, Source, Target, TransformStep, Unpivot, WriteMode, XlsxOptions,
 };
+pub use pipeline::{PdfOptions, PdfStrategy};
 pub use project::{Project, ViewDef};
 pub use types::ColumnType;
 

@@ -179,8 +179,9 @@ pub struct PdfOptions {
     pub pages: Option<Spanned<String>>,
     /// `[x1, y1, x2, y2]` in points from the top-left corner of the displayed page.
     pub area: Option<Vec<f32>>,
-    /// `lattice` (ruling lines), `stream` (aligned text) or `auto` (default).
-    pub strategy: Option<Spanned<String>>,
+    /// `lattice` (ruling lines), `stream` (aligned text), `auto` (default), or where each
+    /// axis takes its boundaries from: `{ columns: lines|text, rows: lines|text }`.
+    pub strategy: Option<Spanned<PdfStrategy>>,
     /// Column separators (x positions in points) for stream tables.
     pub columns: Option<Vec<f32>>,
     /// Rows at the top of the table that form the header (joined per column). Default 1;
@@ -197,6 +198,60 @@ pub struct PdfOptions {
     pub min_quality: Option<f64>,
     pub decimal: Option<String>,
     pub thousands: Option<String>,
+}
+
+/// `strategy:` of a PDF source: a name (`lattice`, `stream`, `auto`, or the CLI form
+/// `columns=lines,rows=text`), or a map `{ columns: lines|text, rows: lines|text }`. Kept as
+/// written (entries with their locations) so that validation can point at a bad key or value.
+#[derive(Debug, Clone)]
+pub enum PdfStrategy {
+    Name(String),
+    Axes(Vec<(Spanned<String>, Spanned<String>)>),
+}
+
+impl PdfStrategy {
+    /// The strategy in the syntax of `opencoll pdf tables --strategy` (`oc_pdf::Strategy`'s
+    /// `FromStr`): `auto`, `columns=text,rows=lines`, …
+    pub fn to_cli(&self) -> String {
+        match self {
+            PdfStrategy::Name(s) => s.clone(),
+            PdfStrategy::Axes(kv) => kv
+                .iter()
+                .map(|(k, v)| format!("{}={}", k.value, v.value))
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PdfStrategy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = PdfStrategy;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "lattice, stream, auto, or a map { columns: lines|text, rows: lines|text }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PdfStrategy, E> {
+                Ok(PdfStrategy::Name(v.to_string()))
+            }
+            // entries are read one by one (not through an untagged enum) so that each key and
+            // value keeps its location
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<PdfStrategy, A::Error> {
+                let mut kv = Vec::new();
+                while let Some(k) = map.next_key::<Spanned<String>>()? {
+                    kv.push((k, map.next_value::<Spanned<String>>()?));
+                }
+                Ok(PdfStrategy::Axes(kv))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn one() -> usize {

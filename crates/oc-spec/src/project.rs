@@ -779,19 +779,13 @@ fn check_xlsx(
 }
 
 fn check_pdf(file: &Path, text: &str, pdf: &crate::pipeline::PdfOptions, diags: &mut Diagnostics) {
+    if let Some(s) = &pdf.strategy {
+        check_pdf_strategy(file, text, s, pdf.columns.is_some(), diags);
+    }
     let mut bad = |key: &str, msg: String, hint: &str| {
         let (l, c) = locate_key(text, key);
         diags.push(Diagnostic::new(file, l, c, msg).with_hint(hint.to_string()));
     };
-    if let Some(s) = &pdf.strategy
-        && !["lattice", "stream", "auto"].contains(&s.value.as_str())
-    {
-        let hint = match crate::diag::did_you_mean(&s.value, ["lattice", "stream", "auto"]) {
-            Some(m) => format!("did you mean `{m}`?"),
-            None => "use lattice, stream or auto".into(),
-        };
-        bad("strategy", format!("unknown strategy `{}`", s.value), &hint);
-    }
     if let Some(p) = &pdf.pages {
         let ok = p.value.split(',').all(|part| {
             let part = part.trim();
@@ -836,6 +830,113 @@ fn check_pdf(file: &Path, text: &str, pdf: &crate::pipeline::PdfOptions, diags: 
             "decimal",
             format!("decimal mark `{d}` must be `.` or `,`"),
             "French reports use \",\"",
+        );
+    }
+}
+
+/// `strategy:` is a name, `columns=…,rows=…` (the CLI form) or `{ columns: …, rows: … }`.
+fn check_pdf_strategy(
+    file: &Path,
+    text: &str,
+    s: &serde_saphyr::Spanned<crate::pipeline::PdfStrategy>,
+    separators: bool,
+    diags: &mut Diagnostics,
+) {
+    use crate::pipeline::PdfStrategy;
+    const NAMES: [&str; 3] = ["lattice", "stream", "auto"];
+    const AXES: [&str; 2] = ["columns", "rows"];
+    const SOURCES: [&str; 2] = ["lines", "text"];
+    const FORMS: &str = "use lattice, stream, auto or { columns: lines|text, rows: lines|text }";
+    let whole = match (s.referenced.line(), s.referenced.column()) {
+        (0, _) => locate_key(text, "strategy"),
+        lc => lc,
+    };
+    let mut push = |(l, c): (u64, u64), msg: String, hint: String| {
+        diags.push(Diagnostic::new(file, l, c, msg).with_hint(hint));
+    };
+    let hint = |word: &str, among: &[&'static str], other: &str| match did_you_mean(
+        word,
+        among.iter().copied(),
+    ) {
+        Some(m) => format!("did you mean `{m}`?"),
+        None => other.to_string(),
+    };
+    // (axis, source, where) entries of the two axis forms
+    let entries: Vec<(String, String, (u64, u64), (u64, u64))> = match &s.value {
+        PdfStrategy::Name(n) if NAMES.contains(&n.as_str()) => return,
+        PdfStrategy::Name(n) if n.contains('=') => n
+            .split(',')
+            .map(|part| {
+                let (k, v) = part.split_once('=').unwrap_or((part, ""));
+                (k.trim().to_string(), v.trim().to_string(), whole, whole)
+            })
+            .collect(),
+        PdfStrategy::Name(n) => {
+            push(
+                whole,
+                format!("unknown strategy `{n}`"),
+                hint(n, &NAMES, FORMS),
+            );
+            return;
+        }
+        PdfStrategy::Axes(kv) => kv
+            .iter()
+            .map(|(k, v)| {
+                let at = |x: &serde_saphyr::Spanned<String>| match x.referenced.line() {
+                    0 => whole,
+                    l => (l, x.referenced.column()),
+                };
+                (k.value.clone(), v.value.clone(), at(k), at(v))
+            })
+            .collect(),
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    let mut columns_from_lines = false;
+    for (k, v, k_at, v_at) in &entries {
+        if !AXES.contains(&k.as_str()) {
+            push(
+                *k_at,
+                format!("unknown strategy axis `{k}`"),
+                hint(k, &AXES, "the axes are columns and rows"),
+            );
+            continue;
+        }
+        if seen.contains(&k.as_str()) {
+            push(
+                *k_at,
+                format!("strategy axis `{k}` is given twice"),
+                FORMS.into(),
+            );
+            continue;
+        }
+        seen.push(k);
+        if !SOURCES.contains(&v.as_str()) {
+            push(
+                *v_at,
+                format!("unknown boundaries `{v}` for {k}"),
+                hint(
+                    v,
+                    &SOURCES,
+                    "use lines (ruling lines) or text (text alignment)",
+                ),
+            );
+        }
+        columns_from_lines |= k == "columns" && v == "lines";
+    }
+    let missing: Vec<&str> = AXES.iter().copied().filter(|a| !seen.contains(a)).collect();
+    if !missing.is_empty() {
+        push(
+            whole,
+            format!("strategy misses {}", missing.join(" and ")),
+            "give both axes, e.g. { columns: text, rows: lines }".into(),
+        );
+    }
+    if columns_from_lines && separators {
+        push(
+            whole,
+            "column separators (`columns: [x, …]`) cannot be used when columns come from lines"
+                .into(),
+            "drop the separators, or take columns from text".into(),
         );
     }
 }
@@ -1001,6 +1102,82 @@ mod tests {
         ]);
         let text = p.unwrap_err().to_string();
         assert!(text.contains("did you mean `header_rows`?"), "{text}");
+    }
+
+    #[test]
+    fn pdf_strategy_per_axis() {
+        use crate::pipeline::PdfStrategy;
+        // block and flow maps, and the CLI form, are accepted
+        for (pdf, cli) in [
+            (
+                "  pdf:\n    strategy:\n      columns: text\n      rows: lines\n",
+                "columns=text,rows=lines",
+            ),
+            (
+                "  pdf: { strategy: { rows: text, columns: lines } }\n",
+                "rows=text,columns=lines",
+            ),
+            (
+                "  pdf: { strategy: \"columns=lines,rows=text\" }\n",
+                "columns=lines,rows=text",
+            ),
+            ("  pdf: { strategy: stream }\n", "stream"),
+        ] {
+            let (_d, p) = project(&[
+                ("catalog.yaml", CATALOG),
+                ("data/r.pdf", "%PDF-1.4\n"),
+                (
+                    "pipelines/r.yaml",
+                    &format!(
+                        "name: ref.r\nsource:\n  path: data/r.pdf\n{pdf}columns:\n  a: {{ from: A }}\n"
+                    ),
+                ),
+            ]);
+            let p = p.unwrap();
+            let diags = p.validate();
+            assert!(diags.is_empty(), "{pdf}: {diags}");
+            let s = p.pipelines[0].pipeline.pdf_options().strategy.unwrap();
+            assert_eq!(s.value.to_cli(), cli);
+            if let PdfStrategy::Axes(kv) = &s.value {
+                assert!(kv[0].0.referenced.line() >= 4, "{kv:?}");
+            }
+        }
+        // a bad key and a bad value are located and get a suggestion
+        let (_d, p) = project(&[
+            ("catalog.yaml", CATALOG),
+            ("data/r.pdf", "%PDF-1.4\n"),
+            (
+                "pipelines/r.yaml",
+                "name: ref.r\nsource:\n  path: data/r.pdf\n  pdf:\n    strategy:\n      colums: text\n      rows: line\ncolumns:\n  a: { from: A }\n",
+            ),
+        ]);
+        let text = p.unwrap().validate().to_string();
+        assert!(
+            text.contains("pipelines/r.yaml:6:7: error: unknown strategy axis `colums`")
+                && text.contains("did you mean `columns`?"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pipelines/r.yaml:7:13: error: unknown boundaries `line` for rows")
+                && text.contains("did you mean `lines`?"),
+            "{text}"
+        );
+        assert!(text.contains("strategy misses columns"), "{text}");
+        // separators conflict with columns from lines
+        let (_d, p) = project(&[
+            ("catalog.yaml", CATALOG),
+            ("data/r.pdf", "%PDF-1.4\n"),
+            (
+                "pipelines/r.yaml",
+                "name: ref.r\nsource:\n  path: data/r.pdf\n  pdf: { strategy: { columns: lines, rows: text }, columns: [100] }\ncolumns:\n  a: { from: A }\n",
+            ),
+        ]);
+        let text = p.unwrap().validate().to_string();
+        assert!(
+            text.contains("pipelines/r.yaml:4:")
+                && text.contains("cannot be used when columns come from lines"),
+            "{text}"
+        );
     }
 
     #[test]
