@@ -131,6 +131,11 @@ pub fn text_columns_ruled_rows(
                 rows.push(row);
             }
         }
+        let mut cols = cols;
+        if columns.is_none() {
+            join_header_only_columns(&mut rows, &mut cols);
+        }
+        let ncols = rows.iter().map(Vec::len).max().unwrap_or(0);
         if ncols < 2 || filled(&rows) < 2 {
             continue;
         }
@@ -143,6 +148,44 @@ pub fn text_columns_ruled_rows(
         out.push(AxesTable { bbox, rows });
     }
     out
+}
+
+/// A header aligned unlike its column's body (a left-aligned region name over right-aligned
+/// amounts) makes a text column filled only in the first row. Row bands tell it apart from a
+/// real column: it joins the nearer neighbouring column that is empty in the first row.
+fn join_header_only_columns(rows: &mut [Vec<String>], cols: &mut Vec<(f32, f32)>) {
+    if rows.len() < 2 {
+        return;
+    }
+    let header_only = |rows: &[Vec<String>], k: usize| {
+        !rows[0][k].is_empty() && rows[1..].iter().all(|r| r[k].is_empty())
+    };
+    let body_only = |rows: &[Vec<String>], k: usize| {
+        rows[0][k].is_empty() && rows[1..].iter().any(|r| !r[k].is_empty())
+    };
+    let mut k = 0;
+    while k < cols.len() {
+        if !header_only(rows, k) {
+            k += 1;
+            continue;
+        }
+        let gap = |j: usize| (cols[j].0 - cols[k].1).max(cols[k].0 - cols[j].1);
+        let j = [k.checked_sub(1), Some(k + 1)]
+            .into_iter()
+            .flatten()
+            .filter(|&j| j < cols.len() && body_only(rows, j))
+            .min_by(|&a, &b| gap(a).total_cmp(&gap(b)));
+        let Some(j) = j else {
+            k += 1;
+            continue;
+        };
+        rows[0][j] = std::mem::take(&mut rows[0][k]);
+        for r in rows.iter_mut() {
+            r.remove(k);
+        }
+        cols[j] = (cols[j].0.min(cols[k].0), cols[j].1.max(cols[k].1));
+        cols.remove(k);
+    }
 }
 
 /// Columns between vertical rules, rows from text lines (wrapped labels joined).
@@ -332,6 +375,31 @@ mod tests {
             "{stream:?}"
         );
         assert!(run(&page, Strategy::Lattice).is_empty());
+    }
+
+    #[test]
+    fn a_header_aligned_unlike_its_column_stays_in_it() {
+        let mut p = Page {
+            number: 1,
+            ..Default::default()
+        };
+        for y in [100.0, 115.0, 130.0, 145.0] {
+            hrule(&mut p, 45.0, 270.0, y);
+        }
+        put(&mut p, "Région", 50.0, 103.0);
+        put(&mut p, "Montant", 150.0, 103.0);
+        put(&mut p, "Corse", 50.0, 118.0);
+        put_right(&mut p, "1 234,5", 260.0, 118.0);
+        put(&mut p, "Guadeloupe", 50.0, 133.0);
+        put_right(&mut p, "106 893,8", 260.0, 133.0);
+        assert_eq!(
+            run(&p, "columns=text,rows=lines".parse().unwrap()),
+            vec![rows(&[
+                &["Région", "Montant"],
+                &["Corse", "1 234,5"],
+                &["Guadeloupe", "106 893,8"],
+            ])]
+        );
     }
 
     /// Vertical rules between columns only, no horizontal rule and no frame; the two year
