@@ -188,6 +188,40 @@ fn fpdf_words_placed_one_by_one_align_into_columns() {
     }
 }
 
+/// Rules on one axis only: the strategy is chosen per axis, rows between the rules under each
+/// row and columns from the text, or columns between vertical rules and rows from the text
+/// (labels wrapped over three lines, centred on their numbers, in the second column).
+#[test]
+fn rules_on_one_axis_with_the_strategy_chosen_per_axis() {
+    let d = tmp();
+    make_pdfs(d.path(), "reportlab");
+    for (stem, strategy) in [
+        ("reportlab_hrules", "columns=text,rows=lines"),
+        ("reportlab_vrules", "columns=lines,rows=text"),
+    ] {
+        let out = d.path().join(stem);
+        let files = pdf_tables(
+            &d.path().join(format!("{stem}.pdf")),
+            &out,
+            &["--strategy", strategy],
+        );
+        assert_eq!(files, vec![format!("{stem}.p1.t1.csv")], "{stem}");
+        assert_same_table(
+            &format!("{stem} ({strategy})"),
+            &read_csv(&d.path().join(format!("{stem}.expected.csv"))),
+            &read_csv(&out.join(format!("{stem}.p1.t1.csv"))),
+        );
+        // lattice needs rules on both axes: it finds no table here
+        let none = d.path().join(format!("{stem}-lattice"));
+        let files = pdf_tables(
+            &d.path().join(format!("{stem}.pdf")),
+            &none,
+            &["--strategy", "lattice"],
+        );
+        assert!(files.is_empty(), "{stem}: lattice found {files:?}");
+    }
+}
+
 #[test]
 fn libreoffice_calc_table_with_horizontal_rules_only() {
     let d = tmp();

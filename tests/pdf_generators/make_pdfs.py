@@ -14,6 +14,10 @@ ones French publications use:
   (``repeatRows``), commune names in Paragraphs that wrap over several lines, a title, an
   introduction, a running header, page numbers and a footnote. The expected CSV is the
   logical table (header once).
+- ``reportlab_hrules`` and ``reportlab_vrules``: rules on one axis only — a rule under every
+  row and none between columns, or rules between columns (set close together) and none
+  between rows — with group names wrapped over up to three lines, vertically centred on
+  their numbers, in the second column. Read with the strategy chosen per axis.
 - ``fpdf_words`` and ``fpdf_core_words``: no rules at all; every word placed on its own with
   ``pdf.text(x, y, w)`` (as fpdf-style and many in-house generators do), numbers right-aligned
   by measuring their width, a 2-line header whose first line is centred over the two year
@@ -216,6 +220,78 @@ def make_reportlab(out, rng):
                             title="Dépenses des communes (synthétique)", author="opencoll tests")
     doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
     write_expected(os.path.join(out, "reportlab_grid.expected.csv"), header + printed)
+
+
+# --------------------------------------------------------------------------------------------
+# reportlab: rules on one axis only (strategy chosen per axis)
+
+
+def make_reportlab_rules(out, rng, axis):
+    """``reportlab_hrules``: a rule under every row and no vertical rule (columns come from
+    the text); ``reportlab_vrules``: rules between columns and no horizontal rule (rows come
+    from the text), columns set close together, wrapped labels centred on their numbers."""
+    from reportlab import rl_config
+
+    rl_config.invariant = 1
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    font, bold, sep = "Helvetica", "Helvetica-Bold", NBSP
+    header = ["Code", "Groupement", "Population", "DGF 2023 (€)", "DGF 2024 (€)"]
+    cell = ParagraphStyle("c", fontName=font, fontSize=8, leading=9.5)
+    name_width = 4.2 * cm - 12
+    printed, body = [], []
+    for i, (code, name) in enumerate(communes(rng, 16)):
+        siren = f"2{code[:2].replace('A', '0').replace('B', '0')}{rng.randint(0, 999999):06d}"
+        label = f"CC de {name}" if i % 5 else f"Communauté d'agglomération du pays de {name}"
+        para = Paragraph(label, cell)
+        para.wrap(name_width, 1e6)
+        text = "\n".join(" ".join(w) for _, w in para.blPara.lines)
+        d23 = rng.randint(50_000_00, 30_000_000_00) / 100
+        d24 = round(d23 * rng.uniform(0.97, 1.05), 2)
+        pop = rng.randint(3_000, 250_000)
+        cells = [siren, text, fr_number(pop, 0, sep), fr_number(d23, sep=sep),
+                 fr_number(d24, sep=sep)]
+        if i == 6:
+            cells[4] = "-12" + sep + "345,00"
+        printed.append(cells)
+        body.append([siren, para] + cells[2:])
+    t = Table([header] + body, colWidths=[2.0 * cm, 4.2 * cm, 2.0 * cm, 2.6 * cm, 2.6 * cm])
+    style = [
+        ("FONT", (0, 0), (-1, -1), font, 8),
+        ("FONT", (0, 0), (-1, 0), bold, 8),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("ALIGN", (2, 0), (-1, -1), "RIGHT"),
+        ("TOPPADDING", (0, 0), (-1, -1), 2),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+    ]
+    if axis == "h":
+        style += [("LINEABOVE", (0, 0), (-1, 0), 1.0, colors.black),
+                  ("LINEBELOW", (0, 0), (-1, -1), 0.4, colors.grey)]
+    else:
+        style += [("LINEAFTER", (0, 0), (-2, -1), 0.4, colors.black),
+                  ("LEFTPADDING", (0, 0), (-1, -1), 1.5),
+                  ("RIGHTPADDING", (0, 0), (-1, -1), 1.5)]
+    t.setStyle(TableStyle(style))
+    title = ParagraphStyle("t", fontName=bold, fontSize=11, leading=14, spaceAfter=6)
+    note = ParagraphStyle("n", fontName=font, fontSize=7.5, leading=9.5)
+    stem = "reportlab_hrules" if axis == "h" else "reportlab_vrules"
+    story = [
+        Paragraph("Tableau 4 – Dotation globale de fonctionnement des groupements "
+                  "(données SYNTHÉTIQUES)", title),
+        Spacer(1, 6),
+        t,
+        Spacer(1, 8),
+        Paragraph("Source : calculs SYNTHÉTIQUES pour les tests. Montants en euros.", note),
+    ]
+    doc = SimpleDocTemplate(os.path.join(out, stem + ".pdf"), pagesize=A4,
+                            leftMargin=2 * cm, rightMargin=2 * cm, topMargin=2 * cm,
+                            bottomMargin=2 * cm, title=stem, author="opencoll tests")
+    doc.build(story)
+    write_expected(os.path.join(out, stem + ".expected.csv"), [header] + printed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -542,6 +618,8 @@ def main():
     # one RNG per document: adding a document never changes the others
     if "reportlab" in only:
         make_reportlab(a.out, random.Random(SEED))
+        make_reportlab_rules(a.out, random.Random(SEED + 4), "h")
+        make_reportlab_rules(a.out, random.Random(SEED + 5), "v")
     if "fpdf" in only:
         make_fpdf(a.out, random.Random(SEED + 1), "fpdf_words", core=False)
         make_fpdf(a.out, random.Random(SEED + 3), "fpdf_core_words", core=True)

@@ -410,6 +410,56 @@ mod tests {
     }
 
     #[test]
+    fn unpivot_turns_the_region_columns_into_rows() {
+        // Tableau 1 has one column per région: unpivot gives (agrégat, région, montant) rows.
+        let yaml = r#"
+name: a.b
+source:
+  path: x.pdf
+  pdf: { pages: "1", strategy: lattice }
+transform:
+  - unpivot: { columns: "/^(Guadeloupe|Bourgogne-Franche-Comté|Corse)$/", name: region, value: montant }
+columns:
+  agregat: { from: Agrégat }
+  region:  { from: region }
+  montant: { from: montant, type: "decimal(18,2)" }
+"#;
+        let file = SourceFile {
+            path: repo().join("data/samples/publications/rapport_finances_2024.pdf"),
+            display: "rapport.pdf".into(),
+            vars: Default::default(),
+        };
+        let mut sink = VecSink::default();
+        read_file(&spec(yaml), &file, &mut sink).unwrap();
+        assert!(sink.rejects.is_empty(), "{:?}", sink.rejects);
+        let rows: Vec<(String, String, String)> = sink
+            .column("agregat")
+            .into_iter()
+            .zip(sink.column("region"))
+            .zip(sink.column("montant"))
+            .map(|((a, r), m)| (a, r, m))
+            .collect();
+        assert_eq!(rows.len(), 21 * 3);
+        let want = figures(
+            "ofgl-base-regions-consolidee_2024.csv",
+            "Code Insee 2024 Région",
+        );
+        for (a, region, m) in &rows {
+            let code = match region.as_str() {
+                "Guadeloupe" => "01",
+                "Bourgogne-Franche-Comté" => "27",
+                "Corse" => "94",
+                other => panic!("unexpected région {other}"),
+            };
+            let w = want
+                .iter()
+                .find(|(c, ag, _)| c == code && ag == a)
+                .expect("agrégat in the CSV");
+            assert_eq!(m, &w.2, "{region} / {a}");
+        }
+    }
+
+    #[test]
     fn low_quality_fails_naming_page_and_table() {
         // the label column declared as an amount: no body cell parses, quality falls
         let yaml = "name: a.b\nsource:\n  path: x.pdf\n  pdf: { pages: \"1\", strategy: lattice, min_quality: 0.9 }\ncolumns:\n  agregat: { from: Agrégat, type: \"decimal(18,2)\" }\n  corse: { from: Corse, type: \"decimal(18,2)\" }\n";

@@ -273,37 +273,56 @@ fn build(lines: &[Line], columns: Option<&[f32]>) -> Vec<Vec<String>> {
 /// row: label-only lines directly above and below a data line, equally many on each side.
 pub(crate) fn join_wrapped(rows: Vec<(f32, f32, Vec<String>)>) -> Vec<Vec<String>> {
     let n = rows.len();
-    let label_only = |r: &Vec<String>| !r[0].is_empty() && r.iter().skip(1).all(String::is_empty);
+    // A wrapped label's extra lines have text in one column only (the label's, not always
+    // the first: `Code | Libellé | amounts…`), and that text is not a number.
+    let label_col = |r: &Vec<String>| {
+        let mut filled = r.iter().enumerate().filter(|(_, c)| !c.is_empty());
+        match (filled.next(), filled.next()) {
+            (Some((c, text)), None) if !is_numeric(text) => Some(c),
+            _ => None,
+        }
+    };
     let data = |r: &Vec<String>| r.iter().skip(1).any(|c| is_numeric(c));
     let line_h: Vec<f32> = rows.iter().map(|r| r.1 - r.0).collect();
     let tight = |a: usize, b: usize| {
         let gap = rows[b].0 - rows[a].1;
         gap < 0.6 * line_h[a].max(line_h[b])
     };
-    let mut merged_into: Vec<Option<usize>> = vec![None; n];
+    // For each line: the data line it belongs to, and the label's column.
+    let mut merged_into: Vec<Option<(usize, usize)>> = vec![None; n];
     for i in 0..n {
         if !data(&rows[i].2) {
             continue;
         }
+        // the label column is the one of the nearest label-only line, above or below
+        let col = [i.checked_sub(1), Some(i + 1)]
+            .into_iter()
+            .flatten()
+            .filter(|&j| j < n)
+            .find_map(|j| label_col(&rows[j].2));
+        let Some(col) = col else {
+            continue;
+        };
+        let same = |j: usize| label_col(&rows[j].2) == Some(col);
         let mut up = 0;
         while i > up
-            && label_only(&rows[i - up - 1].2)
+            && same(i - up - 1)
             && merged_into[i - up - 1].is_none()
             && tight(i - up - 1, i - up)
         {
             up += 1;
         }
         let mut down = 0;
-        while i + down + 1 < n && label_only(&rows[i + down + 1].2) && tight(i + down, i + down + 1)
-        {
+        while i + down + 1 < n && same(i + down + 1) && tight(i + down, i + down + 1) {
             down += 1;
         }
+        // centred on its numbers: as many lines above as below
         let k = up.min(down);
         if k == 0 {
             continue;
         }
         for m in merged_into.iter_mut().take(i + k + 1).skip(i - k) {
-            *m = Some(i);
+            *m = Some((i, col));
         }
         merged_into[i] = None;
     }
@@ -312,23 +331,29 @@ pub(crate) fn join_wrapped(rows: Vec<(f32, f32, Vec<String>)>) -> Vec<Vec<String
     let mut i = 0;
     while i < n {
         match merged_into[i] {
-            Some(t) if t > i => pending.push(rows[i].2[0].clone()),
-            Some(_) => {
+            Some((t, c)) if t > i => pending.push(rows[i].2.get(c).cloned().unwrap_or_default()),
+            Some((_, c)) => {
                 // below the data line: append to the row just emitted
-                if let Some(last) = out.last_mut() {
-                    last[0].push(' ');
-                    last[0].push_str(&rows[i].2[0]);
+                if let (Some(cell), Some(more)) = (
+                    out.last_mut().and_then(|last| last.get_mut(c)),
+                    rows[i].2.get(c),
+                ) {
+                    cell.push(' ');
+                    cell.push_str(more);
                 }
             }
             None => {
                 let mut r = rows[i].2.clone();
                 if !pending.is_empty() {
-                    let mut label = pending.join(" ");
-                    if !r[0].is_empty() {
-                        label.push(' ');
-                        label.push_str(&r[0]);
+                    let c = merged_into[i - 1].map_or(0, |(_, c)| c);
+                    if let Some(cell) = r.get_mut(c) {
+                        let mut label = pending.join(" ");
+                        if !cell.is_empty() {
+                            label.push(' ');
+                            label.push_str(cell);
+                        }
+                        *cell = label;
                     }
-                    r[0] = label;
                     pending.clear();
                 }
                 out.push(r);
