@@ -363,10 +363,15 @@ impl Project {
                 }
                 if format == Some(Format::Json) {
                     diags.push(
-                        Diagnostic::new(file, l, c, "unpivot applies to csv and workbook sources")
-                            .with_hint(
-                                "JSON records have no header row: select the fields with `from:`",
-                            ),
+                        Diagnostic::new(
+                            file,
+                            l,
+                            c,
+                            "unpivot applies to csv, workbook and pdf sources",
+                        )
+                        .with_hint(
+                            "JSON records have no header row: select the fields with `from:`",
+                        ),
                     );
                 }
             }
