@@ -62,6 +62,8 @@ tool, book, out = sys.argv[1:4]
 if tool == "fastexcel":
     import fastexcel
     table = fastexcel.read_excel(book).load_sheet(0).to_arrow()
+    if isinstance(table, pa.RecordBatch):  # fastexcel 0.21 returns one record batch
+        table = pa.Table.from_batches([table])
 else:
     from python_calamine import CalamineWorkbook
     rows = CalamineWorkbook.from_path(book).get_sheet_by_index(0).to_python()

@@ -231,6 +231,66 @@ impl<RS: std::io::Read + std::io::Seek> RowSource for XlsxRows<'_, RS> {
     }
 }
 
+/// Rows handed over between the parsing thread and the typing thread.
+const ROWS_PER_BATCH: usize = 1024;
+
+/// Sends the rows of `source` in batches until the end, an error, or the receiver hangs up.
+fn produce_rows(
+    mut source: impl RowSource,
+    tx: std::sync::mpsc::SyncSender<Result<Vec<Row>, String>>,
+) {
+    loop {
+        let mut batch = Vec::with_capacity(ROWS_PER_BATCH);
+        let end = loop {
+            match source.next_row() {
+                Ok(Some(r)) => {
+                    batch.push(r);
+                    if batch.len() == ROWS_PER_BATCH {
+                        break Ok(false);
+                    }
+                }
+                Ok(None) => break Ok(true),
+                Err(e) => break Err(e),
+            }
+        };
+        let (msg, stop) = match end {
+            Ok(done) => (Ok(batch), done),
+            // the rows before the error first, so that they are typed in order
+            Err(e) => {
+                if !batch.is_empty() && tx.send(Ok(batch)).is_err() {
+                    return;
+                }
+                (Err(e), true)
+            }
+        };
+        if tx.send(msg).is_err() || stop {
+            return;
+        }
+    }
+}
+
+/// The receiving end of [`produce_rows`].
+struct ChannelRows {
+    rx: std::sync::mpsc::Receiver<Result<Vec<Row>, String>>,
+    batch: std::vec::IntoIter<Row>,
+}
+
+impl RowSource for ChannelRows {
+    fn next_row(&mut self) -> Result<Option<Row>, String> {
+        loop {
+            if let Some(r) = self.batch.next() {
+                return Ok(Some(r));
+            }
+            match self.rx.recv() {
+                Ok(Ok(batch)) => self.batch = batch.into_iter(),
+                Ok(Err(e)) => return Err(e),
+                // the producer is done
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+}
+
 /// Rows of a range already in memory (`.xls`, `.ods`, `.xlsb`).
 struct RangeRows {
     range: calamine::Range<Data>,
@@ -295,25 +355,45 @@ pub fn read_workbook(
         let mut file = file.clone();
         file.display = format!("{}[{}]", file.display, sheet);
         file.vars.extend(vars);
-        let merged = merged_cells(&mut wb, &sheet);
+        // Merged cells only matter for the header, and calamine finds them by parsing the
+        // whole sheet (they come after the cells): read them, from a second handle, only when
+        // the header has empty cells that a merge could fill.
+        let mut merged = || match open_workbook_auto(&file.path) {
+            Ok(mut again) => merged_cells(&mut again, &sheet),
+            Err(_) => Vec::new(),
+        };
         let (read, rejected, notes) = match &mut wb {
             Sheets::Xlsx(x) => {
                 let cells = x
                     .worksheet_cells_reader(&sheet)
                     .map_err(|e| err(format!("sheet `{sheet}`: {e}")))?;
-                let mut rows = XlsxRows {
+                let rows = XlsxRows {
                     cells,
                     pending: None,
                     done: false,
                 };
-                read_table(spec, &file, &merged, &mut rows, sink)?
+                // Unzipping and parsing the XML (calamine) takes about as long as typing the
+                // cells: on their own thread, the two overlap.
+                std::thread::scope(|scope| {
+                    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+                    let producer = scope.spawn(move || produce_rows(rows, tx));
+                    let mut rows = ChannelRows {
+                        rx,
+                        batch: Vec::new().into_iter(),
+                    };
+                    let result = read_table(spec, &file, &mut merged, &mut rows, sink);
+                    // Stopping early (`stop_at`, an error) hangs up: the producer then ends.
+                    drop(rows);
+                    let _ = producer.join();
+                    result
+                })?
             }
             other => {
                 let range = other
                     .worksheet_range(&sheet)
                     .map_err(|e| err(format!("sheet `{sheet}`: {e}")))?;
                 let mut rows = RangeRows { range, next: 0 };
-                read_table(spec, &file, &merged, &mut rows, sink)?
+                read_table(spec, &file, &mut merged, &mut rows, sink)?
             }
         };
         stats.rows_read += read;
@@ -421,7 +501,7 @@ enum Phase {
 fn read_table(
     spec: &ReadSpec,
     file: &SourceFile,
-    merged: &[calamine::Dimensions],
+    merged: &mut dyn FnMut() -> Vec<calamine::Dimensions>,
     source: &mut dyn RowSource,
     sink: &mut dyn Sink,
 ) -> Result<(u64, u64, Vec<String>), ExtractError> {
@@ -605,12 +685,17 @@ fn start_table<'s>(
     spec: &'s ReadSpec,
     file: &'s SourceFile,
     rows: &[Row],
-    merged: &[calamine::Dimensions],
+    merged: &mut dyn FnMut() -> Vec<calamine::Dimensions>,
     sep: &str,
     first_col: usize,
     hierarchy: &mut Hierarchy,
 ) -> Result<(Layout, Option<usize>, RowWriter<'s>), ExtractError> {
-    let mut headers = header_names(rows, merged, sep, first_col);
+    let width = rows.iter().map(|r| r.cells.len()).max().unwrap_or(0);
+    let gaps = rows
+        .iter()
+        .any(|r| r.cells.len() < width || r.cells.iter().any(|c| c.label().is_empty()));
+    let merged = if gaps { merged() } else { Vec::new() };
+    let mut headers = header_names(rows, &merged, sep, first_col);
     let line = rows.last().map(|r| u64::from(r.index) + 1).unwrap_or(1);
     let mut label_col = None;
     if let Some(h) = &spec.xlsx.hierarchy {
