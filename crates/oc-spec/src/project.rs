@@ -866,8 +866,9 @@ fn check_pdf_strategy(
         Some(m) => format!("did you mean `{m}`?"),
         None => other.to_string(),
     };
-    // (axis, source, where) entries of the two axis forms
-    let entries: Vec<(String, String, (u64, u64), (u64, u64))> = match &s.value {
+    // (axis, source, where the axis is written, where the source is written) of both forms
+    type Entry = (String, String, (u64, u64), (u64, u64));
+    let entries: Vec<Entry> = match &s.value {
         PdfStrategy::Name(n) if NAMES.contains(&n.as_str()) => return,
         PdfStrategy::Name(n) if n.contains('=') => n
             .split(',')
