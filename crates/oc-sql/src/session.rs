@@ -38,12 +38,25 @@ pub fn read_only() -> SQLOptions {
 }
 
 /// A DataFusion context with our settings and functions, and nothing registered.
+/// DataFusion settings can be tuned with its environment variables (`DATAFUSION_EXECUTION_
+/// TARGET_PARTITIONS=4`, …); ours below apply unless such a variable sets them.
 pub fn new_context() -> SessionContext {
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::from_env().unwrap_or_else(|e| {
+        // Not fatal (a scheduled refresh must not stop on a tuning variable), but said.
+        eprintln!("warning: DATAFUSION_* environment variables ignored: {e}");
+        SessionConfig::new()
+    });
+    for (key, value) in [
+        ("datafusion.execution.parquet.pushdown_filters", "true"),
+        ("datafusion.execution.parquet.reorder_filters", "true"),
+    ] {
+        if std::env::var_os(key.to_uppercase().replace('.', "_")).is_none() {
+            config = config.set_str(key, value);
+        }
+    }
+    let config = config
         .with_information_schema(true)
-        .with_default_catalog_and_schema("datafusion", "public")
-        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-        .set_bool("datafusion.execution.parquet.reorder_filters", true);
+        .with_default_catalog_and_schema("datafusion", "public");
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
@@ -265,6 +278,27 @@ mod tests {
             path: PathBuf::from(format!("sql/{d}/{v}.sql")),
             sql: sql.into(),
         }
+    }
+
+    #[test]
+    fn datafusion_environment_variables_tune_the_session() {
+        let pushdown = |ctx: &SessionContext| {
+            ctx.state()
+                .config()
+                .options()
+                .execution
+                .parquet
+                .pushdown_filters
+        };
+        // Our default, then DataFusion's variable over it. (Only this test sets the variable.)
+        assert!(pushdown(&new_context()));
+        let var = "DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS";
+        // SAFETY: no other test of this crate reads or writes this variable.
+        unsafe { std::env::set_var(var, "false") };
+        let tuned = new_context();
+        unsafe { std::env::remove_var(var) };
+        assert!(!pushdown(&tuned));
+        assert!(pushdown(&new_context()));
     }
 
     #[tokio::test]
