@@ -74,6 +74,11 @@ impl Value {
                 if plan.ty == ColumnType::Date {
                     return Err("a number where a date is expected (format the cell as a date, or declare the column as a number)".into());
                 }
+                if let ColumnType::Decimal { scale, .. } = plan.ty
+                    && let Some(t) = scaled_text(*n, scale, mark)
+                {
+                    return Ok(Some(Cow::Owned(t)));
+                }
                 Some(Cow::Owned(number_text(*n, mark)))
             }
             Value::Date(d) => match plan.ty {
@@ -99,6 +104,41 @@ fn number_text(n: f64, mark: char) -> String {
     } else {
         s.replace('.', &mark.to_string())
     }
+}
+
+/// `n` with exactly `scale` decimals, by integer formatting (no shortest-float printing),
+/// when a decimal of at most `scale` digits reads back as `n`. Below 2^52 units of the last
+/// digit that decimal is unique, so it is the value [`number_text`] would give; otherwise None.
+fn scaled_text(n: f64, scale: i8, mark: char) -> Option<String> {
+    if !(0..=15).contains(&scale) {
+        return None;
+    }
+    let unit = 10f64.powi(i32::from(scale));
+    let r = (n * unit).round();
+    if !(r.abs() < 4.5e15) || r / unit != n {
+        return None;
+    }
+    let r = r as i64;
+    let digits = r.unsigned_abs().to_string();
+    let s = scale as usize;
+    let mut out = String::with_capacity(digits.len() + s + 3);
+    if r < 0 {
+        out.push('-');
+    }
+    if s == 0 {
+        out.push_str(&digits);
+    } else if digits.len() <= s {
+        out.push('0');
+        out.push(mark);
+        out.extend(std::iter::repeat_n('0', s - digits.len()));
+        out.push_str(&digits);
+    } else {
+        let (int, frac) = digits.split_at(digits.len() - s);
+        out.push_str(int);
+        out.push(mark);
+        out.push_str(frac);
+    }
+    Some(out)
 }
 
 fn from_data(d: &Data) -> Value {
@@ -887,6 +927,38 @@ fn emit_row(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn scaled_text_is_the_shortest_decimal_when_it_exists() {
+        use crate::number::{NumberFormat, parse_decimal};
+        let fmt = NumberFormat {
+            decimal: '.',
+            thousands: None,
+        };
+        assert_eq!(
+            super::scaled_text(1234.56, 2, '.').as_deref(),
+            Some("1234.56")
+        );
+        assert_eq!(super::scaled_text(-0.05, 2, ',').as_deref(), Some("-0,05"));
+        assert_eq!(super::scaled_text(7.0, 0, '.').as_deref(), Some("7"));
+        // more decimals than the column has: left to the general path (which rejects it)
+        assert_eq!(super::scaled_text(0.1 + 0.2, 2, '.'), None);
+        assert_eq!(super::scaled_text(0.001, 2, '.'), None);
+        assert_eq!(super::scaled_text(1e17, 2, '.'), None);
+        // same value as the shortest text on a spread of amounts
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let cents = (x % 2_000_000_000_000_000) as i64 - 1_000_000_000_000_000;
+            let n = cents as f64 / 100.0;
+            let fast = super::scaled_text(n, 2, '.');
+            let slow = parse_decimal(&super::number_text(n, '.'), fmt, 18, 2);
+            let t = fast.unwrap_or_else(|| panic!("{n}: an exact amount has no fast text"));
+            assert_eq!(parse_decimal(&t, fmt, 18, 2), slow, "{n}: {t}");
+        }
+    }
+
     use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook};
 
     use crate::testutil::{run, spec};
