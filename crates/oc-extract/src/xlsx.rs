@@ -22,16 +22,17 @@ const MAX_NOTES: usize = 50;
 
 /// A cell as read, before typing.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Value<'a> {
     Empty,
-    Text(String),
+    /// Shared strings are borrowed from the workbook's table, not copied per cell.
+    Text(Cow<'a, str>),
     Number(f64),
     Bool(bool),
     Date(NaiveDateTime),
     Error(String),
 }
 
-impl Value {
+impl Value<'_> {
     fn is_blank(&self) -> bool {
         match self {
             Value::Empty => true,
@@ -57,7 +58,7 @@ impl Value {
     fn raw_for(&self, plan: &ColumnPlan) -> Result<Option<Cow<'_, str>>, String> {
         Ok(match self {
             Value::Empty => None,
-            Value::Text(t) => Some(Cow::Borrowed(t.as_str())),
+            Value::Text(t) => Some(Cow::Borrowed(t.as_ref())),
             Value::Bool(b) => Some(Cow::Owned(b.to_string())),
             Value::Error(e) => return Err(format!("the cell holds the spreadsheet error {e}")),
             Value::Number(n) => {
@@ -141,38 +142,38 @@ fn scaled_text(n: f64, scale: i8, mark: char) -> Option<String> {
     Some(out)
 }
 
-fn from_data(d: &Data) -> Value {
+fn from_data(d: &Data) -> Value<'static> {
     match d {
         Data::Empty => Value::Empty,
-        Data::String(s) => Value::Text(s.clone()),
+        Data::String(s) => Value::Text(Cow::Owned(s.clone())),
         Data::Float(f) => Value::Number(*f),
         Data::Int(i) => Value::Number(*i as f64),
         Data::Bool(b) => Value::Bool(*b),
         Data::DateTime(dt) => excel_date(dt),
         Data::DateTimeIso(s) => iso_date(s),
-        Data::DurationIso(s) => Value::Text(s.clone()),
+        Data::DurationIso(s) => Value::Text(Cow::Owned(s.clone())),
         Data::Error(e) => Value::Error(e.to_string()),
     }
 }
 
-fn from_ref(d: &DataRef<'_>) -> Value {
+fn from_ref<'a>(d: &DataRef<'a>) -> Value<'a> {
     match d {
         DataRef::Empty => Value::Empty,
-        DataRef::String(s) => Value::Text(s.clone()),
-        DataRef::SharedString(s) => Value::Text((*s).to_string()),
+        DataRef::String(s) => Value::Text(Cow::Owned(s.clone())),
+        DataRef::SharedString(s) => Value::Text(Cow::Borrowed(*s)),
         DataRef::Float(f) => Value::Number(*f),
         DataRef::Int(i) => Value::Number(*i as f64),
         DataRef::Bool(b) => Value::Bool(*b),
         DataRef::DateTime(dt) => excel_date(dt),
         DataRef::DateTimeIso(s) => iso_date(s),
-        DataRef::DurationIso(s) => Value::Text(s.clone()),
+        DataRef::DurationIso(s) => Value::Text(Cow::Owned(s.clone())),
         DataRef::Error(e) => Value::Error(e.to_string()),
     }
 }
 
 /// An Excel serial date (1900 or 1904 system, as the workbook says) as a date and time;
 /// a duration stays a number.
-fn excel_date(dt: &calamine::ExcelDateTime) -> Value {
+fn excel_date(dt: &calamine::ExcelDateTime) -> Value<'static> {
     if !dt.is_datetime() {
         return Value::Number(dt.as_f64());
     }
@@ -185,38 +186,38 @@ fn excel_date(dt: &calamine::ExcelDateTime) -> Value {
         .unwrap_or(Value::Number(dt.as_f64()))
 }
 
-fn iso_date(s: &str) -> Value {
+fn iso_date(s: &str) -> Value<'static> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
         .or_else(|_| {
             chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
                 .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
         })
         .map(Value::Date)
-        .unwrap_or_else(|_| Value::Text(s.to_string()))
+        .unwrap_or_else(|_| Value::Text(Cow::Owned(s.to_string())))
 }
 
 /// One sheet row: 0-based row number, cells from column 0, and each cell's indentation.
-struct Row {
+struct Row<'a> {
     index: u32,
-    cells: Vec<Value>,
+    cells: Vec<Value<'a>>,
     indent: Vec<u8>,
 }
 
 /// Rows of a sheet in order, blank rows included only as gaps in `index`.
-trait RowSource {
-    fn next_row(&mut self) -> Result<Option<Row>, String>;
+trait RowSource<'a> {
+    fn next_row(&mut self) -> Result<Option<Row<'a>>, String>;
 }
 
 /// Streams an `.xlsx` sheet cell by cell.
 struct XlsxRows<'a, RS: std::io::Read + std::io::Seek> {
     cells: calamine::XlsxCellReader<'a, RS>,
-    pending: Option<(u32, u32, Value, u8)>,
+    pending: Option<(u32, u32, Value<'a>, u8)>,
     done: bool,
 }
 
-impl<RS: std::io::Read + std::io::Seek> RowSource for XlsxRows<'_, RS> {
-    fn next_row(&mut self) -> Result<Option<Row>, String> {
-        let mut row: Option<Row> = None;
+impl<'a, RS: std::io::Read + std::io::Seek> RowSource<'a> for XlsxRows<'a, RS> {
+    fn next_row(&mut self) -> Result<Option<Row<'a>>, String> {
+        let mut row: Option<Row<'a>> = None;
         loop {
             let next = match self.pending.take() {
                 Some(p) => Some(p),
@@ -275,9 +276,9 @@ impl<RS: std::io::Read + std::io::Seek> RowSource for XlsxRows<'_, RS> {
 const ROWS_PER_BATCH: usize = 1024;
 
 /// Sends the rows of `source` in batches until the end, an error, or the receiver hangs up.
-fn produce_rows(
-    mut source: impl RowSource,
-    tx: std::sync::mpsc::SyncSender<Result<Vec<Row>, String>>,
+fn produce_rows<'a>(
+    mut source: impl RowSource<'a>,
+    tx: std::sync::mpsc::SyncSender<Result<Vec<Row<'a>>, String>>,
 ) {
     loop {
         let mut batch = Vec::with_capacity(ROWS_PER_BATCH);
@@ -310,13 +311,13 @@ fn produce_rows(
 }
 
 /// The receiving end of [`produce_rows`].
-struct ChannelRows {
-    rx: std::sync::mpsc::Receiver<Result<Vec<Row>, String>>,
-    batch: std::vec::IntoIter<Row>,
+struct ChannelRows<'a> {
+    rx: std::sync::mpsc::Receiver<Result<Vec<Row<'a>>, String>>,
+    batch: std::vec::IntoIter<Row<'a>>,
 }
 
-impl RowSource for ChannelRows {
-    fn next_row(&mut self) -> Result<Option<Row>, String> {
+impl<'a> RowSource<'a> for ChannelRows<'a> {
+    fn next_row(&mut self) -> Result<Option<Row<'a>>, String> {
         loop {
             if let Some(r) = self.batch.next() {
                 return Ok(Some(r));
@@ -337,8 +338,8 @@ struct RangeRows {
     next: usize,
 }
 
-impl RowSource for RangeRows {
-    fn next_row(&mut self) -> Result<Option<Row>, String> {
+impl RowSource<'static> for RangeRows {
+    fn next_row(&mut self) -> Result<Option<Row<'static>>, String> {
         let Some((r0, c0)) = self.range.start() else {
             return Ok(None);
         };
@@ -527,11 +528,11 @@ fn re_opt(v: &Option<String>) -> Result<Option<Regex>, String> {
 }
 
 /// Where the reader is in the sheet.
-enum Phase {
+enum Phase<'a> {
     /// Before the header: skipping title rows.
     Before,
     /// Collecting header rows.
-    Header(Vec<Row>),
+    Header(Vec<Row<'a>>),
     Data,
     /// After `stop_at`: the rest are notes.
     After,
@@ -542,7 +543,7 @@ fn read_table(
     spec: &ReadSpec,
     file: &SourceFile,
     merged: &mut dyn FnMut() -> Vec<calamine::Dimensions>,
-    source: &mut dyn RowSource,
+    source: &mut dyn RowSource<'_>,
     sink: &mut dyn Sink,
 ) -> Result<(u64, u64, Vec<String>), ExtractError> {
     let x = &spec.xlsx;
@@ -683,7 +684,9 @@ fn read_table(
             let parent = hierarchy.parent_of(&label, indent);
             let at = row.cells.len().max(hierarchy.virtual_col + 1);
             row.cells.resize(at, Value::Empty);
-            row.cells[hierarchy.virtual_col] = parent.map(Value::Text).unwrap_or(Value::Empty);
+            row.cells[hierarchy.virtual_col] = parent
+                .map(|p| Value::Text(Cow::Owned(p)))
+                .unwrap_or(Value::Empty);
         }
         if plans.is_empty() {
             plans = field_plans(spec, l);
@@ -839,7 +842,7 @@ impl Hierarchy {
     fn parent_of(&mut self, label: &Value, indent: u8) -> Option<String> {
         use oc_spec::pipeline::HierarchyBy;
         let raw = match label {
-            Value::Text(t) => t.as_str(),
+            Value::Text(t) => t.as_ref(),
             _ => return None,
         };
         let text = raw.trim().to_string();
