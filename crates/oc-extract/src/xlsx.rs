@@ -116,7 +116,8 @@ fn scaled_text(n: f64, scale: i8, mark: char) -> Option<String> {
     }
     let unit = 10f64.powi(i32::from(scale));
     let r = (n * unit).round();
-    if !(r.abs() < 4.5e15) || r / unit != n {
+    // (NaN fails the second test: NaN != NaN)
+    if r.abs() >= 4.5e15 || r / unit != n {
         return None;
     }
     let r = r as i64;
