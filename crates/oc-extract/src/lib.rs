@@ -329,11 +329,11 @@ pub fn read_file(
         |r| match spec.format {
             Format::Csv => csv::read(spec, file, r, sink),
             Format::Json => json::read(spec, file, r, sink),
-            Format::Pdf => pdf::read(spec, file, r, sink),
-            Format::Xlsx => Err(ExtractError::new(
+            // both return early above: they need the whole file, not a text stream
+            Format::Pdf | Format::Xlsx => Err(ExtractError::new(
                 &file.display,
                 None,
-                "a workbook cannot be read as a stream",
+                "a workbook or PDF cannot be read as a stream",
             )),
         },
     )?;

@@ -1,13 +1,16 @@
-//! Tables printed in PDF reports: `oc-pdf` finds them, then each table goes through the CSV
-//! reader (same header matching, French number typing, rejects) as in-memory CSV.
+//! Tables printed in PDF reports: `oc-pdf` finds them, then each table's cells go through
+//! the readers' shared header matching and typing (`rows.rs`): French numbers, rejects.
 
-use std::io::{BufRead, Cursor, Read};
+use std::borrow::Cow;
+use std::io::Read;
 
 use oc_pdf::{ColumnKind, Strategy};
-use oc_spec::{ColumnType, Encoding, PdfOptions};
+use oc_spec::{ColumnType, PdfOptions};
 
+use crate::input::HashingReader;
 use crate::number::NumberFormat;
-use crate::{CsvDialect, ExtractError, FileStats, ReadSpec, Selector, Sink, SourceFile};
+use crate::rows::{Layout, RowWriter, Slot};
+use crate::{ExtractError, FileStats, ReadSpec, Selector, Sink, SourceFile};
 
 /// Reads a PDF source file (plain or gzip-compressed; not from a zip) and hashes it.
 pub fn read_file(
@@ -20,7 +23,11 @@ pub fn read_file(
         ExtractError::new(name, None, format!("cannot read: {e}"))
             .with_hint("check source.path (relative to the project folder)")
     };
-    let raw = std::fs::read(&file.path).map_err(io)?;
+    // hashed as it is read: the file is read once
+    let mut hashing = HashingReader::new(std::fs::File::open(&file.path).map_err(io)?);
+    let mut raw = Vec::new();
+    hashing.read_to_end(&mut raw).map_err(io)?;
+    let (sha256, size) = hashing.finish().map_err(io)?;
     let bytes = if raw.starts_with(b"\x1F\x8B") {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..])
@@ -38,8 +45,7 @@ pub fn read_file(
         )
         .with_hint("set source.format to the real format, or fix the download"));
     }
-    let (rows_read, rows_rejected) = read(spec, file, &mut Cursor::new(bytes), sink)?;
-    let (sha256, size) = crate::input::hash_file(&file.path).map_err(io)?;
+    let (rows_read, rows_rejected) = read_tables(spec, file, bytes, sink)?;
     Ok(FileStats {
         rows_read,
         rows_rejected,
@@ -104,42 +110,15 @@ fn header_of(t: &oc_pdf::Table, rows: usize) -> Vec<String> {
         .collect()
 }
 
-fn matches(sel: &Selector, h: &str) -> bool {
-    match sel {
-        Selector::Header(name) => h == name || h.eq_ignore_ascii_case(name.trim()),
-        Selector::Regex(re) => re.is_match(h),
-        Selector::Var(_) => true,
-    }
-}
-
-fn csv_line(cells: &[String]) -> String {
-    let mut s = cells
-        .iter()
-        .map(|c| {
-            if c.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", c.replace('"', "\"\""))
-            } else {
-                c.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",");
-    s.push('\n');
-    s
-}
-
-pub fn read(
+/// Finds the tables of a PDF document and reads those the pipeline's columns match.
+fn read_tables(
     spec: &ReadSpec,
     file: &SourceFile,
-    input: &mut dyn BufRead,
+    bytes: Vec<u8>,
     sink: &mut dyn Sink,
 ) -> Result<(u64, u64), ExtractError> {
     let name = file.display.as_str();
     let o = &spec.pdf;
-    let mut bytes = Vec::new();
-    input
-        .read_to_end(&mut bytes)
-        .map_err(|e| ExtractError::new(name, None, format!("cannot read: {e}")))?;
     let pdf = oc_pdf::OxideBackend::from_bytes(bytes).map_err(|e| {
         ExtractError::new(name, None, e.to_string())
             .with_hint("check that the source is a PDF file")
@@ -186,31 +165,22 @@ pub fn read(
         found
     };
 
-    // the tables whose header has every declared source column
+    // A table is read when the declared columns resolve against its header as they would
+    // against a CSV header (same matching; unpivot's year columns included).
     let hr = o.header_rows;
-    let selectors: Vec<&Selector> = spec.columns.iter().map(|c| &c.selector).collect();
-    let wanted: Vec<&oc_pdf::Table> = tables
-        .iter()
-        .filter(|t| {
-            if hr == 0 {
-                return true;
-            }
-            let h = header_of(t, hr);
-            // columns made by unpivot are not in the header; its year columns must be
-            let made_by_unpivot = |s: &Selector| match (s, &spec.unpivot) {
-                (Selector::Header(n), Some(u)) => [&u.name, &u.value, &u.flag].contains(&n),
-                _ => false,
-            };
-            selectors
-                .iter()
-                .filter(|s| !made_by_unpivot(s))
-                .all(|s| h.iter().any(|x| matches(s, x)))
-                && spec
-                    .unpivot
-                    .as_ref()
-                    .is_none_or(|u| h.iter().any(|x| u.columns.is_match(x)))
-        })
-        .collect();
+    let mut wanted = Vec::new();
+    for t in &tables {
+        let part = SourceFile {
+            path: file.path.clone(),
+            display: format!("{name} ({})", where_of(t)),
+            vars: file.vars.clone(),
+        };
+        let header = header_of(t, hr);
+        let headers = (hr > 0).then_some(header.as_slice());
+        if let Ok(layout) = Layout::resolve(spec, &part, headers, hr as u64) {
+            wanted.push((t, part, layout));
+        }
+    }
     if wanted.is_empty() {
         let seen: Vec<String> = tables
             .iter()
@@ -235,36 +205,22 @@ pub fn read(
         .with_hint("check `from:` names against the table headers, pdf.header_rows, pages, area and strategy"));
     }
 
-    let mut dialect_spec = spec.clone();
-    dialect_spec.csv = CsvDialect {
-        delimiter: b',',
-        quote: Some(b'"'),
-        header: hr > 0,
-        skip_rows: 0,
-        encoding: Encoding::Utf8,
-    };
     let (mut read, mut rejected) = (0, 0);
-    for t in wanted {
-        let where_ = if t.last_page > t.page {
-            format!("pages {}-{} table {}", t.page, t.last_page, t.index)
-        } else {
-            format!("page {} table {}", t.page, t.index)
-        };
-        let header = if hr > 0 { header_of(t, hr) } else { Vec::new() };
+    for (t, part, layout) in wanted {
         if let Some(min) = o.min_quality {
-            let kinds: Vec<ColumnKind> = (0..t.n_cols())
-                .map(|c| {
-                    let declared = spec.columns.iter().find(|col| {
-                        header.get(c).is_some_and(|h| matches(&col.selector, h))
-                            && !matches!(col.selector, Selector::Var(_))
-                    });
-                    match declared.map(|d| d.plan.ty) {
-                        Some(ty) if is_numeric(ty) => ColumnKind::Number,
-                        Some(_) => ColumnKind::Text,
-                        None => ColumnKind::Any,
-                    }
-                })
-                .collect();
+            // each column's kind is the declared type of the column read from it
+            let mut kinds = vec![ColumnKind::Any; t.n_cols()];
+            for (slot, col) in layout.slots.iter().zip(&spec.columns) {
+                if let Slot::Field(f) = slot
+                    && let Some(k) = kinds.get_mut(*f)
+                {
+                    *k = if is_numeric(col.plan.ty) {
+                        ColumnKind::Number
+                    } else {
+                        ColumnKind::Text
+                    };
+                }
+            }
             let names: Vec<String> = spec
                 .columns
                 .iter()
@@ -279,7 +235,8 @@ pub fn read(
                     name,
                     None,
                     format!(
-                        "{where_}: quality {:.2} is below min_quality {min} (cells of the declared type {:.0}%, rows with the usual cell count {:.0}%, declared columns found in the header {:.0}%)",
+                        "{}: quality {:.2} is below min_quality {min} (cells of the declared type {:.0}%, rows with the usual cell count {:.0}%, declared columns found in the header {:.0}%)",
+                        where_of(t),
                         q.score,
                         q.parse_rate * 100.0,
                         q.consistency * 100.0,
@@ -289,32 +246,30 @@ pub fn read(
                 .with_hint(format!("run `opencoll pdf tables {name} --pages {} --out DIR` and compare with the PDF; adjust area, strategy or columns", t.page)));
             }
         }
-        let mut text = String::new();
-        if hr > 0 {
-            text.push_str(&csv_line(&header));
-        }
-        for r in t.rows.iter().skip(hr) {
-            let cells: Vec<String> = r.iter().map(|c| strip_marker(c).to_string()).collect();
-            if cells.iter().all(|c| c.is_empty()) {
+        // Rejects give the row of the table (header rows counted from 1).
+        let mut rows = RowWriter::new(spec, &part, layout.labels.clone());
+        for (i, r) in t.rows.iter().enumerate().skip(hr) {
+            if r.iter().all(|c| strip_marker(c).is_empty()) {
                 continue;
             }
-            text.push_str(&csv_line(&cells));
+            layout.emit(&mut rows, sink, i as u64 + 1, |c| {
+                r.get(c).map(|s| Cow::Borrowed(strip_marker(s)))
+            })?;
         }
-        let part = SourceFile {
-            path: file.path.clone(),
-            display: format!("{name} ({where_})"),
-            vars: file.vars.clone(),
-        };
-        let (r, j) = crate::csv::read(
-            &dialect_spec,
-            &part,
-            &mut Cursor::new(text.into_bytes()),
-            sink,
-        )?;
+        let (r, j) = rows.finish(sink)?;
         read += r;
         rejected += j;
     }
     Ok((read, rejected))
+}
+
+/// `page 3 table 1`, or `pages 3-4 table 1` for a stitched table.
+fn where_of(t: &oc_pdf::Table) -> String {
+    if t.last_page > t.page {
+        format!("pages {}-{} table {}", t.page, t.last_page, t.index)
+    } else {
+        format!("page {} table {}", t.page, t.index)
+    }
 }
 
 fn is_numeric(ty: ColumnType) -> bool {
