@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Proj, python_with_duckdb, repo};
+use common::{Proj, python_with_duckdb, repo, run_ok, tool};
 use std::path::Path;
 use std::process::Command;
 
@@ -20,26 +20,12 @@ fn make_pdfs(dir: &Path, only: &str) {
     if only.contains("libreoffice") {
         cmd.args(["--soffice", &soffice()]);
     }
-    let out = cmd.output().expect("run make_pdfs.py");
-    assert!(
-        out.status.success(),
-        "make_pdfs.py --only {only} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&mut cmd);
 }
 
 /// soffice, installed by the project's own script when missing.
 fn soffice() -> String {
-    let out = Command::new("bash")
-        .arg(repo().join("scripts/libreoffice.sh"))
-        .output()
-        .expect("run scripts/libreoffice.sh");
-    assert!(
-        out.status.success(),
-        "libreoffice.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    tool("libreoffice.sh").display().to_string()
 }
 
 /// `opencoll pdf tables PDF --out OUT [extra…]`; returns the names of the CSV files written.

@@ -67,21 +67,11 @@ print(f"{{v[0]}}|{{v[1]}}|{{v[2]}}")
 "#,
         root = root.display()
     );
-    let out = std::process::Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let duck: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let duck: Vec<String> =
+        common::run_ok(std::process::Command::new(python).arg("-c").arg(script))
+            .lines()
+            .map(str::to_string)
+            .collect();
     let ours = p.value("SELECT count(*) || '|' || count(DISTINCT code) || '|' || sum(population) FROM ref.communes WHERE millesime = 2026 AND type_commune = 'COM'");
     assert_eq!(duck[0], ours);
     let ours = p.value("SELECT count(*) || '|' || sum(charges) || '|' || min(code_insee) FROM finances.charges_produits_communes");

@@ -8,12 +8,10 @@ use std::process::{Command, Stdio};
 use common::{Proj, Server, free_port, wait_port};
 
 fn python(code: &str) {
-    let py = common::python_with_duckdb();
-    let out = Command::new(py).arg("-c").arg(code).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        Command::new(common::python_with_duckdb())
+            .arg("-c")
+            .arg(code),
     );
 }
 

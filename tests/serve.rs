@@ -170,26 +170,18 @@ fn psql_ok(port: u16, command: &str) -> String {
 
 /// Runs a Python script (psycopg) with PGPORT/PGUSER/PGPASSWORD set; asserts it succeeds.
 fn python(port: u16, script: &str) -> String {
-    let py = python_with_duckdb();
-    let out = Command::new(py)
-        .arg("-c")
-        .arg(script)
-        .env("PGHOST", "127.0.0.1")
-        .env("PGPORT", port.to_string())
-        .env("PGUSER", USER)
-        .env("PGPASSWORD", PASSWORD)
-        .env("PGDATABASE", "lake")
-        .env("PYTHONIOENCODING", "utf-8")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "python failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::run_ok(
+        Command::new(python_with_duckdb())
+            .arg("-c")
+            .arg(script)
+            .env("PGHOST", "127.0.0.1")
+            .env("PGPORT", port.to_string())
+            .env("PGUSER", USER)
+            .env("PGPASSWORD", PASSWORD)
+            .env("PGDATABASE", "lake")
+            .env("PYTHONIOENCODING", "utf-8")
+            .stdin(Stdio::null()),
+    )
 }
 
 struct Answer {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Proj, python_with_duckdb, shared};
+use common::{Proj, python_with_duckdb, run_ok, shared};
 
 fn fixture(rel: &str) -> String {
     shared().join(rel).to_string_lossy().into_owned()
@@ -232,15 +232,10 @@ ws["A11"] = "(p) Données provisoires. s : secret statistique ; n.d. : non dispo
 ws["A12"] = "Source : DGCL (exemple)."
 wb.save(sys.argv[1])
 "#;
-    let out = std::process::Command::new(python_with_duckdb())
-        .args(["-c", script])
-        .arg(&book)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        std::process::Command::new(python_with_duckdb())
+            .args(["-c", script])
+            .arg(&book),
     );
     p.write(
         "pipelines/tableau3.yaml",

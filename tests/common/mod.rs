@@ -116,19 +116,29 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Python with DuckDB, installed by the project's own script (scripts/python-tools.sh).
-pub fn python_with_duckdb() -> PathBuf {
-    let script = repo().join("scripts/python-tools.sh");
-    let out = Command::new("bash")
-        .arg(script)
+/// Runs `cmd`; asserts it succeeds (with its stderr in the message); returns its stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
         .output()
-        .expect("run scripts/python-tools.sh");
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
-        "python-tools.sh failed: {}",
+        "{cmd:?} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The path printed by one of the project's installer scripts (`scripts/<name>`), which
+/// installs its tool on first use.
+pub fn tool(name: &str) -> PathBuf {
+    let script = repo().join("scripts").join(name);
+    PathBuf::from(run_ok(Command::new("bash").arg(script)).trim())
+}
+
+/// Python with DuckDB, openpyxl, reportlab… (scripts/python-tools.sh).
+pub fn python_with_duckdb() -> PathBuf {
+    tool("python-tools.sh")
 }
 
 impl Proj {

@@ -94,6 +94,27 @@ pub struct Table {
 }
 
 impl Table {
+    /// A stream table of `rows` on `page` (tests of the steps after extraction).
+    #[cfg(test)]
+    pub(crate) fn of_rows(page: usize, index: usize, rows: &[&[&str]]) -> Table {
+        Table {
+            page,
+            last_page: page,
+            index,
+            bbox: BBox {
+                x0: 0.0,
+                top: 0.0,
+                x1: 1.0,
+                bottom: 1.0,
+            },
+            strategy: Strategy::Stream,
+            rows: rows
+                .iter()
+                .map(|r| r.iter().map(|s| s.to_string()).collect())
+                .collect(),
+        }
+    }
+
     pub fn n_cols(&self) -> usize {
         self.rows.iter().map(Vec::len).max().unwrap_or(0)
     }

@@ -142,25 +142,9 @@ pub fn score(table: &Table, header_rows: usize, names: &[String], kinds: &[Colum
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{BBox, Strategy};
 
     fn t(rows: &[&[&str]]) -> Table {
-        Table {
-            page: 1,
-            last_page: 1,
-            index: 1,
-            bbox: BBox {
-                x0: 0.0,
-                top: 0.0,
-                x1: 1.0,
-                bottom: 1.0,
-            },
-            strategy: Strategy::Stream,
-            rows: rows
-                .iter()
-                .map(|r| r.iter().map(|s| s.to_string()).collect())
-                .collect(),
-        }
+        Table::of_rows(1, 1, rows)
     }
 
     #[test]

@@ -63,25 +63,9 @@ pub fn stitch(tables: &[Table], header_rows: usize) -> Vec<Table> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{BBox, Strategy};
 
     fn t(page: usize, index: usize, rows: &[&[&str]]) -> Table {
-        Table {
-            page,
-            last_page: page,
-            index,
-            bbox: BBox {
-                x0: 0.0,
-                top: 0.0,
-                x1: 1.0,
-                bottom: 1.0,
-            },
-            strategy: Strategy::Stream,
-            rows: rows
-                .iter()
-                .map(|r| r.iter().map(|s| s.to_string()).collect())
-                .collect(),
-        }
+        Table::of_rows(page, index, rows)
     }
 
     #[test]
