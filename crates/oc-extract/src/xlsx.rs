@@ -397,15 +397,16 @@ pub fn read_workbook(
         let mut file = file.clone();
         file.display = format!("{}[{}]", file.display, sheet);
         file.vars.extend(vars);
-        // Merged cells only matter for the header, and calamine finds them by parsing the
-        // whole sheet (they come after the cells): read them, from a second handle, only when
-        // the header has empty cells that a merge could fill.
-        let mut merged = || match open_workbook_auto(&file.path) {
-            Ok(mut again) => merged_cells(&mut again, &sheet),
-            Err(_) => Vec::new(),
-        };
         let (read, rejected, notes) = match &mut wb {
             Sheets::Xlsx(x) => {
+                // Merged cells only matter for the header, and calamine finds them in an
+                // .xlsx by parsing the whole sheet (they come after the cells): read them,
+                // from a second handle, only when the header has gaps a merge could fill.
+                let mut merged = || {
+                    open_workbook_auto(&file.path)
+                        .map(|mut again| merged_cells(&mut again, &sheet))
+                        .map_err(|e| format!("cannot read the merged cells: {e}"))
+                };
                 let cells = x
                     .worksheet_cells_reader(&sheet)
                     .map_err(|e| err(format!("sheet `{sheet}`: {e}")))?;
@@ -431,6 +432,9 @@ pub fn read_workbook(
                 })?
             }
             other => {
+                // the other formats are already in memory: their merges cost nothing
+                let known = merged_cells(other, &sheet);
+                let mut merged = || Ok(known.clone());
                 let range = other
                     .worksheet_range(&sheet)
                     .map_err(|e| err(format!("sheet `{sheet}`: {e}")))?;
@@ -543,7 +547,7 @@ enum Phase<'a> {
 fn read_table(
     spec: &ReadSpec,
     file: &SourceFile,
-    merged: &mut dyn FnMut() -> Vec<calamine::Dimensions>,
+    merged: &mut dyn FnMut() -> Result<Vec<calamine::Dimensions>, String>,
     source: &mut dyn RowSource<'_>,
     sink: &mut dyn Sink,
 ) -> Result<(u64, u64, Vec<String>), ExtractError> {
@@ -729,7 +733,7 @@ fn start_table<'s>(
     spec: &'s ReadSpec,
     file: &'s SourceFile,
     rows: &[Row],
-    merged: &mut dyn FnMut() -> Vec<calamine::Dimensions>,
+    merged: &mut dyn FnMut() -> Result<Vec<calamine::Dimensions>, String>,
     sep: &str,
     first_col: usize,
     hierarchy: &mut Hierarchy,
@@ -738,9 +742,13 @@ fn start_table<'s>(
     let gaps = rows
         .iter()
         .any(|r| r.cells.len() < width || r.cells.iter().any(|c| c.label().is_empty()));
-    let merged = if gaps { merged() } else { Vec::new() };
-    let mut headers = header_names(rows, &merged, sep, first_col);
     let line = rows.last().map(|r| u64::from(r.index) + 1).unwrap_or(1);
+    let merged = if gaps {
+        merged().map_err(|e| ExtractError::new(&file.display, Some(line), e))?
+    } else {
+        Vec::new()
+    };
+    let mut headers = header_names(rows, &merged, sep, first_col);
     let mut label_col = None;
     if let Some(h) = &spec.xlsx.hierarchy {
         let idx = headers.iter().position(|x| x == &h.label).ok_or_else(|| {
