@@ -181,9 +181,7 @@ pub async fn run(
         println!("postgres: listening on {addr}");
     }
     if let Some(addr) = opts.http {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("HTTP listener on {addr}: {e}"))?;
+        let listener = http_listener(addr).map_err(|e| format!("HTTP listener on {addr}: {e}"))?;
         let app = http::router(state.clone());
         let stop = shutdown.clone();
         tasks.spawn(async move {
@@ -224,6 +222,19 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// The HTTP listener, with an accept queue sized for bursts of clients: tokio's `bind` keeps
+/// std's 128, which a burst of 300 requests overflowed (some clients then got a reset).
+fn http_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 #[cfg(test)]
