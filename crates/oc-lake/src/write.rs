@@ -18,6 +18,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::TryStreamExt;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::store::{Lake, LakeError};
 
@@ -139,13 +140,29 @@ impl std::fmt::Display for SchemaDiff {
     }
 }
 
-pub fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+/// Parquet settings of the lake's files.
+/// - Row groups of 128 Ki rows (DuckDB writes 122,880): finer min/max pruning, a file split
+///   over more cores, and less memory while writing than 1 Mi rows (bench q1 at 20M rows
+///   0.46 → 0.38 s, ingest 24.2 → 23.4 s, RSS 406 → 369 MB).
+/// - Dictionary encoding for codes and labels (few distinct values) but not for amounts and
+///   measures: nearly every value differs, so the writer hashed each one only to fall back to
+///   plain pages after the first megabyte, and readers decoded a mix of both (ingest at 20M
+///   rows 27.1 → 24.2 s; bench q6 0.98 → 0.84 s).
+pub fn writer_properties(schema: &Schema) -> WriterProperties {
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
-        .set_max_row_group_row_count(Some(1024 * 1024))
-        .build()
+        .set_max_row_group_row_count(Some(128 * 1024));
+    for f in schema.fields() {
+        if matches!(
+            f.data_type(),
+            DataType::Decimal128(..) | DataType::Float32 | DataType::Float64
+        ) {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+        }
+    }
+    props.build()
 }
 
 impl TableWrite {
@@ -256,7 +273,7 @@ impl TableWrite {
             table: name.to_string(),
             source: e,
         })?
-        .with_writer_properties(writer_properties())
+        .with_writer_properties(writer_properties(&schema))
         .with_target_file_size(TARGET_FILE_BYTES);
         Ok(TableWrite {
             name: name.to_string(),
@@ -524,5 +541,93 @@ impl TableWrite {
     /// Gives up the run: files written so far are never referenced by the table.
     pub fn abort(mut self) {
         self.writer.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Decimal128Array, Int16Array, StringArray};
+    use parquet::basic::Encoding;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    /// The layout the queries rely on: 128 Ki-row groups, dictionary pages for codes, plain
+    /// pages for amounts, and every value read back.
+    #[tokio::test]
+    async fn lake_files_have_small_row_groups_and_plain_amounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("exercice", DataType::Int16, false),
+            Field::new("ndept", DataType::Utf8, false),
+            Field::new("montant", DataType::Decimal128(18, 2), false),
+        ]));
+        let rows = 300_000;
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int16Array::from(vec![2024; rows])),
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("{:03}", i % 101)),
+                )),
+                Arc::new(
+                    Decimal128Array::from_iter_values((0..rows).map(|i| i as i128 * 7919 - 5))
+                        .with_precision_and_scale(18, 2)
+                        .unwrap(),
+                ),
+            ],
+        )
+        .unwrap();
+        let mut w = TableWrite::begin(
+            &lake,
+            "t.layout",
+            schema,
+            &[],
+            WriteMode::Replace,
+            crate::SchemaChange::Fail,
+        )
+        .await
+        .unwrap();
+        w.write(batch).await.unwrap();
+        w.commit(HashMap::new()).await.unwrap();
+
+        let table_dir = lake.table_url("t.layout").to_file_path().unwrap();
+        let files: Vec<_> = std::fs::read_dir(&table_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let reader = SerializedFileReader::new(std::fs::File::open(&files[0]).unwrap()).unwrap();
+        let meta = reader.metadata();
+        let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(groups, vec![131_072, 131_072, 37_856]);
+        for g in meta.row_groups() {
+            let encodings = |i: usize| g.column(i).encodings().collect::<Vec<_>>();
+            assert!(encodings(1).contains(&Encoding::RLE_DICTIONARY), "ndept");
+            assert!(!encodings(2).contains(&Encoding::RLE_DICTIONARY), "montant");
+            assert!(
+                !encodings(2).contains(&Encoding::PLAIN_DICTIONARY),
+                "montant"
+            );
+        }
+        // Every amount read back.
+        let mut sum = 0i128;
+        let mut n = 0;
+        let file = std::fs::File::open(&files[0]).unwrap();
+        let batches =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 65536).unwrap();
+        for b in batches {
+            let b = b.unwrap();
+            let m = b
+                .column(2)
+                .as_any()
+                .downcast_ref::<Decimal128Array>()
+                .unwrap();
+            sum += m.iter().map(|v| v.unwrap()).sum::<i128>();
+            n += b.num_rows();
+        }
+        assert_eq!(n, rows);
+        assert_eq!(sum, (0..rows as i128).map(|i| i * 7919 - 5).sum::<i128>());
     }
 }
