@@ -78,8 +78,9 @@ impl ColumnPlan {
         t.is_empty() || self.null_values.iter().any(|n| n.eq_ignore_ascii_case(t))
     }
 
-    /// Converts one raw cell. `Err` carries the reason shown in `_ops.rejects`.
-    pub fn convert<'a>(&self, raw: Option<Cow<'a, str>>) -> Result<Cell<'a>, String> {
+    /// Converts one raw cell; text is borrowed from it. `Err` carries the reason shown in
+    /// `_ops.rejects`.
+    pub fn convert<'a>(&self, raw: Option<&'a str>) -> Result<Cell<'a>, String> {
         let Some(raw) = raw else {
             return Ok(Cell::Null);
         };
@@ -91,28 +92,28 @@ impl ColumnPlan {
                 Cell::Null
             });
         }
-        if self.is_null(&raw) {
+        if self.is_null(raw) {
             return Ok(Cell::Null);
         }
         Ok(match self.ty {
-            ColumnType::String => Cell::Text(raw),
+            ColumnType::String => Cell::Text(Cow::Borrowed(raw)),
             ColumnType::Code => Cell::Text(self.code(raw)?),
             ColumnType::Int16 => {
-                let v = parse_i64(&raw, self.number)?;
+                let v = parse_i64(raw, self.number)?;
                 i16::try_from(v).map_err(|_| "out of range for int16".to_string())?;
                 Cell::I64(v)
             }
             ColumnType::Int32 => {
-                let v = parse_i64(&raw, self.number)?;
+                let v = parse_i64(raw, self.number)?;
                 i32::try_from(v).map_err(|_| "out of range for int32".to_string())?;
                 Cell::I64(v)
             }
-            ColumnType::Int64 => Cell::I64(parse_i64(&raw, self.number)?),
-            ColumnType::Float64 => Cell::F64(parse_f64(&raw, self.number)?),
+            ColumnType::Int64 => Cell::I64(parse_i64(raw, self.number)?),
+            ColumnType::Float64 => Cell::F64(parse_f64(raw, self.number)?),
             ColumnType::Decimal { precision, scale } => {
-                Cell::Dec(parse_decimal(&raw, self.number, precision, scale)?)
+                Cell::Dec(parse_decimal(raw, self.number, precision, scale)?)
             }
-            ColumnType::Bool => Cell::Bool(parse_bool(&raw)?),
+            ColumnType::Bool => Cell::Bool(parse_bool(raw)?),
             ColumnType::Date => {
                 let d = NaiveDate::parse_from_str(raw.trim(), &self.date_format)
                     .map_err(|_| format!("not a date in format {}", self.date_format))?;
@@ -124,24 +125,23 @@ impl ColumnPlan {
         })
     }
 
-    fn code<'a>(&self, raw: Cow<'a, str>) -> Result<Cow<'a, str>, String> {
-        let trimmed = raw.trim();
-        let code: Cow<'a, str> = if trimmed.len() == raw.len() {
-            raw
-        } else {
-            Cow::Owned(trimmed.to_string())
-        };
+    fn code<'a>(&self, raw: &'a str) -> Result<Cow<'a, str>, String> {
+        let code = raw.trim();
         let Some(width) = self.width.map(usize::from) else {
-            return Ok(code);
+            return Ok(Cow::Borrowed(code));
         };
-        let len = code.chars().count();
+        let len = if code.is_ascii() {
+            code.len()
+        } else {
+            code.chars().count()
+        };
         if len > width {
             return Err(format!("code longer than its declared width {width}"));
         }
         if len < width && code.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(Cow::Owned(format!("{}{}", "0".repeat(width - len), code)));
         }
-        Ok(code)
+        Ok(Cow::Borrowed(code))
     }
 }
 
@@ -326,8 +326,8 @@ mod tests {
         ColumnPlan::new("c", ty.parse().unwrap(), NumberFormat::french())
     }
 
-    fn conv(p: &ColumnPlan, raw: &str) -> Result<Cell<'static>, String> {
-        p.convert(Some(Cow::Owned(raw.to_string())))
+    fn conv<'a>(p: &ColumnPlan, raw: &'a str) -> Result<Cell<'a>, String> {
+        p.convert(Some(raw))
     }
 
     #[test]

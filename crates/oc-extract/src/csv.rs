@@ -470,33 +470,66 @@ impl ChunkContext<'_> {
                 }
                 continue;
             }
-            let mut raws: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(self.layout.slots.len());
-            let mut bad = None;
-            for (i, s) in self.layout.slots.iter().enumerate() {
-                match s {
-                    Slot::Const(v) => raws.push(Some(Cow::Borrowed(v.as_str()))),
-                    Slot::UnpivotName | Slot::UnpivotValue | Slot::UnpivotFlag => raws.push(None),
-                    Slot::Field(idx) => match record.get(*idx) {
-                        None => raws.push(None),
-                        Some(bytes) => match decode(d.encoding, bytes) {
-                            Ok(t) => raws.push(Some(t)),
-                            Err(e) => {
-                                bad = Some((i, String::from_utf8_lossy(bytes).into_owned(), e));
-                                break;
-                            }
-                        },
-                    },
+            // A record valid as UTF-8 as a whole (every record of an ASCII file, most of a
+            // windows-1252 one) is checked once, not field by field; its fields are borrowed.
+            let whole = if d.encoding == Encoding::Utf8 || record.as_slice().is_ascii() {
+                csv::StringRecord::from_byte_record(std::mem::take(&mut record))
+                    .map_err(|e| e.into_byte_record())
+            } else {
+                Err(std::mem::take(&mut record))
+            };
+            match whole {
+                Ok(text) => {
+                    let raws = self
+                        .layout
+                        .slots
+                        .iter()
+                        .map(|s| match s {
+                            Slot::Const(v) => Some(Cow::Borrowed(v.as_str())),
+                            Slot::Field(idx) => text.get(*idx).map(Cow::Borrowed),
+                            _ => None,
+                        })
+                        .collect();
+                    rows.push(sink, line, raws)?;
+                    record = text.into_byte_record();
                 }
-            }
-            match bad {
-                Some((i, raw, e)) => {
-                    rows.count_read();
-                    rows.reject(sink, line, Some(i), Some(&raw), e)?;
+                Err(bytes) => {
+                    record = bytes;
+                    self.push_decoded(&record, line, rows, sink)?;
                 }
-                None => rows.push(sink, line, raws)?,
             }
         }
         Ok(())
+    }
+
+    /// A record with bytes outside ASCII: each field decoded from the file's encoding.
+    fn push_decoded(
+        &self,
+        record: &csv::ByteRecord,
+        line: u64,
+        rows: &mut RowWriter<'_>,
+        sink: &mut ChunkOut,
+    ) -> Result<(), ExtractError> {
+        let enc = self.spec.csv.encoding;
+        let mut raws: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(self.layout.slots.len());
+        for (i, s) in self.layout.slots.iter().enumerate() {
+            match s {
+                Slot::Const(v) => raws.push(Some(Cow::Borrowed(v.as_str()))),
+                Slot::UnpivotName | Slot::UnpivotValue | Slot::UnpivotFlag => raws.push(None),
+                Slot::Field(idx) => match record.get(*idx) {
+                    None => raws.push(None),
+                    Some(bytes) => match decode(enc, bytes) {
+                        Ok(t) => raws.push(Some(t)),
+                        Err(e) => {
+                            rows.count_read();
+                            let raw = String::from_utf8_lossy(bytes).into_owned();
+                            return rows.reject(sink, line, Some(i), Some(&raw), e);
+                        }
+                    },
+                },
+            }
+        }
+        rows.push(sink, line, raws)
     }
 }
 

@@ -9,11 +9,9 @@ use oc_spec::Encoding;
 
 pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// One field's text, borrowed when the bytes are already valid UTF-8 (always for ASCII).
+/// Each path reads the bytes once: this runs for every field of a bulk file.
 pub fn decode(enc: Encoding, bytes: &[u8]) -> Result<Cow<'_, str>, String> {
-    if bytes.is_ascii() {
-        // SAFETY-free fast path: ASCII is valid UTF-8.
-        return Ok(Cow::Borrowed(std::str::from_utf8(bytes).expect("ascii")));
-    }
     match enc {
         Encoding::Utf8 => std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| {
             let b = bytes[e.valid_up_to()];
@@ -21,11 +19,14 @@ pub fn decode(enc: Encoding, bytes: &[u8]) -> Result<Cow<'_, str>, String> {
                 "invalid UTF-8 (byte 0x{b:02X}): the file is probably windows-1252; set `encoding: windows-1252`"
             )
         }),
-        Encoding::Windows1252 => {
-            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
-            Ok(text)
-        }
+        // Borrowed when the field is ASCII.
+        Encoding::Windows1252 => Ok(encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0),
         Encoding::Latin1 => {
+            if bytes.is_ascii() {
+                return Ok(Cow::Borrowed(std::str::from_utf8(bytes).expect("ASCII")));
+            }
             if let Some(b) = bytes.iter().find(|b| (0x80..=0x9F).contains(*b)) {
                 return Err(format!(
                     "byte 0x{b:02X} is a control character in ISO-8859-1: the file is probably windows-1252 (Œ, €, ’); set `encoding: windows-1252`"
@@ -75,9 +76,9 @@ mod tests {
 
     #[test]
     fn ascii_is_borrowed() {
-        assert!(matches!(
-            decode(Encoding::Latin1, b"01001").unwrap(),
-            Cow::Borrowed(_)
-        ));
+        for enc in [Encoding::Utf8, Encoding::Windows1252, Encoding::Latin1] {
+            let text = decode(enc, b"01001;-1234,56").unwrap();
+            assert!(matches!(text, Cow::Borrowed("01001;-1234,56")), "{enc:?}");
+        }
     }
 }

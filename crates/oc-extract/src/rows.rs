@@ -339,14 +339,13 @@ impl<'a> RowWriter<'a> {
     ) -> Result<(), ExtractError> {
         self.rows_read += 1;
         let mut cells: Vec<Cell<'_>> = Vec::with_capacity(raws.len());
-        for (i, raw) in raws.into_iter().enumerate() {
+        for (i, raw) in raws.iter().enumerate() {
             let plan = &self.spec.columns[i].plan;
-            let keep = raw.clone();
-            match plan.convert(raw) {
+            match plan.convert(raw.as_deref()) {
                 Ok(c) => cells.push(c),
                 Err(reason) => {
                     let reason = format!("{reason} (column {} is {})", plan.name, plan.ty);
-                    return self.reject(sink, line, Some(i), keep.as_deref(), reason);
+                    return self.reject(sink, line, Some(i), raw.as_deref(), reason);
                 }
             }
         }
