@@ -677,6 +677,16 @@ columns:
         );
         assert_eq!(r.unwrap().rows_rejected, 1);
         assert!(sink.rejects[0].reason.contains("windows-1252"));
+        assert_eq!(sink.rejects[0].line, 2);
+        assert_eq!(sink.rejects[0].column.as_deref(), Some("LBUDG"));
+        // Valid UTF-8 beyond ASCII is read as it is.
+        let (sink, r) = run(
+            &utf8,
+            "u.csv",
+            "EXER;NDEPT;LBUDG;COMPTE;SD\n2024;038;ŒUILLY;1;1\n".as_bytes(),
+        );
+        assert_eq!(r.unwrap().rows_rejected, 0);
+        assert_eq!(sink.column("lbudg"), vec!["ŒUILLY"]);
     }
 
     #[test]
