@@ -209,39 +209,103 @@ trait RowSource<'a> {
     fn next_row(&mut self) -> Result<Option<Row<'a>>, String>;
 }
 
-/// Streams an `.xlsx` sheet cell by cell.
-struct XlsxRows<'a, RS: std::io::Read + std::io::Seek> {
-    cells: calamine::XlsxCellReader<'a, RS>,
-    pending: Option<(u32, u32, Value<'a>, u8)>,
-    done: bool,
+/// One cell of an `.xlsx` sheet: row, column, value, indentation.
+type CellAt<'a> = (u32, u32, Value<'a>, u8);
+
+/// A cell as calamine parsed it, with its style id.
+type RawCell<'a> = (calamine::Cell<DataRef<'a>>, usize);
+
+/// Cells handed over at a time between the parsing thread and the typing thread.
+const CELLS_PER_BATCH: usize = 16 * 1024;
+
+/// Unzips and parses an `.xlsx` sheet (calamine) and sends its cells in batches until the
+/// end, an error, or the receiver hangs up. This thread is the critical path of a large
+/// sheet, so it does nothing else: values are converted and rows assembled on the receiving
+/// side (200k-row benchmark: 1.51 → 1.36 s, median of 10, against doing both here).
+fn produce_cells<'a, RS: std::io::Read + std::io::Seek>(
+    mut cells: calamine::XlsxCellReader<'a, RS>,
+    tx: std::sync::mpsc::SyncSender<Result<Vec<RawCell<'a>>, String>>,
+) {
+    loop {
+        let mut batch = Vec::with_capacity(CELLS_PER_BATCH);
+        let end = loop {
+            match cells.next_cell_with_style_id() {
+                Ok(Some(cell)) => {
+                    batch.push(cell);
+                    if batch.len() == CELLS_PER_BATCH {
+                        break Ok(false);
+                    }
+                }
+                Ok(None) => break Ok(true),
+                Err(e) => break Err(e.to_string()),
+            }
+        };
+        let (msg, stop) = match end {
+            Ok(done) => (Ok(batch), done),
+            // the cells before the error first, so that they are typed in order
+            Err(e) => {
+                if !batch.is_empty() && tx.send(Ok(batch)).is_err() {
+                    return;
+                }
+                (Err(e), true)
+            }
+        };
+        if tx.send(msg).is_err() || stop {
+            return;
+        }
+    }
 }
 
-impl<'a, RS: std::io::Read + std::io::Seek> RowSource<'a> for XlsxRows<'a, RS> {
+/// The rows of an `.xlsx` sheet, assembled from the cells of [`produce_cells`].
+struct XlsxRows<'a> {
+    rx: std::sync::mpsc::Receiver<Result<Vec<RawCell<'a>>, String>>,
+    batch: std::vec::IntoIter<RawCell<'a>>,
+    pending: Option<CellAt<'a>>,
+    /// Indentation level per style id.
+    indents: Vec<u8>,
+}
+
+impl<'a> XlsxRows<'a> {
+    fn new(
+        rx: std::sync::mpsc::Receiver<Result<Vec<RawCell<'a>>, String>>,
+        styles: &[calamine::Style],
+    ) -> Self {
+        let indents = styles
+            .iter()
+            .map(|s| s.alignment.as_ref().and_then(|a| a.indent).unwrap_or(0))
+            .collect();
+        XlsxRows {
+            rx,
+            batch: Vec::new().into_iter(),
+            pending: None,
+            indents,
+        }
+    }
+
+    fn next_cell(&mut self) -> Result<Option<CellAt<'a>>, String> {
+        loop {
+            if let Some((cell, style)) = self.batch.next() {
+                let (r, c) = cell.get_position();
+                let indent = self.indents.get(style).copied().unwrap_or(0);
+                return Ok(Some((r, c, from_ref(cell.get_value()), indent)));
+            }
+            match self.rx.recv() {
+                Ok(Ok(batch)) => self.batch = batch.into_iter(),
+                Ok(Err(e)) => return Err(e),
+                // the producer is done
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+}
+
+impl<'a> RowSource<'a> for XlsxRows<'a> {
     fn next_row(&mut self) -> Result<Option<Row<'a>>, String> {
         let mut row: Option<Row<'a>> = None;
         loop {
             let next = match self.pending.take() {
                 Some(p) => Some(p),
-                None if self.done => None,
-                None => match self.cells.next_cell_with_style_id() {
-                    Ok(Some((cell, style))) => {
-                        let (r, c) = cell.get_position();
-                        let v = from_ref(cell.get_value());
-                        let indent = self
-                            .cells
-                            .styles()
-                            .get(style)
-                            .and_then(|s| s.alignment.as_ref())
-                            .and_then(|a| a.indent)
-                            .unwrap_or(0);
-                        Some((r, c, v, indent))
-                    }
-                    Ok(None) => {
-                        self.done = true;
-                        None
-                    }
-                    Err(e) => return Err(e.to_string()),
-                },
+                None => self.next_cell()?,
             };
             let Some((r, c, v, indent)) = next else {
                 return Ok(row);
@@ -269,66 +333,6 @@ impl<'a, RS: std::io::Read + std::io::Seek> RowSource<'a> for XlsxRows<'a, RS> {
             }
             cur.cells[c] = v;
             cur.indent[c] = indent;
-        }
-    }
-}
-
-/// Rows handed over between the parsing thread and the typing thread.
-const ROWS_PER_BATCH: usize = 1024;
-
-/// Sends the rows of `source` in batches until the end, an error, or the receiver hangs up.
-fn produce_rows<'a>(
-    mut source: impl RowSource<'a>,
-    tx: std::sync::mpsc::SyncSender<Result<Vec<Row<'a>>, String>>,
-) {
-    loop {
-        let mut batch = Vec::with_capacity(ROWS_PER_BATCH);
-        let end = loop {
-            match source.next_row() {
-                Ok(Some(r)) => {
-                    batch.push(r);
-                    if batch.len() == ROWS_PER_BATCH {
-                        break Ok(false);
-                    }
-                }
-                Ok(None) => break Ok(true),
-                Err(e) => break Err(e),
-            }
-        };
-        let (msg, stop) = match end {
-            Ok(done) => (Ok(batch), done),
-            // the rows before the error first, so that they are typed in order
-            Err(e) => {
-                if !batch.is_empty() && tx.send(Ok(batch)).is_err() {
-                    return;
-                }
-                (Err(e), true)
-            }
-        };
-        if tx.send(msg).is_err() || stop {
-            return;
-        }
-    }
-}
-
-/// The receiving end of [`produce_rows`].
-struct ChannelRows<'a> {
-    rx: std::sync::mpsc::Receiver<Result<Vec<Row<'a>>, String>>,
-    batch: std::vec::IntoIter<Row<'a>>,
-}
-
-impl<'a> RowSource<'a> for ChannelRows<'a> {
-    fn next_row(&mut self) -> Result<Option<Row<'a>>, String> {
-        loop {
-            if let Some(r) = self.batch.next() {
-                return Ok(Some(r));
-            }
-            match self.rx.recv() {
-                Ok(Ok(batch)) => self.batch = batch.into_iter(),
-                Ok(Err(e)) => return Err(e),
-                // the producer is done
-                Err(_) => return Ok(None),
-            }
         }
     }
 }
@@ -410,20 +414,12 @@ pub fn read_workbook(
                 let cells = x
                     .worksheet_cells_reader(&sheet)
                     .map_err(|e| err(format!("sheet `{sheet}`: {e}")))?;
-                let rows = XlsxRows {
-                    cells,
-                    pending: None,
-                    done: false,
-                };
                 // Unzipping and parsing the XML (calamine) takes about as long as typing the
                 // cells: on their own thread, the two overlap.
                 std::thread::scope(|scope| {
                     let (tx, rx) = std::sync::mpsc::sync_channel(4);
-                    let producer = scope.spawn(move || produce_rows(rows, tx));
-                    let mut rows = ChannelRows {
-                        rx,
-                        batch: Vec::new().into_iter(),
-                    };
+                    let mut rows = XlsxRows::new(rx, cells.styles());
+                    let producer = scope.spawn(move || produce_cells(cells, tx));
                     let result = read_table(spec, &file, &mut merged, &mut rows, sink);
                     // Stopping early (`stop_at`, an error) hangs up: the producer then ends.
                     drop(rows);
