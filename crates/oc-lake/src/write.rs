@@ -16,7 +16,7 @@ use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::TryStreamExt;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
@@ -148,6 +148,10 @@ impl std::fmt::Display for SchemaDiff {
 ///   measures: nearly every value differs, so the writer hashed each one only to fall back to
 ///   plain pages after the first megabyte, and readers decoded a mix of both (ingest at 20M
 ///   rows 27.1 → 24.2 s; bench q6 0.98 → 0.84 s).
+/// - Amounts (decimal up to 18 digits, stored as 64-bit integers) delta-encoded: half the
+///   bytes of plain values before zstd, so less to decompress (bench at 20M rows: q1 0.38 →
+///   0.32 s, q5 0.56 → 0.45 s, q6 0.84 → 0.69 s, ingest 21.5 → 19.5 s), for files 17 %
+///   larger (zstd packs plain amounts tighter). DuckDB, Polars, pyarrow and Spark read it.
 pub fn writer_properties(schema: &Schema) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
@@ -155,11 +159,18 @@ pub fn writer_properties(schema: &Schema) -> WriterProperties {
         ))
         .set_max_row_group_row_count(Some(128 * 1024));
     for f in schema.fields() {
-        if matches!(
-            f.data_type(),
-            DataType::Decimal128(..) | DataType::Float32 | DataType::Float64
-        ) {
-            props = props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+        let column = || ColumnPath::from(f.name().as_str());
+        match f.data_type() {
+            DataType::Decimal128(precision, _) => {
+                props = props.set_column_dictionary_enabled(column(), false);
+                if *precision <= 18 {
+                    props = props.set_column_encoding(column(), Encoding::DELTA_BINARY_PACKED);
+                }
+            }
+            DataType::Float32 | DataType::Float64 => {
+                props = props.set_column_dictionary_enabled(column(), false);
+            }
+            _ => {}
         }
     }
     props.build()
@@ -548,13 +559,12 @@ impl TableWrite {
 mod tests {
     use super::*;
     use arrow::array::{Decimal128Array, Int16Array, StringArray};
-    use parquet::basic::Encoding;
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
-    /// The layout the queries rely on: 128 Ki-row groups, dictionary pages for codes, plain
-    /// pages for amounts, and every value read back.
+    /// The layout the queries rely on: 128 Ki-row groups, dictionary pages for codes,
+    /// delta-encoded amounts, and every value read back.
     #[tokio::test]
-    async fn lake_files_have_small_row_groups_and_plain_amounts() {
+    async fn lake_files_have_small_row_groups_and_delta_encoded_amounts() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
         let schema = Arc::new(Schema::new(vec![
