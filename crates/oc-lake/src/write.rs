@@ -9,12 +9,12 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, StructType};
 use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, TableProperty};
 use futures::TryStreamExt;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -370,6 +370,9 @@ impl TableWrite {
                 .with_table_name(self.name.clone())
                 .with_columns(delta_schema.fields().cloned())
                 .with_partition_columns(self.partition_by.clone())
+                // Every refresh is a commit: a checkpoint every 10 (Delta's default is 100)
+                // keeps what loading the table reads small as scheduled refreshes pile up.
+                .with_configuration_property(TableProperty::CheckpointInterval, Some("10"))
                 .with_actions(actions)
                 .with_commit_properties(props)
                 .await
@@ -639,5 +642,51 @@ mod tests {
         }
         assert_eq!(n, rows);
         assert_eq!(sum, (0..rows as i128).map(|i| i * 7919 - 5).sum::<i128>());
+    }
+
+    /// Refreshes pile up commits: a checkpoint every 10 keeps loading the table cheap
+    /// (delta-rs writes it with the 10th commit, version 9).
+    #[tokio::test]
+    async fn tables_are_checkpointed_every_ten_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int16, false)]));
+        for i in 0..11 {
+            let batch =
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(Int16Array::from(vec![i]))])
+                    .unwrap();
+            let mut w = TableWrite::begin(
+                &lake,
+                "t.log",
+                schema.clone(),
+                &[],
+                WriteMode::Append,
+                crate::SchemaChange::Fail,
+            )
+            .await
+            .unwrap();
+            w.write(batch).await.unwrap();
+            assert_eq!(w.commit(HashMap::new()).await.unwrap(), i as u64);
+        }
+        let log = lake
+            .table_url("t.log")
+            .to_file_path()
+            .unwrap()
+            .join("_delta_log");
+        let checkpoints: Vec<String> = std::fs::read_dir(&log)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".checkpoint."))
+            .collect();
+        assert_eq!(checkpoints, vec!["00000000000000000009.checkpoint.parquet"]);
+        // and the table still reads whole from it
+        let table = lake.load("t.log").await.unwrap().unwrap();
+        assert_eq!(table.version(), Some(10));
+        let files: Vec<_> = table
+            .get_active_add_actions_by_partitions(&[])
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(files.len(), 11);
     }
 }
