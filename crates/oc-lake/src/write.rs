@@ -35,6 +35,11 @@ pub enum WriteMode {
 /// Target size of the Parquet files a run writes.
 const TARGET_FILE_BYTES: u64 = 128 * 1024 * 1024;
 
+/// Every refresh is a commit: a checkpoint every 10 (Delta's default is 100) keeps what
+/// loading a table reads small as scheduled refreshes pile up (a table at version 46 without
+/// one cost 0.15 s per refresh instead of 0.04 s).
+const CHECKPOINT_EVERY: u64 = 10;
+
 pub struct TableWrite {
     name: String,
     url: String,
@@ -353,7 +358,11 @@ impl TableWrite {
             self.partitions.insert(key);
         }
         let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
-        let props = CommitProperties::default().with_metadata(app_metadata);
+        // Checkpoints are written after the commit, by us (`checkpoint`): in delta-rs' own
+        // post-commit hook a failed checkpoint turns a commit that went through into an error.
+        let props = CommitProperties::default()
+            .with_metadata(app_metadata)
+            .with_create_checkpoint(false);
         let delta_schema: StructType =
             (&*self.schema)
                 .try_into_kernel()
@@ -370,9 +379,11 @@ impl TableWrite {
                 .with_table_name(self.name.clone())
                 .with_columns(delta_schema.fields().cloned())
                 .with_partition_columns(self.partition_by.clone())
-                // Every refresh is a commit: a checkpoint every 10 (Delta's default is 100)
-                // keeps what loading the table reads small as scheduled refreshes pile up.
-                .with_configuration_property(TableProperty::CheckpointInterval, Some("10"))
+                // For other Delta writers; ours follow CHECKPOINT_EVERY.
+                .with_configuration_property(
+                    TableProperty::CheckpointInterval,
+                    Some(CHECKPOINT_EVERY.to_string()),
+                )
                 .with_actions(actions)
                 .with_commit_properties(props)
                 .await
@@ -437,7 +448,27 @@ impl TableWrite {
             .build(Some(snapshot), table.log_store(), op)
             .await
             .map_err(|e| self.delta_err(e))?;
-        Ok(finalized.version())
+        let version = finalized.version();
+        if (version + 1) % CHECKPOINT_EVERY == 0 {
+            self.checkpoint(table, version).await;
+        }
+        Ok(version)
+    }
+
+    /// Writes the checkpoint of `version`. It only makes loading the table faster: if it
+    /// fails, the commit stands and the next checkpoint will cover it.
+    async fn checkpoint(&self, mut table: DeltaTable, version: u64) {
+        let written = async {
+            table.update_incremental(Some(version)).await?;
+            deltalake::checkpoints::create_checkpoint(&table, None).await
+        }
+        .await;
+        if let Err(e) = written {
+            tracing::warn!(
+                "{}: version {version} is committed, but its checkpoint could not be written: {e}",
+                self.name
+            );
+        }
     }
 
     fn writer_url(&self) -> String {
@@ -623,6 +654,10 @@ mod tests {
                 !encodings(2).contains(&Encoding::PLAIN_DICTIONARY),
                 "montant"
             );
+            assert!(
+                encodings(2).contains(&Encoding::DELTA_BINARY_PACKED),
+                "montant"
+            );
         }
         // Every amount read back.
         let mut sum = 0i128;
@@ -679,7 +714,10 @@ mod tests {
             .filter(|n| n.contains(".checkpoint."))
             .collect();
         assert_eq!(checkpoints, vec!["00000000000000000009.checkpoint.parquet"]);
-        // and the table still reads whole from it
+        // The table loads from the checkpoint: the commits it covers are not needed.
+        for v in 0..9 {
+            std::fs::remove_file(log.join(format!("{v:020}.json"))).unwrap();
+        }
         let table = lake.load("t.log").await.unwrap().unwrap();
         assert_eq!(table.version(), Some(10));
         let files: Vec<_> = table
