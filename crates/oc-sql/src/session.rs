@@ -58,7 +58,11 @@ pub fn new_context() -> SessionContext {
             "false",
         ),
     ] {
-        if std::env::var_os(key.to_uppercase().replace('.', "_")).is_none() {
+        let set_by_env = |k: &str| std::env::var_os(k.to_uppercase().replace('.', "_")).is_some();
+        // DataFusion's umbrella switch sets all the dynamic filters, the join's included.
+        let umbrella = key.contains("dynamic_filter")
+            && set_by_env("datafusion.optimizer.enable_dynamic_filter_pushdown");
+        if !set_by_env(key) && !umbrella {
             config = config.set_str(key, value);
         }
     }
@@ -315,6 +319,17 @@ mod tests {
         unsafe { std::env::remove_var(var) };
         assert!(!pushdown(&tuned));
         assert!(pushdown(&new_context()));
+        // DataFusion's umbrella switch for dynamic filters wins over our join default.
+        for var in [
+            "DATAFUSION_OPTIMIZER_ENABLE_JOIN_DYNAMIC_FILTER_PUSHDOWN",
+            "DATAFUSION_OPTIMIZER_ENABLE_DYNAMIC_FILTER_PUSHDOWN",
+        ] {
+            // SAFETY: as above; other tests only get dynamic filters, not other results.
+            unsafe { std::env::set_var(var, "true") };
+            let tuned = new_context();
+            unsafe { std::env::remove_var(var) };
+            assert!(join_filter(&tuned), "{var}");
+        }
     }
 
     #[tokio::test]
