@@ -87,7 +87,7 @@ impl ColumnPlan {
         if self.status_of {
             let t = raw.trim();
             return Ok(if !t.is_empty() && self.is_null(t) {
-                Cell::Text(Cow::Owned(t.to_string()))
+                Cell::Text(Cow::Borrowed(t))
             } else {
                 Cell::Null
             });

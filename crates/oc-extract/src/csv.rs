@@ -409,6 +409,9 @@ impl ChunkContext<'_> {
         let offset = lines_before + self.skipped;
         let mut reader = csv_reader(d, bytes);
         let mut record = csv::ByteRecord::new();
+        // The other buffer of the pair swapped with `record` below (a new ByteRecord per
+        // record would be an allocation, and buffers regrown, for every line of the file).
+        let mut spare = Some(csv::ByteRecord::new());
         let expected = self.expected;
         let mut last_line = offset;
         loop {
@@ -470,13 +473,16 @@ impl ChunkContext<'_> {
                 }
                 continue;
             }
-            // A record valid as UTF-8 as a whole (every record of an ASCII file, most of a
-            // windows-1252 one) is checked once, not field by field; its fields are borrowed.
-            let whole = if d.encoding == Encoding::Utf8 || record.as_slice().is_ascii() {
-                csv::StringRecord::from_byte_record(std::mem::take(&mut record))
-                    .map_err(|e| e.into_byte_record())
+            // ASCII records (in any encoding: every record of an ASCII file, most of a
+            // windows-1252 one) and valid records of a UTF-8 file become a StringRecord, whose
+            // fields are borrowed as text (an ASCII record is checked once, not field by
+            // field); the others are decoded field by field.
+            let mut full = spare.take().expect("a spare record");
+            std::mem::swap(&mut full, &mut record);
+            let whole = if d.encoding == Encoding::Utf8 || full.as_slice().is_ascii() {
+                csv::StringRecord::from_byte_record(full).map_err(|e| e.into_byte_record())
             } else {
-                Err(std::mem::take(&mut record))
+                Err(full)
             };
             match whole {
                 Ok(text) => {
@@ -491,18 +497,19 @@ impl ChunkContext<'_> {
                         })
                         .collect();
                     rows.push(sink, line, raws)?;
-                    record = text.into_byte_record();
+                    spare = Some(text.into_byte_record());
                 }
                 Err(bytes) => {
-                    record = bytes;
-                    self.push_decoded(&record, line, rows, sink)?;
+                    self.push_decoded(&bytes, line, rows, sink)?;
+                    spare = Some(bytes);
                 }
             }
         }
         Ok(())
     }
 
-    /// A record with bytes outside ASCII: each field decoded from the file's encoding.
+    /// A record with bytes outside ASCII (not valid UTF-8, for a UTF-8 file): each field
+    /// decoded from the file's encoding, the first that cannot be rejects the record.
     fn push_decoded(
         &self,
         record: &csv::ByteRecord,

@@ -423,7 +423,12 @@ pub fn read_workbook(
                     let result = read_table(spec, &file, &mut merged, &mut rows, sink);
                     // Stopping early (`stop_at`, an error) hangs up: the producer then ends.
                     drop(rows);
-                    let _ = producer.join();
+                    // A panic in calamine would otherwise look like the end of the sheet.
+                    if producer.join().is_err() {
+                        return Err(err(format!(
+                            "sheet `{sheet}`: the XML parser stopped on an internal error; the workbook may be damaged: open and save it again with Excel or LibreOffice"
+                        )));
+                    }
                     result
                 })?
             }
