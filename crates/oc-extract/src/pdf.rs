@@ -324,13 +324,7 @@ mod tests {
     #[test]
     fn stitched_unruled_table_equals_the_figures_it_was_printed_from() {
         let sink = read_sample("pipelines/publications/rapport_departements.yaml");
-        let got: Vec<(String, String, String)> = sink
-            .column("code")
-            .into_iter()
-            .zip(sink.column("agregat"))
-            .zip(sink.column("montant"))
-            .map(|((c, a), m)| (c, a, m))
-            .collect();
+        let got = sink.triples("code", "agregat", "montant");
         let want = figures(
             "ofgl-base-departements-consolidee_2024.csv",
             "Code Insee 2024 Département",
@@ -387,13 +381,7 @@ columns:
         let mut sink = VecSink::default();
         read_file(&spec(yaml), &file, &mut sink).unwrap();
         assert!(sink.rejects.is_empty(), "{:?}", sink.rejects);
-        let rows: Vec<(String, String, String)> = sink
-            .column("agregat")
-            .into_iter()
-            .zip(sink.column("region"))
-            .zip(sink.column("montant"))
-            .map(|((a, r), m)| (a, r, m))
-            .collect();
+        let rows = sink.triples("agregat", "region", "montant");
         assert_eq!(rows.len(), 21 * 3);
         let want = figures(
             "ofgl-base-regions-consolidee_2024.csv",

@@ -36,6 +36,16 @@ impl VecSink {
         }
         out
     }
+
+    /// Columns `a`, `b` and `c` of all batches, row by row.
+    pub fn triples(&self, a: &str, b: &str, c: &str) -> Vec<(String, String, String)> {
+        self.column(a)
+            .into_iter()
+            .zip(self.column(b))
+            .zip(self.column(c))
+            .map(|((a, b), c)| (a, b, c))
+            .collect()
+    }
 }
 
 /// A pipeline's read spec from YAML (`source.path` is irrelevant here).

@@ -595,6 +595,22 @@ mod tests {
     use arrow::array::{Decimal128Array, Int16Array, StringArray};
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
+    /// One run writing `batch` to table `name`; the committed version.
+    async fn write_once(lake: &Lake, name: &str, batch: RecordBatch, mode: WriteMode) -> u64 {
+        let mut w = TableWrite::begin(
+            lake,
+            name,
+            batch.schema(),
+            &[],
+            mode,
+            crate::SchemaChange::Fail,
+        )
+        .await
+        .unwrap();
+        w.write(batch).await.unwrap();
+        w.commit(HashMap::new()).await.unwrap()
+    }
+
     /// The layout the queries rely on: 128 Ki-row groups, dictionary pages for codes,
     /// delta-encoded amounts, and every value read back.
     #[tokio::test]
@@ -622,18 +638,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let mut w = TableWrite::begin(
-            &lake,
-            "t.layout",
-            schema,
-            &[],
-            WriteMode::Replace,
-            crate::SchemaChange::Fail,
-        )
-        .await
-        .unwrap();
-        w.write(batch).await.unwrap();
-        w.commit(HashMap::new()).await.unwrap();
+        write_once(&lake, "t.layout", batch, WriteMode::Replace).await;
 
         let table_dir = lake.table_url("t.layout").to_file_path().unwrap();
         let files: Vec<_> = std::fs::read_dir(&table_dir)
@@ -690,18 +695,8 @@ mod tests {
             let batch =
                 RecordBatch::try_new(schema.clone(), vec![Arc::new(Int16Array::from(vec![i]))])
                     .unwrap();
-            let mut w = TableWrite::begin(
-                &lake,
-                "t.log",
-                schema.clone(),
-                &[],
-                WriteMode::Append,
-                crate::SchemaChange::Fail,
-            )
-            .await
-            .unwrap();
-            w.write(batch).await.unwrap();
-            assert_eq!(w.commit(HashMap::new()).await.unwrap(), i as u64);
+            let version = write_once(&lake, "t.log", batch, WriteMode::Append).await;
+            assert_eq!(version, i as u64);
         }
         let log = lake
             .table_url("t.log")
