@@ -193,6 +193,168 @@ fn replace_partitions_keeps_other_vintages() {
     );
 }
 
+/// Accounts of every row group of every file of `table`, in file order.
+fn accounts_by_row_group(p: &Proj, table: &str) -> Vec<Vec<(String, String)>> {
+    use arrow::array::AsArray;
+    let mut groups = Vec::new();
+    let dir = p
+        .path()
+        .join("data/lake/t")
+        .join(table)
+        .join("exercice=2024");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+    {
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(f).unwrap(),
+        )
+        .unwrap();
+        for rg in 0..builder.metadata().num_row_groups() {
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(f).unwrap(),
+            )
+            .unwrap()
+            .with_row_groups(vec![rg])
+            .build()
+            .unwrap();
+            let mut rows = Vec::new();
+            for b in reader {
+                let b = b.unwrap();
+                let col = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
+                let (budget, compte) = (col("budget"), col("compte"));
+                for i in 0..b.num_rows() {
+                    rows.push((compte.value(i).to_string(), budget.value(i).to_string()));
+                }
+            }
+            groups.push(rows);
+        }
+    }
+    groups
+}
+
+#[test]
+fn cluster_by_sorts_each_row_group_so_that_account_filters_skip_pages() {
+    let p = Proj::empty(&["t"]);
+    // As DGFiP writes balances: budget after budget, each with its accounts in order. 400
+    // budgets × 150 accounts of classes 1 to 7 = 60,000 rows a year, so that each column of
+    // a row group has several pages (of at most 20,000 rows) for the page index to skip.
+    let accounts: Vec<String> = (0..150).map(|i| format!("{}{:03}", 1 + i % 7, i)).collect();
+    for year in [2023, 2024] {
+        let mut csv = String::from("budget;compte;montant\n");
+        for b in 0..400 {
+            for (i, a) in accounts.iter().enumerate() {
+                csv.push_str(&format!(
+                    "{:05};{a};{},{:02}\n",
+                    b,
+                    (b * 7 + i * 13) % 1000,
+                    i % 100
+                ));
+            }
+        }
+        p.write(&format!("data/b_{year}.csv"), csv);
+    }
+    let pipeline = |name: &str, cluster: &str| {
+        format!(
+            "name: t.{name}\nsource:\n  path: \"data/b_{{exercice}}.csv\"\n  vars: {{ exercice: [2023, 2024] }}\n  csv: {{ delimiter: \";\", decimal: \",\" }}\ncolumns:\n  exercice: {{ var: exercice, type: int16 }}\n  budget: {{ from: budget, type: code }}\n  compte: {{ from: compte, type: code }}\n  montant: {{ from: montant, type: \"decimal(18,2)\" }}\ntarget:\n  partition_by: [exercice]\n{cluster}"
+        )
+    };
+    p.write("pipelines/plain.yaml", pipeline("plain", ""));
+    p.write(
+        "pipelines/clustered.yaml",
+        pipeline("clustered", "  cluster_by: [compte]\n"),
+    );
+    p.ok(&["refresh"]);
+
+    // The same rows and sums.
+    let totals = |t: &str| {
+        p.rows(&format!(
+            "SELECT exercice, count(*), sum(montant) FROM t.{t} GROUP BY exercice ORDER BY exercice"
+        ))
+    };
+    assert_eq!(totals("plain"), totals("clustered"));
+    assert_eq!(totals("plain")[1], "2024,60000,30032700.00");
+
+    // Within each row group, rows are ordered by account, and budgets stay in file order
+    // under each account (a stable sort); the plain table keeps the file's order.
+    let groups = accounts_by_row_group(&p, "clustered");
+    assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 60_000);
+    for rows in &groups {
+        assert!(
+            rows.windows(2).all(|w| w[0] <= w[1]),
+            "a row group is not sorted"
+        );
+    }
+    let plain = accounts_by_row_group(&p, "plain");
+    assert!(
+        plain
+            .iter()
+            .any(|rows| rows.windows(2).any(|w| w[0].0 > w[1].0))
+    );
+
+    // A filter on the account class reads the pages of class 6 only (the page index prunes
+    // the others); on the plain table every page holds some class 6 and all are read.
+    let pruning = |t: &str| {
+        let plan = p.ok(&[
+            "sql",
+            "--format",
+            "csv",
+            &format!("EXPLAIN ANALYZE SELECT sum(montant) FROM t.{t} WHERE compte LIKE '6%'"),
+        ]);
+        let at = plan
+            .find("page_index_rows_pruned=")
+            .expect("page index metrics");
+        let metric = plan[at..].split([',', ']']).next().unwrap().to_string();
+        let (total, matched) = metric["page_index_rows_pruned=".len()..]
+            .split_once(" total → ")
+            .unwrap_or_else(|| panic!("{metric}"));
+        (
+            total.to_string(),
+            matched.trim_end_matches(" matched").to_string(),
+        )
+    };
+    let (total, matched) = pruning("plain");
+    assert_eq!(total, matched, "plain: every page is read");
+    let (total, matched) = pruning("clustered");
+    assert_ne!(
+        total, matched,
+        "clustered: pages of other classes are skipped"
+    );
+    let class6 = |t: &str| {
+        p.value(&format!(
+            "SELECT sum(montant) FROM t.{t} WHERE compte LIKE '6%' AND exercice = 2024"
+        ))
+    };
+    assert_eq!(class6("clustered"), "4221100.00");
+    assert_eq!(class6("plain"), "4221100.00");
+}
+
+#[test]
+fn cluster_by_names_declared_columns_other_than_the_partitions() {
+    let p = Proj::empty(&["t"]);
+    p.write("data/x.csv", "a,b\n1,2\n");
+    p.write(
+        "pipelines/x.yaml",
+        "name: t.x\nsource: { path: data/x.csv }\ncolumns:\n  a: { from: a, type: int32 }\n  b: { from: b, type: code }\ntarget:\n  partition_by: [a]\n  cluster_by: [a, bb]\n",
+    );
+    let out = p.run(&["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("pipelines/x.yaml:8:3: error: `a` is a partition column"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cluster column `bb` is not declared") && err.contains("did you mean `b`?"),
+        "{err}"
+    );
+}
+
 #[test]
 fn missing_file_and_unknown_pipeline_are_clear_errors() {
     let p = Proj::empty(&["ref"]);

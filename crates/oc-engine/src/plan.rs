@@ -259,15 +259,22 @@ pub async fn validate_project(project: &Project) -> Diagnostics {
         match plan_output(&ctx, pf, empty).await {
             Ok(df) => {
                 let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-                for col in &pf.pipeline.target.partition_by {
-                    if schema.field_with_name(col).is_err() {
-                        let (l, c) = locate(&pf.text, "partition_by");
-                        diags.push(Diagnostic::new(
-                            &pf.path,
-                            l,
-                            c,
-                            format!("partition column `{col}` is not in the pipeline's output"),
-                        ));
+                let target = &pf.pipeline.target;
+                let keys = [
+                    ("partition", "partition_by", &target.partition_by),
+                    ("cluster", "cluster_by", &target.cluster_by),
+                ];
+                for (what, key, cols) in keys {
+                    for col in cols {
+                        if schema.field_with_name(col).is_err() {
+                            let (l, c) = locate(&pf.text, key);
+                            diags.push(Diagnostic::new(
+                                &pf.path,
+                                l,
+                                c,
+                                format!("{what} column `{col}` is not in the pipeline's output"),
+                            ));
+                        }
                     }
                 }
                 check_docs(project, &pf.pipeline.name.value, &schema, &mut diags);

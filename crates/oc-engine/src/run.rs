@@ -401,6 +401,8 @@ async fn write_output(
         on_change,
     )
     .await
+    .map_err(|e| e.to_string())?
+    .with_cluster_by(&p.target.cluster_by)
     .map_err(|e| e.to_string())?;
     while let Some(batch) = stream.next().await {
         match batch {

@@ -2,8 +2,10 @@
 //! Parquet files and committed once per run, so readers see the old version or the new one,
 //! never a mix; and the operational tables `_ops.runs` and `_ops.rejects`.
 
+pub mod cluster;
 pub mod lock;
 pub mod ops;
+mod scatter;
 pub mod store;
 pub mod write;
 

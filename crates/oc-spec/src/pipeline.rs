@@ -478,6 +478,10 @@ impl Unpivot {
 pub struct Target {
     #[serde(default)]
     pub partition_by: Vec<String>,
+    /// Columns the rows of each row group are sorted by, so that readers skip the row
+    /// groups and pages a filter on them excludes.
+    #[serde(default)]
+    pub cluster_by: Vec<String>,
     #[serde(default)]
     pub mode: WriteMode,
 }

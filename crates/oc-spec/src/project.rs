@@ -553,20 +553,42 @@ impl Project {
                 .with_hint("declare the partition columns, or use mode: replace"),
             );
         }
-        if p.sql_steps().next().is_none() {
-            for col in &p.target.partition_by {
-                if !p.columns.contains_key(col) {
-                    let (l, c) = locate_key(&pf.text, "partition_by");
-                    let mut d = Diagnostic::new(
+        for col in &p.target.cluster_by {
+            if p.target.partition_by.contains(col) {
+                let (l, c) = locate_key(&pf.text, "cluster_by");
+                diags.push(
+                    Diagnostic::new(
                         file,
                         l,
                         c,
-                        format!("partition column `{col}` is not declared"),
-                    );
-                    if let Some(s) = did_you_mean(col, p.columns.keys().map(String::as_str)) {
-                        d = d.with_hint(format!("did you mean `{s}`?"));
+                        format!(
+                            "`{col}` is a partition column: each file already holds one value of it"
+                        ),
+                    )
+                    .with_hint("cluster by the columns queries filter on within a partition"),
+                );
+            }
+        }
+        if p.sql_steps().next().is_none() {
+            let keys = [
+                ("partition", "partition_by", &p.target.partition_by),
+                ("cluster", "cluster_by", &p.target.cluster_by),
+            ];
+            for (what, key, cols) in keys {
+                for col in cols {
+                    if !p.columns.contains_key(col) {
+                        let (l, c) = locate_key(&pf.text, key);
+                        let mut d = Diagnostic::new(
+                            file,
+                            l,
+                            c,
+                            format!("{what} column `{col}` is not declared"),
+                        );
+                        if let Some(s) = did_you_mean(col, p.columns.keys().map(String::as_str)) {
+                            d = d.with_hint(format!("did you mean `{s}`?"));
+                        }
+                        diags.push(d);
                     }
-                    diags.push(d);
                 }
             }
         }
