@@ -5,9 +5,9 @@ Called by bench/run.sh (which builds the binaries and the virtual environment):
     python bench.py --opencoll BIN --oc-gen BIN --repo DIR --scratch DIR --runs N SIZE...
 
 For each SIZE (1M, 5M, 20M, or a row count): generates the balances once (two exercices,
-SIZE/2 rows each), ingests them with each tool (whole-process wall time, median of N runs after
-one warm-up; peak RSS from /usr/bin/time), checks that the three outputs hold the same rows and
-sums, runs the six queries of bench/queries.py the same way, prints a Markdown table and writes
+SIZE/2 rows each), ingests them with each tool (opencoll twice: the default layout, and rows
+clustered by account with `cluster_by: [compte]`; whole-process wall time, median of N runs after
+one warm-up; peak RSS from /usr/bin/time), checks that the outputs hold the same rows and sums, runs the six queries of bench/queries.py the same way, prints a Markdown table and writes
 it (with the raw figures as JSON) into SCRATCH.
 """
 
@@ -27,7 +27,7 @@ sys.path.insert(0, HERE)
 from queries import AMOUNTS, QUERIES  # noqa: E402
 
 EXERCICES = [2023, 2024]
-ENGINES = ["opencoll", "duckdb", "polars"]
+ENGINES = ["opencoll", "clustered", "duckdb", "polars"]
 
 
 def parse_size(s):
@@ -105,19 +105,33 @@ def run_size(label, rows):
     csv_bytes = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data)
                     if f.endswith(".csv"))
 
-    # Our project: the template of bench/project with the generated files linked in.
-    proj = os.path.join(base, "project")
-    shutil.rmtree(proj, ignore_errors=True)
-    shutil.copytree(os.path.join(HERE, "project"), proj)
-    os.makedirs(os.path.join(proj, "data"))
-    for e in EXERCICES:
-        os.symlink(os.path.join(data, f"balances_communes_{e}.csv"),
-                   os.path.join(proj, "data", f"balances_communes_{e}.csv"))
-    shutil.copy(os.path.join(ARGS.repo, "data/samples/geo/communes_2026.csv.gz"),
-                os.path.join(proj, "data"))
-    oc = [ARGS.opencoll, "--project", proj]
-    subprocess.run(oc + ["refresh", "--full", "bench.population"], check=True,
-                   stdout=subprocess.DEVNULL)
+    # Our projects: the template of bench/project with the generated files linked in, and the
+    # same with the balances clustered by account (`cluster_by: [compte]`).
+    def project(name, cluster):
+        proj = os.path.join(base, name)
+        shutil.rmtree(proj, ignore_errors=True)
+        shutil.copytree(os.path.join(HERE, "project"), proj)
+        if cluster:
+            path = os.path.join(proj, "pipelines", "bench", "balances.yaml")
+            text = open(path).read()
+            line = "  partition_by: [exercice]\n"
+            assert line in text, "bench/project balances.yaml: partition_by line not found"
+            with open(path, "w") as f:
+                f.write(text.replace(line, line + "  cluster_by: [compte]\n"))
+        os.makedirs(os.path.join(proj, "data"))
+        for e in EXERCICES:
+            os.symlink(os.path.join(data, f"balances_communes_{e}.csv"),
+                       os.path.join(proj, "data", f"balances_communes_{e}.csv"))
+        shutil.copy(os.path.join(ARGS.repo, "data/samples/geo/communes_2026.csv.gz"),
+                    os.path.join(proj, "data"))
+        oc = [ARGS.opencoll, "--project", proj]
+        subprocess.run(oc + ["refresh", "--full", "bench.population"], check=True,
+                       stdout=subprocess.DEVNULL)
+        return proj, oc
+
+    proj, oc = project("project", cluster=False)
+    proj_c, oc_c = project("project-clustered", cluster=True)
+    ours = {"opencoll": oc, "clustered": oc_c}
     population = os.path.join(base, "population.parquet")
     subprocess.run([sys.executable, os.path.join(HERE, "engines.py"), "population",
                     os.path.join(ARGS.repo, "data/samples/geo/communes_2026.csv.gz"), population],
@@ -125,15 +139,17 @@ def run_size(label, rows):
 
     py = [sys.executable, os.path.join(HERE, "engines.py")]
     out_dirs = {"opencoll": os.path.join(proj, "lake", "bench", "balances"),
+                "clustered": os.path.join(proj_c, "lake", "bench", "balances"),
                 "duckdb": os.path.join(base, "duckdb"), "polars": os.path.join(base, "polars")}
     results = {"ingest": {}}
 
     def clean(engine):
         return lambda: shutil.rmtree(out_dirs[engine], ignore_errors=True)
 
-    print(f"[{label}] ingest: opencoll", file=sys.stderr, flush=True)
-    results["ingest"]["opencoll"], _ = measure(
-        lambda: oc + ["refresh", "--full", "bench.balances"], before=clean("opencoll"))
+    for eng, cmd in ours.items():
+        print(f"[{label}] ingest: {eng}", file=sys.stderr, flush=True)
+        results["ingest"][eng], _ = measure(
+            lambda cmd=cmd: cmd + ["refresh", "--full", "bench.balances"], before=clean(eng))
     for eng in ["duckdb", "polars"]:
         print(f"[{label}] ingest: {eng}", file=sys.stderr, flush=True)
         results["ingest"][eng], _ = measure(
@@ -141,15 +157,17 @@ def run_size(label, rows):
 
     # Same rows and sums in the three outputs.
     sums = ", ".join(f"CAST(sum({a}) AS VARCHAR) AS {a}" for a in AMOUNTS)
-    ours = subprocess.run(oc + ["sql", "--format", "csv",
-                                f"SELECT CAST(count(*) AS VARCHAR) AS n, CAST(count(DISTINCT code_insee) AS VARCHAR) AS c, {sums} FROM bench.balances"],
-                          check=True, capture_output=True, text=True).stdout
-    totals = {"opencoll": list(csv.reader(io.StringIO(ours)))[1]}
+    totals = {}
+    for eng, cmd in ours.items():
+        out = subprocess.run(cmd + ["sql", "--format", "csv",
+                                    f"SELECT CAST(count(*) AS VARCHAR) AS n, CAST(count(DISTINCT code_insee) AS VARCHAR) AS c, {sums} FROM bench.balances"],
+                             check=True, capture_output=True, text=True).stdout
+        totals[eng] = list(csv.reader(io.StringIO(out)))[1]
     for eng in ["duckdb", "polars"]:
         t = subprocess.run(py + ["totals", "duckdb", out_dirs[eng]], check=True,
                            capture_output=True, text=True).stdout
         totals[eng] = json.loads(t)
-    same = totals["opencoll"] == totals["duckdb"] == totals["polars"]
+    same = all(totals[e] == totals["duckdb"] for e in ENGINES)
     results["check"] = {"same_rows_and_sums": same, "totals": totals}
     if not same:
         print(f"[{label}] MISMATCH in rows/sums: {json.dumps(totals)}", file=sys.stderr)
@@ -162,16 +180,17 @@ def run_size(label, rows):
     for name, sql in QUERIES.items():
         results[name] = {}
         print(f"[{label}] {name}", file=sys.stderr, flush=True)
-        r, out = measure(lambda sql=sql: oc + ["sql", "--format", "csv", sql])
-        r["digest"] = digest_csv(out)
-        results[name]["opencoll"] = r
+        for eng, cmd in ours.items():
+            r, out = measure(lambda sql=sql, cmd=cmd: cmd + ["sql", "--format", "csv", sql])
+            r["digest"] = digest_csv(out)
+            results[name][eng] = r
         for eng in ["duckdb", "polars"]:
             r, out = measure(lambda eng=eng, name=name: py + [
                 "query", eng, out_dirs["duckdb"], population, name])
             r["digest"] = digest_json(out)
             results[name][eng] = r
         d = [results[name][e]["digest"] for e in ENGINES]
-        results[name]["same_result"] = d[0] == d[1] == d[2]
+        results[name]["same_result"] = all(x == d[0] for x in d)
         if not results[name]["same_result"]:
             print(f"[{label}] {name}: results differ: {d}", file=sys.stderr)
 
@@ -185,16 +204,17 @@ def table(label, res):
     m = res["meta"]
     lines = [f"### {label} rows ({m['csv_bytes'] / 1e6:.0f} MB of CSV), median of {m['runs']} runs after a warm-up",
              "",
-             "| step | opencoll s | DuckDB s | Polars s | ours / best | opencoll RSS MiB | DuckDB RSS MiB | Polars RSS MiB | same result |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| step | opencoll s | clustered s | DuckDB s | Polars s | ours / best | clustered / best | opencoll RSS MiB | clustered RSS MiB | DuckDB RSS MiB | Polars RSS MiB | same result |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for step, r in res.items():
         if step in ("meta", "check"):
             continue
         best = min(r["duckdb"]["s"], r["polars"]["s"])
         same = res["check"]["same_rows_and_sums"] if step == "ingest" else r["same_result"]
         lines.append(
-            f"| {step} | {r['opencoll']['s']:.2f} | {r['duckdb']['s']:.2f} | {r['polars']['s']:.2f} "
-            f"| {r['opencoll']['s'] / best:.2f} | {r['opencoll']['rss_mib']:.0f} "
+            f"| {step} | {r['opencoll']['s']:.2f} | {r['clustered']['s']:.2f} | {r['duckdb']['s']:.2f} "
+            f"| {r['polars']['s']:.2f} | {r['opencoll']['s'] / best:.2f} | {r['clustered']['s'] / best:.2f} "
+            f"| {r['opencoll']['rss_mib']:.0f} | {r['clustered']['rss_mib']:.0f} "
             f"| {r['duckdb']['rss_mib']:.0f} | {r['polars']['rss_mib']:.0f} | {'yes' if same else 'NO'} |")
     return "\n".join(lines)
 
