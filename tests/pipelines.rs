@@ -193,10 +193,9 @@ fn replace_partitions_keeps_other_vintages() {
     );
 }
 
-/// Accounts of every row group of every file of `table`, in file order.
+/// (account, budget) of the rows of every row group of every 2024 file of `table`.
 fn accounts_by_row_group(p: &Proj, table: &str) -> Vec<Vec<(String, String)>> {
     use arrow::array::AsArray;
-    let mut groups = Vec::new();
     let dir = p
         .path()
         .join("data/lake/t")
@@ -206,33 +205,31 @@ fn accounts_by_row_group(p: &Proj, table: &str) -> Vec<Vec<(String, String)>> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
+    files.retain(|f| f.extension().is_some_and(|e| e == "parquet"));
     files.sort();
-    for f in files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
-    {
+    let mut groups = Vec::new();
+    for f in files {
         let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
             std::fs::File::open(f).unwrap(),
         )
         .unwrap();
-        for rg in 0..builder.metadata().num_row_groups() {
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-                std::fs::File::open(f).unwrap(),
-            )
-            .unwrap()
-            .with_row_groups(vec![rg])
-            .build()
-            .unwrap();
-            let mut rows = Vec::new();
-            for b in reader {
-                let b = b.unwrap();
-                let col = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
-                let (budget, compte) = (col("budget"), col("compte"));
-                for i in 0..b.num_rows() {
-                    rows.push((compte.value(i).to_string(), budget.value(i).to_string()));
-                }
+        let sizes: Vec<usize> = (builder.metadata().row_groups().iter())
+            .map(|rg| rg.num_rows() as usize)
+            .collect();
+        let mut rows = Vec::new();
+        for b in builder.build().unwrap() {
+            let b = b.unwrap();
+            let col = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
+            let (budget, compte) = (col("budget"), col("compte"));
+            for i in 0..b.num_rows() {
+                rows.push((compte.value(i).to_string(), budget.value(i).to_string()));
             }
-            groups.push(rows);
+        }
+        let mut rest = rows.as_slice();
+        for n in sizes {
+            let (group, after) = rest.split_at(n);
+            groups.push(group.to_vec());
+            rest = after;
         }
     }
     groups

@@ -20,25 +20,38 @@ use arrow::datatypes::{
 };
 use arrow::error::ArrowError;
 
-/// Where each bucket's rows start in the output.
+/// Which bucket each row goes to, and so where it lands.
 pub struct Buckets {
-    /// Bucket of each row, rows numbered across `batches` in order.
-    pub of_row: Vec<u32>,
-    /// First output row of each bucket, and the row count at the end.
-    start: Vec<usize>,
+    /// Bucket of each row, rows numbered across the batches in order.
+    of_row: Vec<u32>,
+    /// Output row of each row: computed once, shared by every column.
+    dest: Vec<usize>,
+    count: usize,
 }
 
 impl Buckets {
     /// `of_row[i]` is the bucket of row `i`; there are `count` buckets.
     pub fn new(of_row: Vec<u32>, count: usize) -> Self {
-        let mut start = vec![0usize; count + 1];
+        let mut next = vec![0usize; count + 1];
         for &b in &of_row {
-            start[b as usize + 1] += 1;
+            next[b as usize + 1] += 1;
         }
-        for i in 1..start.len() {
-            start[i] += start[i - 1];
+        for i in 1..next.len() {
+            next[i] += next[i - 1];
         }
-        Buckets { of_row, start }
+        let dest = of_row
+            .iter()
+            .map(|&b| {
+                let at = next[b as usize];
+                next[b as usize] += 1;
+                at
+            })
+            .collect();
+        Buckets {
+            of_row,
+            dest,
+            count,
+        }
     }
 
     fn rows(&self) -> usize {
@@ -48,14 +61,12 @@ impl Buckets {
     /// The (batch, row) that lands on each output row, for columns scattered through arrow.
     fn order(&self, batches: &[&dyn Array]) -> Vec<(usize, usize)> {
         let mut order = vec![(0, 0); self.rows()];
-        let mut next = self.start.clone();
         let sources = batches
             .iter()
             .enumerate()
             .flat_map(|(b, a)| (0..a.len()).map(move |r| (b, r)));
-        for (source, &bucket) in sources.zip(&self.of_row) {
-            order[next[bucket as usize]] = source;
-            next[bucket as usize] += 1;
+        for (source, &at) in sources.zip(&self.dest) {
+            order[at] = source;
         }
         order
     }
@@ -78,6 +89,7 @@ pub fn scatter_batches(
             buckets.rows()
         )));
     }
+    let order = std::cell::OnceCell::new();
     let columns = (0..first.num_columns())
         .map(|c| {
             let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
@@ -100,8 +112,8 @@ pub fn scatter_batches(
                 DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, _) => {
                     fixed(scatter_fixed::<TimestampMicrosecondType>)?
                 }
-                // Booleans, nested types: arrow's gather.
-                _ => interleave(&arrays, &buckets.order(&arrays))?,
+                // Booleans, nested types: arrow's gather (the order computed once).
+                _ => interleave(&arrays, order.get_or_init(|| buckets.order(&arrays)))?,
             };
             Ok(column)
         })
@@ -116,13 +128,11 @@ fn scatter_nulls(arrays: &[&dyn Array], buckets: &Buckets) -> Option<NullBuffer>
         return None;
     }
     let mut valid = vec![false; buckets.rows()];
-    let mut next = buckets.start.clone();
     let rows = arrays
         .iter()
         .flat_map(|a| (0..a.len()).map(move |r| a.is_valid(r)));
-    for (ok, &bucket) in rows.zip(&buckets.of_row) {
-        valid[next[bucket as usize]] = ok;
-        next[bucket as usize] += 1;
+    for (ok, &at) in rows.zip(&buckets.dest) {
+        valid[at] = ok;
     }
     Some(NullBuffer::new(BooleanBuffer::from(valid)))
 }
@@ -134,14 +144,11 @@ fn scatter_fixed<T: ArrowPrimitiveType>(
     data_type: &DataType,
 ) -> Result<ArrayRef, ArrowError> {
     let mut out = vec![T::Native::default(); buckets.rows()];
-    let mut next = buckets.start.clone();
     let values = arrays
         .iter()
         .flat_map(|a| a.as_primitive::<T>().values().iter());
-    for (&v, &bucket) in values.zip(&buckets.of_row) {
-        let at = &mut next[bucket as usize];
-        out[*at] = v;
-        *at += 1;
+    for (&v, &at) in values.zip(&buckets.dest) {
+        out[at] = v;
     }
     let nulls = scatter_nulls(arrays, buckets);
     let array = PrimitiveArray::<T>::try_new(out.into(), nulls)?.with_data_type(data_type.clone());
@@ -154,7 +161,7 @@ fn scatter_fixed<T: ArrowPrimitiveType>(
 const WORD: usize = 16;
 
 fn scatter_strings(arrays: &[&StringArray], buckets: &Buckets) -> Result<ArrayRef, ArrowError> {
-    let count = buckets.start.len() - 1;
+    let count = buckets.count;
     let lengths = || {
         arrays
             .iter()
@@ -176,7 +183,6 @@ fn scatter_strings(arrays: &[&StringArray], buckets: &Buckets) -> Result<ArrayRe
     }
     let mut values = vec![0u8; total];
     let mut offsets = vec![0i32; buckets.rows() + 1];
-    let mut next_row = buckets.start.clone();
     let mut next_byte = byte_start.clone();
     let sources = arrays.iter().flat_map(|a| {
         let data = a.value_data();
@@ -184,7 +190,8 @@ fn scatter_strings(arrays: &[&StringArray], buckets: &Buckets) -> Result<ArrayRe
             .windows(2)
             .map(move |w| (data, w[0] as usize, w[1] as usize))
     });
-    for ((data, start, end), &bucket) in sources.zip(&buckets.of_row) {
+    let targets = buckets.of_row.iter().zip(&buckets.dest);
+    for ((data, start, end), (&bucket, &row)) in sources.zip(targets) {
         let b = bucket as usize;
         let (at, len) = (next_byte[b], end - start);
         let word: Option<&[u8; WORD]> = data
@@ -200,9 +207,7 @@ fn scatter_strings(arrays: &[&StringArray], buckets: &Buckets) -> Result<ArrayRe
             _ => values[at..at + len].copy_from_slice(&data[start..end]),
         }
         next_byte[b] = at + len;
-        let row = next_row[b];
         offsets[row + 1] = (at + len) as i32;
-        next_row[b] = row + 1;
     }
     let nulls = {
         let dyns: Vec<&dyn Array> = arrays.iter().map(|a| *a as &dyn Array).collect();
