@@ -4,6 +4,7 @@
 //! the first failing column and its raw value, so nothing is lost or half-written.
 
 use std::borrow::Cow;
+use std::fmt::Write;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -29,8 +30,12 @@ pub struct ColumnPlan {
     pub ty: ColumnType,
     pub width: Option<u8>,
     pub date_format: String,
-    /// Values that mean NULL. For text columns, only the empty string by default.
-    pub null_values: Vec<String>,
+    /// Values that mean NULL. For text columns, only the empty string by default. Set with
+    /// [`ColumnPlan::set_null_values`], which keeps `digit_led_null` true to them.
+    null_values: Vec<String>,
+    /// Whether a marker starts with a digit. Without one, a cell that starts with a digit (most
+    /// numbers) is known not to be NULL without comparing it to every marker.
+    digit_led_null: bool,
     pub number: NumberFormat,
     /// A `<column>_status` column: keeps the placeholder of its value column (`s`, `n.d.`),
     /// NULL when the cell holds a value or is empty.
@@ -44,15 +49,25 @@ impl ColumnPlan {
         } else {
             DEFAULT_NULL_VALUES.iter().map(|s| s.to_string()).collect()
         };
-        Self {
+        let mut plan = Self {
             name: name.to_string(),
             ty,
             width: None,
             date_format: "%Y-%m-%d".to_string(),
-            null_values,
+            null_values: Vec::new(),
+            digit_led_null: false,
             number,
             status_of: false,
-        }
+        };
+        plan.set_null_values(null_values);
+        plan
+    }
+
+    pub fn set_null_values(&mut self, markers: Vec<String>) {
+        self.digit_led_null = markers
+            .iter()
+            .any(|m| m.starts_with(|c: char| c.is_ascii_digit()));
+        self.null_values = markers;
     }
 
     /// The `<name>_status` companion of a typed column (same null markers).
@@ -63,6 +78,7 @@ impl ColumnPlan {
             width: None,
             date_format: String::new(),
             null_values: self.null_values.clone(),
+            digit_led_null: self.digit_led_null,
             number: self.number,
             status_of: true,
         }
@@ -72,10 +88,14 @@ impl ColumnPlan {
         arrow_type(self.ty)
     }
 
-    fn is_null(&self, raw: &str) -> bool {
-        let t = raw.trim();
+    /// Whether the trimmed cell `t` is NULL.
+    fn is_null(&self, t: &str) -> bool {
         // An empty cell is NULL whatever the declared markers (they add to it, not replace it).
-        t.is_empty() || self.null_values.iter().any(|n| n.eq_ignore_ascii_case(t))
+        match t.as_bytes().first() {
+            None => true,
+            Some(b) if b.is_ascii_digit() && !self.digit_led_null => false,
+            Some(_) => self.null_values.iter().any(|n| n.eq_ignore_ascii_case(t)),
+        }
     }
 
     /// Converts one raw cell; text is borrowed from it. `Err` carries the reason shown in
@@ -84,20 +104,20 @@ impl ColumnPlan {
         let Some(raw) = raw else {
             return Ok(Cell::Null);
         };
+        let t = trim(raw);
         if self.status_of {
-            let t = raw.trim();
             return Ok(if !t.is_empty() && self.is_null(t) {
                 Cell::Text(Cow::Borrowed(t))
             } else {
                 Cell::Null
             });
         }
-        if self.is_null(raw) {
+        if self.is_null(t) {
             return Ok(Cell::Null);
         }
         Ok(match self.ty {
             ColumnType::String => Cell::Text(Cow::Borrowed(raw)),
-            ColumnType::Code => Cell::Text(self.code(raw)?),
+            ColumnType::Code => self.code(t)?,
             ColumnType::Int16 => {
                 let v = parse_i64(raw, self.number)?;
                 i16::try_from(v).map_err(|_| "out of range for int16".to_string())?;
@@ -125,10 +145,10 @@ impl ColumnPlan {
         })
     }
 
-    fn code<'a>(&self, raw: &'a str) -> Result<Cow<'a, str>, String> {
-        let code = raw.trim();
+    /// A code cell from its trimmed text, left-padded with zeros to `width` when all digits.
+    fn code<'a>(&self, code: &'a str) -> Result<Cell<'a>, String> {
         let Some(width) = self.width.map(usize::from) else {
-            return Ok(Cow::Borrowed(code));
+            return Ok(Cell::Text(Cow::Borrowed(code)));
         };
         let len = if code.is_ascii() {
             code.len()
@@ -139,9 +159,17 @@ impl ColumnPlan {
             return Err(format!("code longer than its declared width {width}"));
         }
         if len < width && code.bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(Cow::Owned(format!("{}{}", "0".repeat(width - len), code)));
+            return Ok(Cell::Padded((width - len) as u8, code));
         }
-        Ok(Cow::Borrowed(code))
+        Ok(Cell::Text(Cow::Borrowed(code)))
+    }
+}
+
+/// `str::trim`, with the usual case (no space at either end) decided on two bytes.
+fn trim(raw: &str) -> &str {
+    match (raw.as_bytes().first(), raw.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => raw,
+        _ => raw.trim(),
     }
 }
 
@@ -171,6 +199,9 @@ pub fn parse_bool(raw: &str) -> Result<bool, String> {
 pub enum Cell<'a> {
     Null,
     Text(Cow<'a, str>),
+    /// A code shorter than its width: that many zeros, then the text (written straight into
+    /// the column, where a padded copy would be two allocations per cell).
+    Padded(u8, &'a str),
     I64(i64),
     F64(f64),
     Dec(i128),
@@ -210,6 +241,17 @@ impl ColBuilder {
     fn append(&mut self, cell: &Cell<'_>) {
         match (self, cell) {
             (ColBuilder::Str(b), Cell::Text(s)) => b.append_value(s),
+            (ColBuilder::Str(b), Cell::Padded(zeros, s)) => {
+                const ZEROS: &str = "00000000000000000000000000000000";
+                let mut left = *zeros as usize;
+                while left > 0 {
+                    let n = left.min(ZEROS.len());
+                    b.write_str(&ZEROS[..n]).expect("writing to memory");
+                    left -= n;
+                }
+                b.write_str(s).expect("writing to memory");
+                b.append_value("");
+            }
             (ColBuilder::Str(b), Cell::Null) => b.append_null(),
             (ColBuilder::I16(b), Cell::I64(v)) => b.append_value(*v as i16),
             (ColBuilder::I16(b), _) => b.append_null(),
@@ -335,7 +377,8 @@ mod tests {
         let mut p = plan("code");
         assert_eq!(conv(&p, "01001"), Ok(Cell::Text("01001".into())));
         p.width = Some(5);
-        assert_eq!(conv(&p, "1001"), Ok(Cell::Text("01001".into())));
+        assert_eq!(conv(&p, "1001"), Ok(Cell::Padded(1, "1001")));
+        assert_eq!(conv(&p, " 7\t"), Ok(Cell::Padded(4, "7")));
         assert_eq!(conv(&p, " 2A004 "), Ok(Cell::Text("2A004".into())));
         assert_eq!(conv(&p, "2A4"), Ok(Cell::Text("2A4".into())));
         assert!(conv(&p, "123456").unwrap_err().contains("width 5"));
@@ -352,9 +395,13 @@ mod tests {
         }
         assert_eq!(conv(&p, "1 234,5"), Ok(Cell::Dec(123450)));
         let mut custom = plan("int32");
-        custom.null_values = vec!["///".into()];
+        custom.set_null_values(vec!["///".into()]);
         assert_eq!(conv(&custom, "///"), Ok(Cell::Null));
         assert!(conv(&custom, "nd").is_err());
+        // A marker may start with a digit: then digit-led cells are compared to it too.
+        custom.set_null_values(vec!["9999".into()]);
+        assert_eq!(conv(&custom, "9999 "), Ok(Cell::Null));
+        assert_eq!(conv(&custom, "999"), Ok(Cell::I64(999)));
     }
 
     #[test]
@@ -410,5 +457,21 @@ mod tests {
         assert_eq!(sd.value(0), 9697123);
         assert!(sd.is_null(1));
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn padded_codes_are_written_with_their_zeros() {
+        let mut p = plan("code");
+        p.width = Some(40);
+        let mut b = BatchBuilder::new(std::slice::from_ref(&p), 4);
+        for raw in ["1", "2A004", "", "12345"] {
+            b.append(&[conv(&p, raw).unwrap()]);
+        }
+        let batch = b.finish();
+        let codes = batch.column(0).as_string::<i32>();
+        assert_eq!(codes.value(0), format!("{}1", "0".repeat(39)));
+        assert_eq!(codes.value(1), "2A004");
+        assert!(codes.is_null(2));
+        assert_eq!(codes.value(3), format!("{}12345", "0".repeat(35)));
     }
 }

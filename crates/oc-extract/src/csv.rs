@@ -9,7 +9,7 @@ use std::io::BufRead;
 use oc_spec::Encoding;
 
 use crate::encoding::{UTF8_BOM, decode};
-use crate::rows::{Layout, RowWriter, Slot};
+use crate::rows::{Layout, RowWriter, Slot, recycle};
 use crate::{ExtractError, ReadSpec, Reject, Sink, SourceFile};
 
 pub fn read(
@@ -412,6 +412,8 @@ impl ChunkContext<'_> {
         // The other buffer of the pair swapped with `record` below (a new ByteRecord per
         // record would be an allocation, and buffers regrown, for every line of the file).
         let mut spare = Some(csv::ByteRecord::new());
+        // The allocation of each record's borrowed cells, reused from record to record.
+        let mut cells: Vec<Option<Cow<'static, str>>> = Vec::new();
         let expected = self.expected;
         let mut last_line = offset;
         loop {
@@ -486,17 +488,14 @@ impl ChunkContext<'_> {
             };
             match whole {
                 Ok(text) => {
-                    let raws = self
-                        .layout
-                        .slots
-                        .iter()
-                        .map(|s| match s {
-                            Slot::Const(v) => Some(Cow::Borrowed(v.as_str())),
-                            Slot::Field(idx) => text.get(*idx).map(Cow::Borrowed),
-                            _ => None,
-                        })
-                        .collect();
-                    rows.push(sink, line, raws)?;
+                    let mut raws = recycle(std::mem::take(&mut cells));
+                    raws.extend(self.layout.slots.iter().map(|s| match s {
+                        Slot::Const(v) => Some(Cow::Borrowed(v.as_str())),
+                        Slot::Field(idx) => text.get(*idx).map(Cow::Borrowed),
+                        _ => None,
+                    }));
+                    rows.push(sink, line, &raws)?;
+                    cells = recycle(raws);
                     spare = Some(text.into_byte_record());
                 }
                 Err(bytes) => {
@@ -536,7 +535,7 @@ impl ChunkContext<'_> {
                 },
             }
         }
-        rows.push(sink, line, raws)
+        rows.push(sink, line, &raws)
     }
 }
 

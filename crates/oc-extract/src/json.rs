@@ -223,7 +223,7 @@ fn emit(
             };
             raws.push(v);
         }
-        rows.push(sink, line, raws)?;
+        rows.push(sink, line, &raws)?;
     }
     Ok(())
 }

@@ -228,7 +228,7 @@ impl ReadSpec {
             } else {
                 csv.null_values.as_ref()
             }) {
-                plan.null_values = nulls.clone();
+                plan.set_null_values(nulls.clone());
             }
             let status = spec.status.then(|| SourceColumn {
                 plan: plan.status(),

@@ -189,8 +189,8 @@ impl Layout {
                     (Slot::UnpivotFlag, Some(p)) => p.flag.as_deref().map(Cow::Borrowed),
                     (_, None) => None,
                 })
-                .collect();
-            rows.push(sink, line, raws)?;
+                .collect::<Vec<_>>();
+            rows.push(sink, line, &raws)?;
         }
         Ok(())
     }
@@ -280,12 +280,22 @@ fn preview(headers: &[String]) -> String {
 
 const MAX_VALUE_CHARS: usize = 200;
 
+/// The emptied allocation of `v` as a vector of another type of the same layout: buffers of
+/// cells borrowed from one record serve the next, instead of an allocation per record.
+/// (A collect from a vector's own iterator reuses its allocation when the layouts match.)
+pub(crate) fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("the vector was emptied")).collect()
+}
+
 pub(crate) struct RowWriter<'a> {
     spec: &'a ReadSpec,
     file: &'a SourceFile,
     /// Source column label per declared column (header text, JSON path or `{var}`), for rejects.
     labels: Vec<String>,
     builder: BatchBuilder,
+    /// The allocation of each record's converted cells, reused (see [`recycle`]).
+    cells: Vec<Cell<'static>>,
     pub rows_read: u64,
     pub rows_rejected: u64,
 }
@@ -298,6 +308,7 @@ impl<'a> RowWriter<'a> {
             file,
             labels,
             builder: BatchBuilder::new(&plans, spec.batch_rows),
+            cells: Vec::new(),
             rows_read: 0,
             rows_rejected: 0,
         }
@@ -335,10 +346,10 @@ impl<'a> RowWriter<'a> {
         &mut self,
         sink: &mut dyn Sink,
         line: u64,
-        raws: Vec<Option<Cow<'_, str>>>,
+        raws: &[Option<Cow<'_, str>>],
     ) -> Result<(), ExtractError> {
         self.rows_read += 1;
-        let mut cells: Vec<Cell<'_>> = Vec::with_capacity(raws.len());
+        let mut cells = recycle(std::mem::take(&mut self.cells));
         for (i, raw) in raws.iter().enumerate() {
             let plan = &self.spec.columns[i].plan;
             match plan.convert(raw.as_deref()) {
@@ -350,6 +361,7 @@ impl<'a> RowWriter<'a> {
             }
         }
         self.builder.append(&cells);
+        self.cells = recycle(cells);
         if self.builder.is_full() {
             sink.batch(self.builder.finish())?;
         }
@@ -371,7 +383,19 @@ impl<'a> RowWriter<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::strip_markers;
+    use super::{recycle, strip_markers};
+    use std::borrow::Cow;
+
+    #[test]
+    fn recycled_buffers_keep_their_allocation() {
+        let text = String::from("01001");
+        let mut v: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(26);
+        v.push(Some(Cow::Borrowed(text.as_str())));
+        let ptr = v.as_ptr() as usize;
+        let w: Vec<Option<Cow<'static, str>>> = recycle(v);
+        assert!(w.is_empty());
+        assert_eq!((w.as_ptr() as usize, w.capacity()), (ptr, 26));
+    }
 
     #[test]
     fn footnote_markers_leave_the_header() {
