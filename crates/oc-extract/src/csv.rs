@@ -259,7 +259,8 @@ fn csv_reader<'b>(d: &crate::CsvDialect, bytes: &'b [u8]) -> csv::Reader<&'b [u8
 
 /// `csv` counts lines by `\n`; so does this, to number the records of later chunks.
 fn count_lines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    // memchr counts with SIMD; the plain filter compiled to 4 bytes a step (3 % of an ingest).
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 /// Cuts a stream into chunks that end after a record's `\n`, following the `csv` crate's
@@ -348,6 +349,111 @@ fn last_record_end(buf: &[u8], quote: Option<u8>, delimiter: u8) -> Option<usize
     last
 }
 
+/// The lines of a quote-free chunk and the positions of their delimiters. Bytes are compared
+/// 64 at a time into a bit mask (vectorised by the compiler), then each delimiter or line feed
+/// is one step: `memchr` per field would restart its search every 5 bytes.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    delimiter: u8,
+    /// Where the current line starts.
+    start: usize,
+    /// The block after the one `mask` describes.
+    next_block: usize,
+    /// The delimiters and line feeds of the current block not yet stepped over.
+    mask: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8], delimiter: u8) -> Self {
+        Self {
+            bytes,
+            delimiter,
+            start: 0,
+            next_block: 0,
+            mask: 0,
+        }
+    }
+
+    /// The next line without its line break (`\r\n` or `\n`), and in `bounds` the start of
+    /// each field plus one past the end of the last: field `i` is
+    /// `line[bounds[i]..bounds[i + 1] - 1]`.
+    fn next_line(&mut self, bounds: &mut Vec<usize>) -> Option<&'a [u8]> {
+        let bytes = self.bytes;
+        if self.start >= bytes.len() {
+            return None;
+        }
+        bounds.clear();
+        bounds.push(0);
+        loop {
+            while self.mask == 0 {
+                if self.next_block >= bytes.len() {
+                    // The last line, without a final line break.
+                    let text = &bytes[self.start..];
+                    self.start = bytes.len();
+                    bounds.push(text.len() + 1);
+                    return Some(text);
+                }
+                let end = (self.next_block + 64).min(bytes.len());
+                self.mask = split_mask(&bytes[self.next_block..end], self.delimiter);
+                self.next_block += 64;
+            }
+            let pos = self.next_block - 64 + self.mask.trailing_zeros() as usize;
+            self.mask &= self.mask - 1;
+            if bytes[pos] == b'\n' {
+                let mut text = &bytes[self.start..pos];
+                self.start = pos + 1;
+                if let [rest @ .., b'\r'] = text {
+                    text = rest;
+                }
+                bounds.push(text.len() + 1);
+                return Some(text);
+            }
+            bounds.push(pos - self.start + 1);
+        }
+    }
+}
+
+/// Bit `j` set when `block[j]` (at most 64 bytes) is the delimiter or a line feed. Eight bytes
+/// are compared at once as a 64-bit word (a per-byte loop compiled to two bytes a step).
+fn split_mask(block: &[u8], delimiter: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // The high bit of each zero byte of `v`; exact, as no carry crosses a byte.
+    let zero_bytes = |v: u64| !(((v & LOW7) + LOW7) | v | LOW7);
+    let (d, n) = (ONES * delimiter as u64, ONES * b'\n' as u64);
+    let mut mask = 0;
+    let mut words = block.chunks_exact(8);
+    for (k, word) in words.by_ref().enumerate() {
+        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        let high = zero_bytes(w ^ d) | zero_bytes(w ^ n);
+        // Gathers the eight high bits (bytes 0..8) into bits 0..8.
+        let bits = ((high >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+        mask |= bits << (8 * k);
+    }
+    let tail = block.len() - words.remainder().len();
+    for (j, &b) in words.remainder().iter().enumerate() {
+        mask |= ((b == delimiter || b == b'\n') as u64) << (tail + j);
+    }
+    mask
+}
+
+/// The line where a record read by `csv` starts. Its position is where the reader started:
+/// before the `\n` of a CRLF record and before the blank lines it then skipped.
+fn record_line(bytes: &[u8], p: &csv::Position) -> u64 {
+    let from = bytes.get(p.byte() as usize..).unwrap_or_default();
+    let breaks = from.iter().take_while(|&&b| matches!(b, b'\r' | b'\n'));
+    p.line() + breaks.filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Whether `bytes` splits on line feeds and delimiters alone: no quote character (it would
+/// change what a delimiter or a line break means) and no carriage return other than before a
+/// line feed (a lone `\r` ends a record for `csv`). Bulk exports (DGFiP, OFGL) never quote.
+fn quote_free(d: &crate::CsvDialect, bytes: &[u8]) -> bool {
+    !matches!(d.delimiter, b'\n' | b'\r')
+        && d.quote.is_none_or(|q| memchr::memchr(q, bytes).is_none())
+        && memchr::memchr_iter(b'\r', bytes).all(|i| bytes.get(i + 1) == Some(&b'\n'))
+}
+
 /// What every chunk's parse needs: the resolved columns and the file's layout.
 struct ChunkContext<'a> {
     spec: &'a ReadSpec,
@@ -405,6 +511,82 @@ impl ChunkContext<'_> {
         rows: &mut RowWriter<'_>,
         sink: &mut ChunkOut,
     ) -> Result<(), ExtractError> {
+        if self.layout.pivots.is_empty() && quote_free(&self.spec.csv, bytes) {
+            self.parse_lines(bytes, lines_before, rows, sink)
+        } else {
+            self.parse_records(bytes, lines_before, rows, sink)
+        }
+    }
+
+    /// The records of a chunk without quotes (see [`quote_free`]), split on line feeds and
+    /// delimiters as the `csv` crate would, with the same line numbers: 3 to 4 times faster
+    /// than its state machine, and fields are borrowed from the chunk instead of copied.
+    fn parse_lines(
+        &self,
+        bytes: &[u8],
+        lines_before: u64,
+        rows: &mut RowWriter<'_>,
+        sink: &mut ChunkOut,
+    ) -> Result<(), ExtractError> {
+        let d = &self.spec.csv;
+        let expected = self.expected;
+        let mut line = lines_before + self.skipped;
+        // Field `i` of the current line is `text[bounds[i]..bounds[i + 1] - 1]`.
+        let mut bounds: Vec<usize> = Vec::new();
+        let mut cells: Vec<Option<Cow<'static, str>>> = Vec::new();
+        let mut lines = Lines::new(bytes, d.delimiter);
+        while let Some(text) = lines.next_line(&mut bounds) {
+            line += 1;
+            if text.is_empty() {
+                // `csv` skips blank lines.
+                continue;
+            }
+            let n = bounds.len() - 1;
+            let field = |i: usize| (i < n).then(|| bounds[i]..bounds[i + 1] - 1);
+            if expected > 0 && n != expected {
+                let extra_is_empty =
+                    n > expected && (expected..n).all(|i| bounds[i + 1] - 1 == bounds[i]);
+                if !extra_is_empty {
+                    rows.count_read();
+                    let reason = format!("the record has {n} fields, the header has {expected}");
+                    let raw = String::from_utf8_lossy(text);
+                    rows.reject(sink, line, None, Some(&raw), reason)?;
+                    continue;
+                }
+            }
+            let whole = if d.encoding == Encoding::Utf8 || text.is_ascii() {
+                std::str::from_utf8(text).ok()
+            } else {
+                None
+            };
+            match whole {
+                Some(text) => {
+                    let mut raws = recycle(std::mem::take(&mut cells));
+                    raws.extend(self.layout.slots.iter().map(|s| match s {
+                        Slot::Const(v) => Some(Cow::Borrowed(v.as_str())),
+                        // A delimiter is ASCII, so never inside a UTF-8 character.
+                        Slot::Field(idx) => field(*idx).map(|r| Cow::Borrowed(&text[r])),
+                        _ => None,
+                    }));
+                    rows.push(sink, line, &raws)?;
+                    cells = recycle(raws);
+                }
+                None => {
+                    self.push_decoded(|i| field(i).map(|r| &text[r]), line, rows, sink)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The records of a chunk as the `csv` crate reads them (quoted fields).
+    fn parse_records(
+        &self,
+        bytes: &[u8],
+        lines_before: u64,
+        rows: &mut RowWriter<'_>,
+        sink: &mut ChunkOut,
+    ) -> Result<(), ExtractError> {
         let d = &self.spec.csv;
         let offset = lines_before + self.skipped;
         let mut reader = csv_reader(d, bytes);
@@ -433,7 +615,11 @@ impl ChunkContext<'_> {
                     .with_hint("the file may be truncated or not delimited text"));
                 }
             }
-            let line = record.position().map(|p| p.line()).unwrap_or(last_line + 1) + offset;
+            let line = record
+                .position()
+                .map(|p| record_line(bytes, p))
+                .unwrap_or(last_line + 1)
+                + offset;
             last_line = line;
             if expected > 0 && record.len() != expected {
                 // A trailing separator (empty extra fields) is tolerated; anything else is not.
@@ -499,7 +685,7 @@ impl ChunkContext<'_> {
                     spare = Some(text.into_byte_record());
                 }
                 Err(bytes) => {
-                    self.push_decoded(&bytes, line, rows, sink)?;
+                    self.push_decoded(|i| bytes.get(i), line, rows, sink)?;
                     spare = Some(bytes);
                 }
             }
@@ -509,9 +695,9 @@ impl ChunkContext<'_> {
 
     /// A record with bytes outside ASCII (not valid UTF-8, for a UTF-8 file): each field
     /// decoded from the file's encoding, the first that cannot be rejects the record.
-    fn push_decoded(
+    fn push_decoded<'r>(
         &self,
-        record: &csv::ByteRecord,
+        field: impl Fn(usize) -> Option<&'r [u8]>,
         line: u64,
         rows: &mut RowWriter<'_>,
         sink: &mut ChunkOut,
@@ -522,7 +708,7 @@ impl ChunkContext<'_> {
             match s {
                 Slot::Const(v) => raws.push(Some(Cow::Borrowed(v.as_str()))),
                 Slot::UnpivotName | Slot::UnpivotValue | Slot::UnpivotFlag => raws.push(None),
-                Slot::Field(idx) => match record.get(*idx) {
+                Slot::Field(idx) => match field(*idx) {
                     None => raws.push(None),
                     Some(bytes) => match decode(enc, bytes) {
                         Ok(t) => raws.push(Some(t)),
@@ -576,6 +762,8 @@ impl Ordered<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::{ChunkContext, ChunkOut, Layout, RowWriter, quote_free, split_mask};
+    use crate::SourceFile;
     use crate::testutil::{run, spec};
 
     const DGFIP: &str = r#"
@@ -603,6 +791,108 @@ columns:
         assert_eq!(sink.column("lbudg"), vec!["GRENOBLE", "ŒUILLY"]);
         assert_eq!(sink.column("sd"), vec!["96971.23", "1234567.80"]);
         assert_eq!(sink.column("exercice"), vec!["2024", "2024"]);
+    }
+
+    /// One chunk parsed by the quote-free splitter (`fast`) or by the `csv` reader.
+    fn parse_chunk(ctx: &ChunkContext<'_>, bytes: &[u8], fast: bool) -> ChunkOut {
+        let mut out = ChunkOut::default();
+        let mut rows = RowWriter::new(ctx.spec, ctx.file, ctx.layout.labels.clone());
+        if fast {
+            ctx.parse_lines(bytes, 10, &mut rows, &mut out).unwrap();
+        } else {
+            ctx.parse_records(bytes, 10, &mut rows, &mut out).unwrap();
+        }
+        (out.rows_read, out.rows_rejected) = rows.finish(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn quote_free_chunks_split_as_the_csv_reader_does() {
+        let s = spec(DGFIP);
+        let file = SourceFile {
+            path: "b.csv".into(),
+            display: "b.csv".into(),
+            vars: Default::default(),
+        };
+        let headers = ["EXER", "NDEPT", "LBUDG", "COMPTE", "SD"].map(String::from);
+        let layout = Layout::resolve(&s, &file, Some(&headers), 1).unwrap();
+        let ctx = ChunkContext {
+            spec: &s,
+            file: &file,
+            layout: &layout,
+            expected: 5,
+            skipped: 2,
+        };
+        // CRLF and LF, blank lines, windows-1252 bytes, too few fields, a bad amount, a
+        // trailing delimiter, too many fields, an empty record, no final line break.
+        let chunk = b"2024;038;A;1;1,00\r\n\r\n\n2024;38;\x8CUILLY;60611;2,5\n2024;038;C;3\n\
+            2024;038;D;4;x\n2024;038;E;5;2,00;\n2024;038;F;6;1,00;;7\n;;;;\n2024;38;G;7;3";
+        assert!(quote_free(&s.csv, chunk));
+        let (fast, csv) = (
+            parse_chunk(&ctx, chunk, true),
+            parse_chunk(&ctx, chunk, false),
+        );
+        assert_eq!(fast.batches, csv.batches);
+        assert_eq!(fast.rejects, csv.rejects);
+        assert_eq!((fast.rows_read, fast.rows_rejected), (8, 3));
+        assert_eq!((csv.rows_read, csv.rows_rejected), (8, 3));
+        // Lines counted after the 2 skipped title lines and the 10 lines before the chunk.
+        let lines: Vec<u64> = fast.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![17, 18, 20]);
+        assert_eq!(fast.rejects[1].column.as_deref(), Some("SD"));
+        assert_eq!(
+            fast.rejects[2].value.as_deref(),
+            Some("2024;038;F;6;1,00;;7")
+        );
+        let rows: usize = fast.batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 5);
+
+        // Many lines of all lengths, so that fields and line breaks fall everywhere in and
+        // across the 64-byte blocks.
+        let mut long = Vec::new();
+        for i in 0..700usize {
+            let label = "SAINT-GERMAIN-AU-MONT-D'OR ".repeat(i % 5);
+            let amount = if i % 97 == 0 {
+                "n,a".to_string()
+            } else {
+                format!("{i},{}", i % 100)
+            };
+            let end = if i % 3 == 0 { "\r\n" } else { "\n" };
+            long.extend_from_slice(
+                format!("2024;{};{label};6{i};{amount}{end}", i % 120).as_bytes(),
+            );
+            if i % 50 == 0 {
+                long.extend_from_slice(b"\n2024;038;short\n");
+            }
+        }
+        let (fast, csv) = (
+            parse_chunk(&ctx, &long, true),
+            parse_chunk(&ctx, &long, false),
+        );
+        assert_eq!(fast.batches, csv.batches);
+        assert_eq!(fast.rejects, csv.rejects);
+        assert_eq!((fast.rows_read, fast.rows_rejected), (714, 8 + 14));
+        // After a CRLF record and a blank line: the line the record is on (`csv` alone says 13).
+        assert_eq!((fast.rejects[1].line, csv.rejects[1].line), (15, 15));
+
+        // What the splitter leaves to the `csv` reader.
+        assert!(!quote_free(&s.csv, b"2024;\"038\";A\n"));
+        assert!(!quote_free(&s.csv, b"2024;038\rA;1\n"));
+        assert!(!quote_free(&s.csv, b"2024;038;A\r"));
+        let mut unquoted = s.csv.clone();
+        unquoted.quote = None;
+        assert!(quote_free(&unquoted, b"2024;\"038\";A\r\n"));
+    }
+
+    #[test]
+    fn split_masks_mark_every_delimiter_and_line_feed() {
+        let block: Vec<u8> = (0..64u8)
+            .map(|i| [b';', b'\n', b'a', 0x80 | b';', 0, b'\r'][i as usize % 6])
+            .collect();
+        for len in [0, 1, 7, 8, 9, 63, 64] {
+            let want = (0..len).fold(0u64, |m, j| m | ((j % 6 < 2) as u64) << j);
+            assert_eq!(split_mask(&block[..len], b';'), want, "{len} bytes");
+        }
     }
 
     #[test]

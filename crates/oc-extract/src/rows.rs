@@ -285,7 +285,9 @@ const MAX_VALUE_CHARS: usize = 200;
 /// (A collect from a vector's own iterator reuses its allocation when the layouts match.)
 pub(crate) fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
     v.clear();
-    v.into_iter().map(|_| unreachable!("the vector was emptied")).collect()
+    v.into_iter()
+        .map(|_| unreachable!("the vector was emptied"))
+        .collect()
 }
 
 pub(crate) struct RowWriter<'a> {
