@@ -6,8 +6,8 @@ Called by bench/run.sh (which builds the binaries and the virtual environment):
 
 For each SIZE (1M, 5M, 20M, or a row count): generates the balances once (two exercices,
 SIZE/2 rows each), ingests them with each tool (opencoll twice: the default layout, and rows
-clustered by account with `cluster_by: [compte]`; whole-process wall time, median of N runs after
-one warm-up; peak RSS from /usr/bin/time), checks that the outputs hold the same rows and sums, runs the six queries of bench/queries.py the same way, prints a Markdown table and writes
+clustered by budget and account with `cluster_by: [cbudg, compte]`; whole-process wall time,
+median of N runs after one warm-up; peak RSS from /usr/bin/time), checks that the outputs hold the same rows and sums, runs the six queries of bench/queries.py the same way, prints a Markdown table and writes
 it (with the raw figures as JSON) into SCRATCH.
 """
 
@@ -106,7 +106,7 @@ def run_size(label, rows):
                     if f.endswith(".csv"))
 
     # Our projects: the template of bench/project with the generated files linked in, and the
-    # same with the balances clustered by account (`cluster_by: [compte]`).
+    # same with the balances clustered by budget and account (`cluster_by: [cbudg, compte]`).
     def project(name, cluster):
         proj = os.path.join(base, name)
         shutil.rmtree(proj, ignore_errors=True)
@@ -117,7 +117,7 @@ def run_size(label, rows):
             line = "  partition_by: [exercice]\n"
             assert line in text, "bench/project balances.yaml: partition_by line not found"
             with open(path, "w") as f:
-                f.write(text.replace(line, line + "  cluster_by: [compte]\n"))
+                f.write(text.replace(line, line + "  cluster_by: [cbudg, compte]\n"))
         os.makedirs(os.path.join(proj, "data"))
         for e in EXERCICES:
             os.symlink(os.path.join(data, f"balances_communes_{e}.csv"),

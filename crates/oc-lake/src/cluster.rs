@@ -349,6 +349,24 @@ mod tests {
     }
 
     #[test]
+    fn several_columns_sort_by_the_first_then_the_next() {
+        // `year` only numbers the rows here (no partition), to check the order among equals.
+        let mut c = Clusterer::try_new(schema(), &["code".into(), "n".into()], &[], 64).unwrap();
+        let rows: Vec<(i16, Option<&str>, i32)> = (0..64)
+            .map(|i| (i as i16, Some(["b", "a"][i % 2]), ((i / 2) % 3) as i32))
+            .collect();
+        let groups = c.push(batch(&rows)).unwrap();
+        let out = sorted(&c, groups).concat();
+        let mut want: Vec<(i16, Option<String>, i32)> = rows
+            .iter()
+            .map(|r| (r.0, r.1.map(str::to_string), r.2))
+            .collect();
+        want.sort_by(|x, y| (&x.1, x.2, x.0).cmp(&(&y.1, y.2, y.0)));
+        assert_eq!(out, want);
+        assert_eq!((out[0].1.as_deref(), out[0].2), (Some("a"), 0));
+    }
+
+    #[test]
     fn rows_of_interleaved_partitions_stay_bounded() {
         let mut c = Clusterer::try_new(schema(), &["code".into()], &["year".into()], 4).unwrap();
         let mut written = 0;
