@@ -9,7 +9,7 @@ use std::io::BufRead;
 use oc_spec::Encoding;
 
 use crate::encoding::{UTF8_BOM, decode};
-use crate::rows::{Layout, RowWriter, Slot, recycle};
+use crate::rows::{Layout, RowWriter, Slot};
 use crate::{ExtractError, ReadSpec, Reject, Sink, SourceFile};
 
 pub fn read(
@@ -529,11 +529,9 @@ impl ChunkContext<'_> {
         sink: &mut ChunkOut,
     ) -> Result<(), ExtractError> {
         let d = &self.spec.csv;
-        let expected = self.expected;
         let mut line = lines_before + self.skipped;
         // Field `i` of the current line is `text[bounds[i]..bounds[i + 1] - 1]`.
         let mut bounds: Vec<usize> = Vec::new();
-        let mut cells: Vec<Option<Cow<'static, str>>> = Vec::new();
         let mut lines = Lines::new(bytes, d.delimiter);
         while let Some(text) = lines.next_line(&mut bounds) {
             line += 1;
@@ -543,16 +541,10 @@ impl ChunkContext<'_> {
             }
             let n = bounds.len() - 1;
             let field = |i: usize| (i < n).then(|| bounds[i]..bounds[i + 1] - 1);
-            if expected > 0 && n != expected {
-                let extra_is_empty =
-                    n > expected && (expected..n).all(|i| bounds[i + 1] - 1 == bounds[i]);
-                if !extra_is_empty {
-                    rows.count_read();
-                    let reason = format!("the record has {n} fields, the header has {expected}");
-                    let raw = String::from_utf8_lossy(text);
-                    rows.reject(sink, line, None, Some(&raw), reason)?;
-                    continue;
-                }
+            let field_empty = |i: usize| bounds[i + 1] - 1 == bounds[i];
+            let raw = || String::from_utf8_lossy(text).into_owned();
+            if self.reject_width(n, field_empty, raw, line, rows, sink)? {
+                continue;
             }
             let whole = if d.encoding == Encoding::Utf8 || text.is_ascii() {
                 std::str::from_utf8(text).ok()
@@ -560,17 +552,8 @@ impl ChunkContext<'_> {
                 None
             };
             match whole {
-                Some(text) => {
-                    let mut raws = recycle(std::mem::take(&mut cells));
-                    raws.extend(self.layout.slots.iter().map(|s| match s {
-                        Slot::Const(v) => Some(Cow::Borrowed(v.as_str())),
-                        // A delimiter is ASCII, so never inside a UTF-8 character.
-                        Slot::Field(idx) => field(*idx).map(|r| Cow::Borrowed(&text[r])),
-                        _ => None,
-                    }));
-                    rows.push(sink, line, &raws)?;
-                    cells = recycle(raws);
-                }
+                // A delimiter is ASCII, so never inside a UTF-8 character.
+                Some(text) => self.push_text(|i| field(i).map(|r| &text[r]), line, rows, sink)?,
                 None => {
                     self.push_decoded(|i| field(i).map(|r| &text[r]), line, rows, sink)?;
                 }
@@ -594,9 +577,6 @@ impl ChunkContext<'_> {
         // The other buffer of the pair swapped with `record` below (a new ByteRecord per
         // record would be an allocation, and buffers regrown, for every line of the file).
         let mut spare = Some(csv::ByteRecord::new());
-        // The allocation of each record's borrowed cells, reused from record to record.
-        let mut cells: Vec<Option<Cow<'static, str>>> = Vec::new();
-        let expected = self.expected;
         let mut last_line = offset;
         loop {
             match reader.read_byte_record(&mut record) {
@@ -621,25 +601,14 @@ impl ChunkContext<'_> {
                 .unwrap_or(last_line + 1)
                 + offset;
             last_line = line;
-            if expected > 0 && record.len() != expected {
-                // A trailing separator (empty extra fields) is tolerated; anything else is not.
-                let extra_is_empty =
-                    record.len() > expected && record.iter().skip(expected).all(|f| f.is_empty());
-                if !extra_is_empty {
-                    rows.count_read();
-                    let reason = format!(
-                        "the record has {} fields, the header has {expected}",
-                        record.len()
-                    );
-                    let sep = (d.delimiter as char).to_string();
-                    let raw = record
-                        .iter()
-                        .map(|f| String::from_utf8_lossy(f).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(&sep);
-                    rows.reject(sink, line, None, Some(&raw), reason)?;
-                    continue;
-                }
+            let field_empty = |i: usize| record.get(i).is_some_and(<[u8]>::is_empty);
+            let raw = || {
+                let sep = (d.delimiter as char).to_string();
+                let fields: Vec<_> = record.iter().map(String::from_utf8_lossy).collect();
+                fields.join(&sep)
+            };
+            if self.reject_width(record.len(), field_empty, raw, line, rows, sink)? {
+                continue;
             }
             if !self.layout.pivots.is_empty() {
                 // Unpivot: every field decoded once, then one row per year column.
@@ -674,14 +643,7 @@ impl ChunkContext<'_> {
             };
             match whole {
                 Ok(text) => {
-                    let mut raws = recycle(std::mem::take(&mut cells));
-                    raws.extend(self.layout.slots.iter().map(|s| match s {
-                        Slot::Const(v) => Some(Cow::Borrowed(v.as_str())),
-                        Slot::Field(idx) => text.get(*idx).map(Cow::Borrowed),
-                        _ => None,
-                    }));
-                    rows.push(sink, line, &raws)?;
-                    cells = recycle(raws);
+                    self.push_text(|i| text.get(i), line, rows, sink)?;
                     spare = Some(text.into_byte_record());
                 }
                 Err(bytes) => {
@@ -691,6 +653,43 @@ impl ChunkContext<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Rejects a record of `n` fields when the header has another count (`Ok(true)`); a
+    /// trailing separator (empty extra fields) is tolerated.
+    fn reject_width(
+        &self,
+        n: usize,
+        field_empty: impl Fn(usize) -> bool,
+        raw: impl FnOnce() -> String,
+        line: u64,
+        rows: &mut RowWriter<'_>,
+        sink: &mut ChunkOut,
+    ) -> Result<bool, ExtractError> {
+        let expected = self.expected;
+        if expected == 0 || n == expected || (n > expected && (expected..n).all(field_empty)) {
+            return Ok(false);
+        }
+        rows.count_read();
+        let reason = format!("the record has {n} fields, the header has {expected}");
+        rows.reject(sink, line, None, Some(&raw()), reason)?;
+        Ok(true)
+    }
+
+    /// A record whose text is valid as a whole: its fields borrowed, in declared order.
+    fn push_text<'t>(
+        &self,
+        field: impl Fn(usize) -> Option<&'t str>,
+        line: u64,
+        rows: &mut RowWriter<'_>,
+        sink: &mut ChunkOut,
+    ) -> Result<(), ExtractError> {
+        let raws = self.layout.slots.iter().map(|s| match s {
+            Slot::Const(v) => Some(Cow::Borrowed(v.as_str())),
+            Slot::Field(idx) => field(*idx).map(Cow::Borrowed),
+            _ => None,
+        });
+        rows.push_cells(sink, line, raws)
     }
 
     /// A record with bytes outside ASCII (not valid UTF-8, for a UTF-8 file): each field

@@ -178,19 +178,15 @@ impl Layout {
         let single = self.pivots.is_empty().then_some(None);
         let pivots = single.into_iter().chain(self.pivots.iter().map(Some));
         for p in pivots {
-            let raws = self
-                .slots
-                .iter()
-                .map(|s| match (s, p) {
-                    (Slot::Field(i), _) => cell(*i),
-                    (Slot::Const(v), _) => Some(Cow::Borrowed(v.as_str())),
-                    (Slot::UnpivotName, Some(p)) => Some(Cow::Borrowed(p.name.as_str())),
-                    (Slot::UnpivotValue, Some(p)) => cell(p.field),
-                    (Slot::UnpivotFlag, Some(p)) => p.flag.as_deref().map(Cow::Borrowed),
-                    (_, None) => None,
-                })
-                .collect::<Vec<_>>();
-            rows.push(sink, line, &raws)?;
+            let raws = self.slots.iter().map(|s| match (s, p) {
+                (Slot::Field(i), _) => cell(*i),
+                (Slot::Const(v), _) => Some(Cow::Borrowed(v.as_str())),
+                (Slot::UnpivotName, Some(p)) => Some(Cow::Borrowed(p.name.as_str())),
+                (Slot::UnpivotValue, Some(p)) => cell(p.field),
+                (Slot::UnpivotFlag, Some(p)) => p.flag.as_deref().map(Cow::Borrowed),
+                (_, None) => None,
+            });
+            rows.push_cells(sink, line, raws)?;
         }
         Ok(())
     }
@@ -296,7 +292,8 @@ pub(crate) struct RowWriter<'a> {
     /// Source column label per declared column (header text, JSON path or `{var}`), for rejects.
     labels: Vec<String>,
     builder: BatchBuilder,
-    /// The allocation of each record's converted cells, reused (see [`recycle`]).
+    /// The allocations of each record's raw and converted cells, reused (see [`recycle`]).
+    raws: Vec<Option<Cow<'static, str>>>,
     cells: Vec<Cell<'static>>,
     pub rows_read: u64,
     pub rows_rejected: u64,
@@ -310,6 +307,7 @@ impl<'a> RowWriter<'a> {
             file,
             labels,
             builder: BatchBuilder::new(&plans, spec.batch_rows),
+            raws: Vec::new(),
             cells: Vec::new(),
             rows_read: 0,
             rows_rejected: 0,
@@ -368,6 +366,21 @@ impl<'a> RowWriter<'a> {
             sink.batch(self.builder.finish())?;
         }
         Ok(())
+    }
+
+    /// [`RowWriter::push`] of the cells `raws` lists, gathered in a buffer reused from record
+    /// to record.
+    pub fn push_cells<'t>(
+        &mut self,
+        sink: &mut dyn Sink,
+        line: u64,
+        raws: impl Iterator<Item = Option<Cow<'t, str>>>,
+    ) -> Result<(), ExtractError> {
+        let mut buf = recycle(std::mem::take(&mut self.raws));
+        buf.extend(raws);
+        let pushed = self.push(sink, line, &buf);
+        self.raws = recycle(buf);
+        pushed
     }
 
     /// Counts a record that was rejected before its cells were read.
