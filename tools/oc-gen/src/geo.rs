@@ -1,14 +1,16 @@
 //! Geography used by the GFP / département / région generators and by the OFGL export:
 //! every `commune-actuelle` of the COG CSV, the EPCI à fiscalité propre, département and
 //! région JSON files of `data/samples/geo/`, and the DGCL SIREN lists of départements and
-//! régions (`collectivites-siren.csv`).
+//! régions (`collectivites-siren.csv`). The JSON files are read with serde into the structs
+//! below (unknown keys ignored).
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use crate::json::{self, Value};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
 #[derive(Clone, Debug)]
 pub struct GeoCommune {
@@ -20,29 +22,50 @@ pub struct GeoCommune {
     pub population: u64,
 }
 
-#[derive(Clone, Debug)]
+/// One object of `epci_<m>.json.gz`.
+#[derive(Clone, Debug, Deserialize)]
 pub struct Epci {
+    #[serde(rename = "code")]
     pub siren: String,
     pub nom: String,
     /// `CC`, `CA`, `CU`, `METRO`, `MET69` (as in the COG file).
+    #[serde(rename = "type")]
     pub nature: String,
-    /// `FPU` / `FA`.
+    /// `FPU` / `FA` (empty when absent).
+    #[serde(rename = "modeFinancement", default)]
     pub financement: String,
+    /// `populationTotale` (0 when absent).
+    #[serde(rename = "populationTotale", default)]
     pub population: u64,
-    /// Member commune codes, in file order.
+    /// Member commune codes (`code` of each `membres` object), in file order.
+    #[serde(deserialize_with = "member_codes")]
     pub membres: Vec<String>,
 }
 
-#[derive(Clone, Debug)]
+fn member_codes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Membre {
+        code: String,
+    }
+    let membres = Vec::<Membre>::deserialize(d)?;
+    Ok(membres.into_iter().map(|m| m.code).collect())
+}
+
+/// One object of `departements_<m>.json.gz`.
+#[derive(Clone, Debug, Deserialize)]
 pub struct Departement {
     pub code: String,
     pub nom: String,
     pub region: String,
 }
 
-#[derive(Clone, Debug)]
+/// One object of `regions_<m>.json.gz`.
+#[derive(Clone, Debug, Deserialize)]
 pub struct Region {
+    pub code: String,
     pub nom: String,
+    /// Commune code of the chef-lieu (empty when absent).
+    #[serde(rename = "chefLieu", default)]
     pub chef_lieu: String,
 }
 
@@ -124,8 +147,9 @@ fn read_text(path: &Path) -> Result<String, String> {
     Ok(s)
 }
 
-fn read_json(path: &Path) -> Result<Value, String> {
-    json::parse(&read_text(path)?).map_err(|e| format!("{}: {e}", path.display()))
+/// A JSON array of `T` (the whole file is decompressed first: faster than a streamed parse).
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, String> {
+    serde_json::from_str(&read_text(path)?).map_err(|e| format!("{}: JSON: {e}", path.display()))
 }
 
 pub fn read_communes(path: &Path) -> Result<Vec<GeoCommune>, String> {
@@ -201,62 +225,16 @@ fn read_sirens(path: &Path) -> Result<Vec<SirenRow>, String> {
 impl Geo {
     pub fn load(p: &GeoPaths) -> Result<Geo, String> {
         let communes = read_communes(&p.communes)?;
-        let mut epci = Vec::new();
-        for e in read_json(&p.epci)?
-            .as_array()
-            .ok_or_else(|| format!("{}: not a JSON array", p.epci.display()))?
-        {
-            let membres = e
-                .get("membres")
-                .and_then(Value::as_array)
-                .ok_or_else(|| format!("{}: EPCI without membres", p.epci.display()))?
-                .iter()
-                .map(|m| m.str_field("code").map(str::to_string))
-                .collect::<Result<Vec<_>, _>>()?;
-            epci.push(Epci {
-                siren: e.str_field("code")?.to_string(),
-                nom: e.str_field("nom")?.to_string(),
-                nature: e.str_field("type")?.to_string(),
-                financement: e
-                    .get("modeFinancement")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                population: e
-                    .get("populationTotale")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0),
-                membres,
-            });
-        }
+        let mut epci: Vec<Epci> = read_json(&p.epci)?;
         epci.sort_by(|a, b| a.siren.cmp(&b.siren));
-        let mut departements = BTreeMap::new();
-        for d in read_json(&p.departements)?.as_array().unwrap_or_default() {
-            let code = d.str_field("code")?.to_string();
-            departements.insert(
-                code.clone(),
-                Departement {
-                    code,
-                    nom: d.str_field("nom")?.to_string(),
-                    region: d.str_field("region")?.to_string(),
-                },
-            );
-        }
-        let mut regions = BTreeMap::new();
-        for r in read_json(&p.regions)?.as_array().unwrap_or_default() {
-            let code = r.str_field("code")?.to_string();
-            regions.insert(
-                code,
-                Region {
-                    nom: r.str_field("nom")?.to_string(),
-                    chef_lieu: r
-                        .get("chefLieu")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                },
-            );
-        }
+        let departements = read_json::<Departement>(&p.departements)?
+            .into_iter()
+            .map(|d| (d.code.clone(), d))
+            .collect();
+        let regions = read_json::<Region>(&p.regions)?
+            .into_iter()
+            .map(|r| (r.code.clone(), r))
+            .collect();
         let by_code = communes
             .iter()
             .enumerate()
@@ -314,5 +292,30 @@ impl Geo {
             .filter(|c| c.region == reg)
             .map(|c| c.population)
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_geo_json() {
+        let e: Vec<Epci> = serde_json::from_str(
+            r#" [{"code":"200000172","nom":"CC Faucigny - Glières \u00e9\ud83d\ude00","type":"CC",
+                 "populationTotale":13736,"z":null,"membres":[{"code":"74042","nom":"x"}]}] "#,
+        )
+        .unwrap();
+        assert_eq!(e[0].nom, "CC Faucigny - Glières é😀");
+        assert_eq!(
+            (e[0].siren.as_str(), e[0].nature.as_str()),
+            ("200000172", "CC")
+        );
+        assert_eq!((e[0].financement.as_str(), e[0].population), ("", 13736));
+        assert_eq!(e[0].membres, ["74042"]);
+        let r: Vec<Region> = serde_json::from_str(r#"[{"code":"01","nom":"Guadeloupe"}]"#).unwrap();
+        assert_eq!((r[0].code.as_str(), r[0].chef_lieu.as_str()), ("01", ""));
+        assert!(serde_json::from_str::<Vec<Region>>(r#"[{"code":"01"}]"#).is_err());
+        assert!(serde_json::from_str::<Vec<Departement>>("[1,]").is_err());
     }
 }

@@ -18,7 +18,6 @@
 mod accounts;
 mod balances;
 mod geo;
-mod json;
 mod levels;
 mod ofgl;
 mod pdf;
@@ -31,294 +30,184 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
 use balances::{Commune, Generator, Options, Stats};
 use geo::{Geo, GeoPaths};
 use levels::{Level, LevelGenerator};
 
-const DEFAULT_SEED: u64 = 20260101;
 const DEFAULT_ACCOUNTS: usize = 30;
 const DEFAULT_ACCOUNTS_WITH_ROWS: usize = 300;
 
-const USAGE: &str = "\
-oc-gen — deterministic generator of SYNTHETIC DGFiP balances comptables and OFGL exports
-
-USAGE:
-  oc-gen balances --geo <communes.csv[.gz]> --departements <LIST|all> --exercices <LIST>
-                  --out <DIR> [--niveau communes|gfp|departements|regions|all]
-                  [--accounts N] [--rows N] [--seed S]
-  oc-gen ofgl --balances <DIR> --geo <DIR> --definitions <agregats.csv> --out <DIR>
-              [--communes-departements <LIST|all>] [--millesime 2026]
-  oc-gen pdf --ofgl <DIR> --exercice <YEAR> --out <FILE.pdf>
-  oc-gen publication --ofgl <DIR> --out <FILE.xlsx>
-  oc-gen sheet --rows N --out <FILE.xlsx>
-
-publication: a DGCL-style workbook (title rows, 2-row merged header, years as columns with a
-  provisional year, footnotes, a secret cell, subtotals, sheets `Édition 2024` and
-  `Édition 2025`) from <DIR>/ofgl-base-regions-consolidee_{2023,2024}.csv
-sheet: a flat N × 15 sheet (benchmark input), written in constant memory
-
-balances:
-  --geo           geography file written by scripts/derive_geography.py
-                  (e.g. data/samples/geo/communes_2026.csv.gz; needs the siren column). The
-                  other levels also read its siblings epci_<m>.json.gz, departements_<m>.json.gz,
-                  regions_<m>.json.gz and collectivites-siren.csv
-  --departements  comma-separated département codes as in the geo file (2A,90,971), or `all`
-                  (every commune-actuelle with a SIREN in metropolitan France and 971–976)
-  --exercices     comma-separated years, one output file each: balances_<niveau>_<year>.csv
-  --out           output directory (created if missing)
-  --niveau        communes (default), gfp (EPCI à fiscalité propre with a member commune in
-                  the départements), departements (CATEG DEPT), regions (REG + CTU), or all
-  --accounts      communes only: accounts per budget (default 30; 300 with --rows; max ~330)
-  --rows          communes only: write exactly N data rows per file, cycling over the communes
-                  and adding budgets annexes on each further pass (benchmarks)
-  --seed          RNG seed (default 20260101)
-
-ofgl:
-  --balances      directory holding balances_<niveau>_<exercice>.csv (every one found is used)
-  --geo           directory holding communes_<m>.csv.gz, epci_<m>.json.gz,
-                  departements_<m>.json.gz, regions_<m>.json.gz, collectivites-siren.csv
-  --definitions   data/reference/agregats.csv (only the OFGL rows, exercice_min 2012, are used)
-  --out           output directory
-  --communes-departements
-                  communes files only: keep the communes of these départements (default all;
-                  the committed sample uses 971 to stay small)
-  --millesime     geography vintage of the file names (default 2026)
-";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Niveau {
-    Communes,
-    Level(Level),
+/// Deterministic generator of SYNTHETIC DGFiP balances comptables and OFGL exports.
+#[derive(Parser, Debug)]
+#[command(name = "oc-gen", args_override_self = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// DGFiP bulk balances: one `balances_<niveau>_<exercice>.csv` per level and exercice
+    Balances(Args),
+    /// OFGL-layout exports computed from the balances of a directory
+    Ofgl(OfglArgs),
+    /// Two-page PDF report from the OFGL régions and départements files of one exercice
+    Pdf {
+        /// Directory holding ofgl-base-{regions,departements}-consolidee_<YEAR>.csv
+        #[arg(long, value_name = "DIR")]
+        ofgl: PathBuf,
+        #[arg(long, value_name = "YEAR")]
+        exercice: String,
+        #[arg(long, value_name = "FILE.pdf")]
+        out: PathBuf,
+    },
+    /// DGCL-style publication workbook of the régions' OFGL figures
+    ///
+    /// Title rows, 2-row merged header, years as columns with a provisional year, footnotes, a
+    /// secret cell, subtotals, sheets `Édition 2024` and `Édition 2025`.
+    Publication {
+        /// Directory holding ofgl-base-regions-consolidee_{2023,2024}.csv
+        #[arg(long, value_name = "DIR")]
+        ofgl: PathBuf,
+        /// Output file (its directory is created if missing)
+        #[arg(long, value_name = "FILE.xlsx")]
+        out: PathBuf,
+    },
+    /// Flat N × 15 sheet (benchmark input), written in constant memory
+    Sheet {
+        /// Data rows
+        #[arg(long, value_name = "N")]
+        rows: u32,
+        #[arg(long, value_name = "FILE.xlsx")]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug)]
 struct Args {
+    /// Geography file written by scripts/derive_geography.py (e.g.
+    /// data/samples/geo/communes_2026.csv.gz; needs the siren column). The other levels also
+    /// read its siblings epci_<m>.json.gz, departements_<m>.json.gz, regions_<m>.json.gz and
+    /// collectivites-siren.csv
+    #[arg(long, value_name = "communes.csv[.gz]")]
     geo: PathBuf,
-    departements: Option<Vec<String>>,
-    exercices: Vec<u16>,
+    /// Comma-separated département codes as in the geo file (2A,90,971), or `all` (every
+    /// commune-actuelle with a SIREN in metropolitan France and 971–976)
+    #[arg(long, value_name = "LIST|all", value_parser = selection)]
+    departements: Selection,
+    /// Comma-separated years, one output file each: balances_<niveau>_<year>.csv
+    #[arg(long, value_name = "LIST", value_parser = exercices)]
+    exercices: Exercices,
+    /// Output directory (created if missing)
+    #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    niveaux: Vec<Niveau>,
-    accounts: Option<usize>,
+    /// communes, gfp (EPCI à fiscalité propre with a member commune in the départements),
+    /// departements (CATEG DEPT), regions (REG + CTU), or all
+    #[arg(long, value_enum, default_value_t = Niveau::Communes)]
+    niveau: Niveau,
+    /// Communes only: accounts per budget (default 30; 300 with --rows; max ~330)
+    #[arg(long, value_name = "N", value_parser = number)]
+    accounts: Option<u64>,
+    /// Communes only: write exactly N data rows per file, cycling over the communes and adding
+    /// budgets annexes on each further pass (benchmarks)
+    #[arg(long, value_name = "N", value_parser = number)]
     rows: Option<u64>,
+    /// RNG seed
+    #[arg(long, value_name = "S", default_value = "20260101", value_parser = number)]
     seed: u64,
 }
 
+#[derive(clap::Args, Debug)]
 struct OfglArgs {
+    /// Directory holding balances_<niveau>_<exercice>.csv (every one found is used)
+    #[arg(long, value_name = "DIR")]
     balances: PathBuf,
+    /// Directory holding communes_<m>.csv.gz, epci_<m>.json.gz, departements_<m>.json.gz,
+    /// regions_<m>.json.gz, collectivites-siren.csv
+    #[arg(long, value_name = "DIR")]
     geo: PathBuf,
+    /// data/reference/agregats.csv (only the OFGL rows, exercice_min 2012, are used)
+    #[arg(long, value_name = "agregats.csv")]
     definitions: PathBuf,
+    /// Output directory
+    #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    communes_departements: Option<Vec<String>>,
+    /// Communes files only: keep the communes of these départements (the committed sample
+    /// uses 971 to stay small)
+    #[arg(long, value_name = "LIST|all", default_value = "all", value_parser = selection)]
+    communes_departements: Selection,
+    /// Geography vintage of the file names
+    #[arg(long, default_value = "2026")]
     millesime: String,
 }
 
-enum Command {
-    Balances(Args),
-    Ofgl(OfglArgs),
-    /// --ofgl DIR --exercice YEAR --out FILE
-    Pdf(PathBuf, String, PathBuf),
-    Publication {
-        ofgl: PathBuf,
-        out: PathBuf,
-    },
-    Sheet {
-        rows: u32,
-        out: PathBuf,
-    },
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Niveau {
+    Communes,
+    Gfp,
+    Departements,
+    Regions,
+    All,
 }
 
-fn parse_pdf(argv: &[String]) -> Result<Command, String> {
-    let (mut ofgl, mut exercice, mut out) = (None, None, None);
-    for (flag, value) in flags(argv)? {
-        match flag.as_str() {
-            "--ofgl" => ofgl = Some(PathBuf::from(value)),
-            "--exercice" => exercice = Some(value),
-            "--out" => out = Some(PathBuf::from(value)),
-            _ => return Err(format!("unknown flag {flag} for pdf")),
-        }
+impl Niveau {
+    fn communes(self) -> bool {
+        matches!(self, Niveau::Communes | Niveau::All)
     }
-    Ok(Command::Pdf(
-        ofgl.ok_or("pdf needs --ofgl DIR")?,
-        exercice.ok_or("pdf needs --exercice YEAR")?,
-        out.ok_or("pdf needs --out FILE")?,
-    ))
-}
 
-fn parse_workbook(kind: &str, argv: &[String]) -> Result<Command, String> {
-    let (mut ofgl, mut out, mut rows) = (None, None, None);
-    for (k, v) in flags(argv)? {
-        match k.as_str() {
-            "--ofgl" if kind == "publication" => ofgl = Some(PathBuf::from(v)),
-            "--rows" if kind == "sheet" => {
-                rows = Some(
-                    v.parse::<u32>()
-                        .map_err(|_| format!("--rows: bad number {v:?}"))?,
-                )
-            }
-            "--out" => out = Some(PathBuf::from(v)),
-            other => return Err(format!("{kind}: unknown flag {other}")),
+    /// The non-commune levels to write, in this order.
+    fn levels(self) -> Vec<Level> {
+        match self {
+            Niveau::Communes => vec![],
+            Niveau::Gfp => vec![Level::Gfp],
+            Niveau::Departements => vec![Level::Departements],
+            Niveau::Regions => vec![Level::Regions],
+            Niveau::All => vec![Level::Gfp, Level::Departements, Level::Regions],
         }
-    }
-    let out = out.ok_or("--out is required")?;
-    Ok(match kind {
-        "publication" => Command::Publication {
-            ofgl: ofgl.ok_or("--ofgl is required")?,
-            out,
-        },
-        _ => Command::Sheet {
-            rows: rows.ok_or("--rows is required")?,
-            out,
-        },
-    })
-}
-
-/// Splits `--flag value` / `--flag=value` pairs.
-fn flags(argv: &[String]) -> Result<Vec<(String, String)>, String> {
-    let mut it = argv.iter();
-    let mut out = Vec::new();
-    while let Some(arg) = it.next() {
-        if arg == "-h" || arg == "--help" {
-            return Err(String::new());
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        if !flag.starts_with("--") {
-            return Err(format!("unexpected argument {arg:?}"));
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => it
-                .next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value"))?,
-        };
-        out.push((flag, value));
-    }
-    Ok(out)
-}
-
-fn parse_args(argv: &[String]) -> Result<Command, String> {
-    match argv.first().map(String::as_str) {
-        Some("balances") => parse_balances(&argv[1..]).map(Command::Balances),
-        Some("ofgl") => parse_ofgl(&argv[1..]).map(Command::Ofgl),
-        Some("pdf") => parse_pdf(&argv[1..]),
-        Some(k @ ("publication" | "sheet")) => parse_workbook(k, &argv[1..]),
-        Some("-h" | "--help" | "help") | None => Err(String::new()),
-        Some(other) => Err(format!(
-            "unknown command {other:?} (expected `balances`, `ofgl`, `pdf`, `publication` or `sheet`)"
-        )),
     }
 }
 
-fn parse_ofgl(argv: &[String]) -> Result<OfglArgs, String> {
-    let (mut balances, mut geo, mut definitions, mut out) = (None, None, None, None);
-    let mut millesime = "2026".to_string();
-    let mut communes_departements = None;
-    for (flag, v) in flags(argv)? {
-        match flag.as_str() {
-            "--balances" => balances = Some(PathBuf::from(v)),
-            "--geo" => geo = Some(PathBuf::from(v)),
-            "--definitions" => definitions = Some(PathBuf::from(v)),
-            "--out" => out = Some(PathBuf::from(v)),
-            "--millesime" => millesime = v,
-            "--communes-departements" => {
-                communes_departements = (!v.eq_ignore_ascii_case("all")).then(|| {
-                    v.split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
-            }
-            _ => return Err(format!("unknown option {flag:?}")),
-        }
-    }
-    Ok(OfglArgs {
-        balances: balances.ok_or("--balances is required")?,
-        geo: geo.ok_or("--geo is required")?,
-        definitions: definitions.ok_or("--definitions is required")?,
-        out: out.ok_or("--out is required")?,
-        communes_departements,
-        millesime,
-    })
+/// Département codes of `--departements` / `--communes-departements`; `None` = all.
+#[derive(Clone, Debug)]
+struct Selection(Option<Vec<String>>);
+
+/// `all` (any case) or a comma-separated list (items trimmed, empty ones dropped).
+fn selection(v: &str) -> Result<Selection, String> {
+    Ok(Selection((!v.eq_ignore_ascii_case("all")).then(|| {
+        v.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    })))
 }
 
-fn parse_balances(argv: &[String]) -> Result<Args, String> {
-    let (mut geo, mut deps, mut exers, mut out) = (None, None, None, None);
-    let (mut accounts, mut rows, mut seed) = (None, None, DEFAULT_SEED);
-    let mut niveaux = vec![Niveau::Communes];
-    for (flag, v) in flags(argv)? {
-        let num = |v: &str| {
-            v.replace('_', "")
-                .parse::<u64>()
-                .map_err(|e| format!("{flag} {v:?}: {e}"))
-        };
-        match flag.as_str() {
-            "--geo" => geo = Some(PathBuf::from(v)),
-            "--departements" => {
-                deps = Some(if v.eq_ignore_ascii_case("all") {
-                    None
-                } else {
-                    Some(
-                        v.split(',')
-                            .map(|s| s.trim().to_string())
-                            .filter(|s| !s.is_empty())
-                            .collect(),
-                    )
-                });
-            }
-            "--exercices" => {
-                let mut years = Vec::new();
-                for y in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    let n: u16 = y.parse().map_err(|_| format!("bad exercice {y:?}"))?;
-                    if !(2000..=2100).contains(&n) {
-                        return Err(format!("exercice {n} out of range"));
-                    }
-                    if !years.contains(&n) {
-                        years.push(n);
-                    }
-                }
-                exers = Some(years);
-            }
-            "--out" => out = Some(PathBuf::from(v)),
-            "--niveau" => {
-                niveaux = match v.as_str() {
-                    "communes" => vec![Niveau::Communes],
-                    "gfp" => vec![Niveau::Level(Level::Gfp)],
-                    "departements" => vec![Niveau::Level(Level::Departements)],
-                    "regions" => vec![Niveau::Level(Level::Regions)],
-                    "all" => vec![
-                        Niveau::Communes,
-                        Niveau::Level(Level::Gfp),
-                        Niveau::Level(Level::Departements),
-                        Niveau::Level(Level::Regions),
-                    ],
-                    other => return Err(format!("unknown --niveau {other:?}")),
-                }
-            }
-            "--accounts" => accounts = Some(num(&v)? as usize),
-            "--rows" => rows = Some(num(&v)?),
-            "--seed" => seed = num(&v)?,
-            _ => return Err(format!("unknown option {flag:?}")),
+/// Distinct years of `--exercices`, in command-line order.
+#[derive(Clone, Debug)]
+struct Exercices(Vec<u16>);
+
+fn exercices(v: &str) -> Result<Exercices, String> {
+    let mut years = Vec::new();
+    for y in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let n: u16 = y.parse().map_err(|_| format!("bad exercice {y:?}"))?;
+        if !(2000..=2100).contains(&n) {
+            return Err(format!("exercice {n} out of range"));
+        }
+        if !years.contains(&n) {
+            years.push(n);
         }
     }
-    let exercices = exers.ok_or("--exercices is required")?;
-    if exercices.is_empty() {
+    if years.is_empty() {
         return Err("--exercices is empty".into());
     }
-    if (accounts.is_some() || rows.is_some()) && !niveaux.contains(&Niveau::Communes) {
-        return Err("--accounts and --rows apply to --niveau communes (or all) only".into());
-    }
-    Ok(Args {
-        geo: geo.ok_or("--geo is required")?,
-        departements: deps.ok_or("--departements is required")?,
-        exercices,
-        out: out.ok_or("--out is required")?,
-        niveaux,
-        accounts,
-        rows,
-        seed,
-    })
+    Ok(Exercices(years))
+}
+
+/// Unsigned integer; `_` separators allowed (`20_000_000`).
+fn number(v: &str) -> Result<u64, String> {
+    v.replace('_', "").parse().map_err(|e| format!("{e}"))
 }
 
 /// Writes `dir/name` through a `.tmp` file renamed at the end; returns the byte size.
@@ -382,13 +271,16 @@ fn read_communes(path: &Path, departements: &Option<Vec<String>>) -> Result<Vec<
 }
 
 fn run_communes(args: &Args) -> Result<(), String> {
-    let communes = read_communes(&args.geo, &args.departements)?;
+    let communes = read_communes(&args.geo, &args.departements.0)?;
     let prepared = Generator::prepare(&communes)?;
-    let accounts = args.accounts.unwrap_or(if args.rows.is_some() {
-        DEFAULT_ACCOUNTS_WITH_ROWS
-    } else {
-        DEFAULT_ACCOUNTS
-    });
+    let accounts = args
+        .accounts
+        .map(|n| n as usize)
+        .unwrap_or(if args.rows.is_some() {
+            DEFAULT_ACCOUNTS_WITH_ROWS
+        } else {
+            DEFAULT_ACCOUNTS
+        });
     if accounts == 0 {
         return Err("--accounts must be at least 1".into());
     }
@@ -404,7 +296,7 @@ fn run_communes(args: &Args) -> Result<(), String> {
     eprintln!(
         "oc-gen: {} communes, {} exercice(s), {} accounts/budget, seed {}{}",
         prepared.len(),
-        args.exercices.len(),
+        args.exercices.0.len(),
         accounts,
         args.seed,
         args.rows
@@ -416,6 +308,7 @@ fn run_communes(args: &Args) -> Result<(), String> {
     let results: Vec<Result<String, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = args
             .exercices
+            .0
             .iter()
             .map(|&exer| {
                 let (generator, prepared, dir) = (&generator, &prepared, &args.out);
@@ -463,12 +356,12 @@ fn run_levels(args: &Args, levels: &[Level]) -> Result<(), String> {
     let generator = LevelGenerator::new(args.seed);
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     for &level in levels {
-        let cols = levels::select(level, &geo, &args.departements, args.seed)?;
+        let cols = levels::select(level, &geo, &args.departements.0, args.seed)?;
         if cols.is_empty() {
             eprintln!("oc-gen: no collectivité of level {}", level.file_stem());
             continue;
         }
-        for &exer in &args.exercices {
+        for &exer in &args.exercices.0 {
             let name = format!("balances_{}_{exer}.csv", level.file_stem());
             let (path, stats, bytes) =
                 write_atomic(&args.out, &name, |w| generator.write(&cols, exer, w))?;
@@ -487,17 +380,10 @@ fn run_levels(args: &Args, levels: &[Level]) -> Result<(), String> {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    if args.niveaux.contains(&Niveau::Communes) {
+    if args.niveau.communes() {
         run_communes(&args)?;
     }
-    let levels: Vec<Level> = args
-        .niveaux
-        .iter()
-        .filter_map(|n| match n {
-            Niveau::Level(l) => Some(*l),
-            Niveau::Communes => None,
-        })
-        .collect();
+    let levels = args.niveau.levels();
     if !levels.is_empty() {
         run_levels(&args, &levels)?;
     }
@@ -512,7 +398,7 @@ fn run_ofgl(a: OfglArgs) -> Result<(), String> {
         geo,
         definitions,
         out: a.out,
-        communes_departements: a.communes_departements,
+        communes_departements: a.communes_departements.0,
     })?;
     for (path, rows, bytes) in written {
         eprintln!(
@@ -523,28 +409,48 @@ fn run_ofgl(a: OfglArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Parses a command line (`argv[0]` = program name); `None` when no command is given.
+fn parse<I, T>(argv: I) -> Result<Option<Command>, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let command = Cli::try_parse_from(argv)?.command;
+    if let Some(Command::Balances(a)) = &command
+        && (a.accounts.is_some() || a.rows.is_some())
+        && !a.niveau.communes()
+    {
+        let mut cli = Cli::command();
+        cli.build(); // sets the subcommands' `oc-gen balances` usage name
+        let balances = cli.find_subcommand_mut("balances").expect("balances");
+        let msg = "--accounts and --rows apply to --niveau communes (or all) only";
+        return Err(balances.error(ErrorKind::ArgumentConflict, msg));
+    }
+    Ok(command)
+}
+
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let result = match parse_args(&argv) {
-        Err(msg) if msg.is_empty() => {
-            print!("{USAGE}");
+    let result = match parse(std::env::args_os()).unwrap_or_else(|e| e.exit()) {
+        None => {
+            // no command: the help, as `oc-gen --help`
+            let _ = Cli::command().print_long_help();
             return ExitCode::SUCCESS;
         }
-        Err(msg) => {
-            eprintln!("oc-gen: {msg}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-        Ok(Command::Balances(args)) => run(args),
-        Ok(Command::Ofgl(args)) => run_ofgl(args),
-        Ok(Command::Pdf(ofgl, exercice, out)) => pdf::write_report(&ofgl, &exercice, &out),
-        Ok(Command::Publication { ofgl, out }) => {
+        Some(Command::Balances(args)) => run(args),
+        Some(Command::Ofgl(args)) => run_ofgl(args),
+        Some(Command::Pdf {
+            ofgl,
+            exercice,
+            out,
+        }) => pdf::write_report(&ofgl, &exercice, &out),
+        Some(Command::Publication { ofgl, out }) => {
             if let Some(dir) = out.parent() {
                 let _ = std::fs::create_dir_all(dir);
             }
             workbook::write_publication(&ofgl, &out)
                 .map(|rows| eprintln!("oc-gen: wrote {}: {rows} table rows", out.display()))
         }
-        Ok(Command::Sheet { rows, out }) => workbook::write_flat(rows, &out)
+        Some(Command::Sheet { rows, out }) => workbook::write_flat(rows, &out)
             .map(|()| eprintln!("oc-gen: wrote {}: {rows} rows × 15 columns", out.display())),
     };
     match result {
@@ -569,25 +475,23 @@ mod tests {
         let samples = repo.join("data/samples");
         let tmp = std::env::temp_dir().join(format!("oc-gen-golden-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        let argv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let argv = |s: &str| parse(format!("oc-gen {s}").split_whitespace()).unwrap();
         let geo = samples.join("geo/communes_2026.csv.gz");
-        let Command::Balances(a) = parse_args(&argv(&format!(
+        let Some(Command::Balances(a)) = argv(&format!(
             "balances --geo {} --departements 2A,90,971 --exercices 2023,2024 --out {} --niveau all",
             geo.display(),
             tmp.join("dgfip").display()
-        )))
-        .unwrap() else {
+        )) else {
             panic!()
         };
         run(a).unwrap();
-        let Command::Ofgl(o) = parse_args(&argv(&format!(
+        let Some(Command::Ofgl(o)) = argv(&format!(
             "ofgl --balances {} --geo {} --definitions {} --out {} --communes-departements 971",
             tmp.join("dgfip").display(),
             samples.join("geo").display(),
             repo.join("data/reference/agregats.csv").display(),
             tmp.join("ofgl").display()
-        )))
-        .unwrap() else {
+        )) else {
             panic!()
         };
         run_ofgl(o).unwrap();
@@ -610,5 +514,57 @@ mod tests {
         }
         assert_eq!(compared, 8 + 10 + 1);
         let _ = std::fs::remove_dir_all(&tmp);
+    }
+
+    /// Options, defaults and value forms of the former hand-written parser.
+    #[test]
+    fn command_line() {
+        Cli::command().debug_assert();
+        let p = |s: &str| parse(s.split_whitespace());
+        let Ok(Some(Command::Balances(a))) = p("oc-gen balances --geo g.csv --departements \
+             2A,,90 --exercices 2024,2023,2024 --out o")
+        else {
+            panic!()
+        };
+        assert_eq!(a.departements.0, Some(vec!["2A".into(), "90".into()]));
+        assert_eq!(a.exercices.0, [2024, 2023]);
+        assert_eq!(
+            (a.niveau, a.accounts, a.rows, a.seed),
+            (Niveau::Communes, None, None, 20260101)
+        );
+        let Ok(Some(Command::Balances(a))) = p("oc-gen balances --geo=g --departements=ALL \
+             --exercices=2024 --out=o --niveau=all --rows=20_000_000 --accounts 50 --seed 1 --seed 2")
+        else {
+            panic!()
+        };
+        assert_eq!(a.departements.0, None);
+        assert_eq!(
+            a.niveau.levels(),
+            [Level::Gfp, Level::Departements, Level::Regions]
+        );
+        assert_eq!(
+            (a.accounts, a.rows, a.seed),
+            (Some(50), Some(20_000_000), 2)
+        );
+        let Ok(Some(Command::Ofgl(o))) =
+            p("oc-gen ofgl --balances b --geo g --definitions d --out o")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (o.communes_departements.0, o.millesime.as_str()),
+            (None, "2026")
+        );
+        assert!(matches!(p("oc-gen"), Ok(None)));
+        for bad in [
+            "balances --geo g --departements 90 --exercices 2024 --out o --niveau gfp --rows 5",
+            "balances --geo g --departements 90 --exercices 1999 --out o",
+            "balances --geo g --departements 90 --exercices , --out o",
+            "balances --geo g --departements 90 --out o",
+            "sheet --rows 1_000 --out o",
+            "publication --rows 3 --ofgl d --out o",
+        ] {
+            assert!(p(&format!("oc-gen {bad}")).is_err(), "{bad}");
+        }
     }
 }

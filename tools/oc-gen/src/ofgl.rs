@@ -564,7 +564,7 @@ pub fn find_balance_files(dir: &Path) -> Result<Vec<(String, u16, PathBuf)>, Str
         let Some((niveau, year)) = rest.rsplit_once('_') else {
             continue;
         };
-        if !matches!(niveau, "communes" | "gfp" | "departements" | "regions") {
+        if !LEVELS.iter().any(|l| l.stem == niveau) {
             continue;
         }
         let Ok(year) = year.parse::<u16>() else {
@@ -685,38 +685,298 @@ fn flux(
     compute(defs, niveau, &bp.nomen, exer, &rows)
 }
 
-pub fn run(opts: &Options) -> Result<Vec<Written>, String> {
-    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
-    let geo = &opts.geo;
-    let defs = &opts.definitions;
-    // commune code → EPCI (first EPCI listing it)
-    let mut epci_of: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, e) in geo.epci.iter().enumerate() {
-        for m in &e.membres {
-            epci_of.entry(m.as_str()).or_insert(i);
+/// Columns of one collectivité around its per-agrégat amounts.
+struct Context {
+    /// Columns before `Siret Budget` (per-budget file) / `Libellé Budget` (consolidated).
+    head: Vec<String>,
+    /// Columns after the `ordre_analyse*` ones.
+    tail: Vec<String>,
+    /// `Population totale`.
+    pop: u64,
+}
+
+/// Geography indexes shared by the context builders.
+struct Lookup<'a> {
+    geo: &'a Geo,
+    /// commune code → index in `geo.epci` (first EPCI listing it).
+    epci_of: BTreeMap<&'a str, usize>,
+    commune_by_siren: BTreeMap<&'a str, &'a GeoCommune>,
+    communes_departements: &'a Option<Vec<String>>,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(opts: &'a Options) -> Self {
+        let geo = &opts.geo;
+        let mut epci_of = BTreeMap::new();
+        for (i, e) in geo.epci.iter().enumerate() {
+            for m in &e.membres {
+                epci_of.entry(m.as_str()).or_insert(i);
+            }
+        }
+        let commune_by_siren = geo
+            .communes
+            .iter()
+            .filter(|c| !c.siren.is_empty())
+            .map(|c| (c.siren.as_str(), c))
+            .collect();
+        Lookup {
+            geo,
+            epci_of,
+            commune_by_siren,
+            communes_departements: &opts.communes_departements,
         }
     }
-    let commune_by_siren: BTreeMap<&str, &GeoCommune> = geo
+
+    fn dep_name(&self, d: &str) -> String {
+        let d = self.geo.departements.get(d);
+        d.map_or("", |x| x.nom.as_str()).to_string()
+    }
+
+    fn reg_name(&self, r: &str) -> String {
+        let r = self.geo.regions.get(r);
+        r.map_or("", |x| x.nom.as_str()).to_string()
+    }
+}
+
+/// Builds the context of a collectivité of balance file `path` for exercice `ex`; `None`
+/// skips it (filtered out, or no budget principal where the context needs one).
+type ContextFn = fn(&Lookup, &Coll, &Path, &str) -> Result<Option<Context>, String>;
+
+/// What differs between the levels of the export.
+struct LevelSpec {
+    /// `balances_<stem>_<ex>.csv` → `ofgl-base-<stem>[-consolidee]_<ex>.csv`.
+    stem: &'static str,
+    /// Header of the per-budget file `ofgl-base-<stem>_<ex>.csv`, for the levels that have one.
+    base_header: Option<&'static str>,
+    /// Header of `ofgl-base-<stem>-consolidee_<ex>.csv`.
+    conso_header: &'static str,
+    /// Whether the layout has `Compte <ex> disponible` (`1`) after the per-inhabitant amount.
+    compte_disponible: bool,
+    /// The level's context columns, looked up in the geography by SIREN.
+    context: ContextFn,
+}
+
+const LEVELS: [LevelSpec; 4] = [
+    LevelSpec {
+        stem: "communes",
+        base_header: Some(H_COMMUNES),
+        conso_header: H_COMMUNES_CONSO,
+        compte_disponible: true,
+        context: commune_context,
+    },
+    LevelSpec {
+        stem: "gfp",
+        base_header: None,
+        conso_header: H_GFP_CONSO,
+        compte_disponible: true,
+        context: gfp_context,
+    },
+    LevelSpec {
+        stem: "departements",
+        base_header: None,
+        conso_header: H_DEPARTEMENTS_CONSO,
+        compte_disponible: false,
+        context: departement_context,
+    },
+    LevelSpec {
+        stem: "regions",
+        base_header: None,
+        conso_header: H_REGIONS_CONSO,
+        compte_disponible: false,
+        context: region_context,
+    },
+];
+
+fn commune_context(
+    lk: &Lookup,
+    coll: &Coll,
+    path: &Path,
+    ex: &str,
+) -> Result<Option<Context>, String> {
+    let c = lk
+        .commune_by_siren
+        .get(coll.siren.as_str())
+        .ok_or_else(|| format!("{}: unknown commune SIREN {}", path.display(), coll.siren))?;
+    if let Some(keep) = lk.communes_departements
+        && !keep.contains(&c.departement)
+    {
+        return Ok(None);
+    }
+    let fl = flags(c);
+    let (epci_siren, epci_nom) = lk
+        .epci_of
+        .get(c.code.as_str())
+        .map(|&i| (lk.geo.epci[i].siren.clone(), lk.geo.epci[i].nom.clone()))
+        .unwrap_or_default();
+    let pop = c.population;
+    let head = vec![
+        ex.to_string(),
+        oui(outre_mer_dep(&c.departement)).into(),
+        c.region.clone(),
+        lk.reg_name(&c.region),
+        c.departement.clone(),
+        lk.dep_name(&c.departement),
+        epci_siren,
+        epci_nom,
+        strate_commune(pop).to_string(),
+        oui(fl.rurale).into(),
+        oui(fl.montagne).into(),
+        oui(fl.touristique).into(),
+        fl.tranche.to_string(),
+        oui(fl.qpv).into(),
+        c.code.clone(),
+        c.nom.clone(),
+        "Commune".into(),
+        c.siren.clone(),
+        c.code.clone(),
+    ];
+    let tail = vec![ex.to_string(), pop.to_string()];
+    Ok(Some(Context { head, tail, pop }))
+}
+
+fn gfp_context(lk: &Lookup, coll: &Coll, path: &Path, ex: &str) -> Result<Option<Context>, String> {
+    let geo = lk.geo;
+    let e = geo
+        .epci
+        .iter()
+        .find(|e| e.siren == coll.siren)
+        .ok_or_else(|| format!("{}: unknown EPCI SIREN {}", path.display(), coll.siren))?;
+    let member_deps: Vec<String> = e.membres.iter().map(|m| geo.departement_of(m)).collect();
+    let deps: BTreeSet<&String> = member_deps.iter().collect();
+    let first = member_deps.first().cloned().unwrap_or_default();
+    let region = geo
+        .departements
+        .get(&first)
+        .map(|d| d.region.clone())
+        .unwrap_or_default();
+    let qpv = e
+        .membres
+        .iter()
+        .filter_map(|m| geo.commune(m))
+        .any(|c| flags(c).qpv);
+    let tranche = hash_bytes(0xF1A7, e.siren.as_bytes()) % 3 + 1;
+    let nature = match e.nature.as_str() {
+        "METRO" | "ME" | "MET69" => "M".to_string(),
+        other => other.to_string(),
+    };
+    let pop = e.population;
+    let head = vec![
+        ex.to_string(),
+        oui(outre_mer_dep(&first)).into(),
+        region.clone(),
+        lk.reg_name(&region),
+        deps.iter()
+            .map(|d| d.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        deps.iter()
+            .map(|d| lk.dep_name(d))
+            .collect::<Vec<_>>()
+            .join(","),
+        strate_gfp(pop).to_string(),
+        nature,
+        e.financement.clone(),
+        tranche.to_string(),
+        oui(qpv).into(),
+        e.siren.clone(),
+        e.nom.clone(),
+        "GFP".into(),
+        e.siren.clone(),
+    ];
+    // siren_23, nom_23, categ_23: the EPCI itself (no historic SIREN in a synthetic sample)
+    let tail = vec![
+        e.siren.clone(),
+        e.nom.clone(),
+        "GFP".into(),
+        pop.to_string(),
+        ex.to_string(),
+    ];
+    Ok(Some(Context { head, tail, pop }))
+}
+
+fn departement_context(
+    lk: &Lookup,
+    coll: &Coll,
+    path: &Path,
+    ex: &str,
+) -> Result<Option<Context>, String> {
+    let geo = lk.geo;
+    let s = geo
+        .dep_sirens
+        .iter()
+        .find(|s| s.siren == coll.siren)
+        .ok_or_else(|| {
+            let p = path.display();
+            format!("{p}: unknown département SIREN {}", coll.siren)
+        })?;
+    let d = geo
+        .departements
+        .get(&s.insee)
+        .ok_or_else(|| format!("département {} not in the geography", s.insee))?;
+    let pop = geo.population_departement(&d.code);
+    let urban: u64 = geo
         .communes
         .iter()
-        .filter(|c| !c.siren.is_empty())
-        .map(|c| (c.siren.as_str(), c))
-        .collect();
-    let dep_name = |d: &str| {
-        geo.departements
-            .get(d)
-            .map_or("", |x| x.nom.as_str())
-            .to_string()
-    };
-    let reg_name = |r: &str| {
-        geo.regions
-            .get(r)
-            .map_or("", |x| x.nom.as_str())
-            .to_string()
-    };
+        .filter(|c| c.departement == d.code && c.population >= 10_000)
+        .map(|c| c.population)
+        .sum();
+    let head = vec![
+        ex.to_string(),
+        oui(outre_mer_dep(&d.code)).into(),
+        d.region.clone(),
+        lk.reg_name(&d.region),
+        strate_departement(pop).to_string(),
+        if urban * 2 >= pop { "urbain" } else { "rural" }.into(),
+        d.code.clone(),
+        d.nom.clone(),
+        "DEPT".into(),
+        s.siren.clone(),
+    ];
+    let tail = vec![ex.to_string(), pop.to_string()];
+    Ok(Some(Context { head, tail, pop }))
+}
 
+fn region_context(
+    lk: &Lookup,
+    coll: &Coll,
+    path: &Path,
+    ex: &str,
+) -> Result<Option<Context>, String> {
+    let s = lk
+        .geo
+        .reg_sirens
+        .iter()
+        .find(|s| s.siren == coll.siren)
+        .ok_or_else(|| format!("{}: unknown région SIREN {}", path.display(), coll.siren))?;
+    // `Catégorie` (REG or CTU) is the budget principal's CATEG
+    let Some(bp) = coll.bp() else { return Ok(None) };
+    let pop = lk.geo.population_region(&s.insee);
+    let head = vec![
+        ex.to_string(),
+        oui(outre_mer_reg(&s.insee)).into(),
+        oui(bp.categ == "CTU").into(),
+        s.insee.clone(),
+        lk.reg_name(&s.insee),
+        bp.categ.clone(),
+        s.siren.clone(),
+    ];
+    Ok(Some(Context {
+        head,
+        tail: vec![ex.to_string()],
+        pop,
+    }))
+}
+
+pub fn run(opts: &Options) -> Result<Vec<Written>, String> {
+    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    let defs = &opts.definitions;
+    let lookup = Lookup::new(opts);
     let mut written = Vec::new();
-    for (niveau_file, exer, path) in find_balance_files(&opts.balances)? {
+    for (stem, exer, path) in find_balance_files(&opts.balances)? {
+        let spec = LEVELS
+            .iter()
+            .find(|l| l.stem == stem)
+            .expect("find_balance_files keeps the stems of LEVELS");
         let budgets = read_balances(&path)?;
         // group budgets by SIREN, in order of first appearance
         let mut colls: Vec<Coll> = Vec::new();
@@ -740,306 +1000,77 @@ pub fn run(opts: &Options) -> Result<Vec<Written>, String> {
         };
         let names = emitted(defs, niveau, exer);
         let ex = exer.to_string();
-        let ordre = |a: &str| {
-            ordre_analyse(a)
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
+        let file = |suffix: &str, header: &str| {
+            let name = format!("ofgl-base-{stem}{suffix}_{exer}.csv");
+            Out::create(&opts.out, &name, &header_for(header, exer))
         };
-
-        match niveau_file.as_str() {
-            "communes" => {
-                let mut base = Out::create(
-                    &opts.out,
-                    &format!("ofgl-base-communes_{exer}.csv"),
-                    &header_for(H_COMMUNES, exer),
-                )?;
-                let mut conso = Out::create(
-                    &opts.out,
-                    &format!("ofgl-base-communes-consolidee_{exer}.csv"),
-                    &header_for(H_COMMUNES_CONSO, exer),
-                )?;
-                for coll in &colls {
-                    let c = commune_by_siren.get(coll.siren.as_str()).ok_or_else(|| {
-                        format!("{}: unknown commune SIREN {}", path.display(), coll.siren)
-                    })?;
-                    if let Some(keep) = &opts.communes_departements
-                        && !keep.contains(&c.departement)
-                    {
-                        continue;
-                    }
-                    let fl = flags(c);
-                    let (epci_siren, epci_nom) = epci_of
-                        .get(c.code.as_str())
-                        .map(|&i| (geo.epci[i].siren.clone(), geo.epci[i].nom.clone()))
-                        .unwrap_or_default();
-                    let pop = c.population;
-                    let ctx = vec![
-                        ex.clone(),
-                        oui(outre_mer_dep(&c.departement)).into(),
-                        c.region.clone(),
-                        reg_name(&c.region),
-                        c.departement.clone(),
-                        dep_name(&c.departement),
-                        epci_siren,
-                        epci_nom,
-                        strate_commune(pop).to_string(),
-                        oui(fl.rurale).into(),
-                        oui(fl.montagne).into(),
-                        oui(fl.touristique).into(),
-                        fl.tranche.to_string(),
-                        oui(fl.qpv).into(),
-                        c.code.clone(),
-                        c.nom.clone(),
-                        "Commune".into(),
-                        c.siren.clone(),
-                        c.code.clone(),
-                    ];
-                    for (b, vals) in &coll.budgets {
-                        let bp = b.cbudg == "1";
-                        for a in &names {
-                            let m = vals.get(a).copied().unwrap_or(0);
-                            let mut f = ctx.clone();
-                            f.extend([
-                                b.ident.clone(),
-                                b.lbudg.clone(),
-                                if bp {
-                                    "Budget principal"
-                                } else {
-                                    "Budget annexe"
-                                }
-                                .into(),
-                                b.nomen.clone(),
-                                a.clone(),
-                                fmt_cents(m),
-                                fmt_millions(m),
-                                pop.to_string(),
-                                fmt_per_hab(m, pop),
-                                "1".into(),
-                                if bp { "1" } else { "3" }.into(),
-                            ]);
-                            f.extend(ordre(a));
-                            f.extend([ex.clone(), pop.to_string()]);
-                            base.row(&f)?;
-                        }
-                    }
-                    let Some(bp) = coll.bp() else { continue };
-                    let fx = flux(defs, coll, niveau, exer)?;
+        let mut base = spec.base_header.map(|h| file("", h)).transpose()?;
+        let mut conso = file("-consolidee", spec.conso_header)?;
+        for coll in &colls {
+            let Some(cx) = (spec.context)(&lookup, coll, &path, &ex)? else {
+                continue;
+            };
+            let pop = cx.pop.to_string();
+            // per-budget file: one row per budget × agrégat
+            if let Some(base) = &mut base {
+                for (b, vals) in &coll.budgets {
+                    let bp = b.cbudg == "1";
                     for a in &names {
-                        let [mbp, mba, mfl, m] = consolidate(coll, &fx, a);
-                        let mut f = ctx.clone();
+                        let m = vals.get(a).copied().unwrap_or(0);
+                        let mut f = cx.head.clone();
                         f.extend([
-                            bp.lbudg.clone(),
+                            b.ident.clone(),
+                            b.lbudg.clone(),
+                            if bp {
+                                "Budget principal"
+                            } else {
+                                "Budget annexe"
+                            }
+                            .into(),
+                            b.nomen.clone(),
                             a.clone(),
-                            fmt_cents(mbp),
-                            fmt_cents(mba),
-                            fmt_cents(mfl),
                             fmt_cents(m),
                             fmt_millions(m),
-                            pop.to_string(),
-                            fmt_per_hab(m, pop),
+                            pop.clone(),
+                            fmt_per_hab(m, cx.pop),
                             "1".into(),
+                            if bp { "1" } else { "3" }.into(),
                         ]);
-                        f.extend(ordre(a));
-                        f.extend([ex.clone(), pop.to_string()]);
-                        conso.row(&f)?;
+                        f.extend(ordre_analyse(a).map(String::from));
+                        f.extend(cx.tail.iter().cloned());
+                        base.row(&f)?;
                     }
                 }
-                written.push(base.finish()?);
-                written.push(conso.finish()?);
             }
-            "gfp" => {
-                let mut conso = Out::create(
-                    &opts.out,
-                    &format!("ofgl-base-gfp-consolidee_{exer}.csv"),
-                    &header_for(H_GFP_CONSO, exer),
-                )?;
-                for coll in &colls {
-                    let e = geo
-                        .epci
-                        .iter()
-                        .find(|e| e.siren == coll.siren)
-                        .ok_or_else(|| {
-                            format!("{}: unknown EPCI SIREN {}", path.display(), coll.siren)
-                        })?;
-                    let Some(bp) = coll.bp() else { continue };
-                    let member_deps: Vec<String> =
-                        e.membres.iter().map(|m| geo.departement_of(m)).collect();
-                    let deps: BTreeSet<&String> = member_deps.iter().collect();
-                    let first = member_deps.first().cloned().unwrap_or_default();
-                    let region = geo
-                        .departements
-                        .get(&first)
-                        .map(|d| d.region.clone())
-                        .unwrap_or_default();
-                    let qpv = e
-                        .membres
-                        .iter()
-                        .filter_map(|m| geo.commune(m))
-                        .any(|c| flags(c).qpv);
-                    let tranche = hash_bytes(0xF1A7, e.siren.as_bytes()) % 3 + 1;
-                    let nature = match e.nature.as_str() {
-                        "METRO" | "ME" | "MET69" => "M".to_string(),
-                        other => other.to_string(),
-                    };
-                    let pop = e.population;
-                    let fx = flux(defs, coll, niveau, exer)?;
-                    for a in &names {
-                        let [mbp, mba, mfl, m] = consolidate(coll, &fx, a);
-                        let mut f = vec![
-                            ex.clone(),
-                            oui(outre_mer_dep(&first)).into(),
-                            region.clone(),
-                            reg_name(&region),
-                            deps.iter()
-                                .map(|d| d.as_str())
-                                .collect::<Vec<_>>()
-                                .join(","),
-                            deps.iter()
-                                .map(|d| dep_name(d))
-                                .collect::<Vec<_>>()
-                                .join(","),
-                            strate_gfp(pop).to_string(),
-                            nature.clone(),
-                            e.financement.clone(),
-                            tranche.to_string(),
-                            oui(qpv).into(),
-                            e.siren.clone(),
-                            e.nom.clone(),
-                            "GFP".into(),
-                            e.siren.clone(),
-                            bp.lbudg.clone(),
-                            a.clone(),
-                            fmt_cents(mbp),
-                            fmt_cents(mba),
-                            fmt_cents(mfl),
-                            fmt_cents(m),
-                            fmt_millions(m),
-                            pop.to_string(),
-                            fmt_per_hab(m, pop),
-                            "1".into(),
-                        ];
-                        f.extend(ordre(a));
-                        f.extend([
-                            e.siren.clone(),
-                            e.nom.clone(),
-                            "GFP".into(),
-                            pop.to_string(),
-                            ex.clone(),
-                        ]);
-                        conso.row(&f)?;
-                    }
+            // consolidated file: one row per collectivité × agrégat
+            let Some(bp) = coll.bp() else { continue };
+            let fx = flux(defs, coll, niveau, exer)?;
+            for a in &names {
+                let [mbp, mba, mfl, m] = consolidate(coll, &fx, a);
+                let mut f = cx.head.clone();
+                f.extend([
+                    bp.lbudg.clone(),
+                    a.clone(),
+                    fmt_cents(mbp),
+                    fmt_cents(mba),
+                    fmt_cents(mfl),
+                    fmt_cents(m),
+                    fmt_millions(m),
+                    pop.clone(),
+                    fmt_per_hab(m, cx.pop),
+                ]);
+                if spec.compte_disponible {
+                    f.push("1".into());
                 }
-                written.push(conso.finish()?);
+                f.extend(ordre_analyse(a).map(String::from));
+                f.extend(cx.tail.iter().cloned());
+                conso.row(&f)?;
             }
-            "departements" => {
-                let mut conso = Out::create(
-                    &opts.out,
-                    &format!("ofgl-base-departements-consolidee_{exer}.csv"),
-                    &header_for(H_DEPARTEMENTS_CONSO, exer),
-                )?;
-                for coll in &colls {
-                    let s = geo
-                        .dep_sirens
-                        .iter()
-                        .find(|s| s.siren == coll.siren)
-                        .ok_or_else(|| {
-                            format!(
-                                "{}: unknown département SIREN {}",
-                                path.display(),
-                                coll.siren
-                            )
-                        })?;
-                    let d = geo
-                        .departements
-                        .get(&s.insee)
-                        .ok_or_else(|| format!("département {} not in the geography", s.insee))?;
-                    let Some(bp) = coll.bp() else { continue };
-                    let pop = geo.population_departement(&d.code);
-                    let urban: u64 = geo
-                        .communes
-                        .iter()
-                        .filter(|c| c.departement == d.code && c.population >= 10_000)
-                        .map(|c| c.population)
-                        .sum();
-                    let rural_urbain = if urban * 2 >= pop { "urbain" } else { "rural" };
-                    let fx = flux(defs, coll, niveau, exer)?;
-                    for a in &names {
-                        let [mbp, mba, mfl, m] = consolidate(coll, &fx, a);
-                        let mut f = vec![
-                            ex.clone(),
-                            oui(outre_mer_dep(&d.code)).into(),
-                            d.region.clone(),
-                            reg_name(&d.region),
-                            strate_departement(pop).to_string(),
-                            rural_urbain.into(),
-                            d.code.clone(),
-                            d.nom.clone(),
-                            "DEPT".into(),
-                            s.siren.clone(),
-                            bp.lbudg.clone(),
-                            a.clone(),
-                            fmt_cents(mbp),
-                            fmt_cents(mba),
-                            fmt_cents(mfl),
-                            fmt_cents(m),
-                            fmt_millions(m),
-                            pop.to_string(),
-                            fmt_per_hab(m, pop),
-                        ];
-                        f.extend(ordre(a));
-                        f.extend([ex.clone(), pop.to_string()]);
-                        conso.row(&f)?;
-                    }
-                }
-                written.push(conso.finish()?);
-            }
-            "regions" => {
-                let mut conso = Out::create(
-                    &opts.out,
-                    &format!("ofgl-base-regions-consolidee_{exer}.csv"),
-                    &header_for(H_REGIONS_CONSO, exer),
-                )?;
-                for coll in &colls {
-                    let s = geo
-                        .reg_sirens
-                        .iter()
-                        .find(|s| s.siren == coll.siren)
-                        .ok_or_else(|| {
-                            format!("{}: unknown région SIREN {}", path.display(), coll.siren)
-                        })?;
-                    let Some(bp) = coll.bp() else { continue };
-                    let pop = geo.population_region(&s.insee);
-                    let fx = flux(defs, coll, niveau, exer)?;
-                    for a in &names {
-                        let [mbp, mba, mfl, m] = consolidate(coll, &fx, a);
-                        let mut f = vec![
-                            ex.clone(),
-                            oui(outre_mer_reg(&s.insee)).into(),
-                            oui(bp.categ == "CTU").into(),
-                            s.insee.clone(),
-                            reg_name(&s.insee),
-                            bp.categ.clone(),
-                            s.siren.clone(),
-                            bp.lbudg.clone(),
-                            a.clone(),
-                            fmt_cents(mbp),
-                            fmt_cents(mba),
-                            fmt_cents(mfl),
-                            fmt_cents(m),
-                            fmt_millions(m),
-                            pop.to_string(),
-                            fmt_per_hab(m, pop),
-                        ];
-                        f.extend(ordre(a));
-                        f.push(ex.clone());
-                        conso.row(&f)?;
-                    }
-                }
-                written.push(conso.finish()?);
-            }
-            _ => unreachable!(),
         }
+        if let Some(base) = base {
+            written.push(base.finish()?);
+        }
+        written.push(conso.finish()?);
     }
     Ok(written)
 }
