@@ -6,6 +6,11 @@
 # prints its python path. Usage: scripts/python-tools.sh [VENV_DIR]
 set -euo pipefail
 venv="${1:-${OPENCOLL_VENV:-$HOME/.cache/opencoll-venv}}"
+# Tests call this from parallel threads and processes: one installs, the others wait for it
+# (on a fresh machine two `python3 -m venv` at once failed with "File exists").
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import duckdb, moto.server, openpyxl, psycopg, reportlab, fpdf" 2>/dev/null; then
   python3 -m venv "$venv" >&2
   "$venv/bin/pip" install --quiet --disable-pip-version-check duckdb==1.4.4 "moto[server]==5.1.18" \
