@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Proj, stderr, stdout};
+use common::{Proj, fixture, stderr, stdout};
 
 fn pipeline(p: &Proj) {
     p.write(
@@ -115,11 +115,8 @@ fn expect_failure(p: &Proj, needle: &[&str]) {
 #[test]
 fn bad_inputs_fail_clearly_and_change_nothing() {
     let p = Proj::empty(&["ref"]);
-    let yaml = |path: &str, extra: &str| {
-        format!(
-            "name: ref.a\nsource: {{ path: {path}{extra} }}\ncolumns:\n  code: {{ from: code, type: code }}\n  n: {{ from: n, type: int64 }}\n"
-        )
-    };
+    let yaml =
+        |path: &str, extra: &str| fixture("faults/ref_a.yaml", &[("PATH", path), ("EXTRA", extra)]);
     p.write("data/a.csv", "code,n\n01001,1\n");
     p.write("pipelines/a.yaml", yaml("data/a.csv", ""));
     p.ok(&["refresh"]);

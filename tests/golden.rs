@@ -1,11 +1,11 @@
 //! Golden outputs of the views of `sql/` on the committed samples. Expected outputs are in
-//! tests/golden/<view>.csv.gz (sorted rows, header first). After an intended change:
+//! tests/golden/<view>.csv (plain text, so a change is reviewed as a diff: sorted rows,
+//! header first). After an intended change:
 //!     OPENCOLL_UPDATE_GOLDEN=1 cargo test --test golden
 //! A mismatch prints the rows that disappeared (-) and appeared (+).
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use common::Proj;
@@ -45,27 +45,19 @@ fn views_match_their_golden_outputs() {
     let mut failures = Vec::new();
     for view in views() {
         let actual = sorted_csv(&p, &view);
-        let path = dir.join(format!("{view}.csv.gz"));
+        let path = dir.join(format!("{view}.csv"));
         if update {
             std::fs::create_dir_all(&dir).unwrap();
-            let mut gz = flate2::GzBuilder::new()
-                .mtime(0)
-                .write(Vec::new(), flate2::Compression::best());
-            gz.write_all((actual.join("\n") + "\n").as_bytes()).unwrap();
-            std::fs::write(&path, gz.finish().unwrap()).unwrap();
+            std::fs::write(&path, actual.join("\n") + "\n").unwrap();
             continue;
         }
-        let Ok(bytes) = std::fs::read(&path) else {
+        let Ok(text) = std::fs::read_to_string(&path) else {
             failures.push(format!(
                 "{view}: no golden file {} (run with OPENCOLL_UPDATE_GOLDEN=1)",
                 path.display()
             ));
             continue;
         };
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(&bytes[..])
-            .read_to_string(&mut text)
-            .unwrap();
         let expected: Vec<String> = text.lines().map(str::to_string).collect();
         if expected != actual {
             let missing: Vec<&String> = expected

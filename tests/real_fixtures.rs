@@ -3,33 +3,18 @@
 
 mod common;
 
-use common::{Proj, shared};
+use common::{Proj, fixture, shared};
 
-fn fixture(rel: &str) -> String {
-    shared().join(rel).to_string_lossy().into_owned()
+/// A pipeline of `tests/fixtures/pipelines/real_fixtures`, reading from the real fixtures.
+fn pipeline(name: &str) -> String {
+    let real = shared().to_string_lossy().into_owned();
+    fixture(&format!("real_fixtures/{name}"), &[("REAL", &real)])
 }
 
 #[test]
 fn legacy_cog_2017_tab_windows_1252_crlf() {
     let p = Proj::empty(&["ref"]);
-    p.write(
-        "pipelines/cog2017.yaml",
-        format!(
-            r#"name: ref.cog_2017
-source:
-  path: {}
-  csv: {{ delimiter: tab, encoding: windows-1252 }}
-columns:
-  actual: {{ from: ACTUAL, type: int16 }}
-  dep: {{ from: DEP, type: code }}
-  com: {{ from: COM, type: code, width: 3 }}
-  code: {{ sql: "dep || com" }}
-  nccenr: {{ from: NCCENR }}
-  artmin: {{ from: ARTMIN }}
-"#,
-            fixture("insee-cog/France2017.txt")
-        ),
-    );
+    p.write("pipelines/cog2017.yaml", pipeline("cog_2017.yaml"));
     let out = p.ok(&["refresh"]);
     assert!(
         out.contains("39929 read, 39929 written, 0 rejected"),
@@ -62,26 +47,7 @@ fn ofgl_guadeloupe_export_bom_and_year_in_headers() {
     let p = Proj::empty(&["ofgl"]);
     p.write(
         "pipelines/ofgl.yaml",
-        format!(
-            r#"name: ofgl.agregats_communes
-source:
-  path: {}
-  csv: {{ delimiter: ";" }}
-columns:
-  exercice: {{ from: Exercice, type: int16 }}
-  code_insee: {{ from: "/^Code Insee \\d{{4}} Commune$/", type: code, width: 5 }}
-  nom: {{ from: "/^Nom \\d{{4}} Commune$/" }}
-  siren: {{ from: Code Siren Collectivité, type: code, width: 9 }}
-  siret_budget: {{ from: Siret Budget, type: code, width: 14 }}
-  type_budget: {{ from: Type de budget }}
-  agregat: {{ from: Agrégat }}
-  montant: {{ from: Montant, type: "decimal(18,2)" }}
-  population: {{ from: Population totale, type: int64 }}
-  euros_par_habitant: {{ from: Montant en € par habitant, type: float64 }}
-  outre_mer: {{ from: Outre-mer, type: bool }}
-"#,
-            fixture("ofgl/ofgl-base-communes_2024_dep971.csv")
-        ),
+        pipeline("ofgl_agregats_communes.yaml"),
     );
     let out = p.ok(&["refresh"]);
     assert!(out.contains("2505 read, 2505 written, 0 rejected"), "{out}");
@@ -108,33 +74,7 @@ columns:
 #[test]
 fn dgfip_2024_balance_sample_identity_holds() {
     let p = Proj::empty(&["finances"]);
-    p.write(
-        "pipelines/bal.yaml",
-        format!(
-            r#"name: finances.balances_2024_sample
-source:
-  path: {}
-  csv: {{ delimiter: ";" }}
-columns:
-  exercice: {{ from: exer, type: int16 }}
-  ndept: {{ from: ndept, type: code, width: 3 }}
-  insee: {{ from: insee, type: code, width: 3 }}
-  code_insee: {{ sql: "insee_from_dgfip(ndept, insee)" }}
-  lbudg: {{ from: lbudg }}
-  siren: {{ from: siren, type: code, width: 9 }}
-  compte: {{ from: compte, type: code }}
-  bedeb: {{ from: bedeb, type: "decimal(18,2)" }}
-  becre: {{ from: becre, type: "decimal(18,2)" }}
-  obnetdeb: {{ from: obnetdeb, type: "decimal(18,2)" }}
-  obnetcre: {{ from: obnetcre, type: "decimal(18,2)" }}
-  onbdeb: {{ from: onbdeb, type: "decimal(18,2)" }}
-  onbcre: {{ from: onbcre, type: "decimal(18,2)" }}
-  sd: {{ from: sd, type: "decimal(18,2)" }}
-  sc: {{ from: sc, type: "decimal(18,2)" }}
-"#,
-            fixture("dgfip/balances-comptables-communes-2024_sample.csv")
-        ),
-    );
+    p.write("pipelines/bal.yaml", pipeline("balances_2024_sample.yaml"));
     p.ok(&["refresh"]);
     assert_eq!(
         p.value("SELECT count(*) FROM finances.balances_2024_sample"),
@@ -159,29 +99,7 @@ columns:
 #[test]
 fn epci_compositions_2016_and_2017() {
     let p = Proj::empty(&["ref"]);
-    let dir = fixture("dgcl");
-    p.write(
-        "pipelines/epci.yaml",
-        format!(
-            r#"name: ref.epci_composition
-source:
-  path: {dir}/epci_composition_{{annee}}.csv
-  vars: {{ annee: [2016, 2017] }}
-  csv: {{ delimiter: ";" }}
-columns:
-  annee: {{ var: annee, type: int16 }}
-  siren: {{ from: siren, type: code, width: 9 }}
-  nom: {{ from: nom }}
-  nature: {{ from: nature }}
-  nb_com: {{ from: nb_com, type: int32 }}
-  ptot: {{ from: ptot, type: int64 }}
-  insee: {{ from: insee, type: code, width: 5 }}
-  siren_com: {{ from: siren_com, type: code, width: 9 }}
-  ptot_com: {{ from: ptot_com, type: int64 }}
-target: {{ partition_by: [annee] }}
-"#
-        ),
-    );
+    p.write("pipelines/epci.yaml", pipeline("epci_composition.yaml"));
     p.ok(&["refresh"]);
     assert_eq!(
         p.rows("SELECT annee, count(DISTINCT siren), count(*) FROM ref.epci_composition GROUP BY annee ORDER BY annee"),
@@ -201,32 +119,7 @@ target: {{ partition_by: [annee] }}
 fn ofgl_identities_hold_on_the_guadeloupe_2024_export() {
     // Declared as data tests, the way an analyst would: row-level on the table, per budget on a view.
     let p = Proj::empty(&["ofgl"]);
-    p.write(
-        "pipelines/ofgl.yaml",
-        format!(
-            r#"name: ofgl.communes
-source:
-  path: {}
-  csv: {{ delimiter: ";" }}
-columns:
-  exercice: {{ from: Exercice, type: int16 }}
-  code_insee: {{ from: "/^Code Insee \\d{{4}} Commune$/", type: code, width: 5 }}
-  siret_budget: {{ from: Siret Budget, type: code, width: 14 }}
-  agregat: {{ from: Agrégat }}
-  montant: {{ from: Montant, type: "decimal(18,2)" }}
-  montant_millions: {{ from: Montant en millions, type: float64 }}
-  population: {{ from: Population totale, type: int64 }}
-  euros_par_habitant: {{ from: Montant en € par habitant, type: float64 }}
-checks:
-  - {{ unique: [siret_budget, agregat] }}
-  - name: €/hab = montant / population
-    identity: {{ left: euros_par_habitant, right: "CAST(montant AS DOUBLE) / population", tolerance: 0.01 }}
-  - name: montant en millions = montant / 1e6
-    identity: {{ left: montant_millions, right: "CAST(montant AS DOUBLE) / 1e6", tolerance: 0.000001 }}
-"#,
-            fixture("ofgl/ofgl-base-communes_2024_dep971.csv")
-        ),
-    );
+    p.write("pipelines/ofgl.yaml", pipeline("ofgl_communes.yaml"));
     p.write(
         "sql/ofgl/budgets.sql",
         "SELECT siret_budget,
@@ -240,8 +133,7 @@ checks:
     let catalog = std::fs::read_to_string(p.path().join("catalog.yaml")).unwrap();
     p.write(
         "catalog.yaml",
-        catalog
-            + "datasets:\n  ofgl.budgets:\n    checks:\n      - { row_count: { min: 56, max: 56 } }\n      - name: Recettes totales = RF + RI\n        identity: { left: recettes_totales, right: rf + ri, tolerance: 0.02 }\n      - name: Epargne brute = RF - DF\n        identity: { left: epargne_brute, right: rf - df, tolerance: 0.02 }\n",
+        catalog + &fixture("real_fixtures/ofgl_budgets.catalog.yaml", &[]),
     );
     let out = p.ok(&["refresh"]);
     assert!(

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{Proj, Server, free_port, wait_port};
+use common::{Proj, Server, fixture, free_port, wait_port};
 
 fn python(code: &str) {
     common::run_ok(
@@ -113,7 +113,7 @@ fn https_like_sources_are_fetched_conditionally_and_unreachable_urls_fail_clearl
     let p = Proj::empty(&["ref"]);
     p.write(
         "pipelines/a.yaml",
-        format!("name: ref.a\nsource: {{ path: \"http://127.0.0.1:{port}/a.csv\" }}\ncolumns:\n  code: {{ from: code, type: code }}\n  n: {{ from: n, type: int64 }}\n"),
+        fixture("remote/ref_a_http.yaml", &[("PORT", &port.to_string())]),
     );
     let out = p.ok(&["refresh"]);
     assert!(out.contains("ok      ref.a: 1 read, 1 written"), "{out}");

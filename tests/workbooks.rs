@@ -4,39 +4,18 @@
 
 mod common;
 
-use common::{Proj, python_with_duckdb, run_ok, shared};
+use common::{Proj, fixture, python_with_duckdb, run_ok, shared};
 
-fn fixture(rel: &str) -> String {
-    shared().join(rel).to_string_lossy().into_owned()
+/// A pipeline of `tests/fixtures/pipelines/workbooks`, reading from the real fixtures.
+fn pipeline(name: &str) -> String {
+    let real = shared().to_string_lossy().into_owned();
+    fixture(&format!("workbooks/{name}"), &[("REAL", &real)])
 }
 
 #[test]
 fn epcicom_2023_siren_stored_as_numbers_and_member_counts() {
     let p = Proj::empty(&["ref"]);
-    p.write(
-        "pipelines/epcicom.yaml",
-        format!(
-            r#"name: ref.epcicom
-source:
-  path: {}
-  vars: {{ annee: [2023] }}
-  xlsx: {{ sheet: "Epcicom{{annee}}" }}
-columns:
-  annee:          {{ var: annee, type: int16 }}
-  dept:           {{ from: dept, type: code }}
-  siren:          {{ from: siren, type: code, width: 9 }}
-  raison_sociale: {{ from: raison_sociale }}
-  nature:         {{ from: nature_juridique }}
-  nb_membres:     {{ from: nb_membres, type: int32 }}
-  total_pop_tot:  {{ from: total_pop_tot, type: int64 }}
-  insee:          {{ from: insee, type: code, width: 5 }}
-  siren_membre:   {{ from: siren_membre, type: code, width: 9 }}
-  nom_membre:     {{ from: nom_membre }}
-  ptot:           {{ from: "/^ptot_\\d{{4}}$/", type: int64 }}
-"#,
-            fixture("dgcl/epcicom2023.xlsx").replace("2023.xlsx", "{annee}.xlsx")
-        ),
-    );
+    p.write("pipelines/epcicom.yaml", pipeline("epcicom.yaml"));
     let out = p.ok(&["refresh"]);
     assert!(
         out.contains("34941 read, 34941 written, 0 rejected"),
@@ -72,39 +51,11 @@ columns:
 #[test]
 fn projets_dotations_long_sheet_name_and_lying_dimension() {
     let p = Proj::empty(&["dgcl"]);
-    let path = fixture("dgcl/projets_dotations_investissement_2019.xlsx");
-    p.write(
-        "pipelines/projets.yaml",
-        format!(
-            r#"name: dgcl.projets_2019
-source:
-  path: {path}
-  xlsx: {{ sheet: "/^Projets_/" }}
-columns:
-  id_projet:   {{ from: id_projet }}
-  id_dep:      {{ from: id_dep, type: code }}
-  id_terr:     {{ from: id_terr, type: code }}
-  dotation:    {{ from: dotation }}
-  cout_total:  {{ from: cout_total, type: "decimal(18,2)" }}
-  montant_sub: {{ from: montant_sub, type: "decimal(18,2)" }}
-  pct_sub:     {{ from: pct_sub, type: float64 }}
-  lat:         {{ from: lat, type: float64 }}
-"#
-        ),
-    );
+    p.write("pipelines/projets.yaml", pipeline("projets_2019.yaml"));
     // The first sheet's variable list: a table in the middle of a title block.
     p.write(
         "pipelines/variables.yaml",
-        format!(
-            r#"name: dgcl.projets_2019_variables
-source:
-  path: {path}
-  xlsx: {{ sheet: infos, range: "A9:B", header_rows: 0, stop_at: blank }}
-columns:
-  variable:    {{ from: column_1 }}
-  description: {{ from: column_2 }}
-"#
-        ),
+        pipeline("projets_2019_variables.yaml"),
     );
     let out = p.ok(&["refresh"]);
     assert!(
@@ -142,41 +93,12 @@ columns:
     );
 }
 
-const ASPIC_COLUMNS: &str = r#"
-  reg:       { from: reg, type: code, width: 2 }
-  dept:      { from: dept, type: code }
-  code:      { from: CodeInsee, type: code, width: 5 }
-  siren:     { from: SIREN, type: code, width: 9 }
-  nom:       { from: NomCom }
-  chef_lieu: { from: CHEFLIEU, type: int16 }
-  code_bv:   { from: CodeBV, type: code, width: 5 }
-  pop_tot:   { from: PopTot, type: int64 }
-  pop_muni:  { from: PopMuni, type: int64 }
-  tcam:      { from: TCAM, type: float64 }
-  cp:        { from: cp, type: code, width: 5 }
-  tel:       { from: Tel, type: code, width: 10 }
-  courriel:  { from: Courriel }
-  montagne:  { from: montagne, type: bool }
-  densite:   { from: Densite, type: float64 }
-"#;
-
 #[test]
 fn aspic_xlsx_and_csv_give_identical_tables() {
     let p = Proj::empty(&["dgcl"]);
-    p.write(
-        "pipelines/aspic_csv.yaml",
-        format!(
-            "name: dgcl.aspic_csv\nsource:\n  path: {}\n  csv: {{ decimal: \",\" }}\ncolumns:{ASPIC_COLUMNS}",
-            fixture("dgcl/aspic_CommuneASPIC2021_sample.csv")
-        ),
-    );
-    p.write(
-        "pipelines/aspic_xlsx.yaml",
-        format!(
-            "name: dgcl.aspic_xlsx\nsource:\n  path: {}\n  xlsx: {{ sheet: CommuneASPIC2021 }}\ncolumns:{ASPIC_COLUMNS}",
-            fixture("dgcl/aspic_CommuneASPIC2021_sample.xlsx")
-        ),
-    );
+    // The two pipelines differ only by their name and source: they declare the same columns.
+    p.write("pipelines/aspic_csv.yaml", pipeline("aspic_csv.yaml"));
+    p.write("pipelines/aspic_xlsx.yaml", pipeline("aspic_xlsx.yaml"));
     let out = p.ok(&["refresh"]);
     assert_eq!(
         out.matches("12 read, 12 written, 0 rejected").count(),
@@ -342,23 +264,7 @@ fn collocgouv_xls_definitions_one_sheet_per_year() {
     let p = Proj::empty(&["dgfip"]);
     p.write(
         "pipelines/definitions.yaml",
-        format!(
-            r#"name: dgfip.definitions_communes
-source:
-  path: {}
-  xlsx:
-    sheet: "/^définitions_(?<exercice>\\d{{4}})$/"
-    header_rows: 0
-    skip_until: "^Opérations de fonctionnement$"
-columns:
-  exercice: {{ var: exercice, type: int16 }}
-  agregat:  {{ from: column_1 }}
-  formule:  {{ from: column_5 }}
-transform:
-  - sql: SELECT * FROM input WHERE formule IS NOT NULL
-"#,
-            fixture("dgfip/Collocgouv_comm_111213.xls")
-        ),
+        pipeline("definitions_communes.yaml"),
     );
     p.ok(&["refresh"]);
     assert_eq!(

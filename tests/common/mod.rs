@@ -25,6 +25,38 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The text of a pipeline (or catalog) YAML written for the tests,
+/// `tests/fixtures/pipelines/<rel>`, with each `${NAME}` placeholder replaced by its value in
+/// `vars`. Every placeholder in the file must be given a value, and every value must be used.
+pub fn fixture(rel: &str, vars: &[(&str, &str)]) -> String {
+    let path = repo().join("tests/fixtures/pipelines").join(rel);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut out = String::with_capacity(text.len());
+    let mut used = vec![false; vars.len()];
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let end = after
+            .find('}')
+            .unwrap_or_else(|| panic!("{}: unclosed placeholder", path.display()));
+        let name = &after[..end];
+        let i = vars
+            .iter()
+            .position(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{}: no value given for ${name}", path.display()));
+        out.push_str(vars[i].1);
+        used[i] = true;
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    for ((name, _), used) in vars.iter().zip(used) {
+        assert!(used, "{}: no placeholder for {name}", path.display());
+    }
+    out
+}
+
 /// The real-data fixtures shared beside the repository. Tests that use them fail (they do not
 /// skip) when the folder is missing: set OPENCOLL_SHARED to point at another copy.
 pub fn shared() -> PathBuf {
@@ -56,7 +88,7 @@ impl Proj {
         let dir = tempfile::tempdir().unwrap();
         let mut cat = String::from("lake: data/lake\ndomains:\n");
         for d in domains {
-            cat.push_str(&format!("  {d}: {{ title: {d} }}\n"));
+            cat.push_str(&["  ", d, ": { title: ", d, " }\n"].concat());
         }
         std::fs::write(dir.path().join("catalog.yaml"), cat).unwrap();
         Proj { dir }
