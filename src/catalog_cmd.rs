@@ -1,9 +1,8 @@
 //! `opencoll catalog`: what is in the lake, for people (table) and programs (JSON).
 
 use anyhow::Result;
-use arrow::array::{Array, AsArray};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
 use oc_spec::Project;
 use serde_json::{Value, json};
 
@@ -33,28 +32,17 @@ pub async fn run(project: &Project, session: &oc_sql::LakeSession, format: Forma
             }),
             Err(_) => None,
         };
-        let doc = project.catalog.datasets.get(name.as_str());
-        let pipeline = project.pipeline(name).map(|p| &p.pipeline);
-        let col_doc = |c: &str| -> Option<String> {
-            doc.and_then(|d| d.columns.get(c).cloned()).or_else(|| {
-                pipeline
-                    .and_then(|p| p.columns.get(c))
-                    .and_then(|s| s.doc.clone())
-            })
-        };
-        let title = doc
-            .and_then(|d| d.title.clone())
-            .or_else(|| pipeline.and_then(|p| p.title.clone()));
+        let meta = project.dataset_meta(name);
         items.push(json!({
             "name": name,
             "kind": kind,
-            "title": title,
-            "producer": doc.and_then(|d| d.producer.clone()).or_else(|| pipeline.and_then(|p| p.producer.clone())),
-            "licence": doc.and_then(|d| d.licence.clone()).or_else(|| pipeline.and_then(|p| p.licence.clone())),
-            "description": doc.and_then(|d| d.description.clone()).or_else(|| pipeline.and_then(|p| p.description.clone())),
+            "title": meta.title,
+            "producer": meta.producer,
+            "licence": meta.licence,
+            "description": meta.description,
             "rows": rows,
             "last_refresh": last.iter().find(|(p, _)| p == name).map(|(_, t)| t.clone()),
-            "columns": schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string(), "doc": col_doc(f.name())})).collect::<Vec<_>>(),
+            "columns": schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string(), "doc": meta.column_doc(f.name())})).collect::<Vec<_>>(),
         }));
     }
     match format {
@@ -89,29 +77,15 @@ pub async fn run(project: &Project, session: &oc_sql::LakeSession, format: Forma
     Ok(())
 }
 
+/// The time of each pipeline's last successful run.
 async fn last_refreshes(session: &oc_sql::LakeSession) -> Vec<(String, String)> {
-    let q = "SELECT pipeline, CAST(max(finished_at) AS VARCHAR) FROM _ops.runs WHERE status = 'success' GROUP BY pipeline";
-    let Ok(df) = session.query(q).await else {
-        return Vec::new();
-    };
-    let Ok(batches) = df.collect().await else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for b in batches {
-        // Delta tables read strings as Utf8View: normalise before downcasting.
-        let (Ok(p), Ok(t)) = (
-            cast(b.column(0), &DataType::Utf8),
-            cast(b.column(1), &DataType::Utf8),
-        ) else {
-            continue;
-        };
-        let (p, t) = (p.as_string::<i32>(), t.as_string::<i32>());
-        for i in 0..b.num_rows() {
-            if p.is_valid(i) && t.is_valid(i) {
-                out.push((p.value(i).to_string(), t.value(i).to_string()));
-            }
-        }
+    let runs = oc_sql::ops::successful_runs(&session.ctx, None)
+        .await
+        .unwrap_or_default();
+    // Oldest first: the last one of a pipeline wins.
+    let mut last = std::collections::BTreeMap::new();
+    for r in runs {
+        last.insert(r.pipeline, r.finished_at);
     }
-    out
+    last.into_iter().collect()
 }

@@ -13,12 +13,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use futures::StreamExt;
-use oc_engine::{
-    Decision, RunOptions, decide, last_successful_runs, run_pipeline, validate_project,
-};
+use oc_engine::{Decision, Event, Observer, RefreshError, RefreshOptions, validate_project};
 use oc_lake::Lake;
-use oc_spec::{Diagnostics, Project};
+use oc_spec::Project;
 
 use crate::output::Format;
 
@@ -178,15 +175,40 @@ fn main() -> ExitCode {
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(stack_bytes())
         .build()
         .expect("tokio runtime");
-    match rt.block_on(dispatch(cli)) {
-        Ok(code) => code,
-        Err(e) => {
+    // The command runs on a thread of the same stack size as the runtime's workers: SQL is
+    // parsed and planned by recursion wherever a command happens to do it.
+    let main = std::thread::Builder::new()
+        .name("opencoll".into())
+        .stack_size(stack_bytes())
+        .spawn(move || rt.block_on(dispatch(cli)))
+        .expect("main thread");
+    match main.join() {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+        Err(_) => ExitCode::FAILURE,
     }
+}
+
+/// Stack of every thread that may parse, plan or run SQL. Planning recurses through
+/// expressions: `oc_sql::shape` bounds their depth and this stack holds the deepest accepted
+/// (measured in debug builds, whose frames are the largest; see docs/serving.md). Only the
+/// pages a thread touches are committed.
+const STACK_BYTES: usize = 64 * 1024 * 1024;
+
+/// [`STACK_BYTES`], or `OPENCOLL_STACK_MIB` (to measure how much stack the deepest query
+/// accepted needs, or to give more on a platform with larger frames).
+fn stack_bytes() -> usize {
+    std::env::var("OPENCOLL_STACK_MIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|m| *m >= 1)
+        .map_or(STACK_BYTES, |m| m * 1024 * 1024)
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -313,7 +335,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 };
                 oc_engine::schedule::serve(&project, &open_lake()?, sopts, shutdown.clone())
                     .await
-                    .map_err(anyhow::Error::msg)
+                    .map_err(anyhow::Error::from)
             };
             // The first failure (a port already taken, say) stops the service.
             tokio::try_join!(servers, scheduler)?;
@@ -352,16 +374,16 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             limit,
             format,
         } => {
-            let session = oc_sql::LakeSession::open(&open_lake()?, &[]).await?;
-            let filter = pipeline
-                .map(|p| format!("WHERE pipeline = '{}'", p.replace('\'', "''")))
-                .unwrap_or_default();
-            let q = format!(
-                "SELECT CAST(finished_at AS VARCHAR) AS finished_at, pipeline, status, rows_read, rows_written, rows_rejected, \
-                 table_version, round(date_part('epoch', finished_at) - date_part('epoch', started_at), 1) AS seconds, error \
-                 FROM _ops.runs {filter} ORDER BY finished_at DESC LIMIT {limit}"
-            );
-            let batches = session.query(&q).await?.collect().await?;
+            let lake = open_lake()?;
+            let ctx = oc_sql::LakeTables::load(&lake, [oc_lake::ops::RUNS])
+                .await?
+                .context()?;
+            let q = oc_sql::ops::history_sql(pipeline.as_deref(), limit);
+            let batches = ctx
+                .sql_with_options(&q, oc_sql::read_only())
+                .await?
+                .collect()
+                .await?;
             output::print(&batches, format)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -408,6 +430,61 @@ fn warn_broken(session: &oc_sql::LakeSession) {
     }
 }
 
+/// Prints a refresh's events: one line per decision and per run, a spinner on a terminal
+/// when a wave runs a single pipeline.
+struct Printer {
+    plan_only: bool,
+    tty: bool,
+    spinner: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Observer for Printer {
+    fn on(&self, event: Event<'_>) {
+        match event {
+            Event::Decided { pipeline, decision } => match decision {
+                Decision::Skip { reason } => println!("skip    {pipeline}: {reason}"),
+                Decision::Run { reason, .. } if self.plan_only => {
+                    println!("run     {pipeline}: {reason}")
+                }
+                Decision::Run { .. } => {}
+            },
+            Event::WaveStarted { pipelines } if self.tty && pipelines.len() == 1 => {
+                let b = indicatif::ProgressBar::new_spinner();
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} {msg} {pos} rows ({per_sec})",
+                    )
+                    .expect("template"),
+                );
+                b.set_message(pipelines[0].clone());
+                b.enable_steady_tick(std::time::Duration::from_millis(120));
+                *self.spinner.lock().expect("not poisoned") = Some(b);
+            }
+            Event::Started { pipeline } if !self.tty => eprintln!("refreshing {pipeline}…"),
+            Event::Progress { rows, .. } => {
+                if let Some(b) = &*self.spinner.lock().expect("not poisoned") {
+                    b.set_position(rows);
+                }
+            }
+            Event::Finished { report } => {
+                if let Some(b) = self.spinner.lock().expect("not poisoned").take() {
+                    b.finish_and_clear();
+                }
+                print_report(&report.pipeline, report);
+            }
+            Event::Missing { dataset } => {
+                println!("fail    {dataset}: not in the lake (refresh it first)")
+            }
+            Event::Checked { result } => println!(
+                "{:<7} {}",
+                result.status.as_str(),
+                result.summary().split_once(' ').map(|x| x.1).unwrap_or("")
+            ),
+            _ => {}
+        }
+    }
+}
+
 async fn refresh(
     project: &Project,
     lake: &Lake,
@@ -416,103 +493,29 @@ async fn refresh(
     plan_only: bool,
     lock_wait: std::time::Duration,
 ) -> Result<ExitCode> {
-    let diags = validate_project(project).await;
-    if !diags.is_empty() {
-        eprintln!("{diags}");
-        bail!(
-            "{} error(s) in the project: fix them first (opencoll validate)",
-            diags.len()
-        );
-    }
-    let matches = |name: &str| {
-        selected.is_empty()
-            || selected.iter().any(|s| match s.strip_suffix(".*") {
-                Some(domain) => name.split_once('.').is_some_and(|(d, _)| d == domain),
-                None => s == name,
-            })
+    let opts = RefreshOptions {
+        full,
+        plan_only,
+        lock_wait,
+        ..Default::default()
     };
-    for s in selected {
-        if let Some(domain) = s.strip_suffix(".*")
-            && !project.pipelines.iter().any(|p| {
-                p.pipeline
-                    .name
-                    .value
-                    .split_once('.')
-                    .is_some_and(|(d, _)| d == domain)
-            })
-        {
-            bail!("no pipeline in domain {domain}");
+    let printer = Arc::new(Printer {
+        plan_only,
+        tty: std::io::stderr().is_terminal(),
+        spinner: Default::default(),
+    });
+    let result = oc_engine::refresh(project, lake, selected, &opts, printer).await;
+    let summary = match result {
+        Err(RefreshError::Invalid { diagnostics, .. }) if !diagnostics.is_empty() => {
+            eprintln!("{diagnostics}");
+            bail!(
+                "{} error(s) in the project: fix them first (opencoll validate)",
+                diagnostics.len()
+            );
         }
-        if !s.ends_with(".*") && project.pipeline(s).is_none() {
-            let names: Vec<&str> = project
-                .pipelines
-                .iter()
-                .map(|p| p.pipeline.name.value.as_str())
-                .collect();
-            let hint = oc_spec::diag::did_you_mean(s, names.iter().copied())
-                .map(|n| format!(" (did you mean {n}?)"))
-                .unwrap_or_default();
-            bail!("no pipeline named {s}{hint}");
-        }
-    }
-    let tty = std::io::stderr().is_terminal();
-    let mut failures = 0;
-    let last = last_successful_runs(lake)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    // Waves: the pipelines of one wave read only tables of earlier waves, so they run in
-    // parallel (two at a time, the machine's cores).
-    for wave in oc_engine::waves(project, &mut Diagnostics::default()) {
-        let mut todo = Vec::new();
-        for pf in wave
-            .into_iter()
-            .filter(|pf| matches(&pf.pipeline.name.value))
-        {
-            let name = pf.pipeline.name.value.clone();
-            match decide(&project.root, lake, pf, last.get(&name), full).await {
-                Decision::Run(why) if plan_only => println!("run     {name}: {why}"),
-                Decision::Skip(why) => println!("skip    {name}: {why}"),
-                Decision::Run(_) => todo.push(pf),
-            }
-        }
-        let spinner = tty && todo.len() == 1;
-        let mut runs = futures::stream::iter(todo.into_iter().map(|pf| async move {
-            let name = pf.pipeline.name.value.clone();
-            let bar = spinner.then(|| {
-                let b = indicatif::ProgressBar::new_spinner();
-                b.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{spinner} {msg} {pos} rows ({per_sec})",
-                    )
-                    .expect("template"),
-                );
-                b.set_message(name.clone());
-                b.enable_steady_tick(std::time::Duration::from_millis(120));
-                b
-            });
-            let opts = RunOptions {
-                progress: bar.clone().map(|b| {
-                    Arc::new(move |n: u64| b.set_position(n)) as Arc<dyn Fn(u64) + Send + Sync>
-                }),
-                lock_wait,
-            };
-            if !tty {
-                eprintln!("refreshing {name}…");
-            }
-            let r = run_pipeline(&project.root, lake, pf, &opts).await;
-            if let Some(b) = bar {
-                b.finish_and_clear();
-            }
-            (name, r)
-        }))
-        .buffer_unordered(2);
-        while let Some((name, r)) = runs.next().await {
-            if !r.ok {
-                failures += 1;
-            }
-            print_report(&name, &r);
-        }
-    }
+        r => r?,
+    };
+    let failures = summary.failures();
     if failures > 0 {
         eprintln!("{failures} pipeline(s) failed; the lake keeps their previous versions");
         return Ok(ExitCode::FAILURE);
@@ -522,22 +525,15 @@ async fn refresh(
 
 /// `opencoll test`: every check declared on the selected datasets, on the lake as it is.
 async fn test(project: &Project, lake: &Lake, selected: &[String]) -> Result<ExitCode> {
-    use oc_engine::checks::{Status, run_checks};
     let session = oc_sql::LakeSession::open(lake, &project.views).await?;
     warn_broken(&session);
-    let wanted = |name: &str| selected.is_empty() || selected.iter().any(|s| s == name);
-    let mut targets: Vec<(String, Vec<oc_spec::CheckSpec>)> = Vec::new();
-    for pf in &project.pipelines {
-        if !pf.pipeline.checks.is_empty() && wanted(&pf.pipeline.name.value) {
-            targets.push((pf.pipeline.name.value.clone(), pf.pipeline.checks.clone()));
-        }
-    }
-    for (name, doc) in &project.catalog.datasets {
-        if !doc.checks.is_empty() && wanted(name) {
-            targets.push((name.clone(), doc.checks.clone()));
-        }
-    }
-    if targets.is_empty() {
+    let printer = Printer {
+        plan_only: false,
+        tty: false,
+        spinner: Default::default(),
+    };
+    let s = oc_engine::data_tests::test(project, lake, &session, selected, &printer).await?;
+    if s.datasets == 0 {
         println!(
             "no checks declared{}",
             if selected.is_empty() {
@@ -548,46 +544,14 @@ async fn test(project: &Project, lake: &Lake, selected: &[String]) -> Result<Exi
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let run_id = uuid::Uuid::now_v7().to_string();
-    let mut all = Vec::new();
-    for (name, checks) in targets {
-        let results = if session.tables.contains(&name) || session.views.contains(&name) {
-            run_checks(&session.ctx, &name, &name, &checks).await
-        } else {
-            println!("fail    {name}: not in the lake (refresh it first)");
-            all.push(None);
-            continue;
-        };
-        for r in &results {
-            println!(
-                "{:<7} {}",
-                r.status.as_str(),
-                r.summary().split_once(' ').map(|x| x.1).unwrap_or("")
-            );
-        }
-        all.extend(results.into_iter().map(Some));
-    }
-    let records: Vec<_> = all
-        .iter()
-        .flatten()
-        .map(oc_engine::run::check_record)
-        .collect();
-    oc_lake::ops::record_checks(lake, &run_id, chrono::Utc::now(), &records).await?;
-    let failed = all
-        .iter()
-        .filter(|r| r.as_ref().is_none_or(|r| r.status == Status::Fail))
-        .count();
-    let warned = all
-        .iter()
-        .flatten()
-        .filter(|r| r.status == Status::Warn)
-        .count();
     println!(
-        "{} checks: {} passed, {warned} warned, {failed} failed",
-        all.len(),
-        all.len() - failed - warned
+        "{} checks: {} passed, {} warned, {} failed",
+        s.total(),
+        s.passed,
+        s.warned,
+        s.failed
     );
-    Ok(if failed > 0 {
+    Ok(if s.failed > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -630,7 +594,13 @@ fn print_report(name: &str, r: &oc_engine::RunReport) {
         );
     } else {
         println!("FAILED  {name}: {counts}");
-        println!("        {}", r.error.as_deref().unwrap_or("unknown error"));
+        println!(
+            "        {}",
+            r.error
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "unknown error".into())
+        );
     }
     let passed = r
         .checks

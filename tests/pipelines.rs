@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Proj, stderr, stdout};
+use common::{Proj, fixture, stderr, stdout};
 
 fn cp1252(s: &str) -> Vec<u8> {
     encoding_rs::WINDOWS_1252.encode(s).0.into_owned()
@@ -64,8 +64,9 @@ fn bad_values_go_to_rejects_with_file_line_column_and_a_failed_run_changes_nothi
     let good = "EXER;SIREN;COMPTE;SD\n2024;213801855;1641;100,50\n2024;213801855;60611;20,25\n";
     p.write("data/b.csv", cp1252(good));
     let pipeline = |max_rejects: u32| {
-        format!(
-            "name: finances.b\nmax_rejects: {max_rejects}\nsource:\n  path: data/b.csv\n  csv: {{ delimiter: \";\", decimal: \",\", encoding: windows-1252 }}\ncolumns:\n  exercice: {{ from: EXER, type: int16 }}\n  siren: {{ from: SIREN, type: code, width: 9 }}\n  compte: {{ from: COMPTE, type: code }}\n  sd: {{ from: SD, type: \"decimal(18,2)\" }}\n"
+        fixture(
+            "pipelines/finances_b_max_rejects.yaml",
+            &[("MAX_REJECTS", &max_rejects.to_string())],
         )
     };
     p.write("pipelines/b.yaml", pipeline(0));
@@ -172,11 +173,7 @@ fn replace_partitions_keeps_other_vintages() {
     let p = Proj::empty(&["ref"]);
     p.write("data/c_2023.csv", "code,pop\n01001,10\n");
     p.write("data/c_2024.csv", "code,pop\n01001,11\n01002,5\n");
-    let yaml = |years: &str| {
-        format!(
-            "name: ref.c\nsource: {{ path: \"data/c_{{an}}.csv\", vars: {{ an: [{years}] }} }}\ncolumns:\n  an: {{ var: an, type: int16 }}\n  code: {{ from: code, type: code }}\n  pop: {{ from: pop, type: int64 }}\ntarget: {{ partition_by: [an], mode: replace_partitions }}\n"
-        )
-    };
+    let yaml = |years: &str| fixture("pipelines/ref_c_vintages.yaml", &[("YEARS", years)]);
     p.write("pipelines/c.yaml", yaml("2023, 2024"));
     p.ok(&["refresh"]);
     assert_eq!(
@@ -256,15 +253,14 @@ fn cluster_by_sorts_each_row_group_so_that_account_filters_skip_pages() {
         }
         p.write(&format!("data/b_{year}.csv"), csv);
     }
-    let pipeline = |name: &str, cluster: &str| {
-        format!(
-            "name: t.{name}\nsource:\n  path: \"data/b_{{exercice}}.csv\"\n  vars: {{ exercice: [2023, 2024] }}\n  csv: {{ delimiter: \";\", decimal: \",\" }}\ncolumns:\n  exercice: {{ var: exercice, type: int16 }}\n  budget: {{ from: budget, type: code }}\n  compte: {{ from: compte, type: code }}\n  montant: {{ from: montant, type: \"decimal(18,2)\" }}\ntarget:\n  partition_by: [exercice]\n{cluster}"
-        )
-    };
-    p.write("pipelines/plain.yaml", pipeline("plain", ""));
+    // The same pipeline twice, but for its name and `target.cluster_by: [compte]`.
+    p.write(
+        "pipelines/plain.yaml",
+        fixture("pipelines/t_plain.yaml", &[]),
+    );
     p.write(
         "pipelines/clustered.yaml",
-        pipeline("clustered", "  cluster_by: [compte]\n"),
+        fixture("pipelines/t_clustered.yaml", &[]),
     );
     p.ok(&["refresh"]);
 
@@ -579,21 +575,23 @@ fn schema_drift_fails_with_a_diff_or_evolves_by_adding_columns() {
     let p = Proj::empty(&["ref"]);
     p.write("data/c_2023.csv", "code,pop,nom\n01001,10,A\n");
     p.write("data/c_2024.csv", "code,pop,nom\n01001,11,A\n");
+    // `cols`: the declared columns after `an`, one line each (without the last line's end).
     let yaml = |cols: &str, policy: &str| {
-        format!(
-            "name: ref.c\nsource: {{ path: \"data/c_{{an}}.csv\", vars: {{ an: [2023, 2024] }} }}\ncolumns:\n  an: {{ var: an, type: int16 }}\n{cols}on_schema_change: {policy}\ntarget: {{ partition_by: [an], mode: replace_partitions }}\n"
+        fixture(
+            "pipelines/ref_c_schema_change.yaml",
+            &[("COLUMNS", cols), ("POLICY", policy)],
         )
     };
     p.write(
         "pipelines/c.yaml",
         yaml(
-            "  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }\n",
+            "  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }",
             "fail",
         ),
     );
     p.ok(&["refresh"]);
     // Only 2024 is refreshed, with one more column: the 2023 rows would lack it.
-    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }\n  nom: { from: nom }\n", "fail").replace("[2023, 2024]", "[2024]"));
+    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }\n  nom: { from: nom }", "fail").replace("[2023, 2024]", "[2024]"));
     let out = p.run(&["refresh"]);
     assert_eq!(out.status.code(), Some(1));
     let text = common::stdout(&out);
@@ -605,20 +603,20 @@ fn schema_drift_fails_with_a_diff_or_evolves_by_adding_columns() {
     );
     assert_eq!(p.value("SELECT count(*) FROM ref.c"), "2");
     // Evolve: the column is added, older partitions read it as NULL.
-    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }\n  nom: { from: nom }\n", "evolve").replace("[2023, 2024]", "[2024]"));
+    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int32 }\n  nom: { from: nom }", "evolve").replace("[2023, 2024]", "[2024]"));
     p.ok(&["refresh"]);
     assert_eq!(
         p.rows("SELECT an, pop, nom FROM ref.c ORDER BY an"),
         vec!["2023,10,", "2024,11,A"]
     );
     // A widening evolves (older partitions are read through the cast); a narrowing does not.
-    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int64 }\n  nom: { from: nom }\n", "evolve").replace("[2023, 2024]", "[2024]"));
+    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: int64 }\n  nom: { from: nom }", "evolve").replace("[2023, 2024]", "[2024]"));
     p.ok(&["refresh"]);
     assert_eq!(
         p.rows("SELECT an, pop, arrow_typeof(pop) FROM ref.c ORDER BY an"),
         vec!["2023,10,Int64", "2024,11,Int64"]
     );
-    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: string }\n  nom: { from: nom }\n", "evolve").replace("[2023, 2024]", "[2024]"));
+    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: string }\n  nom: { from: nom }", "evolve").replace("[2023, 2024]", "[2024]"));
     let text = common::stdout(&p.run(&["refresh"]));
     assert!(
         text.contains("retyped columns cannot evolve") && text.contains("pop Int64 → Utf8"),
@@ -807,7 +805,7 @@ fn independent_pipelines_run_in_parallel_and_dependents_after() {
         p.write(&format!("data/{t}.csv"), &big);
         p.write(
             &format!("pipelines/{t}.yaml"),
-            format!("name: ref.{t}\nsource: {{ path: data/{t}.csv }}\ncolumns:\n  code: {{ from: code, type: code }}\n  n: {{ from: n, type: int64 }}\n"),
+            fixture("pipelines/ref_table.yaml", &[("TABLE", t)]),
         );
     }
     p.write("data/c.csv", "code\n00001\n");
@@ -832,4 +830,38 @@ fn independent_pipelines_run_in_parallel_and_dependents_after() {
         "true"
     );
     assert_eq!(p.value("SELECT total FROM ref.c"), "600000");
+}
+
+/// `opencoll sql` with expressions deep enough to exhaust a stack: answered, or refused with
+/// advice (exit 1), never a crash (a signal).
+#[test]
+fn deep_queries_in_opencoll_sql_are_answered_or_refused() {
+    let p = Proj::empty(&["ref"]);
+    let sum = |n: usize| format!("SELECT {} AS total", vec!["1"; n].join("+"));
+    assert_eq!(
+        p.ok(&["sql", "--format", "csv", &sum(2000)]),
+        "total\n2000\n"
+    );
+    for q in [
+        sum(5000),
+        format!("SELECT {}1{}", "(".repeat(3000), ")".repeat(3000)),
+    ] {
+        let out = p.run(&["sql", &q]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("nests expressions"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = p.run(&[
+        "sql",
+        &format!("SELECT {}1{}", "(".repeat(100), ")".repeat(100)),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nests parentheses"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -774,6 +774,102 @@ fn http_endpoints_and_formats() {
     assert!(bad.json()["error"].is_string());
 }
 
+/// Queries built to exhaust the stack: a 5,000-term sum crashed the whole server (issue 20).
+/// Each is answered or refused with a reason, over both protocols, and the server goes on.
+#[test]
+fn deep_queries_are_answered_or_refused_never_crash_the_server() {
+    let mut s = Serve::start(&[]);
+    let sum = |n: usize| format!("SELECT {} AS total", vec!["1"; n].join("+"));
+    let nest = |n: usize| format!("SELECT {}1{}", "(".repeat(n), ")".repeat(n));
+    let subqueries = |n: usize| {
+        let mut q = "SELECT 1 AS x".to_string();
+        for _ in 0..n {
+            q = format!("SELECT x FROM ({q}) t");
+        }
+        q
+    };
+    let values: Vec<String> = (0..20_000).map(|i| format!("'{i:05}'")).collect();
+    let in_list = format!(
+        "SELECT count(*) AS n FROM ref.communes WHERE millesime = 2026 AND code IN ({})",
+        values.join(", ")
+    );
+    // answered
+    for (q, want) in [(sum(1000), "1000"), (sum(2000), "2000")] {
+        let a = post_sql(s.http, &q, "text/csv");
+        assert_eq!((a.status, a.text()), (200, format!("total\n{want}\n")));
+        assert!(psql_ok(s.pg, &q).contains(want));
+    }
+    // the same communes as a range of their (five-character) codes selects
+    let range = "SELECT count(*) AS n FROM ref.communes WHERE millesime = 2026 AND code BETWEEN '00000' AND '19999'";
+    let want = post_sql(s.http, range, "text/csv").text();
+    assert!(
+        want.lines().nth(1).unwrap().parse::<u64>().unwrap() > 5_000,
+        "{want}"
+    );
+    let a = post_sql(s.http, &in_list, "text/csv");
+    assert_eq!((a.status, a.text()), (200, want.clone()));
+    // psql reads the 180 KB query from its standard input (one argument may not exceed 128 KiB)
+    let mut c = Command::new(psql_bin());
+    c.args([
+        "-X",
+        "-w",
+        "-A",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        USER,
+    ])
+    .args(["-d", "lake", "-p", &s.pg.to_string(), "-f", "-"])
+    .env("PGPASSWORD", PASSWORD)
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(in_list.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), psql_ok(s.pg, range));
+    // refused, with what to do instead
+    for (q, status, word) in [
+        (sum(5000), 413, "IN ("),
+        (sum(50_000), 413, "nests"),
+        (nest(5000), 413, "nests"),
+        (nest(200), 413, "nests parentheses"),
+        (subqueries(500), 413, "nests parentheses"),
+        (
+            format!("SELECT '{}'", "x".repeat(1_100_000)),
+            413,
+            "bytes long",
+        ),
+    ] {
+        let a = post_sql(s.http, &q, "application/json");
+        assert_eq!(a.status, status, "{}: {}", &q[..40], a.text());
+        assert!(
+            a.json()["error"].as_str().unwrap().contains(word),
+            "{}",
+            a.text()
+        );
+        if q.len() < 200_000 {
+            let out = psql(s.pg, USER, Some(PASSWORD), &q);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains("ERROR"),
+                "{}: {err}",
+                &q[..40]
+            );
+        }
+        assert!(s.alive(), "the server died on {}…: {}", &q[..40], s.log());
+    }
+    // still serving everyone
+    assert!(psql_ok(s.pg, "SELECT count(*) FROM finances.balances_communes").contains("19500"));
+    assert_eq!(post_sql(s.http, "SELECT 1", "text/csv").status, 200);
+}
+
 #[test]
 fn limits_fail_the_query_not_the_server() {
     let mut s = Serve::start(&[

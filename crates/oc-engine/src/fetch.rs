@@ -83,7 +83,7 @@ pub fn cache_dir(root: &Path) -> PathBuf {
 /// Replaces remote paths by their fetched local copies (display names keep the URL).
 pub async fn materialize(root: &Path, files: &mut [oc_extract::SourceFile]) -> Result<(), String> {
     for f in files.iter_mut() {
-        if oc_spec::project::is_remote(&f.display) {
+        if oc_spec::syntax::is_remote(&f.display) {
             f.path = fetch(&f.display, &cache_dir(root)).await?;
         }
     }

@@ -1,24 +1,47 @@
 //! Incremental refresh: a pipeline is skipped when its definition, its source files and the
-//! lake tables its SQL reads are all unchanged since its last successful run, and its table is
+//! lake tables it reads are all unchanged since its last successful run, and its table is
 //! still at the version that run committed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use arrow::array::{Array, AsArray};
-use arrow::compute::cast;
-use arrow::datatypes::DataType;
-use oc_extract::expand_sources;
-use oc_lake::Lake;
+use oc_extract::{SourceFile, expand_sources};
 use oc_spec::project::PipelineFile;
+use oc_sql::LakeTables;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-/// Why a pipeline runs or is skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::graph::DependencyGraph;
+
+/// Whether a pipeline runs, and why.
+#[derive(Debug, Clone)]
 pub enum Decision {
-    Run(String),
-    Skip(String),
+    /// Runs. `sources` are the files already expanded and fetched while deciding (remote
+    /// sources included), handed to the run so nothing is fetched twice.
+    Run {
+        reason: String,
+        sources: Option<Vec<SourceFile>>,
+    },
+    Skip {
+        reason: String,
+    },
+}
+
+impl Decision {
+    pub fn reason(&self) -> &str {
+        match self {
+            Decision::Run { reason, .. } | Decision::Skip { reason } => reason,
+        }
+    }
+    pub fn runs(&self) -> bool {
+        matches!(self, Decision::Run { .. })
+    }
+    fn run(reason: impl Into<String>) -> Decision {
+        Decision::Run {
+            reason: reason.into(),
+            sources: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,112 +79,70 @@ pub fn mtime(path: &Path) -> Option<String> {
     )
 }
 
-/// Lake tables read by the pipeline's SQL (transform steps and computed columns).
-pub fn sql_references(pf: &PipelineFile) -> Vec<String> {
-    let ctx = oc_sql::session::new_context();
-    let mut out = Vec::new();
-    let mut add = |sql: &str| {
-        if let Ok(refs) = oc_sql::session::references(&ctx, sql) {
-            out.extend(refs.into_iter().filter(|r| r.contains('.')));
-        }
-    };
-    for sql in pf.pipeline.sql_steps() {
-        add(&sql.value);
-    }
-    for spec in pf.pipeline.columns.values() {
-        if let Some(expr) = &spec.sql {
-            add(&format!("SELECT {} FROM input", expr.value));
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// Current versions of the lake tables the pipeline reads.
-pub async fn dependency_versions(
-    lake: &Lake,
-    pf: &PipelineFile,
-) -> Result<BTreeMap<String, u64>, String> {
-    let mut out = BTreeMap::new();
-    for name in sql_references(pf) {
-        if let Some(t) = lake.load(&name).await.map_err(|e| e.to_string())?
-            && let Some(v) = t.version()
-        {
-            out.insert(name, v);
-        }
-    }
-    Ok(out)
+/// Versions of the lake tables `reads` (what a pipeline reads), as loaded in `tables`.
+pub fn dependency_versions<'a>(
+    reads: impl IntoIterator<Item = &'a str>,
+    tables: &LakeTables,
+) -> BTreeMap<String, u64> {
+    reads
+        .into_iter()
+        .filter_map(|t| Some((t.to_string(), tables.version(t)?)))
+        .collect()
 }
 
 /// The last successful run of each pipeline, from `_ops.runs`.
-pub async fn last_successful_runs(lake: &Lake) -> Result<HashMap<String, LastRun>, String> {
-    let ctx = oc_sql::session::new_context();
-    if !oc_sql::session::register_lake_table(&ctx, lake, oc_lake::ops::RUNS)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        return Ok(HashMap::new());
-    }
-    let q = "SELECT pipeline, run_id, CAST(finished_at AS VARCHAR) AS finished, definition_sha256, sources, dependencies, table_version \
-             FROM _ops.runs WHERE status = 'success' ORDER BY finished_at";
-    let batches = ctx
-        .sql(q)
-        .await
-        .map_err(|e| e.to_string())?
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn last_successful_runs(
+    tables: &LakeTables,
+) -> Result<HashMap<String, LastRun>, oc_sql::SqlError> {
+    let ctx = tables.context()?;
     let mut out = HashMap::new();
-    for b in batches {
-        let text: Vec<_> = (0..6)
-            .map(|i| cast(b.column(i), &DataType::Utf8).map_err(|e| e.to_string()))
-            .collect::<Result<_, _>>()?;
-        let s = |c: usize, i: usize| text[c].as_string::<i32>().value(i).to_string();
-        let version = cast(b.column(6), &DataType::Int64).map_err(|e| e.to_string())?;
-        let version = version.as_primitive::<arrow::datatypes::Int64Type>();
-        for i in 0..b.num_rows() {
-            let run = LastRun {
-                run_id: s(1, i),
-                finished_at: s(2, i),
-                definition_sha256: s(3, i),
-                sources: serde_json::from_str(&s(4, i)).unwrap_or_default(),
-                dependencies: serde_json::from_str(&s(5, i)).unwrap_or_default(),
-                table_version: version.is_valid(i).then(|| version.value(i) as u64),
-            };
-            // Rows are in time order: the last one wins.
-            out.insert(s(0, i), run);
-        }
+    // Rows come in time order: the last one wins.
+    for r in oc_sql::ops::successful_runs(&ctx, None).await? {
+        out.insert(
+            r.pipeline,
+            LastRun {
+                run_id: r.run_id,
+                finished_at: r.finished_at,
+                definition_sha256: r.definition_sha256,
+                sources: serde_json::from_str(&r.sources).unwrap_or_default(),
+                dependencies: serde_json::from_str(&r.dependencies).unwrap_or_default(),
+                table_version: r.table_version.map(|v| v as u64),
+            },
+        );
     }
     Ok(out)
 }
 
-/// Decides whether `pf` must run. Source files whose size and modification time are those
-/// recorded are not re-read; otherwise their sha256 decides.
+/// Decides whether `pf` must run. `tables` holds the versions of the lake tables it reads and
+/// of its own table, loaded for its wave. Source files whose size and modification time are
+/// those recorded are not re-read; otherwise their sha256 decides.
 pub async fn decide(
     root: &Path,
-    lake: &Lake,
+    graph: &DependencyGraph,
+    tables: &LakeTables,
     pf: &PipelineFile,
     last: Option<&LastRun>,
     full: bool,
 ) -> Decision {
     let name = &pf.pipeline.name.value;
     if full {
-        return Decision::Run("--full".into());
+        return Decision::run("--full");
     }
     let Some(last) = last else {
-        return Decision::Run("never refreshed".into());
+        return Decision::run("never refreshed");
     };
     if last.definition_sha256 != definition_sha256(pf) {
-        return Decision::Run("definition changed".into());
+        return Decision::run("definition changed");
     }
-    let current = match lake.load(name).await {
-        Ok(Some(t)) => t.version(),
-        Ok(None) => return Decision::Run("table missing from the lake".into()),
-        Err(e) => return Decision::Run(format!("table unreadable ({e})")),
-    };
+    if let Some((_, e)) = tables.broken.iter().find(|(t, _)| t == name) {
+        return Decision::run(format!("table unreadable ({e})"));
+    }
+    if !tables.contains(name) {
+        return Decision::run("table missing from the lake");
+    }
+    let current = tables.version(name);
     if current != last.table_version {
-        return Decision::Run(format!(
+        return Decision::run(format!(
             "table is at version {} but the last run committed {}",
             current.map(|v| v.to_string()).unwrap_or_default(),
             last.table_version
@@ -171,47 +152,46 @@ pub async fn decide(
     }
     let mut files = expand_sources(&pf.pipeline, root);
     if let Err(e) = crate::fetch::materialize(root, &mut files).await {
-        return Decision::Run(format!("cannot fetch a source ({e})"));
+        return Decision::run(format!("cannot fetch a source ({e})"));
     }
+    let run = |reason: String| Decision::Run {
+        reason,
+        sources: Some(files.clone()),
+    };
     if files.len() != last.sources.len() {
-        return Decision::Run("the set of source files changed".into());
+        return run("the set of source files changed".into());
     }
     for f in &files {
         let Some(sig) = last.sources.iter().find(|s| s.file == f.display) else {
-            return Decision::Run(format!("new source file {}", f.display));
+            return run(format!("new source file {}", f.display));
         };
         let Ok(meta) = std::fs::metadata(&f.path) else {
-            return Decision::Run(format!("source file {} is unreadable", f.display));
+            return run(format!("source file {} is unreadable", f.display));
         };
         if meta.len() == sig.bytes && sig.mtime.is_some() && mtime(&f.path) == sig.mtime {
             continue;
         }
         match oc_extract::input::hash_file(&f.path) {
             Ok((sha, _)) if sha == sig.sha256 => {}
-            _ => return Decision::Run(format!("source changed: {}", f.display)),
+            _ => return run(format!("source changed: {}", f.display)),
         }
     }
-    match dependency_versions(lake, pf).await {
-        Ok(deps) if deps == last.dependencies => {}
-        Ok(deps) => {
-            let changed: Vec<&String> = deps
-                .iter()
-                .filter(|(k, v)| last.dependencies.get(*k) != Some(*v))
-                .map(|(k, _)| k)
-                .collect();
-            return Decision::Run(format!(
-                "input table changed: {}",
-                changed
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        Err(e) => return Decision::Run(format!("cannot read input tables ({e})")),
+    let deps = dependency_versions(graph.reads(name), tables);
+    if deps != last.dependencies {
+        let changed: Vec<&str> = deps
+            .iter()
+            .filter(|(k, v)| last.dependencies.get(*k) != Some(*v))
+            .map(|(k, _)| k.as_str())
+            .chain(
+                last.dependencies
+                    .keys()
+                    .filter(|k| !deps.contains_key(*k))
+                    .map(String::as_str),
+            )
+            .collect();
+        return run(format!("input table changed: {}", changed.join(", ")));
     }
-    Decision::Skip(format!(
-        "unchanged since run {} ({})",
-        last.run_id, last.finished_at
-    ))
+    Decision::Skip {
+        reason: format!("unchanged since run {} ({})", last.run_id, last.finished_at),
+    }
 }

@@ -1,7 +1,7 @@
 //! From a pipeline to a query plan: the conformed input, `sql` columns, transform steps.
 //! Also the project-wide check that every piece of SQL plans (`opencoll validate`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -56,7 +56,7 @@ pub async fn plan_output(
 ) -> Result<DataFrame, (SqlSite, String)> {
     let p = &pf.pipeline;
     let opts = read_only();
-    let site = |s: &serde_saphyr::Spanned<String>, what: String| SqlSite {
+    let site = |s: &oc_spec::Spanned<String>, what: String| SqlSite {
         line: s.referenced.line(),
         column: s.referenced.column(),
         what,
@@ -162,88 +162,11 @@ fn quote(ident: &str) -> String {
     format!("\"{ident}\"")
 }
 
-/// The pipelines each pipeline reads (its transform SQL) or checks against (a relationship).
-pub fn dependencies(project: &Project) -> BTreeMap<String, BTreeSet<String>> {
-    let ctx = new_context();
-    let names: BTreeSet<&str> = project
-        .pipelines
-        .iter()
-        .map(|p| p.pipeline.name.value.as_str())
-        .collect();
-    let mut deps = BTreeMap::new();
-    for pf in &project.pipelines {
-        let me = pf.pipeline.name.value.as_str();
-        let mut d = BTreeSet::new();
-        // A relationship check reads its target table: refresh that one first.
-        for c in &pf.pipeline.checks {
-            if let Some(r) = &c.relationship
-                && let Some((table, _)) = r.to.rsplit_once('.')
-                && names.contains(table)
-                && table != me
-            {
-                d.insert(table.to_string());
-            }
-        }
-        for sql in pf.pipeline.sql_steps() {
-            if let Ok(refs) = references(&ctx, &sql.value) {
-                d.extend(
-                    refs.into_iter()
-                        .filter(|r| names.contains(r.as_str()) && r != me),
-                );
-            }
-        }
-        deps.insert(me.to_string(), d);
-    }
-    deps
-}
-
-/// Pipelines in waves: each wave only reads tables of earlier waves, so the pipelines of one
-/// wave can run in parallel. Cycles are reported as diagnostics and left out.
-pub fn waves<'p>(project: &'p Project, diags: &mut Diagnostics) -> Vec<Vec<&'p PipelineFile>> {
-    let deps = dependencies(project);
-    let mut done: BTreeSet<String> = BTreeSet::new();
-    let mut out = Vec::new();
-    let mut pending: Vec<&'p PipelineFile> = project.pipelines.iter().collect();
-    while !pending.is_empty() {
-        let (ready, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|pf| {
-            deps[&pf.pipeline.name.value]
-                .iter()
-                .all(|d| done.contains(d))
-        });
-        if ready.is_empty() {
-            let names = rest
-                .iter()
-                .map(|p| p.pipeline.name.value.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            for pf in &rest {
-                let n = &pf.pipeline.name;
-                diags.push(Diagnostic::new(
-                    &pf.path,
-                    n.referenced.line(),
-                    n.referenced.column(),
-                    format!("pipelines read each other in a cycle: {names}"),
-                ));
-            }
-            break;
-        }
-        done.extend(ready.iter().map(|p| p.pipeline.name.value.clone()));
-        out.push(ready);
-        pending = rest;
-    }
-    out
-}
-
-/// Pipelines in an order where each comes after the tables it reads.
-pub fn order_pipelines<'p>(project: &'p Project, diags: &mut Diagnostics) -> Vec<&'p PipelineFile> {
-    waves(project, diags).into_iter().flatten().collect()
-}
-
 /// Everything `opencoll validate` checks: the static checks of `oc-spec`, then every piece of
 /// SQL planned against the declared schemas (no data needed, the lake is not read).
 pub async fn validate_project(project: &Project) -> Diagnostics {
     let mut diags = project.validate();
-    let ordered = order_pipelines(project, &mut diags);
+    let ordered = crate::graph::DependencyGraph::of(project).ordered(project, &mut diags);
     let ctx = new_context();
     let mut failed: BTreeSet<String> = BTreeSet::new();
     for pf in ordered {
@@ -299,15 +222,8 @@ pub async fn validate_project(project: &Project) -> Diagnostics {
     }
     let _ = ctx.deregister_table(INPUT);
     // Operational tables exist in every lake.
-    for (name, schema) in [
-        (oc_lake::ops::RUNS, oc_lake::ops::runs_schema()),
-        (oc_lake::ops::REJECTS, oc_lake::ops::rejects_schema()),
-    ] {
-        let _ = register(
-            &ctx,
-            name,
-            Arc::new(MemTable::try_new(schema, vec![vec![]]).expect("schema")),
-        );
+    if let Err(e) = oc_sql::session::register_empty_ops(&ctx, |_| false) {
+        diags.push(Diagnostic::new(Path::new("sql"), 0, 0, e.to_string()));
     }
     match register_views(&ctx, &project.views).await {
         Ok((created, broken)) => {
@@ -366,4 +282,98 @@ fn locate(text: &str, key: &str) -> (u64, u64) {
         }
     }
     (0, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every error a reader can raise for a reason of the pipeline's text (not of the data)
+    /// must stop `validate`, so that `refresh` never reaches it while reading.
+    #[tokio::test]
+    async fn validate_catches_every_spec_error_readers_would_raise() {
+        let cases: [(&str, &str, &str); 10] = [
+            (
+                "data/x.json",
+                "source: { path: data/x.json }\ncolumns:\n  a: { from: \"/^code$/\" }\n",
+                "/regex/ is not supported for JSON",
+            ),
+            (
+                "data/x.xlsx",
+                "source: { path: data/x.xlsx, member: x.csv }\ncolumns:\n  a: { from: A }\n",
+                "`member` applies to zip archives",
+            ),
+            (
+                "data/x.pdf",
+                "source: { path: data/x.pdf, member: x.csv }\ncolumns:\n  a: { from: A }\n",
+                "`member` applies to zip archives",
+            ),
+            (
+                "data/x.json",
+                "source: { path: data/x.json }\ntransform:\n  - unpivot: { columns: \"/20/\", name: y, value: v }\ncolumns:\n  a: { from: y }\n",
+                "unpivot applies to csv",
+            ),
+            (
+                "data/x.csv",
+                "source: { path: data/x.csv, csv: { delimiter: \";;\" } }\ncolumns:\n  a: { from: A }\n",
+                "must be one ASCII character",
+            ),
+            (
+                "data/x.csv",
+                "source: { path: data/x.csv }\ncolumns:\n  a: { from: \"/(/\" }\n",
+                "bad regex in `from`",
+            ),
+            (
+                "data/x.pdf",
+                "source: { path: data/x.pdf, pdf: { strategy: \"columns=lines,rows=pixels\" } }\ncolumns:\n  a: { from: A }\n",
+                "unknown boundaries `pixels`",
+            ),
+            (
+                "data/x.dat",
+                "source: { path: data/x.dat }\ncolumns:\n  a: { from: A }\n",
+                "cannot tell the format",
+            ),
+            (
+                "data/x.xlsx",
+                "source: { path: data/x.xlsx, xlsx: { range: \"K5:A1\" } }\ncolumns:\n  a: { from: A }\n",
+                "is not a cell range",
+            ),
+            (
+                "data/x.csv",
+                "source: { path: data/x.csv, json: { records: items } }\ncolumns:\n  a: { from: A }\n",
+                "json options on a source that is not json",
+            ),
+        ];
+        for (data, pipeline, message) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let write = |rel: &str, text: &str| {
+                let p = dir.path().join(rel);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, text).unwrap();
+            };
+            write("catalog.yaml", "domains:\n  ref: { title: R }\n");
+            write(data, "A\n1\n");
+            write("pipelines/x.yaml", &format!("name: ref.x\n{pipeline}"));
+            let project = Project::load(dir.path()).unwrap();
+            let diags = validate_project(&project).await.to_string();
+            assert!(
+                diags.contains(message),
+                "{pipeline}\nwants {message:?}, got:\n{diags}"
+            );
+            let lake = oc_lake::Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+            let e = crate::refresh(
+                &project,
+                &lake,
+                &[],
+                &Default::default(),
+                std::sync::Arc::new(crate::Quiet),
+            )
+            .await
+            .unwrap_err();
+            assert!(
+                matches!(e, crate::RefreshError::Invalid { .. }),
+                "{pipeline}: {e}"
+            );
+        }
+    }
 }

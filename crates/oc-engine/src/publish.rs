@@ -154,7 +154,7 @@ async fn write_release(
 ) -> Result<Vec<(String, u64)>, String> {
     let mut entries = Vec::new();
     let mut counts = Vec::new();
-    for (ds, doc) in selected {
+    for (ds, _) in selected {
         let (d, t) = ds
             .split_once('.')
             .ok_or_else(|| format!("bad dataset name {ds}"))?;
@@ -211,13 +211,8 @@ async fn write_release(
             vintages.insert(col.clone(), json!(values));
         }
         let pipeline = project.pipeline(ds).map(|p| &p.pipeline);
-        let col_doc = |c: &str| -> Option<String> {
-            doc.columns.get(c).cloned().or_else(|| {
-                pipeline
-                    .and_then(|p| p.columns.get(c))
-                    .and_then(|s| s.doc.clone())
-            })
-        };
+        let meta = project.dataset_meta(ds);
+        let col_doc = |c: &str| meta.column_doc(c).map(str::to_string);
         let columns: Vec<Value> = schema
             .fields()
             .iter()
@@ -252,17 +247,13 @@ async fn write_release(
                 .into_owned();
             files.push(json!({"path": rel, "bytes": bytes.len(), "sha256": hex::encode(Sha256::digest(&bytes))}));
         }
-        let title = doc
-            .title
-            .clone()
-            .or_else(|| pipeline.and_then(|p| p.title.clone()));
         entries.push(json!({
             "name": ds,
             "kind": if session.views.contains(ds) { "view" } else { "table" },
-            "title": title,
-            "description": doc.description.clone().or_else(|| pipeline.and_then(|p| p.description.clone())),
-            "producer": doc.producer.clone().or_else(|| pipeline.and_then(|p| p.producer.clone())),
-            "licence": doc.licence.clone().or_else(|| pipeline.and_then(|p| p.licence.clone())),
+            "title": meta.title,
+            "description": meta.description,
+            "producer": meta.producer,
+            "licence": meta.licence,
             "partitioned_by": partition_by,
             "vintages": vintages,
             "rows": rows,

@@ -1,4 +1,6 @@
-//! One run of one pipeline.
+//! One run of one pipeline: extract on a blocking thread → plan (computed columns,
+//! transforms) → write → checks on the candidate version → one commit, with every row
+//! accounted for and the run recorded in `_ops.runs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,7 +20,10 @@ use oc_lake::ops::{
 };
 use oc_lake::{Lake, TableWrite, WriteMode};
 use oc_spec::project::PipelineFile;
+use oc_sql::LakeTables;
 use sha2::{Digest, Sha256};
+
+use crate::error::RunError;
 
 use tokio::sync::mpsc;
 
@@ -31,6 +36,11 @@ pub struct RunOptions {
     pub progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
     /// How long to wait for another refresh of the same table to finish.
     pub lock_wait: std::time::Duration,
+    /// The source files, already expanded and fetched (by the decision to run); else the run
+    /// expands and fetches them itself.
+    pub sources: Option<Vec<SourceFile>>,
+    /// The lake tables the pipeline reads, loaded for its wave; else the run loads them.
+    pub tables: Option<Arc<LakeTables>>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,7 +53,7 @@ pub struct RunReport {
     pub rows_rejected: u64,
     pub rows_filtered: u64,
     pub table_version: Option<u64>,
-    pub error: Option<String>,
+    pub error: Option<Arc<RunError>>,
     /// The first rejects, for the terminal; all of them are in `_ops.rejects`.
     pub rejects_sample: Vec<Reject>,
     pub seconds: f64,
@@ -122,16 +132,15 @@ pub async fn run_pipeline(
         checks: Vec::new(),
     };
 
-    let lock = lake.lock(&name, &run_id, opts.lock_wait).await;
-    let result = match &lock {
-        Ok(_) => execute(project_root, lake, pf, opts, &run_id, &mut report).await,
-        Err(e) => Err(e.to_string()),
+    let (lock, result) = match lake.lock(&name, &run_id, opts.lock_wait).await {
+        Ok(l) => {
+            let r = execute(project_root, lake, pf, opts, &run_id, &mut report).await;
+            (Some(l), r)
+        }
+        Err(e) => (None, Err(RunError::Lake(e))),
     };
-    if let Err(e) = result {
-        report.error = Some(e);
-    } else {
-        report.ok = true;
-    }
+    let mut error = result.err();
+    report.ok = error.is_none();
     report.seconds = clock.elapsed().as_secs_f64();
 
     let sources = serde_json::Value::Array(
@@ -165,17 +174,17 @@ pub async fn run_pipeline(
         definition_sha256: crate::incremental::definition_sha256(pf),
         dependencies: serde_json::to_string(&report.dependencies).unwrap_or_default(),
         table_version: report.table_version,
-        error: report.error.clone(),
+        error: error.as_ref().map(ToString::to_string),
     };
     if let Err(e) = record_run(lake, &record).await {
-        let msg = format!("could not record the run in _ops.runs: {e}");
-        report.error = Some(match report.error.take() {
-            Some(prev) => format!("{prev}; {msg}"),
-            None => msg,
+        error = Some(RunError::NotRecorded {
+            run: error.map(Box::new),
+            source: e,
         });
         report.ok = false;
     }
-    if let Ok(l) = lock {
+    report.error = error.map(Arc::new);
+    if let Some(l) = lock {
         l.release().await;
     }
     report
@@ -188,13 +197,31 @@ async fn execute(
     opts: &RunOptions,
     run_id: &str,
     report: &mut RunReport,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let p = &pf.pipeline;
     let name = p.name.value.as_str();
-    let plan = PipelinePlan::new(pf)?;
-    let mut files: Vec<SourceFile> = expand_sources(p, root);
-    crate::fetch::materialize(root, &mut files).await?;
-    report.dependencies = crate::incremental::dependency_versions(lake, pf).await?;
+    let plan = PipelinePlan::new(pf).map_err(RunError::Spec)?;
+    let files: Vec<SourceFile> = match &opts.sources {
+        Some(f) => f.clone(),
+        None => {
+            let mut f = expand_sources(p, root);
+            crate::fetch::materialize(root, &mut f)
+                .await
+                .map_err(RunError::Fetch)?;
+            f
+        }
+    };
+    let reads = crate::graph::reads(pf);
+    let tables = match &opts.tables {
+        Some(t) => t.clone(),
+        None => Arc::new(
+            LakeTables::load(lake, reads.iter().map(String::as_str))
+                .await
+                .map_err(|e| RunError::Sql(e.to_string()))?,
+        ),
+    };
+    report.dependencies =
+        crate::incremental::dependency_versions(reads.iter().map(String::as_str), &tables);
 
     // The reader runs on a blocking thread; a small channel bounds memory.
     let (tx, rx) = mpsc::channel::<BatchResult>(4);
@@ -227,13 +254,11 @@ async fn execute(
         (stats, sink.rejects, None)
     });
 
-    let outcome = write_output(lake, pf, &plan, rx).await;
+    let outcome = write_output(lake, pf, &plan, &tables, rx).await;
     if outcome.is_err() {
         cancel.store(true, Ordering::Relaxed);
     }
-    let (stats, rejects, read_error) = reader
-        .await
-        .map_err(|e| format!("the reader thread failed: {e}"))?;
+    let (stats, rejects, read_error) = reader.await.map_err(|e| RunError::Reader(e.to_string()))?;
     report.rows_read = stats.iter().map(|(_, s)| s.rows_read).sum();
     report.rows_rejected = rejects.len() as u64;
     report.files = stats;
@@ -251,7 +276,10 @@ async fn execute(
             .collect();
         record_rejects(lake, run_id, name, &records)
             .await
-            .map_err(|e| format!("could not record rejected rows: {e}"))?;
+            .map_err(|source| RunError::Record {
+                what: "rejected rows",
+                source,
+            })?;
     }
 
     // A read error caused whatever followed; otherwise the writer's own error is the one to show.
@@ -260,7 +288,7 @@ async fn execute(
             if let Ok(w) = outcome {
                 w.abort();
             }
-            return Err(e.to_string());
+            return Err(RunError::Source(e));
         }
         (_, Err(e)) => return Err(e),
         (_, Ok(w)) => w,
@@ -286,26 +314,31 @@ async fn execute(
                 )
             })
             .unwrap_or_default();
-        return Err(format!(
-            "{} rows rejected, more than max_rejects = {}{first} (all in _ops.rejects, run {run_id})",
-            report.rows_rejected, p.max_rejects
-        ));
+        return Err(RunError::Rejects {
+            count: report.rows_rejected,
+            max: p.max_rejects,
+            first,
+            run_id: run_id.to_string(),
+        });
     }
     let mode = write_mode(p);
     let mut writer = writer;
     if !p.checks.is_empty() {
         // Checks see the table as this run would leave it, before anything is committed.
-        let results = match check_candidate(lake, pf, &mut writer, mode).await {
+        let results = match check_candidate(lake, pf, &tables, &mut writer, mode).await {
             Ok(r) => r,
             Err(e) => {
                 writer.abort();
-                return Err(format!("could not run the checks: {e}"));
+                return Err(RunError::Checks(e));
             }
         };
         let records: Vec<CheckRecord> = results.iter().map(check_record).collect();
         record_checks(lake, run_id, Utc::now(), &records)
             .await
-            .map_err(|e| format!("could not record check results: {e}"))?;
+            .map_err(|source| RunError::Record {
+                what: "check results",
+                source,
+            })?;
         report.checks = results;
         let failed: Vec<String> = report
             .checks
@@ -315,11 +348,7 @@ async fn execute(
             .collect();
         if !failed.is_empty() {
             writer.abort();
-            return Err(format!(
-                "{} check(s) failed, nothing committed (the table keeps its previous version):\n          {}",
-                failed.len(),
-                failed.join("\n          ")
-            ));
+            return Err(RunError::ChecksFailed(failed));
         }
     }
     let mut meta = HashMap::from([
@@ -342,7 +371,7 @@ async fn execute(
     if !notes.is_empty() {
         meta.insert("opencoll.notes".into(), serde_json::Value::Object(notes));
     }
-    let version = writer.commit(meta).await.map_err(|e| e.to_string())?;
+    let version = writer.commit(meta).await?;
     report.table_version = Some(version);
     Ok(())
 }
@@ -352,28 +381,27 @@ async fn write_output(
     lake: &Lake,
     pf: &PipelineFile,
     plan: &PipelinePlan,
+    tables: &LakeTables,
     rx: mpsc::Receiver<BatchResult>,
-) -> Result<TableWrite, String> {
+) -> Result<TableWrite, RunError> {
     let p = &pf.pipeline;
     let name = p.name.value.as_str();
+    let sql = |e: &dyn std::fmt::Display| RunError::Sql(e.to_string());
     let (schema, mut stream): (SchemaRef, datafusion::execution::SendableRecordBatchStream) =
         if plan.needs_sql {
-            let session = oc_sql::LakeSession::open(lake, &[])
-                .await
-                .map_err(|e| e.to_string())?;
+            let ctx = tables.context().map_err(|e| sql(&e))?;
             let input = StreamingTable::try_new(
                 plan.input_schema.clone(),
                 vec![Arc::new(ChannelStream::new(plan.input_schema.clone(), rx))],
             )
-            .map_err(|e| e.to_string())?;
-            let df = plan_output(&session.ctx, pf, Arc::new(input))
+            .map_err(|e| sql(&e))?;
+            let df = plan_output(&ctx, pf, Arc::new(input))
                 .await
-                .map_err(|(site, e)| format!("{}: {}: {e}", pf.path.display(), site.what))?;
+                .map_err(|(site, e)| {
+                    RunError::Sql(format!("{}: {}: {e}", pf.path.display(), site.what))
+                })?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            (
-                schema,
-                df.execute_stream().await.map_err(|e| e.to_string())?,
-            )
+            (schema, df.execute_stream().await.map_err(|e| sql(&e))?)
         } else {
             let schema = plan.input_schema.clone();
             let s =
@@ -400,21 +428,19 @@ async fn write_output(
         write_mode(p),
         on_change,
     )
-    .await
-    .map_err(|e| e.to_string())?
-    .with_cluster_by(&p.target.cluster_by)
-    .map_err(|e| e.to_string())?;
+    .await?
+    .with_cluster_by(&p.target.cluster_by)?;
     while let Some(batch) = stream.next().await {
         match batch {
             Ok(b) => {
                 if let Err(e) = writer.write(b).await {
                     writer.abort();
-                    return Err(e.to_string());
+                    return Err(e.into());
                 }
             }
             Err(e) => {
                 writer.abort();
-                return Err(e.to_string());
+                return Err(sql(&e));
             }
         }
     }
@@ -445,113 +471,19 @@ pub fn check_record(c: &crate::checks::CheckResult) -> CheckRecord {
     }
 }
 
-/// Registers the table as this run would leave it (the new files, plus for
-/// `replace_partitions` the current rows of the partitions not rewritten) and runs the checks.
+/// Runs the pipeline's checks on the table as this run would leave it.
 async fn check_candidate(
     lake: &Lake,
     pf: &PipelineFile,
+    tables: &LakeTables,
     writer: &mut TableWrite,
     mode: WriteMode,
 ) -> Result<Vec<crate::checks::CheckResult>, String> {
-    use datafusion::datasource::file_format::parquet::ParquetFormat;
-    use datafusion::datasource::listing::{
-        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-    };
-
     let name = pf.pipeline.name.value.as_str();
-    let staged = writer.stage().await.map_err(|e| e.to_string())?;
-    let session = oc_sql::LakeSession::open(lake, &[])
-        .await
-        .map_err(|e| e.to_string())?;
-    let ctx = &session.ctx;
-    let schema = writer.schema();
-    let parts: Vec<String> = writer.partition_by().to_vec();
-    let file_schema = Arc::new(arrow::datatypes::Schema::new(
-        schema
-            .fields()
-            .iter()
-            .filter(|f| !parts.contains(f.name()))
-            .cloned()
-            .collect::<Vec<_>>(),
-    ));
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
-    let mut selects = Vec::new();
-    for (i, f) in staged.iter().enumerate() {
-        let url = ListingTableUrl::parse(f.url.as_str()).map_err(|e| e.to_string())?;
-        let opts = ListingOptions::new(Arc::new(ParquetFormat::default()));
-        let cfg = ListingTableConfig::new(url)
-            .with_listing_options(opts)
-            .with_schema(file_schema.clone());
-        let table = ListingTable::try_new(cfg).map_err(|e| e.to_string())?;
-        let t = format!("__staged_{i}");
-        ctx.register_table(t.as_str(), Arc::new(table))
-            .map_err(|e| e.to_string())?;
-        let cols: Vec<String> = schema
-            .fields()
-            .iter()
-            .map(|fl| {
-                if parts.contains(fl.name()) {
-                    let v = f.partition_values.get(fl.name()).cloned().flatten();
-                    let v = v.map(|v| lit(&v)).unwrap_or_else(|| "NULL".into());
-                    format!(
-                        "arrow_cast({v}, {}) AS {}",
-                        lit(&fl.data_type().to_string()),
-                        quote(fl.name())
-                    )
-                } else {
-                    quote(fl.name())
-                }
-            })
-            .collect();
-        selects.push(format!("SELECT {} FROM {t}", cols.join(", ")));
-    }
-    if mode == WriteMode::ReplacePartitions && writer.table_exists() {
-        let mut keys: Vec<String> = staged
-            .iter()
-            .map(|f| {
-                parts
-                    .iter()
-                    .map(|p| match f.partition_values.get(p).cloned().flatten() {
-                        Some(v) => format!("CAST({} AS VARCHAR) = {}", quote(p), lit(&v)),
-                        None => format!("{} IS NULL", quote(p)),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" AND ")
-            })
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let rewritten = if keys.is_empty() {
-            "false".to_string()
-        } else {
-            keys.iter()
-                .map(|k| format!("({k})"))
-                .collect::<Vec<_>>()
-                .join(" OR ")
-        };
-        let cols: Vec<String> = schema.fields().iter().map(|f| quote(f.name())).collect();
-        selects.push(format!(
-            "SELECT {} FROM {name} WHERE NOT ({rewritten})",
-            cols.join(", ")
-        ));
-    }
-    let candidate = "__candidate";
-    let provider: Arc<dyn datafusion::catalog::TableProvider> = if selects.is_empty() {
-        Arc::new(
-            datafusion::datasource::MemTable::try_new(schema.clone(), vec![vec![]])
-                .map_err(|e| e.to_string())?,
-        )
-    } else {
-        // Planned now, so that the kept rows come from the current version of the table.
-        ctx.sql(&selects.join(" UNION ALL "))
-            .await
-            .map_err(|e| e.to_string())?
-            .into_view()
-    };
-    ctx.register_table(candidate, provider.clone())
-        .map_err(|e| e.to_string())?;
-    // A check that names the table itself (a relationship to its own rows) sees the new version.
-    oc_sql::session::register(ctx, name, provider).map_err(|e| e.to_string())?;
-    Ok(crate::checks::run_checks(ctx, name, candidate, &pf.pipeline.checks).await)
+    let ctx = tables.context().map_err(|e| e.to_string())?;
+    crate::candidate::register(&ctx, lake, name, writer, mode).await?;
+    Ok(
+        crate::checks::run_checks(&ctx, name, crate::candidate::CANDIDATE, &pf.pipeline.checks)
+            .await,
+    )
 }

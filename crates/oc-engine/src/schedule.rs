@@ -1,20 +1,23 @@
 //! `opencoll serve --schedule`: runs each pipeline when its `schedule:` (cron, UTC) is due,
-//! skipping what did not change, retrying transient failures with backoff, and stopping
-//! cleanly on SIGTERM/Ctrl-C once the run in progress has committed or rolled back.
+//! through the same wave loop as `refresh` (skipping what did not change), retrying transient
+//! failures with backoff, and stopping cleanly on SIGTERM/Ctrl-C once the run in progress has
+//! committed or rolled back. Cron and retries are all this module adds.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use oc_lake::Lake;
 use oc_spec::Project;
+use oc_sql::LakeTables;
 use tokio::sync::watch;
 
-use crate::incremental::{Decision, decide, last_successful_runs};
-use crate::plan::order_pipelines;
-use crate::run::{RunOptions, RunReport, run_pipeline};
+use crate::error::RefreshError;
+use crate::graph::DependencyGraph;
+use crate::incremental::{Decision, last_successful_runs};
+use crate::refresh::{Event, Observer, RefreshOptions, run_wave};
 
 pub struct ScheduleOptions {
     /// Attempts after a transient failure (source unreadable, table locked).
@@ -23,12 +26,43 @@ pub struct ScheduleOptions {
     pub backoff: Duration,
 }
 
-/// A failure worth retrying: not bad data (rejects, failed checks), which would fail again.
-fn transient(r: &RunReport) -> bool {
-    let e = r.error.as_deref().unwrap_or("");
-    !(e.contains("rows rejected")
-        || e.contains("check(s) failed")
-        || e.contains("on_schema_change"))
+/// Prints one line per decision to skip and per finished run, with the reason it ran.
+#[derive(Default)]
+struct Lines {
+    reason: Mutex<String>,
+}
+
+impl Observer for Lines {
+    fn on(&self, event: Event<'_>) {
+        match event {
+            Event::Decided {
+                pipeline,
+                decision: Decision::Skip { reason },
+            } => println!("{} skip    {pipeline}: {reason}", Utc::now().to_rfc3339()),
+            Event::Decided { decision, .. } => {
+                if let Ok(mut r) = self.reason.lock() {
+                    *r = decision.reason().to_string();
+                }
+            }
+            Event::Finished { report: r } => {
+                let status = if r.ok { "ok     " } else { "FAILED " };
+                let why = self.reason.lock().map(|r| r.clone()).unwrap_or_default();
+                println!(
+                    "{} {status} {} ({why}): {} read, {} written, {} rejected{}",
+                    Utc::now().to_rfc3339(),
+                    r.pipeline,
+                    r.rows_read,
+                    r.rows_written,
+                    r.rows_rejected,
+                    r.error
+                        .as_ref()
+                        .map(|e| format!(" — {e}"))
+                        .unwrap_or_default()
+                );
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Runs until `shutdown` resolves. Prints one line per run.
@@ -37,9 +71,9 @@ pub async fn serve(
     lake: &Lake,
     opts: ScheduleOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
-    let mut diags = oc_spec::Diagnostics::default();
-    let ordered = order_pipelines(project, &mut diags);
+) -> Result<(), RefreshError> {
+    let graph = DependencyGraph::of(project);
+    let ordered = graph.ordered(project, &mut oc_spec::Diagnostics::default());
     let scheduled: Vec<_> = ordered
         .into_iter()
         .filter_map(|pf| {
@@ -48,7 +82,7 @@ pub async fn serve(
         })
         .collect();
     if scheduled.is_empty() {
-        return Err("no pipeline has a `schedule:`".into());
+        return Err(RefreshError::NothingScheduled);
     }
     let (stop_tx, mut stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -67,6 +101,8 @@ pub async fn serve(
             .unwrap_or_else(|| "never".into());
         println!("scheduled {}: next run {at}", pf.pipeline.name.value);
     }
+    let observer: Arc<dyn Observer> = Arc::new(Lines::default());
+    let refresh = RefreshOptions::default();
     loop {
         let Some(due) = next.values().flatten().min().copied() else {
             return Ok(());
@@ -80,71 +116,44 @@ pub async fn serve(
             }
         }
         let now = Utc::now();
-        let last = last_successful_runs(lake).await?;
+        let last =
+            last_successful_runs(&LakeTables::load(lake, [oc_lake::ops::RUNS]).await?).await?;
         for (pf, cron) in &scheduled {
             let name = &pf.pipeline.name.value;
             if next[name].is_none_or(|t| t > now) {
                 continue;
             }
             next.insert(name.clone(), next_after(cron, now));
-            match decide(&project.root, lake, pf, last.get(name), false).await {
-                Decision::Skip(why) => {
-                    println!("{} skip    {name}: {why}", Utc::now().to_rfc3339())
+            let mut delay = opts.backoff;
+            let mut attempt = 0;
+            loop {
+                let s = run_wave(project, lake, &graph, &[*pf], &last, &refresh, &observer).await?;
+                let Some(r) = s.runs.first() else { break };
+                let transient = r.error.as_ref().is_some_and(|e| e.is_transient());
+                if r.ok || !transient || attempt >= opts.retries || *stop_rx.borrow() {
+                    break;
                 }
-                Decision::Run(why) => {
-                    let r = run_with_retries(&project.root, lake, pf, &opts, &stop_rx).await;
-                    let status = if r.ok { "ok     " } else { "FAILED " };
-                    println!(
-                        "{} {status} {name} ({why}): {} read, {} written, {} rejected{}",
-                        Utc::now().to_rfc3339(),
-                        r.rows_read,
-                        r.rows_written,
-                        r.rows_rejected,
-                        r.error
-                            .as_deref()
-                            .map(|e| format!(" — {e}"))
-                            .unwrap_or_default()
-                    );
-                }
+                attempt += 1;
+                let e = r
+                    .error
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                tracing::warn!(
+                    "{name} failed ({e}); retry {attempt}/{} in {delay:?}",
+                    opts.retries
+                );
+                println!(
+                    "{} retry   {name} in {delay:?} ({e})",
+                    Utc::now().to_rfc3339()
+                );
+                tokio::time::sleep(delay).await;
+                delay *= 2;
             }
             if *stop_rx.borrow() {
                 println!("stopping after the run in progress");
                 return Ok(());
             }
         }
-    }
-}
-
-async fn run_with_retries(
-    root: &Path,
-    lake: &Lake,
-    pf: &oc_spec::project::PipelineFile,
-    opts: &ScheduleOptions,
-    stop: &watch::Receiver<bool>,
-) -> RunReport {
-    let mut delay = opts.backoff;
-    let mut attempt = 0;
-    loop {
-        let r = run_pipeline(root, lake, pf, &RunOptions::default()).await;
-        if r.ok || attempt >= opts.retries || !transient(&r) || *stop.borrow() {
-            return r;
-        }
-        attempt += 1;
-        tracing::warn!(
-            "{} failed ({}); retry {attempt}/{} in {:?}",
-            pf.pipeline.name.value,
-            r.error.as_deref().unwrap_or(""),
-            opts.retries,
-            delay
-        );
-        println!(
-            "{} retry   {} in {:?} ({})",
-            Utc::now().to_rfc3339(),
-            pf.pipeline.name.value,
-            delay,
-            r.error.as_deref().unwrap_or("")
-        );
-        tokio::time::sleep(delay).await;
-        delay *= 2;
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::ExtractError;
+use crate::sink::ExtractError;
 
 /// Counts and hashes the raw bytes of the file as they are read.
 pub struct HashingReader<R> {
@@ -150,7 +150,7 @@ fn read_zip_member<T>(
         .map(str::to_string)
         .collect();
     let chosen = match member {
-        Some(m) => match oc_spec::project::regex_of(m) {
+        Some(m) => match oc_spec::syntax::regex_of(m) {
             Some(re) => {
                 let re = regex::Regex::new(re).map_err(|e| {
                     ExtractError::new(display, None, format!("bad member regex: {e}"))

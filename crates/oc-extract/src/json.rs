@@ -10,7 +10,8 @@ use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::rows::RowWriter;
-use crate::{ExtractError, ReadSpec, Selector, Sink, SourceFile};
+use crate::sink::{ExtractError, Sink};
+use crate::spec::{ReadSpec, Selector, SourceFile};
 
 pub fn read(
     spec: &ReadSpec,

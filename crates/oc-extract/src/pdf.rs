@@ -10,7 +10,8 @@ use oc_spec::{ColumnType, PdfOptions};
 use crate::input::HashingReader;
 use crate::number::NumberFormat;
 use crate::rows::{Layout, RowWriter, Slot};
-use crate::{ExtractError, FileStats, ReadSpec, Selector, Sink, SourceFile};
+use crate::sink::{ExtractError, FileStats, Sink};
+use crate::spec::{ReadSpec, Selector, SourceFile};
 
 /// Reads a PDF source file (plain or gzip-compressed; not from a zip) and hashes it.
 pub fn read_file(
@@ -110,6 +111,21 @@ fn header_of(t: &oc_pdf::Table, rows: usize) -> Vec<String> {
         .collect()
 }
 
+/// The pipeline's resolved strategy as the PDF crate names it.
+fn pdf_strategy(s: oc_spec::pdf_strategy::Strategy) -> Strategy {
+    use oc_spec::pdf_strategy::{Boundaries as B, Strategy as S};
+    let axis = |b: B| match b {
+        B::Lines => oc_pdf::Boundaries::Lines,
+        B::Text => oc_pdf::Boundaries::Text,
+    };
+    match s {
+        S::Lattice => Strategy::Lattice,
+        S::Stream => Strategy::Stream,
+        S::Auto => Strategy::Auto,
+        S::Axes { columns, rows } => Strategy::axes(axis(columns), axis(rows)),
+    }
+}
+
 /// Finds the tables of a PDF document and reads those the pipeline's columns match.
 fn read_tables(
     spec: &ReadSpec,
@@ -125,13 +141,7 @@ fn read_tables(
     })?;
     let n = oc_pdf::Backend::page_count(&pdf);
     let mut opts = oc_pdf::Options {
-        // `{ columns: lines, rows: text }` maps to the CLI form `columns=lines,rows=text`
-        strategy: match o.strategy.as_ref().map(|s| s.value.to_cli()) {
-            Some(s) => s
-                .parse::<Strategy>()
-                .map_err(|e| ExtractError::new(name, None, e))?,
-            None => Strategy::Auto,
-        },
+        strategy: pdf_strategy(spec.pdf_strategy),
         columns: o.columns.clone(),
         copy_spans: o.repeat_spans,
         ..Default::default()

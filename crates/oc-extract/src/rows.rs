@@ -6,7 +6,8 @@ use std::borrow::Cow;
 use oc_spec::OnExtraColumns;
 
 use crate::conform::{BatchBuilder, Cell};
-use crate::{ExtractError, ReadSpec, Reject, Selector, Sink, SourceFile};
+use crate::sink::{ExtractError, Reject, Sink};
+use crate::spec::{ReadSpec, Selector, SourceFile};
 
 /// Where each declared column takes its value in a record.
 pub(crate) enum Slot {

@@ -2,7 +2,8 @@
 
 use arrow::record_batch::RecordBatch;
 
-use crate::{ExtractError, ReadSpec, Reject, Sink, SourceFile};
+use crate::sink::{ExtractError, Reject, Sink};
+use crate::spec::{ReadSpec, SourceFile};
 
 #[derive(Default)]
 pub struct VecSink {
@@ -50,7 +51,7 @@ impl VecSink {
 
 /// A pipeline's read spec from YAML (`source.path` is irrelevant here).
 pub fn spec(yaml: &str) -> ReadSpec {
-    let p: oc_spec::Pipeline = serde_saphyr::from_str(yaml).expect("pipeline yaml");
+    let p: oc_spec::Pipeline = oc_spec::parse_pipeline(yaml).expect("pipeline yaml");
     ReadSpec::from_pipeline(&p).expect("spec")
 }
 
@@ -58,7 +59,7 @@ pub fn run(
     spec: &ReadSpec,
     name: &str,
     bytes: &[u8],
-) -> (VecSink, Result<crate::FileStats, ExtractError>) {
+) -> (VecSink, Result<crate::sink::FileStats, ExtractError>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();

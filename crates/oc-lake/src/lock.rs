@@ -108,7 +108,7 @@ impl Lake {
                                 )
                             })
                             .unwrap_or_else(|| "another run".into());
-                        return Err(LakeError::Table {
+                        return Err(LakeError::Locked {
                             table: table.to_string(),
                             message: format!(
                                 "is being refreshed by {who}; wait for it to finish (or pass --wait SECONDS), or delete {path} if that process is gone"

@@ -1,14 +1,18 @@
 //! Operational tables, in the lake itself so they are queryable in SQL and work on any store:
-//! `_ops.runs` (one row per pipeline run) and `_ops.rejects` (rows that could not be loaded).
+//! `_ops.runs` (one row per pipeline run), `_ops.rejects` (rows that could not be loaded) and
+//! `_ops.checks` (results of data tests). [`TABLES`] is the one list of them: readers register
+//! the missing ones empty, so queries work before the first run.
+//!
+//! Rows are plain structs; [`to_batch`] turns them into a record batch of the table's schema
+//! by field name (arrow-json's serde decoder), so no column is ever matched by position.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
-};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
 
 use crate::store::{Lake, LakeError};
 use crate::write::{TableWrite, WriteMode};
@@ -17,11 +21,25 @@ pub const RUNS: &str = "_ops.runs";
 pub const REJECTS: &str = "_ops.rejects";
 pub const CHECKS: &str = "_ops.checks";
 
-#[derive(Debug, Clone)]
+/// Every operational table and its schema.
+pub const TABLES: [(&str, fn() -> SchemaRef); 3] = [
+    (RUNS, runs_schema),
+    (REJECTS, rejects_schema),
+    (CHECKS, checks_schema),
+];
+
+/// The schema of an operational table, if `name` is one.
+pub fn schema_of(name: &str) -> Option<SchemaRef> {
+    TABLES.iter().find(|(n, _)| *n == name).map(|(_, s)| s())
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
     pub run_id: String,
     pub pipeline: String,
+    #[serde(serialize_with = "micros")]
     pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "micros")]
     pub finished_at: DateTime<Utc>,
     /// `success` or `failed`.
     pub status: String,
@@ -36,7 +54,7 @@ pub struct RunRecord {
     pub source_sha256: String,
     /// sha256 of the pipeline definition.
     pub definition_sha256: String,
-    /// JSON object {table: version} of the lake tables the pipeline's SQL read.
+    /// JSON object {table: version} of the lake tables the pipeline reads.
     pub dependencies: String,
     pub table_version: Option<u64>,
     pub error: Option<String>,
@@ -49,6 +67,54 @@ pub struct RejectRecord {
     pub column: Option<String>,
     pub value: Option<String>,
     pub reason: String,
+}
+
+/// A row of `_ops.rejects`: a reject with its run.
+#[derive(Serialize)]
+struct RejectRow<'a> {
+    run_id: &'a str,
+    pipeline: &'a str,
+    source_file: &'a str,
+    line: u64,
+    column: Option<&'a str>,
+    value: Option<&'a str>,
+    reason: &'a str,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckRecord {
+    pub dataset: String,
+    pub check: String,
+    pub kind: String,
+    pub severity: String,
+    pub status: String,
+    pub failing_rows: u64,
+    pub total_rows: u64,
+    /// JSON array of example failing rows.
+    pub sample: String,
+    pub error: Option<String>,
+}
+
+/// A row of `_ops.checks`: a check result with its run and time.
+#[derive(Serialize)]
+struct CheckRow<'a> {
+    run_id: &'a str,
+    #[serde(serialize_with = "micros")]
+    checked_at: DateTime<Utc>,
+    dataset: &'a str,
+    check: &'a str,
+    kind: &'a str,
+    severity: &'a str,
+    status: &'a str,
+    failing_rows: u64,
+    total_rows: u64,
+    sample: &'a str,
+    error: Option<&'a str>,
+}
+
+/// Timestamps as microseconds since the epoch, the unit of the tables' columns.
+fn micros<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(t.timestamp_micros())
 }
 
 fn ts() -> DataType {
@@ -87,40 +153,41 @@ pub fn rejects_schema() -> SchemaRef {
     ]))
 }
 
-pub async fn record_run(lake: &Lake, r: &RunRecord) -> Result<(), LakeError> {
-    let s =
-        |v: &str| -> ArrayRef { Arc::new(arrow::array::StringArray::from(vec![v.to_string()])) };
-    let i = |v: u64| -> ArrayRef { Arc::new(arrow::array::Int64Array::from(vec![v as i64])) };
-    let t = |d: &DateTime<Utc>| -> ArrayRef {
-        let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-        b.append_value(d.timestamp_micros());
-        Arc::new(b.finish())
+pub fn checks_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("checked_at", ts(), false),
+        Field::new("dataset", DataType::Utf8, false),
+        Field::new("check", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("failing_rows", DataType::Int64, false),
+        Field::new("total_rows", DataType::Int64, false),
+        Field::new("sample", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, true),
+    ]))
+}
+
+/// Rows (structs whose field names are the columns) as one batch of `schema`.
+pub fn to_batch<T: Serialize>(schema: SchemaRef, rows: &[T]) -> Result<RecordBatch, LakeError> {
+    let err = |e: arrow::error::ArrowError| LakeError::Table {
+        table: "_ops".into(),
+        message: format!("cannot build the rows: {e}"),
     };
-    let mut version = Int64Builder::new();
-    version.append_option(r.table_version.map(|v| v as i64));
-    let mut error = StringBuilder::new();
-    error.append_option(r.error.as_deref());
-    let batch = RecordBatch::try_new(
-        runs_schema(),
-        vec![
-            s(&r.run_id),
-            s(&r.pipeline),
-            t(&r.started_at),
-            t(&r.finished_at),
-            s(&r.status),
-            i(r.rows_read),
-            i(r.rows_written),
-            i(r.rows_rejected),
-            i(r.rows_filtered),
-            s(&r.sources),
-            s(&r.source_sha256),
-            s(&r.definition_sha256),
-            s(&r.dependencies),
-            Arc::new(version.finish()),
-            Arc::new(error.finish()),
-        ],
-    )
-    .expect("runs schema");
+    let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
+        .with_batch_size(rows.len().max(1))
+        .build_decoder()
+        .map_err(err)?;
+    decoder.serialize(rows).map_err(err)?;
+    Ok(decoder
+        .flush()
+        .map_err(err)?
+        .unwrap_or_else(|| RecordBatch::new_empty(schema)))
+}
+
+pub async fn record_run(lake: &Lake, r: &RunRecord) -> Result<(), LakeError> {
+    let batch = to_batch(runs_schema(), std::slice::from_ref(r))?;
     append(lake, RUNS, runs_schema(), vec![batch]).await
 }
 
@@ -130,40 +197,55 @@ pub async fn record_rejects(
     pipeline: &str,
     rejects: &[RejectRecord],
 ) -> Result<(), LakeError> {
-    if rejects.is_empty() {
-        return Ok(());
-    }
     let mut batches = Vec::new();
     for chunk in rejects.chunks(64 * 1024) {
-        let mut cols: [StringBuilder; 6] = Default::default();
-        let mut line = Int64Builder::new();
-        for r in chunk {
-            cols[0].append_value(run_id);
-            cols[1].append_value(pipeline);
-            cols[2].append_value(&r.file);
-            line.append_value(r.line as i64);
-            cols[3].append_option(r.column.as_deref());
-            cols[4].append_option(r.value.as_deref());
-            cols[5].append_value(&r.reason);
-        }
-        let [mut run, mut pip, mut file, mut col, mut val, mut reason] = cols;
-        batches.push(
-            RecordBatch::try_new(
-                rejects_schema(),
-                vec![
-                    Arc::new(run.finish()),
-                    Arc::new(pip.finish()),
-                    Arc::new(file.finish()),
-                    Arc::new(line.finish()),
-                    Arc::new(col.finish()),
-                    Arc::new(val.finish()),
-                    Arc::new(reason.finish()),
-                ],
-            )
-            .expect("rejects schema"),
-        );
+        let rows: Vec<RejectRow> = chunk
+            .iter()
+            .map(|r| RejectRow {
+                run_id,
+                pipeline,
+                source_file: &r.file,
+                line: r.line,
+                column: r.column.as_deref(),
+                value: r.value.as_deref(),
+                reason: &r.reason,
+            })
+            .collect();
+        batches.push(to_batch(rejects_schema(), &rows)?);
+    }
+    if batches.is_empty() {
+        return Ok(());
     }
     append(lake, REJECTS, rejects_schema(), batches).await
+}
+
+pub async fn record_checks(
+    lake: &Lake,
+    run_id: &str,
+    at: DateTime<Utc>,
+    checks: &[CheckRecord],
+) -> Result<(), LakeError> {
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<CheckRow> = checks
+        .iter()
+        .map(|c| CheckRow {
+            run_id,
+            checked_at: at,
+            dataset: &c.dataset,
+            check: &c.check,
+            kind: &c.kind,
+            severity: &c.severity,
+            status: &c.status,
+            failing_rows: c.failing_rows,
+            total_rows: c.total_rows,
+            sample: &c.sample,
+            error: c.error.as_deref(),
+        })
+        .collect();
+    let batch = to_batch(checks_schema(), &rows)?;
+    append(lake, CHECKS, checks_schema(), vec![batch]).await
 }
 
 async fn append(
@@ -205,88 +287,59 @@ async fn append(
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct CheckRecord {
-    pub dataset: String,
-    pub check: String,
-    pub kind: String,
-    pub severity: String,
-    pub status: String,
-    pub failing_rows: u64,
-    pub total_rows: u64,
-    /// JSON array of example failing rows.
-    pub sample: String,
-    pub error: Option<String>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::TimestampMicrosecondType;
 
-pub fn checks_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("run_id", DataType::Utf8, false),
-        Field::new("checked_at", ts(), false),
-        Field::new("dataset", DataType::Utf8, false),
-        Field::new("check", DataType::Utf8, false),
-        Field::new("kind", DataType::Utf8, false),
-        Field::new("severity", DataType::Utf8, false),
-        Field::new("status", DataType::Utf8, false),
-        Field::new("failing_rows", DataType::Int64, false),
-        Field::new("total_rows", DataType::Int64, false),
-        Field::new("sample", DataType::Utf8, false),
-        Field::new("error", DataType::Utf8, true),
-    ]))
-}
+    #[test]
+    fn rows_become_batches_by_column_name() {
+        let t = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let run = RunRecord {
+            run_id: "r1".into(),
+            pipeline: "ref.communes".into(),
+            started_at: t,
+            finished_at: t,
+            status: "failed".into(),
+            rows_read: 10,
+            rows_written: 7,
+            rows_rejected: 2,
+            rows_filtered: 1,
+            sources: "[]".into(),
+            source_sha256: "s".into(),
+            definition_sha256: "d".into(),
+            dependencies: "{}".into(),
+            table_version: None,
+            error: Some("bad".into()),
+        };
+        let b = to_batch(runs_schema(), &[run]).unwrap();
+        assert_eq!(b.schema(), runs_schema());
+        let col = |n: &str| b.column_by_name(n).unwrap().clone();
+        assert_eq!(col("pipeline").as_string::<i32>().value(0), "ref.communes");
+        assert_eq!(
+            col("started_at")
+                .as_primitive::<TimestampMicrosecondType>()
+                .value(0),
+            1_700_000_000_123_456
+        );
+        let written = col("rows_written");
+        let written = written.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(written.value(0), 7);
+        assert!(col("table_version").is_null(0));
+        assert_eq!(col("error").as_string::<i32>().value(0), "bad");
+    }
 
-pub async fn record_checks(
-    lake: &Lake,
-    run_id: &str,
-    at: DateTime<Utc>,
-    checks: &[CheckRecord],
-) -> Result<(), LakeError> {
-    if checks.is_empty() {
-        return Ok(());
+    #[test]
+    fn every_ops_table_is_listed_once() {
+        let names: Vec<&str> = TABLES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, [RUNS, REJECTS, CHECKS]);
+        assert!(
+            schema_of(CHECKS)
+                .unwrap()
+                .field_with_name("failing_rows")
+                .is_ok()
+        );
+        assert!(schema_of("_ops.nothing").is_none());
     }
-    let mut s: [StringBuilder; 8] = Default::default();
-    let (mut failing, mut total) = (Int64Builder::new(), Int64Builder::new());
-    let mut time = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    let mut error = StringBuilder::new();
-    for c in checks {
-        s[0].append_value(run_id);
-        time.append_value(at.timestamp_micros());
-        s[1].append_value(&c.dataset);
-        s[2].append_value(&c.check);
-        s[3].append_value(&c.kind);
-        s[4].append_value(&c.severity);
-        s[5].append_value(&c.status);
-        failing.append_value(c.failing_rows as i64);
-        total.append_value(c.total_rows as i64);
-        s[6].append_value(&c.sample);
-        error.append_option(c.error.as_deref());
-    }
-    let [
-        mut run,
-        mut ds,
-        mut ck,
-        mut kind,
-        mut sev,
-        mut st,
-        mut sample,
-        _,
-    ] = s;
-    let batch = RecordBatch::try_new(
-        checks_schema(),
-        vec![
-            Arc::new(run.finish()),
-            Arc::new(time.finish()),
-            Arc::new(ds.finish()),
-            Arc::new(ck.finish()),
-            Arc::new(kind.finish()),
-            Arc::new(sev.finish()),
-            Arc::new(st.finish()),
-            Arc::new(failing.finish()),
-            Arc::new(total.finish()),
-            Arc::new(sample.finish()),
-            Arc::new(error.finish()),
-        ],
-    )
-    .expect("checks schema");
-    append(lake, CHECKS, checks_schema(), vec![batch]).await
 }

@@ -21,6 +21,13 @@ pub enum LakeError {
     },
     #[error("table {table}: {message}")]
     Table { table: String, message: String },
+    /// Another run holds the table's lock: worth retrying later.
+    #[error("table {table}: {message}")]
+    Locked { table: String, message: String },
+    /// The output's columns do not fit the rows the table keeps (`on_schema_change`): bad
+    /// data or definition, never worth retrying as is.
+    #[error("table {table}: {message}")]
+    SchemaDrift { table: String, message: String },
     #[error("lake storage: {0}")]
     Store(#[from] object_store::Error),
 }

@@ -19,6 +19,7 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use futures::Stream;
 use tokio::time::{Instant, Sleep};
 
+use crate::error::ServeError;
 use crate::guard::{self, Kind};
 
 #[derive(Debug, Clone)]
@@ -43,7 +44,7 @@ impl Default for Limits {
 
 /// The lake's context with a runtime of its own for one query: same tables, views and object
 /// stores (the registries are shared), a fresh memory pool capped at `limits.memory`.
-pub fn query_context(base: &SessionContext, limits: &Limits) -> Result<SessionContext, String> {
+pub fn query_context(base: &SessionContext, limits: &Limits) -> Result<SessionContext, ServeError> {
     let base_rt = base.runtime_env();
     let pool = TrackConsumersPool::new(
         GreedyMemoryPool::new(limits.memory),
@@ -56,8 +57,7 @@ pub fn query_context(base: &SessionContext, limits: &Limits) -> Result<SessionCo
         .with_disk_manager_builder(
             DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
         )
-        .build_arc()
-        .map_err(|e| e.to_string())?;
+        .build_arc()?;
     let state = SessionStateBuilder::new_from_existing(base.state())
         .with_runtime_env(rt)
         .build();
@@ -66,46 +66,42 @@ pub fn query_context(base: &SessionContext, limits: &Limits) -> Result<SessionCo
 
 /// Plans one SQL text for the HTTP API: exactly one statement, checked by the guard, planned
 /// with DataFusion's read-only options.
-pub async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, String> {
+pub async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, ServeError> {
     let stmts = guard::check_sql(sql)?;
     match stmts.as_slice() {
-        [] => return Err("empty query: send one SELECT statement".into()),
+        [] => {
+            return Err(ServeError::BadRequest(
+                "empty query: send one SELECT statement".into(),
+            ));
+        }
         [(_, Kind::Query)] => {}
         [(_, Kind::Session)] => {
-            return Err(
+            return Err(ServeError::BadRequest(
                 "only queries run over HTTP (SET, SHOW and transactions are for Postgres clients)"
                     .into(),
-            );
+            ));
         }
-        _ => return Err("send one statement per request".into()),
+        _ => {
+            return Err(ServeError::BadRequest(
+                "send one statement per request".into(),
+            ));
+        }
     }
-    ctx.sql_with_options(sql, oc_sql::read_only())
-        .await
-        .map_err(|e| clean_error(&e))
+    Ok(ctx.sql_with_options(sql, oc_sql::read_only()).await?)
 }
 
 /// Checks a plan built elsewhere (extended protocol) with the read-only options.
-pub fn verify_plan(plan: &LogicalPlan) -> Result<(), String> {
+pub fn verify_plan(plan: &LogicalPlan) -> Result<(), ServeError> {
     oc_sql::read_only()
         .verify_plan(plan)
-        .map_err(|e| clean_error(&e))
+        .map_err(|e| ServeError::Refused(ServeError::from(e).to_string()))
 }
 
-/// DataFusion errors carry context chains; users need the message and what to do.
-pub fn clean_error(e: &DataFusionError) -> String {
-    match e.find_root() {
-        DataFusionError::ResourcesExhausted(m) => format!(
-            "the query needs more memory than the server allows per query ({m}): filter or aggregate more, or ask for fewer columns"
-        ),
-        root => root.to_string(),
-    }
-}
-
-pub fn timeout_message(limits: &Limits) -> String {
-    format!(
+pub fn timeout(limits: &Limits) -> ServeError {
+    ServeError::Timeout(format!(
         "the query ran longer than the server's limit of {} s and was cancelled: filter or aggregate more",
         limits.timeout.as_secs_f64()
-    )
+    ))
 }
 
 /// A record batch stream that fails once its deadline has passed. Dropping it (client gone,
@@ -113,16 +109,16 @@ pub fn timeout_message(limits: &Limits) -> String {
 pub struct Deadline {
     inner: SendableRecordBatchStream,
     sleep: Pin<Box<Sleep>>,
-    message: String,
+    error: ServeError,
     done: bool,
 }
 
 impl Deadline {
-    pub fn new(inner: SendableRecordBatchStream, deadline: Instant, message: String) -> Self {
+    pub fn new(inner: SendableRecordBatchStream, deadline: Instant, error: ServeError) -> Self {
         Deadline {
             inner,
             sleep: Box::pin(tokio::time::sleep_until(deadline)),
-            message,
+            error,
             done: false,
         }
     }
@@ -141,7 +137,9 @@ impl Stream for Deadline {
         }
         if self.sleep.as_mut().poll(cx).is_ready() {
             self.done = true;
-            return Poll::Ready(Some(Err(DataFusionError::Execution(self.message.clone()))));
+            // The typed error travels inside DataFusion's external-error variant.
+            let e = DataFusionError::External(Box::new(self.error.clone()));
+            return Poll::Ready(Some(Err(e)));
         }
         let r = self.inner.as_mut().poll_next(cx);
         if let Poll::Ready(Some(Err(_)) | None) = &r {
@@ -152,13 +150,26 @@ impl Stream for Deadline {
 }
 
 /// Executes a planned query as a stream bounded by the deadline.
-pub async fn stream(df: DataFrame, limits: &Limits, started: Instant) -> Result<Deadline, String> {
+pub async fn stream(
+    df: DataFrame,
+    limits: &Limits,
+    started: Instant,
+) -> Result<Deadline, ServeError> {
     let deadline = started + limits.timeout;
     let s = tokio::time::timeout_at(deadline, df.execute_stream())
         .await
-        .map_err(|_| timeout_message(limits))?
-        .map_err(|e| clean_error(&e))?;
-    Ok(Deadline::new(s, deadline, timeout_message(limits)))
+        .map_err(|_| timeout(limits))??;
+    Ok(Deadline::new(s, deadline, timeout(limits)))
+}
+
+/// An error of a result stream: the deadline's own, or DataFusion's.
+pub fn stream_error(e: &DataFusionError) -> ServeError {
+    if let DataFusionError::External(inner) = e.find_root()
+        && let Some(s) = inner.downcast_ref::<ServeError>()
+    {
+        return s.clone();
+    }
+    ServeError::from_datafusion(e)
 }
 
 #[cfg(test)]
@@ -186,12 +197,13 @@ mod tests {
         let mut err = None;
         while let Some(b) = s.next().await {
             if let Err(e) = b {
-                err = Some(clean_error(&e));
+                err = Some(stream_error(&e));
                 break;
             }
         }
         let err = err.expect("the sort should exceed the memory limit");
-        assert!(err.contains("memory"), "{err}");
+        assert!(matches!(err, ServeError::Memory(_)), "{err}");
+        assert!(err.to_string().contains("memory"), "{err}");
 
         let limits = Limits {
             timeout: Duration::from_millis(200),
@@ -209,10 +221,12 @@ mod tests {
         let mut err = None;
         while let Some(b) = s.next().await {
             if let Err(e) = b {
-                err = Some(e.to_string());
+                err = Some(stream_error(&e));
             }
         }
-        assert!(err.unwrap().contains("limit"));
+        let err = err.unwrap();
+        assert!(matches!(err, ServeError::Timeout(_)), "{err}");
+        assert!(err.to_string().contains("limit"));
         assert!(t.elapsed() < Duration::from_secs(5));
     }
 }

@@ -10,6 +10,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
+use crate::error::ServeError;
+
 /// Table functions a query may call: they compute rows, none reads a file or a URL.
 const ALLOWED_TABLE_FUNCTIONS: &[&str] = &["generate_series", "range", "unnest", "pg_get_keywords"];
 
@@ -38,13 +40,17 @@ pub enum Kind {
 }
 
 /// Classifies one parsed Postgres statement, or says why it is refused.
-pub fn check(stmt: &Statement) -> Result<Kind, String> {
+pub fn check(stmt: &Statement) -> Result<Kind, ServeError> {
+    classify(stmt).map_err(ServeError::Refused)
+}
+
+fn classify(stmt: &Statement) -> Result<Kind, String> {
     match stmt {
         Statement::Query(_) => {
             check_table_functions(stmt)?;
             Ok(Kind::Query)
         }
-        Statement::Explain { statement, .. } => match check(statement)? {
+        Statement::Explain { statement, .. } => match classify(statement)? {
             Kind::Query => Ok(Kind::Query),
             Kind::Session => Err("EXPLAIN only applies to queries".into()),
         },
@@ -94,9 +100,13 @@ pub fn check(stmt: &Statement) -> Result<Kind, String> {
 
 /// The same check on DataFusion's own statements (its parser knows `CREATE EXTERNAL TABLE`
 /// and `COPY … TO`, which read and write files).
-pub fn check_df(stmt: &DfStatement) -> Result<Kind, String> {
+pub fn check_df(stmt: &DfStatement) -> Result<Kind, ServeError> {
+    classify_df(stmt).map_err(ServeError::Refused)
+}
+
+fn classify_df(stmt: &DfStatement) -> Result<Kind, String> {
     match stmt {
-        DfStatement::Statement(s) => check(s),
+        DfStatement::Statement(s) => classify(s),
         DfStatement::CreateExternalTable(_) => Err(refusal(
             "CREATE EXTERNAL TABLE",
             "the server only reads the tables and views of the lake, never other files or URLs",
@@ -105,7 +115,7 @@ pub fn check_df(stmt: &DfStatement) -> Result<Kind, String> {
             "COPY",
             "export results with the HTTP API instead (POST /sql with Accept: text/csv or Parquet)",
         )),
-        DfStatement::Explain(e) => match check_df(&e.statement)? {
+        DfStatement::Explain(e) => match classify_df(&e.statement)? {
             Kind::Query => Ok(Kind::Query),
             Kind::Session => Err("EXPLAIN only applies to queries".into()),
         },
@@ -118,18 +128,24 @@ pub fn check_df(stmt: &DfStatement) -> Result<Kind, String> {
 
 /// Parses `sql` with DataFusion's parser (Postgres dialect) and checks every statement.
 /// Returns the statements when all may run.
-pub fn check_sql(sql: &str) -> Result<Vec<(DfStatement, Kind)>, String> {
+pub fn check_sql(sql: &str) -> Result<Vec<(DfStatement, Kind)>, ServeError> {
+    oc_sql::shape::check(sql).map_err(|e| ServeError::TooComplex(e.to_string()))?;
     let stmts = match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
         Ok(s) => s,
         // DataFusion's parser only knows `COPY … TO`; `COPY … FROM` deserves a refusal too,
         // not a syntax error.
         Err(_) if first_words(sql).starts_with("COPY") => {
-            return Err(refusal(
+            return Err(ServeError::Refused(refusal(
                 "COPY",
                 "export results with the HTTP API instead (POST /sql with Accept: text/csv or Parquet)",
-            ));
+            )));
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => {
+            return Err(match oc_sql::shape::from_datafusion(&e) {
+                Some(s) => ServeError::TooComplex(s.to_string()),
+                None => ServeError::BadRequest(e.to_string()),
+            });
+        }
     };
     stmts
         .into_iter()
@@ -139,8 +155,10 @@ pub fn check_sql(sql: &str) -> Result<Vec<(DfStatement, Kind)>, String> {
 
 /// A clearer message for a statement the Postgres-compatibility parser could not read:
 /// when DataFusion's parser recognises a forbidden statement, say so.
-pub fn explain_parse_failure(sql: &str) -> Option<String> {
-    check_sql(sql).err().filter(|e| e.contains("refused"))
+pub fn explain_parse_failure(sql: &str) -> Option<ServeError> {
+    check_sql(sql)
+        .err()
+        .filter(|e| matches!(e, ServeError::Refused(_) | ServeError::TooComplex(_)))
 }
 
 fn refusal(what: &str, hint: &str) -> String {
@@ -240,7 +258,7 @@ mod tests {
     use super::*;
 
     fn kind(sql: &str) -> Result<Kind, String> {
-        let mut v = check_sql(sql)?;
+        let mut v = check_sql(sql).map_err(|e| e.to_string())?;
         Ok(v.remove(0).1)
     }
 

@@ -2,6 +2,7 @@
 //! authenticated, on the same DataFusion session as `opencoll sql` (lake tables and views).
 
 pub mod auth;
+pub mod error;
 pub mod exec;
 pub mod guard;
 pub mod http;
@@ -21,6 +22,7 @@ use oc_lake::Lake;
 use oc_spec::Project;
 
 pub use auth::Auth;
+pub use error::ServeError;
 pub use exec::Limits;
 
 #[derive(Debug, Clone, Default)]

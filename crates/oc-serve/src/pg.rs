@@ -38,35 +38,24 @@ use futures::{Sink, SinkExt, StreamExt, stream};
 use tokio::time::Instant;
 
 use crate::State;
+use crate::error::ServeError;
 use crate::exec;
 use crate::guard::{self, Kind};
 
 /// The statement type of datafusion-postgres (its hooks downcast the portal store to it).
 type DfStmt = (String, Option<(Statement, LogicalPlan)>);
 
-/// SQLSTATE for "this server is read-only" (Postgres' read_only_sql_transaction).
-const READ_ONLY: &str = "25006";
-/// SQLSTATE for a cancelled statement (time limit).
-const CANCELED: &str = "57014";
-
-fn user_error(code: &str, msg: impl Into<String>) -> PgWireError {
+/// An error as the client should read it, with the SQLSTATE of its kind.
+fn pg_error(e: ServeError) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "ERROR".to_string(),
-        code.to_string(),
-        msg.into(),
+        e.sqlstate().to_string(),
+        e.to_string(),
     )))
 }
 
-/// Errors of planning or execution, as the client should read them.
-fn query_error(msg: String) -> PgWireError {
-    let code = if msg.contains("longer than the server's limit") {
-        CANCELED
-    } else if msg.contains("more memory") {
-        "53200" // out_of_memory
-    } else {
-        "XX000"
-    };
-    user_error(code, msg)
+fn df_error(e: datafusion::error::DataFusionError) -> PgWireError {
+    pg_error(ServeError::from(e))
 }
 
 pub struct PgServer {
@@ -192,19 +181,18 @@ pub struct GuardedParser {
 }
 
 fn parse_and_check(sql: &str) -> PgWireResult<Vec<(Statement, Kind)>> {
+    // Before any parser: a too deep expression would overflow the stack while parsed,
+    // rewritten or planned.
+    oc_sql::shape::check(sql).map_err(|e| pg_error(ServeError::TooComplex(e.to_string())))?;
     let stmts = PostgresCompatibilityParser::new().parse(sql).map_err(|e| {
-        match guard::explain_parse_failure(sql) {
-            Some(refusal) => user_error(READ_ONLY, refusal),
-            None => user_error("42601", e.to_string()),
-        }
+        pg_error(
+            guard::explain_parse_failure(sql)
+                .unwrap_or_else(|| ServeError::BadRequest(e.to_string())),
+        )
     })?;
     stmts
         .into_iter()
-        .map(|s| {
-            guard::check(&s)
-                .map(|k| (s, k))
-                .map_err(|e| user_error(READ_ONLY, e))
-        })
+        .map(|s| guard::check(&s).map(|k| (s, k)).map_err(pg_error))
         .collect()
 }
 
@@ -224,7 +212,7 @@ impl QueryParser for GuardedParser {
         let checked = parse_and_check(sql)?;
         let parsed = self.inner.parse_sql(client, sql, types).await?;
         if let (Some((_, Kind::Query)), Some((_, Some((_, plan))))) = (checked.first(), &parsed) {
-            exec::verify_plan(plan).map_err(|e| user_error(READ_ONLY, e))?;
+            exec::verify_plan(plan).map_err(pg_error)?;
         }
         Ok(parsed)
     }
@@ -259,29 +247,22 @@ impl PgService {
     ) -> PgWireResult<Response> {
         let started = Instant::now();
         let limits = &self.state.limits;
-        let ctx = self.query_context().map_err(query_error)?;
-        let df = ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(|e| query_error(exec::clean_error(&e)))?;
+        let ctx = self.query_context().map_err(pg_error)?;
+        let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let fields = Arc::new(arrow_schema_to_pg_fields(
             df.schema().as_arrow(),
             format,
             Some(options),
         )?);
-        let batches = exec::stream(df, limits, started)
-            .await
-            .map_err(query_error)?;
+        let batches = exec::stream(df, limits, started).await.map_err(pg_error)?;
         let f = fields.clone();
         let rows = batches
             .map(
                 move |b| -> Box<dyn Iterator<Item = PgWireResult<_>> + Send + Sync> {
                     match b {
                         Ok(b) => encode_recordbatch(f.clone(), b),
-                        Err(e) => {
-                            Box::new(std::iter::once(Err(query_error(exec::clean_error(&e)))))
-                        }
+                        Err(e) => Box::new(std::iter::once(Err(pg_error(exec::stream_error(&e))))),
                     }
                 },
             )
@@ -289,7 +270,7 @@ impl PgService {
         Ok(Response::Query(QueryResponse::new(fields, rows)))
     }
 
-    fn query_context(&self) -> Result<SessionContext, String> {
+    fn query_context(&self) -> Result<SessionContext, ServeError> {
         exec::query_context(&self.state.base, &self.state.limits)
     }
 
@@ -298,7 +279,7 @@ impl PgService {
         let df = ctx
             .sql_with_options(sql, oc_sql::read_only())
             .await
-            .map_err(|e| query_error(exec::clean_error(&e)))?;
+            .map_err(df_error)?;
         Ok(df.logical_plan().clone())
     }
 }
@@ -360,13 +341,13 @@ impl ExtendedQueryHandler for PgService {
             return Ok(Response::EmptyQuery);
         };
         // Checked at parse time already; checked again so no path skips the guard.
-        match guard::check(stmt).map_err(|e| user_error(READ_ONLY, e))? {
+        match guard::check(stmt).map_err(pg_error)? {
             Kind::Session => {
                 ExtendedQueryHandler::do_query(&*self.inner, client, portal, max_rows).await
             }
             Kind::Query => {
                 let plan = bind(&self.parser, portal, plan)?;
-                exec::verify_plan(&plan).map_err(|e| user_error(READ_ONLY, e))?;
+                exec::verify_plan(&plan).map_err(pg_error)?;
                 self.run(&*client, plan, &portal.result_column_format).await
             }
         }
@@ -380,9 +361,8 @@ fn bind(
     plan: &LogicalPlan,
 ) -> PgWireResult<LogicalPlan> {
     let wire = parser.get_parameter_types(&portal.statement.statement)?;
-    let inferred: HashMap<String, Option<DataType>> = plan
-        .get_parameter_types()
-        .map_err(|e| query_error(exec::clean_error(&e)))?;
+    let inferred: HashMap<String, Option<DataType>> =
+        plan.get_parameter_types().map_err(df_error)?;
     let mut ordered: Vec<(u32, Option<DataType>)> = inferred
         .into_iter()
         .map(|(k, v)| (k.trim_start_matches('$').parse().unwrap_or(u32::MAX), v))
@@ -393,5 +373,5 @@ fn bind(
     let values = deserialize_parameters_with_server_types(portal, &inferred, &wire)?;
     plan.clone()
         .replace_params_with_values(&values)
-        .map_err(|e| query_error(exec::clean_error(&e)))
+        .map_err(df_error)
 }

@@ -1,9 +1,9 @@
 //! `catalog.yaml`: project settings (lake location), domains, and documentation of datasets
 //! (tables and views) for analysts and portals.
 
+use crate::span::Spanned;
 use indexmap::IndexMap;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,5 +77,25 @@ impl From<RawCatalog> for Catalog {
                 })
                 .collect(),
         }
+    }
+}
+
+/// What is known of a dataset for people: catalog.yaml's entry first, then the pipeline's own
+/// title, description, producer, licence and column docs. The one merge used by `opencoll
+/// catalog`, the HTTP API and releases.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatasetMeta {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub producer: Option<String>,
+    pub licence: Option<String>,
+    /// Column docs, catalog.yaml's over the pipeline's.
+    pub columns: IndexMap<String, String>,
+    pub publish: bool,
+}
+
+impl DatasetMeta {
+    pub fn column_doc(&self, column: &str) -> Option<&str> {
+        self.columns.get(column).map(String::as_str)
     }
 }

@@ -6,15 +6,19 @@
 //! names, types, templates, that source files exist. SQL is planned later, by `oc-sql`.
 
 pub mod catalog;
+mod check;
 pub mod checks;
 pub mod diag;
+pub mod pdf_strategy;
 pub mod pipeline;
 pub mod project;
+pub mod span;
+pub mod syntax;
 pub mod template;
 pub mod types;
 mod yaml;
 
-pub use catalog::{Catalog, DatasetDoc, DomainDoc};
+pub use catalog::{Catalog, DatasetDoc, DatasetMeta, DomainDoc};
 pub use checks::{CheckSpec, Severity, Threshold};
 pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{CellRange, parse_range};
@@ -24,6 +28,7 @@ pub use pipeline::{
 };
 pub use pipeline::{PdfOptions, PdfStrategy};
 pub use project::{Project, ViewDef};
+pub use span::{Location, Spanned, parse_pipeline};
 pub use types::ColumnType;
 
 /// Splits a `<domain>.<table>` name. Both parts must be lowercase SQL identifiers so that they

@@ -1,9 +1,9 @@
 //! `pipelines/*.yaml`: one dataset each — where it comes from, which columns it keeps and how
 //! they are typed, optional SQL transforms, and how it is written to the lake.
 
+use crate::span::Spanned;
 use indexmap::IndexMap;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
 
 use crate::types::ColumnType;
 
@@ -469,7 +469,7 @@ impl Unpivot {
             .unwrap_or_else(|| format!("{}_flag", self.name))
     }
     pub fn regex(&self) -> &str {
-        crate::project::regex_of(&self.columns.value).unwrap_or(&self.columns.value)
+        crate::syntax::regex_of(&self.columns.value).unwrap_or(&self.columns.value)
     }
 }
 

@@ -2,7 +2,9 @@
 //! `sql/` created in dependency order, the domain functions, and a read-only guard.
 
 pub mod codes;
+pub mod ops;
 pub mod session;
+pub mod shape;
 pub mod udf;
 
-pub use session::{LakeSession, SqlError, read_only};
+pub use session::{LakeSession, LakeTables, SqlError, read_only};

@@ -9,6 +9,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::config::SessionConfig;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{DataFrame, SessionContext};
 use oc_lake::{Lake, LakeError};
 use oc_spec::ViewDef;
@@ -19,6 +20,8 @@ pub enum SqlError {
     DataFusion(#[from] DataFusionError),
     #[error("{0}")]
     Lake(Box<LakeError>),
+    #[error(transparent)]
+    Shape(#[from] crate::shape::ShapeError),
     #[error("{0}")]
     Other(String),
 }
@@ -41,6 +44,11 @@ pub fn read_only() -> SQLOptions {
 /// DataFusion settings can be tuned with its environment variables (`DATAFUSION_EXECUTION_
 /// TARGET_PARTITIONS=4`, …); ours below apply unless such a variable sets them.
 pub fn new_context() -> SessionContext {
+    new_context_with_runtime(Arc::new(RuntimeEnv::default()))
+}
+
+/// [`new_context`] on an existing runtime (memory pool, object stores).
+pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
     let mut config = SessionConfig::from_env().unwrap_or_else(|e| {
         // Not fatal (a scheduled refresh must not stop on a tuning variable), but said.
         eprintln!("warning: DATAFUSION_* environment variables ignored: {e}");
@@ -71,6 +79,7 @@ pub fn new_context() -> SessionContext {
         .with_default_catalog_and_schema("datafusion", "public");
     let state = SessionStateBuilder::new()
         .with_config(config)
+        .with_runtime_env(runtime)
         .with_default_features()
         .build();
     let ctx = SessionContext::new_with_state(state);
@@ -114,6 +123,18 @@ pub async fn register_lake_table(
     let Some(table) = lake.load(name).await? else {
         return Ok(false);
     };
+    let (provider, _) = provider_of(ctx, name, &table).await?;
+    register(ctx, name, provider)?;
+    Ok(true)
+}
+
+/// A table's provider (its current version, pinned) with its object store made known to
+/// `ctx`'s runtime.
+async fn provider_of(
+    ctx: &SessionContext,
+    name: &str,
+    table: &deltalake::DeltaTable,
+) -> Result<(Arc<dyn TableProvider>, Option<u64>), SqlError> {
     table.update_datafusion_session(&ctx.state()).map_err(|e| {
         SqlError::from(LakeError::Delta {
             table: name.to_string(),
@@ -124,8 +145,106 @@ pub async fn register_lake_table(
         .table_provider()
         .await
         .map_err(|e| SqlError::Other(format!("table {name}: {e}")))?;
-    register(ctx, name, provider)?;
-    Ok(true)
+    Ok((provider, table.version()))
+}
+
+/// Lake tables loaded once, at the versions current when loaded: a refresh wave loads the
+/// tables its pipelines read once, and every run of the wave plans against the same versions.
+/// Object stores are registered in one runtime shared by the contexts made from it.
+pub struct LakeTables {
+    runtime: SessionContext,
+    tables: BTreeMap<String, (Arc<dyn TableProvider>, Option<u64>)>,
+    /// Tables that could not be opened, with the reason.
+    pub broken: Vec<(String, String)>,
+}
+
+impl LakeTables {
+    /// Loads `names` (tables missing from the lake are left out; unreadable ones are listed in
+    /// `broken`). The operational tables missing from the lake are registered empty.
+    pub async fn load<'a>(
+        lake: &Lake,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<LakeTables, SqlError> {
+        let runtime = new_context();
+        if !lake.is_local() {
+            // The lake's bucket, for plans that read files directly (checks on staged files).
+            let (store, _) =
+                object_store::parse_url_opts(lake.root(), lake.storage_options().clone())
+                    .map_err(|e| SqlError::Other(format!("lake {}: {e}", lake.root())))?;
+            let mut bucket = lake.root().clone();
+            bucket.set_path("/");
+            runtime.register_object_store(&bucket, std::sync::Arc::from(store));
+        }
+        let mut tables = BTreeMap::new();
+        let mut broken = Vec::new();
+        for name in names {
+            if tables.contains_key(name) {
+                continue;
+            }
+            let loaded = match lake.load(name).await {
+                Ok(Some(t)) => provider_of(&runtime, name, &t).await,
+                Ok(None) => continue,
+                Err(e) => Err(e.into()),
+            };
+            match loaded {
+                Ok(p) => {
+                    tables.insert(name.to_string(), p);
+                }
+                // One unreadable table must not take the others down: it is reported instead.
+                Err(e) => broken.push((name.to_string(), e.to_string())),
+            }
+        }
+        Ok(LakeTables {
+            runtime,
+            tables,
+            broken,
+        })
+    }
+
+    /// Every table of the lake.
+    pub async fn load_all(lake: &Lake) -> Result<LakeTables, SqlError> {
+        let names = lake.list_tables().await?;
+        Self::load(lake, names.iter().map(String::as_str)).await
+    }
+
+    /// The version loaded, for tables present in the lake.
+    pub fn version(&self, name: &str) -> Option<u64> {
+        self.tables.get(name).and_then(|(_, v)| *v)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tables.keys().map(String::as_str)
+    }
+
+    /// A new context holding these tables (and the operational tables, empty when the lake
+    /// has none yet): what a run or a check plans against. Contexts share the runtime (object
+    /// stores), not their catalogs, so what one registers (`input`) stays its own.
+    pub fn context(&self) -> Result<SessionContext, SqlError> {
+        let ctx = new_context_with_runtime(self.runtime.runtime_env());
+        for (name, (provider, _)) in &self.tables {
+            register(&ctx, name, provider.clone())?;
+        }
+        register_empty_ops(&ctx, |n| self.tables.contains_key(n))?;
+        Ok(ctx)
+    }
+}
+
+/// Registers, empty, the operational tables for which `present` says no.
+pub fn register_empty_ops(
+    ctx: &SessionContext,
+    present: impl Fn(&str) -> bool,
+) -> Result<(), SqlError> {
+    for (name, schema) in oc_lake::ops::TABLES {
+        if !present(name) {
+            let empty = datafusion::datasource::MemTable::try_new(schema(), vec![vec![]])?;
+            register(ctx, name, Arc::new(empty))?;
+        }
+    }
+    Ok(())
 }
 
 pub struct LakeSession {
@@ -140,51 +259,28 @@ pub struct LakeSession {
 
 impl LakeSession {
     pub async fn open(lake: &Lake, views: &[ViewDef]) -> Result<LakeSession, SqlError> {
-        let ctx = new_context();
-        if !lake.is_local() {
-            // The lake's bucket, for plans that read files directly (checks on staged files).
-            let (store, _) =
-                object_store::parse_url_opts(lake.root(), lake.storage_options().clone())
-                    .map_err(|e| SqlError::Other(format!("lake {}: {e}", lake.root())))?;
-            let mut bucket = lake.root().clone();
-            bucket.set_path("/");
-            ctx.register_object_store(&bucket, std::sync::Arc::from(store));
-        }
-        let tables = lake.list_tables().await?;
-        // One unreadable table must not take the others down: it is reported instead.
-        let mut broken_tables = Vec::new();
-        for t in &tables {
-            if let Err(e) = register_lake_table(&ctx, lake, t).await {
-                broken_tables.push((t.clone(), e.to_string()));
-            }
-        }
-        // The operational tables can always be queried, even before their first row.
-        for (name, schema) in [
-            (oc_lake::ops::RUNS, oc_lake::ops::runs_schema()),
-            (oc_lake::ops::REJECTS, oc_lake::ops::rejects_schema()),
-        ] {
-            if !tables.iter().any(|t| t == name) {
-                let empty = datafusion::datasource::MemTable::try_new(schema, vec![vec![]])?;
-                register(&ctx, name, Arc::new(empty))?;
-            }
-        }
+        let loaded = LakeTables::load_all(lake).await?;
+        let ctx = loaded.context()?;
         let (views, broken_views) = register_views(&ctx, views).await?;
-        let tables = tables
-            .into_iter()
-            .filter(|t| !broken_tables.iter().any(|(b, _)| b == t))
-            .collect();
         Ok(LakeSession {
             ctx,
-            tables,
+            tables: loaded.names().map(str::to_string).collect(),
             views,
             broken_views,
-            broken_tables,
+            broken_tables: loaded.broken,
         })
     }
 
-    /// Runs one read-only query.
+    /// Plans one read-only query (refused when too long or too deep to plan safely).
     pub async fn query(&self, sql: &str) -> Result<DataFrame, SqlError> {
-        Ok(self.ctx.sql_with_options(sql, read_only()).await?)
+        crate::shape::check(sql)?;
+        self.ctx
+            .sql_with_options(sql, read_only())
+            .await
+            .map_err(|e| match crate::shape::from_datafusion(&e) {
+                Some(s) => SqlError::Shape(s),
+                None => e.into(),
+            })
     }
 }
 

@@ -2,27 +2,30 @@
 //! arrive, and one Delta commit at the end makes them visible (with the removal of the files
 //! they replace). Until that commit, readers see the previous version; if the run fails, the
 //! new files are never referenced.
+//!
+//! `schema.rs` compares the output's columns with the table's (drift, widening) and puts
+//! batches in the form Delta stores; `layout.rs` chooses the Parquet encodings; `commit.rs`
+//! makes a run's files one new version.
+
+mod commit;
+mod layout;
+mod schema;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use deltalake::DeltaTable;
 use deltalake::kernel::scalars::ScalarExt;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, StructType};
-use deltalake::operations::create::CreateBuilder;
-use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use deltalake::{DeltaTable, TableProperty};
-use futures::TryStreamExt;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::WriterProperties;
-use parquet::schema::types::ColumnPath;
 
 use crate::cluster::{Clusterer, Group};
 use crate::store::{Lake, LakeError};
+
+pub use layout::writer_properties;
+pub use schema::{SchemaChange, SchemaDiff, delta_schema_of, describe, is_widening};
+use schema::{conform_batch, same_columns};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
@@ -63,131 +66,6 @@ pub struct TableWrite {
     /// Sorts each row group's rows (`target.cluster_by`).
     cluster: Option<Clusterer>,
 }
-
-/// What to do when a run's columns differ from the rows the table keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SchemaChange {
-    #[default]
-    Fail,
-    /// Add new columns (nullable); missing ones are written as NULL; retyped ones still fail.
-    Evolve,
-}
-
-/// Old vs new columns, for messages.
-pub struct SchemaDiff {
-    pub added: Vec<String>,
-    pub missing: Vec<String>,
-    pub retyped: Vec<String>,
-}
-
-impl SchemaDiff {
-    pub fn new(old: &SchemaRef, new: &SchemaRef) -> Self {
-        let mut d = SchemaDiff {
-            added: vec![],
-            missing: vec![],
-            retyped: vec![],
-        };
-        for f in new.fields() {
-            match old.field_with_name(f.name()) {
-                Err(_) => d.added.push(format!("{} {}", f.name(), f.data_type())),
-                Ok(o) if o.data_type() != f.data_type() => d.retyped.push(format!(
-                    "{} {} → {}",
-                    f.name(),
-                    o.data_type(),
-                    f.data_type()
-                )),
-                Ok(_) => {}
-            }
-        }
-        for f in old.fields() {
-            if new.field_with_name(f.name()).is_err() {
-                d.missing.push(format!("{} {}", f.name(), f.data_type()));
-            }
-        }
-        d
-    }
-}
-
-impl SchemaDiff {
-    /// Retyped columns whose change is not a lossless widening.
-    pub fn narrowed(&self, old: &SchemaRef, new: &SchemaRef) -> Vec<String> {
-        new.fields()
-            .iter()
-            .filter_map(|f| {
-                let o = old.field_with_name(f.name()).ok()?;
-                (o.data_type() != f.data_type() && !is_widening(o.data_type(), f.data_type()))
-                    .then(|| f.name().clone())
-            })
-            .collect()
-    }
-}
-
-/// Type changes that keep every old value exactly.
-pub fn is_widening(from: &DataType, to: &DataType) -> bool {
-    use DataType::*;
-    match (from, to) {
-        (Int8, Int16 | Int32 | Int64) | (Int16, Int32 | Int64) | (Int32, Int64) => true,
-        (Float32, Float64) => true,
-        (Decimal128(p1, s1), Decimal128(p2, s2)) => s1 == s2 && p2 > p1,
-        _ => false,
-    }
-}
-
-impl std::fmt::Display for SchemaDiff {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = |v: &Vec<String>| {
-            if v.is_empty() {
-                "-".to_string()
-            } else {
-                v.join(", ")
-            }
-        };
-        write!(
-            f,
-            "  added:   {}\n  missing: {}\n  retyped: {}",
-            list(&self.added),
-            list(&self.missing),
-            list(&self.retyped)
-        )
-    }
-}
-
-/// Parquet settings of the lake's files.
-/// - Row groups of 128 Ki rows (DuckDB writes 122,880): finer min/max pruning, a file split
-///   over more cores, and less memory while writing than 1 Mi rows (bench q1 at 20M rows
-///   0.46 → 0.38 s, ingest 24.2 → 23.4 s, RSS 406 → 369 MB).
-/// - Dictionary encoding for codes and labels (few distinct values) but not for amounts and
-///   measures: nearly every value differs, so the writer hashed each one only to fall back to
-///   plain pages after the first megabyte, and readers decoded a mix of both (ingest at 20M
-///   rows 27.1 → 24.2 s; bench q6 0.98 → 0.84 s).
-/// - Amounts (decimal up to 18 digits, stored as 64-bit integers) delta-encoded: half the
-///   bytes of plain values before zstd, so less to decompress (bench at 20M rows: q1 0.38 →
-///   0.32 s, q5 0.56 → 0.45 s, q6 0.84 → 0.69 s, ingest 21.5 → 19.5 s), for files 17 %
-///   larger (zstd packs plain amounts tighter). DuckDB, Polars, pyarrow and Spark read it.
-pub fn writer_properties(schema: &Schema) -> WriterProperties {
-    let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
-        ))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
-    for f in schema.fields() {
-        let column = || ColumnPath::from(f.name().as_str());
-        match f.data_type() {
-            DataType::Decimal128(precision, _) => {
-                props = props.set_column_dictionary_enabled(column(), false);
-                if *precision <= 18 {
-                    props = props.set_column_encoding(column(), Encoding::DELTA_BINARY_PACKED);
-                }
-            }
-            DataType::Float32 | DataType::Float64 => {
-                props = props.set_column_dictionary_enabled(column(), false);
-            }
-            _ => {}
-        }
-    }
-    props.build()
-}
-
 impl TableWrite {
     /// Starts writing `name` with `schema`. Nothing is visible until [`TableWrite::commit`].
     pub async fn begin(
@@ -201,6 +79,10 @@ impl TableWrite {
         let mut schema = delta_schema_of(&schema);
         let mut evolved = false;
         let table_err = |message: String| LakeError::Table {
+            table: name.to_string(),
+            message,
+        };
+        let drift = |message: String| LakeError::SchemaDrift {
             table: name.to_string(),
             message,
         };
@@ -223,7 +105,7 @@ impl TableWrite {
                 .partition_columns()
                 .to_vec();
             if existing != partition_by {
-                return Err(table_err(format!(
+                return Err(drift(format!(
                     "the table is partitioned by [{}] but the pipeline says [{}]; remove the table's folder ({}) to rebuild it",
                     existing.join(", "),
                     partition_by.join(", "),
@@ -245,12 +127,12 @@ impl TableWrite {
                 let diff = SchemaDiff::new(&current, &schema);
                 match on_change {
                     SchemaChange::Fail => {
-                        return Err(table_err(format!(
+                        return Err(drift(format!(
                             "the output's columns differ from the table's (on_schema_change: fail):\n{diff}\n  set `on_schema_change: evolve` to add the new columns, or `mode: replace` to rebuild the table"
                         )));
                     }
                     SchemaChange::Evolve if !diff.narrowed(&current, &schema).is_empty() => {
-                        return Err(table_err(format!(
+                        return Err(drift(format!(
                             "retyped columns cannot evolve (only new nullable columns and widenings int16 → int32 → int64, float32 → float64, decimal(p,s) → decimal(p',s) with p' > p):\n{diff}\n  use `mode: replace` to rebuild the table"
                         )));
                     }
@@ -453,206 +335,10 @@ impl TableWrite {
         }
     }
 
-    /// Makes the written files the table's new version, in one atomic commit. Returns it.
-    pub async fn commit(
-        mut self,
-        app_metadata: HashMap<String, serde_json::Value>,
-    ) -> Result<u64, LakeError> {
-        let mode = self.mode;
-        let mut adds = std::mem::take(&mut self.staged);
-        adds.extend(self.flush().await?);
-        // The partitions this run wrote, as Delta itself spells their values.
-        for a in &adds {
-            let key: Vec<Option<String>> = self
-                .partition_by
-                .iter()
-                .map(|p| a.partition_values.get(p).cloned().flatten())
-                .collect();
-            self.partitions.insert(key);
-        }
-        let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
-        // Checkpoints are written after the commit, by us (`checkpoint`): in delta-rs' own
-        // post-commit hook a failed checkpoint turns a commit that went through into an error.
-        let props = CommitProperties::default()
-            .with_metadata(app_metadata)
-            .with_create_checkpoint(false);
-        let delta_schema: StructType =
-            (&*self.schema)
-                .try_into_kernel()
-                .map_err(|e: arrow::error::ArrowError| LakeError::Table {
-                    table: self.name.clone(),
-                    message: e.to_string(),
-                })?;
-
-        let Some(table) = self.table.take() else {
-            // First version: the table is created by the same commit that adds its files.
-            let url = self.writer_url();
-            let t = CreateBuilder::new()
-                .with_location(url)
-                .with_table_name(self.name.clone())
-                .with_columns(delta_schema.fields().cloned())
-                .with_partition_columns(self.partition_by.clone())
-                // For other Delta writers; ours follow CHECKPOINT_EVERY.
-                .with_configuration_property(
-                    TableProperty::CheckpointInterval,
-                    Some(CHECKPOINT_EVERY.to_string()),
-                )
-                .with_actions(actions)
-                .with_commit_properties(props)
-                .await
-                .map_err(|e| self.delta_err(e))?;
-            return Ok(t.version().unwrap_or(0) as u64);
-        };
-
-        let snapshot = table.snapshot().map_err(|e| self.delta_err(e))?;
-        let mut save = SaveMode::Append;
-        if mode != WriteMode::Append {
-            save = SaveMode::Overwrite;
-            let files: Vec<_> = table
-                .get_active_add_actions_by_partitions(&[])
-                .try_collect()
-                .await
-                .map_err(|e| self.delta_err(e))?;
-            for f in files {
-                let replace = match mode {
-                    WriteMode::Replace => true,
-                    WriteMode::ReplacePartitions => {
-                        let values = f.partition_values_map();
-                        let key: Vec<Option<String>> = self
-                            .partition_by
-                            .iter()
-                            .map(|p| values.get(p).cloned().flatten())
-                            .collect();
-                        self.partitions.contains(&key)
-                    }
-                    WriteMode::Append => false,
-                };
-                if replace {
-                    actions.push(Action::Remove(f.remove_action(true)));
-                }
-            }
-        }
-        // A changed schema replaces the table's metadata (only when the whole table is replaced).
-        let current = snapshot.snapshot().arrow_schema();
-        if !same_columns(&current, &self.schema) {
-            if mode != WriteMode::Replace && !self.evolved {
-                return Err(LakeError::Table {
-                    table: self.name.clone(),
-                    message: format!(
-                        "the output's columns differ from the table's and mode is not `replace`:\n  table:  {}\n  output: {}",
-                        describe(&current),
-                        describe(&self.schema)
-                    ),
-                });
-            }
-            let meta = snapshot.metadata().clone();
-            let meta = deltalake::kernel::MetadataExt::with_schema(meta, &delta_schema)
-                .map_err(|e| self.delta_err(e.into()))?;
-            actions.push(Action::Metadata(meta));
-        }
-        let partition_by = (!self.partition_by.is_empty()).then(|| self.partition_by.clone());
-        let op = DeltaOperation::Write {
-            mode: save,
-            partition_by,
-            predicate: None,
-        };
-        let finalized = CommitBuilder::from(props)
-            .with_actions(actions)
-            .build(Some(snapshot), table.log_store(), op)
-            .await
-            .map_err(|e| self.delta_err(e))?;
-        let version = finalized.version();
-        if (version + 1) % CHECKPOINT_EVERY == 0 {
-            self.checkpoint(table, version).await;
-        }
-        Ok(version)
-    }
-
-    /// Writes the checkpoint of `version`. It only makes loading the table faster: if it
-    /// fails, the commit stands and the next checkpoint will cover it.
-    async fn checkpoint(&self, mut table: DeltaTable, version: u64) {
-        let written = async {
-            table.update_incremental(Some(version)).await?;
-            deltalake::checkpoints::create_checkpoint(&table, None).await
-        }
-        .await;
-        if let Err(e) = written {
-            tracing::warn!(
-                "{}: version {version} is committed, but its checkpoint could not be written: {e}",
-                self.name
-            );
-        }
-    }
-
     fn writer_url(&self) -> String {
         self.url.clone()
     }
 }
-
-/// The schema as Delta stores it: views and large variants of strings and binaries become
-/// plain ones, timestamps are microseconds (UTC when zoned). Comparing and writing in this
-/// form keeps a table's schema stable whatever DataFusion produced.
-pub fn delta_schema_of(schema: &SchemaRef) -> SchemaRef {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            Field::new(f.name(), delta_type(f.data_type()), true)
-                .with_metadata(f.metadata().clone())
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
-}
-
-fn delta_type(t: &DataType) -> DataType {
-    match t {
-        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
-        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
-        DataType::Timestamp(_, Some(_)) => {
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-        }
-        DataType::Timestamp(_, None) => DataType::Timestamp(TimeUnit::Microsecond, None),
-        DataType::Dictionary(_, v) => delta_type(v),
-        other => other.clone(),
-    }
-}
-
-fn conform_batch(
-    batch: &RecordBatch,
-    schema: &SchemaRef,
-) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let cols = schema
-        .fields()
-        .iter()
-        .map(|f| match batch.column_by_name(f.name()) {
-            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-            Some(c) => cast(c, f.data_type()),
-            None => Ok(arrow::array::new_null_array(
-                f.data_type(),
-                batch.num_rows(),
-            )),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(schema.clone(), cols)
-}
-
-fn same_columns(a: &SchemaRef, b: &SchemaRef) -> bool {
-    a.fields().len() == b.fields().len()
-        && a.fields()
-            .iter()
-            .zip(b.fields())
-            .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
-}
-
-pub fn describe(s: &SchemaRef) -> String {
-    s.fields()
-        .iter()
-        .map(|f| format!("{} {}", f.name(), f.data_type()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 
 /// A file written by this run and not yet committed.
 #[derive(Debug, Clone)]
@@ -706,6 +392,9 @@ impl TableWrite {
 mod tests {
     use super::*;
     use arrow::array::{Decimal128Array, Int16Array, StringArray};
+    use arrow::datatypes::DataType;
+    use futures::TryStreamExt;
+    use parquet::basic::Encoding;
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
     /// One run writing `batch` to table `name`; the committed version.

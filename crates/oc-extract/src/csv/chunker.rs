@@ -1,0 +1,102 @@
+//! Cutting a stream into chunks at record boundaries, quote-aware, and counting their lines.
+
+use std::io::BufRead;
+
+/// Chunks of about this many bytes are parsed by one worker each (~28,000 DGFiP rows).
+#[cfg(not(test))]
+const CHUNK_BYTES: usize = 4 << 20;
+/// Tiny chunks in tests: every test crosses chunk boundaries and records longer than a chunk.
+#[cfg(test)]
+const CHUNK_BYTES: usize = 16;
+
+/// `csv` counts lines by `\n`; so does this, to number the records of later chunks.
+pub(super) fn count_lines(bytes: &[u8]) -> u64 {
+    // memchr counts with SIMD; the plain filter compiled to 4 bytes a step (3 % of an ingest).
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
+/// Cuts a stream into chunks that end after a record's `\n`, following the `csv` crate's
+/// quoting rules (a quote opens a quoted field only at the start of a field; `""` inside one
+/// is a literal quote) so that a line break inside quotes is never a cut.
+pub(super) struct Chunker<'a> {
+    input: &'a mut dyn BufRead,
+    quote: Option<u8>,
+    delimiter: u8,
+    carry: Vec<u8>,
+    eof: bool,
+}
+
+impl<'a> Chunker<'a> {
+    pub(super) fn new(input: &'a mut dyn BufRead, quote: Option<u8>, delimiter: u8) -> Self {
+        Self {
+            input,
+            quote,
+            delimiter,
+            carry: Vec::new(),
+            eof: false,
+        }
+    }
+
+    pub(super) fn next_chunk(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let mut buf = std::mem::take(&mut self.carry);
+        let mut target = CHUNK_BYTES;
+        loop {
+            buf.reserve(target.saturating_sub(buf.len()));
+            while buf.len() < target && !self.eof {
+                let avail = self.input.fill_buf()?;
+                if avail.is_empty() {
+                    self.eof = true;
+                    break;
+                }
+                let n = avail.len().min(target - buf.len());
+                buf.extend_from_slice(&avail[..n]);
+                self.input.consume(n);
+            }
+            if self.eof {
+                return Ok((!buf.is_empty()).then_some(buf));
+            }
+            if let Some(end) = last_record_end(&buf, self.quote, self.delimiter) {
+                self.carry = buf[end..].to_vec();
+                buf.truncate(end);
+                return Ok(Some(buf));
+            }
+            // One record longer than the chunk (or lines ending in a lone CR): read on.
+            target = buf.len() * 2;
+        }
+    }
+}
+
+/// The offset just after the last `\n` that ends a record (outside quotes), if any.
+pub(super) fn last_record_end(buf: &[u8], quote: Option<u8>, delimiter: u8) -> Option<usize> {
+    let Some(q) = quote.filter(|q| buf.contains(q)) else {
+        return buf.iter().rposition(|&b| b == b'\n').map(|i| i + 1);
+    };
+    enum S {
+        Start,
+        Field,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut s = S::Start;
+    let mut last = None;
+    for (i, &b) in buf.iter().enumerate() {
+        s = match s {
+            S::Quoted if b == q => S::QuoteInQuoted,
+            S::Quoted => S::Quoted,
+            S::QuoteInQuoted if b == q => S::Quoted,
+            S::Start if b == q => S::Quoted,
+            // Outside quotes (a quote inside an unquoted field is a plain byte).
+            S::Start | S::Field | S::QuoteInQuoted => {
+                if b == b'\n' {
+                    last = Some(i + 1);
+                    S::Start
+                } else if b == b'\r' || b == delimiter {
+                    S::Start
+                } else {
+                    S::Field
+                }
+            }
+        };
+    }
+    last
+}

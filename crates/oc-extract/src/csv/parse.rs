@@ -1,0 +1,304 @@
+//! Typing one chunk's records: through the quote-free splitter, or the `csv` crate's reader
+//! for chunks with quotes; field-count checks, rejects with the record's line.
+
+use std::borrow::Cow;
+
+use crate::encoding::decode;
+use oc_spec::Encoding;
+
+use crate::rows::{Layout, RowWriter, Slot};
+use crate::sink::{ExtractError, Reject, Sink};
+use crate::spec::{ReadSpec, SourceFile};
+
+use super::split::{Lines, quote_free};
+
+pub(super) fn csv_reader<'b>(
+    d: &crate::spec::CsvDialect,
+    bytes: &'b [u8],
+) -> csv::Reader<&'b [u8]> {
+    csv::ReaderBuilder::new()
+        .delimiter(d.delimiter)
+        .quote(d.quote.unwrap_or(b'"'))
+        .quoting(d.quote.is_some())
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes)
+}
+
+/// The line where a record read by `csv` starts. Its position is where the reader started:
+/// before the `\n` of a CRLF record and before the blank lines it then skipped.
+fn record_line(bytes: &[u8], p: &csv::Position) -> u64 {
+    let from = bytes.get(p.byte() as usize..).unwrap_or_default();
+    let breaks = from.iter().take_while(|&&b| matches!(b, b'\r' | b'\n'));
+    p.line() + breaks.filter(|&&b| b == b'\n').count() as u64
+}
+
+/// What every chunk's parse needs: the resolved columns and the file's layout.
+pub(super) struct ChunkContext<'a> {
+    pub(super) spec: &'a ReadSpec,
+    pub(super) file: &'a SourceFile,
+    pub(super) layout: &'a Layout,
+    /// Fields per record (0: no record at all).
+    pub(super) expected: usize,
+    /// Title lines skipped before the chunks (for line numbers).
+    pub(super) skipped: u64,
+}
+
+/// One chunk's rows, typed, with its rejects in line order.
+#[derive(Default)]
+pub(super) struct ChunkOut {
+    pub(super) batches: Vec<arrow::record_batch::RecordBatch>,
+    pub(super) rejects: Vec<Reject>,
+    pub(super) rows_read: u64,
+    pub(super) rows_rejected: u64,
+    pub(super) error: Option<ExtractError>,
+}
+
+impl Sink for ChunkOut {
+    fn batch(&mut self, batch: arrow::record_batch::RecordBatch) -> Result<(), ExtractError> {
+        self.batches.push(batch);
+        Ok(())
+    }
+    fn reject(&mut self, reject: Reject) -> Result<(), ExtractError> {
+        self.rejects.push(reject);
+        Ok(())
+    }
+}
+
+impl ChunkContext<'_> {
+    /// Parses the records of `bytes`, whose first line is line `lines_before + 1` after the
+    /// skipped title lines.
+    pub(super) fn parse(&self, bytes: &[u8], lines_before: u64) -> ChunkOut {
+        let mut out = ChunkOut::default();
+        let labels = self.layout.labels.clone();
+        let mut rows = RowWriter::new(self.spec, self.file, labels);
+        let r = self.parse_into(bytes, lines_before, &mut rows, &mut out);
+        match r.and_then(|()| rows.finish(&mut out)) {
+            Ok((read, rejected)) => {
+                out.rows_read = read;
+                out.rows_rejected = rejected;
+            }
+            Err(e) => out.error = Some(e),
+        }
+        out
+    }
+
+    fn parse_into(
+        &self,
+        bytes: &[u8],
+        lines_before: u64,
+        rows: &mut RowWriter<'_>,
+        sink: &mut ChunkOut,
+    ) -> Result<(), ExtractError> {
+        if self.layout.pivots.is_empty() && quote_free(&self.spec.csv, bytes) {
+            self.parse_lines(bytes, lines_before, rows, sink)
+        } else {
+            self.parse_records(bytes, lines_before, rows, sink)
+        }
+    }
+
+    /// The records of a chunk without quotes (see [`quote_free`]), split on line feeds and
+    /// delimiters as the `csv` crate would, with the same line numbers, but without its
+    /// byte-by-byte state machine, and with fields borrowed from the chunk instead of copied.
+    pub(super) fn parse_lines(
+        &self,
+        bytes: &[u8],
+        lines_before: u64,
+        rows: &mut RowWriter<'_>,
+        sink: &mut ChunkOut,
+    ) -> Result<(), ExtractError> {
+        let d = &self.spec.csv;
+        let mut line = lines_before + self.skipped;
+        // Field `i` of the current line is `text[bounds[i]..bounds[i + 1] - 1]`.
+        let mut bounds: Vec<usize> = Vec::new();
+        let mut lines = Lines::new(bytes, d.delimiter);
+        while let Some(text) = lines.next_line(&mut bounds) {
+            line += 1;
+            if text.is_empty() {
+                // `csv` skips blank lines.
+                continue;
+            }
+            let n = bounds.len() - 1;
+            let field = |i: usize| (i < n).then(|| bounds[i]..bounds[i + 1] - 1);
+            let field_empty = |i: usize| bounds[i + 1] - 1 == bounds[i];
+            let raw = || String::from_utf8_lossy(text).into_owned();
+            if self.reject_width(n, field_empty, raw, line, rows, sink)? {
+                continue;
+            }
+            let whole = if d.encoding == Encoding::Utf8 || text.is_ascii() {
+                std::str::from_utf8(text).ok()
+            } else {
+                None
+            };
+            match whole {
+                // A delimiter is ASCII, so never inside a UTF-8 character.
+                Some(text) => self.push_text(|i| field(i).map(|r| &text[r]), line, rows, sink)?,
+                None => {
+                    self.push_decoded(|i| field(i).map(|r| &text[r]), line, rows, sink)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The records of a chunk as the `csv` crate reads them (quoted fields).
+    pub(super) fn parse_records(
+        &self,
+        bytes: &[u8],
+        lines_before: u64,
+        rows: &mut RowWriter<'_>,
+        sink: &mut ChunkOut,
+    ) -> Result<(), ExtractError> {
+        let d = &self.spec.csv;
+        let offset = lines_before + self.skipped;
+        let mut reader = csv_reader(d, bytes);
+        let mut record = csv::ByteRecord::new();
+        // The other buffer of the pair swapped with `record` below (a new ByteRecord per
+        // record would be an allocation, and buffers regrown, for every line of the file).
+        let mut spare = Some(csv::ByteRecord::new());
+        let mut last_line = offset;
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let line = e
+                        .position()
+                        .map(|p| p.line() + offset)
+                        .unwrap_or(last_line + 1);
+                    return Err(ExtractError::new(
+                        &self.file.display,
+                        Some(line),
+                        format!("cannot read: {e}"),
+                    )
+                    .with_hint("the file may be truncated or not delimited text"));
+                }
+            }
+            let line = record
+                .position()
+                .map(|p| record_line(bytes, p))
+                .unwrap_or(last_line + 1)
+                + offset;
+            last_line = line;
+            let field_empty = |i: usize| record.get(i).is_some_and(<[u8]>::is_empty);
+            let raw = || {
+                let sep = (d.delimiter as char).to_string();
+                let fields: Vec<_> = record.iter().map(String::from_utf8_lossy).collect();
+                fields.join(&sep)
+            };
+            if self.reject_width(record.len(), field_empty, raw, line, rows, sink)? {
+                continue;
+            }
+            if !self.layout.pivots.is_empty() {
+                // Unpivot: every field decoded once, then one row per year column.
+                let mut fields = Vec::with_capacity(record.len());
+                for f in record.iter() {
+                    match decode(d.encoding, f) {
+                        Ok(t) => fields.push(t),
+                        Err(e) => {
+                            rows.count_read();
+                            let raw = String::from_utf8_lossy(f).into_owned();
+                            rows.reject(sink, line, None, Some(&raw), e)?;
+                            break;
+                        }
+                    }
+                }
+                if fields.len() == record.len() {
+                    self.layout
+                        .emit(rows, sink, line, |i| fields.get(i).cloned())?;
+                }
+                continue;
+            }
+            // ASCII records (in any encoding: every record of an ASCII file, most of a
+            // windows-1252 one) and valid records of a UTF-8 file become a StringRecord, whose
+            // fields are borrowed as text (an ASCII record is checked once, not field by
+            // field); the others are decoded field by field.
+            let mut full = spare.take().expect("a spare record");
+            std::mem::swap(&mut full, &mut record);
+            let whole = if d.encoding == Encoding::Utf8 || full.as_slice().is_ascii() {
+                csv::StringRecord::from_byte_record(full).map_err(|e| e.into_byte_record())
+            } else {
+                Err(full)
+            };
+            match whole {
+                Ok(text) => {
+                    self.push_text(|i| text.get(i), line, rows, sink)?;
+                    spare = Some(text.into_byte_record());
+                }
+                Err(bytes) => {
+                    self.push_decoded(|i| bytes.get(i), line, rows, sink)?;
+                    spare = Some(bytes);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rejects a record of `n` fields when the header has another count (`Ok(true)`); a
+    /// trailing separator (empty extra fields) is tolerated.
+    fn reject_width(
+        &self,
+        n: usize,
+        field_empty: impl Fn(usize) -> bool,
+        raw: impl FnOnce() -> String,
+        line: u64,
+        rows: &mut RowWriter<'_>,
+        sink: &mut ChunkOut,
+    ) -> Result<bool, ExtractError> {
+        let expected = self.expected;
+        if expected == 0 || n == expected || (n > expected && (expected..n).all(field_empty)) {
+            return Ok(false);
+        }
+        rows.count_read();
+        let reason = format!("the record has {n} fields, the header has {expected}");
+        rows.reject(sink, line, None, Some(&raw()), reason)?;
+        Ok(true)
+    }
+
+    /// A record whose text is valid as a whole: its fields borrowed, in declared order.
+    fn push_text<'t>(
+        &self,
+        field: impl Fn(usize) -> Option<&'t str>,
+        line: u64,
+        rows: &mut RowWriter<'_>,
+        sink: &mut ChunkOut,
+    ) -> Result<(), ExtractError> {
+        let raws = self.layout.slots.iter().map(|s| match s {
+            Slot::Const(v) => Some(Cow::Borrowed(v.as_str())),
+            Slot::Field(idx) => field(*idx).map(Cow::Borrowed),
+            _ => None,
+        });
+        rows.push_cells(sink, line, raws)
+    }
+
+    /// A record with bytes outside ASCII (not valid UTF-8, for a UTF-8 file): each field
+    /// decoded from the file's encoding, the first that cannot be rejects the record.
+    fn push_decoded<'r>(
+        &self,
+        field: impl Fn(usize) -> Option<&'r [u8]>,
+        line: u64,
+        rows: &mut RowWriter<'_>,
+        sink: &mut ChunkOut,
+    ) -> Result<(), ExtractError> {
+        let enc = self.spec.csv.encoding;
+        let mut raws: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(self.layout.slots.len());
+        for (i, s) in self.layout.slots.iter().enumerate() {
+            match s {
+                Slot::Const(v) => raws.push(Some(Cow::Borrowed(v.as_str()))),
+                Slot::UnpivotName | Slot::UnpivotValue | Slot::UnpivotFlag => raws.push(None),
+                Slot::Field(idx) => match field(*idx) {
+                    None => raws.push(None),
+                    Some(bytes) => match decode(enc, bytes) {
+                        Ok(t) => raws.push(Some(t)),
+                        Err(e) => {
+                            rows.count_read();
+                            let raw = String::from_utf8_lossy(bytes).into_owned();
+                            return rows.reject(sink, line, Some(i), Some(&raw), e);
+                        }
+                    },
+                },
+            }
+        }
+        rows.push(sink, line, &raws)
+    }
+}

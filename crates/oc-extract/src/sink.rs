@@ -1,0 +1,74 @@
+//! What readers produce besides batches, and where it goes: the [`Sink`] that receives
+//! batches and rejected rows, a file's [`FileStats`], and the [`ExtractError`] that stops
+//! reading a file.
+
+use std::fmt;
+
+use arrow::record_batch::RecordBatch;
+
+/// A failure that stops reading a file: says which file, where, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractError {
+    pub file: String,
+    pub line: Option<u64>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl ExtractError {
+    pub fn new(file: &str, line: Option<u64>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_string(),
+            line,
+            message: message.into(),
+            hint: None,
+        }
+    }
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for ExtractError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.file, l, self.message)?,
+            None => write!(f, "{}: {}", self.file, self.message)?,
+        }
+        if let Some(h) = &self.hint {
+            write!(f, " (hint: {h})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ExtractError {}
+
+/// A row that could not be conformed. It goes to `_ops.rejects`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub file: String,
+    /// Line of the record in the file (CSV, NDJSON) or record number (JSON array).
+    pub line: u64,
+    /// Source column (header) of the failing cell, if a cell failed.
+    pub column: Option<String>,
+    pub value: Option<String>,
+    pub reason: String,
+}
+
+/// Where a reader sends its output.
+pub trait Sink {
+    fn batch(&mut self, batch: RecordBatch) -> Result<(), ExtractError>;
+    fn reject(&mut self, reject: Reject) -> Result<(), ExtractError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStats {
+    pub rows_read: u64,
+    pub rows_rejected: u64,
+    pub sha256: String,
+    pub bytes: u64,
+    /// Footnotes and notes found around the table (workbooks), kept with the commit.
+    pub notes: Vec<String>,
+}

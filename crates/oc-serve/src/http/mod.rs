@@ -1,0 +1,138 @@
+//! The HTTP API (axum): catalog, dataset details, filtered rows, SQL, health, OpenAPI.
+//! Filters are DataFusion expressions built from typed values, never SQL text.
+
+mod answer;
+mod datasets;
+mod rows;
+mod sql;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State as AxState};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::State;
+use crate::error::ServeError;
+
+pub use answer::Format;
+
+type St = AxState<Arc<State>>;
+
+pub fn router(
+    state: Arc<State>,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr> {
+    let protected = Router::new()
+        .route("/datasets", get(datasets::list))
+        .route("/datasets/{id}", get(datasets::one))
+        .route("/datasets/{id}/rows", get(rows::rows))
+        .route("/sql", post(sql::sql))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
+        .merge(protected)
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "no such endpoint: see /openapi.json")
+        })
+        .with_state(state)
+        .into_make_service_with_connect_info::<SocketAddr>()
+}
+
+/// An error answer: `{"error": "..."}` with a status.
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+/// Each kind of failure has its status: refusals 403, limits 413/422/504, the rest 400.
+impl From<ServeError> for ApiError {
+    fn from(e: ServeError) -> Self {
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for ApiError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        ServeError::from(e).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, axum::Json(json!({ "error": self.message }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+async fn require_token(st: St, req: Request, next: Next) -> Result<Response, ApiError> {
+    let Some(auth) = &st.0.auth else {
+        return Ok(next.run(req).await);
+    };
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
+    let Some(given) = given else {
+        tracing::warn!(client = peer, path = %req.uri().path(), "http request without a bearer token");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing credentials: send the header `Authorization: Bearer <token>`",
+        ));
+    };
+    match auth.check_token(given.trim()) {
+        Some(name) => {
+            tracing::debug!(token = name, path = %req.uri().path(), "http request");
+            Ok(next.run(req).await)
+        }
+        None => {
+            tracing::warn!(client = peer, path = %req.uri().path(), "http authentication failed");
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid token"))
+        }
+    }
+}
+
+async fn health(st: St) -> impl IntoResponse {
+    axum::Json(json!({
+        "status": "ok",
+        "tables": st.0.tables().len(),
+        "views": st.0.views().len(),
+        "uptime_seconds": st.0.started.elapsed().as_secs(),
+    }))
+}
+
+async fn openapi() -> impl IntoResponse {
+    axum::Json(crate::openapi::document())
+}

@@ -1,0 +1,165 @@
+//! The source: path templates and their vars, the format and its option block, what readers
+//! would otherwise only find while reading, unpivot, and that local files exist.
+
+use std::path::Path;
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::pipeline::Format;
+use crate::project::PipelineFile;
+use crate::span::Spanned;
+use crate::syntax::{is_remote, regex_of};
+use crate::template;
+use crate::yaml::locate_key;
+
+use super::options::{check_csv, check_pdf, check_xlsx};
+
+pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
+    let p = &pf.pipeline;
+    let file = &pf.path;
+    let at = |s: &Spanned<String>| (s.referenced.line(), s.referenced.column());
+    // Source: templates, format, files.
+    let (pl, pc) = at(&p.source.path);
+    let used = template::placeholders(&p.source.path.value);
+    let vars = p.vars();
+    for u in &used {
+        if !vars.contains_key(u) {
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    pl,
+                    pc,
+                    format!("`{{{u}}}` is used in source.path but not declared"),
+                )
+                .with_hint(format!("add `vars: {{ {u}: [...] }}` under source")),
+            );
+        }
+    }
+    for (k, vals) in &vars {
+        if !used.contains(k) {
+            let (l, c) = locate_key(&pf.text, k);
+            diags.push(
+                Diagnostic::new(file, l, c, format!("source.vars.{k} is not used in source.path: the same file would be read once per value"))
+                    .with_hint(format!("put `{{{k}}}` in the path, or remove the variable")),
+            );
+        }
+        if vals.is_empty() {
+            let (l, c) = locate_key(&pf.text, k);
+            diags.push(Diagnostic::new(
+                file,
+                l,
+                c,
+                format!("source.vars.{k} has no values"),
+            ));
+        }
+    }
+    let format = p.format();
+    if format.is_none() {
+        diags.push(
+            Diagnostic::new(file, pl, pc, "cannot tell the format from the file name")
+                .with_hint("add `format: csv` or `format: json` under source"),
+        );
+    }
+    // An option block must be the source format's own.
+    let blocks = [
+        ("csv", p.source.csv.is_some(), Format::Csv, "csv"),
+        ("json", p.source.json.is_some(), Format::Json, "json"),
+        ("pdf", p.source.pdf.is_some(), Format::Pdf, "pdf"),
+        ("xlsx", p.source.xlsx.is_some(), Format::Xlsx, "a workbook"),
+    ];
+    for (key, given, own, what) in blocks {
+        if given && format != Some(own) {
+            let (l, c) = locate_key(&pf.text, key);
+            diags.push(Diagnostic::new(
+                file,
+                l,
+                c,
+                format!("{key} options on a source that is not {what}"),
+            ));
+        }
+    }
+    if let Some(csv) = &p.source.csv {
+        check_csv(file, &pf.text, csv, diags);
+    }
+    if let Some(pdf) = &p.source.pdf {
+        check_pdf(file, &pf.text, pdf, diags);
+    }
+    if let Some(x) = &p.source.xlsx {
+        check_xlsx(file, &pf.text, x, &vars, diags);
+    }
+    // What readers would otherwise only find while reading.
+    if p.source.member.is_some() && matches!(format, Some(Format::Xlsx) | Some(Format::Pdf)) {
+        let (l, c) = locate_key(&pf.text, "member");
+        diags.push(
+            Diagnostic::new(
+                file,
+                l,
+                c,
+                "`member` applies to zip archives, not workbooks or PDFs",
+            )
+            .with_hint("remove `member`; a workbook's sheets are chosen with `xlsx.sheet`"),
+        );
+    }
+    if format == Some(Format::Json) {
+        for (out, spec) in &p.columns {
+            if let Some(from) = &spec.from
+                && regex_of(&from.value).is_some()
+            {
+                diags.push(
+                    Diagnostic::new(
+                        file,
+                        from.referenced.line(),
+                        from.referenced.column(),
+                        format!("column `{out}`: /regex/ is not supported for JSON"),
+                    )
+                    .with_hint("use the field's path, e.g. `from: membres.code`"),
+                );
+            }
+        }
+    }
+    for (i, step) in p.transform.iter().enumerate() {
+        if let crate::TransformStep::Unpivot(u) = step {
+            let (l, c) = at(&u.columns);
+            if i != 0 {
+                diags.push(
+                    Diagnostic::new(file, l, c, "unpivot must be the first transform step")
+                        .with_hint(
+                            "it runs on the source columns as they are read, before typing and SQL",
+                        ),
+                );
+            }
+            if let Err(e) = regex::Regex::new(u.regex()) {
+                diags.push(Diagnostic::new(
+                    file,
+                    l,
+                    c,
+                    format!("bad regex in unpivot `columns`: {e}"),
+                ));
+            }
+            if format == Some(Format::Json) {
+                diags.push(
+                    Diagnostic::new(
+                        file,
+                        l,
+                        c,
+                        "unpivot applies to csv, workbook and pdf sources",
+                    )
+                    .with_hint("JSON records have no header row: select the fields with `from:`"),
+                );
+            }
+        }
+    }
+    if used.iter().all(|u| vars.contains_key(u)) && !is_remote(&p.source.path.value) {
+        for b in template::bindings(&vars) {
+            let rel = template::render(&p.source.path.value, &b);
+            let full = root.join(&rel);
+            if !full.is_file() {
+                diags.push(
+                    Diagnostic::new(file, pl, pc, format!("source file not found: {rel}"))
+                        .with_hint(
+                            "paths are relative to the project folder (where catalog.yaml is)",
+                        ),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Where a value was written in a YAML file. The project's own type, so that the public model
+//! does not expose the YAML library (and crates above this one do not depend on it).
+
+use serde::{Deserialize, Deserializer};
+
+/// A line and column, 1-based; 0 when unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Location {
+    line: u64,
+    column: u64,
+}
+
+impl Location {
+    pub fn new(line: u64, column: u64) -> Location {
+        Location { line, column }
+    }
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+    pub fn column(&self) -> u64 {
+        self.column
+    }
+}
+
+/// A value with the place it was written, for diagnostics found after parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub referenced: Location,
+}
+
+impl<T> Spanned<T> {
+    /// A value not read from a file (defaults, tests).
+    pub fn unplaced(value: T) -> Spanned<T> {
+        Spanned {
+            value,
+            referenced: Location::default(),
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // serde-saphyr records the location for its own wrapper type; we keep line and column.
+        let s = serde_saphyr::Spanned::<T>::deserialize(d)?;
+        Ok(Spanned {
+            value: s.value,
+            referenced: Location::new(s.referenced.line(), s.referenced.column()),
+        })
+    }
+}
+
+/// Parses a pipeline file's YAML text (for tests and tools that hold a pipeline in memory).
+pub fn parse_pipeline(text: &str) -> Result<crate::Pipeline, crate::Diagnostic> {
+    crate::yaml::parse(std::path::Path::new("pipeline.yaml"), text)
+}

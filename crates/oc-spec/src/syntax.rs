@@ -1,0 +1,22 @@
+//! Small syntaxes of the pipeline language shared by validation and readers: delimiters,
+//! `/regex/` selectors, remote paths.
+
+/// The byte of a delimiter option (`tab` and `\t` mean TAB).
+pub fn delimiter_byte(d: &str) -> Option<u8> {
+    match d {
+        "tab" | "\\t" | "\t" => Some(b'\t'),
+        s if s.len() == 1 && s.is_ascii() => Some(s.as_bytes()[0]),
+        _ => None,
+    }
+}
+
+/// `/regex/` → `Some("regex")`.
+pub fn regex_of(from: &str) -> Option<&str> {
+    from.strip_prefix('/')
+        .and_then(|r| r.strip_suffix('/'))
+        .filter(|r| !r.is_empty())
+}
+
+pub fn is_remote(path: &str) -> bool {
+    path.contains("://")
+}
