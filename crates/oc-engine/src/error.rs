@@ -101,9 +101,15 @@ pub enum RefreshError {
     #[error("no pipeline has a `schedule:`")]
     NothingScheduled,
     #[error(transparent)]
-    Lake(#[from] LakeError),
+    Lake(Box<LakeError>),
     #[error(transparent)]
     Sql(#[from] oc_sql::SqlError),
+}
+
+impl From<LakeError> for RefreshError {
+    fn from(e: LakeError) -> Self {
+        RefreshError::Lake(Box::new(e))
+    }
 }
 
 #[cfg(test)]

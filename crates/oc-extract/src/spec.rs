@@ -8,7 +8,8 @@ use arrow::datatypes::SchemaRef;
 use indexmap::IndexMap;
 use oc_spec::syntax::{delimiter_byte, regex_of};
 use oc_spec::{
-    ColumnType, Encoding, Format, JsonOptions, OnExtraColumns, PdfOptions, Pipeline, XlsxOptions,
+    ColumnType, CsvOptions, Encoding, Format, JsonOptions, OnExtraColumns, PdfOptions, Pipeline,
+    SourceFormat, XlsxOptions,
 };
 
 use crate::conform::{self, ColumnPlan};
@@ -145,14 +146,28 @@ pub struct ReadSpec {
 impl ReadSpec {
     /// The `from`/`var` columns of a pipeline (`sql` columns are computed later, in SQL).
     pub fn from_pipeline(p: &Pipeline) -> Result<ReadSpec, String> {
-        let format = p.format().ok_or("unknown source format")?;
-        let mut csv = p.csv_options();
-        let xlsx = p.xlsx_options();
-        if format == Format::Xlsx {
-            // Numbers stored as text in a workbook follow the same rules as in a CSV.
-            csv.decimal = xlsx.decimal.clone();
-            csv.thousands = xlsx.thousands.clone();
-            csv.null_values = xlsx.null_values.clone();
+        let source = p.source_format().ok_or("unknown source format")?;
+        let format = source.format();
+        let (mut csv, mut json, mut xlsx, mut pdf_options): (
+            CsvOptions,
+            JsonOptions,
+            XlsxOptions,
+            PdfOptions,
+        ) = Default::default();
+        match source {
+            SourceFormat::Csv(o) => csv = o,
+            SourceFormat::Json(o) => json = o,
+            SourceFormat::Pdf(o) => pdf_options = o,
+            SourceFormat::Xlsx(o) => {
+                // Numbers stored as text in a workbook follow the same rules as in a CSV.
+                csv = CsvOptions {
+                    decimal: o.decimal.clone(),
+                    thousands: o.thousands.clone(),
+                    null_values: o.null_values.clone(),
+                    ..Default::default()
+                };
+                xlsx = o;
+            }
         }
         let number = NumberFormat {
             decimal: csv
@@ -173,7 +188,7 @@ impl ReadSpec {
                 }),
         };
         let number = if format == Format::Pdf {
-            pdf::number_format(&p.pdf_options())
+            pdf::number_format(&pdf_options)
         } else {
             number
         };
@@ -231,22 +246,22 @@ impl ReadSpec {
                 skip_rows: csv.skip_rows,
                 encoding: csv.encoding,
             },
-            json: p.json_options(),
-            pdf_strategy: match &p.pdf_options().strategy {
+            json,
+            pdf_strategy: match &pdf_options.strategy {
                 Some(s) => {
                     let mut diags = oc_spec::Diagnostics::default();
                     oc_spec::pdf_strategy::resolve(
                         std::path::Path::new(""),
                         "",
                         s,
-                        p.pdf_options().columns.is_some(),
+                        pdf_options.columns.is_some(),
                         &mut diags,
                     )
                     .ok_or_else(|| format!("pdf.strategy: {diags}"))?
                 }
                 None => oc_spec::pdf_strategy::Strategy::Auto,
             },
-            pdf: p.pdf_options(),
+            pdf: pdf_options,
             member: p.source.member.clone(),
             xlsx_table: if format == Format::Xlsx {
                 XlsxTable::resolve(&xlsx)?

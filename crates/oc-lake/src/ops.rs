@@ -21,8 +21,11 @@ pub const RUNS: &str = "_ops.runs";
 pub const REJECTS: &str = "_ops.rejects";
 pub const CHECKS: &str = "_ops.checks";
 
+/// An operational table: its name and its schema.
+pub type OpsTable = (&'static str, fn() -> SchemaRef);
+
 /// Every operational table and its schema.
-pub const TABLES: [(&str, fn() -> SchemaRef); 3] = [
+pub const TABLES: [OpsTable; 3] = [
     (RUNS, runs_schema),
     (REJECTS, rejects_schema),
     (CHECKS, checks_schema),

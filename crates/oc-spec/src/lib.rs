@@ -24,7 +24,8 @@ pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{CellRange, parse_range};
 pub use pipeline::{
     ColumnSpec, CsvOptions, Encoding, Format, JsonOptions, OnExtraColumns, OnSchemaChange,
-    Pipeline, SheetRef, Source, Target, TransformStep, Unpivot, WriteMode, XlsxOptions,
+    Pipeline, SheetRef, Source, SourceFormat, Target, TransformStep, Unpivot, WriteMode,
+    XlsxOptions,
 };
 pub use pipeline::{PdfOptions, PdfStrategy};
 pub use project::{Project, ViewDef};

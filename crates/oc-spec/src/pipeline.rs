@@ -102,6 +102,27 @@ impl Format {
     }
 }
 
+/// A source format and its options, as one value (the YAML keeps `format:` and one option
+/// block beside it, `csv:`, `json:`, `xlsx:` or `pdf:`).
+#[derive(Debug, Clone)]
+pub enum SourceFormat {
+    Csv(CsvOptions),
+    Json(JsonOptions),
+    Xlsx(XlsxOptions),
+    Pdf(PdfOptions),
+}
+
+impl SourceFormat {
+    pub fn format(&self) -> Format {
+        match self {
+            SourceFormat::Csv(_) => Format::Csv,
+            SourceFormat::Json(_) => Format::Json,
+            SourceFormat::Xlsx(_) => Format::Xlsx,
+            SourceFormat::Pdf(_) => Format::Pdf,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 pub enum Encoding {
     #[default]
@@ -511,20 +532,17 @@ impl Pipeline {
             .or_else(|| Format::from_path(&self.source.path.value))
     }
 
-    pub fn csv_options(&self) -> CsvOptions {
-        self.source.csv.clone().unwrap_or_default()
-    }
-
-    pub fn json_options(&self) -> JsonOptions {
-        self.source.json.clone().unwrap_or_default()
-    }
-
-    pub fn pdf_options(&self) -> PdfOptions {
-        self.source.pdf.clone().unwrap_or_default()
-    }
-
-    pub fn xlsx_options(&self) -> XlsxOptions {
-        self.source.xlsx.clone().unwrap_or_default()
+    /// The source's format with its own options (defaults where the block is absent): the
+    /// one place that picks the option block of the format. A block of another format is a
+    /// validation error and is never read.
+    pub fn source_format(&self) -> Option<SourceFormat> {
+        let s = &self.source;
+        Some(match self.format()? {
+            Format::Csv => SourceFormat::Csv(s.csv.clone().unwrap_or_default()),
+            Format::Json => SourceFormat::Json(s.json.clone().unwrap_or_default()),
+            Format::Xlsx => SourceFormat::Xlsx(s.xlsx.clone().unwrap_or_default()),
+            Format::Pdf => SourceFormat::Pdf(s.pdf.clone().unwrap_or_default()),
+        })
     }
 
     /// The unpivot step, if any (validation checks it is the first step).

@@ -379,7 +379,10 @@ mod tests {
             let p = p.unwrap();
             let diags = p.validate();
             assert!(diags.is_empty(), "{pdf}: {diags}");
-            let s = p.pipelines[0].pipeline.pdf_options().strategy.unwrap();
+            let Some(crate::SourceFormat::Pdf(o)) = p.pipelines[0].pipeline.source_format() else {
+                panic!("a pdf source")
+            };
+            let s = o.strategy.unwrap();
             assert_eq!(s.value.to_cli(), cli);
             if let PdfStrategy::Axes(kv) = &s.value {
                 assert!(kv[0].0.referenced.line() >= 4, "{kv:?}");

@@ -197,8 +197,8 @@ mod tests {
     #[test]
     fn nested_groups_add_up_wherever_they_stand() {
         // the group is the left leaf of the outer chain: its depth adds to the chain's
-        let inner = vec!["1"; 11].join("+");
-        let outer = vec!["1"; 21].join("+");
+        let inner = ["1"; 11].join("+");
+        let outer = ["1"; 21].join("+");
         assert_eq!(
             expression_depth(&format!("SELECT ({inner})+{outer}")),
             10 + 1 + 20 + 1
