@@ -10,8 +10,8 @@ pub enum RunError {
     #[error("{0}")]
     Spec(String),
     /// A remote source could not be fetched.
-    #[error("{0}")]
-    Fetch(String),
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::FetchError),
     /// A source file could not be read (it names the file and the line).
     #[error("{0}")]
     Source(ExtractError),
@@ -140,7 +140,12 @@ mod tests {
             "3 rows rejected, more than max_rejects = 0 (all in _ops.rejects, run r)"
         );
         assert!(!RunError::ChecksFailed(vec!["fail x".into()]).is_transient());
-        assert!(RunError::Fetch("https://x: cannot fetch".into()).is_transient());
+        let fetch = crate::fetch::FetchError {
+            url: "https://x".into(),
+            what: "cannot fetch".into(),
+            message: "503".into(),
+        };
+        assert!(RunError::Fetch(fetch).is_transient());
         let unrecorded = RunError::NotRecorded {
             run: Some(Box::new(rejects)),
             source: LakeError::Table {

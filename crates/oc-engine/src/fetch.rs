@@ -18,9 +18,22 @@ struct CacheMeta {
     last_modified: Option<String>,
 }
 
+/// A remote source that could not be fetched (the previous cached copy, if any, is kept).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{url}: {what}: {message}")]
+pub struct FetchError {
+    pub url: String,
+    pub what: String,
+    pub message: String,
+}
+
 /// Fetches `url` into `cache_dir` unless the cached copy is still current. Returns its path.
-pub async fn fetch(url_text: &str, cache_dir: &Path) -> Result<PathBuf, String> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| format!("{url_text}: {what}: {e}");
+pub async fn fetch(url_text: &str, cache_dir: &Path) -> Result<PathBuf, FetchError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| FetchError {
+        url: url_text.to_string(),
+        what: what.to_string(),
+        message: e.to_string(),
+    };
     let url = url::Url::parse(url_text).map_err(|e| fail("not a valid URL", &e))?;
     let (store, path) =
         object_store::parse_url_opts(&url, oc_lake::store::env_storage_options(&url))
@@ -81,7 +94,10 @@ pub fn cache_dir(root: &Path) -> PathBuf {
 }
 
 /// Replaces remote paths by their fetched local copies (display names keep the URL).
-pub async fn materialize(root: &Path, files: &mut [oc_extract::SourceFile]) -> Result<(), String> {
+pub async fn materialize(
+    root: &Path,
+    files: &mut [oc_extract::SourceFile],
+) -> Result<(), FetchError> {
     for f in files.iter_mut() {
         if oc_spec::syntax::is_remote(&f.display) {
             f.path = fetch(&f.display, &cache_dir(root)).await?;

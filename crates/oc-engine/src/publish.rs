@@ -15,6 +15,38 @@ use oc_sql::LakeSession;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+/// Why a release could not be written. Nothing is published then: the temporary folder is
+/// removed and `latest.json` still points at the previous release.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("release name `{0}`: use letters, digits, `.`, `_` and `-`")]
+    BadName(String),
+    #[error(
+        "release {name} already exists in {dir}: releases are immutable, choose another --release"
+    )]
+    Exists { name: String, dir: String },
+    #[error("no dataset has `publish: true` in catalog.yaml")]
+    NothingToPublish,
+    #[error("{0} is marked publish: true but is not in the lake (refresh it first)")]
+    NotInLake(String),
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
+    #[error("{dataset}: {message}")]
+    Sql { dataset: String, message: String },
+}
+
+fn sql(dataset: &str, e: impl std::fmt::Display) -> PublishError {
+    PublishError::Sql {
+        dataset: dataset.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> PublishError {
+    let what = what.to_string();
+    move |error| PublishError::Io { what, error }
+}
+
 pub struct Release {
     pub name: String,
     pub dir: PathBuf,
@@ -80,7 +112,7 @@ pub async fn publish(
     lake: &Lake,
     session: &LakeSession,
     release: Option<String>,
-) -> Result<Release, String> {
+) -> Result<Release, PublishError> {
     let root = project.root.join(
         project
             .catalog
@@ -95,16 +127,14 @@ pub async fn publish(
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         || name.starts_with('.')
     {
-        return Err(format!(
-            "release name `{name}`: use letters, digits, `.`, `_` and `-`"
-        ));
+        return Err(PublishError::BadName(name));
     }
     let dir = root.join(&name);
     if dir.exists() {
-        return Err(format!(
-            "release {name} already exists in {}: releases are immutable, choose another --release",
-            root.display()
-        ));
+        return Err(PublishError::Exists {
+            name,
+            dir: root.display().to_string(),
+        });
     }
     let selected: Vec<(&String, &oc_spec::DatasetDoc)> = project
         .catalog
@@ -113,12 +143,12 @@ pub async fn publish(
         .filter(|(_, d)| d.publish)
         .collect();
     if selected.is_empty() {
-        return Err("no dataset has `publish: true` in catalog.yaml".into());
+        return Err(PublishError::NothingToPublish);
     }
-    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    std::fs::create_dir_all(&root).map_err(io(root.display()))?;
     let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::create_dir_all(&tmp).map_err(io(tmp.display()))?;
     let result = write_release(project, lake, session, &selected, &tmp, &name).await;
     let datasets = match result {
         Ok(d) => d,
@@ -127,7 +157,7 @@ pub async fn publish(
             return Err(e);
         }
     };
-    std::fs::rename(&tmp, &dir).map_err(|e| format!("cannot move the release into place: {e}"))?;
+    std::fs::rename(&tmp, &dir).map_err(io("cannot move the release into place"))?;
     // Last: the pointer portals follow.
     let latest = json!({"release": name, "catalog": format!("{name}/catalog.json"), "published_at": chrono::Utc::now().to_rfc3339()});
     let latest_tmp = root.join(".latest.json.tmp");
@@ -135,8 +165,8 @@ pub async fn publish(
         &latest_tmp,
         serde_json::to_vec_pretty(&latest).expect("json"),
     )
-    .map_err(|e| e.to_string())?;
-    std::fs::rename(&latest_tmp, root.join("latest.json")).map_err(|e| e.to_string())?;
+    .map_err(io(latest_tmp.display()))?;
+    std::fs::rename(&latest_tmp, root.join("latest.json")).map_err(io("latest.json"))?;
     Ok(Release {
         name,
         dir,
@@ -151,23 +181,21 @@ async fn write_release(
     selected: &[(&String, &oc_spec::DatasetDoc)],
     tmp: &Path,
     release: &str,
-) -> Result<Vec<(String, u64)>, String> {
+) -> Result<Vec<(String, u64)>, PublishError> {
     let mut entries = Vec::new();
     let mut counts = Vec::new();
     for (ds, _) in selected {
         let (d, t) = ds
             .split_once('.')
-            .ok_or_else(|| format!("bad dataset name {ds}"))?;
+            .ok_or_else(|| PublishError::NotInLake(ds.to_string()))?;
         if !session.tables.contains(ds) && !session.views.contains(ds) {
-            return Err(format!(
-                "{ds} is marked publish: true but is not in the lake (refresh it first)"
-            ));
+            return Err(PublishError::NotInLake(ds.to_string()));
         }
         let df = session
             .ctx
             .table(TableReference::partial(d, t))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| sql(ds, e))?;
         // Types as the Parquet files and Delta store them (Utf8, not DataFusion's Utf8View).
         let schema =
             oc_lake::write::delta_schema_of(&std::sync::Arc::new(df.schema().as_arrow().clone()));
@@ -179,7 +207,7 @@ async fn write_release(
             _ => Vec::new(),
         };
         let out = tmp.join(ds.as_str());
-        std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&out).map_err(io(out.display()))?;
         let mut opts = TableParquetOptions::default();
         opts.global.compression = Some("zstd(3)".into());
         df.write_parquet(
@@ -188,7 +216,7 @@ async fn write_release(
             Some(opts),
         )
         .await
-        .map_err(|e| format!("{ds}: {e}"))?;
+        .map_err(|e| sql(ds, e))?;
 
         let rows = scalar_strings(session, &format!("SELECT count(*) FROM {ds}"))
             .await
@@ -235,11 +263,11 @@ async fn write_release(
             out.join("tableschema.json"),
             serde_json::to_vec_pretty(&table_schema).expect("json"),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(io("tableschema.json"))?;
 
         let mut files = Vec::new();
         for f in files_under(&out) {
-            let bytes = std::fs::read(&f).map_err(|e| e.to_string())?;
+            let bytes = std::fs::read(&f).map_err(io(f.display()))?;
             let rel = f
                 .strip_prefix(tmp)
                 .expect("under tmp")
@@ -273,6 +301,6 @@ async fn write_release(
         tmp.join("catalog.json"),
         serde_json::to_vec_pretty(&catalog).expect("json"),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(io("catalog.json"))?;
     Ok(counts)
 }

@@ -22,6 +22,25 @@ use oc_lake::Lake;
 use oc_spec::Project;
 
 pub use auth::Auth;
+
+/// Why the service could not start or stopped: a configuration to fix, a listener that could
+/// not be opened (a port taken), or the lake.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    // (not a `source`: the message already says it, and chains would repeat it)
+    #[error("{what} listener on {addr}: {error}")]
+    Listener {
+        what: &'static str,
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Lake(#[from] oc_sql::SqlError),
+    #[error("{0}")]
+    Server(String),
+}
 pub use error::ServeError;
 pub use exec::Limits;
 
@@ -60,32 +79,33 @@ pub fn load_auth(
     opts: &ServeOptions,
     env_tokens: Option<&str>,
     env_users: Option<&str>,
-) -> Result<Option<Auth>, String> {
+) -> Result<Option<Auth>, StartError> {
     let listeners: Vec<SocketAddr> = opts.pg.iter().chain(opts.http.iter()).copied().collect();
     if opts.no_auth {
         if let Some(a) = listeners.iter().find(|a| !auth::is_loopback(a)) {
-            return Err(format!(
+            return Err(StartError::Config(format!(
                 "--no-auth is only allowed when every listener is on loopback (127.0.0.1 or ::1); {a} is not: configure users and tokens instead"
-            ));
+            )));
         }
         return Ok(None);
     }
     let mut a = Auth::default();
     if let Some(f) = &opts.auth_file {
-        a.add_file(f)?;
+        a.add_file(f).map_err(StartError::Config)?;
     }
-    a.add_env(env_tokens, env_users)?;
+    a.add_env(env_tokens, env_users)
+        .map_err(StartError::Config)?;
     if opts.pg.is_some() && !a.has_users() {
-        return Err(format!(
+        return Err(StartError::Config(format!(
             "the Postgres server needs users: set {}=user:password (or `user NAME PASSWORD` lines in --auth-file), or pass --no-auth on loopback",
             auth::ENV_USERS
-        ));
+        )));
     }
     if opts.http.is_some() && !a.has_tokens() {
-        return Err(format!(
+        return Err(StartError::Config(format!(
             "the HTTP API needs tokens: set {}=name:token (or `token NAME SECRET` lines in --auth-file), or pass --no-auth on loopback",
             auth::ENV_TOKENS
-        ));
+        )));
     }
     Ok(Some(a))
 }
@@ -96,10 +116,8 @@ pub async fn open_state(
     lake: Lake,
     opts: &ServeOptions,
     auth: Option<Auth>,
-) -> Result<Arc<State>, String> {
-    let session = oc_sql::LakeSession::open(&lake, &project.views)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<Arc<State>, StartError> {
+    let session = oc_sql::LakeSession::open(&lake, &project.views).await?;
     for (t, e) in &session.broken_tables {
         tracing::warn!("table {t} is not served: {e}");
     }
@@ -107,7 +125,7 @@ pub async fn open_state(
         tracing::warn!("view {} is not served: {e}", v.name);
     }
     setup_pg_catalog(&session.ctx, "datafusion", EmptyContextProvider)
-        .map_err(|e| format!("pg_catalog: {e}"))?;
+        .map_err(|e| StartError::Server(format!("pg_catalog: {e}")))?;
     Ok(Arc::new(State {
         base: session.ctx,
         limits: opts.limits.clone(),
@@ -131,8 +149,8 @@ impl State {
 
     /// Registers the lake's current table versions (and new tables) in the shared catalog,
     /// then the views again (a view's plan holds the table versions it was built on).
-    pub async fn reload(&self) -> Result<(), String> {
-        let names = self.lake.list_tables().await.map_err(|e| e.to_string())?;
+    pub async fn reload(&self) -> Result<(), oc_sql::SqlError> {
+        let names = self.lake.list_tables().await?;
         let mut ok = Vec::new();
         for t in &names {
             match oc_sql::session::register_lake_table(&self.base, &self.lake, t).await {
@@ -141,9 +159,8 @@ impl State {
                 Err(e) => tracing::warn!("table {t} is not served: {e}"),
             }
         }
-        let (views, broken) = oc_sql::session::register_views(&self.base, &self.project.views)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (views, broken) =
+            oc_sql::session::register_views(&self.base, &self.project.views).await?;
         for (v, e) in broken {
             tracing::warn!("view {} is not served: {e}", v.name);
         }
@@ -162,35 +179,48 @@ pub async fn run(
     state: Arc<State>,
     opts: &ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     if opts.pg.is_none() && opts.http.is_none() {
-        return Err("nothing to serve: pass --pg ADDR and/or --http ADDR".into());
+        return Err(StartError::Config(
+            "nothing to serve: pass --pg ADDR and/or --http ADDR".into(),
+        ));
     }
     let shutdown = shutdown.boxed().shared();
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(addr) = opts.pg {
         // Bind errors (port taken) come back at once; the accept loop runs until shutdown.
-        std::net::TcpListener::bind(addr)
-            .map_err(|e| format!("Postgres listener on {addr}: {e}"))?;
+        std::net::TcpListener::bind(addr).map_err(|error| StartError::Listener {
+            what: "Postgres",
+            addr,
+            error,
+        })?;
         let st = state.clone();
         let stop = shutdown.clone();
         tasks.spawn(async move {
             tokio::select! {
-                r = pg::serve(st, addr) => r.map_err(|e| format!("Postgres listener on {addr}: {e}")),
+                r = pg::serve(st, addr) => r.map_err(|error| StartError::Listener { what: "Postgres", addr, error }),
                 _ = stop => Ok(()),
             }
         });
         println!("postgres: listening on {addr}");
     }
     if let Some(addr) = opts.http {
-        let listener = http_listener(addr).map_err(|e| format!("HTTP listener on {addr}: {e}"))?;
+        let listener = http_listener(addr).map_err(|error| StartError::Listener {
+            what: "HTTP",
+            addr,
+            error,
+        })?;
         let app = http::router(state.clone());
         let stop = shutdown.clone();
         tasks.spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(stop)
                 .await
-                .map_err(|e| format!("HTTP listener on {addr}: {e}"))
+                .map_err(|error| StartError::Listener {
+                    what: "HTTP",
+                    addr,
+                    error,
+                })
         });
         println!("http: listening on http://{addr}");
     }
@@ -220,7 +250,7 @@ pub async fn run(
         match r {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
-            Err(e) => return Err(format!("server task failed: {e}")),
+            Err(e) => return Err(StartError::Server(format!("server task failed: {e}"))),
         }
     }
     Ok(())
@@ -259,17 +289,21 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let e = load_auth(&opts("0.0.0.0:5433", "127.0.0.1:8080", true), None, None).unwrap_err();
+        let e = load_auth(&opts("0.0.0.0:5433", "127.0.0.1:8080", true), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("loopback"), "{e}");
-        let e =
-            load_auth(&opts("127.0.0.1:5433", "127.0.0.1:8080", false), None, None).unwrap_err();
+        let e = load_auth(&opts("127.0.0.1:5433", "127.0.0.1:8080", false), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(auth::ENV_USERS), "{e}");
         let e = load_auth(
             &opts("127.0.0.1:5433", "127.0.0.1:8080", false),
             None,
             Some("a:b"),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains(auth::ENV_TOKENS), "{e}");
         let a = load_auth(
             &opts("0.0.0.0:5433", "0.0.0.0:8080", false),
