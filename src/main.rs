@@ -116,11 +116,19 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Run one SQL query on the lake (read-only)
+    /// Run one SQL query on the lake (read-only): the query as an argument (it may start with
+    /// a `--` comment), `-` to read it from standard input, or `-f FILE`
     Sql {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
-        query: String,
+        /// Read the query from this file
+        #[arg(short, long, conflicts_with = "query")]
+        file: Option<PathBuf>,
+        /// Print the query's elapsed time (planning and execution) on stderr, as psql's \timing
+        #[arg(long)]
+        timing: bool,
+        #[arg(allow_hyphen_values = true, required_unless_present = "file")]
+        query: Option<String>,
     },
     /// Interactive SQL shell (history, multi-line statements ending with `;`)
     Shell,
@@ -153,7 +161,15 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                // Concurrent appends to the _ops tables make delta-rs check for conflicts and
+                // warn each time; expected and handled (the append retries), so kept out of
+                // the default output (shown with -v).
+                match cli.verbose {
+                    0 => format!("{level},deltalake_core::kernel::transaction=error").into(),
+                    _ => level.into(),
+                }
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -299,7 +315,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                     std::env::var(oc_serve::auth::ENV_TOKENS).ok().as_deref(),
                     std::env::var(oc_serve::auth::ENV_USERS).ok().as_deref(),
                 )
-                .map_err(anyhow::Error::msg)?
+                .map_err(anyhow::Error::from)?
             } else {
                 None
             };
@@ -320,10 +336,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 }
                 let state = oc_serve::open_state(project.clone(), open_lake()?, &opts, auth)
                     .await
-                    .map_err(anyhow::Error::msg)?;
+                    .map_err(anyhow::Error::from)?;
                 oc_serve::run(state, &opts, shutdown.clone())
                     .await
-                    .map_err(anyhow::Error::msg)
+                    .map_err(anyhow::Error::from)
             };
             let scheduler = async {
                 if !schedule {
@@ -345,9 +361,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let lake = open_lake()?;
             let session = oc_sql::LakeSession::open(&lake, &project.views).await?;
             warn_broken(&session);
-            let r = oc_engine::publish::publish(&project, &lake, &session, release)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let r = oc_engine::publish::publish(&project, &lake, &session, release).await?;
             for (ds, rows) in &r.datasets {
                 println!("published {ds}: {rows} rows");
             }
@@ -379,20 +393,36 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .await?
                 .context()?;
             let q = oc_sql::ops::history_sql(pipeline.as_deref(), limit);
-            let batches = ctx
-                .sql_with_options(&q, oc_sql::read_only())
-                .await?
-                .collect()
-                .await?;
-            output::print(&batches, format)?;
+            let df = ctx.sql_with_options(&q, oc_sql::read_only()).await?;
+            let schema = df.schema().as_arrow().clone();
+            let batches = df.collect().await?;
+            output::print(&schema, &batches, format)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sql { format, query } => {
+        Command::Sql {
+            format,
+            file,
+            timing,
+            query,
+        } => {
+            let query = match (file, query.as_deref()) {
+                (Some(f), _) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read the query from {}", f.display()))?,
+                (None, Some("-")) => std::io::read_to_string(std::io::stdin())
+                    .context("cannot read the query from standard input")?,
+                (None, q) => q.unwrap_or_default().to_string(),
+            };
             let session = oc_sql::LakeSession::open(&open_lake()?, &project.views).await?;
             warn_broken(&session);
+            let started = std::time::Instant::now();
             let df = session.query(&query).await?;
+            let schema = df.schema().as_arrow().clone();
             let batches = df.collect().await?;
-            output::print(&batches, format)?;
+            let elapsed = started.elapsed();
+            output::print(&schema, &batches, format)?;
+            if timing {
+                eprintln!("Time: {:.3} ms", elapsed.as_secs_f64() * 1000.0);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Shell => {

@@ -42,10 +42,13 @@ pub async fn run(session: &oc_sql::LakeSession, root: &Path) -> Result<()> {
                     let sql = std::mem::take(&mut buf);
                     let _ = rl.add_history_entry(sql.trim());
                     match session.query(sql.trim().trim_end_matches(';')).await {
-                        Ok(df) => match df.collect().await {
-                            Ok(b) => output::print(&b, Format::Table)?,
-                            Err(e) => eprintln!("error: {e}"),
-                        },
+                        Ok(df) => {
+                            let schema = df.schema().as_arrow().clone();
+                            match df.collect().await {
+                                Ok(b) => output::print(&schema, &b, Format::Table)?,
+                                Err(e) => eprintln!("error: {e}"),
+                            }
+                        }
                         Err(e) => eprintln!("error: {e}"),
                     }
                 }
