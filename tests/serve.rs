@@ -865,6 +865,34 @@ fn deep_queries_are_answered_or_refused_never_crash_the_server() {
         }
         assert!(s.alive(), "the server died on {}…: {}", &q[..40], s.log());
     }
+    // a plan deepened through the rows endpoint: one filter node per where= parameter
+    let many = vec!["where=millesime:eq:2026"; 1000].join("&");
+    let a = get(
+        s.http,
+        &format!("/datasets/ref.communes/rows?{many}&limit=1"),
+    );
+    assert_eq!(a.status, 413, "{}", a.text());
+    assert!(
+        a.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("where=column:in:"),
+        "{}",
+        a.text()
+    );
+    // (longer addresses are refused by the HTTP layer itself: 414)
+    let huge = vec!["where=millesime:eq:2026"; 10_000].join("&");
+    let a = get(
+        s.http,
+        &format!("/datasets/ref.communes/rows?{huge}&limit=1"),
+    );
+    assert!([413, 414].contains(&a.status), "{}", a.status);
+    let some = vec!["where=millesime:eq:2026"; 100].join("&");
+    let a = get(
+        s.http,
+        &format!("/datasets/ref.communes/rows?{some}&limit=1"),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
     // still serving everyone
     assert!(psql_ok(s.pg, "SELECT count(*) FROM finances.balances_communes").contains("19500"));
     assert_eq!(post_sql(s.http, "SELECT 1", "text/csv").status, 200);

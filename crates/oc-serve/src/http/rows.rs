@@ -14,7 +14,11 @@ use tokio::time::Instant;
 use super::answer::{Format, answer};
 use super::datasets::{known, table_ref};
 use super::{ApiError, St};
+use crate::error::ServeError;
 use crate::exec;
+
+/// `where=` parameters accepted in one request.
+const MAX_FILTERS: usize = 100;
 
 /// One filter of `/rows`: `column:op:value`.
 fn filter(schema: &SchemaRef, spec: &str) -> Result<datafusion::prelude::Expr, ApiError> {
@@ -95,6 +99,15 @@ pub(super) async fn rows(
     let mut offset = 0usize;
     let mut order = Vec::new();
     let mut columns: Option<Vec<String>> = None;
+    // Each filter is a node of the plan, which the optimizer walks by recursion: thousands of
+    // them could exhaust a stack (see oc_sql::shape). `in` takes long lists in one filter.
+    let filters = params.iter().filter(|(k, _)| k == "where").count();
+    if filters > MAX_FILTERS {
+        return Err(ServeError::TooComplex(format!(
+            "{filters} where= filters, more than the {MAX_FILTERS} allowed: combine values with `in` (where=column:in:a|b|c)"
+        ))
+        .into());
+    }
     for (k, v) in &params {
         match k.as_str() {
             "where" => {
