@@ -59,8 +59,24 @@ enum Command {
     /// Write a release for portals: the datasets with `publish: true` as Parquet + catalog.json
     Publish {
         /// Release name (default: the current UTC time); releases are immutable
-        #[arg(long)]
+        #[arg(long, conflicts_with = "rollback")]
         release: Option<String>,
+        /// Point latest.json back to the release created before the one it names (nothing is
+        /// deleted; each call goes one release further back)
+        #[arg(long)]
+        rollback: bool,
+    },
+    /// Remove the files no version within the retention needs (replaced by later refreshes,
+    /// or written by runs that failed), table by table
+    Vacuum {
+        /// Keep the files versions of this age need: 7d, 24h, 30m (default 7d)
+        #[arg(long, default_value = "7d", value_parser = parse_age)]
+        retain: chrono::Duration,
+        /// List what would be removed, remove nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Tables (default: all)
+        tables: Vec<String>,
     },
     /// Long-running service: the lake over Postgres (`--pg`) and HTTP (`--http`), read-only;
     /// `--schedule`: also run pipelines when their `schedule:` is due
@@ -357,7 +373,39 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             tokio::try_join!(servers, scheduler)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Publish { release } => {
+        Command::Publish { rollback: true, .. } => {
+            let (from, to) = oc_engine::publish::rollback(&project)?;
+            println!("latest.json now points to release {to} (was {from})");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Vacuum {
+            retain,
+            dry_run,
+            tables,
+        } => {
+            let lake = open_lake()?;
+            let names = if tables.is_empty() {
+                lake.list_tables().await?
+            } else {
+                tables
+            };
+            let (verb, mut total) = (if dry_run { "would remove" } else { "removed" }, 0);
+            for name in names {
+                match lake.vacuum(&name, retain, dry_run).await? {
+                    Some(v) => {
+                        println!("{name}: {verb} {} file(s)", v.files.len());
+                        for f in &v.files {
+                            println!("        {f}");
+                        }
+                        total += v.files.len();
+                    }
+                    None => bail!("no table {name} in the lake"),
+                }
+            }
+            println!("{verb} {total} file(s) in all");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Publish { release, .. } => {
             let lake = open_lake()?;
             let session = oc_sql::LakeSession::open(&lake, &project.views).await?;
             warn_broken(&session);
@@ -586,6 +634,22 @@ async fn test(project: &Project, lake: &Lake, selected: &[String]) -> Result<Exi
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// An age such as `7d`, `24h`, `30m` or `45s`.
+fn parse_age(s: &str) -> Result<chrono::Duration, String> {
+    let (n, unit) = s.split_at(s.trim_end_matches(char::is_alphabetic).len());
+    let n: i64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}`: write a number and a unit, e.g. 7d, 24h, 30m"))?;
+    match unit {
+        "d" => Ok(chrono::Duration::days(n)),
+        "h" => Ok(chrono::Duration::hours(n)),
+        "m" => Ok(chrono::Duration::minutes(n)),
+        "s" => Ok(chrono::Duration::seconds(n)),
+        _ => Err(format!("`{s}`: the unit is d, h, m or s")),
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -33,6 +33,8 @@ pub enum PublishError {
     Io { what: String, error: std::io::Error },
     #[error("{dataset}: {message}")]
     Sql { dataset: String, message: String },
+    #[error("nothing to roll back: {0}")]
+    NoPrevious(String),
 }
 
 fn sql(dataset: &str, e: impl std::fmt::Display) -> PublishError {
@@ -113,13 +115,7 @@ pub async fn publish(
     session: &LakeSession,
     release: Option<String>,
 ) -> Result<Release, PublishError> {
-    let root = project.root.join(
-        project
-            .catalog
-            .published
-            .as_deref()
-            .unwrap_or("data/published"),
-    );
+    let root = published_root(project);
     let name = release.unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%dT%H%M%SZ").to_string());
     if name.is_empty()
         || !name
@@ -159,19 +155,81 @@ pub async fn publish(
     };
     std::fs::rename(&tmp, &dir).map_err(io("cannot move the release into place"))?;
     // Last: the pointer portals follow.
-    let latest = json!({"release": name, "catalog": format!("{name}/catalog.json"), "published_at": chrono::Utc::now().to_rfc3339()});
+    point_latest(&root, &name, None)?;
+    Ok(Release {
+        name,
+        dir,
+        datasets,
+    })
+}
+
+/// Where releases are written (`published:` in catalog.yaml, default `data/published`).
+pub fn published_root(project: &Project) -> PathBuf {
+    project.root.join(
+        project
+            .catalog
+            .published
+            .as_deref()
+            .unwrap_or("data/published"),
+    )
+}
+
+/// Replaces `latest.json` (written beside, then renamed: readers see the old or the new one).
+fn point_latest(
+    root: &Path,
+    name: &str,
+    rolled_back_from: Option<&str>,
+) -> Result<(), PublishError> {
+    let mut latest = json!({"release": name, "catalog": format!("{name}/catalog.json"), "published_at": chrono::Utc::now().to_rfc3339()});
+    if let Some(from) = rolled_back_from {
+        latest["rolled_back_from"] = json!(from);
+    }
     let latest_tmp = root.join(".latest.json.tmp");
     std::fs::write(
         &latest_tmp,
         serde_json::to_vec_pretty(&latest).expect("json"),
     )
     .map_err(io(latest_tmp.display()))?;
-    std::fs::rename(&latest_tmp, root.join("latest.json")).map_err(io("latest.json"))?;
-    Ok(Release {
-        name,
-        dir,
-        datasets,
-    })
+    std::fs::rename(&latest_tmp, root.join("latest.json")).map_err(io("latest.json"))
+}
+
+/// Points `latest.json` back to the release created before the one it names (a bad release
+/// fed to a portal is withdrawn in one command; releases themselves are never deleted). Each
+/// call goes one release further back. Returns (from, to).
+pub fn rollback(project: &Project) -> Result<(String, String), PublishError> {
+    let root = published_root(project);
+    let read_json =
+        |p: PathBuf| -> Option<Value> { serde_json::from_slice(&std::fs::read(p).ok()?).ok() };
+    let current = read_json(root.join("latest.json"))
+        .and_then(|l| l["release"].as_str().map(str::to_string))
+        .ok_or_else(|| PublishError::NoPrevious(format!("no latest.json in {}", root.display())))?;
+    let created = |name: &str| {
+        read_json(root.join(name).join("catalog.json"))
+            .and_then(|c| c["created_at"].as_str().map(str::to_string))
+    };
+    let now = created(&current).ok_or_else(|| {
+        PublishError::NoPrevious(format!("release {current} has no catalog.json"))
+    })?;
+    // Complete releases only (a folder with its catalog.json; `.tmp-…` folders are unfinished).
+    let previous = std::fs::read_dir(&root)
+        .map_err(io(root.display()))?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !e.path().is_dir() {
+                return None;
+            }
+            Some((created(&name)?, name))
+        })
+        .filter(|(at, name)| *at < now && *name != current)
+        .max();
+    let Some((_, to)) = previous else {
+        return Err(PublishError::NoPrevious(format!(
+            "{current} is the oldest release"
+        )));
+    };
+    point_latest(&root, &to, Some(&current))?;
+    Ok((current, to))
 }
 
 async fn write_release(

@@ -4,10 +4,12 @@
 
 pub mod cluster;
 pub mod lock;
+pub mod maintenance;
 pub mod ops;
 mod scatter;
 pub mod store;
 pub mod write;
 
+pub use maintenance::Vacuumed;
 pub use store::{Lake, LakeError};
 pub use write::{SchemaChange, SchemaDiff, StagedFile, TableWrite, WriteMode};

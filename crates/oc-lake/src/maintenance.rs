@@ -1,0 +1,53 @@
+//! Keeping a lake small: `vacuum` removes the files no version within the retention needs —
+//! those replaced by later refreshes, and those a failed or killed run wrote and never
+//! committed — and never a file the current version or a retained one reads.
+
+use std::time::Duration;
+
+use crate::store::{Lake, LakeError};
+
+/// What `vacuum` removed (or would remove, in a dry run) from one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vacuumed {
+    pub table: String,
+    /// Paths relative to the table's folder.
+    pub files: Vec<String>,
+}
+
+impl Lake {
+    /// Removes the files of `table` that no version newer than `retain` references (with
+    /// `dry_run`, only lists them). Holds the table's lock, so it never runs beside a refresh
+    /// of the same table. Returns `None` for a table that is not in the lake.
+    pub async fn vacuum(
+        &self,
+        table: &str,
+        retain: chrono::Duration,
+        dry_run: bool,
+    ) -> Result<Option<Vacuumed>, LakeError> {
+        let Some(delta) = self.load(table).await? else {
+            return Ok(None);
+        };
+        let run = format!("vacuum-{}", std::process::id());
+        let lock = self.lock(table, &run, Duration::ZERO).await?;
+        let result = delta
+            .vacuum()
+            .with_retention_period(retain)
+            // The retention is the user's choice here (the table's default is 7 days).
+            .with_enforce_retention_duration(false)
+            .with_dry_run(dry_run)
+            // Full: also the files no commit ever referenced (a run that failed or was killed).
+            .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
+            .await;
+        lock.release().await;
+        let (_, metrics) = result.map_err(|source| LakeError::Delta {
+            table: table.to_string(),
+            source,
+        })?;
+        let mut files = metrics.files_deleted;
+        files.sort();
+        Ok(Some(Vacuumed {
+            table: table.to_string(),
+            files,
+        }))
+    }
+}

@@ -1,0 +1,126 @@
+//! Recovering from human error and reclaiming space: `publish --rollback` withdraws a bad
+//! release from portals in one command; `vacuum` removes the files no retained version needs
+//! (replaced by later refreshes, or left by a run that never committed) and nothing else.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Proj, fixture, stderr};
+
+fn latest(p: &Proj) -> serde_json::Value {
+    let bytes = std::fs::read(p.path().join("data/published/latest.json")).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn publish_rollback_points_portals_back_one_release_at_a_time() {
+    let p = Proj::samples();
+    p.ok(&["refresh"]);
+    p.ok(&["publish", "--release", "r1"]);
+    p.ok(&["publish", "--release", "r2"]);
+    p.ok(&["publish", "--release", "r3"]);
+    assert_eq!(latest(&p)["release"], "r3");
+    let out = p.ok(&["publish", "--rollback"]);
+    assert!(out.contains("points to release r2 (was r3)"), "{out}");
+    let l = latest(&p);
+    assert_eq!(
+        (l["release"].as_str(), l["rolled_back_from"].as_str()),
+        (Some("r2"), Some("r3"))
+    );
+    assert_eq!(l["catalog"], "r2/catalog.json");
+    p.ok(&["publish", "--rollback"]);
+    assert_eq!(latest(&p)["release"], "r1");
+    // nothing before the first; releases themselves are all still there
+    let out = p.run(&["publish", "--rollback"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("r1 is the oldest release"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(latest(&p)["release"], "r1");
+    for r in ["r1", "r2", "r3"] {
+        assert!(
+            p.path()
+                .join("data/published")
+                .join(r)
+                .join("catalog.json")
+                .is_file()
+        );
+    }
+    // a new release after a rollback: the one before it is the newest other release; a
+    // half-written release (no catalog.json, as after a crash) is never a target
+    std::fs::create_dir_all(p.path().join("data/published/r5-partial")).unwrap();
+    p.ok(&["publish", "--release", "r4"]);
+    p.ok(&["publish", "--rollback"]);
+    assert_eq!(latest(&p)["release"], "r3");
+}
+
+fn parquet_files(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".parquet"))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn vacuum_removes_replaced_and_orphan_files_and_nothing_a_version_needs() {
+    let p = Proj::empty(&["ref"]);
+    p.write("pipelines/t.yaml", fixture("recovery/t.yaml", &[]));
+    p.write("data/t.csv", "code;n\n1001;1\n2A004;2\n");
+    p.ok(&["refresh"]);
+    p.write("data/t.csv", "code;n\n1001;10\n2A004;20\n971;30\n");
+    p.ok(&["refresh"]);
+    let table = p.path().join("data/lake/ref/t");
+    let current = parquet_files(&table);
+    assert_eq!(current.len(), 2, "{current:?}");
+    // a file a killed run wrote and never committed
+    std::fs::copy(table.join(&current[0]), table.join("part-orphan.parquet")).unwrap();
+
+    // recent files are kept by the default retention
+    let out = p.ok(&["vacuum"]);
+    assert!(out.contains("removed 0 file(s) in all"), "{out}");
+    // a dry run lists, removes nothing
+    let out = p.ok(&["vacuum", "--retain", "0s", "--dry-run", "ref.t"]);
+    assert!(out.contains("ref.t: would remove 2 file(s)"), "{out}");
+    assert!(out.contains("part-orphan.parquet"), "{out}");
+    assert_eq!(parquet_files(&table).len(), 3);
+    let out = p.ok(&["vacuum", "--retain", "0s"]);
+    assert!(out.contains("ref.t: removed 2 file(s)"), "{out}");
+    // what remains is exactly what the current version reads, and it reads the same rows
+    let left = parquet_files(&table);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(
+        p.ok(&[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT code, n FROM ref.t ORDER BY code"
+        ]),
+        "code,n\n00971,30\n01001,10\n2A004,20\n"
+    );
+    // and the next refresh works
+    p.write("data/t.csv", "code;n\n1001;100\n");
+    p.ok(&["refresh"]);
+    assert_eq!(p.value("SELECT sum(n) FROM ref.t"), "100");
+    // a bad age and an unknown table are clear errors
+    let out = p.run(&["vacuum", "--retain", "7 weeks"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the unit is d, h, m or s"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p.run(&["vacuum", "ref.nothing"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no table ref.nothing"),
+        "{}",
+        stderr(&out)
+    );
+}
