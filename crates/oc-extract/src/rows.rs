@@ -332,12 +332,11 @@ impl<'a> RowWriter<'a> {
             reason,
         })?;
         if self.rows_rejected > self.spec.reject_limit {
-            return Err(ExtractError::new(
+            return Err(ExtractError::too_many_rejects(
                 &self.file.display,
-                Some(line),
-                format!("stopped reading after {} rejected rows", self.rows_rejected),
-            )
-            .with_hint("the file does not match the pipeline: check encoding, delimiter, decimal mark and types"));
+                line,
+                self.rows_rejected,
+            ));
         }
         Ok(())
     }

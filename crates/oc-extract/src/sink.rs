@@ -45,6 +45,21 @@ impl fmt::Display for ExtractError {
 
 impl std::error::Error for ExtractError {}
 
+impl ExtractError {
+    /// Reading stops once a file rejected more rows than a run tolerates: the file does not
+    /// match the pipeline, and reading on would only fill `_ops.rejects`.
+    pub fn too_many_rejects(file: &str, line: u64, rejected: u64) -> Self {
+        ExtractError::new(
+            file,
+            Some(line),
+            format!("stopped reading after {rejected} rejected rows"),
+        )
+        .with_hint(
+            "the file does not match the pipeline: check encoding, delimiter, decimal mark and types",
+        )
+    }
+}
+
 /// A row that could not be conformed. It goes to `_ops.rejects`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {

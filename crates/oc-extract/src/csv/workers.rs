@@ -139,12 +139,11 @@ impl Ordered<'_> {
             let line = r.line;
             sink.reject(r)?;
             if self.rows_rejected > self.spec.reject_limit {
-                return Err(ExtractError::new(
+                return Err(ExtractError::too_many_rejects(
                     &self.file.display,
-                    Some(line),
-                    format!("stopped reading after {} rejected rows", self.rows_rejected),
-                )
-                .with_hint("the file does not match the pipeline: check encoding, delimiter, decimal mark and types"));
+                    line,
+                    self.rows_rejected,
+                ));
             }
         }
         if let Some(e) = out.error {
