@@ -66,6 +66,21 @@ enum Command {
         #[arg(long)]
         rollback: bool,
     },
+    /// Bring a table back to an earlier version, as a new version (recorded in _ops.runs)
+    Restore {
+        /// The table, e.g. finances.balances_communes
+        table: String,
+        /// The version to bring back (`opencoll history`, or GET /datasets/{id} lists them)
+        #[arg(
+            long,
+            required_unless_present = "timestamp",
+            conflicts_with = "timestamp"
+        )]
+        version: Option<u64>,
+        /// The newest version committed at or before this time (RFC 3339, e.g. 2026-12-01T04:00:00Z)
+        #[arg(long)]
+        timestamp: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Remove the files no version within the retention needs (replaced by later refreshes,
     /// or written by runs that failed), table by table
     Vacuum {
@@ -376,6 +391,31 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Publish { rollback: true, .. } => {
             let (from, to) = oc_engine::publish::rollback(&project)?;
             println!("latest.json now points to release {to} (was {from})");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore {
+            table,
+            version,
+            timestamp,
+        } => {
+            use oc_engine::restore::{RestoreTarget, restore};
+            let target = match (version, timestamp) {
+                (Some(v), _) => RestoreTarget::Version(v),
+                (None, Some(t)) => RestoreTarget::Timestamp(t),
+                (None, None) => bail!("pass --version N or --timestamp T"),
+            };
+            let r = restore(&open_lake()?, &table, target).await?;
+            println!(
+                "{}: version {} restored as version {} (was {}), run {}{}",
+                r.table,
+                r.restored,
+                r.version,
+                r.from,
+                r.run_id,
+                r.copied_run
+                    .map(|c| format!(" (a copy of run {c})"))
+                    .unwrap_or_default()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Vacuum {

@@ -124,3 +124,63 @@ fn vacuum_removes_replaced_and_orphan_files_and_nothing_a_version_needs() {
         stderr(&out)
     );
 }
+
+#[test]
+fn restore_brings_back_an_earlier_version_as_a_new_one_and_refresh_judges_it_as_that_run_left_it() {
+    let p = Proj::empty(&["ref"]);
+    p.write("pipelines/t.yaml", fixture("recovery/t.yaml", &[]));
+    let good = "code;n\n1001;1\n2A004;2\n";
+    p.write("data/t.csv", good);
+    p.ok(&["refresh"]); // version 0
+    p.write("data/t.csv", "code;n\n1001;666\n");
+    p.ok(&["refresh"]); // version 1: a bad file went in
+    assert_eq!(p.value("SELECT sum(n) FROM ref.t"), "666");
+
+    let out = p.ok(&["restore", "ref.t", "--version", "0"]);
+    assert!(
+        out.contains("ref.t: version 0 restored as version 2 (was 1), run restore-"),
+        "{out}"
+    );
+    assert!(out.contains("(a copy of run "), "{out}");
+    assert_eq!(p.value("SELECT sum(n) FROM ref.t"), "3");
+    // recorded in _ops.runs as the run that made version 0, at the new version
+    assert_eq!(
+        p.value("SELECT table_version FROM _ops.runs WHERE run_id LIKE 'restore-%'"),
+        "2"
+    );
+    // the bad file is still there: the next refresh would load it again, and says why
+    let out = p.ok(&["plan"]);
+    assert!(
+        out.contains("run     ref.t: source changed: data/t.csv"),
+        "{out}"
+    );
+    // with the file fixed, the restored table is what that file gives: nothing to do
+    p.write("data/t.csv", good);
+    let out = p.ok(&["plan"]);
+    assert!(
+        out.contains("skip    ref.t: unchanged since run restore-"),
+        "{out}"
+    );
+
+    // by time: before the first commit there is nothing; now is the current version
+    let out = p.run(&["restore", "ref.t", "--timestamp", "2000-01-01T00:00:00Z"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no version was committed at or before"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p.run(&["restore", "ref.t", "--version", "7"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not an earlier version (the table is at version 2)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p.run(&["restore", "ref.nothing", "--version", "0"]);
+    assert!(
+        stderr(&out).contains("no table ref.nothing"),
+        "{}",
+        stderr(&out)
+    );
+}

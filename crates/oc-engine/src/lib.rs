@@ -14,6 +14,7 @@ pub mod incremental;
 pub mod plan;
 pub mod publish;
 pub mod refresh;
+pub mod restore;
 pub mod run;
 pub mod schedule;
 mod stream;

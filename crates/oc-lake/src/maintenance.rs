@@ -51,3 +51,54 @@ impl Lake {
         }))
     }
 }
+
+impl Lake {
+    /// The version `table` is at, and the newest version committed at or before `at` (None
+    /// when none was). `None` overall for a table that is not in the lake.
+    pub async fn version_at(
+        &self,
+        table: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<(u64, Option<u64>)>, LakeError> {
+        use futures::TryStreamExt;
+        let Some(delta) = self.load(table).await? else {
+            return Ok(None);
+        };
+        let current = delta.version().unwrap_or(0);
+        // Newest first: the i-th commit is version `current - i`.
+        let commits: Vec<_> =
+            delta
+                .history(None)
+                .try_collect()
+                .await
+                .map_err(|source| LakeError::Delta {
+                    table: table.to_string(),
+                    source,
+                })?;
+        let found = commits
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.timestamp.is_some_and(|ms| ms <= at.timestamp_millis()))
+            .map(|(i, _)| current.saturating_sub(i as u64));
+        Ok(Some((current, found)))
+    }
+
+    /// Commits, as a new version of `table`, the files of its earlier `version` (Delta's
+    /// RESTORE). The caller holds the table's lock. Returns the new version.
+    pub async fn restore(&self, table: &str, version: u64) -> Result<u64, LakeError> {
+        let err = |source| LakeError::Delta {
+            table: table.to_string(),
+            source,
+        };
+        let delta = self.load(table).await?.ok_or_else(|| LakeError::Table {
+            table: table.to_string(),
+            message: "not in the lake".into(),
+        })?;
+        let (restored, _) = delta
+            .restore()
+            .with_version_to_restore(version)
+            .await
+            .map_err(err)?;
+        Ok(restored.version().unwrap_or_default())
+    }
+}
