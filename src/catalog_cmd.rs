@@ -45,10 +45,27 @@ pub async fn run(project: &Project, session: &oc_sql::LakeSession, format: Forma
             "columns": schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string(), "doc": meta.column_doc(f.name())})).collect::<Vec<_>>(),
         }));
     }
+    // Tables and views that could not be opened, with the reason (a view whose inputs are not
+    // refreshed yet, say).
+    let first = |e: &str| e.lines().next().unwrap_or("").to_string();
+    let unavailable: Vec<(String, &str, String)> = session
+        .broken_tables
+        .iter()
+        .map(|(t, e)| (t.clone(), "table", first(e)))
+        .chain(
+            session
+                .broken_views
+                .iter()
+                .map(|(v, e)| (v.name.clone(), "view", first(e))),
+        )
+        .collect();
+    for (name, kind, why) in &unavailable {
+        items.push(json!({"name": name, "kind": kind, "unavailable": why}));
+    }
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&Value::Array(items))?),
         Format::Table | Format::Csv => {
-            for it in &items {
+            for it in items.iter().filter(|it| it.get("unavailable").is_none()) {
                 println!(
                     "{} ({}){}  rows: {}  last refresh: {}",
                     it["name"].as_str().unwrap_or(""),
@@ -71,6 +88,9 @@ pub async fn run(project: &Project, session: &oc_sql::LakeSession, format: Forma
                         c["doc"].as_str().unwrap_or("")
                     );
                 }
+            }
+            for (name, kind, why) in &unavailable {
+                println!("{name} ({kind}) unavailable: {why}");
             }
         }
     }

@@ -41,6 +41,9 @@ pub async fn run(session: &oc_sql::LakeSession, root: &Path) -> Result<()> {
                 if t.ends_with(';') {
                     let sql = std::mem::take(&mut buf);
                     let _ = rl.add_history_entry(sql.trim());
+                    for w in session.unavailable_in(sql.trim().trim_end_matches(';')) {
+                        eprintln!("warning: {w}");
+                    }
                     match session.query(sql.trim().trim_end_matches(';')).await {
                         Ok(df) => {
                             let schema = df.schema().as_arrow().clone();

@@ -100,3 +100,50 @@ fn library_warnings_stay_out_of_a_plain_refresh() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("WARN"), "{}", stderr(&out));
 }
+
+/// On a lake where views' inputs are not refreshed yet, a query warns about the views it uses
+/// only, and `catalog` lists every unavailable one with the reason.
+#[test]
+fn unavailable_views_are_warned_about_when_used_and_listed_in_the_catalog() {
+    let p = Proj::samples();
+    p.ok(&["refresh", "ref.*"]);
+    let out = p.run(&["sql", "--format", "csv", "SELECT 1 AS one"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "",
+        "no warning for views the query does not use"
+    );
+    let out = p.run(&["sql", "SELECT count(*) FROM finances.fiche"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.matches("warning: ").count(), 1, "{err}");
+    assert!(
+        err.contains("warning: view finances.fiche (sql/finances/fiche.sql) is unavailable"),
+        "{err}"
+    );
+    // views over loaded tables work, silently
+    let out = p.run(&[
+        "sql",
+        "--format",
+        "csv",
+        "SELECT count(*) AS n FROM ref.passage_communes",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    let catalog = p.ok(&["catalog"]);
+    assert!(
+        catalog.contains("finances.fiche (view) unavailable: "),
+        "{catalog}"
+    );
+    assert!(catalog.contains("ref.communes (table)"), "{catalog}");
+    let json: serde_json::Value =
+        serde_json::from_str(&p.ok(&["catalog", "--format", "json"])).unwrap();
+    let fiche = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "finances.fiche")
+        .unwrap();
+    assert!(fiche["unavailable"].as_str().unwrap().len() > 5, "{fiche}");
+}

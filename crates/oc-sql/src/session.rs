@@ -271,6 +271,33 @@ impl LakeSession {
         })
     }
 
+    /// Why the tables and views `sql` names are unavailable, one line each (a view whose
+    /// inputs are not refreshed yet, say): warnings for a query, not for the whole lake.
+    pub fn unavailable_in(&self, sql: &str) -> Vec<String> {
+        let Ok(refs) = references(&self.ctx, sql) else {
+            return Vec::new();
+        };
+        let first = |e: &str| e.lines().next().unwrap_or("").to_string();
+        let tables = self
+            .broken_tables
+            .iter()
+            .filter(|(t, _)| refs.contains(t))
+            .map(|(t, e)| format!("table {t} is unavailable: {}", first(e)));
+        let views = self
+            .broken_views
+            .iter()
+            .filter(|(v, _)| refs.contains(&v.name))
+            .map(|(v, e)| {
+                format!(
+                    "view {} ({}) is unavailable: {}",
+                    v.name,
+                    v.path.display(),
+                    first(e)
+                )
+            });
+        tables.chain(views).collect()
+    }
+
     /// Plans one read-only query (refused when too long or too deep to plan safely).
     pub async fn query(&self, sql: &str) -> Result<DataFrame, SqlError> {
         crate::shape::check(sql)?;

@@ -2,7 +2,6 @@
 //! title lines before the header, windows-1252 / ISO-8859-1 / UTF-8.
 //!
 //! Records are split on bytes by the `csv` crate, then each needed field is decoded and typed.
-
 //!
 //! `read` (here) handles the BOM, title lines, the header and the layout; `chunker` cuts the
 //! rest into chunks at record boundaries, `parse` types a chunk's records (through `split`

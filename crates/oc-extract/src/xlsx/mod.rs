@@ -4,7 +4,7 @@
 //!
 //! `.xlsx` sheets are streamed cell by cell (one row in memory, plus the header rows); the
 //! legacy formats are small and are read as a whole range by calamine.
-
+//!
 //! `cells.rs` converts calamine's cells into values; `rows.rs` streams a sheet's rows (cell by
 //! cell for `.xlsx`, from a loaded range otherwise); `table.rs` is the state machine that finds
 //! the header and the data of a report table (title rows, multi-row headers, footnotes, notes).
