@@ -17,11 +17,15 @@ pub struct DependencyGraph {
 
 /// The lake tables one pipeline reads.
 pub fn reads(pf: &PipelineFile) -> BTreeSet<String> {
-    let ctx = oc_sql::session::new_context();
+    reads_in(&oc_sql::session::new_context(), pf)
+}
+
+/// [`reads`] with a context made once for every pipeline (SQL is only parsed in it).
+fn reads_in(ctx: &datafusion::prelude::SessionContext, pf: &PipelineFile) -> BTreeSet<String> {
     let me = pf.pipeline.name.value.as_str();
     let mut out = BTreeSet::new();
     let mut add = |sql: &str| {
-        if let Ok(refs) = oc_sql::session::references(&ctx, sql) {
+        if let Ok(refs) = oc_sql::session::references(ctx, sql) {
             out.extend(refs.into_iter().filter(|r| r.contains('.')));
         }
     };
@@ -48,11 +52,12 @@ pub fn reads(pf: &PipelineFile) -> BTreeSet<String> {
 
 impl DependencyGraph {
     pub fn of(project: &Project) -> DependencyGraph {
+        let ctx = oc_sql::session::new_context();
         DependencyGraph {
             reads: project
                 .pipelines
                 .iter()
-                .map(|pf| (pf.pipeline.name.value.clone(), reads(pf)))
+                .map(|pf| (pf.pipeline.name.value.clone(), reads_in(&ctx, pf)))
                 .collect(),
         }
     }

@@ -165,8 +165,17 @@ fn quote(ident: &str) -> String {
 /// Everything `opencoll validate` checks: the static checks of `oc-spec`, then every piece of
 /// SQL planned against the declared schemas (no data needed, the lake is not read).
 pub async fn validate_project(project: &Project) -> Diagnostics {
+    validate_with_graph(project, &crate::graph::DependencyGraph::of(project)).await
+}
+
+/// [`validate_project`] with the project's dependency graph already built (a refresh builds
+/// it once for validation, order and staleness).
+pub async fn validate_with_graph(
+    project: &Project,
+    graph: &crate::graph::DependencyGraph,
+) -> Diagnostics {
     let mut diags = project.validate();
-    let ordered = crate::graph::DependencyGraph::of(project).ordered(project, &mut diags);
+    let ordered = graph.ordered(project, &mut diags);
     let ctx = new_context();
     let mut failed: BTreeSet<String> = BTreeSet::new();
     for pf in ordered {

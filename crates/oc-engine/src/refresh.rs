@@ -158,7 +158,8 @@ pub async fn refresh(
     opts: &RefreshOptions,
     observer: Arc<dyn Observer>,
 ) -> Result<RefreshSummary, RefreshError> {
-    let diagnostics = crate::plan::validate_project(project).await;
+    let graph = DependencyGraph::of(project);
+    let diagnostics = crate::plan::validate_with_graph(project, &graph).await;
     if !diagnostics.is_empty() {
         return Err(RefreshError::Invalid {
             count: diagnostics.len(),
@@ -166,7 +167,6 @@ pub async fn refresh(
         });
     }
     let selection = Selection::parse(project, selected)?;
-    let graph = DependencyGraph::of(project);
     let runs = LakeTables::load(lake, [oc_lake::ops::RUNS]).await?;
     let last = last_successful_runs(&runs).await?;
     let mut summary = RefreshSummary::default();
@@ -252,6 +252,7 @@ pub async fn run_wave(
                 lock_wait: opts.lock_wait,
                 sources,
                 tables: Some(tables),
+                reads: Some(graph.reads(&name).map(str::to_string).collect()),
             };
             run_pipeline(root, lake, pf, &run_opts).await
         }

@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub sources: Option<Vec<SourceFile>>,
     /// The lake tables the pipeline reads, loaded for its wave; else the run loads them.
     pub tables: Option<Arc<LakeTables>>,
+    /// What the pipeline reads, from the project's dependency graph; else parsed from its SQL.
+    pub reads: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -211,7 +213,10 @@ async fn execute(
             f
         }
     };
-    let reads = crate::graph::reads(pf);
+    let reads: Vec<String> = match &opts.reads {
+        Some(r) => r.clone(),
+        None => crate::graph::reads(pf).into_iter().collect(),
+    };
     let tables = match &opts.tables {
         Some(t) => t.clone(),
         None => Arc::new(

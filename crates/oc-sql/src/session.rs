@@ -160,7 +160,8 @@ pub struct LakeTables {
 
 impl LakeTables {
     /// Loads `names` (tables missing from the lake are left out; unreadable ones are listed in
-    /// `broken`). The operational tables missing from the lake are registered empty.
+    /// `broken`). The runtime is a context of its own because delta-rs registers a table's
+    /// object store through a session state.
     pub async fn load<'a>(
         lake: &Lake,
         names: impl IntoIterator<Item = &'a str>,
