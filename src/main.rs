@@ -133,6 +133,23 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         backoff: u64,
     },
+    /// The public portal (French web pages) over a published release: search, fiches,
+    /// strates, comparison, maps, catalogue and downloads
+    Portal {
+        /// Folder or URL (https://, s3://) holding the release's latest.json (default: the
+        /// project's `published` folder)
+        #[arg(long)]
+        release: Option<String>,
+        /// HTTP address, e.g. 127.0.0.1:8090
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        http: std::net::SocketAddr,
+        /// Seconds between reads of latest.json (a new release is picked up without restart)
+        #[arg(long, default_value_t = 10)]
+        poll: u64,
+        /// The portal's public address, for the links of the DCAT feed (default http://HTTP)
+        #[arg(long)]
+        public_url: Option<String>,
+    },
     /// Show what `refresh` would run and why, without running anything
     Plan {
         pipelines: Vec<String>,
@@ -242,6 +259,22 @@ fn main() -> ExitCode {
     }
 }
 
+async fn portal(
+    release: String,
+    http: std::net::SocketAddr,
+    poll: u64,
+    public_url: Option<String>,
+) -> Result<ExitCode> {
+    oc_portal::serve(oc_portal::PortalOptions {
+        release,
+        http,
+        poll: std::time::Duration::from_secs(poll.max(1)),
+        public_url,
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Stack of every thread that may parse, plan or run SQL. Planning recurses through
 /// expressions: `oc_sql::shape` bounds their depth and this stack holds the deepest accepted
 /// (measured in debug builds, whose frames are the largest; see docs/serving.md). Only the
@@ -259,6 +292,16 @@ fn stack_bytes() -> usize {
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    // A portal reads a release, wherever it was copied: no project needed when it is given.
+    if let Command::Portal {
+        release: Some(release),
+        http,
+        poll,
+        public_url,
+    } = &cli.command
+    {
+        return portal(release.clone(), *http, *poll, public_url.clone()).await;
+    }
     let root = match &cli.project {
         Some(p) => p.clone(),
         None => {
@@ -309,6 +352,19 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             refresh(&project, &open_lake()?, &pipelines, full, false, wait).await
         }
         Command::Test { datasets } => test(&project, &open_lake()?, &datasets).await,
+        Command::Portal {
+            release,
+            http,
+            poll,
+            public_url,
+        } => {
+            let release = release.unwrap_or_else(|| {
+                oc_engine::publish::published_root(&project)
+                    .display()
+                    .to_string()
+            });
+            portal(release, http, poll, public_url).await
+        }
         Command::Serve {
             pg,
             http,

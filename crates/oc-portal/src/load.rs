@@ -1,0 +1,494 @@
+//! A release's tables turned into the portal's model: the geography of the latest COG vintage
+//! (`ref.regions`, `ref.departements`, `ref.communes`, `ref.epci_membres`), the figures of
+//! `finances.fiche` and OFGL's published agrégats of `finances.agregats`. Columns are found by
+//! name and cast once per batch, so a release with more columns still loads.
+
+use std::collections::HashMap;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
+
+use crate::error::LoadError;
+use crate::model::{Collectivites, Entity, INDICATORS, Level, Year};
+use crate::release::{Catalog, CatalogDataset, Part, ReleaseRoot};
+
+/// The datasets the portal reads; publishing them is what makes a release portal-ready.
+pub const REQUIRED: [&str; 6] = [
+    "ref.regions",
+    "ref.departements",
+    "ref.communes",
+    "ref.epci_membres",
+    "finances.fiche",
+    "finances.agregats",
+];
+
+fn dataset<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a CatalogDataset, LoadError> {
+    catalog
+        .datasets
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| LoadError::Missing(name.to_string()))
+}
+
+/// One column of a batch cast to a known type (or a partition value repeated).
+enum Col {
+    Array(std::sync::Arc<dyn Array>),
+    Constant(String),
+}
+
+struct Batch<'a> {
+    dataset: &'a str,
+    part: &'a Part,
+}
+
+impl Batch<'_> {
+    fn rows(&self) -> usize {
+        self.part.batch.num_rows()
+    }
+
+    fn col(&self, name: &str, to: &DataType) -> Result<Col, LoadError> {
+        let err = |message: String| LoadError::Column {
+            dataset: self.dataset.to_string(),
+            column: name.to_string(),
+            message,
+        };
+        if let Some((_, v)) = self.part.partitions.iter().find(|(k, _)| k == name) {
+            return Ok(Col::Constant(v.clone()));
+        }
+        let b: &RecordBatch = &self.part.batch;
+        let a = b
+            .column_by_name(name)
+            .ok_or_else(|| err("missing from the release".into()))?;
+        cast(a, to).map(Col::Array).map_err(|e| err(e.to_string()))
+    }
+
+    fn text(&self, name: &str) -> Result<Vec<Option<String>>, LoadError> {
+        Ok(match self.col(name, &DataType::Utf8)? {
+            Col::Constant(v) => vec![Some(v); self.rows()],
+            Col::Array(a) => {
+                let s = a.as_string::<i32>();
+                (0..s.len())
+                    .map(|i| s.is_valid(i).then(|| s.value(i).to_string()))
+                    .collect()
+            }
+        })
+    }
+
+    fn int(&self, name: &str) -> Result<Vec<Option<i64>>, LoadError> {
+        Ok(match self.col(name, &DataType::Int64)? {
+            Col::Constant(v) => vec![v.parse().ok(); self.rows()],
+            Col::Array(a) => a.as_primitive::<Int64Type>().iter().collect(),
+        })
+    }
+
+    fn float(&self, name: &str) -> Result<Vec<Option<f64>>, LoadError> {
+        Ok(match self.col(name, &DataType::Float64)? {
+            Col::Constant(v) => vec![v.parse().ok(); self.rows()],
+            Col::Array(a) => a.as_primitive::<Float64Type>().iter().collect(),
+        })
+    }
+
+    /// Amounts in cents. `Decimal128(18, 2)` always fits an i64; a wider value is an error,
+    /// not a wrapped number.
+    fn cents(&self, name: &str) -> Result<Vec<Option<i64>>, LoadError> {
+        match self.col(name, &DataType::Decimal128(18, 2))? {
+            Col::Constant(_) => Err(LoadError::Column {
+                dataset: self.dataset.into(),
+                column: name.into(),
+                message: "an amount cannot be a partition".into(),
+            }),
+            Col::Array(a) => a
+                .as_primitive::<Decimal128Type>()
+                .iter()
+                .map(|v| {
+                    v.map(i64::try_from)
+                        .transpose()
+                        .map_err(|_| LoadError::Column {
+                            dataset: self.dataset.into(),
+                            column: name.into(),
+                            message: "amount beyond Decimal(18, 2)".into(),
+                        })
+                })
+                .collect(),
+        }
+    }
+}
+
+async fn read(
+    root: &ReleaseRoot,
+    catalog: &Catalog,
+    name: &'static str,
+) -> Result<Vec<Part>, LoadError> {
+    root.read(&catalog.release, dataset(catalog, name)?).await
+}
+
+fn batches<'a>(name: &'a str, parts: &'a [Part]) -> impl Iterator<Item = Batch<'a>> {
+    parts.iter().map(move |part| Batch {
+        dataset: name,
+        part,
+    })
+}
+
+fn split_list(s: Option<String>) -> Vec<String> {
+    s.map(|s| {
+        s.split(['|', ',', ' '])
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The latest vintage present in a dataset (its `millesime` column).
+fn latest_millesime(name: &str, parts: &[Part]) -> Result<Option<i64>, LoadError> {
+    let mut max = None;
+    for b in batches(name, parts) {
+        for m in b.int("millesime")?.into_iter().flatten() {
+            max = max.max(Some(m));
+        }
+    }
+    Ok(max)
+}
+
+pub async fn load(root: &ReleaseRoot, catalog: &Catalog) -> Result<Collectivites, LoadError> {
+    for name in REQUIRED {
+        dataset(catalog, name)?;
+    }
+    let mut c = Collectivites::default();
+    let communes = read(root, catalog, "ref.communes").await?;
+    let millesime =
+        latest_millesime("ref.communes", &communes)?.ok_or_else(|| LoadError::Column {
+            dataset: "ref.communes".into(),
+            column: "millesime".into(),
+            message: "no rows".into(),
+        })?;
+    c.millesime = millesime.to_string();
+    let cog = format!("COG {millesime}");
+
+    for (name, level) in [
+        ("ref.regions", Level::Region),
+        ("ref.departements", Level::Departement),
+    ] {
+        let parts = read(root, catalog, name).await?;
+        for b in batches(name, &parts) {
+            let (m, code, nom) = (b.int("millesime")?, b.text("code")?, b.text("nom")?);
+            let region = if level == Level::Departement {
+                b.text("region")?
+            } else {
+                vec![None; b.rows()]
+            };
+            for i in 0..b.rows() {
+                let (Some(code), Some(nom)) = (&code[i], &nom[i]) else {
+                    continue;
+                };
+                if m[i] != Some(millesime) {
+                    continue;
+                }
+                c.insert(Entity {
+                    level,
+                    code: code.clone(),
+                    siren: None,
+                    nom: nom.clone(),
+                    population: None,
+                    population_source: format!(
+                        "somme des populations municipales des communes, {cog}"
+                    ),
+                    departement: None,
+                    region: region[i].clone(),
+                    epci: None,
+                    nature: None,
+                    codes_postaux: vec![],
+                    anciens_codes: vec![],
+                    members: vec![],
+                    years: vec![],
+                });
+            }
+        }
+    }
+
+    for b in batches("ref.communes", &communes) {
+        let m = b.int("millesime")?;
+        let kind = b.text("type_commune")?;
+        let (code, nom, siren) = (b.text("code")?, b.text("nom")?, b.text("siren")?);
+        let (dep, reg, pop) = (
+            b.text("departement")?,
+            b.text("region")?,
+            b.int("population")?,
+        );
+        let (cp, old) = (b.text("codes_postaux")?, b.text("anciens_codes")?);
+        for i in 0..b.rows() {
+            if m[i] != Some(millesime) || kind[i].as_deref() != Some("COM") {
+                continue;
+            }
+            let (Some(code), Some(nom)) = (&code[i], &nom[i]) else {
+                continue;
+            };
+            c.insert(Entity {
+                level: Level::Commune,
+                code: code.clone(),
+                siren: siren[i].clone(),
+                nom: nom.clone(),
+                population: pop[i],
+                population_source: format!("population municipale, {cog}"),
+                departement: dep[i].clone(),
+                region: reg[i].clone(),
+                epci: None,
+                nature: None,
+                codes_postaux: split_list(cp[i].clone()),
+                anciens_codes: split_list(old[i].clone()),
+                members: vec![],
+                years: vec![],
+            });
+        }
+    }
+
+    let epci = read(root, catalog, "ref.epci_membres").await?;
+    let epci_millesime = latest_millesime("ref.epci_membres", &epci)?;
+    for b in batches("ref.epci_membres", &epci) {
+        let m = b.int("millesime")?;
+        let (siren, nom, nature) = (
+            b.text("siren_epci")?,
+            b.text("nom_epci")?,
+            b.text("nature")?,
+        );
+        let (pop, member) = (b.int("population_totale_epci")?, b.text("code_membre")?);
+        for i in 0..b.rows() {
+            if m[i] != epci_millesime {
+                continue;
+            }
+            let (Some(siren), Some(nom)) = (&siren[i], &nom[i]) else {
+                continue;
+            };
+            let g = c.insert(Entity {
+                level: Level::Groupement,
+                code: siren.clone(),
+                siren: Some(siren.clone()),
+                nom: nom.clone(),
+                population: pop[i],
+                population_source: format!(
+                    "population totale, BANATIC {}",
+                    epci_millesime.map(|m| m.to_string()).unwrap_or_default()
+                ),
+                departement: None,
+                region: None,
+                epci: None,
+                nature: nature[i].clone(),
+                codes_postaux: vec![],
+                anciens_codes: vec![],
+                members: vec![],
+                years: vec![],
+            });
+            if let Some(code) = &member[i] {
+                c.entities[g].members.push(code.clone());
+                if let Some(&ci) = c.index.get(&(Level::Commune, code.clone())) {
+                    c.entities[ci].epci = Some(siren.clone());
+                }
+            }
+        }
+    }
+
+    // Départements and régions: their communes and départements, summed populations.
+    let mut dep_members: HashMap<String, (Vec<String>, i64)> = HashMap::new();
+    let mut reg_pop: HashMap<String, i64> = HashMap::new();
+    for e in c.entities.iter().filter(|e| e.level == Level::Commune) {
+        if let Some(d) = &e.departement {
+            let entry = dep_members.entry(d.clone()).or_default();
+            entry.0.push(e.code.clone());
+            entry.1 += e.population.unwrap_or(0);
+        }
+        if let Some(r) = &e.region {
+            *reg_pop.entry(r.clone()).or_default() += e.population.unwrap_or(0);
+        }
+    }
+    let mut reg_members: HashMap<String, Vec<String>> = HashMap::new();
+    for e in c.entities.iter_mut() {
+        match e.level {
+            Level::Departement => {
+                if let Some((members, pop)) = dep_members.remove(&e.code) {
+                    e.members = members;
+                    e.population = Some(pop);
+                }
+                if let Some(r) = &e.region {
+                    reg_members
+                        .entry(r.clone())
+                        .or_default()
+                        .push(e.code.clone());
+                }
+            }
+            Level::Region => e.population = reg_pop.get(&e.code).copied(),
+            _ => {}
+        }
+    }
+    for e in c.entities.iter_mut().filter(|e| e.level == Level::Region) {
+        e.members = reg_members.remove(&e.code).unwrap_or_default();
+    }
+
+    load_fiche(root, catalog, &mut c).await?;
+    load_ofgl(root, catalog, &mut c).await?;
+
+    for (i, e) in c.entities.iter_mut().enumerate() {
+        e.years.sort_by_key(|y| y.exercice);
+        e.members.sort();
+        e.members.dedup();
+        if let Some(s) = &e.siren {
+            c.by_siren.entry(s.clone()).or_insert(i);
+        }
+    }
+    for (i, e) in c.entities.iter().enumerate() {
+        if e.level != Level::Commune {
+            continue;
+        }
+        for old in &e.anciens_codes {
+            if !c.index.contains_key(&(Level::Commune, old.clone())) {
+                c.old_codes.insert(old.clone(), i);
+            }
+        }
+        for cp in &e.codes_postaux {
+            c.by_postcode.entry(cp.clone()).or_default().push(i);
+        }
+    }
+    Ok(c)
+}
+
+/// The entity a fact row belongs to; created from the row when the geography lacks it (a
+/// groupement dissolved since, say), so no published figure is hidden.
+fn entity_for(
+    c: &mut Collectivites,
+    level: Level,
+    code: &str,
+    siren: Option<&str>,
+    nom: Option<&str>,
+) -> usize {
+    let key = match level {
+        Level::Groupement => siren.unwrap_or(code),
+        _ => code,
+    };
+    if let Some(&i) = c.index.get(&(level, key.to_string())) {
+        if c.entities[i].siren.is_none() {
+            c.entities[i].siren = siren.map(str::to_string);
+        }
+        return i;
+    }
+    c.insert(Entity {
+        level,
+        code: key.to_string(),
+        siren: siren.map(str::to_string),
+        nom: nom.unwrap_or(key).to_string(),
+        population: None,
+        population_source: "absente de la géographie publiée".into(),
+        departement: None,
+        region: None,
+        epci: None,
+        nature: None,
+        codes_postaux: vec![],
+        anciens_codes: vec![],
+        members: vec![],
+        years: vec![],
+    })
+}
+
+fn year_mut(e: &mut Entity, exercice: i32) -> &mut Year {
+    match e.years.iter().position(|y| y.exercice == exercice) {
+        Some(i) => &mut e.years[i],
+        None => {
+            e.years.push(Year::new(exercice));
+            e.years.last_mut().expect("just pushed")
+        }
+    }
+}
+
+async fn load_fiche(
+    root: &ReleaseRoot,
+    catalog: &Catalog,
+    c: &mut Collectivites,
+) -> Result<(), LoadError> {
+    let parts = read(root, catalog, "finances.fiche").await?;
+    for b in batches("finances.fiche", &parts) {
+        let (ex, niveau, siren, code, nom) = (
+            b.int("exercice")?,
+            b.text("niveau")?,
+            b.text("siren")?,
+            b.text("code")?,
+            b.text("nom")?,
+        );
+        let pop = b.int("population")?;
+        let values: Vec<Vec<Option<i64>>> = INDICATORS
+            .iter()
+            .map(|ind| b.cents(ind.key))
+            .collect::<Result<_, _>>()?;
+        let taux = b.float("taux_epargne_brute_pct")?;
+        let capa = b.float("capacite_desendettement_annees")?;
+        for r in 0..b.rows() {
+            let (Some(level), Some(code), Some(ex)) = (
+                niveau[r].as_deref().and_then(Level::from_niveau),
+                code[r].as_deref(),
+                ex[r],
+            ) else {
+                continue;
+            };
+            let i = entity_for(c, level, code, siren[r].as_deref(), nom[r].as_deref());
+            let y = year_mut(&mut c.entities[i], ex as i32);
+            y.population = pop[r];
+            for (k, v) in values.iter().enumerate() {
+                y.principal[k] = v[r];
+            }
+            y.taux_epargne_brute_pct = taux[r];
+            y.capacite_desendettement_annees = capa[r];
+        }
+    }
+    Ok(())
+}
+
+/// OFGL's published amounts of the same agrégats: budget principal (compared with ours) and
+/// consolidé (shown next to it).
+async fn load_ofgl(
+    root: &ReleaseRoot,
+    catalog: &Catalog,
+    c: &mut Collectivites,
+) -> Result<(), LoadError> {
+    let by_agregat: HashMap<&str, usize> = INDICATORS
+        .iter()
+        .enumerate()
+        .map(|(i, ind)| (ind.agregat, i))
+        .collect();
+    let parts = read(root, catalog, "finances.agregats").await?;
+    for b in batches("finances.agregats", &parts) {
+        let source = b.text("source")?;
+        if !source.iter().any(|s| s.as_deref() == Some("ofgl")) {
+            continue;
+        }
+        let (ex, niveau, siren, code, nom) = (
+            b.int("exercice")?,
+            b.text("niveau")?,
+            b.text("siren")?,
+            b.text("code")?,
+            b.text("nom")?,
+        );
+        let (budget, agregat, montant) =
+            (b.text("budget")?, b.text("agregat")?, b.cents("montant")?);
+        for r in 0..b.rows() {
+            if source[r].as_deref() != Some("ofgl") {
+                continue;
+            }
+            let Some(&k) = agregat[r].as_deref().and_then(|a| by_agregat.get(a)) else {
+                continue;
+            };
+            let (Some(level), Some(code), Some(ex)) = (
+                niveau[r].as_deref().and_then(Level::from_niveau),
+                code[r].as_deref(),
+                ex[r],
+            ) else {
+                continue;
+            };
+            let i = entity_for(c, level, code, siren[r].as_deref(), nom[r].as_deref());
+            let y = year_mut(&mut c.entities[i], ex as i32);
+            match budget[r].as_deref() {
+                Some("principal") => y.ofgl_principal[k] = montant[r],
+                Some("consolidé") => y.ofgl_consolide[k] = montant[r],
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
