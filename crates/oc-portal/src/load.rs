@@ -37,6 +37,25 @@ enum Col {
     Constant(String),
 }
 
+/// A text column read in place (no string copied until a row is kept).
+struct StrCol(Col);
+
+impl StrCol {
+    fn get(&self, i: usize) -> Option<&str> {
+        match &self.0 {
+            Col::Constant(v) => Some(v),
+            Col::Array(a) => {
+                let s = a.as_string::<i32>();
+                s.is_valid(i).then(|| s.value(i))
+            }
+        }
+    }
+
+    fn owned(&self, i: usize) -> Option<String> {
+        self.get(i).map(str::to_string)
+    }
+}
+
 struct Batch<'a> {
     dataset: &'a str,
     part: &'a Part,
@@ -63,16 +82,8 @@ impl Batch<'_> {
         cast(a, to).map(Col::Array).map_err(|e| err(e.to_string()))
     }
 
-    fn text(&self, name: &str) -> Result<Vec<Option<String>>, LoadError> {
-        Ok(match self.col(name, &DataType::Utf8)? {
-            Col::Constant(v) => vec![Some(v); self.rows()],
-            Col::Array(a) => {
-                let s = a.as_string::<i32>();
-                (0..s.len())
-                    .map(|i| s.is_valid(i).then(|| s.value(i).to_string()))
-                    .collect()
-            }
-        })
+    fn text(&self, name: &str) -> Result<StrCol, LoadError> {
+        self.col(name, &DataType::Utf8).map(StrCol)
     }
 
     fn int(&self, name: &str) -> Result<Vec<Option<i64>>, LoadError> {
@@ -115,12 +126,20 @@ impl Batch<'_> {
     }
 }
 
+/// The `columns` of a (small) dataset, all batches in memory.
 async fn read(
     root: &ReleaseRoot,
     catalog: &Catalog,
     name: &'static str,
+    columns: &[&str],
 ) -> Result<Vec<Part>, LoadError> {
-    root.read(&catalog.release, dataset(catalog, name)?).await
+    let mut parts = Vec::new();
+    root.read_each(&catalog.release, dataset(catalog, name)?, columns, |p| {
+        parts.push(p);
+        Ok(())
+    })
+    .await?;
+    Ok(parts)
 }
 
 fn batches<'a>(name: &'a str, parts: &'a [Part]) -> impl Iterator<Item = Batch<'a>> {
@@ -130,7 +149,7 @@ fn batches<'a>(name: &'a str, parts: &'a [Part]) -> impl Iterator<Item = Batch<'
     })
 }
 
-fn split_list(s: Option<String>) -> Vec<String> {
+fn split_list(s: Option<&str>) -> Vec<String> {
     s.map(|s| {
         s.split(['|', ',', ' '])
             .filter(|p| !p.is_empty())
@@ -156,7 +175,24 @@ pub async fn load(root: &ReleaseRoot, catalog: &Catalog) -> Result<Collectivites
         dataset(catalog, name)?;
     }
     let mut c = Collectivites::default();
-    let communes = read(root, catalog, "ref.communes").await?;
+    let communes = read(
+        root,
+        catalog,
+        "ref.communes",
+        &[
+            "millesime",
+            "type_commune",
+            "code",
+            "nom",
+            "siren",
+            "departement",
+            "region",
+            "population",
+            "codes_postaux",
+            "anciens_codes",
+        ],
+    )
+    .await?;
     let millesime =
         latest_millesime("ref.communes", &communes)?.ok_or_else(|| LoadError::Column {
             dataset: "ref.communes".into(),
@@ -170,16 +206,19 @@ pub async fn load(root: &ReleaseRoot, catalog: &Catalog) -> Result<Collectivites
         ("ref.regions", Level::Region),
         ("ref.departements", Level::Departement),
     ] {
-        let parts = read(root, catalog, name).await?;
+        let columns: &[&str] = match level {
+            Level::Departement => &["millesime", "code", "nom", "region"],
+            _ => &["millesime", "code", "nom"],
+        };
+        let parts = read(root, catalog, name, columns).await?;
         for b in batches(name, &parts) {
             let (m, code, nom) = (b.int("millesime")?, b.text("code")?, b.text("nom")?);
-            let region = if level == Level::Departement {
-                b.text("region")?
-            } else {
-                vec![None; b.rows()]
+            let region = match level {
+                Level::Departement => Some(b.text("region")?),
+                _ => None,
             };
             for i in 0..b.rows() {
-                let (Some(code), Some(nom)) = (&code[i], &nom[i]) else {
+                let (Some(code), Some(nom)) = (code.get(i), nom.get(i)) else {
                     continue;
                 };
                 if m[i] != Some(millesime) {
@@ -187,15 +226,15 @@ pub async fn load(root: &ReleaseRoot, catalog: &Catalog) -> Result<Collectivites
                 }
                 c.insert(Entity {
                     level,
-                    code: code.clone(),
+                    code: code.to_string(),
                     siren: None,
-                    nom: nom.clone(),
+                    nom: nom.to_string(),
                     population: None,
                     population_source: format!(
                         "somme des populations municipales des communes, {cog}"
                     ),
                     departement: None,
-                    region: region[i].clone(),
+                    region: region.as_ref().and_then(|r| r.owned(i)),
                     epci: None,
                     nature: None,
                     codes_postaux: vec![],
@@ -218,32 +257,45 @@ pub async fn load(root: &ReleaseRoot, catalog: &Catalog) -> Result<Collectivites
         );
         let (cp, old) = (b.text("codes_postaux")?, b.text("anciens_codes")?);
         for i in 0..b.rows() {
-            if m[i] != Some(millesime) || kind[i].as_deref() != Some("COM") {
+            if m[i] != Some(millesime) || kind.get(i) != Some("COM") {
                 continue;
             }
-            let (Some(code), Some(nom)) = (&code[i], &nom[i]) else {
+            let (Some(code), Some(nom)) = (code.get(i), nom.get(i)) else {
                 continue;
             };
             c.insert(Entity {
                 level: Level::Commune,
-                code: code.clone(),
-                siren: siren[i].clone(),
-                nom: nom.clone(),
+                code: code.to_string(),
+                siren: siren.owned(i),
+                nom: nom.to_string(),
                 population: pop[i],
                 population_source: format!("population municipale, {cog}"),
-                departement: dep[i].clone(),
-                region: reg[i].clone(),
+                departement: dep.owned(i),
+                region: reg.owned(i),
                 epci: None,
                 nature: None,
-                codes_postaux: split_list(cp[i].clone()),
-                anciens_codes: split_list(old[i].clone()),
+                codes_postaux: split_list(cp.get(i)),
+                anciens_codes: split_list(old.get(i)),
                 members: vec![],
                 years: vec![],
             });
         }
     }
 
-    let epci = read(root, catalog, "ref.epci_membres").await?;
+    let epci = read(
+        root,
+        catalog,
+        "ref.epci_membres",
+        &[
+            "millesime",
+            "siren_epci",
+            "nom_epci",
+            "nature",
+            "population_totale_epci",
+            "code_membre",
+        ],
+    )
+    .await?;
     let epci_millesime = latest_millesime("ref.epci_membres", &epci)?;
     for b in batches("ref.epci_membres", &epci) {
         let m = b.int("millesime")?;
@@ -257,14 +309,14 @@ pub async fn load(root: &ReleaseRoot, catalog: &Catalog) -> Result<Collectivites
             if m[i] != epci_millesime {
                 continue;
             }
-            let (Some(siren), Some(nom)) = (&siren[i], &nom[i]) else {
+            let (Some(siren), Some(nom)) = (siren.get(i), nom.get(i)) else {
                 continue;
             };
             let g = c.insert(Entity {
                 level: Level::Groupement,
-                code: siren.clone(),
-                siren: Some(siren.clone()),
-                nom: nom.clone(),
+                code: siren.to_string(),
+                siren: Some(siren.to_string()),
+                nom: nom.to_string(),
                 population: pop[i],
                 population_source: format!(
                     "population totale, BANATIC {}",
@@ -273,16 +325,16 @@ pub async fn load(root: &ReleaseRoot, catalog: &Catalog) -> Result<Collectivites
                 departement: None,
                 region: None,
                 epci: None,
-                nature: nature[i].clone(),
+                nature: nature.owned(i),
                 codes_postaux: vec![],
                 anciens_codes: vec![],
                 members: vec![],
                 years: vec![],
             });
-            if let Some(code) = &member[i] {
-                c.entities[g].members.push(code.clone());
-                if let Some(&ci) = c.index.get(&(Level::Commune, code.clone())) {
-                    c.entities[ci].epci = Some(siren.clone());
+            if let Some(code) = member.get(i) {
+                c.entities[g].members.push(code.to_string());
+                if let Some(&ci) = c.index.get(&(Level::Commune, code.to_string())) {
+                    c.entities[ci].epci = Some(siren.to_string());
                 }
             }
         }
@@ -403,8 +455,23 @@ async fn load_fiche(
     catalog: &Catalog,
     c: &mut Collectivites,
 ) -> Result<(), LoadError> {
-    let parts = read(root, catalog, "finances.fiche").await?;
-    for b in batches("finances.fiche", &parts) {
+    let mut columns = vec![
+        "exercice",
+        "niveau",
+        "siren",
+        "code",
+        "nom",
+        "population",
+        "taux_epargne_brute_pct",
+        "capacite_desendettement_annees",
+    ];
+    columns.extend(INDICATORS.iter().map(|i| i.key));
+    let fiche = dataset(catalog, "finances.fiche")?;
+    root.read_each(&catalog.release, fiche, &columns, |part| {
+        let b = Batch {
+            dataset: "finances.fiche",
+            part: &part,
+        };
         let (ex, niveau, siren, code, nom) = (
             b.int("exercice")?,
             b.text("niveau")?,
@@ -421,13 +488,13 @@ async fn load_fiche(
         let capa = b.float("capacite_desendettement_annees")?;
         for r in 0..b.rows() {
             let (Some(level), Some(code), Some(ex)) = (
-                niveau[r].as_deref().and_then(Level::from_niveau),
-                code[r].as_deref(),
+                niveau.get(r).and_then(Level::from_niveau),
+                code.get(r),
                 ex[r],
             ) else {
                 continue;
             };
-            let i = entity_for(c, level, code, siren[r].as_deref(), nom[r].as_deref());
+            let i = entity_for(c, level, code, siren.get(r), nom.get(r));
             let y = year_mut(&mut c.entities[i], ex as i32);
             y.population = pop[r];
             for (k, v) in values.iter().enumerate() {
@@ -436,7 +503,9 @@ async fn load_fiche(
             y.taux_epargne_brute_pct = taux[r];
             y.capacite_desendettement_annees = capa[r];
         }
-    }
+        Ok(())
+    })
+    .await?;
     Ok(())
 }
 
@@ -452,12 +521,16 @@ async fn load_ofgl(
         .enumerate()
         .map(|(i, ind)| (ind.agregat, i))
         .collect();
-    let parts = read(root, catalog, "finances.agregats").await?;
-    for b in batches("finances.agregats", &parts) {
+    let agregats = dataset(catalog, "finances.agregats")?;
+    let columns = [
+        "exercice", "niveau", "siren", "code", "nom", "budget", "agregat", "montant", "source",
+    ];
+    root.read_each(&catalog.release, agregats, &columns, |part| {
+        let b = Batch {
+            dataset: "finances.agregats",
+            part: &part,
+        };
         let source = b.text("source")?;
-        if !source.iter().any(|s| s.as_deref() == Some("ofgl")) {
-            continue;
-        }
         let (ex, niveau, siren, code, nom) = (
             b.int("exercice")?,
             b.text("niveau")?,
@@ -468,27 +541,29 @@ async fn load_ofgl(
         let (budget, agregat, montant) =
             (b.text("budget")?, b.text("agregat")?, b.cents("montant")?);
         for r in 0..b.rows() {
-            if source[r].as_deref() != Some("ofgl") {
+            if source.get(r) != Some("ofgl") {
                 continue;
             }
-            let Some(&k) = agregat[r].as_deref().and_then(|a| by_agregat.get(a)) else {
+            let Some(&k) = agregat.get(r).and_then(|a| by_agregat.get(a)) else {
                 continue;
             };
             let (Some(level), Some(code), Some(ex)) = (
-                niveau[r].as_deref().and_then(Level::from_niveau),
-                code[r].as_deref(),
+                niveau.get(r).and_then(Level::from_niveau),
+                code.get(r),
                 ex[r],
             ) else {
                 continue;
             };
-            let i = entity_for(c, level, code, siren[r].as_deref(), nom[r].as_deref());
+            let i = entity_for(c, level, code, siren.get(r), nom.get(r));
             let y = year_mut(&mut c.entities[i], ex as i32);
-            match budget[r].as_deref() {
+            match budget.get(r) {
                 Some("principal") => y.ofgl_principal[k] = montant[r],
                 Some("consolidé") => y.ofgl_consolide[k] = montant[r],
                 _ => {}
             }
         }
-    }
+        Ok(())
+    })
+    .await?;
     Ok(())
 }

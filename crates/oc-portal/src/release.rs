@@ -10,6 +10,7 @@ use arrow::array::RecordBatch;
 use bytes::Bytes;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -217,45 +218,49 @@ impl ReleaseRoot {
         Ok(())
     }
 
-    /// Every row of `dataset` in `release`, partition values added back as text columns
-    /// (`millesime=2026` in the path becomes a `millesime` column). Every file the catalog
-    /// lists is checked, Parquet or not.
-    pub async fn read(
+    /// Calls `each` with every batch of `dataset` in `release`, only the `columns` asked for
+    /// read from the files, partition values added back (`millesime=2026` in the path becomes
+    /// a `millesime` value). Batches are handed over one at a time, so a dataset of tens of
+    /// millions of rows never sits in memory whole. Every file the catalog lists is checked,
+    /// Parquet or not.
+    pub async fn read_each(
         &self,
         release: &str,
         dataset: &CatalogDataset,
-    ) -> Result<Vec<Part>, LoadError> {
-        let mut parts = Vec::new();
+        columns: &[&str],
+        mut each: impl FnMut(Part) -> Result<(), LoadError>,
+    ) -> Result<(), LoadError> {
         for file in &dataset.files {
             let bytes = self.checked(release, file).await?;
             if !file.path.ends_with(".parquet") {
                 continue;
             }
             let rel = format!("{release}/{}", file.path);
+            let bad = |e: &dyn std::fmt::Display| LoadError::Format {
+                file: rel.clone(),
+                message: e.to_string(),
+            };
             let partitions: Vec<(String, String)> = file
                 .path
                 .split('/')
                 .filter_map(|seg| seg.split_once('='))
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .and_then(|b| b.with_batch_size(64 * 1024).build())
-                .map_err(|e| LoadError::Format {
-                    file: rel.clone(),
-                    message: e.to_string(),
-                })?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| bad(&e))?;
+            let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+            let reader = builder
+                .with_projection(mask)
+                .with_batch_size(64 * 1024)
+                .build()
+                .map_err(|e| bad(&e))?;
             for batch in reader {
-                let batch = batch.map_err(|e| LoadError::Format {
-                    file: rel.clone(),
-                    message: e.to_string(),
-                })?;
-                parts.push(Part {
-                    batch,
+                each(Part {
+                    batch: batch.map_err(|e| bad(&e))?,
                     partitions: partitions.clone(),
-                });
+                })?;
             }
         }
-        Ok(parts)
+        Ok(())
     }
 }
 

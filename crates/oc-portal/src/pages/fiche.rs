@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::{Outcome, Page, Params, lit, table};
+use super::{Outcome, Page, Params, lit, paged_table, table};
 use crate::chart::{Series, line_chart};
 use crate::fmt;
 use crate::model::{Entity, INDICATORS, Level, indicator, status_note};
@@ -318,7 +318,7 @@ pub fn fiche(s: &Snapshot, level: Level, code: &str, p: &Params) -> Outcome {
         @if let Some(m) = &mem {
             section aria-labelledby="h-membres" {
                 h2 #h-membres { (m.caption) " (" (m.rows.len()) ")" }
-                (table(m, p))
+                (paged_table(m, p, 200))
             }
         }
         section aria-labelledby="h-sources" {

@@ -167,6 +167,42 @@ pub fn table(t: &Table, params: &Params) -> Markup {
     }
 }
 
+/// A long table shown `per_page` rows at a time (`?page=N`); downloads carry every row.
+pub fn paged_table(t: &Table, params: &Params, per_page: usize) -> Markup {
+    let pages = t.rows.len().div_ceil(per_page).max(1);
+    let page = params
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    if pages == 1 {
+        return table(t, params);
+    }
+    let from = (page - 1) * per_page;
+    let mut shown = t.clone();
+    shown.rows = t.rows[from..(from + per_page).min(t.rows.len())].to_vec();
+    shown.links = t
+        .links
+        .get(from..(from + per_page).min(t.links.len()))
+        .unwrap_or(&[])
+        .to_vec();
+    shown.caption = format!(
+        "{} (lignes {} à {} sur {})",
+        t.caption,
+        from + 1,
+        from + shown.rows.len(),
+        t.rows.len()
+    );
+    html! {
+        (table(&shown, params))
+        nav.pages aria-label="Pages du tableau" {
+            @if page > 1 { a href=(params.with("page", Some(&(page - 1).to_string()))) rel="prev" { "← Page précédente" } " " }
+            "Page " (page) " sur " (pages)
+            @if page < pages { " " a href=(params.with("page", Some(&(page + 1).to_string()))) rel="next" { "Page suivante →" } }
+        }
+    }
+}
+
 pub fn downloads(t: &Table, params: &Params) -> Markup {
     let base = params.with("table", Some(&t.name));
     let sep = if base.is_empty() { "?" } else { "&" };

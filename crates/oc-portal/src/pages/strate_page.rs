@@ -3,7 +3,7 @@
 
 use maud::html;
 
-use super::{Outcome, Page, Params, table};
+use super::{Outcome, Page, Params, paged_table};
 use crate::model::{INDICATORS, Level, indicator};
 use crate::snapshot::Snapshot;
 use crate::strate::{band_label, bands};
@@ -103,7 +103,7 @@ pub fn strate(s: &Snapshot, level: Level, band: &str, p: &Params) -> Outcome {
             }
             button type="submit" { "Afficher" }
         }
-        (table(&t, p))
+        (paged_table(&t, p, 100))
     };
     Outcome::Page(Page {
         title: format!("Strate {} {label}", level.plural().to_lowercase()),
