@@ -217,11 +217,11 @@ pub async fn load(root: &ReleaseRoot, catalog: &Catalog) -> Result<Collectivites
                 Level::Departement => Some(b.text("region")?),
                 _ => None,
             };
-            for i in 0..b.rows() {
+            for (i, m) in m.iter().enumerate() {
                 let (Some(code), Some(nom)) = (code.get(i), nom.get(i)) else {
                     continue;
                 };
-                if m[i] != Some(millesime) {
+                if *m != Some(millesime) {
                     continue;
                 }
                 c.insert(Entity {
