@@ -168,10 +168,11 @@ fn refresh_samples_query_and_refresh_again_gives_identical_results() {
     let out = p.ok(&["test"]);
     assert!(out.contains(" 0 failed"), "{out}");
 
-    // Operational tables: one successful run per pipeline, rows read = written + rejected.
+    // Operational tables: one successful run per pipeline (16) and per materialized view
+    // (finances.fiche), rows read = written + rejected.
     assert_eq!(
         p.value("SELECT count(*) FROM _ops.runs WHERE status = 'success'"),
-        "16"
+        "17"
     );
     assert_eq!(p.value("SELECT count(*) FROM _ops.runs WHERE rows_read <> rows_written + rows_rejected + rows_filtered"), "0");
     assert_eq!(p.value("SELECT count(*) FROM _ops.rejects"), "0");
@@ -186,18 +187,18 @@ fn refresh_samples_query_and_refresh_again_gives_identical_results() {
         )
     };
     let before = snapshot(&p);
-    // Nothing changed: every pipeline is skipped.
+    // Nothing changed: every pipeline (and the materialized view) is skipped.
     let out = p.ok(&["refresh"]);
     assert_eq!(
         out.lines().filter(|l| l.starts_with("skip ")).count(),
-        16,
+        17,
         "{out}"
     );
-    // Forced: every pipeline runs again and gives identical tables.
+    // Forced: every pipeline (and the materialized view) runs again and gives identical tables.
     let out = p.ok(&["refresh", "--full"]);
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok ")).count(),
-        16,
+        17,
         "{out}"
     );
     assert_eq!(

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fetch;
 pub mod graph;
 pub mod incremental;
+pub mod materialize;
 pub mod plan;
 pub mod publish;
 pub mod refresh;

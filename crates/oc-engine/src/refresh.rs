@@ -83,10 +83,16 @@ impl Selection {
                     .pipelines
                     .iter()
                     .any(|p| domain_of(&p.pipeline.name.value) == Some(domain))
+                    && !project
+                        .views
+                        .iter()
+                        .any(|v| v.materialized && v.domain == domain)
                 {
                     return Err(RefreshError::UnknownDomain(domain.to_string()));
                 }
-            } else if project.pipeline(s).is_none() {
+            } else if project.pipeline(s).is_none()
+                && !project.views.iter().any(|v| v.materialized && v.name == *s)
+            {
                 let names = project
                     .pipelines
                     .iter()
@@ -180,6 +186,10 @@ pub async fn refresh(
         summary.skipped.extend(reports.skipped);
         summary.runs.extend(reports.runs);
     }
+    let views =
+        crate::materialize::materialize(project, lake, &selection, &last, opts, &observer).await?;
+    summary.skipped.extend(views.skipped);
+    summary.runs.extend(views.runs);
     Ok(summary)
 }
 

@@ -45,6 +45,24 @@ pub struct DatasetDoc {
     /// Data tests on this dataset (for views; tables declare theirs in the pipeline).
     #[serde(default)]
     pub checks: Vec<crate::checks::CheckSpec>,
+    /// For a view: `table` computes it at refresh time into a Delta table of the same name
+    /// (recomputed only when its inputs or its SQL changed), which queries and releases then
+    /// read; `view` (default) computes it at every query.
+    #[serde(default)]
+    pub materialize: Materialize,
+    /// For a materialized view: columns its rows are sorted by within each file (the
+    /// lookups readers make), as `target.cluster_by` does for a pipeline.
+    #[serde(default)]
+    pub cluster_by: Vec<String>,
+}
+
+/// How a view of `sql/` is computed (dbt's `materialized`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Materialize {
+    #[default]
+    View,
+    Table,
 }
 
 /// The raw form used while parsing, to keep the location of each dataset key.

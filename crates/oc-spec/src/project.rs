@@ -36,6 +36,9 @@ pub struct ViewDef {
     /// Relative to the project root.
     pub path: PathBuf,
     pub sql: String,
+    /// `materialize: table` in catalog.yaml: computed by `refresh` into a lake table of the
+    /// same name, which sessions read instead of computing the view.
+    pub materialized: bool,
 }
 
 impl Project {
@@ -108,11 +111,20 @@ impl Project {
                     view,
                     path: rel,
                     sql,
+                    materialized: false,
                 }),
                 Err(e) => diags.push(Diagnostic::new(&rel, 0, 0, format!("cannot read: {e}"))),
             }
         }
 
+        if let Some(catalog) = &catalog {
+            for v in &mut views {
+                v.materialized = catalog
+                    .datasets
+                    .get(&v.name)
+                    .is_some_and(|d| d.materialize == crate::catalog::Materialize::Table);
+            }
+        }
         match catalog {
             Some(catalog) if diags.is_empty() => Ok(Project {
                 root: root.to_path_buf(),

@@ -331,7 +331,9 @@ pub fn references(ctx: &SessionContext, sql: &str) -> Result<Vec<String>, SqlErr
 }
 
 /// Creates the views in dependency order. A view that fails (bad SQL, a missing table) is
-/// returned with its error and the others are still created.
+/// returned with its error and the others are still created. A materialized view whose table
+/// is in the lake is read from that table (already in `ctx`); until its first refresh it is
+/// computed as a view.
 pub async fn register_views(
     ctx: &SessionContext,
     views: &[ViewDef],
@@ -380,6 +382,10 @@ pub async fn register_views(
         for n in ready {
             pending.retain(|p| *p != n);
             let v = by_name[n];
+            if v.materialized && ctx.table_exist(v.name.as_str()).unwrap_or(false) {
+                created.push(n.to_string());
+                continue;
+            }
             if let Some(d) = deps[n].iter().find(|d| failed.contains(*d)) {
                 broken.push((v.clone(), format!("depends on view {d}, which failed")));
                 failed.insert(n.to_string());
@@ -413,6 +419,7 @@ mod tests {
             view: v.into(),
             path: PathBuf::from(format!("sql/{d}/{v}.sql")),
             sql: sql.into(),
+            materialized: false,
         }
     }
 

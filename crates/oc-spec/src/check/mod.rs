@@ -82,6 +82,21 @@ impl Project {
             for c in &doc.checks {
                 check_check(Path::new(CATALOG_FILE), doc.line, 0, c, &mut diags);
             }
+            let is_view = self.views.iter().any(|v| &v.name == key);
+            if (doc.materialize == crate::catalog::Materialize::Table || !doc.cluster_by.is_empty())
+                && names.iter().any(|n| n == key)
+                && !is_view
+            {
+                diags.push(
+                    Diagnostic::new(
+                        CATALOG_FILE,
+                        doc.line,
+                        0,
+                        format!("datasets: `{key}` is a pipeline's table: `materialize` and `cluster_by` are for views of sql/"),
+                    )
+                    .with_hint("a pipeline sets its clustering with target.cluster_by"),
+                );
+            }
             if !names.iter().any(|n| n == key) {
                 let mut d = Diagnostic::new(
                     CATALOG_FILE,

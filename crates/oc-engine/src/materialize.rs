@@ -1,0 +1,353 @@
+//! Materialized views (`materialize: table` on a view in catalog.yaml, dbt's
+//! `materialized: table`): after the pipelines, `refresh` computes each such view into a Delta
+//! table of the same name, in one commit, and records the run in `_ops.runs` like a
+//! pipeline's. A view is recomputed only when its SQL (or `cluster_by`) changed or a lake table
+//! it reads, directly or through plain views, has a new version. Sessions then read the table
+//! instead of computing the view (`oc_sql::session::register_views`), and releases publish it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use futures::StreamExt;
+use oc_lake::ops::{RunRecord, record_run};
+use oc_lake::{Lake, SchemaChange, TableWrite, WriteMode};
+use oc_spec::Project;
+use oc_spec::project::ViewDef;
+use oc_sql::LakeTables;
+use oc_sql::session::{read_only, references, register_views};
+use sha2::{Digest, Sha256};
+
+use crate::error::{RefreshError, RunError};
+use crate::incremental::{Decision, LastRun};
+use crate::refresh::{Event, Observer, RefreshOptions, RefreshSummary, Selection};
+use crate::run::RunReport;
+
+fn cluster_by<'a>(project: &'a Project, view: &ViewDef) -> &'a [String] {
+    project
+        .catalog
+        .datasets
+        .get(&view.name)
+        .map(|d| d.cluster_by.as_slice())
+        .unwrap_or(&[])
+}
+
+/// What the output depends on besides its inputs: the SQL and the clustering.
+fn definition_sha256(project: &Project, view: &ViewDef) -> String {
+    let mut h = Sha256::new();
+    h.update(view.sql.as_bytes());
+    h.update(b"\ncluster_by:");
+    h.update(cluster_by(project, view).join(",").as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The lake tables `view` reads with their versions: plain views are looked through, a
+/// materialized view counts as the table it is.
+fn inputs(
+    ctx: &datafusion::prelude::SessionContext,
+    project: &Project,
+    tables: &LakeTables,
+    view: &ViewDef,
+) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![view.sql.clone()];
+    while let Some(sql) = todo.pop() {
+        for r in references(ctx, &sql).unwrap_or_default() {
+            if !seen.insert(r.clone()) || r == view.name {
+                continue;
+            }
+            match project.views.iter().find(|v| v.name == r) {
+                Some(v) if !v.materialized => todo.push(v.sql.clone()),
+                _ => {
+                    if let Some(version) = tables.version(&r) {
+                        out.insert(r, version);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn decide(
+    name: &str,
+    definition: &str,
+    deps: &BTreeMap<String, u64>,
+    in_lake: bool,
+    last: Option<&LastRun>,
+    full: bool,
+) -> Decision {
+    let run = |reason: String| Decision::Run {
+        reason,
+        sources: None,
+    };
+    let Some(last) = last else {
+        return run("never materialized".into());
+    };
+    if full {
+        return run("--full".into());
+    }
+    if !in_lake {
+        return run(format!("table {name} is not in the lake"));
+    }
+    if last.definition_sha256 != definition {
+        return run("its SQL or cluster_by changed".into());
+    }
+    let changed: Vec<String> = deps
+        .iter()
+        .filter(|(t, v)| last.dependencies.get(*t) != Some(v))
+        .map(|(t, v)| match last.dependencies.get(t) {
+            Some(old) => format!("{t} v{old} → v{v}"),
+            None => format!("{t} v{v} (new input)"),
+        })
+        .collect();
+    if !changed.is_empty() {
+        return run(format!("inputs changed: {}", changed.join(", ")));
+    }
+    Decision::Skip {
+        reason: format!("unchanged since run {} ({})", last.run_id, last.finished_at),
+    }
+}
+
+/// The project's materialized views in an order where each comes after the materialized
+/// views it reads.
+fn ordered(project: &Project) -> Vec<&ViewDef> {
+    let ctx = oc_sql::session::new_context();
+    let mat: Vec<&ViewDef> = project.views.iter().filter(|v| v.materialized).collect();
+    // Materialized views a view reads, through plain views.
+    let reads = |v: &ViewDef| -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![v.sql.clone()];
+        while let Some(sql) = todo.pop() {
+            for r in references(&ctx, &sql).unwrap_or_default() {
+                if !seen.insert(r.clone()) || r == v.name {
+                    continue;
+                }
+                match project.views.iter().find(|x| x.name == r) {
+                    Some(x) if x.materialized => {
+                        out.insert(r);
+                    }
+                    Some(x) => todo.push(x.sql.clone()),
+                    None => {}
+                }
+            }
+        }
+        out
+    };
+    let deps: HashMap<&str, BTreeSet<String>> =
+        mat.iter().map(|v| (v.name.as_str(), reads(v))).collect();
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut pending = mat;
+    while !pending.is_empty() {
+        let (ready, rest): (Vec<&ViewDef>, Vec<&ViewDef>) = pending
+            .into_iter()
+            .partition(|v| deps[v.name.as_str()].iter().all(|d| done.contains(d)));
+        if ready.is_empty() {
+            // A cycle: views cannot be created either (register_views says so); keep going.
+            out.extend(rest);
+            break;
+        }
+        done.extend(ready.iter().map(|v| v.name.clone()));
+        out.extend(ready);
+        pending = rest;
+    }
+    out
+}
+
+/// Decides and computes the selected materialized views, one after the other (each may read
+/// the ones before it).
+pub async fn materialize(
+    project: &Project,
+    lake: &Lake,
+    selection: &Selection,
+    last: &HashMap<String, LastRun>,
+    opts: &RefreshOptions,
+    observer: &Arc<dyn Observer>,
+) -> Result<RefreshSummary, RefreshError> {
+    let mut summary = RefreshSummary::default();
+    for view in ordered(project) {
+        if !selection.contains(&view.name) {
+            continue;
+        }
+        // The lake as the previous views left it.
+        let tables = LakeTables::load_all(lake).await?;
+        let ctx = tables.context()?;
+        let (_, broken) = register_views(&ctx, &project.views).await?;
+        let deps = inputs(&ctx, project, &tables, view);
+        let definition = definition_sha256(project, view);
+        let decision = decide(
+            &view.name,
+            &definition,
+            &deps,
+            tables.contains(&view.name),
+            last.get(&view.name),
+            opts.full,
+        );
+        observer.on(Event::Decided {
+            pipeline: &view.name,
+            decision: &decision,
+        });
+        if !decision.runs() {
+            summary.skipped.push(view.name.clone());
+            continue;
+        }
+        if opts.plan_only {
+            continue;
+        }
+        let started = std::slice::from_ref(&view.name);
+        observer.on(Event::WaveStarted { pipelines: started });
+        observer.on(Event::Started {
+            pipeline: &view.name,
+        });
+        let report = run(project, lake, &ctx, view, deps, &definition, opts, &broken).await;
+        observer.on(Event::Finished { report: &report });
+        summary.runs.push(report);
+    }
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    project: &Project,
+    lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    view: &ViewDef,
+    deps: BTreeMap<String, u64>,
+    definition: &str,
+    opts: &RefreshOptions,
+    broken: &[(ViewDef, String)],
+) -> RunReport {
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let started = Utc::now();
+    let clock = Instant::now();
+    let mut report = RunReport {
+        pipeline: view.name.clone(),
+        run_id: run_id.clone(),
+        ok: false,
+        rows_read: 0,
+        rows_written: 0,
+        rows_rejected: 0,
+        rows_filtered: 0,
+        table_version: None,
+        error: None,
+        rejects_sample: vec![],
+        seconds: 0.0,
+        files: vec![],
+        dependencies: deps,
+        checks: vec![],
+    };
+    let lock = match lake.lock(&view.name, &run_id, opts.lock_wait).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            report.error = Some(Arc::new(RunError::Lake(e)));
+            None
+        }
+    };
+    let mut error = None;
+    if lock.is_some() {
+        match compute(project, lake, ctx, view, &run_id, broken).await {
+            Ok((rows, version)) => {
+                report.rows_read = rows;
+                report.rows_written = rows;
+                report.table_version = Some(version);
+                report.ok = true;
+            }
+            Err(e) => error = Some(e),
+        }
+        report.seconds = clock.elapsed().as_secs_f64();
+        let record = RunRecord {
+            run_id: run_id.clone(),
+            pipeline: view.name.clone(),
+            started_at: started,
+            finished_at: Utc::now(),
+            status: if report.ok { "success" } else { "failed" }.to_string(),
+            rows_read: report.rows_read,
+            rows_written: report.rows_written,
+            rows_rejected: 0,
+            rows_filtered: 0,
+            sources: "[]".into(),
+            source_sha256: String::new(),
+            definition_sha256: definition.to_string(),
+            dependencies: serde_json::to_string(&report.dependencies).unwrap_or_default(),
+            table_version: report.table_version,
+            error: error.as_ref().map(ToString::to_string),
+        };
+        if let Err(e) = record_run(lake, &record).await {
+            error = Some(RunError::NotRecorded {
+                run: error.map(Box::new),
+                source: e,
+            });
+            report.ok = false;
+        }
+        report.error = error.map(Arc::new);
+    }
+    if let Some(l) = lock {
+        l.release().await;
+    }
+    report
+}
+
+async fn compute(
+    project: &Project,
+    lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    view: &ViewDef,
+    run_id: &str,
+    broken: &[(ViewDef, String)],
+) -> Result<(u64, u64), RunError> {
+    let sql_err = |e: &dyn std::fmt::Display| {
+        // A view it reads that could not be created is the likelier cause: say so.
+        let because = broken
+            .iter()
+            .filter(|(b, _)| view.sql.contains(&b.name))
+            .map(|(b, why)| format!("; view {} is unavailable: {why}", b.name))
+            .collect::<String>();
+        RunError::Sql(format!("{}: {e}{because}", view.path.display()))
+    };
+    let df = ctx
+        .sql_with_options(&view.sql, read_only())
+        .await
+        .map_err(|e| sql_err(&e))?;
+    let mut stream = df.execute_stream().await.map_err(|e| sql_err(&e))?;
+    let mut writer = TableWrite::begin(
+        lake,
+        &view.name,
+        stream.schema(),
+        &[],
+        WriteMode::Replace,
+        SchemaChange::Fail,
+    )
+    .await?
+    .with_cluster_by(cluster_by(project, view))?;
+    while let Some(batch) = stream.next().await {
+        match batch {
+            Ok(b) => {
+                if let Err(e) = writer.write(b).await {
+                    writer.abort();
+                    return Err(e.into());
+                }
+            }
+            Err(e) => {
+                writer.abort();
+                return Err(sql_err(&e));
+            }
+        }
+    }
+    let rows = writer.rows();
+    let meta = HashMap::from([
+        (
+            "opencoll.run_id".to_string(),
+            serde_json::Value::String(run_id.to_string()),
+        ),
+        (
+            "opencoll.view".to_string(),
+            serde_json::Value::String(view.name.clone()),
+        ),
+    ]);
+    let version = writer.commit(meta).await?;
+    Ok((rows, version))
+}
