@@ -194,6 +194,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A command whose output is cut short (`opencoll catalog | head`) ends quietly, as any Unix
+    // tool does, instead of panicking in println!. Servers keep Rust's default (SIGPIPE
+    // ignored): a client hanging up must never stop them.
+    #[cfg(unix)]
+    if !matches!(cli.command, Command::Serve { .. } | Command::Portal { .. }) {
+        // SAFETY: single-threaded at this point; restores the default disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // A local S3-compatible server speaks plain HTTP: let every S3 client (ours and Delta's,
     // which reads the environment) accept it. Done before any thread starts.
     if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://"))

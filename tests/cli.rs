@@ -147,3 +147,29 @@ fn unavailable_views_are_warned_about_when_used_and_listed_in_the_catalog() {
         .unwrap();
     assert!(fiche["unavailable"].as_str().unwrap().len() > 5, "{fiche}");
 }
+
+/// `opencoll catalog | head -1`: the reader goes away; the command ends quietly, no panic.
+#[test]
+fn output_cut_short_by_a_closed_pipe_ends_without_a_panic() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let p = Proj::samples();
+    p.ok(&["refresh", "ref.communes"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .arg("--project")
+        .arg(p.path())
+        .args(["sql", "SELECT code, nom FROM ref.communes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // stdout is dropped here: the pipe is closed with 75,000 rows still to print.
+    let out = child.wait_with_output().unwrap();
+    assert!(first.starts_with('+'), "{first}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
