@@ -14,7 +14,7 @@ chromium="$(command -v chromium || command -v chromium-browser || true)"
 if [ -z "$chromium" ]; then
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium fonts-dejavu-core >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >&2
   chromium="$(command -v chromium)"
 fi
 cache="${OPENCOLL_BROWSER_CACHE:-$HOME/.cache/opencoll-browser}"

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::cast;
+use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 
 use crate::error::LoadError;
@@ -79,7 +79,15 @@ impl Batch<'_> {
         let a = b
             .column_by_name(name)
             .ok_or_else(|| err("missing from the release".into()))?;
-        cast(a, to).map(Col::Array).map_err(|e| err(e.to_string()))
+        // Unsafe casts fail instead of turning a value that does not fit into NULL: an amount
+        // beyond Decimal(18, 2) or a code that is not text is an error, never a blank.
+        let opts = CastOptions {
+            safe: false,
+            ..Default::default()
+        };
+        cast_with_options(a, to, &opts)
+            .map(Col::Array)
+            .map_err(|e| err(e.to_string()))
     }
 
     fn text(&self, name: &str) -> Result<StrCol, LoadError> {
@@ -387,6 +395,7 @@ pub async fn load(root: &ReleaseRoot, catalog: &Catalog) -> Result<Collectivites
             c.by_siren.entry(s.clone()).or_insert(i);
         }
     }
+    c.index_exercices();
     for (i, e) in c.entities.iter().enumerate() {
         if e.level != Level::Commune {
             continue;

@@ -240,6 +240,8 @@ pub struct Collectivites {
     pub by_postcode: HashMap<String, Vec<usize>>,
     /// COG vintage of the geography.
     pub millesime: String,
+    /// Per level, the exercices with figures, ascending (computed once by `index_exercices`).
+    exercices: HashMap<Level, Vec<i32>>,
 }
 
 impl Collectivites {
@@ -266,17 +268,24 @@ impl Collectivites {
             .unwrap_or_else(|| code.to_string())
     }
 
-    /// All exercices with figures, ascending.
+    /// All exercices with figures at `level`, ascending.
     pub fn exercices(&self, level: Level) -> Vec<i32> {
-        let mut out: Vec<i32> = self
-            .entities
-            .iter()
-            .filter(|e| e.level == level)
-            .flat_map(|e| e.years.iter().map(|y| y.exercice))
+        self.exercices.get(&level).cloned().unwrap_or_default()
+    }
+
+    /// Computes what [`Collectivites::exercices`] answers, once all figures are loaded.
+    pub fn index_exercices(&mut self) {
+        let mut by_level: HashMap<Level, std::collections::BTreeSet<i32>> = HashMap::new();
+        for e in &self.entities {
+            by_level
+                .entry(e.level)
+                .or_default()
+                .extend(e.years.iter().map(|y| y.exercice));
+        }
+        self.exercices = by_level
+            .into_iter()
+            .map(|(l, s)| (l, s.into_iter().collect()))
             .collect();
-        out.sort_unstable();
-        out.dedup();
-        out
     }
 }
 
