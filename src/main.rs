@@ -167,8 +167,13 @@ enum Command {
     /// Run one SQL query on the lake (read-only): the query as an argument (it may start with
     /// a `--` comment), `-` to read it from standard input, or `-f FILE`
     Sql {
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
+        /// Result format (default: from --output's extension, else table)
+        #[arg(long, value_enum)]
+        format: Option<output::ResultFormat>,
+        /// Write the result to this file instead of standard output (.csv, .tsv, .json,
+        /// .ndjson, .md, .parquet, .arrow: the format follows the extension)
+        #[arg(short, long)]
+        output: Option<PathBuf>,
         /// Read the query from this file
         #[arg(short, long, conflicts_with = "query")]
         file: Option<PathBuf>,
@@ -555,10 +560,29 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Sql {
             format,
+            output: output_file,
             file,
             timing,
             query,
         } => {
+            let format = match (format, &output_file) {
+                (Some(f), _) => f,
+                (None, Some(path)) => output::ResultFormat::from_path(path).with_context(|| {
+                    format!(
+                        "cannot tell the format from {}: add --format (csv, csv-fr, tsv, json, ndjson, markdown, parquet, arrow)",
+                        path.display()
+                    )
+                })?,
+                (None, None) => output::ResultFormat::Table,
+            };
+            if format.is_binary()
+                && output_file.is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stdout())
+            {
+                bail!(
+                    "{format:?} is binary: write it to a file with --output FILE, or redirect the output"
+                );
+            }
             let query = match (file, query.as_deref()) {
                 (Some(f), _) => std::fs::read_to_string(&f)
                     .with_context(|| format!("cannot read the query from {}", f.display()))?,
@@ -576,7 +600,14 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let schema = df.schema().as_arrow().clone();
             let batches = df.collect().await?;
             let elapsed = started.elapsed();
-            output::print(&schema, &batches, format)?;
+            match &output_file {
+                Some(path) => {
+                    output::write_file(&schema, &batches, format, path)?;
+                    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                    eprintln!("{rows} rows written to {}", path.display());
+                }
+                None => output::write(&schema, &batches, format, &mut std::io::stdout().lock())?,
+            }
             if timing {
                 eprintln!("Time: {:.3} ms", elapsed.as_secs_f64() * 1000.0);
             }

@@ -173,3 +173,95 @@ fn output_cut_short_by_a_closed_pipe_ends_without_a_panic() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `--output FILE` (format from the extension) and `--format` for every result format:
+/// French CSV for Excel, TSV, NDJSON, Markdown, Parquet and Arrow keeping the types.
+#[test]
+fn results_export_to_files_and_formats_with_types_kept() {
+    let p = Proj::empty(&["ref"]);
+    let q = "SELECT '01001' AS code, CAST(1234.5 AS DECIMAL(18, 2)) AS montant, 0.25 AS taux, 'a;b' AS texte";
+    // French CSV: BOM, semicolons, decimal comma in numbers only, quoted text with a `;`.
+    let fr = p.ok(&["sql", "--format", "csv-fr", q]);
+    assert_eq!(
+        fr,
+        "\u{feff}code;montant;taux;texte\n01001;1234,50;0,25;\"a;b\"\n"
+    );
+    assert_eq!(
+        p.ok(&["sql", "--format", "tsv", q]),
+        "code\tmontant\ttaux\ttexte\n01001\t1234.50\t0.25\ta;b\n"
+    );
+    let md = p.ok(&["sql", "--format", "markdown", q]);
+    assert!(
+        md.starts_with(
+            "| code | montant | taux | texte |\n|---|---:|---:|---|\n| 01001 | 1234.50 |"
+        ),
+        "{md}"
+    );
+    let nd = p.ok(&[
+        "sql",
+        "--format",
+        "ndjson",
+        "SELECT 1 AS a UNION ALL SELECT 2",
+    ]);
+    assert_eq!(nd.lines().count(), 2, "{nd}");
+
+    // Files: the format follows the extension; Parquet keeps codes as text and money exact.
+    let dir = p.path();
+    let out = p.run(&[
+        "sql",
+        "--output",
+        dir.join("r.parquet").to_str().unwrap(),
+        q,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 rows written to"),
+        "{}",
+        stderr(&out)
+    );
+    let bytes = bytes::Bytes::from(std::fs::read(dir.join("r.parquet")).unwrap());
+    let mut r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap();
+    let b = r.next().unwrap().unwrap();
+    assert_eq!(
+        b.schema().field(1).data_type(),
+        &arrow::datatypes::DataType::Decimal128(18, 2)
+    );
+    assert_eq!(
+        b.schema().field(0).data_type(),
+        &arrow::datatypes::DataType::Utf8
+    );
+    p.ok(&["sql", "-o", dir.join("r.arrow").to_str().unwrap(), q]);
+    let f = std::fs::File::open(dir.join("r.arrow")).unwrap();
+    let mut ipc = arrow::ipc::reader::FileReader::try_new(f, None).unwrap();
+    assert_eq!(ipc.next().unwrap().unwrap().num_rows(), 1);
+    p.ok(&["sql", "-o", dir.join("r.csv").to_str().unwrap(), q]);
+    assert!(
+        std::fs::read_to_string(dir.join("r.csv"))
+            .unwrap()
+            .starts_with("code,montant")
+    );
+
+    // An unknown extension says what to do; a failed export leaves no file behind.
+    let out = p.run(&["sql", "-o", dir.join("r.xyz").to_str().unwrap(), q]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("add --format"), "{}", stderr(&out));
+    let out = p.run(&[
+        "sql",
+        "-o",
+        dir.join("r2.csv").to_str().unwrap(),
+        "SELECT * FROM nulle.part",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!dir.join("r2.csv").exists());
+    let out = p.run(&["sql", "-o", dir.join("absent/r.csv").to_str().unwrap(), q]);
+    assert!(stderr(&out).contains("no folder"), "{}", stderr(&out));
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
