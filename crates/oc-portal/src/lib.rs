@@ -92,9 +92,14 @@ pub async fn serve(opts: PortalOptions) -> Result<(), StartError> {
         "portal on http://{addr} (release {})",
         portal.snapshot().latest.release
     );
-    axum::serve(listener, router(portal))
-        .await
-        .map_err(StartError::Serve)
+    oc_http::serve(
+        listener,
+        router(portal),
+        oc_http::Limits::default(),
+        std::future::pending(),
+    )
+    .await
+    .map_err(StartError::Serve)
 }
 
 /// Reads `latest.json` every `poll` and swaps in a new release once it is fully loaded. A

@@ -213,8 +213,7 @@ pub async fn run(
         let app = http::router(state.clone());
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
+            oc_http::serve(listener, app, oc_http::Limits::default(), stop)
                 .await
                 .map_err(|error| StartError::Listener {
                     what: "HTTP",

@@ -24,9 +24,8 @@ pub use answer::Format;
 
 type St = AxState<Arc<State>>;
 
-pub fn router(
-    state: Arc<State>,
-) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr> {
+/// The API's routes; the client's address comes from `oc_http::serve` (`ConnectInfo`).
+pub fn router(state: Arc<State>) -> Router {
     let protected = Router::new()
         .route("/datasets", get(datasets::list))
         .route("/datasets/{id}", get(datasets::one))
@@ -41,7 +40,6 @@ pub fn router(
             ApiError::new(StatusCode::NOT_FOUND, "no such endpoint: see /openapi.json")
         })
         .with_state(state)
-        .into_make_service_with_connect_info::<SocketAddr>()
 }
 
 /// An error answer: `{"error": "..."}` with a status.
