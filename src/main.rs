@@ -2,6 +2,7 @@
 //! queried with SQL. This file parses arguments and prints; the work is in `crates/`.
 
 mod catalog_cmd;
+mod events;
 mod output;
 mod pdf_cmd;
 mod shell;
@@ -53,6 +54,10 @@ enum Command {
         /// Seconds to wait for another refresh of the same table to finish (default: fail at once)
         #[arg(long, default_value_t = 0)]
         wait: u64,
+        /// One JSON object per event on standard output (for schedulers): decided, wave,
+        /// started, progress, committed, failed, then summary
+        #[arg(long)]
+        json: bool,
     },
     /// Run the data tests (pipeline and catalog `checks:`) on what is in the lake, without refreshing
     Test { datasets: Vec<String> },
@@ -155,6 +160,9 @@ enum Command {
         pipelines: Vec<String>,
         #[arg(long)]
         full: bool,
+        /// One JSON object per decision on standard output
+        #[arg(long)]
+        json: bool,
     },
     /// List past runs from _ops.runs, newest first
     History {
@@ -362,9 +370,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             pipelines,
             full,
             wait,
+            json,
         } => {
             let wait = std::time::Duration::from_secs(wait);
-            refresh(&project, &open_lake()?, &pipelines, full, false, wait).await
+            refresh(&project, &open_lake()?, &pipelines, full, false, wait, json).await
         }
         Command::Test { datasets } => test(&project, &open_lake()?, &datasets).await,
         Command::Portal {
@@ -531,7 +540,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { pipelines, full } => {
+        Command::Plan {
+            pipelines,
+            full,
+            json,
+        } => {
             refresh(
                 &project,
                 &open_lake()?,
@@ -539,6 +552,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 full,
                 true,
                 Default::default(),
+                json,
             )
             .await
         }
@@ -709,6 +723,7 @@ async fn refresh(
     full: bool,
     plan_only: bool,
     lock_wait: std::time::Duration,
+    json: bool,
 ) -> Result<ExitCode> {
     let opts = RefreshOptions {
         full,
@@ -716,12 +731,16 @@ async fn refresh(
         lock_wait,
         ..Default::default()
     };
-    let printer = Arc::new(Printer {
-        plan_only,
-        tty: std::io::stderr().is_terminal(),
-        spinner: Default::default(),
-    });
-    let result = oc_engine::refresh(project, lake, selected, &opts, printer).await;
+    let observer: Arc<dyn Observer> = if json {
+        Arc::new(events::JsonLines)
+    } else {
+        Arc::new(Printer {
+            plan_only,
+            tty: std::io::stderr().is_terminal(),
+            spinner: Default::default(),
+        })
+    };
+    let result = oc_engine::refresh(project, lake, selected, &opts, observer).await;
     let summary = match result {
         Err(RefreshError::Invalid { diagnostics, .. }) if !diagnostics.is_empty() => {
             eprintln!("{diagnostics}");
@@ -733,6 +752,9 @@ async fn refresh(
         r => r?,
     };
     let failures = summary.failures();
+    if json {
+        events::summary(&summary);
+    }
     if failures > 0 {
         eprintln!("{failures} pipeline(s) failed; the lake keeps their previous versions");
         return Ok(ExitCode::FAILURE);

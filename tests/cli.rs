@@ -265,3 +265,68 @@ fn results_export_to_files_and_formats_with_types_kept() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// `refresh --json`: one JSON object per event for schedulers, a failure with its error and
+/// whether it is worth retrying, then a summary.
+#[test]
+fn refresh_json_event_stream() {
+    let p = Proj::empty(&["ref"]);
+    p.write("data/a.csv", "code;n\n01;1\n02;2\n");
+    p.write("data/b.csv", "code;n\n01;1\n02;x\n");
+    let pipeline = |name: &str, file: &str| {
+        format!(
+            "name: {name}\nsource: {{ path: {file}, csv: {{ delimiter: \";\" }} }}\ncolumns:\n  code: {{ from: code, type: code }}\n  n: {{ from: n, type: int64 }}\nmax_rejects: 0\n"
+        )
+    };
+    p.write("pipelines/a.yaml", pipeline("ref.a", "data/a.csv"));
+    p.write("pipelines/b.yaml", pipeline("ref.b", "data/b.csv"));
+    let out = p.run(&["refresh", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "ref.b fails");
+    let events: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(events.iter().all(|e| e["at"].is_string()));
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"decided") && kinds.contains(&"started"),
+        "{kinds:?}"
+    );
+    let committed = events.iter().find(|e| e["event"] == "committed").unwrap();
+    assert_eq!(committed["pipeline"], "ref.a");
+    assert_eq!(committed["rows_written"], 2);
+    assert_eq!(committed["table_version"], 0);
+    let failed = events.iter().find(|e| e["event"] == "failed").unwrap();
+    assert_eq!(failed["pipeline"], "ref.b");
+    assert_eq!(failed["rows_rejected"], 1);
+    assert_eq!(failed["transient"], false);
+    assert!(
+        failed["error"].as_str().unwrap().contains("max_rejects"),
+        "{failed}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "summary");
+    assert_eq!(last["committed"], serde_json::json!(["ref.a"]));
+    assert_eq!(last["failed"], serde_json::json!(["ref.b"]));
+
+    // Next time ref.a is skipped, with the reason, and plan --json says the same.
+    let plan = p.run(&["plan", "--json"]);
+    let decided: Vec<serde_json::Value> = stdout(&plan)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["event"] == "decided")
+        .collect();
+    let a = decided.iter().find(|e| e["pipeline"] == "ref.a").unwrap();
+    assert_eq!(a["action"], "skip");
+    assert!(
+        a["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("unchanged since run")
+    );
+    let b = decided.iter().find(|e| e["pipeline"] == "ref.b").unwrap();
+    assert_eq!(b["action"], "run");
+}
