@@ -18,6 +18,17 @@ fn to_diagnostic(file: &Path, text: &str, err: &Error) -> Diagnostic {
         .map(|l| (l.line(), l.column()))
         .unwrap_or((0, 0));
     match inner {
+        Error::SerdeUnknownField { field, .. } if cut_by_flow_comma(text, line, field) => {
+            Diagnostic::new(
+                file,
+                line,
+                column,
+                format!(
+                    "unknown key `{field}`: inside `{{ … }}` a comma separates entries, so a value like `decimal(18,2)` is cut in two"
+                ),
+            )
+            .with_hint("quote the value: `type: \"decimal(18,2)\"`, or write the mapping one key per line")
+        }
         Error::SerdeUnknownField {
             field, expected, ..
         } => {
@@ -46,6 +57,22 @@ fn to_diagnostic(file: &Path, text: &str, err: &Error) -> Diagnostic {
         Error::SerdeMissingField { field, .. } => {
             Diagnostic::new(file, line, column, format!("missing key `{field}`"))
         }
+        Error::DuplicateMappingKey { key, .. } => {
+            let key = key.clone().unwrap_or_default();
+            let first = first_key_line(text, &key, line);
+            let d = Diagnostic::new(
+                file,
+                line,
+                column,
+                format!("key `{key}` is written twice in the same mapping"),
+            );
+            match first {
+                Some(l) => d.with_hint(format!(
+                    "the first is on line {l}: keep one of them"
+                )),
+                None => d.with_hint("keep one of them"),
+            }
+        }
         other => {
             // The plain message without the rendered snippet (we print file:line:col ourselves).
             let msg = other.to_string();
@@ -58,6 +85,42 @@ fn to_diagnostic(file: &Path, text: &str, err: &Error) -> Diagnostic {
             Diagnostic::new(file, line, column, msg)
         }
     }
+}
+
+/// Whether an unknown key is the tail of a value cut by a comma inside a flow mapping: the
+/// key ends with `)` and its line opens a `(` before it, inside `{`.
+fn cut_by_flow_comma(text: &str, line: u64, field: &str) -> bool {
+    let Some(l) = line
+        .checked_sub(1)
+        .and_then(|i| text.lines().nth(i as usize))
+    else {
+        return false;
+    };
+    field.trim_end().ends_with(')') && l.contains('{') && l.contains('(')
+}
+
+/// The line (1-based) of the first `key:` above `line` at the same indentation as the
+/// duplicate, for pointing at both.
+fn first_key_line(text: &str, key: &str, line: u64) -> Option<u64> {
+    let lines: Vec<&str> = text.lines().collect();
+    let dup = *lines.get(line.checked_sub(1)? as usize)?;
+    let indent = dup.len() - dup.trim_start().len();
+    lines[..(line - 1) as usize]
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, l)| {
+            let t = l.trim_start();
+            l.len() - t.len() == indent
+                && t.trim_start_matches(['"', '\''])
+                    .strip_prefix(key)
+                    .is_some_and(|r| {
+                        r.trim_start_matches(['"', '\''])
+                            .trim_start()
+                            .starts_with(':')
+                    })
+        })
+        .map(|(i, _)| (i + 1) as u64)
 }
 
 /// Best-effort position of `key:` in a YAML text (first occurrence), for messages about a key
@@ -136,6 +199,49 @@ mod tests {
         assert_eq!(
             locate_key("target: { mode: x, partition_by: [a] }\n", "partition_by"),
             (1, 20)
+        );
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Col {
+        from: String,
+        #[serde(rename = "type")]
+        ty: String,
+    }
+
+    #[test]
+    fn a_value_cut_by_a_flow_comma_says_to_quote_it() {
+        let text = "name: x\ncsv: { header: true }\nn: { from: n, type: decimal(18,2) }\n";
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct D {
+            name: String,
+            csv: Csv,
+            n: Col,
+        }
+        let d = parse::<D>(Path::new("p.yaml"), text).unwrap_err();
+        assert_eq!(d.line, 3, "{d}");
+        assert!(d.message.contains("cut in two"), "{d}");
+        assert!(
+            d.hint.as_deref().unwrap().contains("\"decimal(18,2)\""),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_key_names_both_lines() {
+        let text = "name: x\ncsv:\n  header: true\n  delimiter: \";\"\n  header: false\n";
+        let d = parse::<Doc>(Path::new("p.yaml"), text).unwrap_err();
+        assert_eq!(d.line, 5, "{d}");
+        assert_eq!(
+            d.message,
+            "key `header` is written twice in the same mapping"
+        );
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("the first is on line 3: keep one of them")
         );
     }
 }
