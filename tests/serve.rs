@@ -1030,3 +1030,41 @@ print("ok")
         rss[1]
     );
 }
+
+/// Guessing is throttled: after ten failed logins within a minute, an address is refused
+/// (429 with Retry-After, or a FATAL Postgres error) before its credentials are even checked.
+#[test]
+fn repeated_failed_logins_are_refused_for_the_rest_of_the_minute() {
+    let s = Serve::start(&[]);
+    for i in 0..10 {
+        let a = http(
+            s.http,
+            "GET",
+            "/datasets",
+            &[("Authorization", "Bearer devine")],
+            b"",
+        );
+        assert_eq!(a.status, 401, "attempt {i}");
+    }
+    let a = http(
+        s.http,
+        "GET",
+        "/datasets",
+        &[("Authorization", "Bearer devine")],
+        b"",
+    );
+    assert_eq!(a.status, 429);
+    let wait: u64 = a.headers["retry-after"].parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // Even the right token waits: the address is refused, not the secret.
+    assert_eq!(get(s.http, "/datasets").status, 429);
+    let out = psql(s.pg, USER, Some(PASSWORD), "SELECT 1");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("too many failed logins from your address"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Public endpoints still answer.
+    assert_eq!(http(s.http, "GET", "/health", &[], b"").status, 200);
+}

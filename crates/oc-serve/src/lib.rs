@@ -8,6 +8,7 @@ pub mod guard;
 pub mod http;
 pub mod openapi;
 pub mod pg;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,6 +72,8 @@ pub struct State {
     pub tables: std::sync::RwLock<Vec<String>>,
     pub views: std::sync::RwLock<Vec<String>>,
     pub started: std::time::Instant,
+    /// Failed logins per client address (HTTP tokens and Postgres passwords).
+    pub throttle: throttle::Throttle,
 }
 
 /// Reads credentials and applies the rule: authentication is required unless every listener
@@ -136,6 +139,7 @@ pub async fn open_state(
         tables: std::sync::RwLock::new(session.tables),
         views: std::sync::RwLock::new(session.views),
         started: std::time::Instant::now(),
+        throttle: Default::default(),
     }))
 }
 

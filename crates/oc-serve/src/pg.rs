@@ -148,10 +148,24 @@ impl StartupHandler for PgStartup {
                 let pwd = pwd.into_password()?;
                 let login = LoginInfo::from_client_info(client);
                 let user = login.user().unwrap_or_default().to_string();
+                let ip = client.socket_addr().ip();
+                if let Some(wait) = self.state.throttle.wait(ip) {
+                    tracing::warn!(user, client = %client.socket_addr(), "postgres login refused: too many failed logins");
+                    return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                        "FATAL".to_string(),
+                        "28000".to_string(),
+                        format!(
+                            "too many failed logins from your address: try again in {} s",
+                            wait.as_secs().max(1)
+                        ),
+                    ))));
+                }
                 if auth.check_user(&user, &pwd.password) {
                     tracing::info!(user, client = %client.socket_addr(), "postgres login");
+                    self.state.throttle.succeeded(ip);
                     return self.accept(client).await;
                 }
+                self.state.throttle.failed(ip);
                 tracing::warn!(user, client = %client.socket_addr(), "postgres authentication failed");
                 return Err(PgWireError::InvalidPassword(user));
             }

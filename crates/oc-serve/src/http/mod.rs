@@ -90,11 +90,26 @@ async fn require_token(st: St, req: Request, next: Next) -> Result<Response, Api
     let Some(auth) = &st.0.auth else {
         return Ok(next.run(req).await);
     };
-    let peer = req
+    let addr = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.to_string())
-        .unwrap_or_default();
+        .map(|c| c.0);
+    let peer = addr.map(|a| a.to_string()).unwrap_or_default();
+    if let Some(wait) = addr.and_then(|a| st.0.throttle.wait(a.ip())) {
+        tracing::warn!(
+            client = peer,
+            "http request refused: too many failed logins"
+        );
+        let secs = wait.as_secs().max(1);
+        let mut r = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many failed logins from your address: try again in {secs} s"),
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(r);
+    }
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -113,9 +128,15 @@ async fn require_token(st: St, req: Request, next: Next) -> Result<Response, Api
     match auth.check_token(given.trim()) {
         Some(name) => {
             tracing::debug!(token = name, path = %req.uri().path(), "http request");
+            if let Some(a) = addr {
+                st.0.throttle.succeeded(a.ip());
+            }
             Ok(next.run(req).await)
         }
         None => {
+            if let Some(a) = addr {
+                st.0.throttle.failed(a.ip());
+            }
             tracing::warn!(client = peer, path = %req.uri().path(), "http authentication failed");
             Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid token"))
         }
