@@ -1,21 +1,35 @@
-//! `opencoll shell`: a SQL prompt with history; statements end with `;`.
+//! `opencoll shell`: a SQL prompt with history; statements end with `;`. Meta-commands in the
+//! spirit of psql and DuckDB: `\d` (list), `\d NAME` (describe), `\i FILE` / `.read FILE`,
+//! `.mode FORMAT`, `.timer on|off` (also `\timing`), `\q`. Ctrl-C during a query cancels the
+//! query, not the shell.
 
 use std::path::Path;
 
 use anyhow::Result;
 use rustyline::error::ReadlineError;
 
-use crate::output::{self, Format};
+use crate::output::{self, ResultFormat};
+
+struct Settings {
+    mode: ResultFormat,
+    timer: bool,
+}
+
+const HELP: &str = "End statements with `;`. \\d lists tables and views, \\d NAME describes one, \\i FILE runs a file, .mode table|csv|csv-fr|tsv|json|ndjson|markdown, .timer on|off, \\q quits.";
 
 pub async fn run(session: &oc_sql::LakeSession, root: &Path) -> Result<()> {
     let mut rl = rustyline::DefaultEditor::new()?;
     let history = root.join(".opencoll_history");
     let _ = rl.load_history(&history);
     println!(
-        "opencoll shell — {} tables, {} views. End statements with `;`. \\d lists tables, \\q quits.",
+        "opencoll shell — {} tables, {} views. {HELP}",
         session.tables.len(),
         session.views.len()
     );
+    let mut settings = Settings {
+        mode: ResultFormat::Table,
+        timer: false,
+    };
     let mut buf = String::new();
     loop {
         let prompt = if buf.is_empty() {
@@ -26,14 +40,12 @@ pub async fn run(session: &oc_sql::LakeSession, root: &Path) -> Result<()> {
         match rl.readline(prompt) {
             Ok(line) => {
                 let t = line.trim();
-                if buf.is_empty() && (t == "\\q" || t == "exit" || t == "quit") {
+                if buf.is_empty() && (t == "\\q" || t == "exit" || t == "quit" || t == ".quit") {
                     break;
                 }
-                if buf.is_empty() && t == "\\d" {
+                if buf.is_empty() && (t.starts_with('\\') || t.starts_with('.')) {
                     let _ = rl.add_history_entry(t);
-                    for n in session.tables.iter().chain(&session.views) {
-                        println!("{n}");
-                    }
+                    meta(session, &mut settings, t).await;
                     continue;
                 }
                 buf.push_str(&line);
@@ -41,19 +53,7 @@ pub async fn run(session: &oc_sql::LakeSession, root: &Path) -> Result<()> {
                 if t.ends_with(';') {
                     let sql = std::mem::take(&mut buf);
                     let _ = rl.add_history_entry(sql.trim());
-                    for w in session.unavailable_in(sql.trim().trim_end_matches(';')) {
-                        eprintln!("warning: {w}");
-                    }
-                    match session.query(sql.trim().trim_end_matches(';')).await {
-                        Ok(df) => {
-                            let schema = df.schema().as_arrow().clone();
-                            match df.collect().await {
-                                Ok(b) => output::print(&schema, &b, Format::Table)?,
-                                Err(e) => eprintln!("error: {e}"),
-                            }
-                        }
-                        Err(e) => eprintln!("error: {e}"),
-                    }
+                    execute(session, &settings, &sql).await;
                 }
             }
             Err(ReadlineError::Interrupted) => buf.clear(),
@@ -63,4 +63,127 @@ pub async fn run(session: &oc_sql::LakeSession, root: &Path) -> Result<()> {
     }
     let _ = rl.save_history(&history);
     Ok(())
+}
+
+async fn meta(session: &oc_sql::LakeSession, settings: &mut Settings, cmd: &str) {
+    let (name, arg) = cmd
+        .split_once(char::is_whitespace)
+        .map(|(n, a)| (n, a.trim()))
+        .unwrap_or((cmd, ""));
+    match (name, arg) {
+        ("\\d", "") => {
+            for n in session.tables.iter().chain(&session.views) {
+                println!("{n}");
+            }
+        }
+        ("\\d", table) => describe(session, table).await,
+        ("\\i" | ".read", "") => eprintln!("error: give a file: \\i FILE"),
+        ("\\i" | ".read", file) => match std::fs::read_to_string(file) {
+            Ok(text) => {
+                for stmt in statements(&text) {
+                    execute(session, settings, &stmt).await;
+                }
+            }
+            Err(e) => eprintln!("error: cannot read {file}: {e}"),
+        },
+        (".mode", m) => match <ResultFormat as clap::ValueEnum>::from_str(m, true) {
+            Ok(f) if !f.is_binary() => {
+                settings.mode = f;
+                println!("mode {m}");
+            }
+            _ => eprintln!(
+                "error: unknown mode `{m}`: table, csv, csv-fr, tsv, json, ndjson or markdown"
+            ),
+        },
+        (".timer", "on") | ("\\timing", "on") => settings.timer = true,
+        (".timer", "off") | ("\\timing", "off") => settings.timer = false,
+        ("\\timing", "") => {
+            settings.timer = !settings.timer;
+            println!("Timing is {}.", if settings.timer { "on" } else { "off" });
+        }
+        ("\\?" | ".help", _) => println!("{HELP}"),
+        _ => eprintln!("error: unknown command `{cmd}`. {HELP}"),
+    }
+}
+
+/// The statements of a file: split after each `;` that ends a line.
+fn statements(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        cur.push_str(line);
+        cur.push('\n');
+        if line.trim_end().ends_with(';') {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+async fn describe(session: &oc_sql::LakeSession, name: &str) {
+    match session.ctx.table(name).await {
+        Ok(df) => {
+            let kind = if session.views.iter().any(|v| v == name) {
+                "view"
+            } else {
+                "table"
+            };
+            println!("{kind} {name}");
+            for f in df.schema().fields() {
+                println!(
+                    "  {:<32} {:<24} {}",
+                    f.name(),
+                    f.data_type().to_string(),
+                    if f.is_nullable() { "" } else { "not null" }
+                );
+            }
+        }
+        Err(_) => eprintln!("error: no table or view `{name}` (\\d lists them)"),
+    }
+}
+
+async fn execute(session: &oc_sql::LakeSession, settings: &Settings, sql: &str) {
+    let sql = sql.trim().trim_end_matches(';');
+    if sql.is_empty() {
+        return;
+    }
+    for w in session.unavailable_in(sql) {
+        eprintln!("warning: {w}");
+    }
+    let started = std::time::Instant::now();
+    let run = async {
+        let df = session.query(sql).await?;
+        let schema = df.schema().as_arrow().clone();
+        let batches = df.collect().await?;
+        Ok::<_, anyhow::Error>((schema, batches))
+    };
+    // Ctrl-C stops this query (its future is dropped, which cancels DataFusion's work) and
+    // the shell goes on.
+    let result = tokio::select! {
+        r = run => r,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("query cancelled");
+            return;
+        }
+    };
+    match result {
+        Ok((schema, batches)) => {
+            let elapsed = started.elapsed();
+            if let Err(e) = output::write(
+                &schema,
+                &batches,
+                settings.mode,
+                &mut std::io::stdout().lock(),
+            ) {
+                eprintln!("error: {e}");
+            }
+            if settings.timer {
+                println!("Run Time: {:.3} ms", elapsed.as_secs_f64() * 1000.0);
+            }
+        }
+        Err(e) => eprintln!("error: {e:#}"),
+    }
 }

@@ -330,3 +330,62 @@ fn refresh_json_event_stream() {
     let b = decided.iter().find(|e| e["pipeline"] == "ref.b").unwrap();
     assert_eq!(b["action"], "run");
 }
+
+/// The shell's meta-commands (`\d NAME`, `.mode`, `.timer`, `\i`), and Ctrl-C cancelling the
+/// running query, not the shell.
+#[test]
+fn shell_meta_commands_and_ctrl_c_cancels_the_query_not_the_shell() {
+    let p = Proj::empty(&["ref"]);
+    p.write("q.sql", "SELECT 7 AS sept;\nSELECT 'x;y' AS t;\n");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .arg("--project")
+        .arg(p.path())
+        .arg("shell")
+        .current_dir(p.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        ".mode csv\nSELECT 1 AS a,\n  2 AS b;\n\\d _ops.runs\n.timer on\n\\i q.sql\n.mode xlsx\n.timer off\nSELECT count(*) AS n FROM generate_series(1, 50000000000);"
+    )
+    .unwrap();
+    stdin.flush().unwrap();
+    // Once the file's statements have printed, the long query is next: interrupt it as
+    // Ctrl-C would, then go on.
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut o = String::new();
+    while !o.contains("x;y\n") {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0,
+            "{o}"
+        );
+        o.push_str(&line);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    writeln!(stdin, "SELECT 5 AS apres;\n\\q").unwrap();
+    drop(stdin);
+    std::io::Read::read_to_string(&mut reader, &mut o).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let e = stderr(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains("a,b\n1,2\n"), "{o}");
+    assert!(o.contains("table _ops.runs") && o.contains("run_id"), "{o}");
+    assert!(o.contains("sept\n7\n") && o.contains("t\nx;y\n"), "{o}");
+    assert!(o.contains("Run Time: "), "{o}");
+    assert!(e.contains("unknown mode `xlsx`"), "{e}");
+    assert!(e.contains("query cancelled"), "{e}");
+    assert!(o.contains("apres\n5\n"), "the shell went on: {o}");
+}
