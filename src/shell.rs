@@ -81,7 +81,10 @@ async fn meta(session: &oc_sql::LakeSession, settings: &mut Settings, cmd: &str)
         ("\\i" | ".read", file) => match std::fs::read_to_string(file) {
             Ok(text) => {
                 for stmt in statements(&text) {
-                    execute(session, settings, &stmt).await;
+                    if !execute(session, settings, &stmt).await {
+                        eprintln!("the rest of {file} is not run");
+                        break;
+                    }
                 }
             }
             Err(e) => eprintln!("error: cannot read {file}: {e}"),
@@ -145,10 +148,11 @@ async fn describe(session: &oc_sql::LakeSession, name: &str) {
     }
 }
 
-async fn execute(session: &oc_sql::LakeSession, settings: &Settings, sql: &str) {
+/// Runs one statement and prints its result; false when Ctrl-C cancelled it.
+async fn execute(session: &oc_sql::LakeSession, settings: &Settings, sql: &str) -> bool {
     let sql = sql.trim().trim_end_matches(';');
     if sql.is_empty() {
-        return;
+        return true;
     }
     for w in session.unavailable_in(sql) {
         eprintln!("warning: {w}");
@@ -166,7 +170,7 @@ async fn execute(session: &oc_sql::LakeSession, settings: &Settings, sql: &str) 
         r = run => r,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("query cancelled");
-            return;
+            return false;
         }
     };
     match result {
@@ -186,4 +190,5 @@ async fn execute(session: &oc_sql::LakeSession, settings: &Settings, sql: &str) 
         }
         Err(e) => eprintln!("error: {e:#}"),
     }
+    true
 }

@@ -48,6 +48,17 @@ fn a_materialized_view_is_a_table_recomputed_only_when_its_sql_or_inputs_change(
     let out = p.ok(&["refresh", "finances.fiche"]);
     assert!(out.contains("ok      finances.fiche: 556 read"), "{out}");
 
+    // A plain view it reads through changed: recomputed too.
+    let agregats = p.path().join("sql/finances/agregats.sql");
+    let text = std::fs::read_to_string(&agregats).unwrap();
+    std::fs::write(&agregats, format!("{text}\n-- edited\n")).unwrap();
+    let plan = p.ok(&["plan"]);
+    assert!(
+        plan.contains("finances.fiche: its SQL, cluster_by or a view it reads changed"),
+        "{plan}"
+    );
+    p.ok(&["refresh"]);
+
     // Its SQL changed: recomputed with the new columns (the table is replaced whole).
     std::fs::write(
         p.path().join("sql/finances/fiche.sql"),
@@ -56,7 +67,7 @@ fn a_materialized_view_is_a_table_recomputed_only_when_its_sql_or_inputs_change(
     .unwrap();
     let plan = p.ok(&["plan"]);
     assert!(
-        plan.contains("finances.fiche: its SQL or cluster_by changed"),
+        plan.contains("finances.fiche: its SQL, cluster_by or a view it reads changed"),
         "{plan}"
     );
     p.ok(&["refresh"]);

@@ -33,12 +33,34 @@ fn cluster_by<'a>(project: &'a Project, view: &ViewDef) -> &'a [String] {
         .unwrap_or(&[])
 }
 
-/// What the output depends on besides its inputs: the SQL and the clustering.
+/// What the output depends on besides its inputs' versions: its SQL, its clustering, and the
+/// SQL of every plain view it reads through (editing one of those changes the output too).
 fn definition_sha256(project: &Project, view: &ViewDef) -> String {
+    let ctx = oc_sql::session::new_context();
+    let mut through: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut todo = vec![view.sql.as_str()];
+    while let Some(sql) = todo.pop() {
+        for r in references(&ctx, sql).unwrap_or_default() {
+            if let Some(v) = project
+                .views
+                .iter()
+                .find(|v| v.name == r && !v.materialized)
+                && through.insert(v.name.as_str(), v.sql.as_str()).is_none()
+            {
+                todo.push(&v.sql);
+            }
+        }
+    }
     let mut h = Sha256::new();
     h.update(view.sql.as_bytes());
     h.update(b"\ncluster_by:");
     h.update(cluster_by(project, view).join(",").as_bytes());
+    for (name, sql) in through {
+        h.update(b"\nview ");
+        h.update(name.as_bytes());
+        h.update(b"\n");
+        h.update(sql.as_bytes());
+    }
     hex::encode(h.finalize())
 }
 
@@ -93,7 +115,7 @@ fn decide(
         return run(format!("table {name} is not in the lake"));
     }
     if last.definition_sha256 != definition {
-        return run("its SQL or cluster_by changed".into());
+        return run("its SQL, cluster_by or a view it reads changed".into());
     }
     let changed: Vec<String> = deps
         .iter()

@@ -1,9 +1,12 @@
 //! Serving an axum router so that no client can stop the server (the HTTP API of `opencoll
 //! serve` and the portal). `axum::serve` gives a connection no deadline: a client that sends
 //! half a request and waits keeps its connection, and enough of them exhaust the process's
-//! file descriptors (slowloris). Here every connection must deliver its request headers
-//! within a deadline (also between requests of a kept-alive connection), and connections
-//! beyond a cap wait in the kernel's backlog instead of being accepted.
+//! file descriptors (slowloris). Here a connection must send its first byte, and each
+//! request's headers (also between requests of a kept-alive connection), within a deadline;
+//! no connection lives longer than `max_lifetime` (slow bodies, clients that never read);
+//! and connections beyond a cap wait in the kernel's backlog instead of being accepted.
+//! HTTP/1.1 only: hyper's protocol detection for HTTP/2 waits without a deadline, and the
+//! servers sit behind proxies that speak HTTP/2 to browsers if needed.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,8 +18,8 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::extract::Request;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -29,6 +32,8 @@ pub struct Limits {
     /// Time a client has to send a request's headers (the first, and each next one on a
     /// kept-alive connection) before its connection is closed.
     pub header_timeout: Duration,
+    /// Longest a connection is kept, whatever it does.
+    pub max_lifetime: Duration,
 }
 
 impl Default for Limits {
@@ -36,6 +41,7 @@ impl Default for Limits {
         Limits {
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
+            max_lifetime: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -77,22 +83,24 @@ pub async fn serve(
             })
             .map_err(|e: Infallible| match e {});
         tokio::spawn(async move {
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
+            // A silent client (not even the first byte) is cut at the same deadline.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(limits.header_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => {
+                    drop(permit);
+                    return;
+                }
+            }
+            let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .keep_alive_interval(limits.header_timeout)
-                .keep_alive_timeout(limits.header_timeout);
-            let conn = builder.serve_connection_with_upgrades(
-                TokioIo::new(stream),
-                TowerToHyperService::new(service),
-            );
-            if let Err(e) = conn.await {
-                tracing::debug!("connection from {remote}: {e}");
+                .header_read_timeout(limits.header_timeout)
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .with_upgrades();
+            match tokio::time::timeout(limits.max_lifetime, conn).await {
+                Ok(Err(e)) => tracing::debug!("connection from {remote}: {e}"),
+                Err(_) => tracing::debug!("connection from {remote}: lifetime over"),
+                Ok(Ok(())) => {}
             }
             drop(permit);
         });
@@ -133,13 +141,17 @@ mod tests {
         let limits = Limits {
             max_connections: 4,
             header_timeout: Duration::from_millis(500),
+            max_lifetime: Duration::from_secs(60),
         };
         let addr = start(limits).await;
         assert!(get(addr).await.ends_with("bonjour 127.0.0.1"));
         let mut slow = Vec::new();
-        for _ in 0..4 {
+        for i in 0..4 {
             let mut s = TcpStream::connect(addr).await.unwrap();
-            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+            // Half a request, or nothing at all.
+            if i % 2 == 0 {
+                s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+            }
             slow.push(s);
         }
         // The fifth client waits for a slot, then is served.

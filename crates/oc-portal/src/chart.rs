@@ -63,6 +63,10 @@ pub fn line_chart(id: &str, title: &str, unit: &str, series: &[Series]) -> Marku
         }
     };
     let y = |v: f64| TOP + (hi - v) / (hi - lo) * (H - TOP - BOTTOM);
+    // As many decimals as the step needs (0.25 → 2, 2.5 → 1, 200 → 0).
+    let decimals = (0..=2u8)
+        .find(|d| ((st * 10f64.powi(*d as i32)).round() - st * 10f64.powi(*d as i32)).abs() < 1e-9)
+        .unwrap_or(2);
     let mut ticks = Vec::new();
     let mut t = lo;
     while t <= hi + st / 2.0 {
@@ -87,7 +91,7 @@ pub fn line_chart(id: &str, title: &str, unit: &str, series: &[Series]) -> Marku
             @for t in &ticks {
                 line.grid x1=(LEFT) x2=(W - RIGHT) y1=(y(*t)) y2=(y(*t)) {}
                 text.tick x=(LEFT - 6.0) y=(y(*t) + 4.0) text-anchor="end" {
-                    (fmt::float_fr(*t, 0))
+                    (fmt::float_fr(*t, decimals))
                 }
             }
             @for yr in &years {

@@ -36,4 +36,8 @@ pub enum StartError {
     Bind { addr: String, error: std::io::Error },
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error(
+        "listening on {0}, every address of the machine: give --public-url (the address readers use, https://…) for the links of the DCAT feed"
+    )]
+    PublicUrl(String),
 }

@@ -147,8 +147,22 @@ fn parquet(t: &Table) -> Result<Vec<u8>, ExportError> {
     let mut arrays: Vec<ArrayRef> = Vec::new();
     for (ci, c) in t.columns.iter().enumerate() {
         let cells = t.rows.iter().map(|r| &r[ci]);
-        // A column's type is its first non-text cell's; a column of text stays text.
-        let kind = t.rows.iter().map(|r| &r[ci]).find(|c| c.is_number());
+        // A column's type is the one all its cells share (absent values aside); a column
+        // mixing kinds is written as text, so no value is lost.
+        let kinds: Vec<std::mem::Discriminant<Cell>> = t
+            .rows
+            .iter()
+            .map(|r| &r[ci])
+            .filter(|c| !c.is_absent())
+            .map(std::mem::discriminant)
+            .collect();
+        let uniform = kinds.windows(2).all(|w| w[0] == w[1]);
+        let kind = t
+            .rows
+            .iter()
+            .map(|r| &r[ci])
+            .find(|c| !c.is_absent())
+            .filter(|c| uniform && c.is_number());
         let (dt, array): (DataType, ArrayRef) = match kind {
             Some(Cell::Money(_)) => {
                 let mut b = Decimal128Builder::new();
@@ -188,7 +202,7 @@ fn parquet(t: &Table) -> Result<Vec<u8>, ExportError> {
                 let mut b = StringBuilder::new();
                 for cell in cells {
                     match cell {
-                        Cell::Text(None) => b.append_null(),
+                        c if c.is_absent() => b.append_null(),
                         other => b.append_value(other.plain()),
                     }
                 }
@@ -253,6 +267,30 @@ mod tests {
         assert_eq!(v[0]["montant"].to_string(), "1566738.72");
         assert_eq!(v[0]["code"], "2A004");
         assert!(v[1]["montant"].is_null());
+    }
+
+    #[test]
+    fn a_column_mixing_kinds_is_written_as_text_not_nulls() {
+        let mut t = Table::new("t", "t").column("k", "K").column("v", "V");
+        t.rows
+            .push(vec![Cell::text("population"), Cell::Int(Some(76_320))]);
+        t.rows
+            .push(vec![Cell::text("montant"), Cell::Money(Some(150))]);
+        let bytes = bytes::Bytes::from(export(&t, Format::Parquet).unwrap());
+        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.schema().field(1).data_type(), &DataType::Utf8);
+        let v = b
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        assert_eq!((v.value(0), v.value(1)), ("76320", "1.50"));
     }
 
     #[test]

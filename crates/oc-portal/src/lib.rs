@@ -82,6 +82,9 @@ pub async fn serve(opts: PortalOptions) -> Result<(), StartError> {
             error,
         })?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
+    if addr.ip().is_unspecified() && opts.public_url.is_none() {
+        return Err(StartError::PublicUrl(addr.to_string()));
+    }
     let portal = Arc::new(Portal {
         root,
         current: RwLock::new(Arc::new(snapshot)),
@@ -125,7 +128,20 @@ async fn follow(portal: Arc<Portal>, poll: Duration) {
         {
             continue;
         }
-        match Snapshot::load(&portal.root, latest.clone()).await {
+        // Loading hashes and decodes the whole release and builds the indexes: on a thread
+        // of its own, so pages keep being served by the runtime's workers meanwhile.
+        let (root, next) = (portal.root.clone(), latest.clone());
+        let handle = tokio::runtime::Handle::current();
+        let loaded =
+            tokio::task::spawn_blocking(move || handle.block_on(Snapshot::load(&root, next)))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(LoadError::Format {
+                        file: "latest.json".into(),
+                        message: format!("loading stopped: {e}"),
+                    })
+                });
+        match loaded {
             Ok(s) => {
                 eprintln!("portal: release {} loaded", latest.release);
                 *portal.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(s);
@@ -362,14 +378,21 @@ async fn fichier(State(p): St, Path(path): Path<String>) -> Response {
             &Params::default(),
         );
     }
-    match p.root.get_raw(&path).await {
-        Ok(bytes) => {
+    match p.root.get_stream(&path).await {
+        Ok((size, stream)) => {
             let ct = if path.ends_with(".parquet") {
                 "application/vnd.apache.parquet"
             } else {
                 "application/json"
             };
-            ([(header::CONTENT_TYPE, ct)], bytes).into_response()
+            (
+                [
+                    (header::CONTENT_TYPE, ct.to_string()),
+                    (header::CONTENT_LENGTH, size.to_string()),
+                ],
+                axum::body::Body::from_stream(stream),
+            )
+                .into_response()
         }
         Err(e) => {
             tracing::warn!("{e}");

@@ -153,9 +153,27 @@ impl ReleaseRoot {
             .fold(self.prefix.clone(), |p, part| p.join(part))
     }
 
-    /// A file of the release root, by its path relative to it.
-    pub async fn get_raw(&self, rel: &str) -> Result<Bytes, LoadError> {
-        self.get(rel).await
+    /// A file of the release root as a stream of chunks, with its size: downloads never hold
+    /// a whole file in memory.
+    pub async fn get_stream(
+        &self,
+        rel: &str,
+    ) -> Result<
+        (
+            u64,
+            futures::stream::BoxStream<'static, object_store::Result<Bytes>>,
+        ),
+        LoadError,
+    > {
+        let got = self
+            .store
+            .get(&self.path(rel))
+            .await
+            .map_err(|e| LoadError::Read {
+                file: rel.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok((got.meta.size, got.into_stream()))
     }
 
     async fn get(&self, rel: &str) -> Result<Bytes, LoadError> {

@@ -8,9 +8,21 @@ use unicode_normalization::char::is_combining_mark;
 
 use crate::model::{Collectivites, Level};
 
-/// The comparison form of a name or a query: lowercase ASCII-folded words separated by one
-/// space, abbreviations expanded.
-pub fn normalize(s: &str) -> String {
+/// The comparison form of a query being typed: as [`normalize`], except that a last word
+/// not yet followed by a space is left as typed ("st" may be the start of "strasbourg").
+pub fn normalize_query(q: &str) -> String {
+    let n = normalize(q);
+    let typing = q.ends_with(|c: char| c.is_alphanumeric());
+    let last = fold(q).split_whitespace().last().unwrap_or("").to_string();
+    match (typing, n.rsplit_once(' ')) {
+        (false, _) => n,
+        (true, Some((head, _))) => format!("{head} {last}"),
+        (true, None) => last,
+    }
+}
+
+/// Lowercase, accents dropped, every non-alphanumeric character a space.
+fn fold(s: &str) -> String {
     let mut folded = String::with_capacity(s.len());
     for ch in s.nfd() {
         if is_combining_mark(ch) {
@@ -24,6 +36,12 @@ pub fn normalize(s: &str) -> String {
         }
     }
     folded
+}
+
+/// The comparison form of a name or a query: lowercase ASCII-folded words separated by one
+/// space, abbreviations expanded.
+pub fn normalize(s: &str) -> String {
+    fold(s)
         .split_whitespace()
         .map(|w| match w {
             "st" => "saint",
@@ -113,7 +131,7 @@ impl SearchIndex {
                 });
             }
         }
-        let key = normalize(q);
+        let key = normalize_query(q);
         if !key.is_empty() {
             let from = self
                 .keys
@@ -162,5 +180,15 @@ mod tests {
         assert_eq!(normalize("Œuilly"), "oeuilly");
         assert_eq!(normalize("Ste-Marie"), "sainte marie");
         assert_eq!(normalize("'; DROP TABLE--"), "drop table");
+    }
+
+    #[test]
+    fn a_word_being_typed_is_not_expanded() {
+        assert_eq!(normalize_query("st"), "st");
+        assert_eq!(normalize_query("Ste"), "ste");
+        assert_eq!(normalize_query("st denis"), "saint denis");
+        assert_eq!(normalize_query("st-"), "saint");
+        assert_eq!(normalize_query("saint-d"), "saint d");
+        assert_eq!(normalize_query("Saint Ét"), "saint et");
     }
 }

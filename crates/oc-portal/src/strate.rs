@@ -152,7 +152,12 @@ fn stat(c: &Collectivites, exercice: &i32, ids: &[usize], k: usize) -> Stat {
     let median = match sorted.len() {
         0 => None,
         n if n % 2 == 1 => Some(sorted[n / 2]),
-        n => Some(((sorted[n / 2 - 1] as i128 + sorted[n / 2] as i128) / 2) as i64),
+        // Mean of the two middle values, rounded half away from zero like every cent here.
+        n => {
+            let sum = sorted[n / 2 - 1] as i128 + sorted[n / 2] as i128;
+            let q = (sum.abs() + 1) / 2;
+            Some((if sum < 0 { -q } else { q }) as i64)
+        }
     };
     let mean = (pop > 0).then(|| {
         let q = (2 * total.abs() + pop) / (2 * pop);

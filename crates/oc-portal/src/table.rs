@@ -59,6 +59,13 @@ impl Cell {
         }
     }
 
+    pub fn is_absent(&self) -> bool {
+        matches!(
+            self,
+            Cell::Text(None) | Cell::Int(None) | Cell::Money(None) | Cell::Float(None, _, _)
+        )
+    }
+
     pub fn is_number(&self) -> bool {
         !matches!(self, Cell::Text(_))
     }

@@ -162,7 +162,6 @@ impl StartupHandler for PgStartup {
                 }
                 if auth.check_user(&user, &pwd.password) {
                     tracing::info!(user, client = %client.socket_addr(), "postgres login");
-                    self.state.throttle.succeeded(ip);
                     return self.accept(client).await;
                 }
                 self.state.throttle.failed(ip);

@@ -1,7 +1,9 @@
 //! Failed logins per client address: after `MAX_FAILURES` failures within `WINDOW`, the address
 //! is refused without its credentials being checked until the window has passed, so passwords
-//! and tokens cannot be guessed at network speed. Bounded memory: at most `MAX_CLIENTS`
-//! addresses are tracked (the oldest windows are dropped first).
+//! and tokens cannot be guessed at network speed. A success does not clear the count (one
+//! valid credential must not buy unlimited guesses at others), and IPv6 addresses count per
+//! /64 (one host holds a whole /64). Bounded memory: at most `MAX_CLIENTS` addresses are
+//! tracked (the oldest windows are dropped first).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,6 +13,17 @@ use std::time::{Duration, Instant};
 pub const MAX_FAILURES: u32 = 10;
 pub const WINDOW: Duration = Duration::from_secs(60);
 const MAX_CLIENTS: usize = 10_000;
+
+/// The unit failures are counted by: the address, or its /64 for IPv6.
+fn key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
+    }
+}
 
 #[derive(Default)]
 pub struct Throttle {
@@ -26,7 +39,7 @@ impl Throttle {
 
     fn wait_at(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
         let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let (n, since) = map.get(&ip)?;
+        let (n, since) = map.get(&key(ip))?;
         let elapsed = now.saturating_duration_since(*since);
         (*n >= MAX_FAILURES && elapsed < WINDOW).then(|| WINDOW - elapsed)
     }
@@ -36,6 +49,7 @@ impl Throttle {
     }
 
     fn failed_at(&self, ip: IpAddr, now: Instant) {
+        let ip = key(ip);
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_CLIENTS && !map.contains_key(&ip) {
             map.retain(|_, (_, since)| now.saturating_duration_since(*since) < WINDOW);
@@ -50,13 +64,6 @@ impl Throttle {
             *e = (0, now);
         }
         e.0 += 1;
-    }
-
-    pub fn succeeded(&self, ip: IpAddr) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&ip);
     }
 }
 
@@ -79,8 +86,21 @@ mod tests {
         assert_eq!(t.wait_at(a, t0 + WINDOW), None, "the window passes");
         t.failed_at(a, t0 + WINDOW);
         assert_eq!(t.wait_at(a, t0 + WINDOW), None, "a new window starts");
-        t.succeeded(a);
-        assert_eq!(t.failures.lock().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn ipv6_addresses_count_per_64() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        for i in 0..MAX_FAILURES {
+            let ip: IpAddr = format!("2001:db8:1:2::{:x}", i + 1).parse().unwrap();
+            t.failed_at(ip, now);
+        }
+        assert!(
+            t.wait_at("2001:db8:1:2::ffff".parse().unwrap(), now)
+                .is_some()
+        );
+        assert!(t.wait_at("2001:db8:1:3::1".parse().unwrap(), now).is_none());
     }
 
     #[test]

@@ -109,12 +109,6 @@ pub fn compare(s: &Snapshot, p: &Params) -> Outcome {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let mut pop = vec![Cell::text("Population")];
-        for e in &es {
-            pop.push(Cell::Int(e.year(ex).and_then(|y| y.population)));
-            pop.push(Cell::Text(None));
-        }
-        t.rows.push(pop);
         for (k, ind) in INDICATORS.iter().enumerate() {
             let mut row = vec![Cell::text(ind.label)];
             for e in &es {
@@ -176,7 +170,11 @@ pub fn compare(s: &Snapshot, p: &Params) -> Outcome {
             ul.chips aria-label="Collectivités comparées" {
                 @for e in &es {
                     li {
-                        a href=(e.url()) { (e.nom) } " (" (e.code) ") "
+                        a href=(e.url()) { (e.nom) } " (" (e.code)
+                        @if let Some(pop) = exercice.and_then(|x| e.year(x)).and_then(|y| y.population) {
+                            ", " (crate::fmt::int_fr(pop)) " hab."
+                        }
+                        ") "
                         @let rest: Vec<&Entity> = es.iter().copied().filter(|o| o.id() != e.id()).collect();
                         a.remove href={"/comparer?ids=" (ids(&rest))} aria-label={"Retirer " (e.nom) " de la comparaison"} { "retirer" }
                     }

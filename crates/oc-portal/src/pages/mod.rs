@@ -52,11 +52,21 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
-    /// This query with `name` set to `value` (or removed when None), as `?a=b&…`.
+    /// This query with `name` set to `value` (or removed when None), as `?a=b&…`. Only the
+    /// parameters pages read are carried over, so a link never echoes arbitrary input.
     pub fn with(&self, name: &str, value: Option<&str>) -> String {
+        const KEPT: [&str; 7] = [
+            "q",
+            "ids",
+            "exercice",
+            "indicateur",
+            "niveau",
+            "page",
+            "ancien",
+        ];
         let mut s = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in &self.0 {
-            if k != name && k != "format" && k != "table" {
+            if k != name && KEPT.contains(&k.as_str()) {
                 s.append_pair(k, v);
             }
         }
@@ -179,20 +189,24 @@ pub fn paged_table(t: &Table, params: &Params, per_page: usize) -> Markup {
         return table(t, params);
     }
     let from = (page - 1) * per_page;
-    let mut shown = t.clone();
-    shown.rows = t.rows[from..(from + per_page).min(t.rows.len())].to_vec();
-    shown.links = t
-        .links
-        .get(from..(from + per_page).min(t.links.len()))
-        .unwrap_or(&[])
-        .to_vec();
-    shown.caption = format!(
-        "{} (lignes {} à {} sur {})",
-        t.caption,
-        from + 1,
-        from + shown.rows.len(),
-        t.rows.len()
-    );
+    let to = (from + per_page).min(t.rows.len());
+    let shown = Table {
+        name: t.name.clone(),
+        caption: format!(
+            "{} (lignes {} à {to} sur {})",
+            t.caption,
+            from + 1,
+            t.rows.len()
+        ),
+        columns: t.columns.clone(),
+        rows: t.rows[from..to].to_vec(),
+        sql: t.sql.clone(),
+        links: t
+            .links
+            .get(from..to.min(t.links.len()))
+            .unwrap_or(&[])
+            .to_vec(),
+    };
     html! {
         (table(&shown, params))
         nav.pages aria-label="Pages du tableau" {
