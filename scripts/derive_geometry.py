@@ -19,7 +19,9 @@ Writes (compact JSON, one feature per line, features sorted by code, byte-determ
   ``2B``, ``971``…``974``, ``976``), DROM as insets.
 * ``data/reference/geo/regions.json``       -- 18 régions (``01``…``06``, ``11``…``94``), the
   union of the simplified départements, so région borders coincide with département borders.
-* with ``--communes`` only: ``<out>/communes/<dep>.json`` -- the communes of one département,
+* with ``--communes`` only: ``<out>/communes.json.gz`` -- the communes of every département,
+  names left out, one gzip file (what the portal embeds; committed), and
+  ``<out>/communes/<dep>.json`` -- the communes of one département,
   in a frame of their own (longest side 1000 units). Not committed: about 6.1 MB for the
   34,871 communes with an outline, over the 2.5 MB budget (see data/reference/geo/README.md).
 
@@ -464,6 +466,7 @@ def main() -> int:
     # Communes, one file per département, each in its own frame.
     com_total = 0
     com_counts = {}
+    archive = {}
     if args.communes:
         for d in dcodes:
             cs = [c for c in sorted(clean) if com_dep[c] == d]
@@ -487,7 +490,16 @@ def main() -> int:
             feats = [{"code": c, "name": com_name[c], "path": path_of(p, COM_DECIMALS)} for c, p in zip(cs, parts)]
             com_total += write_json(out / "communes" / f"{d}.json", head_c, feats)
             com_counts[d] = len(feats)
+            archive[d] = {"viewBox": head_c["viewBox"], "projection": head_c["projection"],
+                          "features": [{"code": f["code"], "path": f["path"]} for f in feats]}
         sizes["communes/*.json"] = com_total
+        # What the portal embeds: every département in one gzip file, names left out (the
+        # portal has them from the release), deterministic bytes (no mtime, sorted keys).
+        body = json.dumps({"source": source, "licence": LICENCE, "simplification": head_c["simplification"],
+                           "departements": archive}, ensure_ascii=False, separators=(",", ":"),
+                          sort_keys=True).encode()
+        (out / "communes.json.gz").write_bytes(gzip.compress(body, 9, mtime=0))
+        sizes["communes.json.gz"] = (out / "communes.json.gz").stat().st_size
 
     # Report.
     print(f"source: {PACKAGE} {VERSION} ({where}), communes.csv.lzma sha256 {sha}")

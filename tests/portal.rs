@@ -274,6 +274,36 @@ fn portal_pages_show_the_release_figures_and_survive_bad_input_and_broken_releas
         101,
         "every département drawn"
     );
+    // The communes of one département, each with its value, linked to its fiche.
+    let eb = p.value("SELECT epargne_brute_par_habitant FROM finances.fiche WHERE niveau = 'COM' AND code = '2A004' AND exercice = 2024");
+    let communes = get(
+        port,
+        "/carte?niveau=commune&departement=2A&indicateur=epargne_brute&exercice=2024",
+    )
+    .text();
+    let n = p.value("SELECT count(*) FROM ref.communes WHERE millesime = 2026 AND type_commune = 'COM' AND departement = '2A'");
+    assert_eq!(
+        communes.matches("<path d=").count().to_string(),
+        n,
+        "every commune of 2A drawn"
+    );
+    assert!(
+        communes.contains(&format!(
+            "aria-label=\"Ajaccio (2A004) : {} €/hab.\"",
+            french(&eb)
+        )),
+        "{eb}"
+    );
+    assert!(
+        get(port, "/departement/2A")
+            .text()
+            .contains("/carte?niveau=commune&amp;departement=2A")
+    );
+    assert_eq!(get(port, "/carte?niveau=commune").status, 400);
+    assert_eq!(
+        get(port, "/carte?niveau=commune&departement=99").status,
+        404
+    );
     let strate = get(port, "/strate/commune/10?exercice=2024");
     assert!(strate.text().contains("href=\"/commune/2A004\"") || strate.text().contains("2A004"));
     assert!(
@@ -410,6 +440,10 @@ fn portal_pages_render_in_headless_chromium_without_serious_accessibility_violat
             "/carte?niveau=departement&indicateur=encours_dette"
         ],
         ["carte-regions", "/carte?niveau=region"],
+        [
+            "carte-communes",
+            "/carte?niveau=commune&departement=2A&indicateur=epargne_brute"
+        ],
         ["strate", "/strate/commune/10"],
         ["catalogue", "/catalogue"],
         ["jeu", "/catalogue/finances.fiche"],

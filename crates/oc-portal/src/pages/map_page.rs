@@ -4,7 +4,7 @@
 use maud::html;
 
 use super::{Outcome, Page, Params, table};
-use crate::map::{Value, choropleth, geometry};
+use crate::map::{Value, choropleth, commune_geometry, geometry};
 use crate::model::{INDICATORS, Level, indicator};
 use crate::snapshot::Snapshot;
 use crate::table::{Cell, Table};
@@ -13,19 +13,33 @@ pub fn carte(s: &Snapshot, p: &Params) -> Outcome {
     let level = match p.get("niveau").unwrap_or("departement") {
         "departement" => Level::Departement,
         "region" => Level::Region,
-        "commune" => {
-            return Outcome::BadRequest(
-                "La carte des communes n'est pas encore disponible : les contours des communes ne sont pas inclus dans le portail. Choisissez les départements ou les régions.".into(),
-            );
-        }
+        "commune" => Level::Commune,
         other => {
             return Outcome::BadRequest(format!(
-                "Niveau de carte inconnu : « {other} ». Choisissez departement ou region."
+                "Niveau de carte inconnu : « {other} ». Choisissez commune, departement ou region."
             ));
         }
     };
-    let Some(geo) = geometry(level) else {
-        return Outcome::BadRequest("Pas de contours pour ce niveau.".into());
+    // Communes are drawn one département at a time.
+    let dep = p.get("departement").map(|d| d.trim().to_uppercase());
+    let geo = match (level, &dep) {
+        (Level::Commune, Some(d)) => match commune_geometry(d) {
+            Some(g) => g,
+            None => {
+                return Outcome::NotFound(format!(
+                    "Pas de contours de communes pour le département « {d} »."
+                ));
+            }
+        },
+        (Level::Commune, None) => {
+            return Outcome::BadRequest(
+                "La carte des communes se lit département par département : ajoutez par exemple &departement=2A.".into(),
+            );
+        }
+        (l, _) => match geometry(l) {
+            Some(g) => g,
+            None => return Outcome::BadRequest("Pas de contours pour ce niveau.".into()),
+        },
     };
     let k = p.get("indicateur").and_then(indicator).unwrap_or(2);
     let exercices = s.c.exercices(level);
@@ -53,6 +67,7 @@ pub fn carte(s: &Snapshot, p: &Params) -> Outcome {
         let v = ex.and_then(|ex| e?.year(ex)?.per_inhabitant(k));
         values.push(Value {
             code: f.code.clone(),
+            name: e.map(|e| e.nom.clone()).unwrap_or_default(),
             value: v,
             url: e.map(|e| e.url()).unwrap_or_default(),
         });
@@ -69,10 +84,21 @@ pub fn carte(s: &Snapshot, p: &Params) -> Outcome {
     values.retain(|v| !v.url.is_empty());
     let with_data = t.rows.iter().filter(|r| r[2] != Cell::Money(None)).count();
     let title = format!(
-        "{} par habitant{}",
+        "{} par habitant{}{}",
         INDICATORS[k].label,
+        match (&dep, level) {
+            (Some(d), Level::Commune) =>
+                format!(", communes de {}", s.c.name_of(Level::Departement, d)),
+            _ => String::new(),
+        },
         ex.map(|e| format!(" en {e}")).unwrap_or_default()
     );
+    let mut deps: Vec<&crate::model::Entity> =
+        s.c.entities
+            .iter()
+            .filter(|e| e.level == Level::Departement)
+            .collect();
+    deps.sort_by(|a, b| a.code.cmp(&b.code));
     let body = html! {
         h1 { "Carte : " (title) }
         form.inline method="get" action="/carte" {
@@ -80,6 +106,11 @@ pub fn carte(s: &Snapshot, p: &Params) -> Outcome {
             select #niveau name="niveau" {
                 option value="departement" selected[level == Level::Departement] { "Départements" }
                 option value="region" selected[level == Level::Region] { "Régions" }
+                option value="commune" selected[level == Level::Commune] { "Communes d'un département" }
+            }
+            label for="departement" { "Département (carte des communes)" }
+            select #departement name="departement" {
+                @for d in &deps { option value=(d.code) selected[dep.as_deref() == Some(d.code.as_str())] { (d.code) " " (d.nom) } }
             }
             label for="indicateur" { "Indicateur" }
             select #indicateur name="indicateur" {
