@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use chrono::Utc;
 use futures::StreamExt;
-use oc_lake::ops::{RunRecord, record_run};
 use oc_lake::{Lake, SchemaChange, TableWrite, WriteMode};
 use oc_spec::Project;
 use oc_spec::project::ViewDef;
@@ -22,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{RefreshError, RunError};
 use crate::incremental::{Decision, LastRun};
 use crate::refresh::{Event, Observer, RefreshOptions, RefreshSummary, Selection};
-use crate::run::RunReport;
+use crate::run::{RunReport, record};
 
 fn cluster_by<'a>(project: &'a Project, view: &ViewDef) -> &'a [String] {
     project
@@ -33,64 +32,57 @@ fn cluster_by<'a>(project: &'a Project, view: &ViewDef) -> &'a [String] {
         .unwrap_or(&[])
 }
 
-/// What the output depends on besides its inputs' versions: its SQL, its clustering, and the
-/// SQL of every plain view it reads through (editing one of those changes the output too).
-fn definition_sha256(project: &Project, view: &ViewDef) -> String {
-    let ctx = oc_sql::session::new_context();
-    let mut through: BTreeMap<&str, &str> = BTreeMap::new();
+/// What a view reads, through the plain views it names: those plain views (name → SQL) and
+/// the other names it reaches (lake tables and materialized views, which are tables once
+/// refreshed). The one walk behind ordering, staleness and the definition's hash.
+struct Reads<'a> {
+    through: BTreeMap<&'a str, &'a str>,
+    reached: BTreeSet<String>,
+}
+
+fn reads<'a>(
+    ctx: &datafusion::prelude::SessionContext,
+    project: &'a Project,
+    view: &'a ViewDef,
+) -> Reads<'a> {
+    let mut out = Reads {
+        through: BTreeMap::new(),
+        reached: BTreeSet::new(),
+    };
     let mut todo = vec![view.sql.as_str()];
     while let Some(sql) = todo.pop() {
-        for r in references(&ctx, sql).unwrap_or_default() {
-            if let Some(v) = project
-                .views
-                .iter()
-                .find(|v| v.name == r && !v.materialized)
-                && through.insert(v.name.as_str(), v.sql.as_str()).is_none()
-            {
-                todo.push(&v.sql);
+        for r in references(ctx, sql).unwrap_or_default() {
+            if r == view.name || out.reached.contains(&r) || out.through.contains_key(r.as_str()) {
+                continue;
+            }
+            match project.views.iter().find(|v| v.name == r) {
+                Some(v) if !v.materialized => {
+                    out.through.insert(v.name.as_str(), v.sql.as_str());
+                    todo.push(&v.sql);
+                }
+                _ => {
+                    out.reached.insert(r);
+                }
             }
         }
     }
+    out
+}
+
+/// What the output depends on besides its inputs' versions: its SQL, its clustering, and the
+/// SQL of every plain view it reads through (editing one of those changes the output too).
+fn definition_sha256(project: &Project, view: &ViewDef, reads: &Reads) -> String {
     let mut h = Sha256::new();
     h.update(view.sql.as_bytes());
     h.update(b"\ncluster_by:");
     h.update(cluster_by(project, view).join(",").as_bytes());
-    for (name, sql) in through {
+    for (name, sql) in &reads.through {
         h.update(b"\nview ");
         h.update(name.as_bytes());
         h.update(b"\n");
         h.update(sql.as_bytes());
     }
     hex::encode(h.finalize())
-}
-
-/// The lake tables `view` reads with their versions: plain views are looked through, a
-/// materialized view counts as the table it is.
-fn inputs(
-    ctx: &datafusion::prelude::SessionContext,
-    project: &Project,
-    tables: &LakeTables,
-    view: &ViewDef,
-) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    let mut todo = vec![view.sql.clone()];
-    while let Some(sql) = todo.pop() {
-        for r in references(ctx, &sql).unwrap_or_default() {
-            if !seen.insert(r.clone()) || r == view.name {
-                continue;
-            }
-            match project.views.iter().find(|v| v.name == r) {
-                Some(v) if !v.materialized => todo.push(v.sql.clone()),
-                _ => {
-                    if let Some(version) = tables.version(&r) {
-                        out.insert(r, version);
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 fn decide(
@@ -138,36 +130,20 @@ fn decide(
 fn ordered(project: &Project) -> Vec<&ViewDef> {
     let ctx = oc_sql::session::new_context();
     let mat: Vec<&ViewDef> = project.views.iter().filter(|v| v.materialized).collect();
-    // Materialized views a view reads, through plain views.
-    let reads = |v: &ViewDef| -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        let mut seen = BTreeSet::new();
-        let mut todo = vec![v.sql.clone()];
-        while let Some(sql) = todo.pop() {
-            for r in references(&ctx, &sql).unwrap_or_default() {
-                if !seen.insert(r.clone()) || r == v.name {
-                    continue;
-                }
-                match project.views.iter().find(|x| x.name == r) {
-                    Some(x) if x.materialized => {
-                        out.insert(r);
-                    }
-                    Some(x) => todo.push(x.sql.clone()),
-                    None => {}
-                }
-            }
-        }
-        out
-    };
-    let deps: HashMap<&str, BTreeSet<String>> =
-        mat.iter().map(|v| (v.name.as_str(), reads(v))).collect();
+    let deps: HashMap<&str, BTreeSet<String>> = mat
+        .iter()
+        .map(|v| (v.name.as_str(), reads(&ctx, project, v).reached))
+        .collect();
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut out = Vec::new();
+    let pending_names: BTreeSet<&str> = mat.iter().map(|v| v.name.as_str()).collect();
     let mut pending = mat;
     while !pending.is_empty() {
-        let (ready, rest): (Vec<&ViewDef>, Vec<&ViewDef>) = pending
-            .into_iter()
-            .partition(|v| deps[v.name.as_str()].iter().all(|d| done.contains(d)));
+        let (ready, rest): (Vec<&ViewDef>, Vec<&ViewDef>) = pending.into_iter().partition(|v| {
+            deps[v.name.as_str()]
+                .iter()
+                .all(|d| done.contains(d) || !pending_names.contains(d.as_str()))
+        });
         if ready.is_empty() {
             // A cycle: views cannot be created either (register_views says so); keep going.
             out.extend(rest);
@@ -199,8 +175,15 @@ pub async fn materialize(
         let tables = LakeTables::load_all(lake).await?;
         let ctx = tables.context()?;
         let (_, broken) = register_views(&ctx, &project.views).await?;
-        let deps = inputs(&ctx, project, &tables, view);
-        let definition = definition_sha256(project, view);
+        // The lake tables it reads with their versions (a materialized view counts as the
+        // table it is).
+        let walk = reads(&ctx, project, view);
+        let deps: BTreeMap<String, u64> = walk
+            .reached
+            .iter()
+            .filter_map(|t| Some((t.clone(), tables.version(t)?)))
+            .collect();
+        let definition = definition_sha256(project, view, &walk);
         let decision = decide(
             &view.name,
             &definition,
@@ -262,51 +245,36 @@ async fn run(
         dependencies: deps,
         checks: vec![],
     };
-    let lock = match lake.lock(&view.name, &run_id, opts.lock_wait).await {
-        Ok(l) => Some(l),
-        Err(e) => {
-            report.error = Some(Arc::new(RunError::Lake(e)));
+    // A lock held by another refresh is a failed run too, recorded like any other.
+    let (lock, result) = match lake.lock(&view.name, &run_id, opts.lock_wait).await {
+        Ok(l) => (
+            Some(l),
+            compute(project, lake, ctx, view, &run_id, broken).await,
+        ),
+        Err(e) => (None, Err(RunError::Lake(e))),
+    };
+    let error = match result {
+        Ok((rows, version)) => {
+            report.rows_read = rows;
+            report.rows_written = rows;
+            report.table_version = Some(version);
+            report.ok = true;
             None
         }
+        Err(e) => Some(e),
     };
-    let mut error = None;
-    if lock.is_some() {
-        match compute(project, lake, ctx, view, &run_id, broken).await {
-            Ok((rows, version)) => {
-                report.rows_read = rows;
-                report.rows_written = rows;
-                report.table_version = Some(version);
-                report.ok = true;
-            }
-            Err(e) => error = Some(e),
-        }
-        report.seconds = clock.elapsed().as_secs_f64();
-        let record = RunRecord {
-            run_id: run_id.clone(),
-            pipeline: view.name.clone(),
-            started_at: started,
-            finished_at: Utc::now(),
-            status: if report.ok { "success" } else { "failed" }.to_string(),
-            rows_read: report.rows_read,
-            rows_written: report.rows_written,
-            rows_rejected: 0,
-            rows_filtered: 0,
-            sources: "[]".into(),
-            source_sha256: String::new(),
-            definition_sha256: definition.to_string(),
-            dependencies: serde_json::to_string(&report.dependencies).unwrap_or_default(),
-            table_version: report.table_version,
-            error: error.as_ref().map(ToString::to_string),
-        };
-        if let Err(e) = record_run(lake, &record).await {
-            error = Some(RunError::NotRecorded {
-                run: error.map(Box::new),
-                source: e,
-            });
-            report.ok = false;
-        }
-        report.error = error.map(Arc::new);
-    }
+    report.seconds = clock.elapsed().as_secs_f64();
+    let definition = definition.to_string();
+    record(
+        lake,
+        &mut report,
+        started,
+        "[]".into(),
+        String::new(),
+        definition,
+        error,
+    )
+    .await;
     if let Some(l) = lock {
         l.release().await;
     }

@@ -141,7 +141,7 @@ pub async fn run_pipeline(
         }
         Err(e) => (None, Err(RunError::Lake(e))),
     };
-    let mut error = result.err();
+    let error = result.err();
     report.ok = error.is_none();
     report.seconds = clock.elapsed().as_secs_f64();
 
@@ -161,9 +161,39 @@ pub async fn run_pipeline(
         h.update(f.as_bytes());
         h.update(s.sha256.as_bytes());
     }
+    let source_sha256 = hex::encode(h.finalize());
+    let definition = crate::incremental::definition_sha256(pf);
+    record(
+        lake,
+        &mut report,
+        started,
+        sources,
+        source_sha256,
+        definition,
+        error,
+    )
+    .await;
+    if let Some(l) = lock {
+        l.release().await;
+    }
+    report
+}
+
+/// Writes the outcome of a run (a pipeline's or a materialized view's) to `_ops.runs` and sets
+/// the report's error: the run's own, or the failure to record it (then the run counts as
+/// failed, since the next refresh could not know what it did).
+pub(crate) async fn record(
+    lake: &Lake,
+    report: &mut RunReport,
+    started: chrono::DateTime<Utc>,
+    sources: String,
+    source_sha256: String,
+    definition_sha256: String,
+    mut error: Option<RunError>,
+) {
     let record = RunRecord {
-        run_id: run_id.clone(),
-        pipeline: name.clone(),
+        run_id: report.run_id.clone(),
+        pipeline: report.pipeline.clone(),
         started_at: started,
         finished_at: Utc::now(),
         status: if report.ok { "success" } else { "failed" }.to_string(),
@@ -172,8 +202,8 @@ pub async fn run_pipeline(
         rows_rejected: report.rows_rejected,
         rows_filtered: report.rows_filtered,
         sources,
-        source_sha256: hex::encode(h.finalize()),
-        definition_sha256: crate::incremental::definition_sha256(pf),
+        source_sha256,
+        definition_sha256,
         dependencies: serde_json::to_string(&report.dependencies).unwrap_or_default(),
         table_version: report.table_version,
         error: error.as_ref().map(ToString::to_string),
@@ -186,10 +216,6 @@ pub async fn run_pipeline(
         report.ok = false;
     }
     report.error = error.map(Arc::new);
-    if let Some(l) = lock {
-        l.release().await;
-    }
-    report
 }
 
 async fn execute(
