@@ -449,6 +449,21 @@ fn entity_for(
     })
 }
 
+/// The year a fact row is about, its collectivité and year created as needed; None for a row
+/// without niveau, code or exercice.
+fn year_of<'c>(
+    c: &'c mut Collectivites,
+    niveau: Option<&str>,
+    code: Option<&str>,
+    siren: Option<&str>,
+    nom: Option<&str>,
+    exercice: Option<i64>,
+) -> Option<&'c mut Year> {
+    let (level, code, exercice) = (niveau.and_then(Level::from_niveau)?, code?, exercice?);
+    let i = entity_for(c, level, code, siren, nom);
+    Some(year_mut(&mut c.entities[i], exercice as i32))
+}
+
 fn year_mut(e: &mut Entity, exercice: i32) -> &mut Year {
     match e.years.iter().position(|y| y.exercice == exercice) {
         Some(i) => &mut e.years[i],
@@ -496,15 +511,16 @@ async fn load_fiche(
         let taux = b.float("taux_epargne_brute_pct")?;
         let capa = b.float("capacite_desendettement_annees")?;
         for r in 0..b.rows() {
-            let (Some(level), Some(code), Some(ex)) = (
-                niveau.get(r).and_then(Level::from_niveau),
+            let Some(y) = year_of(
+                c,
+                niveau.get(r),
                 code.get(r),
+                siren.get(r),
+                nom.get(r),
                 ex[r],
             ) else {
                 continue;
             };
-            let i = entity_for(c, level, code, siren.get(r), nom.get(r));
-            let y = year_mut(&mut c.entities[i], ex as i32);
             y.population = pop[r];
             for (k, v) in values.iter().enumerate() {
                 y.principal[k] = v[r];
@@ -556,15 +572,16 @@ async fn load_ofgl(
             let Some(&k) = agregat.get(r).and_then(|a| by_agregat.get(a)) else {
                 continue;
             };
-            let (Some(level), Some(code), Some(ex)) = (
-                niveau.get(r).and_then(Level::from_niveau),
+            let Some(y) = year_of(
+                c,
+                niveau.get(r),
                 code.get(r),
+                siren.get(r),
+                nom.get(r),
                 ex[r],
             ) else {
                 continue;
             };
-            let i = entity_for(c, level, code, siren.get(r), nom.get(r));
-            let y = year_mut(&mut c.entities[i], ex as i32);
             match budget.get(r) {
                 Some("principal") => y.ofgl_principal[k] = montant[r],
                 Some("consolidé") => y.ofgl_consolide[k] = montant[r],

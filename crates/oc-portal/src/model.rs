@@ -178,12 +178,17 @@ impl Year {
 
 /// `cents / population`, rounded half away from zero to the cent; None without population.
 pub fn per_inhabitant(cents: i64, population: i64) -> Option<i64> {
-    if population <= 0 {
+    div_round(cents as i128, population as i128)
+}
+
+/// `num / den` rounded half away from zero, the one rounding of every cent the portal
+/// computes (per inhabitant, strate means and medians); None when `den` is not positive.
+pub fn div_round(num: i128, den: i128) -> Option<i64> {
+    if den <= 0 {
         return None;
     }
-    let (c, p) = (cents as i128, population as i128);
-    let q = (2 * c.abs() + p) / (2 * p);
-    Some((if c < 0 { -q } else { q }) as i64)
+    let q = (2 * num.abs() + den) / (2 * den);
+    i64::try_from(if num < 0 { -q } else { q }).ok()
 }
 
 #[derive(Debug, Clone)]

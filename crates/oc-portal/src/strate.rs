@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Collectivites, Entity, Level, N};
+use crate::model::{Collectivites, Entity, Level, N, div_round};
 
 /// (lower bound included, label). The upper bound is the next band's lower bound.
 const COMMUNES: [(i64, &str); 11] = [
@@ -152,17 +152,10 @@ fn stat(c: &Collectivites, exercice: &i32, ids: &[usize], k: usize) -> Stat {
     let median = match sorted.len() {
         0 => None,
         n if n % 2 == 1 => Some(sorted[n / 2]),
-        // Mean of the two middle values, rounded half away from zero like every cent here.
-        n => {
-            let sum = sorted[n / 2 - 1] as i128 + sorted[n / 2] as i128;
-            let q = (sum.abs() + 1) / 2;
-            Some((if sum < 0 { -q } else { q }) as i64)
-        }
+        // Mean of the two middle values, rounded like every cent here.
+        n => div_round(sorted[n / 2 - 1] as i128 + sorted[n / 2] as i128, 2),
     };
-    let mean = (pop > 0).then(|| {
-        let q = (2 * total.abs() + pop) / (2 * pop);
-        (if total < 0 { -q } else { q }) as i64
-    });
+    let mean = div_round(total, pop);
     Stat {
         count: sorted.len(),
         mean,

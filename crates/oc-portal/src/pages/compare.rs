@@ -3,7 +3,8 @@
 
 use maud::html;
 
-use super::{Outcome, Page, Params, lit, search_form, table};
+use super::fiche::sql_keys;
+use super::{Outcome, Page, Params, search_form, table};
 use crate::chart::{Series, line_chart};
 use crate::model::{Entity, INDICATORS, Level, indicator};
 use crate::snapshot::Snapshot;
@@ -97,17 +98,8 @@ pub fn compare(s: &Snapshot, p: &Params) -> Outcome {
                 );
         }
         t.sql = format!(
-            "SELECT * FROM finances.fiche WHERE exercice = {ex} AND niveau = '{}' AND {} IN ({})",
-            es[0].level.niveau(),
-            if es[0].level == Level::Groupement {
-                "siren"
-            } else {
-                "code"
-            },
-            es.iter()
-                .map(|e| lit(&e.code))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "SELECT * FROM finances.fiche WHERE exercice = {ex} AND {}",
+            sql_keys(&es)
         );
         for (k, ind) in INDICATORS.iter().enumerate() {
             let mut row = vec![Cell::text(ind.label)];
@@ -144,17 +136,8 @@ pub fn compare(s: &Snapshot, p: &Params) -> Outcome {
             g.rows.push(row);
         }
         g.sql = format!(
-            "SELECT exercice, code, nom, CAST({key} / population AS DECIMAL(18, 2)) AS {key}_par_habitant\nFROM finances.fiche WHERE niveau = '{}' AND {} IN ({}) ORDER BY exercice, code",
-            es[0].level.niveau(),
-            if es[0].level == Level::Groupement {
-                "siren"
-            } else {
-                "code"
-            },
-            es.iter()
-                .map(|e| lit(&e.code))
-                .collect::<Vec<_>>()
-                .join(", "),
+            "SELECT exercice, code, nom, CAST({key} / population AS DECIMAL(18, 2)) AS {key}_par_habitant\nFROM finances.fiche WHERE {} ORDER BY exercice, code",
+            sql_keys(&es),
             key = INDICATORS[k].key,
         );
         tables.push(g);

@@ -11,11 +11,36 @@ use crate::snapshot::Snapshot;
 use crate::strate::{Strates, band_label};
 use crate::table::{Cell, Table};
 
+/// The column that holds a collectivité's address key in `finances.fiche` and
+/// `finances.agregats`: a groupement is known by its SIREN, the others by their INSEE code.
+fn key_column(level: Level) -> &'static str {
+    match level {
+        Level::Groupement => "siren",
+        _ => "code",
+    }
+}
+
 /// The `WHERE` that selects a collectivité in `finances.fiche` / `finances.agregats`.
 pub fn sql_key(e: &Entity) -> String {
-    match e.level {
-        Level::Groupement => format!("niveau = 'GFP' AND siren = {}", lit(&e.code)),
-        l => format!("niveau = '{}' AND code = {}", l.niveau(), lit(&e.code)),
+    sql_keys(std::slice::from_ref(&e))
+}
+
+/// The `WHERE` that selects collectivités of one level.
+pub fn sql_keys(es: &[&Entity]) -> String {
+    let Some(first) = es.first() else {
+        return "false".into();
+    };
+    let column = key_column(first.level);
+    let niveau = first.level.niveau();
+    match es {
+        [e] => format!("niveau = '{niveau}' AND {column} = {}", lit(&e.code)),
+        _ => format!(
+            "niveau = '{niveau}' AND {column} IN ({})",
+            es.iter()
+                .map(|e| lit(&e.code))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
