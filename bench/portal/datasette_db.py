@@ -46,6 +46,18 @@ def normalize(s):
     return " ".join(ABBREV.get(w, w) for w in "".join(out).split())
 
 
+def fiche_files(release):
+    """finances.fiche's catalog entry and Parquet files in the release latest.json names."""
+    with open(os.path.join(release, "latest.json")) as f:
+        latest = json.load(f)
+    with open(os.path.join(release, latest["catalog"])) as f:
+        catalog = json.load(f)
+    fiche = next(d for d in catalog["datasets"] if d["name"] == "finances.fiche")
+    files = [os.path.join(release, latest["release"], f["path"]) for f in fiche["files"]
+             if f["path"].endswith(".parquet")]
+    return fiche, files
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--release", required=True, help="release root holding latest.json")
@@ -53,13 +65,7 @@ def main():
     args = ap.parse_args()
     t0 = time.monotonic()
 
-    with open(os.path.join(args.release, "latest.json")) as f:
-        latest = json.load(f)
-    with open(os.path.join(args.release, latest["catalog"])) as f:
-        catalog = json.load(f)
-    fiche = next(d for d in catalog["datasets"] if d["name"] == "finances.fiche")
-    files = [os.path.join(args.release, latest["release"], f["path"]) for f in fiche["files"]
-             if f["path"].endswith(".parquet")]
+    fiche, files = fiche_files(args.release)
     cols = [(c["name"], c["type"]) for c in fiche["columns"]]
 
     def sqlite_type(t):

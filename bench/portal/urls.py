@@ -12,7 +12,6 @@ Usage: urls.py --release RELEASE_ROOT --out DIR [--n 2000] [--seed 1]
 """
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -22,7 +21,7 @@ import duckdb
 
 sys.dont_write_bytecode = True  # no __pycache__ in the repo
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from datasette_db import normalize  # noqa: E402  (the portal's name folding)
+from datasette_db import fiche_files, normalize  # noqa: E402  (the portal's name folding)
 
 SLUG = {"COM": "commune", "GFP": "groupement", "DEP": "departement", "REG": "region"}
 MIX = [("COM", 0.90), ("GFP", 0.06), ("DEP", 0.03), ("REG", 0.01)]
@@ -58,13 +57,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
-    with open(os.path.join(args.release, "latest.json")) as f:
-        latest = json.load(f)
-    with open(os.path.join(args.release, latest["catalog"])) as f:
-        catalog = json.load(f)
-    fiche = next(d for d in catalog["datasets"] if d["name"] == "finances.fiche")
-    files = [os.path.join(args.release, latest["release"], f["path"]) for f in fiche["files"]
-             if f["path"].endswith(".parquet")]
+    _, files = fiche_files(args.release)
     con = duckdb.connect()
     con.execute(f"CREATE VIEW fiche AS SELECT * FROM read_parquet({files!r})")
     years = [y for (y,) in con.execute("SELECT DISTINCT exercice FROM fiche ORDER BY 1").fetchall()]
