@@ -150,3 +150,109 @@ fn ofgl_identities_hold_on_the_guadeloupe_2024_export() {
         "{out}"
     );
 }
+
+#[test]
+fn dgfip_html_fiches_all_twenty_pages_into_one_long_table() {
+    // Four layouts over 20 real pages (communes, groupements, départements and régions
+    // 2008–2014), one pipeline per layout, one view that unions them, and the balances the
+    // pages state checked as data tests.
+    let p = Proj::empty(&["fiches"]);
+    let layouts = [
+        (
+            "fiches_communes",
+            "fiches.communes: 131 read, 131 written, 0 rejected",
+        ),
+        (
+            "fiches_groupements",
+            "fiches.groupements: 88 read, 88 written, 0 rejected",
+        ),
+        (
+            "fiches_departements_regions",
+            "fiches.departements_regions: 122 read, 122 written, 0 rejected",
+        ),
+        (
+            "fiches_departements_regions_2008",
+            "fiches.departements_regions_2008: 302 read, 302 written, 0 rejected",
+        ),
+    ];
+    for (name, _) in layouts {
+        p.write(
+            &format!("pipelines/{name}.yaml"),
+            pipeline(&format!("{name}.yaml")),
+        );
+    }
+    for view in ["postes", "equilibres"] {
+        p.write(
+            &format!("sql/fiches/{view}.sql"),
+            fixture(&format!("real_fixtures/fiches_{view}.sql"), &[]),
+        );
+    }
+    let catalog = std::fs::read_to_string(p.path().join("catalog.yaml")).unwrap();
+    p.write(
+        "catalog.yaml",
+        catalog + &fixture("real_fixtures/fiches.catalog.yaml", &[]),
+    );
+    let out = p.ok(&["refresh"]);
+    for (_, line) in layouts {
+        assert!(out.contains(line), "{out}");
+    }
+    let out = p.ok(&["test"]);
+    assert!(
+        out.contains("17 checks: 17 passed, 0 warned, 0 failed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pass    R = A - B on fiches.equilibres: 0 of 20 rows fail"),
+        "{out}"
+    );
+    // every page is there, with the identity its text gives
+    assert_eq!(
+        p.rows(
+            "SELECT niveau || ' ' || nom || ' ' || count(DISTINCT exercice) || ' ' || min(population)
+             FROM fiches.postes GROUP BY niveau, nom ORDER BY niveau"
+        ),
+        vec![
+            "commune ORLEANS 4 116256",
+            "département AISNE 7 535489",
+            "groupement CC MONTAGNE BOURBONNAISE 4 6843",
+            "région BASSE-NORMANDIE 5 1422193",
+        ]
+    );
+    // Orléans 2014, read from "177 973&nbsp;" and "44,37&nbsp;" in a windows-1252 page
+    assert_eq!(
+        p.value(
+            "SELECT montant_keur || ' ' || euros_hab || ' ' || ratio_status FROM fiches.communes
+             WHERE exercice = 2014 AND poste = 'TOTAL DES PRODUITS DE FONCTIONNEMENT = A'"
+        ),
+        "177973.00 1508.00 en % des produits"
+    );
+    assert_eq!(
+        p.value(
+            "SELECT ratio || ' ' || ratio_strate || ' ' || section FROM fiches.communes
+             WHERE exercice = 2014 AND poste = 'dont : Impôts Locaux'"
+        ),
+        "44.37 41.58 OPERATIONS DE FONCTIONNEMENT"
+    );
+    // a row whose label gives its own population (the €/hab check uses it)
+    assert_eq!(
+        p.value(
+            "SELECT population_poste FROM fiches.communes WHERE poste LIKE 'Potentiel fiscal%'"
+        ),
+        "115312"
+    );
+    // label-first layout (2008–2012) and a negative amount of a groupement
+    assert_eq!(
+        p.value(
+            "SELECT montant_keur FROM fiches.departements_regions_2008
+             WHERE fiche = 'department_2008' AND poste = 'Total des produits de fonctionnement = A'"
+        ),
+        "455303.00"
+    );
+    assert_eq!(
+        p.value(
+            "SELECT montant_keur FROM fiches.groupements
+             WHERE exercice = 2014 AND poste = 'Reversement de fiscalité'"
+        ),
+        "-860.00"
+    );
+}

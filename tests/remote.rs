@@ -139,3 +139,73 @@ fn https_like_sources_are_fetched_conditionally_and_unreachable_urls_fail_clearl
     );
     assert_eq!(p.value("SELECT sum(n) FROM ref.a"), "15");
 }
+
+/// Serves `dir` over HTTP with the given `Content-Type` for `.html` files.
+fn page_server(dir: &std::path::Path, content_type: &str) -> (Server, u16) {
+    let port = free_port();
+    let code = format!(
+        "import functools, http.server\n\
+         class H(http.server.SimpleHTTPRequestHandler):\n    \
+             extensions_map = {{'.html': '{content_type}'}}\n    \
+             def log_message(self, *a): pass\n\
+         http.server.ThreadingHTTPServer(('127.0.0.1', {port}), functools.partial(H, directory='{}')).serve_forever()\n",
+        dir.display()
+    );
+    let server = Server(
+        Command::new(common::python_with_duckdb())
+            .arg("-c")
+            .arg(code)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port);
+    (server, port)
+}
+
+#[test]
+fn a_web_page_is_decoded_with_the_charset_its_server_declares() {
+    // A legacy page with no <meta charset>: only the server says windows-1252.
+    let dir = tempfile::tempdir().unwrap();
+    let page = "<html><body><table><tr><th>Nom</th><th>Montant</th></tr>\
+        <tr><td>Orléans</td><td>177 973&nbsp;</td></tr><tr><td>Œuilly</td><td>-5,5</td></tr></table>";
+    std::fs::write(
+        dir.path().join("fiche.html"),
+        encoding_rs::WINDOWS_1252.encode(page).0,
+    )
+    .unwrap();
+    let pipeline = |port: u16| {
+        format!(
+            "name: ref.pages\nsource: {{ path: \"http://127.0.0.1:{port}/fiche.html\" }}\ncolumns:\n  \
+             nom: {{ from: Nom }}\n  montant: {{ from: Montant, type: \"decimal(18,2)\" }}\n"
+        )
+    };
+    let p = Proj::empty(&["ref"]);
+    let (server, port) = page_server(dir.path(), "text/html; charset=windows-1252");
+    p.write("pipelines/pages.yaml", pipeline(port));
+    let out = p.ok(&["refresh"]);
+    assert!(
+        out.contains("ok      ref.pages: 2 read, 2 written, 0 rejected"),
+        "{out}"
+    );
+    assert_eq!(
+        p.rows("SELECT nom || ' ' || montant FROM ref.pages ORDER BY nom"),
+        vec!["Orléans 177973.00", "Œuilly -5.50"]
+    );
+    drop(server);
+    // The same bytes served as UTF-8: refused with the line and who declared the encoding,
+    // and the table keeps its rows.
+    let (_server, port) = page_server(dir.path(), "text/html; charset=UTF-8");
+    p.write("pipelines/pages.yaml", pipeline(port));
+    let out = p.run(&["refresh"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = common::stdout(&out);
+    assert!(
+        text.contains(
+            "fiche.html:1: byte 0xE9 is not UTF-8, the encoding given by the server's Content-Type"
+        ),
+        "{text}"
+    );
+    assert_eq!(p.value("SELECT count(*) FROM ref.pages"), "2");
+}

@@ -16,6 +16,15 @@ struct CacheMeta {
     url: String,
     etag: Option<String>,
     last_modified: Option<String>,
+    /// The server's `Content-Type` (a web page's charset is in it).
+    #[serde(default)]
+    content_type: Option<String>,
+}
+
+/// A fetched copy and what the server said its content is.
+pub struct Fetched {
+    pub path: PathBuf,
+    pub content_type: Option<String>,
 }
 
 /// A remote source that could not be fetched (the previous cached copy, if any, is kept).
@@ -27,8 +36,8 @@ pub struct FetchError {
     pub message: String,
 }
 
-/// Fetches `url` into `cache_dir` unless the cached copy is still current. Returns its path.
-pub async fn fetch(url_text: &str, cache_dir: &Path) -> Result<PathBuf, FetchError> {
+/// Fetches `url` into `cache_dir` unless the cached copy is still current.
+pub async fn fetch(url_text: &str, cache_dir: &Path) -> Result<Fetched, FetchError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| FetchError {
         url: url_text.to_string(),
         what: what.to_string(),
@@ -58,13 +67,22 @@ pub async fn fetch(url_text: &str, cache_dir: &Path) -> Result<PathBuf, FetchErr
     };
     let result = match store.get_opts(&path, opts).await {
         Ok(r) => r,
-        Err(object_store::Error::NotModified { .. }) => return Ok(data),
+        Err(object_store::Error::NotModified { .. }) => {
+            return Ok(Fetched {
+                path: data,
+                content_type: meta.content_type,
+            });
+        }
         Err(e) => return Err(fail("cannot fetch", &e)),
     };
     let new_meta = CacheMeta {
         url: url_text.to_string(),
         etag: result.meta.e_tag.clone(),
         last_modified: Some(result.meta.last_modified.to_rfc3339()),
+        content_type: result
+            .attributes
+            .get(&object_store::Attribute::ContentType)
+            .map(|v| v.to_string()),
     };
     // Download next to the cache entry, then rename: a failed download leaves the old copy.
     let tmp = cache_dir.join(format!("{key}.part-{}", std::process::id()));
@@ -85,7 +103,10 @@ pub async fn fetch(url_text: &str, cache_dir: &Path) -> Result<PathBuf, FetchErr
     std::fs::rename(&tmp, &data).map_err(|e| fail("cannot write the cache", &e))?;
     std::fs::write(&meta_path, serde_json::to_vec(&new_meta).expect("json"))
         .map_err(|e| fail("cannot write the cache", &e))?;
-    Ok(data)
+    Ok(Fetched {
+        path: data,
+        content_type: new_meta.content_type,
+    })
 }
 
 /// The cache folder of a project.
@@ -100,7 +121,9 @@ pub async fn materialize(
 ) -> Result<(), FetchError> {
     for f in files.iter_mut() {
         if oc_spec::syntax::is_remote(&f.display) {
-            f.path = fetch(&f.display, &cache_dir(root)).await?;
+            let fetched = fetch(&f.display, &cache_dir(root)).await?;
+            f.path = fetched.path;
+            f.content_type = fetched.content_type;
         }
     }
     Ok(())

@@ -301,7 +301,7 @@ mod tests {
     /// must stop `validate`, so that `refresh` never reaches it while reading.
     #[tokio::test]
     async fn validate_catches_every_spec_error_readers_would_raise() {
-        let cases: [(&str, &str, &str); 10] = [
+        let cases: [(&str, &str, &str); 17] = [
             (
                 "data/x.json",
                 "source: { path: data/x.json }\ncolumns:\n  a: { from: \"/^code$/\" }\n",
@@ -351,6 +351,41 @@ mod tests {
                 "data/x.csv",
                 "source: { path: data/x.csv, json: { records: items } }\ncolumns:\n  a: { from: A }\n",
                 "json options on a source that is not json",
+            ),
+            (
+                "data/x.html",
+                "source: { path: data/x.html, html: { table: \"css:table[\" } }\ncolumns:\n  a: { from: A }\n",
+                "bad CSS selector",
+            ),
+            (
+                "data/x.html",
+                "source: { path: data/x.html, html: { table: 0 } }\ncolumns:\n  a: { from: A }\n",
+                "table positions start at 1",
+            ),
+            (
+                "data/x.html",
+                "source: { path: data/x.html, html: { table: fiche } }\ncolumns:\n  a: { from: A }\n",
+                "neither a position, a /regex/ nor css:SELECTOR",
+            ),
+            (
+                "data/x.html",
+                "source: { path: data/x.html, html: { capture: [\"/Population : ([0-9 ]+)/\"] } }\ncolumns:\n  a: { from: A }\n",
+                "needs a named group",
+            ),
+            (
+                "data/x.html",
+                "source: { path: data/x.html, html: { sections: { column: s, match: \"/(/\" } } }\ncolumns:\n  a: { from: A }\n",
+                "bad regex in `match`",
+            ),
+            (
+                "data/x.csv",
+                "source: { path: data/x.csv, html: { table: 2 } }\ncolumns:\n  a: { from: A }\n",
+                "html options on a source that is not a web page",
+            ),
+            (
+                "data/x.parquet",
+                "source: { path: data/x.parquet, member: a.csv }\ncolumns:\n  a: { from: A }\n",
+                "`member` applies to zip archives",
             ),
         ];
         for (data, pipeline, message) in cases {

@@ -5,9 +5,11 @@
 //! runs them on a blocking thread and receives batches through a [`Sink`]. What a reader
 //! needs is a [`ReadSpec`] (`spec.rs`); what it produces goes through `sink.rs`.
 
+pub mod columnar;
 pub mod conform;
 pub mod csv;
 pub mod encoding;
+pub mod html;
 pub mod input;
 pub mod json;
 pub mod number;
@@ -37,8 +39,12 @@ pub fn read_file(
         // binary: not through the text input (which refuses PDF bytes)
         return pdf::read_file(spec, file, sink);
     }
-    if spec.format == Format::Xlsx {
-        return xlsx::read_workbook(spec, file, sink);
+    match spec.format {
+        Format::Xlsx => return xlsx::read_workbook(spec, file, sink),
+        // a page is parsed whole, its encoding found in its own bytes
+        Format::Html => return html::read_page(spec, file, sink),
+        Format::Parquet | Format::Arrow => return columnar::read_file(spec, file, sink),
+        Format::Csv | Format::Json | Format::Pdf => {}
     }
     let ((rows_read, rows_rejected), sha256, bytes) = input::with_reader(
         &file.path,
@@ -47,12 +53,14 @@ pub fn read_file(
         |r| match spec.format {
             Format::Csv => csv::read(spec, file, r, sink),
             Format::Json => json::read(spec, file, r, sink),
-            // both return early above: they need the whole file, not a text stream
-            Format::Pdf | Format::Xlsx => Err(ExtractError::new(
-                &file.display,
-                None,
-                "a workbook or PDF cannot be read as a stream",
-            )),
+            // they return early above: they need the whole file, not a text stream
+            Format::Pdf | Format::Xlsx | Format::Html | Format::Parquet | Format::Arrow => {
+                Err(ExtractError::new(
+                    &file.display,
+                    None,
+                    "this format cannot be read as a text stream",
+                ))
+            }
         },
     )?;
     Ok(FileStats {

@@ -184,6 +184,7 @@ fn read_tables(
             path: file.path.clone(),
             display: format!("{name} ({})", where_of(t)),
             vars: file.vars.clone(),
+            content_type: None,
         };
         let header = header_of(t, hr);
         let headers = (hr > 0).then_some(header.as_slice());
@@ -304,6 +305,7 @@ mod tests {
             path: repo().join("data/samples/publications/rapport_finances_2024.pdf"),
             display: "rapport_finances_2024.pdf".into(),
             vars: Default::default(),
+            content_type: None,
         };
         let mut sink = VecSink::default();
         read_file(&spec, &file, &mut sink).unwrap();
@@ -387,6 +389,7 @@ columns:
             path: repo().join("data/samples/publications/rapport_finances_2024.pdf"),
             display: "rapport.pdf".into(),
             vars: Default::default(),
+            content_type: None,
         };
         let mut sink = VecSink::default();
         read_file(&spec(yaml), &file, &mut sink).unwrap();
@@ -420,6 +423,7 @@ columns:
             path: repo().join("data/samples/publications/rapport_finances_2024.pdf"),
             display: "rapport.pdf".into(),
             vars: Default::default(),
+            content_type: None,
         };
         let err = read_file(&spec(yaml), &file, &mut VecSink::default())
             .unwrap_err()

@@ -12,6 +12,8 @@ use oc_spec::{
     SourceFormat, XlsxOptions,
 };
 
+use crate::html::PageSpec;
+
 use crate::conform::{self, ColumnPlan};
 use crate::number::NumberFormat;
 use crate::pdf;
@@ -26,6 +28,9 @@ pub struct SourceFile {
     /// As shown to the user (relative to the project).
     pub display: String,
     pub vars: IndexMap<String, String>,
+    /// The `Content-Type` a server sent with a fetched file (its charset decides how a web
+    /// page is decoded).
+    pub content_type: Option<String>,
 }
 
 /// How a declared column finds its value in a record.
@@ -87,6 +92,8 @@ pub struct XlsxTable {
     pub skip_until: Option<regex::Regex>,
     pub notes: Option<regex::Regex>,
     pub stop: Option<Stop>,
+    /// `sections.match`.
+    pub section: Option<regex::Regex>,
 }
 
 impl XlsxTable {
@@ -117,6 +124,7 @@ impl XlsxTable {
                 Some("blank") => Some(Stop::Blank),
                 Some(_) => re(&x.stop_at)?.map(Stop::At),
             },
+            section: re(&x.sections.as_ref().and_then(|s| s.matches.clone()))?,
         })
     }
 }
@@ -135,6 +143,8 @@ pub struct ReadSpec {
     pub xlsx: XlsxOptions,
     /// The workbook options that need parsing, resolved once.
     pub xlsx_table: XlsxTable,
+    /// Which table of a web page, how it is decoded, what is captured from its text.
+    pub html: Option<PageSpec>,
     /// Year columns into rows, applied to source records before typing.
     pub unpivot: Option<UnpivotSpec>,
     pub on_extra_columns: OnExtraColumns,
@@ -154,6 +164,7 @@ impl ReadSpec {
             XlsxOptions,
             PdfOptions,
         ) = Default::default();
+        let mut html = None;
         match source {
             SourceFormat::Csv(o) => csv = o,
             SourceFormat::Json(o) => json = o,
@@ -168,6 +179,18 @@ impl ReadSpec {
                 };
                 xlsx = o;
             }
+            SourceFormat::Html(o) => {
+                // A page table is laid out like a report sheet: the same layout options.
+                xlsx = o.layout();
+                csv = CsvOptions {
+                    decimal: xlsx.decimal.clone(),
+                    thousands: xlsx.thousands.clone(),
+                    null_values: xlsx.null_values.clone(),
+                    ..Default::default()
+                };
+                html = Some(PageSpec::resolve(&o)?);
+            }
+            SourceFormat::Parquet | SourceFormat::Arrow => {}
         }
         let number = NumberFormat {
             decimal: csv
@@ -263,7 +286,8 @@ impl ReadSpec {
             },
             pdf: pdf_options,
             member: p.source.member.clone(),
-            xlsx_table: if format == Format::Xlsx {
+            html,
+            xlsx_table: if matches!(format, Format::Xlsx | Format::Html) {
                 XlsxTable::resolve(&xlsx)?
             } else {
                 XlsxTable::default()
@@ -312,6 +336,7 @@ pub fn expand_sources(p: &Pipeline, root: &std::path::Path) -> Vec<SourceFile> {
                 path,
                 display: rel,
                 vars: b,
+                content_type: None,
             }
         })
         .collect()

@@ -69,6 +69,7 @@ pub fn run(
         vars: [("exercice".to_string(), "2024".to_string())]
             .into_iter()
             .collect(),
+        content_type: None,
     };
     let mut sink = VecSink::default();
     let r = crate::read_file(spec, &file, &mut sink);

@@ -56,6 +56,8 @@ pub struct Source {
     pub pdf: Option<PdfOptions>,
     /// Spreadsheet options (`.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`).
     pub xlsx: Option<XlsxOptions>,
+    /// Tables of web pages (`.html`, `.htm`).
+    pub html: Option<HtmlOptions>,
 }
 
 /// A `vars` value: YAML numbers and strings are both accepted and used as text.
@@ -84,6 +86,14 @@ pub enum Format {
     /// Any workbook calamine reads: `.xlsx`, `.xlsm`, `.xlsb`, `.xls` (BIFF) and `.ods`.
     #[serde(alias = "xls", alias = "ods", alias = "xlsb", alias = "xlsm")]
     Xlsx,
+    /// A table of a web page.
+    #[serde(alias = "htm")]
+    Html,
+    /// Apache Parquet, the format of the open-data portals' exports.
+    Parquet,
+    /// Arrow IPC: the file format (`.arrow`, `.feather`) or the stream format (`.arrows`).
+    #[serde(alias = "ipc", alias = "feather", alias = "arrows")]
+    Arrow,
 }
 
 impl Format {
@@ -97,19 +107,26 @@ impl Format {
             "json" | "ndjson" | "jsonl" => Some(Format::Json),
             "pdf" => Some(Format::Pdf),
             "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Some(Format::Xlsx),
+            "html" | "htm" => Some(Format::Html),
+            "parquet" | "pq" => Some(Format::Parquet),
+            "arrow" | "arrows" | "feather" | "ipc" => Some(Format::Arrow),
             _ => None,
         }
     }
 }
 
 /// A source format and its options, as one value (the YAML keeps `format:` and one option
-/// block beside it, `csv:`, `json:`, `xlsx:` or `pdf:`).
+/// block beside it, `csv:`, `json:`, `xlsx:`, `pdf:` or `html:`).
 #[derive(Debug, Clone)]
 pub enum SourceFormat {
     Csv(CsvOptions),
     Json(JsonOptions),
     Xlsx(XlsxOptions),
     Pdf(PdfOptions),
+    Html(HtmlOptions),
+    /// Typed columnar files carry their schema: no options.
+    Parquet,
+    Arrow,
 }
 
 impl SourceFormat {
@@ -119,6 +136,9 @@ impl SourceFormat {
             SourceFormat::Json(_) => Format::Json,
             SourceFormat::Xlsx(_) => Format::Xlsx,
             SourceFormat::Pdf(_) => Format::Pdf,
+            SourceFormat::Html(_) => Format::Html,
+            SourceFormat::Parquet => Format::Parquet,
+            SourceFormat::Arrow => Format::Arrow,
         }
     }
 }
@@ -324,12 +344,104 @@ pub struct XlsxOptions {
     pub notes: Option<String>,
     /// Row-label hierarchy: adds a source column holding each row's parent label.
     pub hierarchy: Option<Hierarchy>,
+    /// Section rows inside the table (a title row such as `OPERATIONS DE FONCTIONNEMENT`):
+    /// dropped from the rows, their text kept in a source column of the rows below.
+    pub sections: Option<Sections>,
     /// Numbers stored as text: decimal mark `.` (default) or `,`.
     pub decimal: Option<String>,
     /// Numbers stored as text: thousands separator (` ` also matches NBSP and U+202F).
     pub thousands: Option<String>,
     /// Values read as NULL in typed columns (default: empty, n.c, nd, n.d, -, s, NA, N/A).
     pub null_values: Option<Vec<String>>,
+}
+
+/// `sections:` of a report table (workbook or web page).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sections {
+    /// Name of the added source column, to read with `from:`.
+    pub column: String,
+    /// `/regex/` a section row's text matches. Default: any row with exactly one non-empty
+    /// cell.
+    #[serde(rename = "match")]
+    pub matches: Option<String>,
+}
+
+/// Where the table is in a web page, and how the page's text is decoded. The table layout
+/// options are the workbook's (`header_rows`, `skip_until`, `stop_at`, `notes`, `hierarchy`,
+/// `sections`, number marks): a page table is read like a report sheet once its cells are
+/// laid out on a grid (`colspan`/`rowspan` expanded like merged cells).
+///
+/// The fields are repeated rather than shared with [`XlsxOptions`] through `#[serde(flatten)]`
+/// because flattening disables `deny_unknown_fields`, and a misspelt option must stay an error.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HtmlOptions {
+    /// The table: a 1-based position among the page's tables (nested ones included, in
+    /// document order), `/regex/` on its caption or on the last heading before it, or
+    /// `css:SELECTOR` (the first match). Default: the first table.
+    pub table: Option<SheetRef>,
+    /// The encoding used when neither the server (`Content-Type: …; charset=`) nor the page
+    /// (`<meta charset>`) declares one. Without it such a page must be valid UTF-8.
+    pub encoding: Option<Encoding>,
+    /// `/regex/`es with named groups matched against the page's text (outside the table
+    /// too): each group becomes a var of the page (the population printed above the table,
+    /// the collectivité's name). The text is laid out as a browser's `innerText`: a tab
+    /// between table cells, a line break between rows and blocks. A regex that matches
+    /// nothing fails the page.
+    #[serde(default)]
+    pub capture: Vec<Spanned<String>>,
+    pub header_rows: Option<u32>,
+    pub header_separator: Option<String>,
+    pub skip_rows: Option<u32>,
+    pub skip_until: Option<String>,
+    pub stop_at: Option<String>,
+    pub notes: Option<String>,
+    pub hierarchy: Option<Hierarchy>,
+    pub sections: Option<Sections>,
+    /// Decimal mark, default `,` (French pages).
+    pub decimal: Option<String>,
+    /// Thousands separator, default ` ` (also NBSP and U+202F).
+    pub thousands: Option<String>,
+    pub null_values: Option<Vec<String>>,
+}
+
+impl HtmlOptions {
+    /// The layout options, as a workbook sheet would carry them.
+    pub fn layout(&self) -> XlsxOptions {
+        XlsxOptions {
+            sheet: None,
+            range: None,
+            header_rows: self.header_rows,
+            header_separator: self.header_separator.clone(),
+            skip_rows: self.skip_rows,
+            skip_until: self.skip_until.clone(),
+            stop_at: self.stop_at.clone(),
+            notes: self.notes.clone(),
+            hierarchy: self.hierarchy.clone(),
+            sections: self.sections.clone(),
+            decimal: Some(self.decimal.clone().unwrap_or_else(|| ",".into())),
+            thousands: Some(self.thousands.clone().unwrap_or_else(|| " ".into())),
+            null_values: self.null_values.clone(),
+        }
+    }
+
+    /// Names of the vars the `capture` regexes define.
+    pub fn capture_names(&self) -> Vec<String> {
+        self.capture
+            .iter()
+            .filter_map(|c| {
+                let re = crate::syntax::regex_of(&c.value).unwrap_or(&c.value);
+                regex::Regex::new(re).ok()
+            })
+            .flat_map(|re| {
+                re.capture_names()
+                    .flatten()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
 }
 
 /// A cell range, 0-based and inclusive; `last_row` None = to the end of the sheet.
@@ -542,6 +654,9 @@ impl Pipeline {
             Format::Json => SourceFormat::Json(s.json.clone().unwrap_or_default()),
             Format::Xlsx => SourceFormat::Xlsx(s.xlsx.clone().unwrap_or_default()),
             Format::Pdf => SourceFormat::Pdf(s.pdf.clone().unwrap_or_default()),
+            Format::Html => SourceFormat::Html(s.html.clone().unwrap_or_default()),
+            Format::Parquet => SourceFormat::Parquet,
+            Format::Arrow => SourceFormat::Arrow,
         })
     }
 

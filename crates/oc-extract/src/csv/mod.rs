@@ -211,6 +211,7 @@ columns:
             path: "b.csv".into(),
             display: "b.csv".into(),
             vars: Default::default(),
+            content_type: None,
         };
         let headers = ["EXER", "NDEPT", "LBUDG", "COMPTE", "SD"].map(String::from);
         let layout = Layout::resolve(&s, &file, Some(&headers), 1).unwrap();

@@ -22,7 +22,7 @@ pub enum Value<'a> {
 }
 
 impl Value<'_> {
-    pub(super) fn is_blank(&self) -> bool {
+    pub(crate) fn is_blank(&self) -> bool {
         match self {
             Value::Empty => true,
             Value::Text(t) => t.trim().is_empty(),
@@ -31,7 +31,7 @@ impl Value<'_> {
     }
 
     /// The text shown in a header or a note.
-    pub(super) fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Value::Empty => String::new(),
             Value::Text(t) => t.trim().to_string(),

@@ -9,9 +9,9 @@
 //! cell for `.xlsx`, from a loaded range otherwise); `table.rs` is the state machine that finds
 //! the header and the data of a report table (title rows, multi-row headers, footnotes, notes).
 
-mod cells;
-mod rows;
-mod table;
+pub(crate) mod cells;
+pub(crate) mod rows;
+pub(crate) mod table;
 
 use calamine::{Reader, Sheets, open_workbook_auto};
 use oc_spec::{SheetRef, XlsxOptions};

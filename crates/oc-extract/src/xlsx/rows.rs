@@ -6,14 +6,14 @@ use calamine::{Data, DataRef};
 use super::cells::{Value, from_data, from_ref};
 
 /// One sheet row: 0-based row number, cells from column 0, and each cell's indentation.
-pub(super) struct Row<'a> {
-    pub(super) index: u32,
-    pub(super) cells: Vec<Value<'a>>,
-    pub(super) indent: Vec<u8>,
+pub(crate) struct Row<'a> {
+    pub(crate) index: u32,
+    pub(crate) cells: Vec<Value<'a>>,
+    pub(crate) indent: Vec<u8>,
 }
 
 /// Rows of a sheet in order, blank rows included only as gaps in `index`.
-pub(super) trait RowSource<'a> {
+pub(crate) trait RowSource<'a> {
     fn next_row(&mut self) -> Result<Option<Row<'a>>, String>;
 }
 

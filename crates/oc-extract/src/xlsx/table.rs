@@ -1,6 +1,7 @@
 //! One report table of a sheet: skip title rows, join a multi-row header (merged cells filled
 //! across and down), read the data rows up to `stop_at`, keep footnotes and notes aside, add
-//! the hierarchy column.
+//! the hierarchy and section columns. Web page tables (`crate::html`) are read by the same
+//! machine once their cells are laid out on a grid.
 
 use std::borrow::Cow;
 
@@ -29,7 +30,7 @@ pub(super) enum Phase<'a> {
 }
 
 /// Reads one table of one sheet. Returns (rows read, rows rejected, notes).
-pub(super) fn read_table(
+pub(crate) fn read_table(
     spec: &ReadSpec,
     file: &SourceFile,
     merged: &mut dyn FnMut() -> Result<Vec<calamine::Dimensions>, String>,
@@ -66,6 +67,8 @@ pub(super) fn read_table(
     let mut notes = Vec::new();
     let mut hierarchy = Hierarchy::default();
     let mut label_col: Option<usize> = None;
+    // (column, current section) once the header is known.
+    let mut section: Option<(usize, Option<String>)> = None;
     let mut last_index: Option<u32> = None;
     let mut plans: Vec<Option<&ColumnPlan>> = Vec::new();
 
@@ -122,9 +125,10 @@ pub(super) fn read_table(
                 let Phase::Header(rows) = std::mem::replace(&mut phase, Phase::Data) else {
                     continue;
                 };
-                let (l, lc, w) =
+                let (l, lc, sc, w) =
                     start_table(spec, file, &rows, merged, &sep, first_col, &mut hierarchy)?;
                 label_col = lc;
+                section = sc.map(|c| (c, None));
                 layout = Some(l);
                 writer = Some(w);
             }
@@ -161,9 +165,25 @@ pub(super) fn read_table(
             notes.push(row_text(&row));
             continue;
         }
+        if let Some((_, current)) = &mut section
+            && is_section_row(&row, t.section.as_ref())
+        {
+            *current = Some(first);
+            // Parents do not carry over from one section to the next.
+            hierarchy.stack.clear();
+            continue;
+        }
         let (Some(l), Some(w)) = (layout.as_ref(), writer.as_mut()) else {
             continue;
         };
+        if let Some((col, current)) = &section {
+            let at = row.cells.len().max(col + 1);
+            row.cells.resize(at, Value::Empty);
+            row.cells[*col] = current
+                .clone()
+                .map(|s| Value::Text(Cow::Owned(s)))
+                .unwrap_or(Value::Empty);
+        }
         if let Some(lc) = label_col {
             let label = row.cells.get(lc).cloned().unwrap_or(Value::Empty);
             let indent = row.indent.get(lc).copied().unwrap_or(0);
@@ -200,6 +220,16 @@ pub(super) fn read_table(
     Ok((read, rejected, notes))
 }
 
+/// A section title row: its only non-empty cell, or (with `match`) a first non-empty cell
+/// that matches.
+fn is_section_row(row: &Row, re: Option<&regex::Regex>) -> bool {
+    let mut filled = row.cells.iter().filter(|c| !c.is_blank());
+    match re {
+        Some(re) => filled.next().is_some_and(|c| re.is_match(&c.label())),
+        None => filled.next().is_some() && filled.next().is_none(),
+    }
+}
+
 pub(super) fn row_text(row: &Row) -> String {
     row.cells
         .iter()
@@ -209,7 +239,9 @@ pub(super) fn row_text(row: &Row) -> String {
         .join(" ")
 }
 
-/// Builds the header names, resolves the declared columns, and sets up the hierarchy.
+/// Builds the header names, resolves the declared columns, and sets up the hierarchy and the
+/// section column. Returns the layout, the hierarchy's label column, the section column and
+/// the row writer.
 pub(super) fn start_table<'s>(
     spec: &'s ReadSpec,
     file: &'s SourceFile,
@@ -218,7 +250,7 @@ pub(super) fn start_table<'s>(
     sep: &str,
     first_col: usize,
     hierarchy: &mut Hierarchy,
-) -> Result<(Layout, Option<usize>, RowWriter<'s>), ExtractError> {
+) -> Result<(Layout, Option<usize>, Option<usize>, RowWriter<'s>), ExtractError> {
     let width = rows.iter().map(|r| r.cells.len()).max().unwrap_or(0);
     let gaps = rows
         .iter()
@@ -229,7 +261,7 @@ pub(super) fn start_table<'s>(
     } else {
         Vec::new()
     };
-    let mut headers = header_names(rows, &merged, sep, first_col);
+    let mut headers = name_every_column(header_names(rows, &merged, sep, first_col));
     let mut label_col = None;
     if let Some(h) = &spec.xlsx.hierarchy {
         let idx = headers.iter().position(|x| x == &h.label).ok_or_else(|| {
@@ -247,9 +279,33 @@ pub(super) fn start_table<'s>(
         };
         headers.push(h.column.clone());
     }
+    let section_col = spec.xlsx.sections.as_ref().map(|s| {
+        headers.push(s.column.clone());
+        headers.len() - 1
+    });
     let layout = Layout::resolve(spec, file, Some(&headers), line)?;
     let writer = RowWriter::new(spec, file, layout.labels.clone());
-    Ok((layout, label_col, writer))
+    Ok((layout, label_col, section_col, writer))
+}
+
+/// Gives every column a name `from:` can use: an empty header cell is `column_N` (its
+/// 1-based position, as in a table without header), and a header repeated in the same table
+/// gets its rank among the repeats (the second `Moyenne de la strate` becomes
+/// `Moyenne de la strate (2)`).
+fn name_every_column(mut headers: Vec<String>) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, h) in headers.iter_mut().enumerate() {
+        if h.is_empty() {
+            *h = format!("column_{}", i + 1);
+            continue;
+        }
+        let n = seen.entry(h.clone()).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            *h = format!("{h} ({n})");
+        }
+    }
+    headers
 }
 
 /// One name per column: merged cells filled across and down, the parts of a multi-row header
@@ -325,7 +381,7 @@ pub(super) struct Hierarchy {
     by: Option<oc_spec::pipeline::HierarchyBy>,
     virtual_col: usize,
     /// (level, label) of the open ancestors.
-    stack: Vec<(usize, String)>,
+    pub(super) stack: Vec<(usize, String)>,
 }
 
 impl Hierarchy {

@@ -14,13 +14,18 @@ pub(super) fn check(pf: &PipelineFile, diags: &mut Diagnostics) {
     let at = |s: &Spanned<String>| (s.referenced.line(), s.referenced.column());
     let vars = p.vars();
     // Named groups of a `sheet: /regex/` are vars too (one value per matching sheet).
-    let sheet_groups: Vec<String> = match p.source.xlsx.as_ref().and_then(|x| x.sheet.as_ref()) {
+    let mut sheet_groups: Vec<String> = match p.source.xlsx.as_ref().and_then(|x| x.sheet.as_ref())
+    {
         Some(crate::SheetRef::Name(n)) => regex_of(n)
             .and_then(|re| regex::Regex::new(re).ok())
             .map(|re| re.capture_names().flatten().map(str::to_string).collect())
             .unwrap_or_default(),
         _ => Vec::new(),
     };
+    // … and so are the named groups of a web page's `capture` regexes.
+    if let Some(h) = &p.source.html {
+        sheet_groups.extend(h.capture_names());
+    }
     // Columns.
     if p.columns.is_empty() {
         let (l, c) = locate_key(&pf.text, "columns");

@@ -109,10 +109,21 @@ pub(super) fn check_xlsx(
             "e.g. A5:K120, or A5:K to read to the last row",
         );
     }
+    check_layout(file, text, x, diags);
+}
+
+/// The report-table options workbooks and web pages share.
+fn check_layout(file: &Path, text: &str, x: &crate::XlsxOptions, diags: &mut Diagnostics) {
+    let mut bad = |key: &str, msg: String, hint: &str| {
+        let (l, c) = locate_key(text, key);
+        diags.push(Diagnostic::new(file, l, c, msg).with_hint(hint.to_string()));
+    };
+    let section_match = x.sections.as_ref().and_then(|s| s.matches.clone());
     for (key, v) in [
         ("skip_until", &x.skip_until),
         ("notes", &x.notes),
         ("stop_at", &x.stop_at),
+        ("match", &section_match),
     ] {
         if let Some(v) = v
             && !(key == "stop_at" && v == "blank")
@@ -142,6 +153,61 @@ pub(super) fn check_xlsx(
         },
         diags,
     );
+}
+
+pub(super) fn check_html(file: &Path, text: &str, h: &crate::HtmlOptions, diags: &mut Diagnostics) {
+    let mut bad = |key: &str, msg: String, hint: &str| {
+        let (l, c) = locate_key(text, key);
+        diags.push(Diagnostic::new(file, l, c, msg).with_hint(hint.to_string()));
+    };
+    match &h.table {
+        Some(crate::SheetRef::Index(0)) => bad(
+            "table",
+            "table positions start at 1".into(),
+            "`table: 1` is the first table of the page",
+        ),
+        Some(crate::SheetRef::Name(n)) => {
+            if let Some(css) = n.strip_prefix("css:") {
+                if let Err(e) = scraper::Selector::parse(css.trim()) {
+                    bad(
+                        "table",
+                        format!("bad CSS selector `{css}`: {e}"),
+                        "e.g. css:table.fiche or css:#comptes > table",
+                    );
+                }
+            } else if let Some(re) = regex_of(n) {
+                if let Err(e) = regex::Regex::new(re) {
+                    bad(
+                        "table",
+                        format!("bad regex in `table`: {e}"),
+                        "e.g. /équilibres financiers/",
+                    );
+                }
+            } else {
+                bad(
+                    "table",
+                    format!("table `{n}` is neither a position, a /regex/ nor css:SELECTOR"),
+                    "e.g. `table: 2`, `table: /ANALYSE DES EQUILIBRES/` or `table: css:table.fiche`",
+                );
+            }
+        }
+        _ => {}
+    }
+    for c in &h.capture {
+        let re = regex_of(&c.value).unwrap_or(&c.value);
+        let fail = |msg: String| {
+            Diagnostic::new(file, c.referenced.line(), c.referenced.column(), msg)
+                .with_hint("e.g. \"/Population[^:]*: (?<population>[0-9 ]+) habitants/\"")
+        };
+        match regex::Regex::new(re) {
+            Err(e) => diags.push(fail(format!("bad regex in `capture`: {e}"))),
+            Ok(r) if r.capture_names().flatten().next().is_none() => diags.push(fail(
+                "a `capture` regex needs a named group: (?<name>…) becomes the var `name`".into(),
+            )),
+            Ok(_) => {}
+        }
+    }
+    check_layout(file, text, &h.layout(), diags);
 }
 
 pub(super) fn check_pdf(

@@ -11,7 +11,7 @@ use crate::syntax::{is_remote, regex_of};
 use crate::template;
 use crate::yaml::locate_key;
 
-use super::options::{check_csv, check_pdf, check_xlsx};
+use super::options::{check_csv, check_html, check_pdf, check_xlsx};
 
 pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
     let p = &pf.pipeline;
@@ -65,6 +65,7 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
         ("json", p.source.json.is_some(), Format::Json, "json"),
         ("pdf", p.source.pdf.is_some(), Format::Pdf, "pdf"),
         ("xlsx", p.source.xlsx.is_some(), Format::Xlsx, "a workbook"),
+        ("html", p.source.html.is_some(), Format::Html, "a web page"),
     ];
     for (key, given, own, what) in blocks {
         if given && format != Some(own) {
@@ -86,15 +87,23 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
     if let Some(x) = &p.source.xlsx {
         check_xlsx(file, &pf.text, x, &vars, diags);
     }
+    if let Some(h) = &p.source.html {
+        check_html(file, &pf.text, h, diags);
+    }
     // What readers would otherwise only find while reading.
-    if p.source.member.is_some() && matches!(format, Some(Format::Xlsx) | Some(Format::Pdf)) {
+    if p.source.member.is_some()
+        && matches!(
+            format,
+            Some(Format::Xlsx | Format::Pdf | Format::Parquet | Format::Arrow)
+        )
+    {
         let (l, c) = locate_key(&pf.text, "member");
         diags.push(
             Diagnostic::new(
                 file,
                 l,
                 c,
-                "`member` applies to zip archives, not workbooks or PDFs",
+                "`member` applies to zip archives of text files (CSV, JSON, HTML), not workbooks, PDFs or columnar files",
             )
             .with_hint("remove `member`; a workbook's sheets are chosen with `xlsx.sheet`"),
         );
@@ -135,13 +144,13 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
                     format!("bad regex in unpivot `columns`: {e}"),
                 ));
             }
-            if format == Some(Format::Json) {
+            if matches!(format, Some(Format::Json | Format::Parquet | Format::Arrow)) {
                 diags.push(
                     Diagnostic::new(
                         file,
                         l,
                         c,
-                        "unpivot applies to csv, workbook and pdf sources",
+                        "unpivot applies to csv, workbook, pdf and html sources",
                     )
                     .with_hint("JSON records have no header row: select the fields with `from:`"),
                 );
