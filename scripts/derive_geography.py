@@ -4,8 +4,12 @@
 Source: the npm package ``@etalab/decoupage-administratif`` (data: Licence Ouverte 2.0,
 code: MIT). Each package version corresponds to one COG millésime:
 
-    1.1.1 -> 2021
-    6.0.0 -> 2026
+    1.1.1 -> 2021      (derived by default, committed)
+    2.3.1 -> 2022
+    3.1.1 -> 2023
+    4.1.0 -> 2024
+    5.3.0 -> 2025
+    6.0.0 -> 2026      (derived by default, committed)
 
 For every version the script runs ``npm pack @etalab/decoupage-administratif@<version>`` in a
 temporary directory, unpacks the tarball, reads ``package/data/*.json`` and writes:
@@ -22,6 +26,14 @@ All gzip output is byte-deterministic (mtime=0, no file name in the gzip header)
 Usage (from the repository root):
 
     python3 scripts/derive_geography.py [--out data/samples/geo] [--npm-dir DIR]
+    python3 scripts/derive_geography.py --version 3.1.1:2023 [--version ...] [--out ...]
+
+Without ``--version`` the two committed vintages (1.1.1:2021 and 6.0.0:2026) are derived.
+``--version VERSION:MILLESIME`` (repeatable) derives only the given package versions, each
+labelled with the given millésime, and then prints the one-line change to make to
+``vars: { millesime: [...] }`` in the four ``pipelines/ref`` pipelines that read these files
+(communes, departements, regions, epci_membres). The count of commune-actuelle rows is checked
+for the versions whose count is known (``EXPECTED_COMMUNES``); others are only reported.
 
 ``--npm-dir DIR`` uses already-downloaded tarballs / unpacked packages instead of calling npm:
 DIR/<version>/package/data/*.json or DIR/etalab-decoupage-administratif-<version>.tgz.
@@ -38,13 +50,30 @@ import gzip
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
 import tempfile
 
 PACKAGE = "@etalab/decoupage-administratif"
+# The vintages derived when no --version is given (the committed files).
 VERSIONS = [("1.1.1", 2021), ("6.0.0", 2026)]
+# Package version -> COG millésime, as published (used to warn about an unusual pairing).
+KNOWN_MILLESIMES = {
+    "1.1.1": 2021, "2.3.1": 2022, "3.1.1": 2023, "4.1.0": 2024, "5.3.0": 2025, "6.0.0": 2026,
+}
+# Expected number of commune-actuelle rows, for the (version, millésime) pairs that were checked:
+# INSEE's count of communes on 1 January (34 965 in 2021, 34 955 in 2022, 34 945 in 2023,
+# 34 935 in 2024, 34 875 in 2025) plus the 94 communes of the collectivités d'outre-mer that the
+# package also lists. Other pairs are derived all the same, their count only reported.
+EXPECTED_COMMUNES = {
+    ("1.1.1", 2021): 35059, ("2.3.1", 2022): 35049, ("3.1.1", 2023): 35039,
+    ("4.1.0", 2024): 35029, ("5.3.0", 2025): 34969, ("6.0.0", 2026): 34969,
+}
+# The pipelines whose `vars: { millesime: [...] }` list the vintages read from --out.
+REF_PIPELINES = ["communes", "departements", "regions", "epci_membres"]
+VARS_RE = re.compile(r"vars:\s*\{\s*millesime:\s*\[([^\]]*)\]\s*\}")
 
 HEADER = [
     "code", "nom", "type", "departement", "region", "arrondissement", "zone", "siren",
@@ -81,15 +110,25 @@ def fetch_package(version: str, workdir: str, npm_dir: str | None) -> str:
             sys.exit(f"--npm-dir: neither {unpacked} nor {tgz} exists")
     else:
         print(f"npm pack {PACKAGE}@{version}", file=sys.stderr)
-        subprocess.run(
-            ["npm", "pack", "--silent", f"{PACKAGE}@{version}"],
-            cwd=workdir, check=True, stdout=subprocess.DEVNULL,
-        )
+        try:
+            subprocess.run(
+                ["npm", "pack", "--silent", f"{PACKAGE}@{version}"],
+                cwd=workdir, check=True, stdout=subprocess.DEVNULL,
+            )
+        except FileNotFoundError:
+            sys.exit("npm not found on the PATH: install Node.js/npm, or pass --npm-dir DIR")
+        except subprocess.CalledProcessError as e:
+            sys.exit(f"`npm pack {PACKAGE}@{version}` failed (exit {e.returncode}): "
+                     "is the version published? (`npm view "
+                     f"{PACKAGE} versions`)")
         tgz = os.path.join(workdir, tgz_name)
     dest = os.path.join(workdir, version)
     os.makedirs(dest, exist_ok=True)
     with tarfile.open(tgz, "r:gz") as tar:
-        tar.extractall(dest, filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4+
+            tar.extractall(dest, filter="data")
+        else:
+            tar.extractall(dest)
     return os.path.join(dest, "package", "data")
 
 
@@ -147,16 +186,96 @@ def derive_json(data_dir: str, name: str, out_path: str) -> None:
     print(f"  {os.path.basename(out_path)}: {n} objects")
 
 
+def parse_version(arg: str) -> tuple[str, int]:
+    """``VERSION:MILLESIME`` (e.g. ``3.1.1:2023``) -> ``("3.1.1", 2023)``."""
+    version, sep, year = arg.partition(":")
+    if not sep or not version or not year:
+        raise argparse.ArgumentTypeError(
+            f"{arg!r}: expected VERSION:MILLESIME, e.g. 3.1.1:2023")
+    if not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?", version):
+        raise argparse.ArgumentTypeError(
+            f"{arg!r}: {version!r} is not an npm package version such as 3.1.1")
+    if not re.fullmatch(r"[0-9]{4}", year):
+        raise argparse.ArgumentTypeError(
+            f"{arg!r}: the millésime {year!r} is not a year (four digits, e.g. 2023)")
+    return version, int(year)
+
+
+def project_of(out: str) -> str:
+    """The project whose pipelines read ``out``: ``<project>/data/samples/geo`` when ``out`` is
+    that folder of a project, else the repository this script belongs to."""
+    out = os.path.abspath(out)
+    parent = os.path.dirname(os.path.dirname(os.path.dirname(out)))
+    if out.replace(os.sep, "/").endswith("/data/samples/geo") and \
+            os.path.isdir(os.path.join(parent, "pipelines", "ref")):
+        return parent
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def print_vars_change(out: str, millesimes: list[int]) -> None:
+    """Print the one-line change that makes the ref pipelines load ``millesimes``."""
+    project = project_of(out)
+    folder = "pipelines/ref/"
+    if os.path.abspath(project) != os.path.abspath(os.getcwd()):
+        folder = os.path.join(project, "pipelines", "ref") + os.sep
+    names = folder + ", ".join(f"{n}.yaml" for n in REF_PIPELINES)
+    lists = {}
+    for n in REF_PIPELINES:
+        path = os.path.join(project, "pipelines", "ref", f"{n}.yaml")
+        try:
+            with open(path, encoding="utf-8") as f:
+                m = VARS_RE.search(f.read())
+        except OSError:
+            m = None
+        if m:
+            items = [x.strip() for x in m.group(1).split(",") if x.strip()]
+            if all(x.isdigit() for x in items):
+                lists[n] = [int(x) for x in items]
+    ys = [str(y) for y in millesimes]
+    added = ys[0] if len(ys) == 1 else ", ".join(ys[:-1]) + " and " + ys[-1]
+    print()
+    if len(lists) != len(REF_PIPELINES) or len({tuple(v) for v in lists.values()}) != 1:
+        print(f"next: add {added} to `vars: {{ millesime: [...] }}` in {names}"
+              " (could not read one common list there), then run `opencoll refresh`")
+        return
+    current = next(iter(lists.values()))
+    wanted = sorted(set(current) | set(millesimes))
+    if wanted == current:
+        print(f"{names} already list millésimes {current}: nothing to change;"
+              " run `opencoll refresh`")
+        return
+    fmt = lambda ys: "vars: { millesime: [" + ", ".join(str(y) for y in ys) + "] }"
+    print(f"next: add {added} to `vars: {{ millesime: [...] }}` in {names}:")
+    print(f"  {fmt(current)}  ->  {fmt(wanted)}")
+    print("then run `opencoll refresh`.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="data/samples/geo")
     ap.add_argument("--npm-dir", default=None, help="use pre-downloaded packages (see docstring)")
+    ap.add_argument(
+        "--version", dest="versions", action="append", type=parse_version, default=None,
+        metavar="VERSION:MILLESIME",
+        help="package version and the COG millésime it carries, e.g. 3.1.1:2023 (repeatable; "
+             "default: " + ", ".join(f"{v}:{m}" for v, m in VERSIONS) + ")")
     args = ap.parse_args()
+    versions = args.versions or VERSIONS
+    seen: dict[int, str] = {}
+    for version, millesime in versions:
+        if millesime in seen:
+            ap.error(f"argument --version: millésime {millesime} given twice "
+                     f"({seen[millesime]} and {version})")
+        seen[millesime] = version
+        known = KNOWN_MILLESIMES.get(version)
+        if known is not None and known != millesime:
+            print(f"WARNING: {PACKAGE}@{version} carries the COG {known}, "
+                  f"not {millesime}; writing it as millésime {millesime} as asked", file=sys.stderr)
     os.makedirs(args.out, exist_ok=True)
 
     all_counts = {}
     with tempfile.TemporaryDirectory(prefix="derive_geo_") as tmp:
-        for version, millesime in VERSIONS:
+        for version, millesime in versions:
             print(f"{PACKAGE}@{version} (millésime {millesime})")
             data_dir = fetch_package(version, tmp, args.npm_dir)
             all_counts[millesime] = derive_communes(
@@ -166,7 +285,7 @@ def main() -> None:
 
     # Markdown table of row counts per type per vintage (pasted into the README).
     types = sorted({t for c in all_counts.values() for t in c})
-    years = [m for _, m in VERSIONS]
+    years = [m for _, m in versions]
     print()
     print("| type | " + " | ".join(str(y) for y in years) + " |")
     print("|---|" + "---:|" * len(years))
@@ -175,12 +294,20 @@ def main() -> None:
     print("| **total** | " + " | ".join(
         f"{sum(all_counts[y].values()):,}".replace(",", " ") for y in years) + " |")
 
-    expected = {2021: 35059, 2026: 34969}
-    for y, n in expected.items():
-        got = all_counts[y]["commune-actuelle"]
-        if got != n:
-            sys.exit(f"check failed: {y} has {got} commune-actuelle rows, expected {n}")
-    print("\ncheck ok: commune-actuelle 2021 = 35059, 2026 = 34969")
+    checked, unchecked = [], []
+    for version, millesime in versions:
+        n = EXPECTED_COMMUNES.get((version, millesime))
+        got = all_counts[millesime]["commune-actuelle"]
+        if n is None:
+            unchecked.append(f"{millesime} ({version}) = {got}")
+        elif got != n:
+            sys.exit(f"check failed: {millesime} has {got} commune-actuelle rows, expected {n}")
+        else:
+            checked.append(f"{millesime} = {n}")
+    if checked:
+        print("\ncheck ok: commune-actuelle " + ", ".join(checked))
+    if unchecked:
+        print("\nno expected count known (not checked): commune-actuelle " + ", ".join(unchecked))
 
     print("\nsizes:")
     total = 0
@@ -190,6 +317,9 @@ def main() -> None:
             total += sz
             print(f"  {fn}: {sz} bytes")
     print(f"  total .gz: {total} bytes")
+
+    if args.versions:
+        print_vars_change(args.out, years)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,11 @@ impl Observer for JsonLines {
                     "table_version": report.table_version,
                     "seconds": (report.seconds * 1000.0).round() / 1000.0,
                     "checks": checks,
+                    "sources_failed": report
+                        .sources_failed
+                        .iter()
+                        .map(|(file, reason)| json!({"file": file, "reason": reason}))
+                        .collect::<Vec<_>>(),
                 });
                 if let Some(e) = &report.error {
                     v["error"] = Value::String(e.to_string());

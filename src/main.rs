@@ -872,6 +872,15 @@ fn print_report(name: &str, r: &oc_engine::RunReport) {
     {
         println!("        {}", c.summary());
     }
+    for (file, why) in r.sources_failed.iter().take(5) {
+        println!("        left out {file}: {why}");
+    }
+    if r.sources_failed.len() > 5 {
+        println!(
+            "        … {} sources left out in all (in _ops.rejects, line 0)",
+            r.sources_failed.len()
+        );
+    }
     for rj in &r.rejects_sample {
         println!(
             "        rejected {}:{}{}: {}{}",

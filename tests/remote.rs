@@ -209,3 +209,133 @@ fn a_web_page_is_decoded_with_the_charset_its_server_declares() {
     );
     assert_eq!(p.value("SELECT count(*) FROM ref.pages"), "2");
 }
+
+/// The fiches server of tests/fixtures/servers/fiches.py, on a free port.
+fn fiches_server() -> (Server, u16) {
+    let port = free_port();
+    let server = Server(
+        Command::new(common::python_with_duckdb())
+            .arg(common::repo().join("tests/fixtures/servers/fiches.py"))
+            .arg(port.to_string())
+            .arg(common::shared().join("dgfip/html-fiches-alize2"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port);
+    (server, port)
+}
+
+/// The statuses the server answered, per path.
+fn stats(port: u16) -> serde_json::Value {
+    let out = Command::new(common::python_with_duckdb())
+        .arg("-c")
+        .arg(format!(
+            "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/stats').read().decode())"
+        ))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn pages_fetched_per_code_from_the_lake_politely_and_failures_recorded() {
+    let (_server, port) = fiches_server();
+    let p = Proj::empty(&["ref", "fiches"]);
+    p.write(
+        "pipelines/codes.yaml",
+        fixture("remote/ref_codes.yaml", &[]),
+    );
+    let pages = |max_failed: u64| {
+        fixture(
+            "remote/fiches_pages.yaml",
+            &[
+                ("PORT", &port.to_string()),
+                ("MAX_FAILED", &max_failed.to_string()),
+            ],
+        )
+    };
+    p.write("pipelines/pages.yaml", pages(3));
+    // Five codes, two of them answered with a 429 (Retry-After: 1) and two 500s first.
+    p.write(
+        "data/codes.csv",
+        "code\n45001\n45002\n45003\nr429-45004\nr500-45005\n",
+    );
+    let out = p.ok(&["refresh"]);
+    assert!(out.contains("ok      ref.codes"), "{out}");
+    assert!(out.contains("ok      fiches.pages"), "{out}");
+    assert_eq!(
+        p.value("SELECT count(DISTINCT code) || ' ' || count(DISTINCT exercice) FROM fiches.pages"),
+        "5 3"
+    );
+    let seen = stats(port);
+    assert_eq!(
+        seen["/fiche/r429-45004.html"],
+        serde_json::json!([429, 200])
+    );
+    assert_eq!(
+        seen["/fiche/r500-45005.html"],
+        serde_json::json!([500, 500, 200])
+    );
+    // Nothing changed: the plan skips the pipeline after conditional requests only (304).
+    let out = p.ok(&["refresh"]);
+    assert!(out.contains("skip    fiches.pages: unchanged"), "{out}");
+    let seen = stats(port);
+    assert_eq!(seen["/fiche/45001.html"], serde_json::json!([200, 304]));
+    assert_eq!(
+        seen["/fiche/r500-45005.html"],
+        serde_json::json!([500, 500, 200, 304])
+    );
+
+    // Three more codes whose pages fail for good: a timeout, a body cut short, a page in the
+    // wrong encoding. The lake's new codes make the pipeline stale; it goes on without them.
+    p.write(
+        "data/codes.csv",
+        "code\n45001\n45002\n45003\nr429-45004\nr500-45005\nslow-45006\ntrunc-45007\nenc-45008\n",
+    );
+    let out = p.ok(&["refresh"]);
+    assert!(out.contains("ok      fiches.pages"), "{out}");
+    assert!(out.contains("left out http://127.0.0.1:"), "{out}");
+    assert_eq!(
+        p.value("SELECT count(DISTINCT code) FROM fiches.pages"),
+        "5"
+    );
+    let left_out = p.rows(
+        "SELECT regexp_replace(source_file, '.*/fiche/', '') || ' ' || reason FROM _ops.rejects
+         WHERE pipeline = 'fiches.pages' AND line = 0 ORDER BY source_file",
+    );
+    assert_eq!(left_out.len(), 3, "{left_out:?}");
+    assert!(
+        left_out[0].contains("enc-45008.html source left out: http://127.0.0.1:")
+            && left_out[0].contains(
+                "/fiche/enc-45008.html:41: byte 0xE9 is not UTF-8, the encoding given by the server's Content-Type"
+            ),
+        "{left_out:?}"
+    );
+    assert!(
+        left_out[1].starts_with(
+            "slow-45006.html source left out: cannot fetch: timed out (gave up after 3 attempts)"
+        ),
+        "{left_out:?}"
+    );
+    assert!(
+        left_out[2]
+            .starts_with("trunc-45007.html source left out: cannot fetch: download interrupted"),
+        "{left_out:?}"
+    );
+    // fetched once per run (the decision to run hands its fetches over), three attempts
+    assert_eq!(
+        stats(port)["/fiche/trunc-45007.html"],
+        serde_json::json!([200, 200, 200])
+    );
+
+    // One failure more than the pipeline tolerates: the run fails, the table keeps its rows.
+    p.write("pipelines/pages.yaml", pages(2));
+    let before = p.value("SELECT count(*) FROM fiches.pages");
+    let out = p.run(&["refresh"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = common::stdout(&out);
+    assert!(text.contains("FAILED  fiches.pages"), "{text}");
+    assert_eq!(p.value("SELECT count(*) FROM fiches.pages"), before);
+}

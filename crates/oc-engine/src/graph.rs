@@ -1,5 +1,6 @@
 //! The one dependency graph of a project: the lake tables each pipeline reads, from its
-//! transform SQL, its `sql:` columns and the targets of its relationship checks. Refresh order
+//! transform SQL, its `sql:` columns, its vars' queries and the targets of its relationship
+//! checks. Refresh order
 //! (waves) and staleness (incremental refresh) both come from it, so a kind of dependency can
 //! never order a refresh without also making it stale, or the reverse.
 
@@ -30,6 +31,10 @@ fn reads_in(ctx: &datafusion::prelude::SessionContext, pf: &PipelineFile) -> BTr
         }
     };
     for sql in pf.pipeline.sql_steps() {
+        add(&sql.value);
+    }
+    // A var's values from the lake: the files to read depend on that table.
+    for (_, sql) in pf.pipeline.var_queries() {
         add(&sql.value);
     }
     for spec in pf.pipeline.columns.values() {

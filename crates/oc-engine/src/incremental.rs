@@ -20,11 +20,18 @@ pub enum Decision {
     /// sources included), handed to the run so nothing is fetched twice.
     Run {
         reason: String,
-        sources: Option<Vec<SourceFile>>,
+        sources: Option<Sources>,
     },
     Skip {
         reason: String,
     },
+}
+
+/// A pipeline's source files, expanded and fetched, and those that could not be fetched.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub files: Vec<SourceFile>,
+    pub failed: Vec<crate::fetch::FetchError>,
 }
 
 impl Decision {
@@ -150,13 +157,26 @@ pub async fn decide(
                 .unwrap_or_default()
         ));
     }
-    let mut files = expand_sources(&pf.pipeline, root);
-    if let Err(e) = crate::fetch::materialize(root, &mut files).await {
-        return Decision::run(format!("cannot fetch a source ({e})"));
+    let queried = match crate::vars::resolve(&pf.pipeline, tables).await {
+        Ok(q) => q,
+        Err(e) => return Decision::run(format!("cannot list the sources ({e})")),
+    };
+    let mut files = expand_sources(&pf.pipeline, root, &queried);
+    let failed =
+        crate::fetch::materialize(root, &mut files, pf.pipeline.source.fetch.as_ref()).await;
+    if let Some(e) = failed.first() {
+        // the run goes on with what was fetched, and records what was not (no second try)
+        return Decision::Run {
+            reason: format!("cannot fetch a source ({e})"),
+            sources: Some(Sources { files, failed }),
+        };
     }
     let run = |reason: String| Decision::Run {
         reason,
-        sources: Some(files.clone()),
+        sources: Some(Sources {
+            files: files.clone(),
+            failed: Vec::new(),
+        }),
     };
     if files.len() != last.sources.len() {
         return run("the set of source files changed".into());

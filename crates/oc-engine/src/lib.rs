@@ -19,6 +19,7 @@ pub mod restore;
 pub mod run;
 pub mod schedule;
 mod stream;
+pub mod vars;
 
 pub use error::{RefreshError, RunError};
 pub use graph::DependencyGraph;

@@ -244,6 +244,7 @@ async fn run(
         files: vec![],
         dependencies: deps,
         checks: vec![],
+        sources_failed: Vec::new(),
     };
     // A lock held by another refresh is a failed run too, recorded like any other.
     let (lock, result) = match lake.lock(&view.name, &run_id, opts.lock_wait).await {

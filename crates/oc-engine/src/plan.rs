@@ -186,6 +186,30 @@ pub async fn validate_with_graph(
                 continue;
             }
         };
+        // A var's query runs on tables of earlier pipelines (registered below, in order).
+        for (name, sql) in pf.pipeline.var_queries() {
+            let at = |msg: String| {
+                Diagnostic::new(
+                    &pf.path,
+                    sql.referenced.line(),
+                    sql.referenced.column(),
+                    msg,
+                )
+            };
+            match ctx.sql_with_options(&sql.value, read_only()).await {
+                Ok(df) if df.schema().fields().len() != 1 => diags.push(
+                    at(format!(
+                        "source.vars.{name}: the query returns {} columns; it must return one (the values)",
+                        df.schema().fields().len()
+                    )),
+                ),
+                Ok(_) => {}
+                Err(e) => diags.push(
+                    at(format!("source.vars.{name}: {}", first_line(&e.to_string())))
+                        .with_hint("a query on the lake's tables, e.g. SELECT code FROM ref.communes WHERE …"),
+                ),
+            }
+        }
         let empty =
             Arc::new(MemTable::try_new(plan.input_schema.clone(), vec![vec![]]).expect("schema"));
         match plan_output(&ctx, pf, empty).await {
@@ -301,7 +325,7 @@ mod tests {
     /// must stop `validate`, so that `refresh` never reaches it while reading.
     #[tokio::test]
     async fn validate_catches_every_spec_error_readers_would_raise() {
-        let cases: [(&str, &str, &str); 17] = [
+        let cases: [(&str, &str, &str); 20] = [
             (
                 "data/x.json",
                 "source: { path: data/x.json }\ncolumns:\n  a: { from: \"/^code$/\" }\n",
@@ -386,6 +410,21 @@ mod tests {
                 "data/x.parquet",
                 "source: { path: data/x.parquet, member: a.csv }\ncolumns:\n  a: { from: A }\n",
                 "`member` applies to zip archives",
+            ),
+            (
+                "data/x.csv",
+                "source: { path: \"data/{c}.csv\", vars: { c: { sql: \"SELECT 1 AS a, 2 AS b\" } } }\ncolumns:\n  a: { from: A }\n",
+                "source.vars.c: the query returns 2 columns",
+            ),
+            (
+                "data/x.csv",
+                "source: { path: \"data/{c}.csv\", vars: { c: { sql: \"SELECT code FROM ref.nowhere\" } } }\ncolumns:\n  a: { from: A }\n",
+                "source.vars.c: Error during planning: table 'datafusion.ref.nowhere' not found",
+            ),
+            (
+                "data/x.csv",
+                "source: { path: data/x.csv, fetch: { rate: 0 } }\ncolumns:\n  a: { from: A }\n",
+                "fetch.rate is requests per second per host",
             ),
         ];
         for (data, pipeline, message) in cases {

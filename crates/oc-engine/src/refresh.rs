@@ -437,7 +437,7 @@ mod tests {
         match decide(&project.root, &graph, &tables, pf, last.get("ref.a"), false).await {
             Decision::Run {
                 reason,
-                sources: Some(files),
+                sources: Some(crate::incremental::Sources { files, .. }),
             } => {
                 assert_eq!(reason, "source changed: data/a.csv");
                 assert_eq!(files.len(), 1);

@@ -14,7 +14,7 @@ use chrono::Utc;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::error::DataFusionError;
 use futures::StreamExt;
-use oc_extract::{ExtractError, FileStats, Reject, Sink, SourceFile, expand_sources, read_file};
+use oc_extract::{ExtractError, FileStats, Reject, Sink, expand_sources, read_file};
 use oc_lake::ops::{
     CheckRecord, RejectRecord, RunRecord, record_checks, record_rejects, record_run,
 };
@@ -38,7 +38,7 @@ pub struct RunOptions {
     pub lock_wait: std::time::Duration,
     /// The source files, already expanded and fetched (by the decision to run); else the run
     /// expands and fetches them itself.
-    pub sources: Option<Vec<SourceFile>>,
+    pub sources: Option<crate::incremental::Sources>,
     /// The lake tables the pipeline reads, loaded for its wave; else the run loads them.
     pub tables: Option<Arc<LakeTables>>,
     /// What the pipeline reads, from the project's dependency graph; else parsed from its SQL.
@@ -64,6 +64,9 @@ pub struct RunReport {
     pub dependencies: BTreeMap<String, u64>,
     /// Results of the pipeline's checks on the new version.
     pub checks: Vec<crate::checks::CheckResult>,
+    /// Source files left out, with why (not fetched, or not readable), when
+    /// `max_failed_sources` allows it; they are in `_ops.rejects` too.
+    pub sources_failed: Vec<(String, String)>,
 }
 
 /// What the reader thread sends: batches go to the plan, rejects are kept here.
@@ -103,7 +106,44 @@ impl Sink for ChannelSink {
     }
 }
 
-type ReaderOutput = (Vec<(String, FileStats)>, Vec<Reject>, Option<ExtractError>);
+/// What the reader thread returns: the files read, the rejected rows, the files left out
+/// (tolerated failures) and the error that stopped it.
+type ReaderOutput = (
+    Vec<(String, FileStats)>,
+    Vec<Reject>,
+    Vec<(String, String)>,
+    Option<ExtractError>,
+);
+
+/// Holds one file's batches and rejects until the file is read whole.
+#[derive(Default)]
+struct HeldSink {
+    batches: Vec<RecordBatch>,
+    rejects: Vec<Reject>,
+}
+
+impl Sink for HeldSink {
+    fn batch(&mut self, batch: RecordBatch) -> Result<(), ExtractError> {
+        self.batches.push(batch);
+        Ok(())
+    }
+    fn reject(&mut self, reject: Reject) -> Result<(), ExtractError> {
+        self.rejects.push(reject);
+        Ok(())
+    }
+}
+
+impl HeldSink {
+    fn release(self, to: &mut dyn Sink) -> Result<(), ExtractError> {
+        for b in self.batches {
+            to.batch(b)?;
+        }
+        for r in self.rejects {
+            to.reject(r)?;
+        }
+        Ok(())
+    }
+}
 
 /// Runs `pf` into `lake`: one commit on success, nothing visible on failure. Always records the
 /// run in `_ops.runs` (and rejected rows in `_ops.rejects`).
@@ -132,6 +172,7 @@ pub async fn run_pipeline(
         files: Vec::new(),
         dependencies: BTreeMap::new(),
         checks: Vec::new(),
+        sources_failed: Vec::new(),
     };
 
     let (lock, result) = match lake.lock(&name, &run_id, opts.lock_wait).await {
@@ -229,16 +270,6 @@ async fn execute(
     let p = &pf.pipeline;
     let name = p.name.value.as_str();
     let plan = PipelinePlan::new(pf).map_err(RunError::Spec)?;
-    let files: Vec<SourceFile> = match &opts.sources {
-        Some(f) => f.clone(),
-        None => {
-            let mut f = expand_sources(p, root);
-            crate::fetch::materialize(root, &mut f)
-                .await
-                .map_err(RunError::Fetch)?;
-            f
-        }
-    };
     let reads: Vec<String> = match &opts.reads {
         Some(r) => r.clone(),
         None => crate::graph::reads(pf).into_iter().collect(),
@@ -251,6 +282,25 @@ async fn execute(
                 .map_err(|e| RunError::Sql(e.to_string()))?,
         ),
     };
+    let (files, failed) = match &opts.sources {
+        Some(s) => (s.files.clone(), s.failed.clone()),
+        None => {
+            let queried = crate::vars::resolve(p, &tables)
+                .await
+                .map_err(RunError::Spec)?;
+            let mut f = expand_sources(p, root, &queried);
+            let failed = crate::fetch::materialize(root, &mut f, p.source.fetch.as_ref()).await;
+            (f, failed)
+        }
+    };
+    for e in failed {
+        report
+            .sources_failed
+            .push((e.url.clone(), format!("{}: {}", e.what, e.message)));
+        if report.sources_failed.len() as u64 > p.max_failed_sources {
+            return Err(RunError::Fetch(e));
+        }
+    }
     report.dependencies =
         crate::incremental::dependency_versions(reads.iter().map(String::as_str), &tables);
 
@@ -261,6 +311,8 @@ async fn execute(
     let progress = opts.progress.clone();
     let cancel = Arc::new(AtomicBool::new(false));
     let cancel_reader = cancel.clone();
+    let tolerated = p.max_failed_sources;
+    let failed_before = report.sources_failed.len() as u64;
     let reader = tokio::task::spawn_blocking(move || -> ReaderOutput {
         let mut sink = ChannelSink {
             tx,
@@ -271,39 +323,65 @@ async fn execute(
             closed: false,
         };
         let mut stats = Vec::new();
+        let mut skipped = Vec::new();
         for f in &files {
-            match read_file(&spec, f, &mut sink) {
+            // With failures tolerated, a file's rows are held until it is read whole, so that
+            // a page that fails half-way leaves nothing behind.
+            let read = if tolerated > failed_before {
+                let mut held = HeldSink::default();
+                read_file(&spec, f, &mut held).and_then(|s| held.release(&mut sink).map(|_| s))
+            } else {
+                read_file(&spec, f, &mut sink)
+            };
+            match read {
                 Ok(s) => stats.push((f.display.clone(), s)),
+                Err(e)
+                    if e.message != WRITER_STOPPED
+                        && failed_before + (skipped.len() as u64) < tolerated =>
+                {
+                    skipped.push((f.display.clone(), e.to_string()));
+                }
                 Err(e) => {
                     let _ = sink
                         .tx
                         .blocking_send(Err(DataFusionError::Execution(e.to_string())));
-                    return (stats, sink.rejects, Some(e));
+                    return (stats, sink.rejects, skipped, Some(e));
                 }
             }
         }
-        (stats, sink.rejects, None)
+        (stats, sink.rejects, skipped, None)
     });
 
     let outcome = write_output(lake, pf, &plan, &tables, rx).await;
     if outcome.is_err() {
         cancel.store(true, Ordering::Relaxed);
     }
-    let (stats, rejects, read_error) = reader.await.map_err(|e| RunError::Reader(e.to_string()))?;
+    let (stats, rejects, skipped, read_error) =
+        reader.await.map_err(|e| RunError::Reader(e.to_string()))?;
     report.rows_read = stats.iter().map(|(_, s)| s.rows_read).sum();
     report.rows_rejected = rejects.len() as u64;
     report.files = stats;
     report.rejects_sample = rejects.iter().take(5).cloned().collect();
-    if !rejects.is_empty() {
-        let records: Vec<RejectRecord> = rejects
+    report.sources_failed.extend(skipped);
+    if !rejects.is_empty() || !report.sources_failed.is_empty() {
+        // A source left out is recorded as a reject of line 0: the whole file.
+        let records: Vec<RejectRecord> = report
+            .sources_failed
             .iter()
-            .map(|r| RejectRecord {
+            .map(|(file, reason)| RejectRecord {
+                file: file.clone(),
+                line: 0,
+                column: None,
+                value: None,
+                reason: format!("source left out: {reason}"),
+            })
+            .chain(rejects.iter().map(|r| RejectRecord {
                 file: r.file.clone(),
                 line: r.line,
                 column: r.column.clone(),
                 value: r.value.clone(),
                 reason: r.reason.clone(),
-            })
+            }))
             .collect();
         record_rejects(lake, run_id, name, &records)
             .await

@@ -320,9 +320,24 @@ impl ReadSpec {
     }
 }
 
-/// Values of `vars` for each expanded source path.
-pub fn expand_sources(p: &Pipeline, root: &std::path::Path) -> Vec<SourceFile> {
-    let vars = p.vars();
+/// The source files a pipeline's path expands to, one per combination of its vars' values.
+/// `queried` holds the values of the vars given by a query on the lake (resolved by the
+/// engine); the listed ones come from the pipeline.
+pub fn expand_sources(
+    p: &Pipeline,
+    root: &std::path::Path,
+    queried: &IndexMap<String, Vec<String>>,
+) -> Vec<SourceFile> {
+    let listed = p.vars();
+    let vars: IndexMap<String, Vec<String>> = p
+        .source
+        .vars
+        .keys()
+        .filter_map(|k| {
+            let values = listed.get(k).or_else(|| queried.get(k))?;
+            Some((k.clone(), values.clone()))
+        })
+        .collect();
     oc_spec::template::bindings(&vars)
         .into_iter()
         .map(|b| {

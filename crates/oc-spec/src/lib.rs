@@ -23,9 +23,9 @@ pub use checks::{CheckSpec, Severity, Threshold};
 pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{CellRange, parse_range};
 pub use pipeline::{
-    ColumnSpec, CsvOptions, Encoding, Format, HtmlOptions, JsonOptions, OnExtraColumns,
-    OnSchemaChange, Pipeline, Sections, SheetRef, Source, SourceFormat, Target, TransformStep,
-    Unpivot, WriteMode, XlsxOptions,
+    ColumnSpec, CsvOptions, Encoding, FetchOptions, Format, HtmlOptions, JsonOptions,
+    OnExtraColumns, OnSchemaChange, Pipeline, Sections, SheetRef, Source, SourceFormat, Target,
+    TransformStep, Unpivot, VarQuery, VarSpec, WriteMode, XlsxOptions,
 };
 pub use pipeline::{PdfOptions, PdfStrategy};
 pub use project::{Project, ViewDef};

@@ -30,6 +30,11 @@ pub struct Pipeline {
     /// How many rejected rows the run tolerates before failing (rejects are always recorded).
     #[serde(default)]
     pub max_rejects: u64,
+    /// How many source files (pages) may fail — not fetched, or not readable — before the run
+    /// fails. Failed files are recorded in `_ops.rejects` and their rows left out; the default
+    /// 0 fails the run on the first one.
+    #[serde(default)]
+    pub max_failed_sources: u64,
     #[serde(default)]
     pub transform: Vec<TransformStep>,
     #[serde(default)]
@@ -46,8 +51,12 @@ pub struct Pipeline {
 pub struct Source {
     /// A path relative to the project (or absolute), with `{var}` placeholders.
     pub path: Spanned<String>,
+    /// Values of the placeholders: a list, or `{ sql: "SELECT …" }` on the lake (one value
+    /// per row of its single column).
     #[serde(default)]
-    pub vars: IndexMap<String, Vec<VarValue>>,
+    pub vars: IndexMap<String, VarSpec>,
+    /// How remote files are fetched (concurrency, politeness, retries, timeout).
+    pub fetch: Option<FetchOptions>,
     pub format: Option<Format>,
     /// Member of a `.zip` archive to read (by name, or `/regex/`); default: the only member.
     pub member: Option<String>,
@@ -58,6 +67,37 @@ pub struct Source {
     pub xlsx: Option<XlsxOptions>,
     /// Tables of web pages (`.html`, `.htm`).
     pub html: Option<HtmlOptions>,
+}
+
+/// The values of one `source.vars` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum VarSpec {
+    Values(Vec<VarValue>),
+    Query(VarQuery),
+}
+
+/// `{ sql: "SELECT siren FROM ref.communes WHERE …" }`: the values come from the lake when
+/// the pipeline runs (it then runs after the tables the query reads).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VarQuery {
+    pub sql: Spanned<String>,
+}
+
+/// `source.fetch`: how remote sources are downloaded.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchOptions {
+    /// Downloads at the same time (default 4).
+    pub concurrency: Option<usize>,
+    /// Requests per second to one host, at most (default 5).
+    pub rate: Option<f64>,
+    /// Retries of a request that failed with 429, 5xx, a timeout or a broken connection, with
+    /// exponential backoff, or the wait the server's `Retry-After` asks for (default 3).
+    pub retries: Option<u32>,
+    /// Seconds one request may take, body included (default 60).
+    pub timeout: Option<f64>,
 }
 
 /// A `vars` value: YAML numbers and strings are both accepted and used as text.
@@ -630,12 +670,26 @@ pub enum WriteMode {
 }
 
 impl Pipeline {
+    /// The vars whose values the pipeline lists (not those a query on the lake gives).
     pub fn vars(&self) -> IndexMap<String, Vec<String>> {
         self.source
             .vars
             .iter()
-            .map(|(k, v)| (k.clone(), v.iter().map(VarValue::as_string).collect()))
+            .filter_map(|(k, v)| match v {
+                VarSpec::Values(v) => {
+                    Some((k.clone(), v.iter().map(VarValue::as_string).collect()))
+                }
+                VarSpec::Query(_) => None,
+            })
             .collect()
+    }
+
+    /// The vars given by a query on the lake, with their SQL.
+    pub fn var_queries(&self) -> impl Iterator<Item = (&str, &Spanned<String>)> {
+        self.source.vars.iter().filter_map(|(k, v)| match v {
+            VarSpec::Query(q) => Some((k.as_str(), &q.sql)),
+            VarSpec::Values(_) => None,
+        })
     }
 
     pub fn format(&self) -> Option<Format> {

@@ -26,6 +26,8 @@ pub(super) fn check(pf: &PipelineFile, diags: &mut Diagnostics) {
     if let Some(h) = &p.source.html {
         sheet_groups.extend(h.capture_names());
     }
+    // … and so are the vars a query on the lake gives.
+    sheet_groups.extend(p.var_queries().map(|(k, _)| k.to_string()));
     // Columns.
     if p.columns.is_empty() {
         let (l, c) = locate_key(&pf.text, "columns");

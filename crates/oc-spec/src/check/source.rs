@@ -21,8 +21,9 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
     let (pl, pc) = at(&p.source.path);
     let used = template::placeholders(&p.source.path.value);
     let vars = p.vars();
+    let queried: Vec<&str> = p.var_queries().map(|(k, _)| k).collect();
     for u in &used {
-        if !vars.contains_key(u) {
+        if !vars.contains_key(u) && !queried.contains(&u.as_str()) {
             diags.push(
                 Diagnostic::new(
                     file,
@@ -31,6 +32,39 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
                     format!("`{{{u}}}` is used in source.path but not declared"),
                 )
                 .with_hint(format!("add `vars: {{ {u}: [...] }}` under source")),
+            );
+        }
+    }
+    for k in &queried {
+        if !used.iter().any(|u| u == k) {
+            let (l, c) = locate_key(&pf.text, k);
+            diags.push(
+                Diagnostic::new(file, l, c, format!("source.vars.{k} is not used in source.path: the same file would be read once per value"))
+                    .with_hint(format!("put `{{{k}}}` in the path, or remove the variable")),
+            );
+        }
+    }
+    if let Some(f) = &p.source.fetch {
+        let mut bad = |key: &str, msg: &str| {
+            let (l, c) = locate_key(&pf.text, key);
+            diags.push(Diagnostic::new(file, l, c, msg.to_string()));
+        };
+        if f.concurrency == Some(0) {
+            bad("concurrency", "fetch.concurrency must be at least 1");
+        }
+        if f.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            bad(
+                "rate",
+                "fetch.rate is requests per second per host: a positive number",
+            );
+        }
+        if f.timeout.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
+            bad("timeout", "fetch.timeout is in seconds: a positive number");
+        }
+        if !is_remote(&p.source.path.value) {
+            bad(
+                "fetch",
+                "fetch options apply to https://, http:// and s3:// sources",
             );
         }
     }
@@ -157,6 +191,7 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
             }
         }
     }
+    // Files named by a query's values are only known when the pipeline runs.
     if used.iter().all(|u| vars.contains_key(u)) && !is_remote(&p.source.path.value) {
         for b in template::bindings(&vars) {
             let rel = template::render(&p.source.path.value, &b);
