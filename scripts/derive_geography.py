@@ -231,15 +231,18 @@ def print_vars_change(out: str, millesimes: list[int]) -> None:
             items = [x.strip() for x in m.group(1).split(",") if x.strip()]
             if all(x.isdigit() for x in items):
                 lists[n] = [int(x) for x in items]
-    ys = [str(y) for y in millesimes]
-    added = ys[0] if len(ys) == 1 else ", ".join(ys[:-1]) + " and " + ys[-1]
+    def spelled(years: list[int]) -> str:
+        ys = [str(y) for y in years]
+        return ys[0] if len(ys) == 1 else ", ".join(ys[:-1]) + " and " + ys[-1]
+
     print()
     if len(lists) != len(REF_PIPELINES) or len({tuple(v) for v in lists.values()}) != 1:
-        print(f"next: add {added} to `vars: {{ millesime: [...] }}` in {names}"
+        print(f"next: add {spelled(millesimes)} to `vars: {{ millesime: [...] }}` in {names}"
               " (could not read one common list there), then run `opencoll refresh`")
         return
     current = next(iter(lists.values()))
     wanted = sorted(set(current) | set(millesimes))
+    added = spelled([y for y in wanted if y not in current]) if wanted != current else ""
     if wanted == current:
         print(f"{names} already list millésimes {current}: nothing to change;"
               " run `opencoll refresh`")

@@ -36,7 +36,8 @@ fn npm_cache(version: &str) -> PathBuf {
     let home = std::env::var_os("HOME").expect("HOME is not set: cannot find ~/.cache");
     let cache = PathBuf::from(home).join(".cache/opencoll-npm");
     std::fs::create_dir_all(&cache).unwrap();
-    let tgz = cache.join(format!("etalab-decoupage-administratif-{version}.tgz"));
+    let name = format!("etalab-decoupage-administratif-{version}.tgz");
+    let tgz = cache.join(&name);
     if !tgz.is_file() {
         // Packed in a private folder and moved into place: a concurrent run never sees half a file.
         let tmp = tempfile::tempdir_in(&cache).unwrap();
@@ -47,7 +48,7 @@ fn npm_cache(version: &str) -> PathBuf {
                 .arg(format!("{PACKAGE}@{version}"))
                 .current_dir(tmp.path()),
         );
-        std::fs::rename(tmp.path().join(tgz.file_name().unwrap()), &tgz).unwrap();
+        std::fs::rename(tmp.path().join(name), tgz).unwrap();
     }
     cache
 }
@@ -101,7 +102,7 @@ fn a_cog_vintage_added_with_one_command_maps_to_the_latest() {
             path.display()
         );
         let text = text.replace("millesime: [2021, 2026]", "millesime: [2021, 2023, 2026]");
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(path, text).unwrap();
     }
 
     let out = p.ok(&["refresh"]);

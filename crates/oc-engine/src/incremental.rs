@@ -157,6 +157,13 @@ pub async fn decide(
                 .unwrap_or_default()
         ));
     }
+    if let Some(db) = &pf.pipeline.source.database {
+        let sqlite = db.url.as_ref().is_some_and(|u| u.value.starts_with("sqlite:"));
+        if !sqlite {
+            // a server's tables have no file to compare: read them (incremental: the new rows)
+            return Decision::run("a database server is read at every refresh");
+        }
+    }
     let queried = match crate::vars::resolve(&pf.pipeline, tables).await {
         Ok(q) => q,
         Err(e) => return Decision::run(format!("cannot list the sources ({e})")),

@@ -325,7 +325,7 @@ mod tests {
     /// must stop `validate`, so that `refresh` never reaches it while reading.
     #[tokio::test]
     async fn validate_catches_every_spec_error_readers_would_raise() {
-        let cases: [(&str, &str, &str); 20] = [
+        let cases: [(&str, &str, &str); 23] = [
             (
                 "data/x.json",
                 "source: { path: data/x.json }\ncolumns:\n  a: { from: \"/^code$/\" }\n",
@@ -425,6 +425,21 @@ mod tests {
                 "data/x.csv",
                 "source: { path: data/x.csv, fetch: { rate: 0 } }\ncolumns:\n  a: { from: A }\n",
                 "fetch.rate is requests per second per host",
+            ),
+            (
+                "data/x.csv",
+                "source: { database: { url: \"postgres://desl:secret@db/x\", query: \"SELECT 1 AS a\" } }\ncolumns:\n  a: { from: a }\n",
+                "the URL holds a password: it must not sit in the pipeline",
+            ),
+            (
+                "data/x.csv",
+                "source: { database: { url: \"mysql://db/x\", query: \"SELECT 1 AS a\" } }\ncolumns:\n  a: { from: a }\n",
+                "is not a database URL",
+            ),
+            (
+                "data/x.csv",
+                "source: { path: data/x.csv, incremental: { cursor: maj } }\ncolumns:\n  a: { from: A }\n",
+                "incremental applies to database sources",
             ),
         ];
         for (data, pipeline, message) in cases {

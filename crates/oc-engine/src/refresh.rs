@@ -261,6 +261,7 @@ pub async fn run_wave(
                 progress: Some(progress),
                 lock_wait: opts.lock_wait,
                 sources,
+                full: opts.full,
                 tables: Some(tables),
                 reads: Some(graph.reads(&name).map(str::to_string).collect()),
             };

@@ -39,6 +39,8 @@ pub struct RunOptions {
     /// The source files, already expanded and fetched (by the decision to run); else the run
     /// expands and fetches them itself.
     pub sources: Option<crate::incremental::Sources>,
+    /// `--full`: an incremental source is read whole and replaces the table.
+    pub full: bool,
     /// The lake tables the pipeline reads, loaded for its wave; else the run loads them.
     pub tables: Option<Arc<LakeTables>>,
     /// What the pipeline reads, from the project's dependency graph; else parsed from its SQL.
@@ -82,6 +84,9 @@ struct ChannelSink {
 }
 
 const WRITER_STOPPED: &str = "the writer stopped";
+
+/// Commit metadata key of an incremental source's cursor.
+pub const CURSOR_KEY: &str = "opencoll.cursor";
 
 impl Sink for ChannelSink {
     fn batch(&mut self, batch: RecordBatch) -> Result<(), ExtractError> {
@@ -304,9 +309,26 @@ async fn execute(
     report.dependencies =
         crate::incremental::dependency_versions(reads.iter().map(String::as_str), &tables);
 
+    // An incremental source reads past the cursor its table's last version committed, and
+    // appends; `--full` (or no cursor yet) reads everything and replaces the table.
+    let mut spec = plan.spec.clone();
+    let mut mode = write_mode(p);
+    if let Some(db) = spec.database.as_mut()
+        && db.cursor.is_some()
+        && !opts.full
+    {
+        db.since = lake
+            .latest_commit_value(name, CURSOR_KEY)
+            .await?
+            .and_then(|v| v.as_str().map(str::to_string));
+        if db.since.is_some() {
+            mode = WriteMode::Append;
+        }
+    }
+    let appending = mode == WriteMode::Append;
+
     // The reader runs on a blocking thread; a small channel bounds memory.
     let (tx, rx) = mpsc::channel::<BatchResult>(4);
-    let spec = plan.spec.clone();
     let rows = Arc::new(AtomicU64::new(0));
     let progress = opts.progress.clone();
     let cancel = Arc::new(AtomicBool::new(false));
@@ -352,7 +374,7 @@ async fn execute(
         (stats, sink.rejects, skipped, None)
     });
 
-    let outcome = write_output(lake, pf, &plan, &tables, rx).await;
+    let outcome = write_output(lake, pf, &plan, &tables, mode, rx).await;
     if outcome.is_err() {
         cancel.store(true, Ordering::Relaxed);
     }
@@ -430,7 +452,12 @@ async fn execute(
             run_id: run_id.to_string(),
         });
     }
-    let mode = write_mode(p);
+    if appending && report.rows_written == 0 {
+        // nothing past the cursor: no empty version
+        writer.abort();
+        report.table_version = tables.version(name);
+        return Ok(());
+    }
     let mut writer = writer;
     if !p.checks.is_empty() {
         // Checks see the table as this run would leave it, before anything is committed.
@@ -480,6 +507,9 @@ async fn execute(
     if !notes.is_empty() {
         meta.insert("opencoll.notes".into(), serde_json::Value::Object(notes));
     }
+    if let Some(cursor) = report.files.iter().rev().find_map(|(_, s)| s.cursor.clone()) {
+        meta.insert(CURSOR_KEY.into(), serde_json::Value::String(cursor));
+    }
     let version = writer.commit(meta).await?;
     report.table_version = Some(version);
     Ok(())
@@ -491,6 +521,7 @@ async fn write_output(
     pf: &PipelineFile,
     plan: &PipelinePlan,
     tables: &LakeTables,
+    mode: WriteMode,
     rx: mpsc::Receiver<BatchResult>,
 ) -> Result<TableWrite, RunError> {
     let p = &pf.pipeline;
@@ -534,7 +565,7 @@ async fn write_output(
         name,
         schema,
         &p.target.partition_by,
-        write_mode(p),
+        mode,
         on_change,
     )
     .await?

@@ -98,6 +98,7 @@ pub fn read_file(
         sha256,
         bytes,
         notes: Vec::new(),
+        cursor: None,
     })
 }
 

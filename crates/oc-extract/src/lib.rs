@@ -8,6 +8,7 @@
 pub mod columnar;
 pub mod conform;
 pub mod csv;
+pub mod database;
 pub mod encoding;
 pub mod html;
 pub mod input;
@@ -44,6 +45,7 @@ pub fn read_file(
         // a page is parsed whole, its encoding found in its own bytes
         Format::Html => return html::read_page(spec, file, sink),
         Format::Parquet | Format::Arrow => return columnar::read_file(spec, file, sink),
+        Format::Database => return database::read(spec, file, sink),
         Format::Csv | Format::Json | Format::Pdf => {}
     }
     let ((rows_read, rows_rejected), sha256, bytes) = input::with_reader(
@@ -54,7 +56,12 @@ pub fn read_file(
             Format::Csv => csv::read(spec, file, r, sink),
             Format::Json => json::read(spec, file, r, sink),
             // they return early above: they need the whole file, not a text stream
-            Format::Pdf | Format::Xlsx | Format::Html | Format::Parquet | Format::Arrow => {
+            Format::Pdf
+            | Format::Xlsx
+            | Format::Html
+            | Format::Parquet
+            | Format::Arrow
+            | Format::Database => {
                 Err(ExtractError::new(
                     &file.display,
                     None,
@@ -69,5 +76,6 @@ pub fn read_file(
         sha256,
         bytes,
         notes: Vec::new(),
+        cursor: None,
     })
 }

@@ -53,6 +53,7 @@ pub fn read_file(
         sha256,
         bytes: size,
         notes: Vec::new(),
+        cursor: None,
     })
 }
 

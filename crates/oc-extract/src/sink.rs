@@ -78,7 +78,7 @@ pub trait Sink {
     fn reject(&mut self, reject: Reject) -> Result<(), ExtractError>;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileStats {
     pub rows_read: u64,
     pub rows_rejected: u64,
@@ -86,4 +86,7 @@ pub struct FileStats {
     pub bytes: u64,
     /// Footnotes and notes found around the table (workbooks), kept with the commit.
     pub notes: Vec<String>,
+    /// Incremental database sources: the cursor of the last row read, committed with the
+    /// version so that the next run starts after it.
+    pub cursor: Option<String>,
 }

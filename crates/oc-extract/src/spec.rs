@@ -145,6 +145,8 @@ pub struct ReadSpec {
     pub xlsx_table: XlsxTable,
     /// Which table of a web page, how it is decoded, what is captured from its text.
     pub html: Option<PageSpec>,
+    /// The database, the query and the incremental cursor (`since` is set by the engine).
+    pub database: Option<crate::database::DbSpec>,
     /// Year columns into rows, applied to source records before typing.
     pub unpivot: Option<UnpivotSpec>,
     pub on_extra_columns: OnExtraColumns,
@@ -165,6 +167,7 @@ impl ReadSpec {
             PdfOptions,
         ) = Default::default();
         let mut html = None;
+        let mut database = None;
         match source {
             SourceFormat::Csv(o) => csv = o,
             SourceFormat::Json(o) => json = o,
@@ -191,6 +194,13 @@ impl ReadSpec {
                 html = Some(PageSpec::resolve(&o)?);
             }
             SourceFormat::Parquet | SourceFormat::Arrow => {}
+            SourceFormat::Database(o) => {
+                database = Some(crate::database::DbSpec {
+                    options: o,
+                    cursor: p.source.incremental.as_ref().map(|i| i.cursor.clone()),
+                    since: None,
+                });
+            }
         }
         let number = NumberFormat {
             decimal: csv
@@ -287,6 +297,7 @@ impl ReadSpec {
             pdf: pdf_options,
             member: p.source.member.clone(),
             html,
+            database,
             xlsx_table: if matches!(format, Format::Xlsx | Format::Html) {
                 XlsxTable::resolve(&xlsx)?
             } else {
@@ -328,6 +339,27 @@ pub fn expand_sources(
     root: &std::path::Path,
     queried: &IndexMap<String, Vec<String>>,
 ) -> Vec<SourceFile> {
+    if let Some(db) = &p.source.database {
+        // One "file": the database. Its path is the project (where a password_file and a
+        // relative SQLite path are found), or the SQLite file itself, so that a changed file
+        // makes the pipeline stale.
+        let url = db.url.as_ref().map(|u| u.value.clone());
+        let (path, display) = match url.as_deref().and_then(crate::database::kind_of) {
+            Some(crate::database::Kind::Sqlite(f)) => (root.join(&f), format!("sqlite:{f}")),
+            _ => (
+                root.to_path_buf(),
+                url.map(|u| crate::database::display_url(&u))
+                    .or_else(|| db.url_env.as_ref().map(|v| format!("${v}")))
+                    .unwrap_or_default(),
+            ),
+        };
+        return vec![SourceFile {
+            path,
+            display,
+            vars: IndexMap::new(),
+            content_type: None,
+        }];
+    }
     let listed = p.vars();
     let vars: IndexMap<String, Vec<String>> = p
         .source

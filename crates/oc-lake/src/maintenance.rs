@@ -83,6 +83,29 @@ impl Lake {
         Ok(Some((current, found)))
     }
 
+    /// The value of `key` in the metadata of `table`'s latest commit (what a run committed
+    /// with its version, such as an incremental cursor). None when the table or the key is
+    /// missing, so a restored or hand-made version starts over.
+    pub async fn latest_commit_value(
+        &self,
+        table: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, LakeError> {
+        use futures::TryStreamExt;
+        let Some(delta) = self.load(table).await? else {
+            return Ok(None);
+        };
+        let latest: Vec<_> = delta
+            .history(Some(1))
+            .try_collect()
+            .await
+            .map_err(|source| LakeError::Delta {
+                table: table.to_string(),
+                source,
+            })?;
+        Ok(latest.first().and_then(|c| c.info.get(key).cloned()))
+    }
+
     /// Commits, as a new version of `table`, the files of its earlier `version` (Delta's
     /// RESTORE). The caller holds the table's lock. Returns the new version.
     pub async fn restore(&self, table: &str, version: u64) -> Result<u64, LakeError> {

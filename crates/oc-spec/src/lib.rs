@@ -23,7 +23,8 @@ pub use checks::{CheckSpec, Severity, Threshold};
 pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{CellRange, parse_range};
 pub use pipeline::{
-    ColumnSpec, CsvOptions, Encoding, FetchOptions, Format, HtmlOptions, JsonOptions,
+    ColumnSpec, CsvOptions, DatabaseOptions, Encoding, FetchOptions, Format, HtmlOptions,
+    Incremental, JsonOptions,
     OnExtraColumns, OnSchemaChange, Pipeline, Sections, SheetRef, Source, SourceFormat, Target,
     TransformStep, Unpivot, VarQuery, VarSpec, WriteMode, XlsxOptions,
 };

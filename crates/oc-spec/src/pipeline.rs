@@ -49,7 +49,9 @@ pub struct Pipeline {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
-    /// A path relative to the project (or absolute), with `{var}` placeholders.
+    /// A path relative to the project (or absolute), with `{var}` placeholders. Not used by
+    /// database sources (their `database.url` says where they are).
+    #[serde(default)]
     pub path: Spanned<String>,
     /// Values of the placeholders: a list, or `{ sql: "SELECT …" }` on the lake (one value
     /// per row of its single column).
@@ -67,6 +69,35 @@ pub struct Source {
     pub xlsx: Option<XlsxOptions>,
     /// Tables of web pages (`.html`, `.htm`).
     pub html: Option<HtmlOptions>,
+    /// The result of a query on a PostgreSQL or SQLite database.
+    pub database: Option<DatabaseOptions>,
+    /// Database sources: load only the rows past the cursor the last run committed.
+    pub incremental: Option<Incremental>,
+}
+
+/// `database:` — where the database is, how to log in, what to read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseOptions {
+    /// `sqlite:path/to/file.db` (relative to the project) or
+    /// `postgres://user@host:port/dbname` — without a password: it never sits in the YAML.
+    pub url: Option<Spanned<String>>,
+    /// The name of an environment variable holding the whole URL (password included).
+    pub url_env: Option<String>,
+    /// The environment variable holding the PostgreSQL password (default `PGPASSWORD`).
+    pub password_env: Option<String>,
+    /// A file holding the password (relative to the project; keep it out of version control).
+    pub password_file: Option<String>,
+    /// The query whose rows are loaded.
+    pub query: Spanned<String>,
+}
+
+/// `incremental: { cursor: updated_at }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Incremental {
+    /// A column of the query whose values only grow (a modification time, a serial id).
+    pub cursor: String,
 }
 
 /// The values of one `source.vars` entry.
@@ -134,6 +165,8 @@ pub enum Format {
     /// Arrow IPC: the file format (`.arrow`, `.feather`) or the stream format (`.arrows`).
     #[serde(alias = "ipc", alias = "feather", alias = "arrows")]
     Arrow,
+    /// The result of a query on PostgreSQL or SQLite.
+    Database,
 }
 
 impl Format {
@@ -167,6 +200,7 @@ pub enum SourceFormat {
     /// Typed columnar files carry their schema: no options.
     Parquet,
     Arrow,
+    Database(DatabaseOptions),
 }
 
 impl SourceFormat {
@@ -179,6 +213,7 @@ impl SourceFormat {
             SourceFormat::Html(_) => Format::Html,
             SourceFormat::Parquet => Format::Parquet,
             SourceFormat::Arrow => Format::Arrow,
+            SourceFormat::Database(_) => Format::Database,
         }
     }
 }
@@ -695,6 +730,7 @@ impl Pipeline {
     pub fn format(&self) -> Option<Format> {
         self.source
             .format
+            .or_else(|| self.source.database.is_some().then_some(Format::Database))
             .or_else(|| Format::from_path(&self.source.path.value))
     }
 
@@ -711,6 +747,7 @@ impl Pipeline {
             Format::Html => SourceFormat::Html(s.html.clone().unwrap_or_default()),
             Format::Parquet => SourceFormat::Parquet,
             Format::Arrow => SourceFormat::Arrow,
+            Format::Database => SourceFormat::Database(s.database.clone().unwrap_or_default()),
         })
     }
 

@@ -23,7 +23,7 @@ impl Location {
 }
 
 /// A value with the place it was written, for diagnostics found after parsing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Spanned<T> {
     pub value: T,
     pub referenced: Location,

@@ -18,5 +18,6 @@ pub fn regex_of(from: &str) -> Option<&str> {
 }
 
 pub fn is_remote(path: &str) -> bool {
-    path.contains("://")
+    // a database URL names a server the reader connects to, not a file to fetch
+    path.contains("://") && !path.starts_with("postgres://") && !path.starts_with("postgresql://")
 }

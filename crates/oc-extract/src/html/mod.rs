@@ -165,6 +165,7 @@ pub fn read_page(
         sha256,
         bytes: size,
         notes,
+        cursor: None,
     })
 }
 

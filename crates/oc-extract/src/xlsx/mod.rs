@@ -50,6 +50,7 @@ pub fn read_workbook(
         sha256,
         bytes,
         notes: Vec::new(),
+        cursor: None,
     };
     for (sheet, vars) in sheets {
         let mut file = file.clone();

@@ -87,6 +87,21 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
         }
     }
     let format = p.format();
+    if format == Some(Format::Database) {
+        check_database(pf, diags);
+    } else if p.source.path.value.is_empty() {
+        diags.push(
+            Diagnostic::new(file, 1, 1, "source.path is missing")
+                .with_hint("the file (or https:// or s3:// URL) to read; a database source has `database:` instead"),
+        );
+    }
+    if p.source.incremental.is_some() && format != Some(Format::Database) {
+        let (l, c) = locate_key(&pf.text, "incremental");
+        diags.push(
+            Diagnostic::new(file, l, c, "incremental applies to database sources")
+                .with_hint("files are compared by content: an unchanged file is not read again"),
+        );
+    }
     if format.is_none() {
         diags.push(
             Diagnostic::new(file, pl, pc, "cannot tell the format from the file name")
@@ -100,6 +115,7 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
         ("pdf", p.source.pdf.is_some(), Format::Pdf, "pdf"),
         ("xlsx", p.source.xlsx.is_some(), Format::Xlsx, "a workbook"),
         ("html", p.source.html.is_some(), Format::Html, "a web page"),
+        ("database", p.source.database.is_some(), Format::Database, "a database"),
     ];
     for (key, given, own, what) in blocks {
         if given && format != Some(own) {
@@ -192,7 +208,10 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
         }
     }
     // Files named by a query's values are only known when the pipeline runs.
-    if used.iter().all(|u| vars.contains_key(u)) && !is_remote(&p.source.path.value) {
+    if used.iter().all(|u| vars.contains_key(u))
+        && !is_remote(&p.source.path.value)
+        && format != Some(Format::Database)
+    {
         for b in template::bindings(&vars) {
             let rel = template::render(&p.source.path.value, &b);
             let full = root.join(&rel);
@@ -205,5 +224,75 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
                 );
             }
         }
+    }
+}
+
+/// `database:`: where, how to log in (never a password in the YAML), what to read.
+fn check_database(pf: &PipelineFile, diags: &mut Diagnostics) {
+    let p = &pf.pipeline;
+    let file = &pf.path;
+    let mut bad = |key: &str, msg: String, hint: &str| {
+        let (l, c) = locate_key(&pf.text, key);
+        diags.push(Diagnostic::new(file, l, c, msg).with_hint(hint.to_string()));
+    };
+    if !p.source.path.value.is_empty() {
+        bad(
+            "path",
+            "a database source has no path".into(),
+            "the database is named by database.url",
+        );
+    }
+    let Some(db) = &p.source.database else {
+        bad(
+            "format",
+            "format: database needs a `database:` block".into(),
+            "database: { url: \"sqlite:data/x.db\", query: \"SELECT …\" }",
+        );
+        return;
+    };
+    let mut extra = Vec::new();
+    match (&db.url, &db.url_env) {
+        (None, None) => bad(
+            "database",
+            "database: give `url` or `url_env`".into(),
+            "url: postgres://user@host:5432/dbname, or url_env: NAME_OF_A_VARIABLE",
+        ),
+        (Some(_), Some(_)) => bad(
+            "url_env",
+            "database: `url` and `url_env` are exclusive".into(),
+            "keep one",
+        ),
+        (Some(u), None) => {
+            let v = &u.value;
+            let at = |msg: String, hint: &str| {
+                Diagnostic::new(file, u.referenced.line(), u.referenced.column(), msg)
+                    .with_hint(hint.to_string())
+            };
+            if !(v.starts_with("sqlite:")
+                || v.starts_with("postgres://")
+                || v.starts_with("postgresql://"))
+            {
+                extra.push(at(
+                    format!("`{v}` is not a database URL"),
+                    "sqlite:path/to/file.db or postgres://user@host:port/dbname",
+                ));
+            } else if url::Url::parse(v).is_ok_and(|x| x.password().is_some()) {
+                extra.push(at(
+                    "the URL holds a password: it must not sit in the pipeline".into(),
+                    "remove it; give it in PGPASSWORD (or `password_env: NAME`), or in a `password_file` kept out of version control",
+                ));
+            }
+        }
+        (None, Some(_)) => {}
+    }
+    if db.query.value.trim().is_empty() {
+        bad(
+            "query",
+            "database.query is empty".into(),
+            "the SELECT whose rows are loaded",
+        );
+    }
+    for d in extra {
+        diags.push(d);
     }
 }
