@@ -186,7 +186,10 @@ fn postgres_types_incremental_cursor_and_full_reload() {
     // nothing new: no rows, no new version
     let versions = p.value("SELECT count(*) FROM _ops.runs WHERE pipeline = 'ref.comptes'");
     let out = p.ok_env(&login(), &["refresh"]);
-    assert!(out.contains("ok      ref.comptes: 0 read, 0 written"), "{out}");
+    assert!(
+        out.contains("ok      ref.comptes: 0 read, 0 written"),
+        "{out}"
+    );
     assert_eq!(p.value("SELECT count(*) FROM ref.comptes"), "6");
     assert_ne!(
         versions,
@@ -220,7 +223,10 @@ fn postgres_a_million_rows_stream_and_a_lost_connection_commits_nothing() {
             &[("PORT", &port), ("QUERY", query)],
         )
     };
-    p.write("pipelines/big.yaml", pipeline("SELECT id, code, montant FROM big"));
+    p.write(
+        "pipelines/big.yaml",
+        pipeline("SELECT id, code, montant FROM big"),
+    );
     // the whole refresh, under /usr/bin/time for its peak memory
     let out = Command::new("/usr/bin/time")
         .args(["-f", "peak-rss-kib %M"])
@@ -317,8 +323,13 @@ fn sqlite_types_and_incremental_cursor() {
         ]
     );
     // a file unchanged is not read again; new rows past the cursor are appended
-    assert!(p.ok(&["refresh"]).contains("skip    ref.comptes: unchanged"));
-    sql("INSERT INTO comptes VALUES ('01004', 210100046, 5, 2025, NULL, 'Ambérieu-en-Bugey', '2024-03-01T00:00:00');");
+    assert!(
+        p.ok(&["refresh"])
+            .contains("skip    ref.comptes: unchanged")
+    );
+    sql(
+        "INSERT INTO comptes VALUES ('01004', 210100046, 5, 2025, NULL, 'Ambérieu-en-Bugey', '2024-03-01T00:00:00');",
+    );
     let out = p.ok(&["refresh"]);
     assert!(
         out.contains("ok      ref.comptes: 1 read, 1 written, 0 rejected"),
@@ -328,7 +339,8 @@ fn sqlite_types_and_incremental_cursor() {
     // a query naming a column the table lacks: a clear error, the table unchanged
     p.write(
         "pipelines/comptes.yaml",
-        fixture("database/comptes_sqlite.yaml", &[]).replace("ouverture, libelle", "ouvertur, libelle"),
+        fixture("database/comptes_sqlite.yaml", &[])
+            .replace("ouverture, libelle", "ouvertur, libelle"),
     );
     let out = p.run(&["refresh"]);
     assert_eq!(out.status.code(), Some(1));

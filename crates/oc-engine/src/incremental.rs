@@ -158,7 +158,10 @@ pub async fn decide(
         ));
     }
     if let Some(db) = &pf.pipeline.source.database {
-        let sqlite = db.url.as_ref().is_some_and(|u| u.value.starts_with("sqlite:"));
+        let sqlite = db
+            .url
+            .as_ref()
+            .is_some_and(|u| u.value.starts_with("sqlite:"));
         if !sqlite {
             // a server's tables have no file to compare: read them (incremental: the new rows)
             return Decision::run("a database server is read at every refresh");

@@ -507,7 +507,12 @@ async fn execute(
     if !notes.is_empty() {
         meta.insert("opencoll.notes".into(), serde_json::Value::Object(notes));
     }
-    if let Some(cursor) = report.files.iter().rev().find_map(|(_, s)| s.cursor.clone()) {
+    if let Some(cursor) = report
+        .files
+        .iter()
+        .rev()
+        .find_map(|(_, s)| s.cursor.clone())
+    {
         meta.insert(CURSOR_KEY.into(), serde_json::Value::String(cursor));
     }
     let version = writer.commit(meta).await?;
@@ -560,16 +565,9 @@ async fn write_output(
         oc_spec::OnSchemaChange::Fail => oc_lake::SchemaChange::Fail,
         oc_spec::OnSchemaChange::Evolve => oc_lake::SchemaChange::Evolve,
     };
-    let mut writer = TableWrite::begin(
-        lake,
-        name,
-        schema,
-        &p.target.partition_by,
-        mode,
-        on_change,
-    )
-    .await?
-    .with_cluster_by(&p.target.cluster_by)?;
+    let mut writer = TableWrite::begin(lake, name, schema, &p.target.partition_by, mode, on_change)
+        .await?
+        .with_cluster_by(&p.target.cluster_by)?;
     while let Some(batch) = stream.next().await {
         match batch {
             Ok(b) => {

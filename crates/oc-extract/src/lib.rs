@@ -61,13 +61,11 @@ pub fn read_file(
             | Format::Html
             | Format::Parquet
             | Format::Arrow
-            | Format::Database => {
-                Err(ExtractError::new(
-                    &file.display,
-                    None,
-                    "this format cannot be read as a text stream",
-                ))
-            }
+            | Format::Database => Err(ExtractError::new(
+                &file.display,
+                None,
+                "this format cannot be read as a text stream",
+            )),
         },
     )?;
     Ok(FileStats {

@@ -24,9 +24,8 @@ pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{CellRange, parse_range};
 pub use pipeline::{
     ColumnSpec, CsvOptions, DatabaseOptions, Encoding, FetchOptions, Format, HtmlOptions,
-    Incremental, JsonOptions,
-    OnExtraColumns, OnSchemaChange, Pipeline, Sections, SheetRef, Source, SourceFormat, Target,
-    TransformStep, Unpivot, VarQuery, VarSpec, WriteMode, XlsxOptions,
+    Incremental, JsonOptions, OnExtraColumns, OnSchemaChange, Pipeline, Sections, SheetRef, Source,
+    SourceFormat, Target, TransformStep, Unpivot, VarQuery, VarSpec, WriteMode, XlsxOptions,
 };
 pub use pipeline::{PdfOptions, PdfStrategy};
 pub use project::{Project, ViewDef};

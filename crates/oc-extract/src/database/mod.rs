@@ -83,9 +83,8 @@ impl Login {
             (Some(p), _) => Some(p),
             (None, Some(f)) => {
                 let path = root.join(f);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    format!("database.password_file {}: {e}", path.display())
-                })?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("database.password_file {}: {e}", path.display()))?;
                 Some(text.trim_end_matches(['\n', '\r']).to_string())
             }
             (None, None) => None,
@@ -138,8 +137,11 @@ pub fn read(
     let login = Login::resolve(&db.options, root).map_err(&err)?;
     let query = effective_query(db);
     let kind = kind_of(&login.url).ok_or_else(|| {
-        err(format!("`{}` is not a database URL", display_url(&login.url)))
-            .with_hint("sqlite:path/to/file.db or postgres://user@host:port/dbname")
+        err(format!(
+            "`{}` is not a database URL",
+            display_url(&login.url)
+        ))
+        .with_hint("sqlite:path/to/file.db or postgres://user@host:port/dbname")
     })?;
     match kind {
         Kind::Sqlite(path) => {
@@ -153,18 +155,16 @@ pub fn read(
             // the file's hash, as for any file source: an unchanged database is not read again
             let (sha256, bytes) = crate::input::hash_file(&path)
                 .map_err(|e| err(format!("no SQLite database at {}: {e}", path.display())))?;
-            let stats =
-                sqlite::read(&path, &query, |rows| stream(spec, db, file, rows, sink)).map_err(&err)??;
+            let stats = sqlite::read(&path, &query, |rows| stream(spec, db, file, rows, sink))
+                .map_err(&err)??;
             Ok(FileStats {
                 sha256,
                 bytes,
                 ..stats
             })
         }
-        Kind::Postgres => postgres::read(&login, &query, |rows| {
-            stream(spec, db, file, rows, sink)
-        })
-        .map_err(&err)?,
+        Kind::Postgres => postgres::read(&login, &query, |rows| stream(spec, db, file, rows, sink))
+            .map_err(&err)?,
     }
 }
 
@@ -238,13 +238,20 @@ mod tests {
 
     #[test]
     fn the_incremental_query_reads_past_the_cursor_in_order() {
-        assert_eq!(effective_query(&db("SELECT * FROM t;", None, None)), "SELECT * FROM t");
+        assert_eq!(
+            effective_query(&db("SELECT * FROM t;", None, None)),
+            "SELECT * FROM t"
+        );
         assert_eq!(
             effective_query(&db("SELECT * FROM t", Some("updated_at"), None)),
             "SELECT * FROM (SELECT * FROM t) AS oc_incremental ORDER BY \"updated_at\" NULLS FIRST"
         );
         assert_eq!(
-            effective_query(&db("SELECT * FROM t", Some("maj"), Some("2024-01-02 03:04:05'; DROP"))),
+            effective_query(&db(
+                "SELECT * FROM t",
+                Some("maj"),
+                Some("2024-01-02 03:04:05'; DROP")
+            )),
             "SELECT * FROM (SELECT * FROM t) AS oc_incremental WHERE \"maj\" > '2024-01-02 03:04:05''; DROP' ORDER BY \"maj\""
         );
     }
@@ -255,7 +262,10 @@ mod tests {
             display_url("postgres://desl:s3cret@db.local:5432/finances"),
             "postgres://desl:***@db.local:5432/finances"
         );
-        assert_eq!(kind_of("sqlite:data/x.db"), Some(Kind::Sqlite("data/x.db".into())));
+        assert_eq!(
+            kind_of("sqlite:data/x.db"),
+            Some(Kind::Sqlite("data/x.db".into()))
+        );
         assert_eq!(kind_of("postgresql://u@h/d"), Some(Kind::Postgres));
         assert_eq!(kind_of("mysql://u@h/d"), None);
     }

@@ -25,7 +25,7 @@ pub(super) fn read<T>(
     let mut stmt = conn
         .prepare(query)
         .map_err(|e| format!("the query fails: {e}"))?;
-    let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    let columns: Vec<String> = stmt.column_names().map(String::from).collect();
     let rows = stmt
         .query([])
         .map_err(|e| format!("the query fails: {e}"))?;

@@ -115,7 +115,12 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
         ("pdf", p.source.pdf.is_some(), Format::Pdf, "pdf"),
         ("xlsx", p.source.xlsx.is_some(), Format::Xlsx, "a workbook"),
         ("html", p.source.html.is_some(), Format::Html, "a web page"),
-        ("database", p.source.database.is_some(), Format::Database, "a database"),
+        (
+            "database",
+            p.source.database.is_some(),
+            Format::Database,
+            "a database",
+        ),
     ];
     for (key, given, own, what) in blocks {
         if given && format != Some(own) {
