@@ -3,6 +3,7 @@
 
 mod catalog_cmd;
 mod events;
+mod html_cmd;
 mod output;
 mod pdf_cmd;
 mod shell;
@@ -203,6 +204,11 @@ enum Command {
         #[command(subcommand)]
         cmd: pdf_cmd::PdfCommand,
     },
+    /// Web page tools that need no project (the tables of a page, its text)
+    Html {
+        #[command(subcommand)]
+        cmd: html_cmd::HtmlCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -244,8 +250,20 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    // `pdf` works on a file alone: no project, lake or runtime
+    // `pdf` and `html` work on a file alone: no project, lake or runtime
     let cli = match cli {
+        Cli {
+            command: Command::Html { cmd },
+            ..
+        } => {
+            return match html_cmd::run(cmd) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Cli {
             command: Command::Pdf { cmd },
             ..
@@ -639,6 +657,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Pdf { cmd } => {
             pdf_cmd::run(cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Html { cmd } => {
+            html_cmd::run(cmd)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -256,3 +256,37 @@ fn dgfip_html_fiches_all_twenty_pages_into_one_long_table() {
         "-860.00"
     );
 }
+
+#[test]
+fn html_tables_lists_a_fiche_as_a_pipeline_counts_it() {
+    let dir = shared().join("dgfip/html-fiches-alize2");
+    let run = |args: &[&str]| {
+        common::run_ok(std::process::Command::new(env!("CARGO_BIN_EXE_opencoll")).args(args))
+    };
+    let page = dir.join("department_2013_account.html");
+    let page = page.to_str().unwrap();
+    let out = run(&["html", "tables", page, "--encoding", "windows-1252"]);
+    assert!(out.contains(": 6 tables (windows-1252)"), "{out}");
+    assert!(out.contains("table 5: 36 rows × 6 columns"), "{out}");
+    assert!(
+        out.contains(
+            "  | 531 628 | 984 | 987 | TOTAL DES PRODUITS DE FONCTI | en % des produits | · |"
+        ),
+        "{out}"
+    );
+    let epci = dir.join("epci_2014_account.html");
+    let text = run(&[
+        "html",
+        "tables",
+        epci.to_str().unwrap(),
+        "--encoding",
+        "cp1252",
+        "--text",
+    ]);
+    assert!(
+        text.contains(
+            "DEPARTEMENT : ALLIER\tGFP : CC MONTAGNE BOURBONNAISE\tPopulation : 6 897 habitants\n"
+        ),
+        "{text}"
+    );
+}

@@ -89,7 +89,7 @@ pub fn decode_page(
     };
     let hint = match from {
         Declared::Default => {
-            " (hint: the page does not declare its encoding; set `html.encoding: windows-1252` if it is a legacy French page)"
+            " (hint: the page does not declare its encoding; set `html.encoding: windows-1252` (`--encoding` for `opencoll html tables`) if it is a legacy French page)"
         }
         _ => "",
     };

@@ -24,11 +24,95 @@ use crate::xlsx::cells::Value;
 use crate::xlsx::rows::{Row, RowSource};
 use crate::xlsx::table::read_table;
 
-pub use select::TableRef;
+pub use select::{TableInfo, TableRef};
+
+/// A page's bytes decoded (see `decode.rs`) and parsed, for tools that look at a page
+/// outside a pipeline (`opencoll html tables`).
+pub fn parse_page(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    encoding: Option<Encoding>,
+) -> Result<(Html, &'static str), String> {
+    let (text, enc) = decode::decode_page(bytes, content_type, encoding)?;
+    too_deep(&text)?;
+    Ok((Html::parse_document(&text), enc))
+}
+
+fn too_deep(text: &str) -> Result<(), String> {
+    let depth = nesting_depth(text);
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "the page nests elements about {depth} levels deep (more than {MAX_DEPTH}): it is not read, as parsing it would take minutes"
+        ));
+    }
+    Ok(())
+}
 
 /// A page is parsed whole; larger files are refused rather than exhausting memory (the DOM
 /// takes several times the text's size).
 pub const MAX_PAGE_BYTES: u64 = 64 << 20;
+
+/// Deeper nesting is refused before parsing: html5ever's tree builder takes time quadratic in
+/// the depth (200 000 nested `<div>`, a 2 MB page, took four minutes). Browsers stop nesting
+/// far earlier (Chromium at 512 levels); real pages stay in the tens.
+pub const MAX_DEPTH: usize = 2048;
+
+/// An upper bound of how deep the page's elements nest, from its tags alone: start tags of
+/// elements that are neither void nor closed implicitly by their next sibling (`p`, `li`,
+/// `td`, `tr`… whose end tags pages omit) minus end tags; comments, scripts and styles
+/// skipped.
+pub fn nesting_depth(text: &str) -> usize {
+    const NOT_NESTING: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+        "source", "track", "wbr", "p", "li", "td", "th", "tr", "dt", "dd", "option", "optgroup",
+        "thead", "tbody", "tfoot", "colgroup", "rb", "rt", "rp", "html", "head", "body",
+    ];
+    let b = text.as_bytes();
+    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
+    let skip_to = |from: usize, end: &[u8]| {
+        b[from..]
+            .windows(end.len())
+            .position(|w| w.eq_ignore_ascii_case(end))
+            .map_or(b.len(), |p| from + p + end.len())
+    };
+    while let Some(p) = memchr::memchr(b'<', &b[i..]) {
+        i += p + 1;
+        if b[i..].starts_with(b"!--") {
+            i = skip_to(i, b"-->");
+            continue;
+        }
+        let closing = b.get(i) == Some(&b'/');
+        let start = i + usize::from(closing);
+        let len = b[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .count();
+        if len == 0 {
+            continue;
+        }
+        let name = text[start..start + len].to_ascii_lowercase();
+        let self_closing = !closing
+            && b[start + len..]
+                .iter()
+                .position(|c| *c == b'>')
+                .is_some_and(|e| e > 0 && b[start + len + e - 1] == b'/');
+        if !closing && (name == "script" || name == "style") {
+            // raw text up to the end tag: its `<` are not tags
+            i = skip_to(start + len, format!("</{name}").as_bytes());
+            continue;
+        }
+        if NOT_NESTING.contains(&name.as_str()) || self_closing {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else {
+            depth += 1;
+            max = max.max(depth);
+        }
+    }
+    max
+}
 
 /// `html:` resolved once per pipeline.
 #[derive(Debug, Clone)]
@@ -126,6 +210,7 @@ pub fn read_page(
             ExtractError::new(name, line, msg)
         })?;
     drop(bytes);
+    too_deep(&text).map_err(err)?;
     let doc = Html::parse_document(&text);
     drop(text);
     let mut file = file.clone();
@@ -275,6 +360,32 @@ columns:
         let rej = &sink.rejects[0];
         assert_eq!(rej.file, "fiche.html[table 2]");
         assert_eq!((rej.line, rej.column.as_deref()), (4, Some("2014 En k€")));
+    }
+
+    #[test]
+    fn hostile_nesting_is_refused_before_parsing() {
+        use super::nesting_depth;
+        assert_eq!(
+            nesting_depth("<div><p>a<p>b<br><img src=x/><div>c</div></div>"),
+            2
+        );
+        // omitted end tags of cells and rows do not count, comments and scripts are skipped
+        let cells = "<table><tr><td>1<td>2".repeat(3000);
+        assert_eq!(nesting_depth(&cells), 3000);
+        assert_eq!(
+            nesting_depth("<div><!-- <div><div> --><script>if (a<b) '<div>'</script></div>"),
+            1
+        );
+        let s = spec(PIPELINE);
+        let deep = format!("{}{}{}", "<div>".repeat(5000), TABLE, "</div>".repeat(5000));
+        let e = run(&s, "fiche.html", &page(&deep))
+            .1
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nests elements about 5001 levels deep (more than 2048)"),
+            "{e}"
+        );
     }
 
     #[test]

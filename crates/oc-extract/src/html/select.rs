@@ -76,6 +76,47 @@ pub fn find<'d>(doc: &'d Html, which: &TableRef) -> Result<(ElementRef<'d>, usiz
     })
 }
 
+/// One table of a page, as `opencoll html tables` lists it.
+pub struct TableInfo {
+    /// 1-based, as `html.table` counts.
+    pub position: usize,
+    /// Its caption, else the heading before it.
+    pub title: Option<String>,
+    pub rows: usize,
+    /// Columns once spans are laid out.
+    pub width: usize,
+    /// Its first rows, laid out.
+    pub preview: Vec<Vec<String>>,
+}
+
+/// Every table of the page, in the order `html.table` counts them.
+pub fn list(doc: &Html, preview_rows: usize) -> Vec<TableInfo> {
+    tables(doc)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (e, caption, heading))| {
+            let (rows, width, preview) = match super::grid::lay_out(e) {
+                Ok((rows, _)) => (
+                    rows.len(),
+                    rows.iter().map(|r| r.cells.len()).max().unwrap_or(0),
+                    rows.into_iter()
+                        .take(preview_rows)
+                        .map(|r| r.cells.into_iter().map(Option::unwrap_or_default).collect())
+                        .collect(),
+                ),
+                Err(_) => (own_rows(e).count(), 0, Vec::new()),
+            };
+            TableInfo {
+                position: i + 1,
+                title: caption.or(heading),
+                rows,
+                width,
+                preview,
+            }
+        })
+        .collect()
+}
+
 /// "the page has 3 tables: 1 (2 rows) « ANALYSE DES … », 2 …", at most ten listed.
 fn inventory(all: &[(ElementRef, Option<String>, Option<String>)]) -> String {
     if all.is_empty() {
