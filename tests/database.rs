@@ -75,17 +75,21 @@ impl Postgres {
         pg
     }
 
-    fn server(&self, program: &str, args: &[&str]) {
+    /// A server program, run as the server's user.
+    fn command(&self, program: &str) -> Command {
         let exe = self.bin.join(program);
-        let mut cmd = match self.as_user {
+        match self.as_user {
             Some(u) => {
                 let mut c = Command::new("runuser");
                 c.args(["-u", u, "--"]).arg(exe);
                 c
             }
             None => Command::new(exe),
-        };
-        run_ok(cmd.args(args));
+        }
+    }
+
+    fn server(&self, program: &str, args: &[&str]) {
+        run_ok(self.command(program).args(args));
     }
 
     /// Runs SQL with psql as the test's user.
@@ -103,16 +107,8 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let data = self.dir.path().join("data");
-        let exe = self.bin.join("pg_ctl");
-        let mut cmd = match self.as_user {
-            Some(u) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", u, "--"]).arg(exe);
-                c
-            }
-            None => Command::new(exe),
-        };
-        let _ = cmd
+        let _ = self
+            .command("pg_ctl")
             .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
             .output();
     }

@@ -140,21 +140,13 @@ fn https_like_sources_are_fetched_conditionally_and_unreachable_urls_fail_clearl
     assert_eq!(p.value("SELECT sum(n) FROM ref.a"), "15");
 }
 
-/// Serves `dir` over HTTP with the given `Content-Type` for `.html` files.
-fn page_server(dir: &std::path::Path, content_type: &str) -> (Server, u16) {
+/// Starts a Python server (`args` after the interpreter, the port appended) and waits for it.
+fn python_server(args: &[std::ffi::OsString]) -> (Server, u16) {
     let port = free_port();
-    let code = format!(
-        "import functools, http.server\n\
-         class H(http.server.SimpleHTTPRequestHandler):\n    \
-             extensions_map = {{'.html': '{content_type}'}}\n    \
-             def log_message(self, *a): pass\n\
-         http.server.ThreadingHTTPServer(('127.0.0.1', {port}), functools.partial(H, directory='{}')).serve_forever()\n",
-        dir.display()
-    );
     let server = Server(
         Command::new(common::python_with_duckdb())
-            .arg("-c")
-            .arg(code)
+            .args(args)
+            .arg(port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -162,6 +154,19 @@ fn page_server(dir: &std::path::Path, content_type: &str) -> (Server, u16) {
     );
     wait_port(port);
     (server, port)
+}
+
+/// Serves `dir` over HTTP with the given `Content-Type` for `.html` files.
+fn page_server(dir: &std::path::Path, content_type: &str) -> (Server, u16) {
+    let code = format!(
+        "import functools, http.server, sys\n\
+         class H(http.server.SimpleHTTPRequestHandler):\n    \
+             extensions_map = {{'.html': '{content_type}'}}\n    \
+             def log_message(self, *a): pass\n\
+         http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), functools.partial(H, directory='{}')).serve_forever()\n",
+        dir.display()
+    );
+    python_server(&["-c".into(), code.into()])
 }
 
 #[test]
@@ -212,19 +217,12 @@ fn a_web_page_is_decoded_with_the_charset_its_server_declares() {
 
 /// The fiches server of tests/fixtures/servers/fiches.py, on a free port.
 fn fiches_server() -> (Server, u16) {
-    let port = free_port();
-    let server = Server(
-        Command::new(common::python_with_duckdb())
-            .arg(common::repo().join("tests/fixtures/servers/fiches.py"))
-            .arg(port.to_string())
-            .arg(common::shared().join("dgfip/html-fiches-alize2"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(port);
-    (server, port)
+    python_server(&[
+        common::repo()
+            .join("tests/fixtures/servers/fiches.py")
+            .into(),
+        common::shared().join("dgfip/html-fiches-alize2").into(),
+    ])
 }
 
 /// The statuses the server answered, per path.

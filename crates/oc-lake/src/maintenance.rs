@@ -60,21 +60,10 @@ impl Lake {
         table: &str,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<(u64, Option<u64>)>, LakeError> {
-        use futures::TryStreamExt;
-        let Some(delta) = self.load(table).await? else {
+        let Some((current, commits)) = self.commits(table, None).await? else {
             return Ok(None);
         };
-        let current = delta.version().unwrap_or(0);
         // Newest first: the i-th commit is version `current - i`.
-        let commits: Vec<_> =
-            delta
-                .history(None)
-                .try_collect()
-                .await
-                .map_err(|source| LakeError::Delta {
-                    table: table.to_string(),
-                    source,
-                })?;
         let found = commits
             .iter()
             .enumerate()
@@ -91,19 +80,33 @@ impl Lake {
         table: &str,
         key: &str,
     ) -> Result<Option<serde_json::Value>, LakeError> {
+        let Some((_, latest)) = self.commits(table, Some(1)).await? else {
+            return Ok(None);
+        };
+        Ok(latest.first().and_then(|c| c.info.get(key).cloned()))
+    }
+
+    /// The table's current version and its commits, newest first (at most `limit`).
+    async fn commits(
+        &self,
+        table: &str,
+        limit: Option<usize>,
+    ) -> Result<Option<(u64, Vec<deltalake::kernel::CommitInfo>)>, LakeError> {
         use futures::TryStreamExt;
         let Some(delta) = self.load(table).await? else {
             return Ok(None);
         };
-        let latest: Vec<_> = delta
-            .history(Some(1))
-            .try_collect()
-            .await
-            .map_err(|source| LakeError::Delta {
-                table: table.to_string(),
-                source,
-            })?;
-        Ok(latest.first().and_then(|c| c.info.get(key).cloned()))
+        let current = delta.version().unwrap_or(0);
+        let commits =
+            delta
+                .history(limit)
+                .try_collect()
+                .await
+                .map_err(|source| LakeError::Delta {
+                    table: table.to_string(),
+                    source,
+                })?;
+        Ok(Some((current, commits)))
     }
 
     /// Commits, as a new version of `table`, the files of its earlier `version` (Delta's
