@@ -285,6 +285,17 @@ fn pages_fetched_per_code_from_the_lake_politely_and_failures_recorded() {
         seen["/fiche/r500-45005.html"],
         serde_json::json!([500, 500, 200, 304])
     );
+    // With max_age, copies checked within the hour are taken as current: no request at all.
+    p.write(
+        "pipelines/pages.yaml",
+        pages(3).replace("timeout: 1 }", "timeout: 1, max_age: 3600 }"),
+    );
+    assert!(p.ok(&["refresh"]).contains("ok      fiches.pages"));
+    assert!(
+        p.ok(&["refresh"])
+            .contains("skip    fiches.pages: unchanged")
+    );
+    assert_eq!(stats(port), seen);
 
     // Three more codes whose pages fail for good: a timeout, a body cut short, a page in the
     // wrong encoding. The lake's new codes make the pipeline stale; it goes on without them.
@@ -336,4 +347,47 @@ fn pages_fetched_per_code_from_the_lake_politely_and_failures_recorded() {
     let text = common::stdout(&out);
     assert!(text.contains("FAILED  fiches.pages"), "{text}");
     assert_eq!(p.value("SELECT count(*) FROM fiches.pages"), before);
+}
+
+#[test]
+fn a_parquet_export_over_http_is_read_like_a_local_one() {
+    use arrow::array::{Float64Array, Int32Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    // A portal's export: codes as integers, amounts as floats.
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("Code Insee", DataType::Int32, false),
+        Field::new("Montant", DataType::Float64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int32Array::from(vec![1001, 97101])),
+            Arc::new(Float64Array::from(vec![Some(1234.5), None])),
+        ],
+    )
+    .unwrap();
+    let file = std::fs::File::create(dir.path().join("export.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let (_server, port) = page_server(dir.path(), "text/html");
+    let p = Proj::empty(&["ofgl"]);
+    p.write(
+        "pipelines/export.yaml",
+        format!(
+            "name: ofgl.export\nsource: {{ path: \"http://127.0.0.1:{port}/export.parquet\" }}\ncolumns:\n  \
+             code: {{ from: Code Insee, type: code, width: 5 }}\n  montant: {{ from: montant, type: \"decimal(18,2)\" }}\n"
+        ),
+    );
+    let out = p.ok(&["refresh"]);
+    assert!(
+        out.contains("ok      ofgl.export: 2 read, 2 written, 0 rejected"),
+        "{out}"
+    );
+    assert_eq!(
+        p.rows("SELECT code || ' ' || coalesce(CAST(montant AS VARCHAR), '-') FROM ofgl.export ORDER BY code"),
+        vec!["01001 1234.50", "97101 -"]
+    );
 }

@@ -129,6 +129,9 @@ pub struct FetchOptions {
     pub retries: Option<u32>,
     /// Seconds one request may take, body included (default 60).
     pub timeout: Option<f64>,
+    /// Seconds a fetched copy is taken as current without asking the server again (default
+    /// 0: every refresh revalidates). A server's `Cache-Control: max-age` counts too.
+    pub max_age: Option<u64>,
 }
 
 /// A `vars` value: YAML numbers and strings are both accepted and used as text.

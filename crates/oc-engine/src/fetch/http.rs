@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::{
-    CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
+    CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
@@ -53,6 +53,11 @@ impl Client {
         })
     }
 
+    /// How long a fetched copy is current without asking (`fetch.max_age`).
+    pub fn max_age(&self) -> Duration {
+        self.policy.max_age
+    }
+
     /// Waits for this host's next slot (requests to one host are `interval` apart).
     async fn polite(&self, host: &str) {
         let at = {
@@ -68,6 +73,14 @@ impl Client {
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default();
         let cached = entry.meta();
+        if let Some(m) = &cached
+            && m.is_fresh(self.policy.max_age, chrono::Utc::now())
+        {
+            return Ok(Fetched {
+                path: entry.data.clone(),
+                content_type: m.content_type.clone(),
+            });
+        }
         let mut last = String::new();
         for attempt in 0..=self.policy.retries {
             self.polite(&host).await;
@@ -125,6 +138,13 @@ impl Client {
         if status == StatusCode::NOT_MODIFIED
             && let Some(m) = cached
         {
+            let revalidated = Meta {
+                checked_at: Some(chrono::Utc::now().to_rfc3339()),
+                server_max_age: max_age(resp.headers()),
+                ..m.clone()
+            };
+            // a note that cannot be written only costs a request next time
+            let _ = entry.note(&revalidated);
             return Ok(Fetched {
                 path: entry.data.clone(),
                 content_type: m.content_type.clone(),
@@ -154,6 +174,8 @@ impl Client {
             etag: header(ETAG),
             last_modified: header(LAST_MODIFIED),
             content_type: header(CONTENT_TYPE),
+            checked_at: Some(chrono::Utc::now().to_rfc3339()),
+            server_max_age: max_age(resp.headers()),
         };
         let cache_err =
             |e: std::io::Error| Attempt::GiveUp(FetchError::new(url, "cannot write the cache", e));
@@ -232,6 +254,23 @@ fn reason_of(e: reqwest::Error) -> String {
     out
 }
 
+/// `Cache-Control: max-age=N` (None with `no-cache` or `no-store`).
+fn max_age(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let v = headers
+        .get(CACHE_CONTROL)?
+        .to_str()
+        .ok()?
+        .to_ascii_lowercase();
+    let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+    if parts.iter().any(|p| *p == "no-cache" || *p == "no-store") {
+        return None;
+    }
+    parts
+        .iter()
+        .find_map(|p| p.strip_prefix("max-age="))
+        .and_then(|n| n.trim_matches('"').parse().ok())
+}
+
 /// `Retry-After: 3` or `Retry-After: <HTTP date>`.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
@@ -262,6 +301,16 @@ mod tests {
         // a host idle for long starts again at once
         let later = t0 + Duration::from_secs(5);
         assert_eq!(take_slot(&mut slots, "a.fr", later, gap), later);
+    }
+
+    #[test]
+    fn cache_control_max_age() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(max_age(&h), None);
+        h.insert(CACHE_CONTROL, "public, max-age=3600".parse().unwrap());
+        assert_eq!(max_age(&h), Some(3600));
+        h.insert(CACHE_CONTROL, "max-age=60, no-cache".parse().unwrap());
+        assert_eq!(max_age(&h), None);
     }
 
     #[test]

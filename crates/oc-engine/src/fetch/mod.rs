@@ -55,6 +55,8 @@ pub struct Policy {
     pub interval: Duration,
     pub retries: u32,
     pub timeout: Duration,
+    /// How long a fetched copy is current without a request (`fetch.max_age`).
+    pub max_age: Duration,
 }
 
 impl Policy {
@@ -65,6 +67,7 @@ impl Policy {
             interval: Duration::from_secs_f64(1.0 / o.rate.filter(|r| *r > 0.0).unwrap_or(5.0)),
             retries: o.retries.unwrap_or(3),
             timeout: Duration::from_secs_f64(o.timeout.filter(|t| *t > 0.0).unwrap_or(60.0)),
+            max_age: Duration::from_secs(o.max_age.unwrap_or(0)),
         }
     }
 }
@@ -92,7 +95,7 @@ async fn fetch_with(
     let parsed = url::Url::parse(url).map_err(|e| FetchError::new(url, "not a valid URL", e))?;
     match parsed.scheme() {
         "http" | "https" => client.get(url, &entry).await,
-        _ => store::get(url, &parsed, &entry).await,
+        _ => store::get(url, &parsed, &entry, client.max_age()).await,
     }
 }
 

@@ -12,11 +12,18 @@ pub(super) async fn get(
     url_text: &str,
     url: &url::Url,
     entry: &Entry,
+    max_age: std::time::Duration,
 ) -> Result<Fetched, FetchError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| FetchError::new(url_text, what, e);
     let (store, path) = object_store::parse_url_opts(url, oc_lake::store::env_storage_options(url))
         .map_err(|e| fail("unsupported URL", &e))?;
     let meta = entry.meta().unwrap_or_default();
+    if meta.is_fresh(max_age, chrono::Utc::now()) {
+        return Ok(Fetched {
+            path: entry.data.clone(),
+            content_type: meta.content_type,
+        });
+    }
     let opts = GetOptions {
         if_none_match: meta.etag.clone(),
         if_modified_since: meta.last_modified_utc(),
@@ -25,6 +32,10 @@ pub(super) async fn get(
     let result = match store.get_opts(&path, opts).await {
         Ok(r) => r,
         Err(object_store::Error::NotModified { .. }) => {
+            let _ = entry.note(&Meta {
+                checked_at: Some(chrono::Utc::now().to_rfc3339()),
+                ..meta.clone()
+            });
             return Ok(Fetched {
                 path: entry.data.clone(),
                 content_type: meta.content_type,
@@ -40,6 +51,8 @@ pub(super) async fn get(
             .attributes
             .get(&object_store::Attribute::ContentType)
             .map(|v| v.to_string()),
+        checked_at: Some(chrono::Utc::now().to_rfc3339()),
+        server_max_age: None,
     };
     let mut file = tokio::fs::File::create(entry.tmp())
         .await
