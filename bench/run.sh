@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command for the side-by-side benchmark of issue 7 (see bench/README.md):
+# One command for the side-by-side benchmark of issues 7 and 21 (see bench/README.md):
 #   bench/run.sh [SIZE...]      sizes: 1M 5M 20M or a row count (default: 1M 5M)
 # Environment: RUNS (timed runs per step after one warm-up, default 3),
 #   OPENCOLL_BENCH_DIR (scratch: data, lakes, venv; default ~/.cache/opencoll-bench),
@@ -12,12 +12,16 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1M 5M)
 mkdir -p "$scratch"
 
-# Pinned DuckDB (with its windows-1252 codec, the `encodings` extension from PyPI) and Polars.
+# Pinned peers, at their newest PyPI versions: DuckDB (it reads latin-1 natively; its
+# `encodings` extension, for windows-1252, has no PyPI build for 2.0 and is not used), Polars,
+# and pyarrow (DuckDB hands its results over as Arrow tables).
 venv="$scratch/venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import duckdb, duckdb_ext, polars" 2>/dev/null; then
+pins="duckdb==2.0.1 polars==2.1.0 pyarrow==26.0.1"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "
+import importlib.metadata as m, sys
+sys.exit(any(m.version(p.split('==')[0]) != p.split('==')[1] for p in '$pins'.split()))" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    duckdb==1.4.4 duckdb-ext-encodings==1.4.4.20260205 polars==2.1.0
+  "$venv/bin/pip" install --quiet --disable-pip-version-check $pins
 fi
 
 # The release-style profile of Cargo.toml (bench-fast: no LTO, incremental). The whole

@@ -4,6 +4,7 @@
 mod catalog_cmd;
 mod events;
 mod html_cmd;
+mod infer_cmd;
 mod output;
 mod pdf_cmd;
 mod shell;
@@ -204,6 +205,8 @@ enum Command {
         #[command(subcommand)]
         cmd: pdf_cmd::PdfCommand,
     },
+    /// Write a first pipeline for a CSV file to stdout (dialect and column types from the file)
+    Infer(infer_cmd::InferArgs),
     /// Web page tools that need no project (the tables of a page, its text)
     Html {
         #[command(subcommand)]
@@ -250,8 +253,20 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    // `pdf` and `html` work on a file alone: no project, lake or runtime
+    // `pdf`, `html` and `infer` work on a file alone: no project, lake or runtime
     let cli = match cli {
+        Cli {
+            command: Command::Infer(args),
+            ..
+        } => {
+            return match infer_cmd::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Cli {
             command: Command::Html { cmd },
             ..
@@ -661,6 +676,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Html { cmd } => {
             html_cmd::run(cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Infer(args) => {
+            infer_cmd::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -290,3 +290,77 @@ fn html_tables_lists_a_fiche_as_a_pipeline_counts_it() {
         "{text}"
     );
 }
+
+#[test]
+fn infer_writes_a_pipeline_that_loads_every_real_csv_without_a_reject() {
+    // Every CSV and TXT file of the real fixtures: `opencoll infer`, then validate and
+    // refresh the pipeline it wrote, as a new user would.
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    for dir in std::fs::read_dir(shared()).unwrap() {
+        let dir = dir.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let f = f.unwrap().path();
+            if matches!(f.extension().and_then(|e| e.to_str()), Some("csv" | "txt")) {
+                files.push(f);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 25, "{files:?}");
+    let p = Proj::empty(&["raw"]);
+    for (i, f) in files.iter().enumerate() {
+        let yaml = common::run_ok(
+            std::process::Command::new(env!("CARGO_BIN_EXE_opencoll")).args([
+                "infer",
+                f.to_str().unwrap(),
+                "--name",
+                &format!("raw.t{i}"),
+            ]),
+        );
+        p.write(&format!("pipelines/t{i}.yaml"), &yaml);
+    }
+    p.ok(&["validate"]);
+    let out = p.ok(&["refresh"]);
+    for (i, f) in files.iter().enumerate() {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("ok      raw.t{i}:")))
+            .unwrap_or_else(|| panic!("{} did not load:\n{out}", f.display()));
+        let read: u64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(
+            read > 0 && line.contains(&format!("{read} read, {read} written, 0 rejected")),
+            "{}: {line}",
+            f.display()
+        );
+    }
+    // what the inference chose on a few files whose traps are known (DOMAIN.md)
+    let cog = files
+        .iter()
+        .position(|f| f.ends_with("France2017.txt"))
+        .unwrap();
+    assert_eq!(
+        p.value(&format!(
+            "SELECT nccenr FROM raw.t{cog} WHERE dep = '51' AND com = '410'"
+        )),
+        "Œuilly"
+    );
+    let ofgl = files
+        .iter()
+        .position(|f| f.ends_with("ofgl-base-communes_2024_dep971.csv"))
+        .unwrap();
+    assert_eq!(
+        p.value(&format!(
+            "SELECT arrow_typeof(montant) FROM raw.t{ofgl} LIMIT 1"
+        )),
+        "\"Decimal128(18, 2)\""
+    );
+    assert_eq!(
+        p.value(&format!(
+            "SELECT code_insee_2024_commune FROM raw.t{ofgl} ORDER BY 1 LIMIT 1"
+        )),
+        "97101"
+    );
+}

@@ -11,6 +11,7 @@ pub mod csv;
 pub mod database;
 pub mod encoding;
 pub mod html;
+pub mod infer;
 pub mod input;
 pub mod json;
 pub mod number;
