@@ -16,6 +16,8 @@ pub mod input;
 pub mod json;
 pub mod number;
 pub mod pdf;
+#[cfg(test)]
+mod robustness;
 mod rows;
 pub mod sink;
 pub mod spec;
