@@ -290,7 +290,8 @@ pub fn propose(header: &str, s: &ColumnStats, decimal_comma: bool, spaced: bool)
         d.format = Some("%d/%m/%Y".into());
         return d;
     }
-    let mark_fits = !(s.comma && !decimal_comma) && !(s.dot && decimal_comma);
+    // the column's decimal mark is the file's: `,` when the file's is, `.` otherwise
+    let mark_fits = if decimal_comma { !s.dot } else { !s.comma };
     if s.numeric && mark_fits && (spaced || !s.spaced) {
         if s.frac_digits == 0 && s.int_digits <= 18 {
             let h = header.to_lowercase();
