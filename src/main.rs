@@ -7,6 +7,7 @@ mod html_cmd;
 mod infer_cmd;
 mod output;
 mod pdf_cmd;
+mod schema_cmd;
 mod shell;
 
 use std::io::IsTerminal;
@@ -207,6 +208,11 @@ enum Command {
     },
     /// Write a first pipeline for a CSV file to stdout (dialect and column types from the file)
     Infer(infer_cmd::InferArgs),
+    /// Print the JSON Schema of a pipeline file or of catalog.yaml (for editors)
+    Schema {
+        #[arg(value_enum)]
+        which: schema_cmd::Which,
+    },
     /// Web page tools that need no project (the tables of a page, its text)
     Html {
         #[command(subcommand)]
@@ -255,6 +261,13 @@ fn main() -> ExitCode {
         .init();
     // `pdf`, `html` and `infer` work on a file alone: no project, lake or runtime
     let cli = match cli {
+        Cli {
+            command: Command::Schema { which },
+            ..
+        } => {
+            schema_cmd::run(which);
+            return ExitCode::SUCCESS;
+        }
         Cli {
             command: Command::Infer(args),
             ..
@@ -680,6 +693,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Infer(args) => {
             infer_cmd::run(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema { which } => {
+            schema_cmd::run(which);
             Ok(ExitCode::SUCCESS)
         }
     }

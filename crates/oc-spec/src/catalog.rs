@@ -5,7 +5,7 @@ use crate::span::Spanned;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
     pub project: Option<String>,
@@ -20,14 +20,14 @@ pub struct Catalog {
     pub datasets: IndexMap<String, DatasetDoc>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DomainDoc {
     pub title: Option<String>,
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetDoc {
     /// Where this entry is written, for diagnostics.
@@ -57,7 +57,7 @@ pub struct DatasetDoc {
 }
 
 /// How a view of `sql/` is computed (dbt's `materialized`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Materialize {
     #[default]

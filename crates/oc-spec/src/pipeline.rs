@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::types::ColumnType;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pipeline {
     /// `<domain>.<table>`: the table's name in the lake and in SQL.
@@ -46,7 +46,7 @@ pub struct Pipeline {
     pub checks: Vec<crate::checks::CheckSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
     /// A path relative to the project (or absolute), with `{var}` placeholders. Not used by
@@ -76,7 +76,7 @@ pub struct Source {
 }
 
 /// `database:` — where the database is, how to log in, what to read.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseOptions {
     /// `sqlite:path/to/file.db` (relative to the project) or
@@ -93,7 +93,7 @@ pub struct DatabaseOptions {
 }
 
 /// `incremental: { cursor: updated_at }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Incremental {
     /// A column of the query whose values only grow (a modification time, a serial id).
@@ -101,7 +101,7 @@ pub struct Incremental {
 }
 
 /// The values of one `source.vars` entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum VarSpec {
     Values(Vec<VarValue>),
@@ -110,14 +110,14 @@ pub enum VarSpec {
 
 /// `{ sql: "SELECT siren FROM ref.communes WHERE …" }`: the values come from the lake when
 /// the pipeline runs (it then runs after the tables the query reads).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VarQuery {
     pub sql: Spanned<String>,
 }
 
 /// `source.fetch`: how remote sources are downloaded.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FetchOptions {
     /// Downloads at the same time (default 4).
@@ -135,7 +135,7 @@ pub struct FetchOptions {
 }
 
 /// A `vars` value: YAML numbers and strings are both accepted and used as text.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum VarValue {
     Int(i64),
@@ -151,7 +151,7 @@ impl VarValue {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Csv,
@@ -221,7 +221,7 @@ impl SourceFormat {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 pub enum Encoding {
     #[default]
     #[serde(rename = "utf-8", alias = "utf8", alias = "UTF-8")]
@@ -237,7 +237,7 @@ pub enum Encoding {
     Latin1,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CsvOptions {
     /// One character; `tab` or `\t` for TAB. Default `,`.
@@ -278,7 +278,7 @@ impl Default for CsvOptions {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JsonOptions {
     /// Dotted path to the array of records inside a top-level object (default: the document
@@ -291,7 +291,7 @@ pub struct JsonOptions {
 
 /// Tables printed in a PDF report (text layer; see `crates/oc-pdf`). Numbers are read the
 /// French way (decimal `,`, space thousands) unless `csv:`-style marks are given here.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PdfOptions {
     /// Pages such as `1,3-5` (default: all).
@@ -340,6 +340,28 @@ impl PdfStrategy {
                 .collect::<Vec<_>>()
                 .join(","),
         }
+    }
+}
+
+impl schemars::JsonSchema for PdfStrategy {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PdfStrategy".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "lattice (ruling lines), stream (aligned text), auto, or where each axis takes its boundaries from",
+            "anyOf": [
+                { "type": "string", "examples": ["auto", "lattice", "stream", "columns=text,rows=lines"] },
+                {
+                    "type": "object",
+                    "properties": {
+                        "columns": { "enum": ["lines", "text"] },
+                        "rows": { "enum": ["lines", "text"] }
+                    },
+                    "additionalProperties": false
+                }
+            ]
+        })
     }
 }
 
@@ -396,7 +418,7 @@ impl Default for PdfOptions {
 
 /// Where the table is in a workbook made for reading: which sheet, which rows, how many
 /// header rows, where it stops, which rows are footnotes.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct XlsxOptions {
     /// Sheet name (with `{var}` placeholders), `/regex/` (every matching sheet is read, in
@@ -434,7 +456,7 @@ pub struct XlsxOptions {
 }
 
 /// `sections:` of a report table (workbook or web page).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sections {
     /// Name of the added source column, to read with `from:`.
@@ -452,7 +474,7 @@ pub struct Sections {
 ///
 /// The fields are repeated rather than shared with [`XlsxOptions`] through `#[serde(flatten)]`
 /// because flattening disables `deny_unknown_fields`, and a misspelt option must stay an error.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HtmlOptions {
     /// The table: a 1-based position among the page's tables (nested ones included, in
@@ -566,14 +588,14 @@ pub fn parse_range(s: &str) -> Option<CellRange> {
 }
 
 /// `sheet:` by name, regex or position.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum SheetRef {
     Index(u32),
     Name(String),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hierarchy {
     /// The header of the label column.
@@ -590,14 +612,14 @@ fn parent() -> String {
     "parent".to_string()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HierarchyBy {
     Indent,
     Dont,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnSpec {
     /// Source column: a header name, or `/regex/` for headers that change (`Code Insee 2024 Commune`).
@@ -632,7 +654,7 @@ impl ColumnSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnExtraColumns {
     #[default]
@@ -640,7 +662,7 @@ pub enum OnExtraColumns {
     Error,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnSchemaChange {
     #[default]
@@ -648,7 +670,7 @@ pub enum OnSchemaChange {
     Evolve,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TransformStep {
     /// A query over `input` (the previous step's output) and any lake table.
@@ -659,7 +681,7 @@ pub enum TransformStep {
     Unpivot(Unpivot),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Unpivot {
     /// `/regex/` (or a bare regex) matched against the source headers.
@@ -684,7 +706,7 @@ impl Unpivot {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     #[serde(default)]
@@ -697,7 +719,7 @@ pub struct Target {
     pub mode: WriteMode,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WriteMode {
     /// The run's output becomes the whole table.

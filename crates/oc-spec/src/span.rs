@@ -54,3 +54,19 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
 pub fn parse_pipeline(text: &str) -> Result<crate::Pipeline, crate::Diagnostic> {
     crate::yaml::parse(std::path::Path::new("pipeline.yaml"), text)
 }
+
+/// In the JSON Schema a located value is the value itself.
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
