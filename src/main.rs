@@ -220,6 +220,20 @@ enum Command {
     },
 }
 
+/// Runs a command that needs no project, lake or runtime; hands any other back.
+fn standalone(cli: Cli) -> Result<Result<()>, Cli> {
+    match cli.command {
+        Command::Pdf { cmd } => Ok(pdf_cmd::run(cmd)),
+        Command::Html { cmd } => Ok(html_cmd::run(cmd)),
+        Command::Infer(args) => Ok(infer_cmd::run(args)),
+        Command::Schema { which } => {
+            schema_cmd::run(which);
+            Ok(Ok(()))
+        }
+        command => Err(Cli { command, ..cli }),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A command whose output is cut short (`opencoll catalog | head`) ends quietly, as any Unix
@@ -259,20 +273,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    // `pdf`, `html` and `infer` work on a file alone: no project, lake or runtime
-    let cli = match cli {
-        Cli {
-            command: Command::Schema { which },
-            ..
-        } => {
-            schema_cmd::run(which);
-            return ExitCode::SUCCESS;
-        }
-        Cli {
-            command: Command::Infer(args),
-            ..
-        } => {
-            return match infer_cmd::run(args) {
+    // `pdf`, `html`, `infer` and `schema` work on a file alone: no project, lake or runtime
+    let cli = match standalone(cli) {
+        Ok(result) => {
+            return match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
@@ -280,31 +284,7 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Cli {
-            command: Command::Html { cmd },
-            ..
-        } => {
-            return match html_cmd::run(cmd) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        Cli {
-            command: Command::Pdf { cmd },
-            ..
-        } => {
-            return match pdf_cmd::run(cmd) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        cli => cli,
+        Err(cli) => cli,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -683,21 +663,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             catalog_cmd::run(&project, &session, format).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Pdf { cmd } => {
-            pdf_cmd::run(cmd)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Html { cmd } => {
-            html_cmd::run(cmd)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Infer(args) => {
-            infer_cmd::run(args)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Schema { which } => {
-            schema_cmd::run(which);
-            Ok(ExitCode::SUCCESS)
+        // run by `standalone` before a project is opened
+        Command::Pdf { .. } | Command::Html { .. } | Command::Infer(_) | Command::Schema { .. } => {
+            unreachable!("standalone commands return before the project is opened")
         }
     }
 }
