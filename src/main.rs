@@ -221,7 +221,7 @@ enum Command {
 }
 
 /// Runs a command that needs no project, lake or runtime; hands any other back.
-fn standalone(cli: Cli) -> Result<Result<()>, Cli> {
+fn standalone(cli: Cli) -> Result<Result<()>, Box<Cli>> {
     match cli.command {
         Command::Pdf { cmd } => Ok(pdf_cmd::run(cmd)),
         Command::Html { cmd } => Ok(html_cmd::run(cmd)),
@@ -230,7 +230,7 @@ fn standalone(cli: Cli) -> Result<Result<()>, Cli> {
             schema_cmd::run(which);
             Ok(Ok(()))
         }
-        command => Err(Cli { command, ..cli }),
+        command => Err(Box::new(Cli { command, ..cli })),
     }
 }
 
@@ -284,7 +284,7 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Err(cli) => cli,
+        Err(cli) => *cli,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
