@@ -3,7 +3,8 @@
 #   bench/run.sh [SIZE...]      sizes: 1M 5M 20M or a row count (default: 1M 5M)
 # Environment: RUNS (timed runs per step after one warm-up, default 3),
 #   OPENCOLL_BENCH_DIR (scratch: data, lakes, venv; default ~/.cache/opencoll-bench),
-#   CARGO_TARGET_DIR (default ~/.cache/opencoll-target, as .ci/run).
+#   CARGO_TARGET_DIR (default ~/.cache/opencoll-target, as .ci/run), BUILD=0 (no cargo build:
+#   the binaries already in $CARGO_TARGET_DIR/bench-fast).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 scratch="${OPENCOLL_BENCH_DIR:-$HOME/.cache/opencoll-bench}"
@@ -27,9 +28,10 @@ fi
 # The release-style profile of Cargo.toml (bench-fast: no LTO, incremental). The whole
 # workspace, as bench/xlsx.sh and bench/pdf.sh: building single packages unifies features
 # differently and rebuilds DataFusion.
-(cd "$repo" && cargo build --profile bench-fast --workspace)
+# BUILD=0 skips it and takes the binaries already in $CARGO_TARGET_DIR/bench-fast.
+[ "${BUILD:-1}" = 0 ] || (cd "$repo" && cargo build --profile bench-fast --workspace)
 bin="$CARGO_TARGET_DIR/bench-fast"
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" >&2
-exec "$venv/bin/python" "$repo/bench/bench.py" --opencoll "$bin/opencoll" --oc-gen "$bin/oc-gen" \
+PYTHONDONTWRITEBYTECODE=1 exec "$venv/bin/python" "$repo/bench/bench.py" --opencoll "$bin/opencoll" --oc-gen "$bin/oc-gen" \
   --repo "$repo" --scratch "$scratch" --runs "${RUNS:-3}" "${sizes[@]}"
