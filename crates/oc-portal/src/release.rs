@@ -165,26 +165,23 @@ impl ReleaseRoot {
         ),
         LoadError,
     > {
-        let got = self
-            .store
-            .get(&self.path(rel))
-            .await
-            .map_err(|e| LoadError::Read {
-                file: rel.to_string(),
-                message: e.to_string(),
-            })?;
+        let got = self.object(rel).await?;
         Ok((got.meta.size, got.into_stream()))
     }
 
-    async fn get(&self, rel: &str) -> Result<Bytes, LoadError> {
-        let got = self
-            .store
+    /// The object of one file of the release, a failure naming the file.
+    async fn object(&self, rel: &str) -> Result<object_store::GetResult, LoadError> {
+        self.store
             .get(&self.path(rel))
             .await
             .map_err(|e| LoadError::Read {
                 file: rel.to_string(),
                 message: e.to_string(),
-            })?;
+            })
+    }
+
+    async fn get(&self, rel: &str) -> Result<Bytes, LoadError> {
+        let got = self.object(rel).await?;
         got.bytes().await.map_err(|e| LoadError::Read {
             file: rel.to_string(),
             message: e.to_string(),

@@ -77,13 +77,6 @@ pub fn cache_dir(root: &Path) -> PathBuf {
     root.join(".opencoll/cache")
 }
 
-/// Fetches one URL into `cache_dir` unless the cached copy is still current.
-pub async fn fetch(url: &str, cache_dir: &Path) -> Result<Fetched, FetchError> {
-    let policy = Policy::of(None);
-    let client = http::Client::new(&policy).map_err(|e| FetchError::new(url, "cannot fetch", e))?;
-    fetch_with(url, cache_dir, &client).await
-}
-
 async fn fetch_with(
     url: &str,
     cache_dir: &Path,
