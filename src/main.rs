@@ -36,6 +36,11 @@ struct Cli {
     /// Lake location (folder or URL); overrides catalog.yaml's `lake`
     #[arg(long, global = true, env = "OPENCOLL_LAKE")]
     lake: Option<String>,
+    /// Where `sql`, `shell`, `test`, `catalog` and `serve` run their queries: `local` (this
+    /// process) or `ballista://HOST:PORT` (a cluster started with `opencoll scheduler` and
+    /// `opencoll executor`)
+    #[arg(long, global = true, env = "OPENCOLL_ENGINE", default_value = "local")]
+    engine: String,
     /// More logs (-v: info, -vv: debug)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -141,6 +146,34 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         backoff: u64,
     },
+    /// Run a Ballista scheduler for `--engine ballista://HOST:PORT` (no project needed)
+    Scheduler {
+        /// Address to listen on (gRPC), e.g. 0.0.0.0:50050
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: std::net::SocketAddr,
+        /// Host name executors and clients reach this scheduler by (default: the bind address)
+        #[arg(long)]
+        external_host: Option<String>,
+    },
+    /// Run a Ballista executor that takes tasks from a scheduler (no project needed). The
+    /// lake must be a folder every executor sees, or S3 (read with this process's AWS_*)
+    Executor {
+        /// The scheduler's address, e.g. 10.0.0.5:50050
+        #[arg(long)]
+        scheduler: std::net::SocketAddr,
+        /// Address of this executor's Flight service (shuffle data), e.g. 0.0.0.0:50051
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        bind: std::net::SocketAddr,
+        /// Host name other executors reach this one by (default: the bind address)
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Folder for shuffle and spill files (default: a temporary folder)
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Tasks run at once (default: the machine's cores)
+        #[arg(long, default_value_t = 0)]
+        concurrent_tasks: usize,
+    },
     /// The public portal (French web pages) over a published release: search, fiches,
     /// strates, comparison, maps, catalogue and downloads
     Portal {
@@ -240,7 +273,13 @@ fn main() -> ExitCode {
     // tool does, instead of panicking in println!. Servers keep Rust's default (SIGPIPE
     // ignored): a client hanging up must never stop them.
     #[cfg(unix)]
-    if !matches!(cli.command, Command::Serve { .. } | Command::Portal { .. }) {
+    if !matches!(
+        cli.command,
+        Command::Serve { .. }
+            | Command::Portal { .. }
+            | Command::Scheduler { .. }
+            | Command::Executor { .. }
+    ) {
         // SAFETY: single-threaded at this point; restores the default disposition.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
@@ -341,6 +380,33 @@ fn stack_bytes() -> usize {
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Scheduler {
+            bind,
+            external_host,
+        } => {
+            oc_dist::process::run_scheduler(bind, external_host).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Executor {
+            scheduler,
+            bind,
+            external_host,
+            work_dir,
+            concurrent_tasks,
+        } => {
+            oc_dist::process::run_executor(oc_dist::process::ExecutorOptions {
+                scheduler,
+                bind,
+                external_host,
+                work_dir: work_dir.map(|d| d.display().to_string()),
+                concurrent_tasks,
+            })
+            .await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     // A portal reads a release, wherever it was copied: no project needed when it is given.
     if let Command::Portal {
         release: Some(release),
@@ -371,6 +437,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
     };
     let lake_location = cli.lake.clone().unwrap_or_else(|| project.lake_location());
+    let engine = Engine::parse(&cli.engine)?;
     let open_lake = || {
         Lake::open(&lake_location)
             .with_context(|| format!("cannot open the lake at {lake_location}"))
@@ -401,7 +468,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let wait = std::time::Duration::from_secs(wait);
             refresh(&project, &open_lake()?, &pipelines, full, false, wait, json).await
         }
-        Command::Test { datasets } => test(&project, &open_lake()?, &datasets).await,
+        Command::Test { datasets } => test(&project, &open_lake()?, &engine, &datasets).await,
         Command::Portal {
             release,
             http,
@@ -471,7 +538,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 if pg.is_none() && http.is_none() {
                     return Ok(());
                 }
-                let state = oc_serve::open_state(project.clone(), open_lake()?, &opts, auth)
+                let lake = open_lake()?;
+                let opener = engine.opener(lake.clone(), &project);
+                let state = oc_serve::open_state(project.clone(), lake, &opts, auth, opener)
                     .await
                     .map_err(anyhow::Error::from)?;
                 oc_serve::run(state, &opts, shutdown.clone())
@@ -630,7 +699,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                     .context("cannot read the query from standard input")?,
                 (None, q) => q.unwrap_or_default().to_string(),
             };
-            let session = oc_sql::LakeSession::open(&open_lake()?, &project.views).await?;
+            let session = engine.open(&open_lake()?, &project.views).await?;
             // Only what the query uses (all of them: `opencoll catalog`).
             for w in session.unavailable_in(&query) {
                 eprintln!("warning: {w}");
@@ -638,7 +707,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let started = std::time::Instant::now();
             let df = session.query(&query).await?;
             let schema = df.schema().as_arrow().clone();
-            let batches = df.collect().await?;
+            let batches = df.collect().await.map_err(|e| engine.explain(e))?;
             let elapsed = started.elapsed();
             match &output_file {
                 Some(path) => {
@@ -654,18 +723,76 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Shell => {
-            let session = oc_sql::LakeSession::open(&open_lake()?, &project.views).await?;
+            let session = engine.open(&open_lake()?, &project.views).await?;
             shell::run(&session, &root).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Catalog { format } => {
-            let session = oc_sql::LakeSession::open(&open_lake()?, &project.views).await?;
+            let session = engine.open(&open_lake()?, &project.views).await?;
             catalog_cmd::run(&project, &session, format).await?;
             Ok(ExitCode::SUCCESS)
         }
         // run by `standalone` before a project is opened
         Command::Pdf { .. } | Command::Html { .. } | Command::Infer(_) | Command::Schema { .. } => {
             unreachable!("standalone commands return before the project is opened")
+        }
+        Command::Scheduler { .. } | Command::Executor { .. } => {
+            unreachable!("cluster processes return before the project is opened")
+        }
+    }
+}
+
+/// Where queries run (`--engine`).
+enum Engine {
+    Local,
+    /// A Ballista scheduler's gRPC URL.
+    Ballista(String),
+}
+
+impl Engine {
+    fn parse(engine: &str) -> Result<Engine> {
+        if engine == "local" {
+            return Ok(Engine::Local);
+        }
+        Ok(Engine::Ballista(oc_dist::scheduler_url(engine)?))
+    }
+
+    /// The lake's session: tables, views and functions, run here or on the cluster.
+    async fn open(&self, lake: &Lake, views: &[oc_spec::ViewDef]) -> Result<oc_sql::LakeSession> {
+        Ok(match self {
+            Engine::Local => oc_sql::LakeSession::open(lake, views).await?,
+            Engine::Ballista(url) => oc_dist::open_session(lake, views, url).await?,
+        })
+    }
+}
+
+impl Engine {
+    /// A query's error, with what to do when the cluster cannot be reached.
+    fn explain(&self, e: datafusion::error::DataFusionError) -> anyhow::Error {
+        let text = e.to_string();
+        match self {
+            Engine::Ballista(url) if text.contains("tcp connect error") => anyhow::anyhow!(
+                "the Ballista scheduler at {url} cannot be reached: start it (`opencoll scheduler`) or fix --engine / OPENCOLL_ENGINE\n({text})"
+            ),
+            _ => e.into(),
+        }
+    }
+
+    /// How `serve` opens (and reopens, at each reload) the lake's session.
+    fn opener(&self, lake: Lake, project: &Project) -> oc_serve::SessionOpener {
+        match self {
+            Engine::Local => oc_serve::local_sessions(lake, project),
+            Engine::Ballista(url) => {
+                let (url, views) = (url.clone(), project.views.clone());
+                Arc::new(move || {
+                    let (lake, views, url) = (lake.clone(), views.clone(), url.clone());
+                    Box::pin(async move {
+                        oc_dist::open_session(&lake, &views, &url)
+                            .await
+                            .map_err(|e| oc_sql::SqlError::Other(e.to_string()))
+                    })
+                })
+            }
         }
     }
 }
@@ -789,8 +916,13 @@ async fn refresh(
 }
 
 /// `opencoll test`: every check declared on the selected datasets, on the lake as it is.
-async fn test(project: &Project, lake: &Lake, selected: &[String]) -> Result<ExitCode> {
-    let session = oc_sql::LakeSession::open(lake, &project.views).await?;
+async fn test(
+    project: &Project,
+    lake: &Lake,
+    engine: &Engine,
+    selected: &[String],
+) -> Result<ExitCode> {
+    let session = engine.open(lake, &project.views).await?;
     warn_broken(&session);
     let printer = Printer {
         plan_only: false,

@@ -173,16 +173,27 @@ pub fn python_with_duckdb() -> PathBuf {
     tool("python-tools.sh")
 }
 
+/// Python with the engines analysts read the lake with: deltalake, Polars, DuckDB and its delta
+/// extension, PySpark (scripts/ecosystem-tools.sh; it installs Java when it is missing).
+pub fn python_with_ecosystem() -> PathBuf {
+    tool("ecosystem-tools.sh")
+}
+
 impl Proj {
-    /// Runs with extra environment variables; asserts success; returns stdout.
-    pub fn ok_env(&self, env: &[(&str, String)], args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+    /// Runs with extra environment variables.
+    pub fn run_env(&self, env: &[(&str, String)], args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_opencoll"))
             .arg("--project")
             .arg(self.path())
             .args(args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
-            .expect("run opencoll");
+            .expect("run opencoll")
+    }
+
+    /// Runs with extra environment variables; asserts success; returns stdout.
+    pub fn ok_env(&self, env: &[(&str, String)], args: &[&str]) -> String {
+        let out = self.run_env(env, args);
         assert!(
             out.status.success(),
             "opencoll {args:?} failed:\nstdout:\n{}\nstderr:\n{}",

@@ -74,6 +74,8 @@ pub struct State {
     pub started: std::time::Instant,
     /// Failed logins per client address (HTTP tokens and Postgres passwords).
     pub throttle: throttle::Throttle,
+    /// How reloads read the lake again (the engine the service was started with).
+    pub open: SessionOpener,
 }
 
 /// Reads credentials and applies the rule: authentication is required unless every listener
@@ -113,14 +115,32 @@ pub fn load_auth(
     Ok(Some(a))
 }
 
+/// Opens a session of the lake: locally (`oc_sql::LakeSession::open`) or on a cluster. Called
+/// at start and at every reload, so both see the tables the same way.
+pub type SessionOpener = Arc<
+    dyn Fn() -> futures::future::BoxFuture<'static, Result<oc_sql::LakeSession, oc_sql::SqlError>>
+        + Send
+        + Sync,
+>;
+
+/// The opener of `opencoll sql`'s local session.
+pub fn local_sessions(lake: Lake, project: &Project) -> SessionOpener {
+    let views = project.views.clone();
+    Arc::new(move || {
+        let (lake, views) = (lake.clone(), views.clone());
+        async move { oc_sql::LakeSession::open(&lake, &views).await }.boxed()
+    })
+}
+
 /// Opens the lake's session (as `opencoll sql` does) and adds the Postgres catalog tables.
 pub async fn open_state(
     project: Project,
     lake: Lake,
     opts: &ServeOptions,
     auth: Option<Auth>,
+    open: SessionOpener,
 ) -> Result<Arc<State>, StartError> {
-    let session = oc_sql::LakeSession::open(&lake, &project.views).await?;
+    let session = open().await?;
     for (t, e) in &session.broken_tables {
         tracing::warn!("table {t} is not served: {e}");
     }
@@ -140,6 +160,7 @@ pub async fn open_state(
         views: std::sync::RwLock::new(session.views),
         started: std::time::Instant::now(),
         throttle: Default::default(),
+        open,
     }))
 }
 
@@ -154,14 +175,15 @@ impl State {
     /// Registers the lake's current table versions (and new tables) in the shared catalog,
     /// then the views again (a view's plan holds the table versions it was built on).
     pub async fn reload(&self) -> Result<(), oc_sql::SqlError> {
-        let names = self.lake.list_tables().await?;
+        let fresh = (self.open)().await?;
+        for (t, e) in &fresh.broken_tables {
+            tracing::warn!("table {t} is not served: {e}");
+        }
         let mut ok = Vec::new();
-        for t in &names {
-            match oc_sql::session::register_lake_table(&self.base, &self.lake, t).await {
-                Ok(true) => ok.push(t.clone()),
-                Ok(false) => {}
-                Err(e) => tracing::warn!("table {t} is not served: {e}"),
-            }
+        for t in &fresh.tables {
+            let provider = fresh.ctx.table_provider(t.as_str()).await?;
+            oc_sql::session::register(&self.base, t, provider)?;
+            ok.push(t.clone());
         }
         let (views, broken) =
             oc_sql::session::register_views(&self.base, &self.project.views).await?;

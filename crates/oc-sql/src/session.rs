@@ -241,7 +241,8 @@ pub fn register_empty_ops(
 ) -> Result<(), SqlError> {
     for (name, schema) in oc_lake::ops::TABLES {
         if !present(name) {
-            let empty = datafusion::datasource::MemTable::try_new(schema(), vec![vec![]])?;
+            // EmptyTable, not an empty MemTable: plans that read it can be sent to a cluster.
+            let empty = datafusion::datasource::empty::EmptyTable::new(schema());
             register(ctx, name, Arc::new(empty))?;
         }
     }

@@ -14,8 +14,23 @@ use datafusion::prelude::SessionContext;
 use crate::codes;
 
 pub fn register(ctx: &SessionContext) {
-    ctx.register_udf(ScalarUDF::new_from_impl(CodeFn::new("insee_from_dgfip", 2)));
-    ctx.register_udf(ScalarUDF::new_from_impl(CodeFn::new("dep_from_dgfip", 1)));
+    for f in functions() {
+        ctx.register_udf(f);
+    }
+}
+
+/// Our functions, for sessions and for the codec that names them to remote executors whose
+/// registries do not know them.
+pub fn functions() -> [ScalarUDF; 2] {
+    [
+        ScalarUDF::new_from_impl(CodeFn::new("insee_from_dgfip", 2)),
+        ScalarUDF::new_from_impl(CodeFn::new("dep_from_dgfip", 1)),
+    ]
+}
+
+/// One of [`functions`], by its SQL name.
+pub fn by_name(name: &str) -> Option<ScalarUDF> {
+    functions().into_iter().find(|f| f.name() == name)
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]

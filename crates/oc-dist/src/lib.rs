@@ -1,0 +1,56 @@
+//! The lake and its views on Apache DataFusion Ballista: the analysts' SQL, unchanged, run by a
+//! scheduler and executors instead of one process.
+//!
+//! - [`table`]: a lake table as a file list any node can scan (delta-rs's scan cannot travel);
+//! - [`cancel`]: a job whose results nobody reads any more is cancelled;
+//! - [`codec`]: that table and our SQL functions in Ballista's plans;
+//! - [`store`]: each node opens S3 buckets with its own settings;
+//! - [`session`]: the client session (`--engine ballista://…`);
+//! - [`submit`]: plans sent already planned, when their logical form cannot travel;
+//! - [`process`]: `opencoll scheduler`, `opencoll executor`, an in-process cluster.
+
+pub mod cancel;
+pub mod codec;
+pub mod process;
+pub mod session;
+pub mod store;
+pub mod submit;
+pub mod table;
+
+pub use session::{client_context, open_session, scheduler_url};
+pub use table::{LakeTable, LakeTableSpec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DistError {
+    #[error("table {table}: {message}")]
+    Table { table: String, message: String },
+    /// A Delta feature a plain Parquet scan would read wrongly.
+    #[error(
+        "table {table} uses {feature}, which the cluster cannot read yet; query it without --engine"
+    )]
+    Unsupported { table: String, feature: String },
+    #[error("{0}")]
+    Engine(String),
+    #[error("cluster: {0}")]
+    Cluster(String),
+    #[error(transparent)]
+    Lake(Box<oc_lake::LakeError>),
+    #[error(transparent)]
+    Sql(Box<oc_sql::SqlError>),
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl From<oc_lake::LakeError> for DistError {
+    fn from(e: oc_lake::LakeError) -> Self {
+        DistError::Lake(Box::new(e))
+    }
+}
+
+impl From<oc_sql::SqlError> for DistError {
+    fn from(e: oc_sql::SqlError) -> Self {
+        DistError::Sql(Box::new(e))
+    }
+}

@@ -1,0 +1,179 @@
+//! The cluster's processes, from the `opencoll` binary so their versions never skew: a
+//! scheduler, executors, and an in-process cluster (a scheduler and N executors on loopback)
+//! for tests and trials.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ballista_core::RuntimeProducer;
+use ballista_core::config::TaskSchedulingPolicy;
+use ballista_core::extension::SessionConfigExt;
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::serde::BallistaCodec;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::utils::default_session_builder;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::SessionConfig;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+
+use crate::DistError;
+use crate::codec::{LakeLogicalCodec, LakePhysicalCodec};
+use crate::store;
+
+/// How long a finished job's shuffle files stay on the executors (Ballista's default: 5 min).
+pub const SHUFFLE_TTL_SECONDS: u64 = 60;
+
+fn ballista(e: impl std::fmt::Display) -> DistError {
+    DistError::Cluster(e.to_string())
+}
+
+/// A scheduler that decodes lake tables and our functions and opens S3 buckets from its own
+/// environment.
+fn scheduler_config(external_host: &str, port: u16) -> SchedulerConfig {
+    let mut config = SchedulerConfig::default()
+        .with_hostname(external_host)
+        .with_port(port)
+        .with_scheduler_policy(TaskSchedulingPolicy::PullStaged)
+        .with_finished_job_data_clean_up_interval_seconds(SHUFFLE_TTL_SECONDS)
+        .with_override_session_builder(Arc::new(|config: SessionConfig| {
+            let state = default_session_builder(config)?;
+            Ok(SessionStateBuilder::new_from_existing(state)
+                .with_runtime_env(store::runtime(None)?)
+                .build())
+        }));
+    config.override_logical_codec = Some(Arc::new(LakeLogicalCodec::default()));
+    config.override_physical_codec = Some(Arc::new(LakePhysicalCodec::default()));
+    // Executors poll every few hundred milliseconds and each poll counts as a heartbeat: one
+    // silent for 30 s is gone (killed, say), and its tasks are given to the others instead of
+    // waiting Ballista's default 3 minutes.
+    config.executor_timeout_seconds = EXECUTOR_TIMEOUT_SECONDS;
+    config.expire_dead_executor_interval_seconds = 5;
+    config
+}
+
+/// Silence after which an executor is taken for dead.
+pub const EXECUTOR_TIMEOUT_SECONDS: u64 = 30;
+
+/// Serves a scheduler on `listener` until the process ends.
+async fn serve_scheduler(
+    listener: tokio::net::TcpListener,
+    external_host: &str,
+) -> Result<impl Future<Output = Result<(), DistError>> + use<>, DistError> {
+    let port = listener.local_addr()?.port();
+    let config = scheduler_config(external_host, port);
+    let cluster = BallistaCluster::new_from_config(&config)
+        .await
+        .map_err(ballista)?;
+    let server = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
+        .await
+        .map_err(ballista)?;
+    Ok(async move {
+        start_grpc_service_with_listener(listener, server)
+            .await
+            .map_err(ballista)
+    })
+}
+
+/// `opencoll scheduler --bind ADDR`: runs until the process is stopped.
+pub async fn run_scheduler(
+    bind: SocketAddr,
+    external_host: Option<String>,
+) -> Result<(), DistError> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| DistError::Cluster(format!("cannot listen on {bind}: {e}")))?;
+    let host = external_host.unwrap_or_else(|| bind.ip().to_string());
+    eprintln!(
+        "scheduler listening on {} (Ballista {}); start executors with `opencoll executor --scheduler {}`",
+        listener.local_addr()?,
+        ballista_core::BALLISTA_VERSION,
+        listener.local_addr()?
+    );
+    serve_scheduler(listener, &host).await?.await
+}
+
+pub struct ExecutorOptions {
+    pub scheduler: SocketAddr,
+    /// Where the Flight service that serves shuffle files listens.
+    pub bind: SocketAddr,
+    /// The host name other executors reach this one by (default: the bind address).
+    pub external_host: Option<String>,
+    /// Shuffle and spill files (default: a temporary folder).
+    pub work_dir: Option<String>,
+    /// Tasks at once (default: the machine's cores).
+    pub concurrent_tasks: usize,
+}
+
+fn runtime_producer(work_dir: Option<String>) -> RuntimeProducer {
+    Arc::new(move |_: &SessionConfig| store::runtime(work_dir.as_deref()))
+}
+
+/// `opencoll executor`: runs until the process is stopped (SIGINT/SIGTERM), then tells the
+/// scheduler and removes its shuffle files.
+pub async fn run_executor(opts: ExecutorOptions) -> Result<(), DistError> {
+    let mut config = ExecutorProcessConfig {
+        bind_host: opts.bind.ip().to_string(),
+        external_host: opts
+            .external_host
+            .or_else(|| (!opts.bind.ip().is_unspecified()).then(|| opts.bind.ip().to_string())),
+        port: opts.bind.port(),
+        scheduler_host: opts.scheduler.ip().to_string(),
+        scheduler_port: opts.scheduler.port(),
+        // Wait for a scheduler that is (re)starting rather than fail at once.
+        scheduler_connect_timeout_seconds: 60,
+        vcores: opts.concurrent_tasks,
+        task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
+        work_dir: opts.work_dir.clone(),
+        job_data_ttl_seconds: 3600,
+        job_data_clean_up_interval_seconds: 600,
+        print_thread_info: false,
+        ..Default::default()
+    };
+    config.override_logical_codec = Some(Arc::new(LakeLogicalCodec::default()));
+    config.override_physical_codec = Some(Arc::new(LakePhysicalCodec::default()));
+    config.override_runtime_producer = Some(runtime_producer(opts.work_dir));
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(ballista)
+}
+
+/// A scheduler and `executors` executors in this process, on loopback; returns the
+/// scheduler's address. Executors know only DataFusion's built-in functions: ours reach them
+/// through the codec, as on a real cluster.
+pub async fn start_in_process(
+    executors: usize,
+    concurrent_tasks: usize,
+) -> Result<SocketAddr, DistError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let serve = serve_scheduler(listener, "127.0.0.1").await?;
+    tokio::spawn(serve);
+    let url = format!("http://{addr}");
+    for _ in 0..executors {
+        let client = loop {
+            match SchedulerGrpcClient::connect(url.clone()).await {
+                Ok(c) => break c,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        };
+        let codec = BallistaCodec::new(
+            Arc::new(LakeLogicalCodec::default()),
+            Arc::new(LakePhysicalCodec::default()),
+        );
+        ballista_executor::new_standalone_executor_from_builder(
+            client,
+            concurrent_tasks,
+            Arc::new(SessionConfig::new_with_ballista),
+            runtime_producer(None),
+            codec,
+            BallistaFunctionRegistry::default(),
+        )
+        .await
+        .map_err(ballista)?;
+    }
+    Ok(addr)
+}

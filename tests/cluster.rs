@@ -1,0 +1,368 @@
+//! The lake and its views on Ballista: an in-process scheduler with two executors whose
+//! function registries know only DataFusion's built-ins (our functions reach them through the
+//! codec), then separate `opencoll scheduler` / `opencoll executor` processes reading a lake
+//! on a local S3 server (moto, from scripts/python-tools.sh).
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use arrow::array::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use common::{Proj, Server, free_port, wait_port};
+use datafusion::physical_plan::displayable;
+use futures::StreamExt;
+
+/// Every row as text, sorted: the same multiset of rows whatever order a plan produced.
+fn sorted_rows(batches: &[RecordBatch]) -> Vec<String> {
+    let opts = FormatOptions::default().with_null("∅");
+    let mut rows = Vec::new();
+    for b in batches {
+        let cols: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            rows.push(
+                cols.iter()
+                    .map(|c| c.value(r).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// Whether a plan runs on the cluster: planned by the scheduler (Ballista's usual path) or
+/// planned here and submitted (plans whose logical form cannot travel).
+fn on_cluster(plan: &str) -> bool {
+    plan.starts_with("DistributedQueryExec") || plan.starts_with("ClusterExec")
+}
+
+/// Runs `f` on a runtime whose threads have the stack `opencoll` gives SQL planning.
+fn on_big_stack(f: impl Future<Output = ()> + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .thread_stack_size(64 << 20)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(f)
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn every_view_gives_the_same_rows_on_a_two_executor_cluster() {
+    let p = Proj::samples();
+    p.ok(&["refresh"]);
+    let root = p.path().to_path_buf();
+    on_big_stack(async move {
+        let project = oc_spec::Project::load(&root).unwrap();
+        let lake = oc_lake::Lake::open(root.join("data/lake").to_str().unwrap()).unwrap();
+        let local = oc_sql::LakeSession::open(&lake, &project.views)
+            .await
+            .unwrap();
+        let scheduler = oc_dist::process::start_in_process(2, 2).await.unwrap();
+        let remote = oc_dist::open_session(&lake, &project.views, &format!("http://{scheduler}"))
+            .await
+            .unwrap();
+        assert!(
+            remote.broken_tables.is_empty(),
+            "{:?}",
+            remote.broken_tables
+        );
+        assert!(
+            remote.broken_views.is_empty(),
+            "{:?}",
+            remote
+                .broken_views
+                .iter()
+                .map(|(v, e)| (&v.name, e))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(remote.tables, local.tables);
+        assert_eq!(remote.views, local.views);
+        assert!(local.views.len() >= 9, "{:?}", local.views);
+        // Shuffle data goes through the executors' Flight services, as between machines.
+        remote
+            .ctx
+            .sql("SET ballista.shuffle.force_remote_read = true")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+
+        let run = |session: &oc_sql::LakeSession, sql: String| {
+            let ctx = session.ctx.clone();
+            async move {
+                let df = ctx.sql(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let plan = df.clone().create_physical_plan().await.unwrap();
+                let shown = displayable(plan.as_ref()).one_line().to_string();
+                let batches = df.collect().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                (shown, sorted_rows(&batches))
+            }
+        };
+        let mut compared = 0;
+        let (mut scheduler_planned, mut client_planned) = (0, 0);
+        for name in local.views.iter().chain(&local.tables) {
+            let sql = format!("SELECT * FROM {name}");
+            let (_, here) = run(&local, sql.clone()).await;
+            let (plan, there) = run(&remote, sql.clone()).await;
+            assert!(on_cluster(&plan), "{name} ran locally: {plan}");
+            scheduler_planned += usize::from(plan.starts_with("DistributedQueryExec"));
+            client_planned += usize::from(plan.starts_with("ClusterExec"));
+            assert_eq!(here.len(), there.len(), "{name}: row counts differ");
+            assert!(here == there, "{name}: rows differ");
+            compared += here.len();
+        }
+        assert!(compared > 10_000, "only {compared} rows compared");
+        // Both ways of sending a plan are used: the logical one (most plans) and the physical
+        // one (the views whose `unnest` datafusion-proto cannot carry).
+        assert!(
+            scheduler_planned > 5 && client_planned > 0,
+            "{scheduler_planned} {client_planned}"
+        );
+
+        // A shuffle (a grouped aggregate over many partitions) and our functions on executors
+        // that do not know them.
+        let sql = "SELECT code_insee, insee_from_dgfip(substr(code_insee, 1, 2), \
+                   substr(code_insee, 3)) AS again, count(*) AS n, sum(charges) AS charges \
+                   FROM finances.charges_produits_communes GROUP BY 1, 2 ORDER BY 1"
+            .to_string();
+        let (_, here) = run(&local, sql.clone()).await;
+        let (plan, there) = run(&remote, sql.clone()).await;
+        assert!(on_cluster(&plan), "{plan}");
+        assert!(here.len() > 100 && here == there, "{here:?}\n{there:?}");
+        // The code rebuilt by our function on the executors is the code itself.
+        assert!(there.iter().all(|r| {
+            let f: Vec<&str> = r.split('|').collect();
+            f[0] == f[1]
+        }));
+
+        // A job nobody reads any more (a client gone, a time limit) is cancelled.
+        let df = remote
+            .ctx
+            .sql(
+                "SELECT count(*) FROM finances.balances_communes a \
+                 JOIN finances.balances_communes b ON a.compte < b.compte",
+            )
+            .await
+            .unwrap();
+        let plan = df.create_physical_plan().await.unwrap();
+        let mut stream =
+            datafusion::physical_plan::execute_stream(plan.clone(), remote.ctx.task_ctx()).unwrap();
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(3), stream.next()).await;
+        assert!(
+            waited.is_err(),
+            "the slow query ended in 3 s: make it slower"
+        );
+        let guard = plan
+            .downcast_ref::<oc_dist::cancel::CancelOnDrop>()
+            .expect("a plan the scheduler plans");
+        let job = guard.job_id().expect("the scheduler accepted the job");
+        let url = format!("http://{scheduler}");
+        assert_eq!(
+            oc_dist::cancel::job_state(&url, &job).await.unwrap(),
+            "running"
+        );
+        drop(stream);
+        let mut state = String::new();
+        for _ in 0..100 {
+            state = oc_dist::cancel::job_state(&url, &job).await.unwrap();
+            if state != "running" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(state, "failed: Cancelled");
+
+        // The catalog stays with the client: no cluster round trip, and no error.
+        let (plan, tables) = run(
+            &remote,
+            "SELECT table_schema, table_name FROM information_schema.tables \
+             WHERE table_schema = 'finances'"
+                .into(),
+        )
+        .await;
+        assert!(!plan.contains("Distributed"), "{plan}");
+        assert!(
+            tables
+                .iter()
+                .any(|t| t == "finances|charges_produits_communes")
+        );
+        let (plan, _) = run(&remote, "SELECT 1".into()).await;
+        assert!(!plan.contains("Distributed"), "{plan}");
+    });
+}
+
+/// `POST /sql` asking for CSV; the raw answer (status line, headers, body).
+fn post_csv(port: u16, sql: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    let req = format!(
+        "POST /sql HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAccept: text/csv\r\n\
+         Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{sql}",
+        sql.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    raw
+}
+
+fn start(args: &[&str], env: &[(&str, String)]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencoll"));
+    cmd.args(args)
+        .env_remove("OPENCOLL_ENGINE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Server(cmd.spawn().unwrap())
+}
+
+#[test]
+fn scheduler_and_executor_processes_read_a_lake_on_s3() {
+    let py = common::python_with_duckdb();
+    let s3_port = free_port();
+    let _moto = Server(
+        Command::new(py.parent().unwrap().join("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &s3_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(s3_port);
+    let endpoint = format!("http://127.0.0.1:{s3_port}");
+    common::run_ok(Command::new(&py).arg("-c").arg(format!(
+        "import boto3\nboto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', \
+         aws_access_key_id='test', aws_secret_access_key='test').create_bucket(Bucket='lake')"
+    )));
+    let env = vec![
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("OPENCOLL_LAKE", "s3://lake/opencoll".to_string()),
+    ];
+    let p = Proj::samples();
+    p.ok_env(&env, &["refresh", "ref.*", "finances.balances_communes"]);
+
+    let sched = free_port();
+    let scheduler = start(&["scheduler", "--bind", &format!("127.0.0.1:{sched}")], &[]);
+    wait_port(sched);
+    let mut executors = Vec::new();
+    for _ in 0..2 {
+        let port = free_port();
+        let work = tempfile::tempdir().unwrap();
+        executors.push((
+            start(
+                &[
+                    "executor",
+                    "--scheduler",
+                    &format!("127.0.0.1:{sched}"),
+                    "--bind",
+                    &format!("127.0.0.1:{port}"),
+                    "--work-dir",
+                    work.path().to_str().unwrap(),
+                    "--concurrent-tasks",
+                    "2",
+                ],
+                &env,
+            ),
+            work,
+        ));
+        wait_port(port);
+    }
+    let mut cluster_env = env.clone();
+    cluster_env.push(("OPENCOLL_ENGINE", format!("ballista://127.0.0.1:{sched}")));
+    // Our function on executors started from the same binary, a shuffle, exact sums.
+    for query in [
+        "SELECT insee_from_dgfip(ndept, insee_rang) AS code, count(*) AS n, \
+         sum(obnetdeb) AS debit FROM finances.balances_communes GROUP BY 1 ORDER BY 1",
+        "SELECT * FROM finances.charges_produits_communes ORDER BY exercice, code_insee",
+    ] {
+        let local = p.ok_env(&env, &["sql", "--format", "csv", query]);
+        let remote = p.ok_env(&cluster_env, &["sql", "--format", "csv", query]);
+        assert!(local.lines().count() > 100, "{local}");
+        assert_eq!(local, remote, "{query}");
+    }
+    let query = "SELECT insee_from_dgfip(ndept, insee_rang) AS code, count(*) AS n, \
+                 sum(obnetdeb) AS debit FROM finances.balances_communes GROUP BY 1 ORDER BY 1";
+    let expected = p.ok_env(&env, &["sql", "--format", "csv", query]);
+    // A killed executor: the cluster keeps serving with the other one.
+    let (mut first, _work) = executors.remove(0);
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    assert_eq!(
+        p.ok_env(&cluster_env, &["sql", "--format", "csv", query]),
+        expected
+    );
+    // A restarted scheduler: the executor finds it again (its polls carry its registration).
+    drop(scheduler);
+    let _scheduler = start(&["scheduler", "--bind", &format!("127.0.0.1:{sched}")], &[]);
+    wait_port(sched);
+    assert_eq!(
+        p.ok_env(&cluster_env, &["sql", "--format", "csv", query]),
+        expected
+    );
+    // The HTTP API of `serve` on the cluster.
+    let http = free_port();
+    let mut serve_args = vec!["--project", p.path().to_str().unwrap()];
+    serve_args.extend(["serve", "--no-auth", "--http"]);
+    let http_addr = format!("127.0.0.1:{http}");
+    serve_args.push(&http_addr);
+    let _serve = start(&serve_args, &cluster_env);
+    wait_port(http);
+    let answer = post_csv(http, query);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    for row in [
+        expected.lines().nth(1).unwrap(),
+        expected.lines().last().unwrap(),
+    ] {
+        assert!(answer.contains(row), "{row} missing from:\n{answer}");
+    }
+    // The data tests too.
+    let out = p.ok_env(&cluster_env, &["test", "ref.communes"]);
+    assert!(out.contains("passed"), "{out}");
+    // A scheduler that is not there is said plainly (and proves the queries above did not
+    // quietly run here).
+    let gone = free_port();
+    let out = p.run_env(
+        &env,
+        &[
+            "--engine",
+            &format!("ballista://127.0.0.1:{gone}"),
+            "sql",
+            "SELECT count(*) FROM ref.communes",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("cannot be reached: start it (`opencoll scheduler`)"),
+        "{}",
+        common::stderr(&out)
+    );
+    // A bad engine address too.
+    let out = p.run(&["--engine", "ballista://nowhere", "sql", "SELECT 1"]);
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("ballista://HOST:PORT"),
+        "{}",
+        common::stderr(&out)
+    );
+}
