@@ -34,7 +34,7 @@ fn a_release_is_complete_immutable_and_readable_by_duckdb() {
         assert_eq!(bytes.len() as u64, f["bytes"].as_u64().unwrap());
     }
     let schema: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(root.join("2026-11/ref.communes/tableschema.json")).unwrap(),
+        &std::fs::read(root.join("2026-11/ref.communes.tableschema.json")).unwrap(),
     )
     .unwrap();
     let code = schema["fields"]

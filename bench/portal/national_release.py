@@ -311,7 +311,7 @@ def main():
     datasets = []
 
     def write_tableschema(ds_name, columns):
-        rel = f"{ds_name}/tableschema.json"
+        rel = f"{ds_name}.tableschema.json"
         fields = [{"name": c, "type": FRICTIONLESS.get(ty, "number")} for c, ty, _ in columns]
         with open(os.path.join(rel_dir, rel), "w") as f:
             json.dump({"fields": fields}, f, indent=2, ensure_ascii=False)

@@ -317,14 +317,17 @@ async fn write_release(
         if let Some(pk) = primary_key {
             table_schema["primaryKey"] = json!(pk);
         }
+        // Beside the dataset's folder, not in it: readers take a folder for Parquet files only
+        // (Spark, PyArrow and Polars fail on a JSON file inside).
+        let schema_file = tmp.join(format!("{ds}.tableschema.json"));
         std::fs::write(
-            out.join("tableschema.json"),
+            &schema_file,
             serde_json::to_vec_pretty(&table_schema).expect("json"),
         )
-        .map_err(io("tableschema.json"))?;
+        .map_err(io(schema_file.display()))?;
 
         let mut files = Vec::new();
-        for f in files_under(&out) {
+        for f in files_under(&out).into_iter().chain([schema_file]) {
             let bytes = std::fs::read(&f).map_err(io(f.display()))?;
             let rel = f
                 .strip_prefix(tmp)
@@ -344,7 +347,7 @@ async fn write_release(
             "vintages": vintages,
             "rows": rows,
             "columns": columns,
-            "table_schema": format!("{ds}/tableschema.json"),
+            "table_schema": format!("{ds}.tableschema.json"),
             "files": files,
         }));
         counts.push((ds.to_string(), rows));
