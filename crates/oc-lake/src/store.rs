@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use deltalake::DeltaTable;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path as ObjPath;
 use url::Url;
@@ -99,6 +99,20 @@ impl Lake {
         if self.is_local() {
             let dir = url.to_file_path().expect("file url");
             if !dir.join("_delta_log").is_dir() {
+                return Ok(None);
+            }
+        } else {
+            // One listing first: delta-rs logs an ERROR for every table it does not find.
+            let log = url.join("_delta_log/").map_err(|e| LakeError::Location {
+                location: url.to_string(),
+                message: e.to_string(),
+            })?;
+            let (store, prefix) = object_store::parse_url_opts(&log, self.storage_options.clone())
+                .map_err(|e| LakeError::Location {
+                    location: log.to_string(),
+                    message: e.to_string(),
+                })?;
+            if store.list(Some(&prefix)).next().await.transpose()?.is_none() {
                 return Ok(None);
             }
         }
