@@ -774,6 +774,11 @@ impl Engine {
             Engine::Ballista(url) if text.contains("tcp connect error") => anyhow::anyhow!(
                 "the Ballista scheduler at {url} cannot be reached: start it (`opencoll scheduler`) or fix --engine / OPENCOLL_ENGINE\n({text})"
             ),
+            // Our scheduler fails the jobs running when an executor is lost (see
+            // oc_dist::process): the query itself is fine.
+            Engine::Ballista(_) if text.contains("failed: Cancelled") => anyhow::anyhow!(
+                "the cluster stopped the query, most likely because an executor was lost while it ran (the scheduler's log says which): run it again\n({text})"
+            ),
             _ => e.into(),
         }
     }

@@ -304,10 +304,36 @@ fn scheduler_and_executor_processes_read_a_lake_on_s3() {
     let query = "SELECT insee_from_dgfip(ndept, insee_rang) AS code, count(*) AS n, \
                  sum(obnetdeb) AS debit FROM finances.balances_communes GROUP BY 1 ORDER BY 1";
     let expected = p.ok_env(&env, &["sql", "--format", "csv", query]);
-    // A killed executor: the cluster keeps serving with the other one.
+    // An executor killed while a query runs: the query fails with a message that says what
+    // to do (never a wrong figure), and the cluster keeps serving with the other executor.
+    let slow = std::thread::spawn({
+        let (env, root) = (cluster_env.clone(), p.path().to_path_buf());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_opencoll"))
+                .arg("--project")
+                .arg(root)
+                .args([
+                    "sql",
+                    "SELECT a.exercice, count(*) FROM finances.balances_communes a \
+                     JOIN finances.balances_communes b ON a.compte < b.compte GROUP BY 1",
+                ])
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                .output()
+                .unwrap()
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let (mut first, _work) = executors.remove(0);
     first.0.kill().unwrap();
     first.0.wait().unwrap();
+    let out = slow.join().unwrap();
+    assert!(!out.status.success(), "{}", common::stdout(&out));
+    assert!(
+        common::stderr(&out).contains("an executor was lost while it ran")
+            && common::stderr(&out).contains("run it again"),
+        "{}",
+        common::stderr(&out)
+    );
     assert_eq!(
         p.ok_env(&cluster_env, &["sql", "--format", "csv", query]),
         expected

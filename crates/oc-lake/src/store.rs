@@ -112,7 +112,13 @@ impl Lake {
                     location: log.to_string(),
                     message: e.to_string(),
                 })?;
-            if store.list(Some(&prefix)).next().await.transpose()?.is_none() {
+            if store
+                .list(Some(&prefix))
+                .next()
+                .await
+                .transpose()?
+                .is_none()
+            {
                 return Ok(None);
             }
         }
