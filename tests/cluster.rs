@@ -236,29 +236,8 @@ fn start(args: &[&str], env: &[(&str, String)]) -> Server {
 
 #[test]
 fn scheduler_and_executor_processes_read_a_lake_on_s3() {
-    let py = common::python_with_duckdb();
-    let s3_port = free_port();
-    let _moto = Server(
-        Command::new(py.parent().unwrap().join("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &s3_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(s3_port);
-    let endpoint = format!("http://127.0.0.1:{s3_port}");
-    common::run_ok(Command::new(&py).arg("-c").arg(format!(
-        "import boto3\nboto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', \
-         aws_access_key_id='test', aws_secret_access_key='test').create_bucket(Bucket='lake')"
-    )));
-    let env = vec![
-        ("AWS_ENDPOINT_URL", endpoint.clone()),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_ACCESS_KEY_ID", "test".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
-        ("OPENCOLL_LAKE", "s3://lake/opencoll".to_string()),
-    ];
+    let s3 = common::S3::start();
+    let env = s3.env();
     let p = Proj::samples();
     p.ok_env(&env, &["refresh", "ref.*", "finances.balances_communes"]);
 

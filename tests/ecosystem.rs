@@ -11,9 +11,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{Proj, Server, free_port, repo, wait_port};
+use common::{Proj, repo};
 
 /// The checks of delta_readers.py, as `opencoll sql` computes them.
 const DELTA_CHECKS: &[(&str, &str)] = &[
@@ -213,30 +213,8 @@ fn the_delta_tables_read_by_deltalake_polars_and_duckdb_give_the_figures_of_open
 
 #[test]
 fn a_lake_on_s3_read_by_deltalake_polars_and_duckdb_gives_the_figures_of_opencoll_sql() {
-    // moto's S3 server, from scripts/python-tools.sh (as tests/remote.rs).
-    let moto_python = common::python_with_duckdb();
-    let port = free_port();
-    let _server = Server(
-        Command::new(moto_python.parent().unwrap().join("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(port);
-    let endpoint = format!("http://127.0.0.1:{port}");
-    common::run_ok(Command::new(&moto_python).arg("-c").arg(format!(
-        "import boto3\nboto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', \
-         aws_access_key_id='test', aws_secret_access_key='test').create_bucket(Bucket='lake')"
-    )));
-    let env = [
-        ("AWS_ENDPOINT_URL", endpoint.clone()),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_ACCESS_KEY_ID", "test".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
-        ("OPENCOLL_LAKE", "s3://lake/opencoll".to_string()),
-    ];
+    let s3 = common::S3::start();
+    let env = s3.env();
     let p = Proj::samples();
     p.ok_env(&env, &["refresh"]);
     assert!(!p.path().join("data/lake").exists());

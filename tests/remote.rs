@@ -7,42 +7,13 @@ use std::process::{Command, Stdio};
 
 use common::{Proj, Server, fixture, free_port, wait_port};
 
-fn python(code: &str) {
-    common::run_ok(
-        Command::new(common::python_with_duckdb())
-            .arg("-c")
-            .arg(code),
-    );
-}
-
 #[test]
 fn an_s3_lake_and_an_s3_source_on_an_s3_compatible_server() {
-    let py = common::python_with_duckdb();
-    let port = free_port();
-    let moto = py.parent().unwrap().join("moto_server");
-    let _server = Server(
-        Command::new(moto)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let s3 = common::S3::start();
+    s3.python(
+        "s3.put_object(Bucket='lake', Key='sources/a.csv', Body=b'code,n\\n01001,1\\n2A004,2\\n')",
     );
-    wait_port(port);
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let s3 = format!(
-        "import boto3\ns3 = boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')\n"
-    );
-    python(&format!(
-        "{s3}s3.create_bucket(Bucket='lake')\ns3.put_object(Bucket='lake', Key='sources/a.csv', Body=b'code,n\\n01001,1\\n2A004,2\\n')"
-    ));
-    let env = [
-        ("AWS_ENDPOINT_URL", endpoint.clone()),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_ACCESS_KEY_ID", "test".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
-        ("OPENCOLL_LAKE", "s3://lake/opencoll".to_string()),
-    ];
+    let env = s3.env();
     let p = Proj::empty(&["ref"]);
     p.write(
         "pipelines/a.yaml",
@@ -76,9 +47,7 @@ fn an_s3_lake_and_an_s3_source_on_an_s3_compatible_server() {
     let out = p.ok_env(&env, &["refresh"]);
     assert!(out.contains("skip    ref.a: unchanged"), "{out}");
     // A new object version is fetched and loaded.
-    python(&format!(
-        "{s3}s3.put_object(Bucket='lake', Key='sources/a.csv', Body=b'code,n\\n01001,5\\n')"
-    ));
+    s3.python("s3.put_object(Bucket='lake', Key='sources/a.csv', Body=b'code,n\\n01001,5\\n')");
     let out = p.ok_env(&env, &["refresh"]);
     assert!(out.contains("ok      ref.a: 1 read, 1 written"), "{out}");
     let out = p.ok_env(

@@ -233,3 +233,51 @@ impl Drop for Server {
         let _ = self.0.wait();
     }
 }
+
+/// moto's S3 server on loopback (scripts/python-tools.sh) with an empty bucket `lake`.
+pub struct S3 {
+    _server: Server,
+    pub endpoint: String,
+}
+
+impl S3 {
+    pub fn start() -> S3 {
+        let py = python_with_duckdb();
+        let port = free_port();
+        let server = Server(
+            Command::new(py.parent().unwrap().join("moto_server"))
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_port(port);
+        let s3 = S3 {
+            _server: server,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        s3.python("s3.create_bucket(Bucket='lake')");
+        s3
+    }
+
+    /// Runs Python code with `s3`, a boto3 client of this server.
+    pub fn python(&self, code: &str) {
+        run_ok(Command::new(python_with_duckdb()).arg("-c").arg(format!(
+            "import boto3\ns3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1', \
+             aws_access_key_id='test', aws_secret_access_key='test')\n{code}",
+            self.endpoint
+        )));
+    }
+
+    /// The AWS_* variables that reach this server, and the lake `s3://lake/opencoll`.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ACCESS_KEY_ID", "test".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+            ("OPENCOLL_LAKE", "s3://lake/opencoll".to_string()),
+        ]
+    }
+}

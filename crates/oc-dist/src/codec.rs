@@ -47,8 +47,16 @@ fn built_in_udwf(name: &str) -> Option<Arc<WindowUDF>> {
     BUILT_IN.window_functions().get(name).cloned()
 }
 
-fn is_ours(udf: &ScalarUDF) -> bool {
-    oc_sql::udf::by_name(udf.name()).is_some()
+/// Ours are stateless: their name says it all, so nothing is written for them.
+fn encode_udf(
+    udf: &ScalarUDF,
+    buf: &mut Vec<u8>,
+    other: impl FnOnce(&ScalarUDF, &mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    if oc_sql::udf::by_name(udf.name()).is_some() {
+        return Ok(());
+    }
+    other(udf, buf)
 }
 
 impl LogicalExtensionCodec for LakeLogicalCodec {
@@ -114,32 +122,19 @@ impl LogicalExtensionCodec for LakeLogicalCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        match our_udf(name) {
-            Some(f) => Ok(f),
-            None => self.inner.try_decode_udf(name, buf),
-        }
+        our_udf(name).map_or_else(|| self.inner.try_decode_udf(name, buf), Ok)
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        // Ours are stateless: the name says it all.
-        if is_ours(node) {
-            return Ok(());
-        }
-        self.inner.try_encode_udf(node, buf)
+        encode_udf(node, buf, |n, b| self.inner.try_encode_udf(n, b))
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        match built_in_udaf(name) {
-            Some(f) => Ok(f),
-            None => self.inner.try_decode_udaf(name, buf),
-        }
+        built_in_udaf(name).map_or_else(|| self.inner.try_decode_udaf(name, buf), Ok)
     }
 
     fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
-        match built_in_udwf(name) {
-            Some(f) => Ok(f),
-            None => self.inner.try_decode_udwf(name, buf),
-        }
+        built_in_udwf(name).map_or_else(|| self.inner.try_decode_udwf(name, buf), Ok)
     }
 }
 
@@ -170,31 +165,19 @@ impl PhysicalExtensionCodec for LakePhysicalCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        match our_udf(name) {
-            Some(f) => Ok(f),
-            None => self.inner.try_decode_udf(name, buf),
-        }
+        our_udf(name).map_or_else(|| self.inner.try_decode_udf(name, buf), Ok)
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        if is_ours(node) {
-            return Ok(());
-        }
-        self.inner.try_encode_udf(node, buf)
+        encode_udf(node, buf, |n, b| self.inner.try_encode_udf(n, b))
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        match built_in_udaf(name) {
-            Some(f) => Ok(f),
-            None => self.inner.try_decode_udaf(name, buf),
-        }
+        built_in_udaf(name).map_or_else(|| self.inner.try_decode_udaf(name, buf), Ok)
     }
 
     fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
-        match built_in_udwf(name) {
-            Some(f) => Ok(f),
-            None => self.inner.try_decode_udwf(name, buf),
-        }
+        built_in_udwf(name).map_or_else(|| self.inner.try_decode_udwf(name, buf), Ok)
     }
 }
 
