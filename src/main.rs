@@ -154,6 +154,9 @@ enum Command {
         /// Host name executors and clients reach this scheduler by (default: the bind address)
         #[arg(long)]
         external_host: Option<String>,
+        /// Seconds after a job ends before its shuffle files are removed from the executors
+        #[arg(long, default_value_t = oc_dist::process::SHUFFLE_TTL_SECONDS)]
+        shuffle_ttl: u64,
     },
     /// Run a Ballista executor that takes tasks from a scheduler (no project needed). The
     /// lake must be a folder every executor sees, or S3 (read with this process's AWS_*)
@@ -384,8 +387,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Scheduler {
             bind,
             external_host,
+            shuffle_ttl,
         } => {
-            oc_dist::process::run_scheduler(bind, external_host).await?;
+            oc_dist::process::run_scheduler(bind, external_host, shuffle_ttl).await?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Executor {

@@ -209,6 +209,21 @@ fn every_view_gives_the_same_rows_on_a_two_executor_cluster() {
     });
 }
 
+/// Files under `dir`, at any depth.
+fn count_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => count_files(&e.path()),
+                    _ => 1,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// `POST /sql` asking for CSV; the raw answer (status line, headers, body).
 fn post_csv(port: u16, sql: &str) -> String {
     use std::io::{Read, Write};
@@ -246,7 +261,16 @@ fn scheduler_and_executor_processes_read_a_lake_on_s3() {
     p.ok_env(&env, &["refresh", "ref.*", "finances.balances_communes"]);
 
     let sched = free_port();
-    let scheduler = start(&["scheduler", "--bind", &format!("127.0.0.1:{sched}")], &[]);
+    let scheduler = start(
+        &[
+            "scheduler",
+            "--bind",
+            &format!("127.0.0.1:{sched}"),
+            "--shuffle-ttl",
+            "1",
+        ],
+        &[],
+    );
     wait_port(sched);
     // One task at a time each, so that both take part in a two-partition job; the first one
     // logs the tasks it receives (-v), to be killed in the middle of one.
@@ -299,6 +323,24 @@ fn scheduler_and_executor_processes_read_a_lake_on_s3() {
         let remote = p.ok_env(&cluster_env, &["sql", "--format", "csv", query]);
         assert!(local.lines().count() > 100, "{local}");
         assert_eq!(local, remote, "{query}");
+    }
+    // The shuffle files of those jobs are removed once they are finished (--shuffle-ttl 1).
+    let shuffle_files = || {
+        executors
+            .iter()
+            .map(|(_, work)| count_files(work.path()))
+            .sum::<usize>()
+    };
+    // (the last job ended a moment ago: its files are still there)
+    assert!(shuffle_files() > 0, "no shuffle file in the executors' work dirs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while shuffle_files() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} shuffle files left 30 s after the jobs",
+            shuffle_files()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let query = "SELECT insee_from_dgfip(ndept, insee_rang) AS code, count(*) AS n, \
                  sum(obnetdeb) AS debit FROM finances.balances_communes GROUP BY 1 ORDER BY 1";

@@ -24,7 +24,7 @@ use crate::DistError;
 use crate::codec::{LakeLogicalCodec, LakePhysicalCodec};
 use crate::store;
 
-/// How long a finished job's shuffle files stay on the executors (Ballista's default: 5 min).
+/// How long a finished job's shuffle files stay on the executors by default (Ballista's: 5 min).
 pub const SHUFFLE_TTL_SECONDS: u64 = 60;
 
 fn ballista(e: impl std::fmt::Display) -> DistError {
@@ -33,12 +33,12 @@ fn ballista(e: impl std::fmt::Display) -> DistError {
 
 /// A scheduler that decodes lake tables and our functions and opens S3 buckets from its own
 /// environment.
-fn scheduler_config(external_host: &str, port: u16) -> SchedulerConfig {
+fn scheduler_config(external_host: &str, port: u16, shuffle_ttl: u64) -> SchedulerConfig {
     let mut config = SchedulerConfig::default()
         .with_hostname(external_host)
         .with_port(port)
         .with_scheduler_policy(TaskSchedulingPolicy::PullStaged)
-        .with_finished_job_data_clean_up_interval_seconds(SHUFFLE_TTL_SECONDS)
+        .with_finished_job_data_clean_up_interval_seconds(shuffle_ttl)
         .with_override_session_builder(Arc::new(|config: SessionConfig| {
             let state = default_session_builder(config)?;
             Ok(SessionStateBuilder::new_from_existing(state)
@@ -62,9 +62,10 @@ pub const EXECUTOR_TIMEOUT_SECONDS: u64 = 30;
 async fn serve_scheduler(
     listener: tokio::net::TcpListener,
     external_host: &str,
+    shuffle_ttl: u64,
 ) -> Result<impl Future<Output = Result<(), DistError>> + use<>, DistError> {
     let port = listener.local_addr()?.port();
-    let config = scheduler_config(external_host, port);
+    let config = scheduler_config(external_host, port, shuffle_ttl);
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(ballista)?;
@@ -118,10 +119,12 @@ async fn fail_jobs_of_lost_executors(
     }
 }
 
-/// `opencoll scheduler --bind ADDR`: runs until the process is stopped.
+/// `opencoll scheduler --bind ADDR`: runs until the process is stopped. A finished job's
+/// shuffle files are removed from the executors `shuffle_ttl` seconds after it ends.
 pub async fn run_scheduler(
     bind: SocketAddr,
     external_host: Option<String>,
+    shuffle_ttl: u64,
 ) -> Result<(), DistError> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -133,7 +136,7 @@ pub async fn run_scheduler(
         ballista_core::BALLISTA_VERSION,
         listener.local_addr()?
     );
-    serve_scheduler(listener, &host).await?.await
+    serve_scheduler(listener, &host, shuffle_ttl).await?.await
 }
 
 pub struct ExecutorOptions {
@@ -190,7 +193,7 @@ pub async fn start_in_process(
 ) -> Result<SocketAddr, DistError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let serve = serve_scheduler(listener, "127.0.0.1").await?;
+    let serve = serve_scheduler(listener, "127.0.0.1", SHUFFLE_TTL_SECONDS).await?;
     tokio::spawn(serve);
     let url = format!("http://{addr}");
     for _ in 0..executors {
