@@ -793,7 +793,8 @@ impl Engine {
             Engine::Local => oc_serve::local_sessions(lake, project),
             Engine::Ballista(url) => {
                 let (url, views) = (url.clone(), project.views.clone());
-                Arc::new(move || {
+                // The client never reads a file itself: the runtime's stores are not needed.
+                Arc::new(move |_runtime| {
                     let (lake, views, url) = (lake.clone(), views.clone(), url.clone());
                     Box::pin(async move {
                         oc_dist::open_session(&lake, &views, &url)

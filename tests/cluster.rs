@@ -332,7 +332,10 @@ fn scheduler_and_executor_processes_read_a_lake_on_s3() {
             .sum::<usize>()
     };
     // (the last job ended a moment ago: its files are still there)
-    assert!(shuffle_files() > 0, "no shuffle file in the executors' work dirs");
+    assert!(
+        shuffle_files() > 0,
+        "no shuffle file in the executors' work dirs"
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while shuffle_files() > 0 {
         assert!(

@@ -1068,3 +1068,52 @@ fn repeated_failed_logins_are_refused_for_the_rest_of_the_minute() {
     // Public endpoints still answer.
     assert_eq!(http(s.http, "GET", "/health", &[], b"").status, 200);
 }
+
+#[test]
+fn a_table_refreshed_while_serving_is_served_after_the_next_reload() {
+    let p = common::Proj::samples();
+    p.ok(&["refresh", "ref.regions"]);
+    let http_port = free_port();
+    let addr = format!("127.0.0.1:{http_port}");
+    let _serve = Server(
+        Command::new(env!("CARGO_BIN_EXE_opencoll"))
+            .arg("--project")
+            .arg(p.path())
+            .args(["serve", "--no-auth", "--reload", "1", "--http", &addr])
+            .env_remove("OPENCOLL_LAKE")
+            .env_remove("OPENCOLL_ENGINE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(http_port);
+    let sql = "SELECT count(*) AS n, min(code) AS first FROM ref.departements";
+    let ask = || {
+        http(
+            http_port,
+            "POST",
+            "/sql",
+            &[("Accept", "text/csv"), ("Content-Type", "text/plain")],
+            sql.as_bytes(),
+        )
+    };
+    assert_ne!(ask().status, 200, "ref.departements is not refreshed yet");
+    p.ok(&["refresh", "ref.departements"]);
+    let expected = p.ok(&["sql", "--format", "csv", sql]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = ask();
+        if a.status == 200 {
+            assert_eq!(a.text(), expected);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} after 30 s: {}",
+            a.status,
+            a.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
@@ -115,10 +116,15 @@ pub fn load_auth(
     Ok(Some(a))
 }
 
-/// Opens a session of the lake: locally (`oc_sql::LakeSession::open`) or on a cluster. Called
-/// at start and at every reload, so both see the tables the same way.
+/// Opens a session of the lake: locally (`oc_sql::LakeSession::open_in`) or on a cluster.
+/// Called at start and at every reload, so both see the tables the same way; a reload passes
+/// the service's runtime, so that the tables' object stores are registered where its queries
+/// run.
 pub type SessionOpener = Arc<
-    dyn Fn() -> futures::future::BoxFuture<'static, Result<oc_sql::LakeSession, oc_sql::SqlError>>
+    dyn Fn(
+            Arc<RuntimeEnv>,
+        )
+            -> futures::future::BoxFuture<'static, Result<oc_sql::LakeSession, oc_sql::SqlError>>
         + Send
         + Sync,
 >;
@@ -126,9 +132,9 @@ pub type SessionOpener = Arc<
 /// The opener of `opencoll sql`'s local session.
 pub fn local_sessions(lake: Lake, project: &Project) -> SessionOpener {
     let views = project.views.clone();
-    Arc::new(move || {
+    Arc::new(move |runtime| {
         let (lake, views) = (lake.clone(), views.clone());
-        async move { oc_sql::LakeSession::open(&lake, &views).await }.boxed()
+        async move { oc_sql::LakeSession::open_in(&lake, &views, runtime).await }.boxed()
     })
 }
 
@@ -140,7 +146,7 @@ pub async fn open_state(
     auth: Option<Auth>,
     open: SessionOpener,
 ) -> Result<Arc<State>, StartError> {
-    let session = open().await?;
+    let session = open(Arc::new(RuntimeEnv::default())).await?;
     for (t, e) in &session.broken_tables {
         tracing::warn!("table {t} is not served: {e}");
     }
@@ -175,7 +181,7 @@ impl State {
     /// Registers the lake's current table versions (and new tables) in the shared catalog,
     /// then the views again (a view's plan holds the table versions it was built on).
     pub async fn reload(&self) -> Result<(), oc_sql::SqlError> {
-        let fresh = (self.open)().await?;
+        let fresh = (self.open)(self.base.runtime_env()).await?;
         for (t, e) in &fresh.broken_tables {
             tracing::warn!("table {t} is not served: {e}");
         }

@@ -166,7 +166,17 @@ impl LakeTables {
         lake: &Lake,
         names: impl IntoIterator<Item = &'a str>,
     ) -> Result<LakeTables, SqlError> {
-        let runtime = new_context();
+        Self::load_in(lake, names, Arc::new(RuntimeEnv::default())).await
+    }
+
+    /// [`LakeTables::load`] registering the tables' object stores in `runtime` (a service
+    /// reloading its tables keeps one registry for all its queries).
+    pub async fn load_in<'a>(
+        lake: &Lake,
+        names: impl IntoIterator<Item = &'a str>,
+        runtime: Arc<RuntimeEnv>,
+    ) -> Result<LakeTables, SqlError> {
+        let runtime = new_context_with_runtime(runtime);
         if !lake.is_local() {
             // The lake's bucket, for plans that read files directly (checks on staged files).
             let (store, _) =
@@ -204,8 +214,16 @@ impl LakeTables {
 
     /// Every table of the lake.
     pub async fn load_all(lake: &Lake) -> Result<LakeTables, SqlError> {
+        Self::load_all_in(lake, Arc::new(RuntimeEnv::default())).await
+    }
+
+    /// Every table of the lake, their object stores registered in `runtime`.
+    pub async fn load_all_in(
+        lake: &Lake,
+        runtime: Arc<RuntimeEnv>,
+    ) -> Result<LakeTables, SqlError> {
         let names = lake.list_tables().await?;
-        Self::load(lake, names.iter().map(String::as_str)).await
+        Self::load_in(lake, names.iter().map(String::as_str), runtime).await
     }
 
     /// The version loaded, for tables present in the lake.
@@ -261,7 +279,16 @@ pub struct LakeSession {
 
 impl LakeSession {
     pub async fn open(lake: &Lake, views: &[ViewDef]) -> Result<LakeSession, SqlError> {
-        let loaded = LakeTables::load_all(lake).await?;
+        Self::open_in(lake, views, Arc::new(RuntimeEnv::default())).await
+    }
+
+    /// [`LakeSession::open`] on `runtime` (its object stores, where the tables' are registered).
+    pub async fn open_in(
+        lake: &Lake,
+        views: &[ViewDef],
+        runtime: Arc<RuntimeEnv>,
+    ) -> Result<LakeSession, SqlError> {
+        let loaded = LakeTables::load_all_in(lake, runtime).await?;
         let ctx = loaded.context()?;
         let (views, broken_views) = register_views(&ctx, views).await?;
         Ok(LakeSession {
