@@ -399,14 +399,51 @@ fn scheduler_and_executor_processes_read_a_lake_on_s3() {
         p.ok_env(&cluster_env, &["sql", "--format", "csv", query]),
         expected
     );
-    // The HTTP API of `serve` on the cluster.
-    let http = free_port();
-    let mut serve_args = vec!["--project", p.path().to_str().unwrap()];
-    serve_args.extend(["serve", "--no-auth", "--http"]);
-    let http_addr = format!("127.0.0.1:{http}");
-    serve_args.push(&http_addr);
+    // `serve` on the cluster: the HTTP API, and psql (its `\d` reads pg_catalog, which stays
+    // in the serving process; its lake query runs on the cluster).
+    let (http, pg) = (free_port(), free_port());
+    let (http_addr, pg_addr) = (format!("127.0.0.1:{http}"), format!("127.0.0.1:{pg}"));
+    let serve_args = [
+        "--project",
+        p.path().to_str().unwrap(),
+        "serve",
+        "--no-auth",
+        "--http",
+        &http_addr,
+        "--pg",
+        &pg_addr,
+    ];
     let _serve = start(&serve_args, &cluster_env);
     wait_port(http);
+    wait_port(pg);
+    let psql = |command: &str| {
+        let out = Command::new(common::tool("psql.sh"))
+            .args(["-X", "-w", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
+            .args([
+                "-p",
+                &pg.to_string(),
+                "-U",
+                "analyste",
+                "-d",
+                "lake",
+                "-c",
+                command,
+            ])
+            .env("PGCONNECT_TIMEOUT", "10")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql {command}: {}",
+            common::stderr(&out)
+        );
+        common::stdout(&out)
+    };
+    let listed = psql("\\d");
+    assert!(listed.contains("balances_communes"), "{listed}");
+    let counted = psql("SELECT count(*) FROM finances.balances_communes");
+    assert!(counted.contains("19500"), "{counted}");
     let answer = post_csv(http, query);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     for row in [
