@@ -161,9 +161,9 @@ def peer_time(out, _err):
     return json.loads(out.strip().splitlines()[-1])["s"]
 
 
-def ours_warm(oc):
-    """Every query, one warm-up then ARGS.runs runs, in one `opencoll shell` (`.timer on`)."""
-    n = ARGS.runs + 1
+def ours_warm(oc, runs):
+    """Every query, one warm-up then `runs` runs, in one `opencoll shell` (`.timer on`)."""
+    n = runs + 1
     script = ".mode csv\n.timer on\n" + "".join(
         (sql.strip() + ";\n") * n for sql in QUERIES.values()) + "\\q\n"
     p = subprocess.run(oc + ["shell"], input=script, capture_output=True, text=True)
@@ -268,7 +268,7 @@ def run_size(label, rows):
             raise SystemExit(f"{bal}: {len(active)} active files, {len(on_disk)} on disk")
         print(f"[{label}] queries on the {layout} lake ({len(active)} Parquet files)",
               file=sys.stderr, flush=True)
-        warm = {"opencoll": ours_warm(oc)}
+        warm = {"opencoll": ours_warm(oc, ARGS.runs)}
         for eng in PEERS:
             p = subprocess.run(py + ["bench", eng, bal, pop, str(ARGS.runs)], check=True,
                                capture_output=True, text=True)

@@ -11,7 +11,6 @@ results of both are compared (CSV, the queries all ORDER BY).
 
 import argparse
 import os
-import re
 import socket
 import statistics
 import subprocess
@@ -20,6 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import ours_time, ours_warm  # noqa: E402
 from queries import QUERIES  # noqa: E402
 
 
@@ -45,19 +45,11 @@ def first_query(oc, sql):
                        capture_output=True, text=True)
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(oc)}: {p.stderr[-2000:]}")
-    return p.stdout, float(re.search(r"^Time: ([0-9.]+) ms$", p.stderr, re.M).group(1)) / 1000
+    return p.stdout, ours_time(p.stdout, p.stderr)
 
 
 def warm(oc, runs):
-    n = runs + 1
-    script = ".mode csv\n.timer on\n" + "".join(
-        (sql.strip() + ";\n") * n for sql in QUERIES.values()) + "\\q\n"
-    p = subprocess.run(oc + ["shell"], input=script, capture_output=True, text=True)
-    times = [float(t) / 1000 for t in re.findall(r"Run Time: ([0-9.]+) ms", p.stdout)]
-    if p.returncode != 0 or len(times) != n * len(QUERIES):
-        raise SystemExit(f"shell: exit {p.returncode}, {len(times)} timings: {p.stderr[-1000:]}")
-    return {name: statistics.median(times[i * n + 1:(i + 1) * n])
-            for i, name in enumerate(QUERIES)}
+    return {name: statistics.median(t["all_s"]) for name, t in ours_warm(oc, runs).items()}
 
 
 def main():

@@ -768,9 +768,7 @@ impl Engine {
             Engine::Ballista(url) => oc_dist::open_session(lake, views, url).await?,
         })
     }
-}
 
-impl Engine {
     /// A query's error, with what to do when the cluster cannot be reached.
     fn explain(&self, e: datafusion::error::DataFusionError) -> anyhow::Error {
         let text = e.to_string();

@@ -209,38 +209,6 @@ fn every_view_gives_the_same_rows_on_a_two_executor_cluster() {
     });
 }
 
-/// Files under `dir`, at any depth.
-fn count_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => count_files(&e.path()),
-                    _ => 1,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
-/// `POST /sql` asking for CSV; the raw answer (status line, headers, body).
-fn post_csv(port: u16, sql: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(120)))
-        .unwrap();
-    let req = format!(
-        "POST /sql HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAccept: text/csv\r\n\
-         Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{sql}",
-        sql.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    raw
-}
-
 fn start(args: &[&str], env: &[(&str, String)]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencoll"));
     cmd.args(args)
@@ -328,7 +296,7 @@ fn scheduler_and_executor_processes_read_a_lake_on_s3() {
     let shuffle_files = || {
         executors
             .iter()
-            .map(|(_, work)| count_files(work.path()))
+            .map(|(_, work)| common::count_files(work.path(), ""))
             .sum::<usize>()
     };
     // (the last job ended a moment ago: its files are still there)
@@ -444,8 +412,15 @@ fn scheduler_and_executor_processes_read_a_lake_on_s3() {
     assert!(listed.contains("balances_communes"), "{listed}");
     let counted = psql("SELECT count(*) FROM finances.balances_communes");
     assert!(counted.contains("19500"), "{counted}");
-    let answer = post_csv(http, query);
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let answer = common::http(
+        http,
+        "POST",
+        "/sql",
+        &[("Accept", "text/csv"), ("Content-Type", "text/plain")],
+        query.as_bytes(),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let answer = answer.text();
     for row in [
         expected.lines().nth(1).unwrap(),
         expected.lines().last().unwrap(),

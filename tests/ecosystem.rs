@@ -10,10 +10,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 
-use common::{Proj, repo};
+use common::{Proj, count_files, repo};
 
 /// The checks of delta_readers.py, as `opencoll sql` computes them.
 const DELTA_CHECKS: &[(&str, &str)] = &[
@@ -165,21 +164,6 @@ fn reader(script: &str) -> Command {
     let mut cmd = Command::new(common::python_with_ecosystem());
     cmd.arg(repo().join("tests/fixtures/ecosystem").join(script));
     cmd
-}
-
-/// Files in `dir` and below whose name ends with `suffix`.
-fn count_files(dir: &Path, suffix: &str) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .map(|e| {
-            if e.file_type().unwrap().is_dir() {
-                count_files(&e.path(), suffix)
-            } else {
-                usize::from(e.file_name().to_string_lossy().ends_with(suffix))
-            }
-        })
-        .sum()
 }
 
 #[test]

@@ -3,15 +3,14 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{Server, copy_dir, free_port, python_with_duckdb, repo, wait_port};
+use common::{Answer, Server, copy_dir, free_port, http, python_with_duckdb, repo, wait_port};
 
 const USER: &str = "analyste";
 const PASSWORD: &str = "mot-de-passe-été";
@@ -120,22 +119,9 @@ impl Serve {
     }
 }
 
-fn psql_bin() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo().join("scripts/psql.sh"))
-        .output()
-        .expect("run scripts/psql.sh");
-    assert!(
-        out.status.success(),
-        "psql.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 /// psql in unaligned mode; `-w`: never prompt, so a missing password fails at once.
 fn psql(port: u16, user: &str, password: Option<&str>, command: &str) -> Output {
-    let mut c = Command::new(psql_bin());
+    let mut c = Command::new(common::tool("psql.sh"));
     c.args(["-X", "-w", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
         .args([
             "-p",
@@ -182,84 +168,6 @@ fn python(port: u16, script: &str) -> String {
             .env("PYTHONIOENCODING", "utf-8")
             .stdin(Stdio::null()),
     )
-}
-
-struct Answer {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// A plain HTTP/1.1 request (no client library: the test sees exactly what is sent).
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("HTTP head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers
-        .get("transfer-encoding")
-        .is_some_and(|t| t == "chunked")
-    {
-        body = dechunk(&body);
-    }
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let nl = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[nl + 2..nl + 2 + size]);
-        b = &b[nl + 4 + size..];
-    }
 }
 
 const AUTH: (&str, &str) = ("Authorization", "Bearer jeton-portail-42");
@@ -809,7 +717,7 @@ fn deep_queries_are_answered_or_refused_never_crash_the_server() {
     let a = post_sql(s.http, &in_list, "text/csv");
     assert_eq!((a.status, a.text()), (200, want.clone()));
     // psql reads the 180 KB query from its standard input (one argument may not exceed 128 KiB)
-    let mut c = Command::new(psql_bin());
+    let mut c = Command::new(common::tool("psql.sh"));
     c.args([
         "-X",
         "-w",
