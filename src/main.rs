@@ -48,6 +48,26 @@ struct Cli {
     command: Command,
 }
 
+/// TLS on a server's listeners: both files or neither.
+#[derive(clap::Args, Debug, Clone)]
+struct TlsArgs {
+    /// Serve over TLS only, with this certificate chain (PEM)
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM)
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn files(&self) -> Option<oc_serve::TlsFiles> {
+        Some(oc_serve::TlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Check pipelines, catalog and views (keys, types, files, SQL) without running anything
@@ -122,6 +142,8 @@ enum Command {
         /// OPENCOLL_SERVE_USERS=user:password,… and OPENCOLL_SERVE_TOKENS=name:token,…)
         #[arg(long)]
         auth_file: Option<PathBuf>,
+        #[command(flatten)]
+        tls: TlsArgs,
         /// Time limit of one query, in seconds
         #[arg(long, default_value_t = 60)]
         query_timeout: u64,
@@ -193,6 +215,8 @@ enum Command {
         /// The portal's public address, for the links of the DCAT feed (default http://HTTP)
         #[arg(long)]
         public_url: Option<String>,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Show what `refresh` would run and why, without running anything
     Plan {
@@ -254,6 +278,10 @@ enum Command {
         #[command(subcommand)]
         cmd: html_cmd::HtmlCommand,
     },
+    /// Read a Postgres user's password on standard input and print its SCRAM-SHA-256 keys
+    /// (`scram-sha-256:…`), for `serve --auth-file` or OPENCOLL_SERVE_USERS without the
+    /// password itself
+    Password,
 }
 
 /// Runs a command that needs no project, lake or runtime; hands any other back.
@@ -266,6 +294,7 @@ fn standalone(cli: Cli) -> Result<Result<()>, Box<Cli>> {
             schema_cmd::run(which);
             Ok(Ok(()))
         }
+        Command::Password => Ok(password()),
         command => Err(Box::new(Cli { command, ..cli })),
     }
 }
@@ -350,17 +379,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// `opencoll password`: the first line of standard input (without its line break) → SCRAM keys.
+fn password() -> Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password on standard input")?;
+    let pw = line.trim_end_matches(['\n', '\r']);
+    if pw.is_empty() {
+        bail!("no password on standard input: echo it, or type it and press Enter");
+    }
+    let key = oc_serve::auth::ScramKey::derive(pw).map_err(anyhow::Error::msg)?;
+    println!("{}", key.encode());
+    Ok(())
+}
+
 async fn portal(
     release: String,
     http: std::net::SocketAddr,
     poll: u64,
     public_url: Option<String>,
+    tls: Option<oc_serve::TlsFiles>,
 ) -> Result<ExitCode> {
     oc_portal::serve(oc_portal::PortalOptions {
         release,
         http,
         poll: std::time::Duration::from_secs(poll.max(1)),
         public_url,
+        tls,
     })
     .await?;
     Ok(ExitCode::SUCCESS)
@@ -417,9 +463,17 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         http,
         poll,
         public_url,
+        tls,
     } = &cli.command
     {
-        return portal(release.clone(), *http, *poll, public_url.clone()).await;
+        return portal(
+            release.clone(),
+            *http,
+            *poll,
+            public_url.clone(),
+            tls.files(),
+        )
+        .await;
     }
     let root = match &cli.project {
         Some(p) => p.clone(),
@@ -478,19 +532,21 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             http,
             poll,
             public_url,
+            tls,
         } => {
             let release = release.unwrap_or_else(|| {
                 oc_engine::publish::published_root(&project)
                     .display()
                     .to_string()
             });
-            portal(release, http, poll, public_url).await
+            portal(release, http, poll, public_url, tls.files()).await
         }
         Command::Serve {
             pg,
             http,
             no_auth,
             auth_file,
+            tls,
             query_timeout,
             query_memory,
             json_rows,
@@ -508,6 +564,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 http,
                 no_auth,
                 auth_file,
+                tls: tls.files(),
                 limits: oc_serve::Limits {
                     timeout: std::time::Duration::from_secs(query_timeout.max(1)),
                     memory: query_memory.max(1) * 1024 * 1024,
@@ -737,7 +794,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         // run by `standalone` before a project is opened
-        Command::Pdf { .. } | Command::Html { .. } | Command::Infer(_) | Command::Schema { .. } => {
+        Command::Pdf { .. }
+        | Command::Html { .. }
+        | Command::Infer(_)
+        | Command::Schema { .. }
+        | Command::Password => {
             unreachable!("standalone commands return before the project is opened")
         }
         Command::Scheduler { .. } | Command::Executor { .. } => {

@@ -85,6 +85,49 @@ fn start(release_root: &Path) -> Portal {
     }
 }
 
+/// `opencoll portal --tls-cert --tls-key`: the fiche over HTTPS, for a client that trusts the
+/// test authority (Python's ssl), and nothing in clear on the same port.
+fn https_portal_serves_the_same_release(release_root: &Path) {
+    let tls = common::repo().join("tests/fixtures/tls");
+    let port = common::free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .args(["portal", "--release"])
+        .arg(release_root)
+        .args(["--http", &format!("127.0.0.1:{port}")])
+        .arg("--tls-cert")
+        .arg(tls.join("server.crt"))
+        .arg("--tls-key")
+        .arg(tls.join("server.key"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server(child);
+    common::wait_port(port);
+    let page = common::run_ok(
+        Command::new(common::python_with_duckdb())
+            .arg("-c")
+            .arg(format!(
+                "import ssl, urllib.request as u\n\
+                 c = ssl.create_default_context(cafile={ca:?})\n\
+                 print(u.urlopen('https://localhost:{port}/commune/2A004', context=c).read().decode())",
+                ca = tls.join("ca.crt").display().to_string(),
+            ))
+            .stdin(Stdio::null()),
+    );
+    assert!(
+        page.contains("Ajaccio") && page.contains("lang=\"fr\""),
+        "{page}"
+    );
+    let mut raw = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    raw.write_all(b"GET /sante HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = raw.read_to_end(&mut answer);
+    assert!(!answer.starts_with(b"HTTP"));
+}
+
 fn release_of(port: u16) -> String {
     let v: serde_json::Value = serde_json::from_slice(&get(port, "/sante").body).unwrap();
     v["release"].as_str().unwrap().to_string()
@@ -113,6 +156,7 @@ fn portal_pages_show_the_release_figures_and_survive_bad_input_and_broken_releas
     let portal = start(&published(&p));
     let port = portal.port;
     assert_eq!(release_of(port), "r1");
+    https_portal_serves_the_same_release(&published(&p));
 
     // Search: accents, hyphens and case ignored; both Saint-Denis of more than 100,000 people.
     let page = get(port, "/recherche?q=SAINT%20denis").text();

@@ -61,6 +61,11 @@ struct Serve {
 impl Serve {
     /// Starts `opencoll serve` on two free loopback ports with one user and one token.
     fn start(extra: &[&str]) -> Serve {
+        Serve::start_with(extra, &format!("{USER}:{PASSWORD}"))
+    }
+
+    /// The same with the users given (`OPENCOLL_SERVE_USERS`).
+    fn start_with(extra: &[&str], users: &str) -> Serve {
         let dir = project();
         let (pg, http) = (free_port(), free_port());
         let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{pg}.log"));
@@ -71,7 +76,7 @@ impl Serve {
             .args(["serve", "--pg", &pg_addr, "--http", &http_addr])
             .args(extra)
             .env_remove("OPENCOLL_LAKE")
-            .env("OPENCOLL_SERVE_USERS", format!("{USER}:{PASSWORD}"))
+            .env("OPENCOLL_SERVE_USERS", users)
             .env("OPENCOLL_SERVE_TOKENS", format!("portail:{TOKEN}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -121,6 +126,17 @@ impl Serve {
 
 /// psql in unaligned mode; `-w`: never prompt, so a missing password fails at once.
 fn psql(port: u16, user: &str, password: Option<&str>, command: &str) -> Output {
+    psql_env(port, user, password, command, &[])
+}
+
+/// psql with libpq settings (PGSSLMODE, PGCHANNELBINDING…).
+fn psql_env(
+    port: u16,
+    user: &str,
+    password: Option<&str>,
+    command: &str,
+    env: &[(&str, &str)],
+) -> Output {
     let mut c = Command::new(common::tool("psql.sh"));
     c.args(["-X", "-w", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
         .args([
@@ -136,6 +152,7 @@ fn psql(port: u16, user: &str, password: Option<&str>, command: &str) -> Output 
         .env_remove("PGPASSWORD")
         .env("PGCONNECT_TIMEOUT", "10")
         .env("PGCLIENTENCODING", "UTF8")
+        .envs(env.iter().copied())
         .stdin(Stdio::null());
     if let Some(p) = password {
         c.env("PGPASSWORD", p);
@@ -1024,4 +1041,168 @@ fn a_table_refreshed_while_serving_is_served_after_the_next_reload() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// TLS on both listeners and SCRAM-SHA-256 for Postgres passwords (issue 20): psql verifies the
+/// server's certificate and binds SCRAM to it (SCRAM-SHA-256-PLUS); a client that does not ask
+/// for TLS is refused with what to do; `opencoll password`'s keys log in without the password
+/// being stored; a `sha256:` user is asked in clear, so channel binding cannot be required for
+/// it; HTTPS answers a client that trusts the authority, and plain HTTP gets no answer.
+#[test]
+fn tls_on_both_listeners_and_scram_passwords() {
+    let tls = repo().join("tests/fixtures/tls");
+    let (cert, key, ca) = (
+        tls.join("server.crt"),
+        tls.join("server.key"),
+        tls.join("ca.crt"),
+    );
+    let mut p = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .arg("password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    p.stdin
+        .take()
+        .unwrap()
+        .write_all("clé secrète\n".as_bytes())
+        .unwrap();
+    let out = p.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let keys = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        keys.starts_with("scram-sha-256:") && !keys.contains("secr"),
+        "{keys}"
+    );
+    // SHA-256 of "ancien-mdp" (`printf ancien-mdp | sha256sum`).
+    let digest = "ab699a0f5e325b0b74261bcce97f04e8e2955cd663a88e6ce3769c43e55440f1";
+    let users = format!("{USER}:{PASSWORD},cle:{keys},ancien:sha256:{digest}");
+    let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
+    let mut s = Serve::start_with(&["--tls-cert", &cert_s, "--tls-key", &key_s], &users);
+    let ca_s = ca.display().to_string();
+    let verify = [
+        ("PGSSLMODE", "verify-full"),
+        ("PGSSLROOTCERT", ca_s.as_str()),
+    ];
+    let bound = [verify[0], verify[1], ("PGCHANNELBINDING", "require")];
+    let ok = |user: &str, pw: &str, env: &[(&str, &str)]| {
+        let o = psql_env(
+            s.pg,
+            user,
+            Some(pw),
+            "SELECT count(*) AS n FROM finances.fiche",
+            env,
+        );
+        assert!(
+            o.status.success(),
+            "{user}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let plain = ok(USER, PASSWORD, &verify);
+    assert!(
+        plain.lines().nth(1).unwrap().parse::<u64>().unwrap() > 0,
+        "{plain}"
+    );
+    assert_eq!(ok(USER, PASSWORD, &bound), plain);
+    assert_eq!(ok("cle", "clé secrète", &bound), plain);
+    assert_eq!(ok("ancien", "ancien-mdp", &verify), plain);
+    let refused = |user: &str, pw: &str, env: &[(&str, &str)]| {
+        let o = psql_env(s.pg, user, Some(pw), "SELECT 1", env);
+        assert!(!o.status.success(), "{user} should be refused");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    // Asked in clear: libpq will not send it when channel binding is required.
+    let e = refused("ancien", "ancien-mdp", &bound);
+    assert!(e.contains("channel binding"), "{e}");
+    let e = refused(USER, PASSWORD, &[("PGSSLMODE", "disable")]);
+    assert!(
+        e.contains("only accepts TLS") && e.contains("sslmode=require"),
+        "{e}"
+    );
+    let e = refused(USER, "faux", &bound);
+    assert!(e.contains("authentication failed"), "{e}");
+    let e = refused("cle", "cle secrete", &verify);
+    assert!(e.contains("authentication failed"), "{e}");
+
+    // HTTPS: Python's ssl with the test authority; plain HTTP on the same port gets nothing.
+    let body = common::run_ok(
+        Command::new(python_with_duckdb())
+            .arg("-c")
+            .arg(format!(
+                "import ssl, urllib.request as u\n\
+                 c = ssl.create_default_context(cafile={ca:?})\n\
+                 r = u.urlopen(u.Request('https://localhost:{port}/datasets', headers={{'Authorization': 'Bearer {TOKEN}'}}), context=c)\n\
+                 print(r.status, r.read().decode())",
+                ca = ca_s,
+                port = s.http
+            ))
+            .stdin(Stdio::null()),
+    );
+    assert!(
+        body.starts_with("200 ") && body.contains("finances.fiche"),
+        "{body}"
+    );
+    let mut raw = TcpStream::connect(("127.0.0.1", s.http)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    raw.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut raw, &mut answer);
+    assert!(
+        !answer.starts_with(b"HTTP"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(s.alive());
+    assert!(!s.log().contains(PASSWORD) && !s.log().contains("secr"));
+
+    // Without TLS, SCRAM still keeps the password off the wire, but there is nothing to bind to.
+    let s2 = Serve::start(&[]);
+    let o = psql(s2.pg, USER, Some(PASSWORD), "SELECT 1");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = psql_env(
+        s2.pg,
+        USER,
+        Some(PASSWORD),
+        "SELECT 1",
+        &[("PGCHANNELBINDING", "require")],
+    );
+    assert!(!o.status.success());
+
+    // A certificate that cannot be used stops the start, naming the file.
+    let out = opencoll(
+        project(),
+        &[
+            "serve",
+            "--no-auth",
+            "--http",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &key_s,
+            "--tls-key",
+            &key_s,
+        ],
+        &[],
+    );
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("server.key") && e.contains("no certificate"),
+        "{e}"
+    );
+    let out = opencoll(
+        project(),
+        &[
+            "serve",
+            "--no-auth",
+            "--http",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert_s,
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
 }

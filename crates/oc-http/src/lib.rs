@@ -6,7 +6,10 @@
 //! no connection lives longer than `max_lifetime` (slow bodies, clients that never read);
 //! and connections beyond a cap wait in the kernel's backlog instead of being accepted.
 //! HTTP/1.1 only: hyper's protocol detection for HTTP/2 waits without a deadline, and the
-//! servers sit behind proxies that speak HTTP/2 to browsers if needed.
+//! servers sit behind proxies that speak HTTP/2 to browsers if needed. With TLS (`tls.rs`)
+//! the handshake must also end within the header deadline.
+
+pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -46,12 +49,13 @@ impl Default for Limits {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` completes. Handlers see the client's address
-/// as `ConnectInfo<SocketAddr>`.
+/// Serves `app` on `listener` until `shutdown` completes, over TLS when `tls` is given (then
+/// only over TLS). Handlers see the client's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<tls::Tls>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -82,28 +86,53 @@ pub async fn serve(
                 req
             })
             .map_err(|e: Infallible| match e {});
+        let tls = tls.clone();
         tokio::spawn(async move {
             // A silent client (not even the first byte) is cut at the same deadline.
             let mut first = [0u8; 1];
             match tokio::time::timeout(limits.header_timeout, stream.peek(&mut first)).await {
                 Ok(Ok(n)) if n > 0 => {}
-                _ => {
-                    drop(permit);
-                    return;
-                }
+                _ => return,
             }
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                .with_upgrades();
-            match tokio::time::timeout(limits.max_lifetime, conn).await {
-                Ok(Err(e)) => tracing::debug!("connection from {remote}: {e}"),
-                Err(_) => tracing::debug!("connection from {remote}: lifetime over"),
-                Ok(Ok(())) => {}
+            match tls {
+                None => serve_connection(TokioIo::new(stream), service, limits, remote).await,
+                Some(tls) => {
+                    let shake =
+                        tokio::time::timeout(limits.header_timeout, tls.acceptor.accept(stream));
+                    match shake.await {
+                        Ok(Ok(s)) => {
+                            serve_connection(TokioIo::new(s), service, limits, remote).await
+                        }
+                        // A plain-HTTP request on the TLS port, a scanner, a client that stalls.
+                        Ok(Err(e)) => tracing::debug!("TLS handshake with {remote}: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake with {remote}: too slow"),
+                    }
+                }
             }
             drop(permit);
         });
+    }
+}
+
+/// One connection, HTTP/1.1, until it ends or its lifetime is over.
+async fn serve_connection<I, S>(io: TokioIo<I>, service: S, limits: Limits, remote: SocketAddr)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<Request<Incoming>, Response = axum::response::Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .serve_connection(io, TowerToHyperService::new(service))
+        .with_upgrades();
+    match tokio::time::timeout(limits.max_lifetime, conn).await {
+        Ok(Err(e)) => tracing::debug!("connection from {remote}: {e}"),
+        Err(_) => tracing::debug!("connection from {remote}: lifetime over"),
+        Ok(Ok(())) => {}
     }
 }
 
@@ -122,7 +151,7 @@ mod tests {
                 format!("bonjour {}", from.ip())
             }),
         );
-        tokio::spawn(serve(listener, app, limits, std::future::pending()));
+        tokio::spawn(serve(listener, app, limits, None, std::future::pending()));
         addr
     }
 
@@ -167,5 +196,77 @@ mod tests {
             let text = String::from_utf8_lossy(&buf[..n]);
             assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
         }
+    }
+
+    /// Over TLS the API answers a client that trusts the certificate; a plain-HTTP request on
+    /// the TLS port is closed without an answer, and a client that never finishes its
+    /// handshake is cut at the header deadline.
+    #[tokio::test]
+    async fn tls_only_when_configured() {
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+        use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tls");
+        let files = tls::TlsFiles {
+            cert: dir.join("server.crt"),
+            key: dir.join("server.key"),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route("/", axum::routing::get(|| async { "bonjour" }));
+        let limits = Limits {
+            header_timeout: Duration::from_millis(500),
+            ..Limits::default()
+        };
+        let tls = files.load().unwrap();
+        tokio::spawn(serve(
+            listener,
+            app,
+            limits,
+            Some(tls),
+            std::future::pending(),
+        ));
+
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_file(dir.join("ca.crt")).unwrap())
+            .unwrap();
+        let config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut s = connector.connect(name, tcp).await.unwrap();
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap_or_default();
+        assert!(
+            out.starts_with("HTTP/1.0 200") && out.ends_with("bonjour"),
+            "{out}"
+        );
+
+        // Plain HTTP on the TLS port: no answer in clear, the connection is closed.
+        let mut plain = TcpStream::connect(addr).await.unwrap();
+        plain.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), plain.read_to_end(&mut answer))
+            .await
+            .expect("closed by the server")
+            .unwrap_or_default();
+        assert!(!answer.starts_with(b"HTTP"), "{answer:?}");
+        // A client that opens a handshake and stalls is cut too.
+        let mut stalled = TcpStream::connect(addr).await.unwrap();
+        stalled.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+        let mut buf = [0u8; 8];
+        let n = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut buf))
+            .await
+            .expect("cut at the deadline")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
     }
 }

@@ -32,6 +32,8 @@ pub enum LoadError {
 pub enum StartError {
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(transparent)]
+    Tls(#[from] oc_http::tls::TlsError),
     #[error("cannot listen on {addr}: {error}")]
     Bind { addr: String, error: std::io::Error },
     #[error("server: {0}")]

@@ -45,8 +45,10 @@ pub struct PortalOptions {
     pub http: SocketAddr,
     /// How often `latest.json` is read again.
     pub poll: Duration,
-    /// The address readers use (for the DCAT feed's links); default `http://<http>`.
+    /// The address readers use (for the DCAT feed's links); default `http(s)://<http>`.
     pub public_url: Option<String>,
+    /// Serve over TLS only (`--tls-cert`, `--tls-key`).
+    pub tls: Option<oc_http::tls::TlsFiles>,
 }
 
 struct Portal {
@@ -67,6 +69,9 @@ impl Portal {
 /// Loads the release `latest.json` names (or fails, saying why), then serves until the
 /// process is stopped.
 pub async fn serve(opts: PortalOptions) -> Result<(), StartError> {
+    // Before the (long) load of the release: a bad certificate is said at once.
+    let tls = opts.tls.as_ref().map(|f| f.load()).transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let root = ReleaseRoot::open(&opts.release)?;
     let latest = root.latest().await?;
     let snapshot = Snapshot::load(&root, latest).await?;
@@ -88,17 +93,20 @@ pub async fn serve(opts: PortalOptions) -> Result<(), StartError> {
     let portal = Arc::new(Portal {
         root,
         current: RwLock::new(Arc::new(snapshot)),
-        public_url: opts.public_url.unwrap_or_else(|| format!("http://{addr}")),
+        public_url: opts
+            .public_url
+            .unwrap_or_else(|| format!("{scheme}://{addr}")),
     });
     tokio::spawn(follow(portal.clone(), opts.poll));
     eprintln!(
-        "portal on http://{addr} (release {})",
+        "portal on {scheme}://{addr} (release {})",
         portal.snapshot().latest.release
     );
     oc_http::serve(
         listener,
         router(portal),
         oc_http::Limits::default(),
+        tls,
         std::future::pending(),
     )
     .await

@@ -1,10 +1,15 @@
 //! Who may connect: HTTP bearer tokens and Postgres users with passwords, from a file and/or
-//! the environment. Secrets are kept as SHA-256 digests and compared in constant time; an
-//! unknown user costs the same comparison as a wrong password, and both get the same answer.
+//! the environment. Tokens are kept as SHA-256 digests and compared in constant time. A
+//! Postgres password given in clear (or as `scram-sha-256:` keys, `opencoll password`) is kept
+//! only as SCRAM-SHA-256 keys, so the password never crosses the network; one given as
+//! `sha256:` can only be checked in clear (cleartext password exchange: use TLS). An unknown
+//! user goes through the same exchange as a known one with a wrong password, and both get the
+//! same answer.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use datafusion_postgres::pgwire::api::auth::sasl::scram::gen_salted_password;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -13,11 +18,91 @@ pub const ENV_USERS: &str = "OPENCOLL_SERVE_USERS";
 
 type Hash = [u8; 32];
 
-#[derive(Default, Clone)]
+/// SCRAM's iteration count (RFC 7677's minimum, PostgreSQL's default).
+pub const SCRAM_ITERATIONS: usize = 4096;
+const SCRAM_PREFIX: &str = "scram-sha-256:";
+
+/// What the server keeps of a SCRAM password: the salt and `SaltedPassword` (RFC 5802). It
+/// opens SCRAM logins (so it is a secret), but does not reveal the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScramKey {
+    pub salt: Vec<u8>,
+    pub salted: Vec<u8>,
+}
+
+impl ScramKey {
+    /// Derives the key of `password` with a fresh random salt.
+    pub fn derive(password: &str) -> Result<ScramKey, String> {
+        let mut salt = vec![0u8; 16];
+        getrandom::fill(&mut salt).map_err(|e| format!("no random salt: {e}"))?;
+        let salted = gen_salted_password(password, &salt, SCRAM_ITERATIONS);
+        Ok(ScramKey { salt, salted })
+    }
+
+    /// The form `--auth-file` and `OPENCOLL_SERVE_USERS` accept: `scram-sha-256:SALT:KEY`.
+    pub fn encode(&self) -> String {
+        format!(
+            "{SCRAM_PREFIX}{}:{}",
+            hex::encode(&self.salt),
+            hex::encode(&self.salted)
+        )
+    }
+
+    fn decode(s: &str) -> Result<ScramKey, String> {
+        let bad = || {
+            "scram-sha-256: must be followed by SALT:KEY in hex, as `opencoll password` writes them"
+                .to_string()
+        };
+        let (salt, salted) = s.split_once(':').ok_or_else(bad)?;
+        let salt = hex::decode(salt).map_err(|_| bad())?;
+        let salted = hex::decode(salted).map_err(|_| bad())?;
+        if salt.is_empty() || salted.len() != 32 {
+            return Err(bad());
+        }
+        Ok(ScramKey { salt, salted })
+    }
+
+    fn matches(&self, password: &str) -> bool {
+        let given = gen_salted_password(password, &self.salt, SCRAM_ITERATIONS);
+        given.ct_eq(&self.salted).into()
+    }
+}
+
+/// How a Postgres user's password is held, hence how it is asked for.
+#[derive(Clone)]
+enum UserSecret {
+    Scram(ScramKey),
+    /// `sha256:` digests: the client must send the password itself.
+    Digest(Hash),
+}
+
+/// How the server asks a Postgres client for its password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgMethod {
+    Scram,
+    Cleartext,
+}
+
+#[derive(Clone)]
 pub struct Auth {
     /// (name, digest): the name is only for logs.
     tokens: Vec<(String, Hash)>,
-    users: BTreeMap<String, Hash>,
+    users: BTreeMap<String, UserSecret>,
+    /// Salts the keys of unknown users (so that their salt is steady, as a real user's is).
+    mock: Hash,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        let mut mock = [0u8; 32];
+        // Without randomness the mock salt is only less unpredictable; logins still fail.
+        let _ = getrandom::fill(&mut mock);
+        Auth {
+            tokens: Vec::new(),
+            users: BTreeMap::new(),
+            mock,
+        }
+    }
 }
 
 impl std::fmt::Debug for Auth {
@@ -71,9 +156,50 @@ impl Auth {
         if name.is_empty() {
             return Err("empty user name".into());
         }
-        let h = parse_secret(password)?;
-        self.users.insert(name.to_string(), h);
+        let secret = if let Some(key) = password.strip_prefix(SCRAM_PREFIX) {
+            UserSecret::Scram(ScramKey::decode(key)?)
+        } else if password.starts_with("sha256:") {
+            UserSecret::Digest(parse_secret(password)?)
+        } else if password.is_empty() {
+            return Err("empty secret".into());
+        } else {
+            UserSecret::Scram(ScramKey::derive(password)?)
+        };
+        self.users.insert(name.to_string(), secret);
         Ok(())
+    }
+
+    /// Users whose password can only be checked in clear (`sha256:` digests).
+    pub fn cleartext_users(&self) -> Vec<&str> {
+        self.users
+            .iter()
+            .filter(|(_, s)| matches!(s, UserSecret::Digest(_)))
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    /// How to ask `user` for a password: SCRAM unless the user's secret is a digest. Unknown
+    /// users get SCRAM too, so the method does not tell whether a user exists.
+    pub fn pg_method(&self, user: &str) -> PgMethod {
+        match self.users.get(user) {
+            Some(UserSecret::Digest(_)) => PgMethod::Cleartext,
+            _ => PgMethod::Scram,
+        }
+    }
+
+    /// The SCRAM key of `user`; for an unknown user (or one without a key), a key that no
+    /// password opens, with a salt that is the same at each attempt.
+    pub fn scram_key(&self, user: &str) -> ScramKey {
+        if let Some(UserSecret::Scram(k)) = self.users.get(user) {
+            return k.clone();
+        }
+        let mut h = Sha256::new();
+        h.update(self.mock);
+        h.update(user.as_bytes());
+        let salt = h.finalize()[..16].to_vec();
+        let mut salted = vec![0u8; 32];
+        let _ = getrandom::fill(&mut salted);
+        ScramKey { salt, salted }
     }
 
     /// Reads `OPENCOLL_SERVE_TOKENS` (`name:token,…` or `token,…`) and `OPENCOLL_SERVE_USERS`
@@ -143,17 +269,19 @@ impl Auth {
         found
     }
 
-    /// True when the user exists and the password matches. An unknown user is compared with a
-    /// dummy digest so both failures take the same time.
+    /// True when the user exists and the password, sent in clear, matches. An unknown user is
+    /// compared with a dummy digest so both failures take the same time.
     pub fn check_user(&self, user: &str, password: &str) -> bool {
         let g = digest(password);
         let dummy = [0u8; 32];
-        let (exists, expected) = match self.users.get(user) {
-            Some(h) => (true, h),
-            None => (false, &dummy),
-        };
-        let ok: bool = expected.ct_eq(&g).into();
-        ok && exists
+        match self.users.get(user) {
+            Some(UserSecret::Digest(h)) => h.ct_eq(&g).into(),
+            Some(UserSecret::Scram(k)) => k.matches(password),
+            None => {
+                let _: bool = dummy.ct_eq(&g).into();
+                false
+            }
+        }
     }
 }
 
@@ -194,5 +322,43 @@ mod tests {
         let _ = std::fs::remove_file(&dir);
         assert!(a.add_env(None, Some("nocolon")).is_err());
         assert!(!format!("{a:?}").contains("pw1"));
+    }
+
+    /// Clear passwords become SCRAM keys; `sha256:` digests can only be asked in clear; the
+    /// `scram-sha-256:` form of `opencoll password` round-trips; unknown users look like
+    /// known ones (SCRAM, a steady salt) and no password opens them.
+    #[test]
+    fn postgres_users_get_scram_keys_unless_given_as_digests() {
+        let mut a = Auth::default();
+        let key = ScramKey::derive("été 2026").unwrap();
+        let h = hex::encode(digest("old"));
+        a.add_env(
+            None,
+            Some(&format!("alice:pw1,bob:sha256:{h},carol:{}", key.encode())),
+        )
+        .unwrap();
+        assert_eq!(a.pg_method("alice"), PgMethod::Scram);
+        assert_eq!(a.pg_method("bob"), PgMethod::Cleartext);
+        assert_eq!(a.pg_method("carol"), PgMethod::Scram);
+        assert_eq!(a.pg_method("mallory"), PgMethod::Scram);
+        assert_eq!(a.cleartext_users(), vec!["bob"]);
+        assert!(a.scram_key("carol") == key);
+        assert!(a.check_user("carol", "été 2026") && !a.check_user("carol", "ete 2026"));
+        assert!(a.check_user("alice", "pw1") && a.check_user("bob", "old"));
+        // Keys are salted: the same password twice gives two keys.
+        assert!(a.scram_key("alice").salt != ScramKey::derive("pw1").unwrap().salt);
+        let m1 = a.scram_key("mallory");
+        let m2 = a.scram_key("mallory");
+        assert_eq!(m1.salt, m2.salt);
+        assert!(m1.salted != m2.salted);
+        assert!(a.scram_key("trent").salt != m1.salt);
+        for bad in [
+            "scram-sha-256:zz:00",
+            "scram-sha-256:00",
+            "scram-sha-256:0011:0011",
+        ] {
+            let e = Auth::default().add_user("x", bad).unwrap_err();
+            assert!(e.contains("opencoll password"), "{e}");
+        }
     }
 }

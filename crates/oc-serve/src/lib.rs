@@ -24,6 +24,7 @@ use oc_lake::Lake;
 use oc_spec::Project;
 
 pub use auth::Auth;
+pub use oc_http::tls::{Tls, TlsFiles};
 
 /// Why the service could not start or stopped: a configuration to fix, a listener that could
 /// not be opened (a port taken), or the lake.
@@ -40,6 +41,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Lake(#[from] oc_sql::SqlError),
+    #[error(transparent)]
+    Tls(#[from] oc_http::tls::TlsError),
     #[error("{0}")]
     Server(String),
 }
@@ -53,6 +56,8 @@ pub struct ServeOptions {
     /// Accept clients without credentials (only when every listener is on loopback).
     pub no_auth: bool,
     pub auth_file: Option<PathBuf>,
+    /// Both listeners over TLS only (Postgres clients must ask for SSL).
+    pub tls: Option<TlsFiles>,
     pub limits: Limits,
     /// Postgres connections served at once (0: no limit).
     pub max_connections: usize,
@@ -67,6 +72,8 @@ pub struct State {
     pub limits: Limits,
     /// `None`: no authentication (`--no-auth` on loopback).
     pub auth: Option<Auth>,
+    /// Set: every connection must be TLS.
+    pub tls: Option<Tls>,
     pub max_connections: usize,
     pub project: Project,
     pub lake: Lake,
@@ -146,6 +153,18 @@ pub async fn open_state(
     auth: Option<Auth>,
     open: SessionOpener,
 ) -> Result<Arc<State>, StartError> {
+    // Before the lake: a bad certificate is said at once.
+    let tls = opts.tls.as_ref().map(|f| f.load()).transpose()?;
+    if let Some(auth) = &auth
+        && opts.pg.is_some()
+        && tls.is_none()
+    {
+        for user in auth.cleartext_users() {
+            tracing::warn!(
+                "Postgres user {user}: a sha256: password is asked in clear and crosses the network readable; give it in clear or as `opencoll password`'s scram-sha-256: form (SCRAM), or serve with --tls-cert/--tls-key"
+            );
+        }
+    }
     let session = open(Arc::new(RuntimeEnv::default())).await?;
     for (t, e) in &session.broken_tables {
         tracing::warn!("table {t} is not served: {e}");
@@ -159,6 +178,7 @@ pub async fn open_state(
         base: session.ctx,
         limits: opts.limits.clone(),
         auth,
+        tls,
         max_connections: opts.max_connections,
         project,
         lake,
@@ -234,7 +254,12 @@ pub async fn run(
                 _ = stop => Ok(()),
             }
         });
-        println!("postgres: listening on {addr}");
+        let tls = if state.tls.is_some() {
+            " (TLS required)"
+        } else {
+            ""
+        };
+        println!("postgres: listening on {addr}{tls}");
     }
     if let Some(addr) = opts.http {
         let listener = http_listener(addr).map_err(|error| StartError::Listener {
@@ -244,8 +269,10 @@ pub async fn run(
         })?;
         let app = http::router(state.clone());
         let stop = shutdown.clone();
+        let tls = state.tls.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         tasks.spawn(async move {
-            oc_http::serve(listener, app, oc_http::Limits::default(), stop)
+            oc_http::serve(listener, app, oc_http::Limits::default(), tls, stop)
                 .await
                 .map_err(|error| StartError::Listener {
                     what: "HTTP",
@@ -253,7 +280,7 @@ pub async fn run(
                     error,
                 })
         });
-        println!("http: listening on http://{addr}");
+        println!("http: listening on {scheme}://{addr}");
     }
     if opts.reload > 0 {
         let st = state.clone();

@@ -16,8 +16,14 @@ use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
 use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use datafusion_postgres::pgwire::api::auth::sasl::scram::{
+    ScramServerAuth, ScramServerAuthWaitingForClientFinal,
+};
+use datafusion_postgres::pgwire::api::auth::sasl::{
+    SCRAM_SHA_256_METHOD, SCRAM_SHA_256_PLUS_METHOD,
+};
 use datafusion_postgres::pgwire::api::auth::{
-    DefaultServerParameterProvider, LoginInfo, StartupHandler, finish_authentication,
+    DefaultServerParameterProvider, LoginInfo, Password, StartupHandler, finish_authentication,
     protocol_negotiation, save_startup_parameters_to_metadata,
 };
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
@@ -32,12 +38,14 @@ use datafusion_postgres::pgwire::api::{
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::startup::Authentication;
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use datafusion_postgres::pgwire::tokio::process_socket;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
-use datafusion_postgres::{DfSessionService, Parser, ServerOptions};
+use datafusion_postgres::{DfSessionService, Parser};
 use futures::{Sink, SinkExt, StreamExt, stream};
 use tokio::time::Instant;
 
 use crate::State;
+use crate::auth::PgMethod;
 use crate::error::ServeError;
 use crate::exec;
 use crate::guard::{self, Kind};
@@ -64,24 +72,21 @@ pub struct PgServer {
 }
 
 impl PgServer {
-    pub fn new(state: Arc<State>) -> PgServer {
+    pub fn new(state: Arc<State>) -> PgWireResult<PgServer> {
+        let startup = PgStartup::new(state.clone())?;
         let ctx = Arc::new(state.base.clone());
         let inner = Arc::new(DfSessionService::new(ctx.clone()));
         let parser = Arc::new(GuardedParser {
             inner: inner.query_parser(),
         });
-        PgServer {
+        Ok(PgServer {
             service: Arc::new(PgService {
                 inner,
                 parser,
                 state: state.clone(),
             }),
-            startup: Arc::new(PgStartup {
-                state,
-                params: DefaultServerParameterProvider::default(),
-                pids: RandomPidSecretKeyGenerator::default(),
-            }),
-        }
+            startup: Arc::new(startup),
+        })
     }
 }
 
@@ -98,21 +103,75 @@ impl PgWireServerHandlers for PgServer {
 }
 
 /// Serves until the process stops. Each connection runs in its own task: a failing query only
-/// ends that query.
+/// ends that query. With TLS configured, the TLS negotiation (SSLRequest or direct) is
+/// pgwire's, and a client that does not ask for it is refused at start-up.
 pub async fn serve(state: Arc<State>, addr: SocketAddr) -> std::io::Result<()> {
-    let opts = ServerOptions::new()
-        .with_host(addr.ip().to_string())
-        .with_port(addr.port())
-        .with_max_connections(state.max_connections);
-    datafusion_postgres::serve_with_handlers(Arc::new(PgServer::new(state)), &opts).await
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let handlers = Arc::new(PgServer::new(state.clone()).map_err(std::io::Error::other)?);
+    let permits = (state.max_connections > 0)
+        .then(|| Arc::new(tokio::sync::Semaphore::new(state.max_connections)));
+    let tls = state.tls.as_ref().map(|t| t.acceptor.clone());
+    loop {
+        let (socket, from) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors, a reset before accept: the listener is fine.
+                tracing::warn!("postgres accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let permit = match &permits {
+            None => None,
+            Some(p) => match p.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    tracing::warn!(
+                        "postgres connection from {from} refused: {} connections already (--max-connections)",
+                        state.max_connections
+                    );
+                    continue;
+                }
+            },
+        };
+        let (handlers, tls) = (handlers.clone(), tls.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = process_socket(socket, tls, handlers).await {
+                tracing::debug!("postgres connection from {from}: {e}");
+            }
+        });
+    }
 }
 
-/// Start-up: cleartext password checked against the configured users (or none with
-/// `--no-auth`). The answer to a failure is the same for an unknown user and a wrong password.
+/// Where a connection's password exchange stands (kept in the connection's extensions).
+enum Login {
+    /// The client was asked for its password in clear.
+    Cleartext,
+    /// The client was offered SCRAM; its first message is awaited.
+    ScramOffered,
+    /// The server's first message was sent; the client's proof is awaited.
+    ScramFirstSent(Box<ScramServerAuthWaitingForClientFinal>),
+}
+
+type LoginState = std::sync::Mutex<Option<Login>>;
+
+fn fatal(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_string(),
+        code.to_string(),
+        message,
+    )))
+}
+
+/// Start-up: SCRAM-SHA-256 (with channel binding, -PLUS, over TLS) or, for users whose
+/// password is held as a `sha256:` digest, the password in clear; none with `--no-auth`.
+/// The answer to a failure is the same for an unknown user and a wrong password.
 pub struct PgStartup {
     state: Arc<State>,
     params: DefaultServerParameterProvider,
     pids: RandomPidSecretKeyGenerator,
+    scram: ScramServerAuth,
 }
 
 #[async_trait]
@@ -127,46 +186,106 @@ impl StartupHandler for PgStartup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let login = client
+            .session_extensions()
+            .get_or_insert_with(|| LoginState::new(None));
         match message {
             PgWireFrontendMessage::Startup(ref startup) => {
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
-                if self.state.auth.is_none() {
-                    return self.accept(client).await;
+                if self.state.tls.is_some() && !client.is_secure() {
+                    return Err(fatal(
+                        "28000",
+                        "this server only accepts TLS connections: connect with sslmode=require (or verify-full with its certificate)".into(),
+                    ));
                 }
+                let Some(auth) = &self.state.auth else {
+                    return self.accept(client).await;
+                };
+                let user = LoginInfo::from_client_info(client)
+                    .user()
+                    .unwrap_or_default()
+                    .to_string();
                 client.set_state(PgWireConnectionState::AuthenticationInProgress);
+                let (ask, step) = match auth.pg_method(&user) {
+                    PgMethod::Cleartext => (Authentication::CleartextPassword, Login::Cleartext),
+                    PgMethod::Scram => {
+                        let mut methods = Vec::new();
+                        if client.is_secure() {
+                            methods.push(SCRAM_SHA_256_PLUS_METHOD.to_string());
+                        }
+                        methods.push(SCRAM_SHA_256_METHOD.to_string());
+                        (Authentication::SASL(methods), Login::ScramOffered)
+                    }
+                };
+                *lock(&login) = Some(step);
                 client
-                    .send(PgWireBackendMessage::Authentication(
-                        Authentication::CleartextPassword,
-                    ))
+                    .send(PgWireBackendMessage::Authentication(ask))
                     .await?;
             }
-            PgWireFrontendMessage::PasswordMessageFamily(pwd) => {
+            PgWireFrontendMessage::PasswordMessageFamily(msg) => {
                 let Some(auth) = &self.state.auth else {
                     return Ok(());
                 };
-                let pwd = pwd.into_password()?;
-                let login = LoginInfo::from_client_info(client);
-                let user = login.user().unwrap_or_default().to_string();
-                let ip = client.socket_addr().ip();
-                if let Some(wait) = self.state.throttle.wait(ip) {
-                    tracing::warn!(user, client = %client.socket_addr(), "postgres login refused: too many failed logins");
-                    return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                        "FATAL".to_string(),
-                        "28000".to_string(),
-                        format!(
-                            "too many failed logins from your address: try again in {} s",
-                            wait.as_secs().max(1)
-                        ),
-                    ))));
+                let user = LoginInfo::from_client_info(client)
+                    .user()
+                    .unwrap_or_default()
+                    .to_string();
+                let from = client.socket_addr();
+                let step = lock(&login).take();
+                match step {
+                    Some(Login::Cleartext) => {
+                        self.throttled(from)?;
+                        let pwd = msg.into_password()?;
+                        if auth.check_user(&user, &pwd.password) {
+                            tracing::info!(user, client = %from, "postgres login (password)");
+                            return self.accept(client).await;
+                        }
+                        return Err(self.failed(user, from));
+                    }
+                    Some(Login::ScramOffered) => {
+                        self.throttled(from)?;
+                        let first = msg.into_sasl_initial_response()?;
+                        let secure = client.is_secure();
+                        let method = first.auth_method.as_str();
+                        if !(method == SCRAM_SHA_256_METHOD
+                            || secure && method == SCRAM_SHA_256_PLUS_METHOD)
+                        {
+                            return Err(PgWireError::UnsupportedSASLAuthMethod(method.to_string()));
+                        }
+                        let data = first.data.as_deref().unwrap_or_default();
+                        let key = auth.scram_key(&user);
+                        let (server_first, waiting) = self.scram.on_client_first_message(
+                            data,
+                            Password::new(Some(key.salt), key.salted),
+                        )?;
+                        *lock(&login) = Some(Login::ScramFirstSent(Box::new(waiting)));
+                        client
+                            .send(PgWireBackendMessage::Authentication(
+                                Authentication::SASLContinue(server_first.into()),
+                            ))
+                            .await?;
+                    }
+                    Some(Login::ScramFirstSent(waiting)) => {
+                        let last = msg.into_sasl_response()?;
+                        match waiting.on_client_final_message(&last.data) {
+                            Ok(server_final) => {
+                                client
+                                    .send(PgWireBackendMessage::Authentication(
+                                        Authentication::SASLFinal(server_final.into()),
+                                    ))
+                                    .await?;
+                                tracing::info!(user, client = %from, "postgres login (SCRAM)");
+                                return self.accept(client).await;
+                            }
+                            Err(PgWireError::InvalidPassword(_)) => {
+                                return Err(self.failed(user, from));
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    None => return Err(PgWireError::InvalidSASLState),
                 }
-                if auth.check_user(&user, &pwd.password) {
-                    tracing::info!(user, client = %client.socket_addr(), "postgres login");
-                    return self.accept(client).await;
-                }
-                self.state.throttle.failed(ip);
-                tracing::warn!(user, client = %client.socket_addr(), "postgres authentication failed");
-                return Err(PgWireError::InvalidPassword(user));
             }
             _ => {}
         }
@@ -174,7 +293,50 @@ impl StartupHandler for PgStartup {
     }
 }
 
+fn lock(login: &LoginState) -> std::sync::MutexGuard<'_, Option<Login>> {
+    login.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl PgStartup {
+    fn new(state: Arc<State>) -> PgWireResult<PgStartup> {
+        let mut scram = ScramServerAuth::new();
+        scram.set_iterations(crate::auth::SCRAM_ITERATIONS);
+        if let Some(tls) = &state.tls {
+            // Channel binding (tls-server-end-point): a SCRAM exchange cannot be relayed by
+            // a man in the middle holding another certificate.
+            scram.configure_certificate(&tls.cert_pem)?;
+        }
+        Ok(PgStartup {
+            state,
+            params: DefaultServerParameterProvider::default(),
+            pids: RandomPidSecretKeyGenerator::default(),
+            scram,
+        })
+    }
+
+    /// Refuses at once while the client's address has too many recent failures.
+    fn throttled(&self, from: SocketAddr) -> PgWireResult<()> {
+        match self.state.throttle.wait(from.ip()) {
+            None => Ok(()),
+            Some(wait) => {
+                tracing::warn!(client = %from, "postgres login refused: too many failed logins");
+                Err(fatal(
+                    "28000",
+                    format!(
+                        "too many failed logins from your address: try again in {} s",
+                        wait.as_secs().max(1)
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn failed(&self, user: String, from: SocketAddr) -> PgWireError {
+        self.state.throttle.failed(from.ip());
+        tracing::warn!(user, client = %from, "postgres authentication failed");
+        PgWireError::InvalidPassword(user)
+    }
+
     async fn accept<C>(&self, client: &mut C) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
