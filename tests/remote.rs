@@ -117,6 +117,75 @@ fn https_like_sources_are_fetched_conditionally_and_unreachable_urls_fail_clearl
     assert_eq!(p.value("SELECT sum(n) FROM ref.a"), "15");
 }
 
+/// `fetch.max_mib`: a download larger than the cap fails whether its size is announced
+/// (Content-Length) or not (a body without end), naming the size and what to raise; the
+/// partial copy is removed and the table keeps its version; a higher cap loads the file.
+#[test]
+fn downloads_past_max_mib_fail_without_filling_the_disk() {
+    // 1.5 MiB announced; the other streams rows until the client goes away.
+    let code = "import http.server, sys\n\
+        ROWS = b'code,n\\n' + b'01001,1\\n' * 196608\n\
+        class H(http.server.BaseHTTPRequestHandler):\n    \
+            def log_message(self, *a): pass\n    \
+            def do_GET(self):\n        \
+                self.send_response(200)\n        \
+                if self.path == '/big.csv':\n            \
+                    self.send_header('Content-Length', str(len(ROWS)))\n            \
+                    self.end_headers()\n            \
+                    self.wfile.write(ROWS)\n            \
+                    return\n        \
+                self.end_headers()\n        \
+                self.wfile.write(b'code,n\\n')\n        \
+                try:\n            \
+                    while True:\n                \
+                        self.wfile.write(b'01001,1\\n' * 8192)\n        \
+                except OSError:\n            \
+                    pass\n\
+        http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n";
+    let (_server, port) = python_server(&["-c".into(), code.into()]);
+    let p = Proj::empty(&["ref"]);
+    let pipeline = |file: &str, mib: u32| {
+        format!(
+            "name: ref.a\nsource:\n  path: \"http://127.0.0.1:{port}/{file}\"\n  fetch: {{ max_mib: {mib}, retries: 0 }}\ncolumns:\n  code: {{ from: code, type: code }}\n  n: {{ from: n, type: int64 }}\n"
+        )
+    };
+    p.write("pipelines/a.yaml", pipeline("big.csv", 2));
+    let out = p.ok(&["refresh"]);
+    assert!(out.contains("196608 written"), "{out}");
+    let cache = p.path().join(".opencoll/cache");
+    let files = || {
+        let mut f: Vec<String> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        f.sort();
+        f
+    };
+    let before = files();
+    for (file, says) in [
+        ("big.csv", "1572871 bytes announced"),
+        ("endless.csv", "received, and more coming"),
+    ] {
+        p.write("pipelines/a.yaml", pipeline(file, 1));
+        let out = p.run(&["refresh", "--full"]);
+        assert_eq!(out.status.code(), Some(1));
+        let text = common::stdout(&out) + &common::stderr(&out);
+        assert!(
+            text.contains("too large") && text.contains(says) && text.contains("raise max_mib"),
+            "{text}"
+        );
+        assert_eq!(p.value("SELECT count(*) FROM ref.a"), "196608");
+    }
+    // Only the finished copy of big.csv and its note: no partial file was left.
+    assert_eq!(files(), before);
+    p.write("pipelines/a.yaml", pipeline("big.csv", 0));
+    let out = p.run(&["validate"]);
+    assert!(
+        common::stdout(&out).contains("fetch.max_mib")
+            || common::stderr(&out).contains("fetch.max_mib")
+    );
+}
+
 /// Starts a Python server (`args` after the interpreter, the port appended) and waits for it.
 fn python_server(args: &[std::ffi::OsString]) -> (Server, u16) {
     let port = free_port();

@@ -132,6 +132,10 @@ pub struct FetchOptions {
     /// Seconds a fetched copy is taken as current without asking the server again (default
     /// 0: every refresh revalidates). A server's `Cache-Control: max-age` counts too.
     pub max_age: Option<u64>,
+    /// Largest file downloaded, in MiB (default 8192): a larger one fails, whether its size
+    /// is announced or not, and the partial copy is removed (a server sending without end
+    /// cannot fill the disk).
+    pub max_mib: Option<u64>,
 }
 
 /// A `vars` value: YAML numbers and strings are both accepted and used as text.

@@ -53,9 +53,8 @@ impl Client {
         })
     }
 
-    /// How long a fetched copy is current without asking (`fetch.max_age`).
-    pub fn max_age(&self) -> Duration {
-        self.policy.max_age
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// Waits for this host's next slot (requests to one host are `interval` apart).
@@ -179,13 +178,27 @@ impl Client {
         };
         let cache_err =
             |e: std::io::Error| Attempt::GiveUp(FetchError::new(url, "cannot write the cache", e));
+        let max = self.policy.max_bytes;
+        if let Some(len) = resp.content_length()
+            && len > max
+        {
+            return Err(Attempt::GiveUp(super::too_large(url, len, true, max)));
+        }
         let mut file = tokio::fs::File::create(entry.tmp())
             .await
             .map_err(cache_err)?;
         let mut body = resp.bytes_stream();
+        let mut received = 0u64;
         while let Some(chunk) = body.next().await {
             let written = match chunk {
-                Ok(c) => file.write_all(&c).await.map_err(cache_err),
+                Ok(c) => {
+                    received += c.len() as u64;
+                    if received > max {
+                        Err(Attempt::GiveUp(super::too_large(url, received, false, max)))
+                    } else {
+                        file.write_all(&c).await.map_err(cache_err)
+                    }
+                }
                 // a body cut short (fewer bytes than Content-Length) ends here
                 Err(e) => Err(Attempt::Retry {
                     reason: format!("download interrupted: {}", reason_of(e)),

@@ -41,6 +41,23 @@ impl FetchError {
     }
 }
 
+/// The error of a download past `fetch.max_mib`.
+fn too_large(url: &str, bytes: u64, announced: bool, max: u64) -> FetchError {
+    let how = if announced {
+        "announced"
+    } else {
+        "received, and more coming"
+    };
+    FetchError::new(
+        url,
+        "too large",
+        format!(
+            "{bytes} bytes {how}, more than fetch.max_mib ({} MiB): raise max_mib if the file is expected to be this large",
+            max / (1024 * 1024)
+        ),
+    )
+}
+
 /// A fetched copy and what the server said its content is.
 pub struct Fetched {
     pub path: PathBuf,
@@ -57,7 +74,13 @@ pub struct Policy {
     pub timeout: Duration,
     /// How long a fetched copy is current without a request (`fetch.max_age`).
     pub max_age: Duration,
+    /// Largest download, in bytes (`fetch.max_mib`).
+    pub max_bytes: u64,
 }
+
+/// `fetch.max_mib`'s default: above the largest national files (DGFiP balances of every
+/// commune, about 3 GiB a year), far below a disk.
+pub const DEFAULT_MAX_MIB: u64 = 8192;
 
 impl Policy {
     pub fn of(o: Option<&FetchOptions>) -> Policy {
@@ -68,6 +91,10 @@ impl Policy {
             retries: o.retries.unwrap_or(3),
             timeout: Duration::from_secs_f64(o.timeout.filter(|t| *t > 0.0).unwrap_or(60.0)),
             max_age: Duration::from_secs(o.max_age.unwrap_or(0)),
+            max_bytes: o
+                .max_mib
+                .unwrap_or(DEFAULT_MAX_MIB)
+                .saturating_mul(1024 * 1024),
         }
     }
 }
@@ -88,7 +115,7 @@ async fn fetch_with(
     let parsed = url::Url::parse(url).map_err(|e| FetchError::new(url, "not a valid URL", e))?;
     match parsed.scheme() {
         "http" | "https" => client.get(url, &entry).await,
-        _ => store::get(url, &parsed, &entry, client.max_age()).await,
+        _ => store::get(url, &parsed, &entry, client.policy()).await,
     }
 }
 

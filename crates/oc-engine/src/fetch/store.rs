@@ -6,14 +6,15 @@ use object_store::GetOptions;
 use tokio::io::AsyncWriteExt;
 
 use super::cache::{Entry, Meta};
-use super::{FetchError, Fetched};
+use super::{FetchError, Fetched, Policy};
 
 pub(super) async fn get(
     url_text: &str,
     url: &url::Url,
     entry: &Entry,
-    max_age: std::time::Duration,
+    policy: &Policy,
 ) -> Result<Fetched, FetchError> {
+    let (max_age, max) = (policy.max_age, policy.max_bytes);
     let fail = |what: &str, e: &dyn std::fmt::Display| FetchError::new(url_text, what, e);
     let (store, path) = object_store::parse_url_opts(url, oc_lake::store::env_storage_options(url))
         .map_err(|e| fail("unsupported URL", &e))?;
@@ -54,16 +55,28 @@ pub(super) async fn get(
         checked_at: Some(chrono::Utc::now().to_rfc3339()),
         server_max_age: None,
     };
+    if result.meta.size > max {
+        return Err(super::too_large(url_text, result.meta.size, true, max));
+    }
     let mut file = tokio::fs::File::create(entry.tmp())
         .await
         .map_err(|e| fail("cannot write the cache", &e))?;
     let mut stream = result.into_stream();
+    let mut received = 0u64;
     while let Some(chunk) = stream.next().await {
         let written = match chunk {
-            Ok(c) => file
-                .write_all(&c)
-                .await
-                .map_err(|e| fail("cannot write the cache", &e)),
+            Ok(c) if received + c.len() as u64 > max => Err(super::too_large(
+                url_text,
+                received + c.len() as u64,
+                false,
+                max,
+            )),
+            Ok(c) => {
+                received += c.len() as u64;
+                file.write_all(&c)
+                    .await
+                    .map_err(|e| fail("cannot write the cache", &e))
+            }
             Err(e) => Err(fail("download interrupted", &e)),
         };
         if let Err(e) = written {

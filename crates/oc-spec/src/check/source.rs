@@ -61,6 +61,12 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
         if f.timeout.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
             bad("timeout", "fetch.timeout is in seconds: a positive number");
         }
+        if f.max_mib == Some(0) {
+            bad(
+                "max_mib",
+                "fetch.max_mib is the largest download in MiB: at least 1",
+            );
+        }
         if !is_remote(&p.source.path.value) {
             bad(
                 "fetch",
