@@ -299,8 +299,27 @@ fn standalone(cli: Cli) -> Result<Result<()>, Box<Cli>> {
     }
 }
 
+/// Prints panics as Rust does, except the one delta-rs provokes and catches on purpose: after
+/// a failed Parquet upload (a full disk) it calls object_store's `BufWriter::abort`, which
+/// panics "Already shut down" once shutdown has begun, and catches that panic
+/// (deltalake-core's `upload_parquet_file`). The run's own error says what happened; a
+/// backtrace of a handled panic would only alarm the user.
+fn quiet_handled_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let caught_by_delta = info.location().is_some_and(|l| {
+            l.file().contains("object_store") && l.file().ends_with("buffered.rs")
+        }) && info.payload().downcast_ref::<&str>()
+            == Some(&"Already shut down");
+        if !caught_by_delta {
+            default(info);
+        }
+    }));
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    quiet_handled_panics();
     // A command whose output is cut short (`opencoll catalog | head`) ends quietly, as any Unix
     // tool does, instead of panicking in println!. Servers keep Rust's default (SIGPIPE
     // ignored): a client hanging up must never stop them.

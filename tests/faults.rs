@@ -191,3 +191,120 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
     // Row accounting held on every run: read = written + rejected + filtered.
     assert_eq!(p.value("SELECT count(*) FROM _ops.runs WHERE rows_read <> rows_written + rows_rejected + rows_filtered"), "0");
 }
+
+/// A tmpfs mounted over a project's lake, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Needs root (CI runs as root); a test that cannot mount fails, it does not skip.
+    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs and needs root: {}",
+            stderr(&out)
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+
+    fn resize(&self, size: &str) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Rows whose labels do not compress (64 hex digits from a fixed generator).
+fn incompressible(p: &Proj, rows: u64) {
+    let mut s = String::from("code,label,n\n");
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for i in 0..rows {
+        s.push_str(&format!("{:05},", i % 100_000));
+        for _ in 0..4 {
+            // splitmix64
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            s.push_str(&format!("{:016x}", z ^ (z >> 31)));
+        }
+        s.push_str(&format!(",{i}\n"));
+    }
+    p.write("data/a.csv", s);
+}
+
+/// Issue 20: the lake's disk fills up during a refresh. The run fails saying so and what to do
+/// (no panic, no backtrace), the table keeps its version and reads whole, the half-written
+/// file is gone (vacuum finds nothing to remove), and with space the next refresh succeeds.
+#[test]
+fn a_full_disk_fails_the_refresh_clearly_and_the_next_one_with_space_succeeds() {
+    let p = Proj::empty(&["ref"]);
+    p.write(
+        "pipelines/a.yaml",
+        "name: ref.a\nsource: { path: \"data/a.csv\" }\ncolumns:\n  code: { from: code, type: code }\n  label: { from: label, type: string }\n  n: { from: n, type: int64 }\n",
+    );
+    let lake = p.path().join("data/lake");
+    let fs = Tmpfs::mount(&lake, "3m");
+    incompressible(&p, 2_000);
+    p.ok(&["refresh"]);
+    let table = lake.join("ref/a");
+    let files = || {
+        let mut f: Vec<String> = std::fs::read_dir(&table)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "_delta_log")
+            .collect();
+        f.sort();
+        f
+    };
+    let before = files();
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    incompressible(&p, 100_000);
+    let out = p.run(&["refresh"]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAILED  ref.a")
+            && text.contains("the lake's storage is full")
+            && text.contains("keeps its version")
+            && text.contains("No space left on device"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("panicked") && !text.contains("stack backtrace"),
+        "{text}"
+    );
+    assert_eq!(p.value("SELECT count(*) FROM ref.a"), "2000");
+    assert_eq!(files(), before, "a partial file was left beside the table");
+    assert!(
+        p.ok(&["vacuum", "--retain", "0s", "--dry-run"])
+            .contains("would remove 0 file(s) in all")
+    );
+    // The failed run is on record (it fit in what was left).
+    assert!(
+        p.value("SELECT count(*) FROM _ops.runs WHERE status <> 'ok'") != "0",
+        "{}",
+        p.ok(&["history"])
+    );
+
+    fs.resize("64m");
+    let out = p.ok(&["refresh"]);
+    assert!(out.contains("100000 written"), "{out}");
+    assert_eq!(p.value("SELECT count(*) FROM ref.a"), "100000");
+}

@@ -30,6 +30,48 @@ pub enum LakeError {
     SchemaDrift { table: String, message: String },
     #[error("lake storage: {0}")]
     Store(#[from] object_store::Error),
+    /// The storage refused bytes (disk full, quota): nothing was committed.
+    #[error(
+        "table {table}: the lake's storage is full: nothing was committed and the table keeps its version; free space (`opencoll vacuum --retain …` removes the files no kept version needs) and refresh again ({detail})"
+    )]
+    StorageFull { table: String, detail: String },
+}
+
+impl LakeError {
+    /// A Delta error of `table`; a full storage is told apart, since the user must act.
+    pub fn delta(table: &str, source: deltalake::DeltaTableError) -> LakeError {
+        if storage_full(&source) {
+            LakeError::StorageFull {
+                table: table.to_string(),
+                detail: source.to_string(),
+            }
+        } else {
+            LakeError::Delta {
+                table: table.to_string(),
+                source,
+            }
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT anywhere in the chain. Parquet's writer carries the store's error as text
+/// (`ParquetError::External` of object_store's `Generic`), so the OS message counts too.
+fn storage_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::StorageFull
+                || io.kind() == std::io::ErrorKind::QuotaExceeded)
+        {
+            return true;
+        }
+        let text = e.to_string();
+        if text.contains("No space left on device") || text.contains("Disk quota exceeded") {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }
 
 /// A lake root: a local folder (`data/lake`) or a URL (`s3://bucket/prefix`).

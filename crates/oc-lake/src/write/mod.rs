@@ -233,10 +233,7 @@ impl TableWrite {
     }
 
     fn delta_err(&self, e: deltalake::DeltaTableError) -> LakeError {
-        LakeError::Delta {
-            table: self.name.clone(),
-            source: e,
-        }
+        LakeError::delta(&self.name, e)
     }
 
     pub async fn write(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
