@@ -186,6 +186,117 @@ fn downloads_past_max_mib_fail_without_filling_the_disk() {
     );
 }
 
+/// Issue 20: a lake on S3 behind a proxy that fails a share of the requests (500, 503
+/// SlowDown, resets, slow answers, and answers lost after the store acted: the case where a
+/// commit or the table lock is written but the client sees an error). Every refresh either
+/// commits whole or not at all, as it reports; readers (straight to the store) always see one
+/// whole version; no run is recorded twice; retries carry most refreshes through.
+#[test]
+fn refreshes_through_a_faulty_object_store_commit_whole_or_not_at_all() {
+    let s3 = common::S3::start();
+    let upstream = s3.endpoint.rsplit(':').next().unwrap().to_string();
+    let (_proxy, proxy) = python_server(&[
+        common::repo()
+            .join("tests/fixtures/servers/s3_faults.py")
+            .into(),
+        upstream.into(),
+        "7".into(),
+        "0.3".into(),
+    ]);
+    let p = Proj::empty(&["ref"]);
+    p.write(
+        "pipelines/a.yaml",
+        "name: ref.a\nsource: { path: \"data/a_{part}.csv\", vars: { part: [1, 2] } }\ncolumns:\n  part: { var: part, type: int16 }\n  code: { from: code, type: code }\n  n: { from: n, type: int64 }\ntarget: { partition_by: [part] }\n",
+    );
+    let data = |value: u32| {
+        for part in [1, 2] {
+            let mut s = String::from("code,n\n");
+            for i in 0..5_000 {
+                s.push_str(&format!("{:05},{value}\n", i));
+            }
+            p.write(&format!("data/a_{part}.csv"), s);
+        }
+    };
+    let direct = s3.env();
+    let faulty: Vec<(&str, String)> = direct
+        .iter()
+        .map(|(k, v)| match *k {
+            "AWS_ENDPOINT_URL" => (*k, format!("http://127.0.0.1:{proxy}")),
+            _ => (*k, v.clone()),
+        })
+        .collect();
+    let seen = || {
+        p.ok_env(
+            &direct,
+            &[
+                "sql",
+                "--format",
+                "csv",
+                "SELECT n, count(*) AS c FROM ref.a GROUP BY n",
+            ],
+        )
+    };
+    data(1);
+    p.ok_env(&direct, &["refresh"]);
+    let mut visible = 1;
+    let (mut ok, mut failed) = (0, 0);
+    for value in 2..=7 {
+        data(value);
+        let out = p.run_env(&faulty, &["refresh", "--full"]);
+        let text = common::stdout(&out) + &common::stderr(&out);
+        assert!(!text.contains("panicked"), "{text}");
+        let now = seen();
+        let expect = if out.status.success() {
+            ok += 1;
+            value
+        } else {
+            failed += 1;
+            assert!(
+                text.contains("FAILED  ref.a") || text.contains("ref.a"),
+                "{text}"
+            );
+            visible
+        };
+        assert_eq!(
+            now,
+            format!("n,c\n{expect},10000\n"),
+            "refresh of {value}: {text}"
+        );
+        visible = expect;
+    }
+    let stats: serde_json::Value = serde_json::from_str(&run_ok_python(&format!(
+        "import urllib.request as u; print(u.urlopen('http://127.0.0.1:{proxy}/__stats').read().decode())"
+    )))
+    .unwrap();
+    for fault in ["pre500", "pre503", "reset", "post500", "postreset", "slow"] {
+        assert!(
+            stats[fault].as_u64().unwrap_or(0) > 0,
+            "{fault} never injected: {stats}"
+        );
+    }
+    assert!(
+        ok >= 3,
+        "{ok} refreshes of 6 got through (failed {failed}): {stats}"
+    );
+    // Every run recorded once, whatever was lost on the way.
+    let dup = p.ok_env(
+        &direct,
+        &["sql", "--format", "csv", "SELECT count(*) FROM (SELECT run_id FROM _ops.runs GROUP BY run_id HAVING count(*) > 1)"],
+    );
+    assert_eq!(dup, "count(*)\n0\n");
+    // Without faults the next refresh succeeds.
+    run_ok_python(&format!(
+        "import urllib.request as u; u.urlopen('http://127.0.0.1:{proxy}/__rate?r=0').read()"
+    ));
+    data(8);
+    p.ok_env(&faulty, &["refresh"]);
+    assert_eq!(seen(), "n,c\n8,10000\n");
+}
+
+fn run_ok_python(code: &str) -> String {
+    common::run_ok(Command::new("python3").arg("-c").arg(code))
+}
+
 /// Starts a Python server (`args` after the interpreter, the port appended) and waits for it.
 fn python_server(args: &[std::ffi::OsString]) -> (Server, u16) {
     let port = free_port();

@@ -331,7 +331,7 @@ async fn compute(
     let rows = writer.rows();
     let meta = HashMap::from([
         (
-            "opencoll.run_id".to_string(),
+            oc_lake::RUN_ID_KEY.to_string(),
             serde_json::Value::String(run_id.to_string()),
         ),
         (

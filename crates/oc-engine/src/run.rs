@@ -489,7 +489,7 @@ async fn execute(
     }
     let mut meta = HashMap::from([
         (
-            "opencoll.run_id".to_string(),
+            oc_lake::RUN_ID_KEY.to_string(),
             serde_json::Value::String(run_id.to_string()),
         ),
         (

@@ -12,4 +12,4 @@ pub mod write;
 
 pub use maintenance::Vacuumed;
 pub use store::{Lake, LakeError};
-pub use write::{SchemaChange, SchemaDiff, StagedFile, TableWrite, WriteMode};
+pub use write::{RUN_ID_KEY, SchemaChange, SchemaDiff, StagedFile, TableWrite, WriteMode};

@@ -1,6 +1,8 @@
 //! One refresh at a time per table: a lock object in the lake itself (`_locks/<table>.json`),
 //! created with an atomic create-if-absent, so it works on a local folder and on S3 alike.
-//! A lock left by a process that died (same host, process gone) is taken over.
+//! A lock left by a process that died (same host, process gone) is taken over. A create whose
+//! answer was lost (the store wrote the lock, the client saw a 500 or a reset, the retry found
+//! the object) is recognised as ours by its content.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Lake, LakeError};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
     pub run_id: String,
     pub pid: u32,
@@ -88,6 +90,13 @@ impl Lake {
                         Err(object_store::Error::NotFound { .. }) => continue,
                         Err(e) => return Err(e.into()),
                     };
+                    if holder.as_ref() == Some(&me) {
+                        return Ok(TableLock {
+                            store,
+                            path,
+                            released: false,
+                        });
+                    }
                     if let Some(h) = &holder
                         && is_stale(h)
                     {

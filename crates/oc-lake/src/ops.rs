@@ -257,10 +257,11 @@ async fn append(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<(), LakeError> {
-    // Runs of independent pipelines append at the same time: Delta retries conflicting blind
-    // appends itself, but two first commits race to create the table; the loser retries as an
-    // append to the table the winner created.
-    let mut attempt = 0;
+    // Runs of independent pipelines append at the same time, and two first commits race to
+    // create the table: the loser writes its rows again on the version the winner made (commits
+    // do not retry by themselves, see write/commit.rs). The wait grows, with a random part so
+    // that two losers do not meet again.
+    let mut attempt: u64 = 0;
     loop {
         let result = async {
             let mut w = TableWrite::begin(
@@ -280,10 +281,11 @@ async fn append(
         .await;
         match result {
             Ok(_) => return Ok(()),
-            Err(e) if attempt < 4 => {
+            Err(e) if attempt < 8 => {
                 attempt += 1;
                 tracing::debug!("append to {name} failed ({e}), retrying");
-                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                let jitter = (uuid::Uuid::new_v4().as_u128() % 50) as u64;
+                tokio::time::sleep(std::time::Duration::from_millis(40 * attempt + jitter)).await;
             }
             Err(e) => return Err(e),
         }

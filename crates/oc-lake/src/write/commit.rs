@@ -1,5 +1,14 @@
 //! One run's files made visible in one Delta commit, with the removal of the files they
 //! replace, then a checkpoint every few commits.
+//!
+//! A commit whose answer was lost (the store wrote `_delta_log/N.json`, the client saw a 500 or
+//! a reset, the retry found N taken) would otherwise be either a run reported failed whose
+//! version is visible, or, for appends, delta-rs committing the same rows again at N+1 (its
+//! conflict check sees our own commit as a concurrent blind append). So every commit carries a
+//! fresh id (`COMMIT_ID_KEY`), delta-rs does not retry by itself, and a failed commit is looked
+//! up by its id among the versions that followed: found, that version is this commit's. The
+//! caller retries the others (the _ops appends do; data tables are locked, a conflict there is
+//! another writer).
 
 use std::collections::HashMap;
 
@@ -16,13 +25,21 @@ use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 
 use super::{CHECKPOINT_EVERY, TableWrite, WriteMode, describe, same_columns};
 
+/// The commit metadata that names the run which made a version.
+pub const RUN_ID_KEY: &str = "opencoll.run_id";
+/// The commit metadata that identifies one commit (a commit whose answer was lost is found by
+/// it).
+pub const COMMIT_ID_KEY: &str = "opencoll.commit_id";
+
 impl TableWrite {
     /// Makes the written files the table's new version, in one atomic commit. Returns it.
     pub async fn commit(
         mut self,
-        app_metadata: HashMap<String, serde_json::Value>,
+        mut app_metadata: HashMap<String, serde_json::Value>,
     ) -> Result<u64, LakeError> {
         let mode = self.mode;
+        let commit_id = uuid::Uuid::new_v4().to_string();
+        app_metadata.insert(COMMIT_ID_KEY.into(), commit_id.clone().into());
         let mut adds = std::mem::take(&mut self.staged);
         adds.extend(self.flush().await?);
         // The partitions this run wrote, as Delta itself spells their values.
@@ -39,6 +56,7 @@ impl TableWrite {
         // post-commit hook a failed checkpoint turns a commit that went through into an error.
         let props = CommitProperties::default()
             .with_metadata(app_metadata)
+            .with_max_retries(0)
             .with_create_checkpoint(false);
         let delta_schema: StructType =
             (&*self.schema)
@@ -63,9 +81,11 @@ impl TableWrite {
                 )
                 .with_actions(actions)
                 .with_commit_properties(props)
-                .await
-                .map_err(|e| self.delta_err(e))?;
-            return Ok(t.version().unwrap_or(0) as u64);
+                .await;
+            return match t {
+                Ok(t) => Ok(t.version().unwrap_or(0) as u64),
+                Err(e) => self.committed_anyway(None, &commit_id, e).await,
+            };
         };
 
         let snapshot = table.snapshot().map_err(|e| self.delta_err(e))?;
@@ -120,16 +140,61 @@ impl TableWrite {
             partition_by,
             predicate: None,
         };
+        let base = snapshot.version() as u64;
         let finalized = CommitBuilder::from(props)
             .with_actions(actions)
             .build(Some(snapshot), table.log_store(), op)
-            .await
-            .map_err(|e| self.delta_err(e))?;
-        let version = finalized.version();
+            .await;
+        let version = match finalized {
+            Ok(f) => f.version(),
+            Err(e) => {
+                return self.committed_anyway(Some(base), &commit_id, e).await;
+            }
+        };
         if (version + 1) % CHECKPOINT_EVERY == 0 {
             self.checkpoint(table, version).await;
         }
         Ok(version)
+    }
+
+    /// After a failed commit: the version it made anyway (its answer lost), if one of the
+    /// versions after `base` carries `commit_id`; else the commit's error.
+    async fn committed_anyway(
+        &self,
+        base: Option<u64>,
+        commit_id: &str,
+        error: deltalake::DeltaTableError,
+    ) -> Result<u64, LakeError> {
+        let error = self.delta_err(error);
+        let Ok(Some(table)) = self.lake.load(&self.name).await else {
+            return Err(error);
+        };
+        let Some(current) = table.version().map(|v| v as u64) else {
+            return Err(error);
+        };
+        let first = base.map_or(0, |b| b + 1);
+        if current < first {
+            return Err(error);
+        }
+        let newer = (current - first + 1) as usize;
+        let Ok(commits) = table.history(Some(newer)).try_collect::<Vec<_>>().await else {
+            return Err(error);
+        };
+        // Newest first: the i-th is version current - i.
+        let ours = commits
+            .iter()
+            .position(|c| c.info.get(COMMIT_ID_KEY).and_then(|v| v.as_str()) == Some(commit_id));
+        match ours {
+            Some(i) => {
+                let version = current - i as u64;
+                tracing::info!(
+                    "{}: the store's answer to the commit was lost ({error}); version {version} is this commit",
+                    self.name
+                );
+                Ok(version)
+            }
+            None => Err(error),
+        }
     }
 
     /// Writes the checkpoint of `version`. It only makes loading the table faster: if it

@@ -23,6 +23,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use crate::cluster::{Clusterer, Group};
 use crate::store::{Lake, LakeError};
 
+pub use commit::RUN_ID_KEY;
 pub use layout::writer_properties;
 pub use schema::{SchemaChange, SchemaDiff, delta_schema_of, describe, is_widening};
 use schema::{conform_batch, same_columns};
@@ -49,6 +50,7 @@ const TARGET_FILE_BYTES: u64 = 128 * 1024 * 1024;
 const CHECKPOINT_EVERY: u64 = 10;
 
 pub struct TableWrite {
+    lake: Lake,
     name: String,
     url: String,
     table: Option<DeltaTable>,
@@ -181,6 +183,7 @@ impl TableWrite {
         .with_writer_properties(writer_properties(&schema))
         .with_target_file_size(TARGET_FILE_BYTES);
         Ok(TableWrite {
+            lake: lake.clone(),
             name: name.to_string(),
             url: url.to_string(),
             table,
