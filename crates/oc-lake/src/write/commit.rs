@@ -83,7 +83,7 @@ impl TableWrite {
                 .with_commit_properties(props)
                 .await;
             return match t {
-                Ok(t) => Ok(t.version().unwrap_or(0) as u64),
+                Ok(t) => Ok(t.version().unwrap_or(0)),
                 Err(e) => self.committed_anyway(None, &commit_id, e).await,
             };
         };
@@ -140,7 +140,7 @@ impl TableWrite {
             partition_by,
             predicate: None,
         };
-        let base = snapshot.version() as u64;
+        let base = snapshot.version();
         let finalized = CommitBuilder::from(props)
             .with_actions(actions)
             .build(Some(snapshot), table.log_store(), op)
@@ -169,7 +169,7 @@ impl TableWrite {
         let Ok(Some(table)) = self.lake.load(&self.name).await else {
             return Err(error);
         };
-        let Some(current) = table.version().map(|v| v as u64) else {
+        let Some(current) = table.version() else {
             return Err(error);
         };
         let first = base.map_or(0, |b| b + 1);
