@@ -2,6 +2,7 @@
 //! queried with SQL. This file parses arguments and prints; the work is in `crates/`.
 
 mod catalog_cmd;
+mod complete;
 mod events;
 mod html_cmd;
 mod infer_cmd;

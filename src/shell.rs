@@ -1,13 +1,14 @@
 //! `opencoll shell`: a SQL prompt with history; statements end with `;`. Meta-commands in the
 //! spirit of psql and DuckDB: `\d` (list), `\d NAME` (describe), `\i FILE` / `.read FILE`,
-//! `.mode FORMAT`, `.timer on|off` (also `\timing`), `\q`. Ctrl-C during a query cancels the
-//! query, not the shell.
+//! `.mode FORMAT`, `.timer on|off` (also `\timing`), `\q`. Tab completes names, keywords and
+//! commands (`complete.rs`). Ctrl-C during a query cancels the query, not the shell.
 
 use std::path::Path;
 
 use anyhow::Result;
 use rustyline::error::ReadlineError;
 
+use crate::complete::Completion;
 use crate::output::{self, ResultFormat};
 
 struct Settings {
@@ -18,7 +19,13 @@ struct Settings {
 const HELP: &str = "End statements with `;`. \\d lists tables and views, \\d NAME describes one, \\i FILE runs a file, .mode table|csv|csv-fr|tsv|json|ndjson|markdown, .timer on|off, \\q quits.";
 
 pub async fn run(session: &oc_sql::LakeSession, root: &Path) -> Result<()> {
-    let mut rl = rustyline::DefaultEditor::new()?;
+    // Tab lists the candidates, as in psql (Tab twice in bash style would hide them).
+    let config = rustyline::Config::builder()
+        .completion_type(rustyline::CompletionType::List)
+        .build();
+    let mut rl: rustyline::Editor<Completion, rustyline::history::FileHistory> =
+        rustyline::Editor::with_config(config)?;
+    rl.set_helper(Some(Completion::of(session).await));
     let history = root.join(".opencoll_history");
     let _ = rl.load_history(&history);
     println!(

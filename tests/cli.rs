@@ -389,3 +389,30 @@ fn shell_meta_commands_and_ctrl_c_cancels_the_query_not_the_shell() {
     assert!(e.contains("query cancelled"), "{e}");
     assert!(o.contains("apres\n5\n"), "the shell went on: {o}");
 }
+
+/// Issue 22: the shell at a real terminal (a pseudo-terminal driven by
+/// tests/fixtures/tty/shell.py): Tab completes a table, a column and a keyword (the query only
+/// answers if all three were completed), and Ctrl-C typed during a long query cancels it, not
+/// the shell.
+#[test]
+fn shell_tab_completion_and_ctrl_c_at_a_terminal() {
+    let p = Proj::empty(&["ref"]);
+    p.write(
+        "pipelines/d.yaml",
+        "name: ref.departements\nsource: { path: data/d.csv }\ncolumns:\n  code: { from: code, type: code }\n  libelle: { from: libelle }\n",
+    );
+    p.write(
+        "data/d.csv",
+        "code,libelle\n01,Ain\n2A,Corse-du-Sud\n971,Guadeloupe\n",
+    );
+    p.ok(&["refresh"]);
+    let out = Command::new(common::python_with_duckdb())
+        .arg(common::repo().join("tests/fixtures/tty/shell.py"))
+        .arg(env!("CARGO_BIN_EXE_opencoll"))
+        .arg(p.path())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("3,Guadeloupe"), "{text}");
+}

@@ -1206,3 +1206,34 @@ fn tls_on_both_listeners_and_scram_passwords() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
 }
+
+/// Issue 20's soak, the 60-second version (`bench/soak.py`; its 10-minute figures are in
+/// docs/reliability.md): `serve --schedule` refreshes a table every 2 s while 32 clients query
+/// it over Postgres and HTTP. No query fails, every answer is one whole version (never rows of
+/// two refreshes), the clients see many versions, and open files do not grow.
+#[test]
+fn soak_a_minute_of_refreshes_under_32_clients() {
+    let out = Command::new(python_with_duckdb())
+        .arg(repo().join("bench/soak.py"))
+        .args(["--opencoll", env!("CARGO_BIN_EXE_opencoll")])
+        .args(["--duration", "60", "--clients", "32"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(s["failed"], 0, "{s}");
+    assert_eq!(s["mixed"], 0, "{s}");
+    assert!(s["versions_seen"].as_u64().unwrap() >= 10, "{s}");
+    assert!(s["queries"].as_u64().unwrap() >= 1000, "{s}");
+    let fds = &s["open_fds"];
+    assert!(
+        fds["end"].as_u64().unwrap() <= fds["baseline"].as_u64().unwrap() + 16,
+        "open files grew: {s}"
+    );
+}

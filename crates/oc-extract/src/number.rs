@@ -1,7 +1,7 @@
 //! French (and English) number text → exact values.
 //!
 //! `12 345,67`, `12 345,67` (NBSP), `12 345,67` (U+202F), `12.345,67`, `−12,5` (U+2212),
-//! `+3`. Amounts become scaled integers (Decimal128), never floats, so sums stay exact.
+//! `+3`, `(12,5)` (negative). Amounts become scaled integers (Decimal128), never floats, so sums stay exact.
 
 /// How numbers are written in a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,13 +48,22 @@ struct Parts<'a> {
 /// Normalises the text into a plain `-123.45e6` form in `buf` and splits it.
 fn split<'a>(text: &str, fmt: NumberFormat, buf: &'a mut String) -> Result<Parts<'a>, String> {
     buf.clear();
-    let t = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{a0}' || c == '\u{202f}');
+    let blank = |c: char| c.is_whitespace() || c == '\u{a0}' || c == '\u{202f}';
+    let t = text.trim_matches(blank);
     if t.is_empty() {
         return Err("empty number".into());
     }
+    // Accounting negatives, as financial reports print them: `(1 234,56)`.
+    let (t, parenthesised) = match t.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
+        Some(inner) => (inner.trim_matches(blank), true),
+        None => (t, false),
+    };
     let mut chars = t.chars().peekable();
-    let mut negative = false;
+    let mut negative = parenthesised;
     match chars.peek() {
+        Some('-') | Some('\u{2212}') | Some('+') if parenthesised => {
+            return Err("not a number (a sign inside parentheses)".into());
+        }
         Some('-') | Some('\u{2212}') => {
             negative = true;
             chars.next();
@@ -463,5 +472,114 @@ mod tests {
         assert_eq!(format_decimal(9697123, 2), "96971.23");
         assert_eq!(format_decimal(-5, 2), "-0.05");
         assert_eq!(format_decimal(42, 0), "42");
+    }
+
+    /// Issue 20: every exact value written the ways sources write it reads back as itself.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// `value` (scaled by `scale`) written with `decimal`, a thousands separator between
+        /// groups of 3 (`sep`, or none), and a sign style.
+        fn write(value: i128, scale: u32, decimal: char, sep: Option<char>, sign: u8) -> String {
+            let digits = value.unsigned_abs().to_string();
+            let digits = format!("{digits:0>width$}", width = scale as usize + 1);
+            let (int, frac) = digits.split_at(digits.len() - scale as usize);
+            let mut grouped = String::new();
+            for (i, c) in int.chars().enumerate() {
+                if i > 0
+                    && (int.len() - i) % 3 == 0
+                    && let Some(s) = sep
+                {
+                    grouped.push(s);
+                }
+                grouped.push(c);
+            }
+            if !frac.is_empty() {
+                grouped.push(decimal);
+                grouped.push_str(frac);
+            }
+            match (value < 0, sign % 3) {
+                (true, 0) => format!("-{grouped}"),
+                (true, 1) => format!("\u{2212}{grouped}"),
+                (true, _) => format!("({grouped})"),
+                (false, 1) => format!("+{grouped}"),
+                (false, 2) => format!(" {grouped}\u{a0}"),
+                (false, _) => grouped,
+            }
+        }
+
+        fn formats() -> impl Strategy<Value = (NumberFormat, Option<char>)> {
+            prop_oneof![
+                Just((NumberFormat::french(), None)),
+                Just((NumberFormat::french(), Some(' '))),
+                Just((NumberFormat::french(), Some('\u{a0}'))),
+                Just((NumberFormat::french(), Some('\u{202f}'))),
+                Just((
+                    NumberFormat {
+                        decimal: ',',
+                        thousands: Some('.')
+                    },
+                    Some('.')
+                )),
+                Just((NumberFormat::default(), None)),
+                Just((
+                    NumberFormat {
+                        decimal: '.',
+                        thousands: Some(',')
+                    },
+                    Some(',')
+                )),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn written_then_parsed_is_the_same_decimal(
+                value in -(10i128.pow(18) - 1)..10i128.pow(18),
+                scale in 0u32..=6,
+                (fmt, sep) in formats(),
+                sign in 0u8..3,
+            ) {
+                let text = write(value, scale, fmt.decimal, sep, sign);
+                prop_assert_eq!(parse_decimal(&text, fmt, 18, scale as i8), Ok(value), "{}", text);
+                // More fraction digits than the scale: rounded half away from zero.
+                if scale > 0 {
+                    let coarser = parse_decimal(&text, fmt, 18, scale as i8 - 1);
+                    let half = if value < 0 { -5 } else { 5 };
+                    prop_assert_eq!(coarser, Ok((value + half) / 10), "{}", text);
+                }
+            }
+
+            #[test]
+            fn written_then_parsed_is_the_same_integer(
+                value in any::<i64>().prop_filter("a sign to flip", |v| *v != i64::MIN),
+                (fmt, sep) in formats(),
+                sign in 0u8..3,
+            ) {
+                let text = write(value as i128, 0, fmt.decimal, sep, sign);
+                prop_assert_eq!(parse_i64(&text, fmt), Ok(value), "{}", text);
+            }
+
+            /// Any text: an answer (a value or a reason), never a panic, for every format.
+            #[test]
+            fn any_text_is_a_value_or_a_reason(text in any::<String>(), noise in "[-+−() ,.eE0-9\u{a0}\u{202f}]{0,24}") {
+                for (fmt, _) in [
+                    (NumberFormat::french(), ()),
+                    (NumberFormat::default(), ()),
+                    (NumberFormat { decimal: ',', thousands: Some('.') }, ()),
+                ] {
+                    for t in [text.as_str(), noise.as_str()] {
+                        for scale in [0i8, 2, 6] {
+                            let _ = parse_decimal(t, fmt, 18, scale);
+                        }
+                        let _ = parse_i64(t, fmt);
+                        let _ = parse_f64(t, fmt);
+                    }
+                }
+            }
+        }
     }
 }

@@ -228,8 +228,9 @@ fn check_table_functions(stmt: &Statement) -> Result<(), String> {
                 _ => None,
             };
             if let Some(name) = name {
+                // SQL folds unquoted names to lower case: GENERATE_SERIES is generate_series.
                 let bare = name.rsplit('.').next().unwrap_or(&name).trim_matches('"');
-                if !ALLOWED_TABLE_FUNCTIONS.contains(&bare) {
+                if !ALLOWED_TABLE_FUNCTIONS.contains(&bare.to_ascii_lowercase().as_str()) {
                     self.0 = Some(refusal(
                         &format!("table function {name}"),
                         "table functions that read files or URLs are not available; allowed: generate_series, range, unnest",
@@ -269,6 +270,8 @@ mod tests {
             "WITH t AS (SELECT 1 AS x) SELECT * FROM t",
             "SELECT * FROM finances.balances_communes WHERE exercice = 2024",
             "SELECT * FROM generate_series(1, 3)",
+            // unquoted names fold to lower case (found by guard_properties)
+            "SELECT * FROM GENERATE_SERIES(1, 3)",
             "EXPLAIN SELECT 1",
             "VALUES (1)",
         ] {
@@ -308,6 +311,10 @@ mod tests {
             ),
             (
                 "SELECT * FROM read_csv('https://example.org/x.csv')",
+                "table function",
+            ),
+            (
+                "SELECT * FROM READ_PARQUET('/etc/passwd')",
                 "table function",
             ),
             ("SELECT * FROM '/etc/passwd'", "reading files"),

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod error;
 pub mod exec;
 pub mod guard;
+#[cfg(test)]
+mod guard_properties;
 pub mod http;
 pub mod openapi;
 pub mod pg;

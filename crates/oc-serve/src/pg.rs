@@ -355,7 +355,7 @@ pub struct GuardedParser {
     inner: Arc<Parser>,
 }
 
-fn parse_and_check(sql: &str) -> PgWireResult<Vec<(Statement, Kind)>> {
+pub(crate) fn parse_and_check(sql: &str) -> PgWireResult<Vec<(Statement, Kind)>> {
     // Before any parser: a too deep expression would overflow the stack while parsed,
     // rewritten or planned.
     oc_sql::shape::check(sql).map_err(|e| pg_error(ServeError::TooComplex(e.to_string())))?;

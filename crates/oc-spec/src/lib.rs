@@ -19,6 +19,9 @@ pub mod template;
 pub mod types;
 mod yaml;
 
+#[cfg(test)]
+mod mutations;
+
 pub use catalog::{Catalog, DatasetDoc, DatasetMeta, DomainDoc};
 pub use checks::{CheckSpec, Severity, Threshold};
 pub use diag::{Diagnostic, Diagnostics};

@@ -22,7 +22,7 @@ use crate::rows::{Layout, Slot};
 use crate::sink::{ExtractError, Sink};
 use crate::spec::{ReadSpec, SourceFile};
 
-use chunker::Chunker;
+use chunker::{Chunker, count_lines};
 use parse::{ChunkContext, csv_reader};
 
 pub fn read(
@@ -103,8 +103,12 @@ pub fn read(
     };
     // Where the data records of chunk 0 start, and how many lines precede them.
     let (data_start, lines_before) = if d.header {
-        let pos = reader.position();
-        (pos.byte() as usize, pos.line() - 1)
+        // `csv` stops a CRLF header before its `\n`: the data start after it.
+        let mut start = reader.position().byte() as usize;
+        if start > 0 && first.get(start - 1) == Some(&b'\r') && first.get(start) == Some(&b'\n') {
+            start += 1;
+        }
+        (start, count_lines(first.get(..start).unwrap_or_default()))
     } else {
         (0, 0)
     };
@@ -156,6 +160,8 @@ pub fn read(
     workers::run(&ctx, spec, chunks, first, data_start, lines_before, sink)
 }
 
+#[cfg(test)]
+mod differential;
 #[cfg(test)]
 mod tests {
     use super::parse::{ChunkContext, ChunkOut};

@@ -10,6 +10,7 @@ use crate::rows::{Layout, RowWriter, Slot};
 use crate::sink::{ExtractError, Reject, Sink};
 use crate::spec::{ReadSpec, SourceFile};
 
+use super::chunker::count_lines;
 use super::split::{Lines, quote_free};
 
 pub(super) fn csv_reader<'b>(
@@ -25,12 +26,27 @@ pub(super) fn csv_reader<'b>(
         .from_reader(bytes)
 }
 
-/// The line where a record read by `csv` starts. Its position is where the reader started:
-/// before the `\n` of a CRLF record and before the blank lines it then skipped.
-fn record_line(bytes: &[u8], p: &csv::Position) -> u64 {
-    let from = bytes.get(p.byte() as usize..).unwrap_or_default();
-    let breaks = from.iter().take_while(|&&b| matches!(b, b'\r' | b'\n'));
-    p.line() + breaks.filter(|&&b| b == b'\n').count() as u64
+/// Numbers the records `csv` reads in a chunk by the line they start on, line breaks counted
+/// as `count_lines` does (`csv`'s own numbers count `\n` only, and its position is where the
+/// reader started: before the `\n` of a CRLF record and the blank lines it then skipped).
+/// Counts forward from the previous record, so a chunk is scanned once.
+struct RecordLines {
+    at: usize,
+    breaks: u64,
+}
+
+impl RecordLines {
+    fn line(&mut self, bytes: &[u8], p: &csv::Position) -> u64 {
+        let mut start = (p.byte() as usize).min(bytes.len());
+        while matches!(bytes.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        if start >= self.at {
+            self.breaks += count_lines(&bytes[self.at..start]);
+            self.at = start;
+        }
+        self.breaks + 1
+    }
 }
 
 /// What every chunk's parse needs: the resolved columns and the file's layout.
@@ -157,6 +173,7 @@ impl ChunkContext<'_> {
         // record would be an allocation, and buffers regrown, for every line of the file).
         let mut spare = Some(csv::ByteRecord::new());
         let mut last_line = offset;
+        let mut lines = RecordLines { at: 0, breaks: 0 };
         loop {
             match reader.read_byte_record(&mut record) {
                 Ok(true) => {}
@@ -176,9 +193,8 @@ impl ChunkContext<'_> {
             }
             let line = record
                 .position()
-                .map(|p| record_line(bytes, p))
-                .unwrap_or(last_line + 1)
-                + offset;
+                .map(|p| lines.line(bytes, p) + offset)
+                .unwrap_or(last_line + 1);
             last_line = line;
             let field_empty = |i: usize| record.get(i).is_some_and(<[u8]>::is_empty);
             let raw = || {
