@@ -33,7 +33,7 @@ impl Observer for JsonLines {
                 emit(json!({"event": "wave", "pipelines": pipelines}))
             }
             Event::Started { pipeline } => emit(json!({"event": "started", "pipeline": pipeline})),
-            Event::Progress { pipeline, rows } => {
+            Event::Progress { pipeline, read } => {
                 let mut last = LAST_PROGRESS.lock().unwrap_or_else(|p| p.into_inner());
                 let last = last.get_or_insert_with(HashMap::new);
                 let due = last
@@ -41,7 +41,13 @@ impl Observer for JsonLines {
                     .is_none_or(|t| t.elapsed().as_secs_f64() >= 1.0);
                 if due {
                     last.insert(pipeline.to_string(), Instant::now());
-                    emit(json!({"event": "progress", "pipeline": pipeline, "rows_read": rows}));
+                    emit(json!({
+                        "event": "progress",
+                        "pipeline": pipeline,
+                        "rows_read": read.rows,
+                        "bytes_read": read.bytes,
+                        "bytes_total": read.total_bytes,
+                    }));
                 }
             }
             Event::Finished { report } => {

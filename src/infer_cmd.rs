@@ -45,7 +45,7 @@ pub fn run(a: InferArgs) -> Result<()> {
     }
     let read_all =
         |f: &mut dyn FnMut(&mut dyn std::io::BufRead) -> Result<(), oc_extract::ExtractError>| {
-            oc_extract::input::with_reader(&a.file, &shown, None, |r| f(r)).map(|_| ())
+            oc_extract::input::with_reader(&a.file, &shown, None, None, |r| f(r)).map(|_| ())
         };
     // The dialect, from the first 64 KiB.
     let mut head = Vec::new();

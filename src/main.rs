@@ -903,56 +903,101 @@ fn warn_broken(session: &oc_sql::LakeSession) {
     }
 }
 
-/// Prints a refresh's events: one line per decision and per run, a spinner on a terminal
-/// when a wave runs a single pipeline.
+/// Prints a refresh's events: one line per decision and per run. On a terminal, a bar per
+/// running pipeline: the bytes of its source files read, with the speed and the time left, and
+/// its rows (a spinner with rows when the sources are no files); elsewhere a line when each
+/// starts.
 struct Printer {
     plan_only: bool,
     tty: bool,
-    spinner: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+    bars: indicatif::MultiProgress,
+    running: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+}
+
+impl Printer {
+    fn new(plan_only: bool, tty: bool) -> Printer {
+        Printer {
+            plan_only,
+            tty,
+            bars: indicatif::MultiProgress::new(),
+            running: Default::default(),
+        }
+    }
+
+    /// Prints above the bars (they are redrawn after).
+    fn say(&self, f: impl FnOnce()) {
+        if self.tty { self.bars.suspend(f) } else { f() }
+    }
+}
+
+fn style(template: &str) -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(template)
+        .expect("template")
+        .progress_chars("=> ")
 }
 
 impl Observer for Printer {
     fn on(&self, event: Event<'_>) {
         match event {
             Event::Decided { pipeline, decision } => match decision {
-                Decision::Skip { reason } => println!("skip    {pipeline}: {reason}"),
+                Decision::Skip { reason } => self.say(|| println!("skip    {pipeline}: {reason}")),
                 Decision::Run { reason, .. } if self.plan_only => {
-                    println!("run     {pipeline}: {reason}")
+                    self.say(|| println!("run     {pipeline}: {reason}"))
                 }
                 Decision::Run { .. } => {}
             },
-            Event::WaveStarted { pipelines } if self.tty && pipelines.len() == 1 => {
-                let b = indicatif::ProgressBar::new_spinner();
-                b.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{spinner} {msg} {pos} rows ({per_sec})",
-                    )
-                    .expect("template"),
-                );
-                b.set_message(pipelines[0].clone());
+            Event::Started { pipeline } if self.tty => {
+                let b = self.bars.add(indicatif::ProgressBar::new_spinner());
+                b.set_style(style("{spinner} {msg} {pos} rows ({per_sec})"));
+                b.set_message(pipeline.to_string());
                 b.enable_steady_tick(std::time::Duration::from_millis(120));
-                *self.spinner.lock().expect("not poisoned") = Some(b);
+                self.running
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(pipeline.to_string(), b);
             }
-            Event::Started { pipeline } if !self.tty => eprintln!("refreshing {pipeline}…"),
-            Event::Progress { rows, .. } => {
-                if let Some(b) = &*self.spinner.lock().expect("not poisoned") {
-                    b.set_position(rows);
+            Event::Started { pipeline } => eprintln!("refreshing {pipeline}…"),
+            Event::Progress { pipeline, read } => {
+                let running = self.running.lock().expect("not poisoned");
+                let Some(b) = running.get(pipeline) else {
+                    return;
+                };
+                match read.total_bytes.filter(|t| *t > 0) {
+                    Some(total) => {
+                        if b.length() != Some(total) {
+                            b.set_length(total);
+                            b.set_style(style(
+                                "{msg} [{bar:24}] {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta})",
+                            ));
+                        }
+                        b.set_message(format!("{pipeline} {} rows", read.rows));
+                        b.set_position(read.bytes.min(total));
+                    }
+                    None => b.set_position(read.rows),
                 }
             }
             Event::Finished { report } => {
-                if let Some(b) = self.spinner.lock().expect("not poisoned").take() {
+                if let Some(b) = self
+                    .running
+                    .lock()
+                    .expect("not poisoned")
+                    .remove(&report.pipeline)
+                {
                     b.finish_and_clear();
+                    self.bars.remove(&b);
                 }
-                print_report(&report.pipeline, report);
+                self.say(|| print_report(&report.pipeline, report));
             }
             Event::Missing { dataset } => {
-                println!("fail    {dataset}: not in the lake (refresh it first)")
+                self.say(|| println!("fail    {dataset}: not in the lake (refresh it first)"))
             }
-            Event::Checked { result } => println!(
-                "{:<7} {}",
-                result.status.as_str(),
-                result.summary().split_once(' ').map(|x| x.1).unwrap_or("")
-            ),
+            Event::Checked { result } => self.say(|| {
+                println!(
+                    "{:<7} {}",
+                    result.status.as_str(),
+                    result.summary().split_once(' ').map(|x| x.1).unwrap_or("")
+                )
+            }),
             _ => {}
         }
     }
@@ -976,11 +1021,7 @@ async fn refresh(
     let observer: Arc<dyn Observer> = if json {
         Arc::new(events::JsonLines)
     } else {
-        Arc::new(Printer {
-            plan_only,
-            tty: std::io::stderr().is_terminal(),
-            spinner: Default::default(),
-        })
+        Arc::new(Printer::new(plan_only, std::io::stderr().is_terminal()))
     };
     let result = oc_engine::refresh(project, lake, selected, &opts, observer).await;
     let summary = match result {
@@ -1013,11 +1054,7 @@ async fn test(
 ) -> Result<ExitCode> {
     let session = engine.open(lake, &project.views).await?;
     warn_broken(&session);
-    let printer = Printer {
-        plan_only: false,
-        tty: false,
-        spinner: Default::default(),
-    };
+    let printer = Printer::new(false, false);
     let s = oc_engine::data_tests::test(project, lake, &session, selected, &printer).await?;
     if s.datasets == 0 {
         println!(

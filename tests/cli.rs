@@ -416,3 +416,53 @@ fn shell_tab_completion_and_ctrl_c_at_a_terminal() {
     assert!(out.status.success(), "{text}{}", stderr(&out));
     assert!(text.contains("3,Guadeloupe"), "{text}");
 }
+
+/// Issue 22: a refresh at a terminal draws a bar per running pipeline, with the bytes of its
+/// sources read out of their total, the speed and the time left; `--json` reports the same
+/// bytes for schedulers.
+#[test]
+fn refresh_progress_bars_with_bytes_and_time_left_at_a_terminal() {
+    let p = Proj::empty(&["ref"]);
+    p.write(
+        "pipelines/big.yaml",
+        "name: ref.big\nsource: { path: data/big.csv }\ncolumns:\n  code: { from: code, type: code }\n  n: { from: n, type: int64 }\n",
+    );
+    let mut csv = String::from("code,n\n");
+    for i in 0..1_500_000u32 {
+        csv.push_str(&format!("{:05},{i}\n", i % 100_000));
+    }
+    p.write("data/big.csv", &csv);
+    let out = Command::new(common::python_with_duckdb())
+        .arg(common::repo().join("tests/fixtures/tty/run.py"))
+        .arg(env!("CARGO_BIN_EXE_opencoll"))
+        .arg("--project")
+        .arg(p.path())
+        .arg("refresh")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("ok      ref.big: 1500000 read"), "{text}");
+    // The bar: total size, time left, rows so far.
+    let total = format!("{:.2} MiB", csv.len() as f64 / 1024.0 / 1024.0);
+    assert!(
+        text.contains(&total) && text.contains("ETA") && text.contains("ref.big"),
+        "{text}"
+    );
+
+    // Not a terminal: no bar drawn, the plain line instead; --json carries the bytes.
+    let plain = p.run(&["refresh", "--full"]);
+    assert!(!stderr(&plain).contains("ETA"), "{}", stderr(&plain));
+    assert!(stderr(&plain).contains("refreshing ref.big"));
+    let json = p.ok(&["refresh", "--full", "--json"]);
+    let progress: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "progress")
+        .collect();
+    assert!(!progress.is_empty(), "{json}");
+    for v in &progress {
+        assert_eq!(v["bytes_total"], csv.len() as u64, "{v}");
+        assert!(v["bytes_read"].as_u64().unwrap() <= csv.len() as u64, "{v}");
+    }
+}

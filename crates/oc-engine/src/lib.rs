@@ -26,4 +26,4 @@ pub use graph::DependencyGraph;
 pub use incremental::Decision;
 pub use plan::{PipelinePlan, validate_project};
 pub use refresh::{Event, Observer, Quiet, RefreshOptions, RefreshSummary, Selection, refresh};
-pub use run::{RunOptions, RunReport, run_pipeline};
+pub use run::{ReadProgress, RunOptions, RunReport, run_pipeline};

@@ -18,7 +18,7 @@ use crate::checks::CheckResult;
 use crate::error::RefreshError;
 use crate::graph::DependencyGraph;
 use crate::incremental::{Decision, LastRun, decide, last_successful_runs};
-use crate::run::{RunOptions, RunReport, run_pipeline};
+use crate::run::{ReadProgress, RunOptions, RunReport, run_pipeline};
 
 /// What a refresh (or `opencoll test`) tells its observer, in order.
 #[derive(Debug)]
@@ -35,10 +35,10 @@ pub enum Event<'a> {
     Started {
         pipeline: &'a str,
     },
-    /// Rows read so far.
+    /// Rows and bytes read so far.
     Progress {
         pipeline: &'a str,
-        rows: u64,
+        read: ReadProgress,
     },
     Finished {
         report: &'a RunReport,
@@ -250,12 +250,12 @@ pub async fn run_wave(
             let progress = {
                 let observer = observer.clone();
                 let name = name.clone();
-                Arc::new(move |rows: u64| {
+                Arc::new(move |read: ReadProgress| {
                     observer.on(Event::Progress {
                         pipeline: &name,
-                        rows,
+                        read,
                     })
-                }) as Arc<dyn Fn(u64) + Send + Sync>
+                }) as Arc<dyn Fn(ReadProgress) + Send + Sync>
             };
             let run_opts = RunOptions {
                 progress: Some(progress),

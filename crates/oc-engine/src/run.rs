@@ -30,10 +30,19 @@ use tokio::sync::mpsc;
 use crate::plan::{PipelinePlan, plan_output};
 use crate::stream::{BatchResult, ChannelStream};
 
+/// How far a run has read: rows, and bytes of its source files out of their total (known when
+/// every source is a file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadProgress {
+    pub rows: u64,
+    pub bytes: u64,
+    pub total_bytes: Option<u64>,
+}
+
 #[derive(Default, Clone)]
 pub struct RunOptions {
-    /// Called with the number of rows read so far (for progress bars).
-    pub progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    /// Called as batches are read (for progress bars).
+    pub progress: Option<Arc<dyn Fn(ReadProgress) + Send + Sync>>,
     /// How long to wait for another refresh of the same table to finish.
     pub lock_wait: std::time::Duration,
     /// The source files, already expanded and fetched (by the decision to run); else the run
@@ -76,7 +85,10 @@ struct ChannelSink {
     tx: mpsc::Sender<BatchResult>,
     rejects: Vec<Reject>,
     rows: Arc<AtomicU64>,
-    progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    /// Bytes of the source files read so far (the files' `bytes_read`), and their total.
+    bytes: Arc<AtomicU64>,
+    total_bytes: Option<u64>,
+    progress: Option<Arc<dyn Fn(ReadProgress) + Send + Sync>>,
     /// Set when the writer failed: reading stops.
     cancel: Arc<AtomicBool>,
     /// The plan stopped reading early (a LIMIT, say): the rest is read and counted, not sent.
@@ -95,7 +107,11 @@ impl Sink for ChannelSink {
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed)
             + batch.num_rows() as u64;
         if let Some(p) = &self.progress {
-            p(n);
+            p(ReadProgress {
+                rows: n,
+                bytes: self.bytes.load(Ordering::Relaxed),
+                total_bytes: self.total_bytes,
+            });
         }
         if self.cancel.load(Ordering::Relaxed) {
             return Err(ExtractError::new("", None, WRITER_STOPPED));
@@ -287,7 +303,7 @@ async fn execute(
                 .map_err(|e| RunError::Sql(e.to_string()))?,
         ),
     };
-    let (files, failed) = match &opts.sources {
+    let (mut files, failed) = match &opts.sources {
         Some(s) => (s.files.clone(), s.failed.clone()),
         None => {
             let queried = crate::vars::resolve(p, &tables)
@@ -331,6 +347,20 @@ async fn execute(
     let (tx, rx) = mpsc::channel::<BatchResult>(4);
     let rows = Arc::new(AtomicU64::new(0));
     let progress = opts.progress.clone();
+    let bytes = Arc::new(AtomicU64::new(0));
+    for f in &mut files {
+        f.bytes_read = Some(bytes.clone());
+    }
+    // (a database source's path is the project folder: no total then)
+    let total_bytes = files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(&f.path)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+        })
+        .sum::<Option<u64>>();
     let cancel = Arc::new(AtomicBool::new(false));
     let cancel_reader = cancel.clone();
     let tolerated = p.max_failed_sources;
@@ -340,6 +370,8 @@ async fn execute(
             tx,
             rejects: Vec::new(),
             rows,
+            bytes,
+            total_bytes,
             progress,
             cancel: cancel_reader,
             closed: false,

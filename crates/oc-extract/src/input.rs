@@ -5,16 +5,20 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
 use crate::sink::ExtractError;
 
-/// Counts and hashes the raw bytes of the file as they are read.
+/// Counts and hashes the raw bytes of the file as they are read (and adds them to a shared
+/// counter, for progress).
 pub struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
     bytes: u64,
+    progress: Option<Arc<AtomicU64>>,
 }
 
 impl<R: Read> HashingReader<R> {
@@ -23,6 +27,7 @@ impl<R: Read> HashingReader<R> {
             inner,
             hasher: Sha256::new(),
             bytes: 0,
+            progress: None,
         }
     }
 
@@ -38,6 +43,9 @@ impl<R: Read> Read for HashingReader<R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
+        if let Some(p) = &self.progress {
+            p.fetch_add(n as u64, Ordering::Relaxed);
+        }
         Ok(n)
     }
 }
@@ -69,11 +77,13 @@ pub fn sniff_binary(head: &[u8]) -> Option<&'static str> {
 }
 
 /// Opens `path` (decompressing as needed) and runs `f` on a buffered reader of its text bytes.
-/// Returns `f`'s result and the (sha256, size) of the file on disk.
+/// Returns `f`'s result and the (sha256, size) of the file on disk. The bytes read from disk
+/// are added to `progress` as they are read (a zip member's only once it is read whole).
 pub fn with_reader<T>(
     path: &Path,
     display: &str,
     member: Option<&str>,
+    progress: Option<Arc<AtomicU64>>,
     f: impl FnOnce(&mut dyn BufRead) -> Result<T, ExtractError>,
 ) -> Result<(T, String, u64), ExtractError> {
     let io_err = |e: io::Error| {
@@ -89,10 +99,14 @@ pub fn with_reader<T>(
     if lower.ends_with(".zip") {
         let out = read_zip_member(path, display, member, f)?;
         let (sha, bytes) = hash_file(path).map_err(io_err)?;
+        if let Some(p) = progress {
+            p.fetch_add(bytes, Ordering::Relaxed);
+        }
         return Ok((out, sha, bytes));
     }
     let file = File::open(path).map_err(io_err)?;
     let mut hashing = HashingReader::new(file);
+    hashing.progress = progress;
     let out = {
         let mut raw = BufReader::with_capacity(BUF, &mut hashing);
         let head = raw.fill_buf().map_err(io_err)?.to_vec();
@@ -219,7 +233,7 @@ mod tests {
 
     fn read_all(path: &Path, member: Option<&str>) -> Result<String, ExtractError> {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        with_reader(path, &name, member, |r| {
+        with_reader(path, &name, member, None, |r| {
             let mut s = String::new();
             r.read_to_string(&mut s)
                 .map_err(|e| ExtractError::new("x", None, e.to_string()))?;
@@ -275,7 +289,7 @@ mod tests {
     fn hashes_the_file_bytes() {
         let p = tmp("h.csv", b"abc");
         let name = "h.csv";
-        let (_, sha, n) = with_reader(&p, name, None, |_| Ok(())).unwrap();
+        let (_, sha, n) = with_reader(&p, name, None, None, |_| Ok(())).unwrap();
         assert_eq!(n, 3);
         assert_eq!(
             sha,

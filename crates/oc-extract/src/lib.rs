@@ -55,6 +55,7 @@ pub fn read_file(
         &file.path,
         &file.display,
         spec.member.as_deref(),
+        file.bytes_read.clone(),
         |r| match spec.format {
             Format::Csv => csv::read(spec, file, r, sink),
             Format::Json => json::read(spec, file, r, sink),

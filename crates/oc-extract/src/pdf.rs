@@ -182,6 +182,7 @@ fn read_tables(
     let mut wanted = Vec::new();
     for t in &tables {
         let part = SourceFile {
+            bytes_read: None,
             path: file.path.clone(),
             display: format!("{name} ({})", where_of(t)),
             vars: file.vars.clone(),
@@ -303,6 +304,7 @@ mod tests {
         let yaml = std::fs::read_to_string(repo().join(pipeline)).unwrap();
         let spec = spec(&yaml);
         let file = SourceFile {
+            bytes_read: None,
             path: repo().join("data/samples/publications/rapport_finances_2024.pdf"),
             display: "rapport_finances_2024.pdf".into(),
             vars: Default::default(),
@@ -387,6 +389,7 @@ columns:
   montant: { from: montant, type: "decimal(18,2)" }
 "#;
         let file = SourceFile {
+            bytes_read: None,
             path: repo().join("data/samples/publications/rapport_finances_2024.pdf"),
             display: "rapport.pdf".into(),
             vars: Default::default(),
@@ -421,6 +424,7 @@ columns:
         // the label column declared as an amount: no body cell parses, quality falls
         let yaml = "name: a.b\nsource:\n  path: x.pdf\n  pdf: { pages: \"1\", strategy: lattice, min_quality: 0.9 }\ncolumns:\n  agregat: { from: Agrégat, type: \"decimal(18,2)\" }\n  corse: { from: Corse, type: \"decimal(18,2)\" }\n";
         let file = SourceFile {
+            bytes_read: None,
             path: repo().join("data/samples/publications/rapport_finances_2024.pdf"),
             display: "rapport.pdf".into(),
             vars: Default::default(),

@@ -22,7 +22,7 @@ use crate::pdf;
 pub const BATCH_ROWS: usize = 32 * 1024;
 
 /// One file to read and the values of the pipeline variables that produced its path.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SourceFile {
     pub path: PathBuf,
     /// As shown to the user (relative to the project).
@@ -31,6 +31,9 @@ pub struct SourceFile {
     /// The `Content-Type` a server sent with a fetched file (its charset decides how a web
     /// page is decoded).
     pub content_type: Option<String>,
+    /// Counts the file's bytes as they are read from disk (compressed bytes for `.gz`), for
+    /// progress bars; set by the run.
+    pub bytes_read: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// How a declared column finds its value in a record.
@@ -354,6 +357,7 @@ pub fn expand_sources(
             ),
         };
         return vec![SourceFile {
+            bytes_read: None,
             path,
             display,
             vars: IndexMap::new(),
@@ -380,6 +384,7 @@ pub fn expand_sources(
                 root.join(&rel)
             };
             SourceFile {
+                bytes_read: None,
                 path,
                 display: rel,
                 vars: b,

@@ -64,6 +64,7 @@ pub fn run(
     let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();
     let file = SourceFile {
+        bytes_read: None,
         path,
         display: name.to_string(),
         vars: [("exercice".to_string(), "2024".to_string())]

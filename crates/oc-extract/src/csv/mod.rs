@@ -214,6 +214,7 @@ columns:
     fn quote_free_chunks_split_as_the_csv_reader_does() {
         let s = spec(DGFIP);
         let file = SourceFile {
+            bytes_read: None,
             path: "b.csv".into(),
             display: "b.csv".into(),
             vars: Default::default(),

@@ -190,8 +190,12 @@ pub fn read_page(
         .html
         .as_ref()
         .ok_or_else(|| err("internal: html source without html options".into()))?;
-    let (bytes, sha256, size) =
-        crate::input::with_reader(&file.path, name, spec.member.as_deref(), |r| {
+    let (bytes, sha256, size) = crate::input::with_reader(
+        &file.path,
+        name,
+        spec.member.as_deref(),
+        file.bytes_read.clone(),
+        |r| {
             let mut bytes = Vec::new();
             r.take(MAX_PAGE_BYTES + 1)
                 .read_to_end(&mut bytes)
@@ -203,7 +207,8 @@ pub fn read_page(
                 )));
             }
             Ok(bytes)
-        })?;
+        },
+    )?;
     let (text, _) = decode::decode_page(&bytes, file.content_type.as_deref(), page.encoding)
         .map_err(|m| {
             let (line, msg) = split_line(&m);
