@@ -119,49 +119,52 @@ class Tally:
             self.failed.append(f"{who}: {e}")
 
 
-def pg_client(i, pg, stop, tally):
-    conn = None
+def client(name, ask, stop, tally):
+    """Asks queries in a loop (3 of 4 on the refreshed table) until stopped; `ask(sql)` returns
+    the first row."""
     n = 0
     while not stop.is_set():
         kind, sql = ("counter", COUNTER) if n % 4 else ("static", STATIC)
         n += 1
         t = time.perf_counter()
         try:
-            if conn is None:
-                conn = psycopg.connect(
-                    host="127.0.0.1", port=pg, user=USER, password=PASSWORD,
+            tally.answer(kind, ask(sql), time.perf_counter() - t)
+        except Exception as e:  # every failure counts, whatever its kind
+            tally.fail(name, e)
+            time.sleep(0.2)
+
+
+class PgAsker:
+    """One psycopg connection, opened again after a failure."""
+
+    def __init__(self, port):
+        self.port, self.conn = port, None
+
+    def __call__(self, sql):
+        try:
+            if self.conn is None:
+                self.conn = psycopg.connect(
+                    host="127.0.0.1", port=self.port, user=USER, password=PASSWORD,
                     dbname="lake", connect_timeout=10,
                 )
-                conn.autocommit = True
-            row = conn.execute(sql).fetchone()
-            tally.answer(kind, row, time.perf_counter() - t)
-        except Exception as e:  # every failure counts, whatever its kind
-            tally.fail(f"pg client {i}", e)
-            conn = None
-            time.sleep(0.2)
-    if conn is not None:
-        conn.close()
+                self.conn.autocommit = True
+            return self.conn.execute(sql).fetchone()
+        except Exception:
+            self.conn = None
+            raise
 
 
-def http_client(i, port, stop, tally):
-    n = 0
-    while not stop.is_set():
-        kind, sql = ("counter", COUNTER) if n % 4 else ("static", STATIC)
-        n += 1
-        t = time.perf_counter()
-        try:
-            req = urllib.request.Request(
-                f"http://127.0.0.1:{port}/sql",
-                data=sql.encode(),
-                headers={"Authorization": f"Bearer {TOKEN}", "Accept": "text/csv",
-                         "Content-Type": "text/plain"},
-            )
-            with urllib.request.urlopen(req, timeout=60) as r:
-                lines = r.read().decode().splitlines()
-            tally.answer(kind, lines[1].split(","), time.perf_counter() - t)
-        except Exception as e:
-            tally.fail(f"http client {i}", e)
-            time.sleep(0.2)
+def http_ask(port):
+    def ask(sql):
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/sql",
+            data=sql.encode(),
+            headers={"Authorization": f"Bearer {TOKEN}", "Accept": "text/csv",
+                     "Content-Type": "text/plain"},
+        )
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.read().decode().splitlines()[1].split(",")
+    return ask
 
 
 def main():
@@ -201,10 +204,8 @@ def main():
 
         threads = [threading.Thread(target=writer)]
         for i in range(args.clients):
-            if i % 2:
-                threads.append(threading.Thread(target=http_client, args=(i, http, stop, tally)))
-            else:
-                threads.append(threading.Thread(target=pg_client, args=(i, pg, stop, tally)))
+            ask, name = (http_ask(http), f"http client {i}") if i % 2 else (PgAsker(pg), f"pg client {i}")
+            threads.append(threading.Thread(target=client, args=(name, ask, stop, tally)))
         started = time.time()
         for t in threads:
             t.start()

@@ -1172,37 +1172,17 @@ fn tls_on_both_listeners_and_scram_passwords() {
     assert!(!o.status.success());
 
     // A certificate that cannot be used stops the start, naming the file.
-    let out = opencoll(
-        project(),
-        &[
-            "serve",
-            "--no-auth",
-            "--http",
-            "127.0.0.1:0",
-            "--tls-cert",
-            &key_s,
-            "--tls-key",
-            &key_s,
-        ],
-        &[],
-    );
+    let serve_tls = |tls: &[&str]| {
+        let args = [&["serve", "--no-auth", "--http", "127.0.0.1:0"][..], tls].concat();
+        opencoll(project(), &args, &[])
+    };
+    let out = serve_tls(&["--tls-cert", &key_s, "--tls-key", &key_s]);
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && e.contains("server.key") && e.contains("no certificate"),
         "{e}"
     );
-    let out = opencoll(
-        project(),
-        &[
-            "serve",
-            "--no-auth",
-            "--http",
-            "127.0.0.1:0",
-            "--tls-cert",
-            &cert_s,
-        ],
-        &[],
-    );
+    let out = serve_tls(&["--tls-cert", &cert_s]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
 }
