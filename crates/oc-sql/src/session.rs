@@ -81,6 +81,7 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(crate::scan_predicates::DedupScanPredicates))
         .build();
     let ctx = SessionContext::new_with_state(state);
     crate::udf::register(&ctx);
