@@ -50,7 +50,8 @@ pub fn run(cmd: PdfCommand) -> Result<()> {
         header_rows,
         out,
     } = cmd;
-    let pdf = oc_pdf::open(&file)?;
+    let named = || file.display().to_string();
+    let pdf = oc_pdf::open(&file).with_context(named)?;
     let mut opts = oc_pdf::Options {
         strategy: strategy.parse().map_err(anyhow::Error::msg)?,
         copy_spans,
@@ -68,7 +69,8 @@ pub fn run(cmd: PdfCommand) -> Result<()> {
             anyhow::anyhow!("--columns: write x positions in points, e.g. 120,250.5")
         })?);
     }
-    let tables = oc_pdf::extract(&pdf, &opts)?;
+    // (a damaged page fails the extraction: the message names the file, found by a test)
+    let tables = oc_pdf::extract(&pdf, &opts).with_context(named)?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let stem = file
         .file_stem()

@@ -364,3 +364,130 @@ fn infer_writes_a_pipeline_that_loads_every_real_csv_without_a_reject() {
         "97101"
     );
 }
+
+/// Issue 20: the real files of `../shared`, damaged (bytes flipped, or cut short) with a fixed
+/// seed, read through the commands that take a file alone (`pdf tables` for the PDFs of the
+/// peers' corpus, `html tables` for the DGFiP fiches, `infer` for the CSV and text exports)
+/// and through a refresh for the workbooks: every run ends within a minute, with success or an
+/// error that names the file, never a panic.
+#[test]
+fn damaged_real_files_never_panic_nor_hang() {
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    // (`shared()` is the real fixtures' folder; the PDFs are in the corpus beside it)
+    let mut walk = vec![shared(), shared().join("../../corpus/pdf-peers")];
+    while let Some(d) = walk.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk.push(p);
+            } else if let Some(ext) = p.extension().and_then(|x| x.to_str()) {
+                if ["pdf", "html", "xlsx", "xls", "csv", "txt"].contains(&ext) {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort();
+    // Every PDF, page and workbook; one CSV or text file in four (they share one reader).
+    let mut n = 0;
+    files.retain(|p| {
+        let csv = matches!(p.extension().and_then(|x| x.to_str()), Some("csv" | "txt"));
+        n += usize::from(csv);
+        !csv || n % 4 == 1
+    });
+    assert!(files.len() > 60, "{} files", files.len());
+    let dir = tempfile::tempdir().unwrap();
+    let mut ran = 0;
+    for (i, file) in files.iter().enumerate() {
+        let ext = file.extension().unwrap().to_str().unwrap().to_string();
+        let mut bytes = std::fs::read(file).unwrap();
+        if bytes.is_empty() {
+            continue;
+        }
+        if i % 2 == 0 {
+            for _ in 0..8 {
+                let at = (next() % bytes.len() as u64) as usize;
+                bytes[at] = next() as u8;
+            }
+        } else {
+            bytes.truncate((next() % bytes.len() as u64) as usize);
+        }
+        let name = format!("damaged{i}.{ext}");
+        let path = dir.path().join(&name);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_opencoll"));
+        match ext.as_str() {
+            "pdf" => cmd
+                .args(["pdf", "tables", "--out"])
+                .arg(dir.path().join("out"))
+                .arg(&path),
+            "html" => cmd.args(["html", "tables"]).arg(&path),
+            "csv" | "txt" => cmd.arg("infer").arg(&path),
+            _ => {
+                let p = Proj::empty(&["t"]);
+                std::fs::copy(&path, p.path().join(&name)).unwrap();
+                p.write(
+                    "pipelines/w.yaml",
+                    format!("name: t.w\nsource: {{ path: {name} }}\ncolumns:\n  a: {{ from: \"/.*/\" }}\n"),
+                );
+                ran += 1;
+                let out = run_within(
+                    std::process::Command::new(env!("CARGO_BIN_EXE_opencoll"))
+                        .arg("--project")
+                        .arg(p.path())
+                        .arg("refresh"),
+                    &name,
+                );
+                assert_answered(&out, &name, &bytes);
+                continue;
+            }
+        };
+        ran += 1;
+        let out = run_within(&mut cmd, &name);
+        assert_answered(&out, &name, &bytes);
+    }
+    assert!(ran > 60, "{ran} damaged files read");
+}
+
+/// Runs `cmd`, killing it after a minute (a hang fails the test).
+fn run_within(cmd: &mut std::process::Command, name: &str) -> std::process::Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("{name}: still running after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn assert_answered(out: &std::process::Output, name: &str, bytes: &[u8]) {
+    // (a refresh reports a failed pipeline on standard output)
+    let err =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let code = out.status.code();
+    assert!(
+        matches!(code, Some(0..=2)) && !err.contains("panicked"),
+        "{name} ({} bytes): exit {code:?}\n{err}",
+        bytes.len()
+    );
+    if code != Some(0) {
+        assert!(
+            err.contains(name),
+            "{name}: the error does not name the file:\n{err}"
+        );
+    }
+}
