@@ -387,10 +387,10 @@ fn damaged_real_files_never_panic_nor_hang() {
             let p = e.path();
             if p.is_dir() {
                 walk.push(p);
-            } else if let Some(ext) = p.extension().and_then(|x| x.to_str()) {
-                if ["pdf", "html", "xlsx", "xls", "csv", "txt"].contains(&ext) {
-                    files.push(p);
-                }
+            } else if let Some(ext) = p.extension().and_then(|x| x.to_str())
+                && ["pdf", "html", "xlsx", "xls", "csv", "txt"].contains(&ext)
+            {
+                files.push(p);
             }
         }
     }
