@@ -39,10 +39,7 @@ impl Lake {
             .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
             .await;
         lock.release().await;
-        let (_, metrics) = result.map_err(|source| LakeError::Delta {
-            table: table.to_string(),
-            source,
-        })?;
+        let (_, metrics) = result.map_err(|source| LakeError::delta(table, source))?;
         let mut files = metrics.files_deleted;
         files.sort();
         Ok(Some(Vacuumed {
@@ -97,25 +94,18 @@ impl Lake {
             return Ok(None);
         };
         let current = delta.version().unwrap_or(0);
-        let commits =
-            delta
-                .history(limit)
-                .try_collect()
-                .await
-                .map_err(|source| LakeError::Delta {
-                    table: table.to_string(),
-                    source,
-                })?;
+        let commits = delta
+            .history(limit)
+            .try_collect()
+            .await
+            .map_err(|source| LakeError::delta(table, source))?;
         Ok(Some((current, commits)))
     }
 
     /// Commits, as a new version of `table`, the files of its earlier `version` (Delta's
     /// RESTORE). The caller holds the table's lock. Returns the new version.
     pub async fn restore(&self, table: &str, version: u64) -> Result<u64, LakeError> {
-        let err = |source| LakeError::Delta {
-            table: table.to_string(),
-            source,
-        };
+        let err = |source| LakeError::delta(table, source);
         let delta = self.load(table).await?.ok_or_else(|| LakeError::Table {
             table: table.to_string(),
             message: "not in the lake".into(),

@@ -165,18 +165,12 @@ impl Lake {
             }
         }
         let builder = deltalake::DeltaTableBuilder::from_url(url)
-            .map_err(|e| LakeError::Delta {
-                table: name.to_string(),
-                source: e,
-            })?
+            .map_err(|e| LakeError::delta(name, e))?
             .with_storage_options(self.storage_options.clone());
         match builder.load().await {
             Ok(t) => Ok(Some(t)),
             Err(deltalake::DeltaTableError::NotATable(_)) => Ok(None),
-            Err(e) => Err(LakeError::Delta {
-                table: name.to_string(),
-                source: e,
-            }),
+            Err(e) => Err(LakeError::delta(name, e)),
         }
     }
 

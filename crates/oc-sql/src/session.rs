@@ -136,12 +136,9 @@ async fn provider_of(
     name: &str,
     table: &deltalake::DeltaTable,
 ) -> Result<(Arc<dyn TableProvider>, Option<u64>), SqlError> {
-    table.update_datafusion_session(&ctx.state()).map_err(|e| {
-        SqlError::from(LakeError::Delta {
-            table: name.to_string(),
-            source: e,
-        })
-    })?;
+    table
+        .update_datafusion_session(&ctx.state())
+        .map_err(|e| SqlError::from(LakeError::delta(name, e)))?;
     let provider = table
         .table_provider()
         .await

@@ -99,10 +99,7 @@ impl TableWrite {
         if let Some(t) = &table {
             let existing: Vec<String> = t
                 .snapshot()
-                .map_err(|e| LakeError::Delta {
-                    table: name.to_string(),
-                    source: e,
-                })?
+                .map_err(|e| LakeError::delta(name, e))?
                 .metadata()
                 .partition_columns()
                 .to_vec();
@@ -118,10 +115,7 @@ impl TableWrite {
             // output's columns must match them, or evolve them when the pipeline allows it.
             let current = t
                 .snapshot()
-                .map_err(|e| LakeError::Delta {
-                    table: name.to_string(),
-                    source: e,
-                })?
+                .map_err(|e| LakeError::delta(name, e))?
                 .snapshot()
                 .arrow_schema();
             let current = delta_schema_of(&current);
@@ -176,10 +170,7 @@ impl TableWrite {
             Some(partition_by.to_vec()),
             Some(lake.storage_options().clone()),
         )
-        .map_err(|e| LakeError::Delta {
-            table: name.to_string(),
-            source: e,
-        })?
+        .map_err(|e| LakeError::delta(name, e))?
         .with_writer_properties(writer_properties(&schema))
         .with_target_file_size(TARGET_FILE_BYTES);
         Ok(TableWrite {
