@@ -355,9 +355,14 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
                 // Concurrent appends to the _ops tables make delta-rs check for conflicts and
                 // warn each time; expected and handled (the append retries), so kept out of
-                // the default output (shown with -v).
+                // the default output (shown with -v). So are pdf_oxide's remarks on a PDF's
+                // fonts and objects: what matters to the user (a page without a usable text
+                // layer) is an error of ours, with what to do.
                 match cli.verbose {
-                    0 => format!("{level},deltalake_core::kernel::transaction=error").into(),
+                    0 => {
+                        format!("{level},deltalake_core::kernel::transaction=error,pdf_oxide=error")
+                            .into()
+                    }
                     _ => level.into(),
                 }
             }),

@@ -466,3 +466,75 @@ fn refresh_progress_bars_with_bytes_and_time_left_at_a_terminal() {
         assert!(v["bytes_read"].as_u64().unwrap() <= csv.len() as u64, "{v}");
     }
 }
+
+#[test]
+fn infer_reads_each_format_and_says_what_does_not_apply() {
+    // The committed samples: a report workbook, a PDF report, a JSON reference file; each
+    // pipeline infer writes is refreshed without a reject.
+    let p = Proj::empty(&["raw"]);
+    let samples = common::repo().join("data/samples");
+    let infer = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_opencoll"))
+            .arg("infer")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let book = samples.join("publications/comptes_regions.xlsx");
+    let pdf = samples.join("publications/rapport_finances_2024.pdf");
+    let json = samples.join("geo/regions_2026.json.gz");
+    for (name, args) in [
+        (
+            "raw.book",
+            vec![book.to_str().unwrap(), "--sheet", "Édition 2024"],
+        ),
+        ("raw.pdf", vec![pdf.to_str().unwrap(), "--table", "1"]),
+        ("raw.regions", vec![json.to_str().unwrap()]),
+    ] {
+        let out = infer(&[args.as_slice(), &["--name", name]].concat());
+        assert!(out.status.success(), "{}", stderr(&out));
+        p.write(&format!("pipelines/{name}.yaml"), stdout(&out));
+    }
+    let out = p.ok(&["refresh"]);
+    for name in ["raw.book", "raw.pdf", "raw.regions"] {
+        let line = out.lines().find(|l| l.contains(name)).unwrap_or("");
+        assert!(
+            line.starts_with("ok") && line.contains(" written, 0 rejected"),
+            "{out}"
+        );
+    }
+    // table 1 of the PDF is the ruled one, agrégats by région
+    assert_eq!(
+        p.value("SELECT count(*) FROM raw.pdf WHERE agregat IS NOT NULL"),
+        p.value("SELECT count(*) FROM raw.pdf")
+    );
+    // the package's regions file: 13 of metropolitan France, 5 overseas, 8 COM entries
+    assert_eq!(
+        p.value("SELECT count(*) FROM raw.regions WHERE zone IN ('metro', 'drom')"),
+        "18"
+    );
+    assert_eq!(p.value("SELECT count(*) FROM raw.regions"), "26");
+
+    // What does not apply is said, with the choices there are.
+    let err = |args: &[&str]| {
+        let out = infer(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        stderr(&out)
+    };
+    let csv = samples.join("ofgl/ofgl-base-communes_2024.csv");
+    let e = err(&[csv.to_str().unwrap(), "--sheet", "1"]);
+    assert!(e.contains("--sheet does not apply to a Csv file"), "{e}");
+    let e = err(&[pdf.to_str().unwrap(), "--table", "9"]);
+    assert!(
+        e.contains("there is no table 9: 1 (page 1, table 1)")
+            && e.contains("2 (pages 1-2, table 2)"),
+        "{e}"
+    );
+    let e = err(&[book.to_str().unwrap(), "--sheet", "Édition 1999"]);
+    assert!(
+        e.contains("no sheet `Édition 1999`: the sheets are `Édition 2024`"),
+        "{e}"
+    );
+    let e = err(&["notes.docx"]);
+    assert!(e.contains("infer reads .csv"), "{e}");
+}

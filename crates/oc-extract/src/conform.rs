@@ -339,13 +339,17 @@ impl BatchBuilder {
     /// The rows appended so far as a batch; the builder is empty afterwards.
     pub fn finish(&mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = self.builders.iter_mut().map(ColBuilder::finish).collect();
+        let rows = self.rows;
         self.rows = 0;
         self.builders = self
             .plans
             .iter()
             .map(|t| ColBuilder::new(*t, self.capacity))
             .collect();
-        RecordBatch::try_new(self.schema.clone(), cols).expect("builders follow the schema")
+        // (the row count keeps a batch without columns valid: a pipeline of `sql:` columns only)
+        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(self.schema.clone(), cols, &options)
+            .expect("builders follow the schema")
     }
 }
 

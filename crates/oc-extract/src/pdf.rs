@@ -19,6 +19,51 @@ pub fn read_file(
     file: &SourceFile,
     sink: &mut dyn Sink,
 ) -> Result<FileStats, ExtractError> {
+    let (bytes, sha256, size) = load(file)?;
+    let (rows_read, rows_rejected) = read_tables(spec, file, bytes, sink)?;
+    Ok(FileStats {
+        rows_read,
+        rows_rejected,
+        sha256,
+        bytes: size,
+        notes: Vec::new(),
+        cursor: None,
+    })
+}
+
+/// A table found in a PDF, as `opencoll infer` chooses among them.
+#[derive(Debug, Clone)]
+pub struct TableHead {
+    pub page: usize,
+    /// The last page of a table stitched across pages (`page` otherwise).
+    pub last_page: usize,
+    /// 1-based on its page.
+    pub index: usize,
+    /// Column names from the pipeline's `header_rows` (empty text where the header is blank).
+    pub header: Vec<String>,
+    /// Rows below the header.
+    pub rows: usize,
+}
+
+/// The tables the pipeline's pages, area and strategy find (stitched when it stitches),
+/// in document order, without reading any row.
+pub fn list_tables(spec: &ReadSpec, file: &SourceFile) -> Result<Vec<TableHead>, ExtractError> {
+    let (bytes, _, _) = load(file)?;
+    let hr = spec.pdf.header_rows;
+    Ok(find_tables(spec, file, bytes)?
+        .iter()
+        .map(|t| TableHead {
+            page: t.page,
+            last_page: t.last_page.max(t.page),
+            index: t.index,
+            header: header_of(t, hr),
+            rows: t.rows.len().saturating_sub(hr),
+        })
+        .collect())
+}
+
+/// The file's bytes (gunzipped), its hash and size; refuses what is not a PDF.
+fn load(file: &SourceFile) -> Result<(Vec<u8>, String, u64), ExtractError> {
     let name = file.display.as_str();
     let io = |e: std::io::Error| {
         ExtractError::new(name, None, format!("cannot read: {e}"))
@@ -46,15 +91,7 @@ pub fn read_file(
         )
         .with_hint("set source.format to the real format, or fix the download"));
     }
-    let (rows_read, rows_rejected) = read_tables(spec, file, bytes, sink)?;
-    Ok(FileStats {
-        rows_read,
-        rows_rejected,
-        sha256,
-        bytes: size,
-        notes: Vec::new(),
-        cursor: None,
-    })
+    Ok((bytes, sha256, size))
 }
 
 /// French number marks unless the pipeline says otherwise.
@@ -127,13 +164,12 @@ fn pdf_strategy(s: oc_spec::pdf_strategy::Strategy) -> Strategy {
     }
 }
 
-/// Finds the tables of a PDF document and reads those the pipeline's columns match.
-fn read_tables(
+/// The tables of a PDF document on the pipeline's pages, stitched when it stitches.
+fn find_tables(
     spec: &ReadSpec,
     file: &SourceFile,
     bytes: Vec<u8>,
-    sink: &mut dyn Sink,
-) -> Result<(u64, u64), ExtractError> {
+) -> Result<Vec<oc_pdf::Table>, ExtractError> {
     let name = file.display.as_str();
     let o = &spec.pdf;
     let pdf = oc_pdf::OxideBackend::from_bytes(bytes).map_err(|e| {
@@ -170,11 +206,23 @@ fn read_tables(
             )),
         e => ExtractError::new(name, None, e.to_string()),
     })?;
-    let tables = if o.stitch_pages {
+    Ok(if o.stitch_pages {
         oc_pdf::stitch(&found, o.header_rows)
     } else {
         found
-    };
+    })
+}
+
+/// Finds the tables of a PDF document and reads those the pipeline's columns match.
+fn read_tables(
+    spec: &ReadSpec,
+    file: &SourceFile,
+    bytes: Vec<u8>,
+    sink: &mut dyn Sink,
+) -> Result<(u64, u64), ExtractError> {
+    let name = file.display.as_str();
+    let o = &spec.pdf;
+    let tables = find_tables(spec, file, bytes)?;
 
     // A table is read when the declared columns resolve against its header as they would
     // against a CSV header (same matching; unpivot's year columns included).

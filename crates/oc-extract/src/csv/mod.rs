@@ -197,6 +197,17 @@ columns:
         assert_eq!(sink.column("exercice"), vec!["2024", "2024"]);
     }
 
+    #[test]
+    fn a_pipeline_of_sql_columns_only_counts_its_rows() {
+        // no column read from the file: batches without columns still carry their rows (the
+        // reader thread panicked on them)
+        let s = spec("name: raw.t\nsource: { path: t.csv }\ncolumns:\n  x: { sql: \"42\" }\n");
+        let (sink, r) = run(&s, "t.csv", b"a,b\n1,2\n3,4\n");
+        assert_eq!(r.unwrap().rows_read, 2);
+        let rows: usize = sink.batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!((rows, sink.batches[0].num_columns()), (2, 0));
+    }
+
     /// One chunk parsed by the quote-free splitter (`fast`) or by the `csv` reader.
     fn parse_chunk(ctx: &ChunkContext<'_>, bytes: &[u8], fast: bool) -> ChunkOut {
         let mut out = ChunkOut::default();

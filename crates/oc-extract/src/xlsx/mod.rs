@@ -107,6 +107,31 @@ pub fn read_workbook(
     Ok(stats)
 }
 
+/// A sheet's name and its rows of cells as text.
+pub type SheetGrid = (String, Vec<Vec<String>>);
+
+/// Every sheet of a workbook, its cells as text (blank rows kept, from the sheet's first used
+/// row), for `opencoll infer` to find the table and its header.
+pub fn sheet_grids(path: &std::path::Path, display: &str) -> Result<Vec<SheetGrid>, ExtractError> {
+    let err = |msg: String| ExtractError::new(display, None, msg);
+    let mut wb = open_workbook_auto(path).map_err(|e| {
+        err(format!("not a readable workbook: {e}"))
+            .with_hint("formats read: .xlsx, .xlsm, .xlsb, .xls (Excel 97–2003) and .ods")
+    })?;
+    let mut out = Vec::new();
+    for sheet in wb.sheet_names() {
+        let range = wb
+            .worksheet_range(&sheet)
+            .map_err(|e| err(format!("sheet `{sheet}`: {e}")))?;
+        let grid = range
+            .rows()
+            .map(|r| r.iter().map(|d| cells::from_data(d).label()).collect())
+            .collect();
+        out.push((sheet, grid));
+    }
+    Ok(out)
+}
+
 fn merged_cells<RS: std::io::Read + std::io::Seek>(
     wb: &mut Sheets<RS>,
     sheet: &str,

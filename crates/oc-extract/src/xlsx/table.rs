@@ -125,8 +125,16 @@ pub(crate) fn read_table(
                 let Phase::Header(rows) = std::mem::replace(&mut phase, Phase::Data) else {
                     continue;
                 };
-                let (l, lc, sc, w) =
-                    start_table(spec, file, &rows, merged, &sep, first_col, &mut hierarchy)?;
+                let (l, lc, sc, w) = start_table(
+                    spec,
+                    file,
+                    &rows,
+                    merged,
+                    &sep,
+                    first_col,
+                    &mut hierarchy,
+                    sink,
+                )?;
                 label_col = lc;
                 section = sc.map(|c| (c, None));
                 layout = Some(l);
@@ -242,6 +250,7 @@ pub(super) fn row_text(row: &Row) -> String {
 /// Builds the header names, resolves the declared columns, and sets up the hierarchy and the
 /// section column. Returns the layout, the hierarchy's label column, the section column and
 /// the row writer.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn start_table<'s>(
     spec: &'s ReadSpec,
     file: &'s SourceFile,
@@ -250,6 +259,7 @@ pub(super) fn start_table<'s>(
     sep: &str,
     first_col: usize,
     hierarchy: &mut Hierarchy,
+    sink: &mut dyn Sink,
 ) -> Result<(Layout, Option<usize>, Option<usize>, RowWriter<'s>), ExtractError> {
     let width = rows.iter().map(|r| r.cells.len()).max().unwrap_or(0);
     let gaps = rows
@@ -283,6 +293,7 @@ pub(super) fn start_table<'s>(
         headers.push(s.column.clone());
         headers.len() - 1
     });
+    sink.header(&headers)?;
     let layout = Layout::resolve(spec, file, Some(&headers), line)?;
     let writer = RowWriter::new(spec, file, layout.labels.clone());
     Ok((layout, label_col, section_col, writer))

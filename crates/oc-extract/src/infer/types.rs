@@ -1,69 +1,7 @@
-//! What `opencoll infer` proposes for a CSV file: its dialect (encoding, delimiter, decimal
-//! mark) from its first bytes, and a type per column from every value read (so that the
-//! pipeline it writes loads the file it came from without a reject). No IO here: the command
-//! feeds the bytes and the records.
-
-use oc_spec::Encoding;
+//! A type per column from every value read: what the values of one column look like, and the
+//! type (with its comment) that converts all of them. No IO.
 
 use crate::conform::DEFAULT_NULL_VALUES;
-
-/// The CSV dialect read from a file's first bytes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Dialect {
-    pub encoding: Encoding,
-    pub delimiter: u8,
-    /// Why each choice was made, for the pipeline's comments.
-    pub notes: Vec<String>,
-}
-
-/// Encoding and delimiter from the head of a file (BOM excluded by the caller or not).
-pub fn sniff(head: &[u8]) -> Dialect {
-    let mut notes = Vec::new();
-    // A head cut in the middle of a UTF-8 sequence is still UTF-8.
-    let valid_up_to = match std::str::from_utf8(head) {
-        Ok(_) => head.len(),
-        Err(e) => e.valid_up_to(),
-    };
-    let encoding = if head.len() - valid_up_to < 4 && valid_up_to > 0 || head.is_ascii() {
-        Encoding::Utf8
-    } else {
-        notes.push(format!(
-            "encoding: not UTF-8 (byte 0x{:02X}); windows-1252 also reads ISO-8859-1 text",
-            head[valid_up_to]
-        ));
-        Encoding::Windows1252
-    };
-    // The delimiter that splits the first lines into the same number of fields, the most.
-    let text = String::from_utf8_lossy(head);
-    let lines: Vec<&str> = text.lines().take(20).collect();
-    let lines = if text.ends_with('\n') || lines.len() < 2 {
-        &lines[..]
-    } else {
-        // the last line may be cut
-        &lines[..lines.len() - 1]
-    };
-    let mut best = (b',', 0usize, false);
-    for d in [b';', b'\t', b',', b'|'] {
-        let counts: Vec<usize> = lines
-            .iter()
-            .map(|l| l.bytes().filter(|b| *b == d).count())
-            .collect();
-        let first = counts.first().copied().unwrap_or(0);
-        let steady = counts.iter().all(|c| *c == first);
-        // a steady count beats a larger unsteady one (commas inside quoted decimals)
-        if first > 0 && ((steady && !best.2) || (steady == best.2 && first > best.1)) {
-            best = (d, first, steady);
-        }
-    }
-    if best.1 == 0 {
-        notes.push("delimiter: no `;`, tab, `,` or `|` in the first line: one column".into());
-    }
-    Dialect {
-        encoding,
-        delimiter: best.0,
-        notes,
-    }
-}
 
 /// What the values of one column look like, gathered value by value.
 #[derive(Debug, Clone, Default)]
@@ -229,6 +167,29 @@ pub struct Proposal {
 
 /// Headers whose digit-only values are identifiers, not quantities.
 fn names_a_code(header: &str) -> bool {
+    // a count or an amount about codes (`nb_com_2021`, `ptot_epci_2021`) is a quantity
+    let quantity = [
+        "nb",
+        "nombre",
+        "pop",
+        "ptot",
+        "pmun",
+        "total",
+        "montant",
+        "mt",
+        "somme",
+        "effectif",
+        "superficie",
+        "surface",
+        "densite",
+        "taux",
+    ];
+    if snake_case(header)
+        .split('_')
+        .any(|w| quantity.iter().any(|q| w.starts_with(q)))
+    {
+        return false;
+    }
     let h = header.to_lowercase();
     [
         "code", "insee", "siren", "siret", "ident", "dep", "reg", "com", "cog", "cp", "postal",
@@ -386,23 +347,16 @@ mod tests {
     }
 
     #[test]
-    fn dialects_of_real_exports() {
-        let d = sniff(b"Exercice;Code Insee;Montant\n2024;01001;1,5\n2024;01002;2\n");
-        assert_eq!((d.encoding, d.delimiter), (Encoding::Utf8, b';'));
-        // commas inside quoted decimals do not make the delimiter
-        let d = sniff(b"code,montant\n\"01001\",\"1,5\"\n\"01002\",\"12,25\"\n");
-        assert_eq!(d.delimiter, b',');
-        let d = sniff(b"ACTUAL\tCOM\tNCCENR\n1\t001\t\x8Cuilly\n");
-        assert_eq!((d.encoding, d.delimiter), (Encoding::Windows1252, b'\t'));
-    }
-
-    #[test]
     fn types_from_values() {
         let t = |h: &str, v: &[&str]| propose(h, &stats(v), false, false);
         let c = t("insee", &["01001", "97101", "01002"]);
         assert_eq!((c.ty.as_str(), c.width), ("code", Some(5)));
         assert_eq!(t("siren", &["210100012", "200000172"]).ty, "code");
         assert_eq!(t("dep", &["2A", "01", "971"]).ty, "code");
+        // a count or a population about codes is a quantity (ASPIC's EPCI sheet)
+        assert_eq!(t("nb_com_2021", &["57", "103"]).ty, "int64");
+        assert_eq!(t("ptot_epci_2021", &["103329", "99520"]).ty, "int64");
+        assert_eq!(t("siren_epci", &["200065928"]).ty, "code");
         assert_eq!(t("population", &["767", "n.c", "15230"]).ty, "int64");
         assert_eq!(t("exercice", &["2024", "2023"]).ty, "int16");
         assert_eq!(t("montant", &["1234.5", "-0.05", "12"]).ty, "decimal(18,2)");
