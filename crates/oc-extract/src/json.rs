@@ -258,7 +258,7 @@ fn scalar_text(v: &Value) -> Option<Cow<'static, str>> {
 }
 
 /// Streams the elements of a top-level array to a callback without holding the array.
-struct Elements<'f, F: FnMut(Value) -> Result<(), String>>(&'f mut F);
+pub(crate) struct Elements<'f, F: FnMut(Value) -> Result<(), String>>(pub(crate) &'f mut F);
 
 impl<'de, F: FnMut(Value) -> Result<(), String>> DeserializeSeed<'de> for Elements<'_, F> {
     type Value = ();

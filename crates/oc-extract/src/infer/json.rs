@@ -2,6 +2,9 @@
 //! inside an object): one column per scalar field, nested objects by their dotted path, and a
 //! note on each array of objects that `explode:` would turn into rows.
 
+use std::io::BufRead;
+
+use serde::de::DeserializeSeed;
 use serde_json::Value;
 
 use super::render::{Draft, quoted};
@@ -70,62 +73,98 @@ fn records_path(v: &Value) -> Option<String> {
     None
 }
 
-/// The shape of a document's records.
-pub(super) fn shape(text: &str) -> Result<Shape, String> {
+/// The shape of a document's records, read as a stream: an array or one record per line is
+/// never held whole (only a document whose records are inside an object is).
+pub(super) fn shape(input: &mut dyn BufRead) -> Result<Shape, String> {
     let mut shape = Shape::default();
-    let records: Vec<Value> = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(a)) => a,
-        Ok(v @ Value::Object(_)) => match records_path(&v) {
-            Some(p) => {
-                let a = p
-                    .split('.')
-                    .try_fold(&v, |cur, k| cur.get(k))
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                shape.records = Some(p);
-                a
-            }
-            // a file of one record on one line
-            None if !text.trim().contains('\n') => vec![v],
-            None => {
-                return Err("the document is one object, with no array of records in it".into());
-            }
-        },
-        Ok(_) => return Err("the document is neither an array nor an object".into()),
-        // one record per line
-        Err(whole) => text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .enumerate()
-            .map(|(i, l)| {
-                serde_json::from_str::<Value>(l).map_err(|e| {
-                    format!(
-                        "not JSON ({whole}), nor one record per line (line {}: {e})",
-                        i + 1
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?,
+    // The first buffer of the document, to order the fields as its first records write them.
+    let (first, head) = loop {
+        let buf = input.fill_buf().map_err(|e| e.to_string())?;
+        if buf.is_empty() {
+            return Err("the file is empty".into());
+        }
+        let skip = if buf.starts_with(crate::encoding::UTF8_BOM) {
+            3
+        } else {
+            buf.iter().take_while(|b| b.is_ascii_whitespace()).count()
+        };
+        if skip == 0 {
+            let head = String::from_utf8_lossy(&buf[..buf.len().min(1 << 20)]).into_owned();
+            break (buf[0], head);
+        }
+        input.consume(skip);
     };
-    for r in &records {
-        fields_of(r, "", 0, &mut shape);
+    match first {
+        b'[' => {
+            let mut de = serde_json::Deserializer::from_reader(input);
+            let mut on = |v: Value| {
+                fields_of(&v, "", 0, &mut shape);
+                Ok(())
+            };
+            crate::json::Elements(&mut on)
+                .deserialize(&mut de)
+                .map_err(|e| format!("not JSON: {e}"))?;
+        }
+        b'{' => {
+            let mut line = String::new();
+            input.read_line(&mut line).map_err(|e| e.to_string())?;
+            match serde_json::from_str::<Value>(&line) {
+                // one record per line (a line that is not JSON is the reader's reject)
+                Ok(v) => {
+                    fields_of(&v, "", 0, &mut shape);
+                    let mut more = false;
+                    for l in input.lines() {
+                        let l = l.map_err(|e| e.to_string())?;
+                        more |= !l.trim().is_empty();
+                        if let Ok(v) = serde_json::from_str::<Value>(&l) {
+                            fields_of(&v, "", 0, &mut shape);
+                        }
+                    }
+                    // a whole document on one line, its records inside it
+                    if let Some(p) = records_path(&v).filter(|_| !more) {
+                        shape = Shape::default();
+                        records_in(&v, p, &mut shape);
+                    }
+                }
+                // a document over several lines: its records are inside it
+                Err(_) => {
+                    input.read_to_string(&mut line).map_err(|e| e.to_string())?;
+                    let v: Value =
+                        serde_json::from_str(&line).map_err(|e| format!("not JSON: {e}"))?;
+                    let p = records_path(&v)
+                        .ok_or("the document is one object, with no array of records in it")?;
+                    records_in(&v, p, &mut shape);
+                }
+            }
+        }
+        _ => return Err("the document is neither an array nor an object".into()),
     }
+    // serde_json's maps sort their keys: put the fields back in the order the file first
+    // writes them (a key's first appearance; a heuristic, it only orders the columns)
+    let at = |path: &str| {
+        let key = path.rsplit('.').next().unwrap_or(path);
+        head.find(&format!("\"{key}\"")).unwrap_or(usize::MAX)
+    };
+    shape.fields.sort_by_key(|f| at(f));
     if shape.fields.is_empty() {
         return Err("no record with a field found".into());
     }
     Ok(shape)
 }
 
+/// The fields of the records at `path` inside `doc`.
+fn records_in(doc: &Value, path: String, shape: &mut Shape) {
+    let records = path.split('.').try_fold(doc, |cur, k| cur.get(k));
+    for r in records.and_then(Value::as_array).into_iter().flatten() {
+        fields_of(r, "", 0, shape);
+    }
+    shape.records = Some(path);
+}
+
 pub(super) fn sample(req: &Request, draft: &mut Draft) -> Result<Sample, ExtractError> {
     let err = |m: String| ExtractError::new(&req.shown, None, m);
-    let mut text = String::new();
-    crate::input::with_reader(&req.path, &req.shown, None, None, |r| {
-        r.read_to_string(&mut text)
-            .map_err(|e| err(format!("cannot read as UTF-8 text: {e}")))
-    })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let shape = shape(text).map_err(err)?;
+    let (shape, _, _) =
+        crate::input::with_reader(&req.path, &req.shown, None, None, |r| shape(r).map_err(err))?;
     if let Some(p) = &shape.records {
         draft.option("records", quoted(p), None);
     }
@@ -144,21 +183,28 @@ mod tests {
     #[test]
     fn shapes_of_records() {
         // the EPCI file of the COG package: records with an array of member communes
-        let s = shape(r#"[{"code":"200000172","nom":"CC Faucigny","populationTotale":29204,"membres":[{"code":"74042"}]},{"code":"200000438","nom":"CC X","zone":{"dep":"74"}}]"#).unwrap();
+        let s = shape(&mut r#"[{"code":"200000172","nom":"CC Faucigny","populationTotale":29204,"membres":[{"code":"74042"}]},{"code":"200000438","nom":"CC X","zone":{"dep":"74"}}]"#.as_bytes()).unwrap();
         assert_eq!(s.fields, ["code", "nom", "populationTotale", "zone.dep"]);
         assert_eq!(s.nested, [("membres".to_string(), 1)]);
         assert_eq!(s.records, None);
-        let s = shape(r#"{"meta":{"v":1},"data":{"items":[{"a":1},{"b":"x"}]}}"#).unwrap();
+        let s = shape(&mut r#"[{"nom":"Ain","code":"01","zone":"metro"}]"#.as_bytes()).unwrap();
+        assert_eq!(s.fields, ["nom", "code", "zone"]);
+        let s = shape(&mut r#"{"meta":{"v":1},"data":{"items":[{"a":1},{"b":"x"}]}}"#.as_bytes())
+            .unwrap();
         assert_eq!(s.records.as_deref(), Some("data.items"));
         assert_eq!(s.fields, ["a", "b"]);
-        let s = shape("{\"a\":1}\n{\"a\":2,\"b\":[\"x\",\"y\"]}\n").unwrap();
+        let s = shape(&mut "{\"a\":1}\n{\"a\":2,\"b\":[\"x\",\"y\"]}\n".as_bytes()).unwrap();
         assert_eq!(s.fields, ["a", "b"]);
-        assert_eq!(shape("{\"a\":1}\n").unwrap().fields, ["a"]);
+        assert_eq!(shape(&mut "{\"a\":1}\n".as_bytes()).unwrap().fields, ["a"]);
         assert!(
-            shape("{\n\"a\": 1\n}")
+            shape(&mut "{\n\"a\": 1\n}".as_bytes())
                 .unwrap_err()
                 .contains("no array of records")
         );
-        assert!(shape("[1, 2]").unwrap_err().contains("no record"));
+        assert!(
+            shape(&mut "[1, 2]".as_bytes())
+                .unwrap_err()
+                .contains("no record")
+        );
     }
 }
