@@ -71,7 +71,7 @@ const KEYWORDS: &[&str] = &[
     "QUALIFY",
 ];
 const COMMANDS: &[&str] = &[
-    "\\d", "\\i", "\\q", "\\timing", ".mode", ".read", ".timer", ".quit",
+    "\\d", "\\i", "\\q", "\\timing", "\\x", "\\pset", ".mode", ".read", ".timer", ".quit",
 ];
 
 /// The words the shell completes, found once when it starts.

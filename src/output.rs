@@ -157,6 +157,34 @@ pub fn write(
     Ok(())
 }
 
+/// The records one after the other, a `column | value` line each, as psql's expanded display
+/// (`\x`): for results wider than the terminal.
+pub fn write_expanded(schema: &Schema, batches: &[RecordBatch], out: &mut dyn Write) -> Result<()> {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    let mut n = 0;
+    for b in batches {
+        for row in texts(b)? {
+            n += 1;
+            let title = format!("-[ RECORD {n} ]");
+            writeln!(
+                out,
+                "{title}{}",
+                "-".repeat((width + 3).saturating_sub(title.len()))
+            )?;
+            for (name, value) in names.iter().zip(row) {
+                // a value over several lines keeps the column of the first one
+                let value = value.replace('\n', &format!("\n{:width$} | ", ""));
+                writeln!(out, "{name:width$} | {value}")?;
+            }
+        }
+    }
+    if n == 0 {
+        writeln!(out, "(0 rows)")?;
+    }
+    Ok(())
+}
+
 /// Every value of a batch as text, "" for NULL.
 fn texts(b: &RecordBatch) -> Result<Vec<Vec<String>>> {
     let opts = FormatOptions::default();

@@ -1,7 +1,10 @@
 //! `opencoll shell`: a SQL prompt with history; statements end with `;`. Meta-commands in the
 //! spirit of psql and DuckDB: `\d` (list), `\d NAME` (describe), `\i FILE` / `.read FILE`,
-//! `.mode FORMAT`, `.timer on|off` (also `\timing`), `\q`. Tab completes names, keywords and
-//! commands (`complete.rs`). Ctrl-C during a query cancels the query, not the shell.
+//! `.mode FORMAT`, `.timer on|off` (also `\timing`), `\x [on|off|auto]`, `\pset pager on|off`,
+//! `\q`. Tab completes names, keywords and commands (`complete.rs`). Ctrl-C during a query
+//! cancels the query, not the shell. At a terminal, a table wider than it is shown record by
+//! record (psql's `\x auto`) and a result taller than it goes through the pager (`$PAGER`, else
+//! `less`), as psql does.
 
 use std::path::Path;
 
@@ -11,12 +14,23 @@ use rustyline::error::ReadlineError;
 use crate::complete::Completion;
 use crate::output::{self, ResultFormat};
 
+/// psql's `\x`: records one after the other instead of a table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Expanded {
+    Off,
+    On,
+    /// When the table is wider than the terminal.
+    Auto,
+}
+
 struct Settings {
     mode: ResultFormat,
     timer: bool,
+    expanded: Expanded,
+    pager: bool,
 }
 
-const HELP: &str = "End statements with `;`. \\d lists tables and views, \\d NAME describes one, \\i FILE runs a file, .mode table|csv|csv-fr|tsv|json|ndjson|markdown, .timer on|off, \\q quits.";
+const HELP: &str = "End statements with `;`. \\d lists tables and views, \\d NAME describes one, \\i FILE runs a file, .mode table|csv|csv-fr|tsv|json|ndjson|markdown, .timer on|off, \\x [on|off|auto] (records one by one), \\pset pager on|off, \\q quits.";
 
 pub async fn run(session: &oc_sql::LakeSession, root: &Path) -> Result<()> {
     // Tab lists the candidates, as in psql (Tab twice in bash style would hide them).
@@ -36,6 +50,8 @@ pub async fn run(session: &oc_sql::LakeSession, root: &Path) -> Result<()> {
     let mut settings = Settings {
         mode: ResultFormat::Table,
         timer: false,
+        expanded: Expanded::Auto,
+        pager: true,
     };
     let mut buf = String::new();
     loop {
@@ -111,9 +127,99 @@ async fn meta(session: &oc_sql::LakeSession, settings: &mut Settings, cmd: &str)
             settings.timer = !settings.timer;
             println!("Timing is {}.", if settings.timer { "on" } else { "off" });
         }
+        ("\\x", x) => {
+            settings.expanded = match x {
+                "" if settings.expanded == Expanded::On => Expanded::Off,
+                "" => Expanded::On,
+                "on" => Expanded::On,
+                "off" => Expanded::Off,
+                "auto" => Expanded::Auto,
+                _ => {
+                    eprintln!("error: \\x takes on, off or auto");
+                    return;
+                }
+            };
+            let state = format!("{:?}", settings.expanded).to_lowercase();
+            println!("Expanded display is {state}.");
+        }
+        ("\\pset", "pager on") | ("\\pset", "pager off") => {
+            settings.pager = arg.ends_with("on");
+            println!(
+                "Pager usage is {}.",
+                if settings.pager { "on" } else { "off" }
+            );
+        }
+        ("\\pset", _) => eprintln!("error: \\pset takes `pager on` or `pager off`"),
         ("\\?" | ".help", _) => println!("{HELP}"),
         _ => eprintln!("error: unknown command `{cmd}`. {HELP}"),
     }
+}
+
+/// Prints a result: in the table mode at a terminal, record by record when the table is wider
+/// than the terminal (or `\x on`), through the pager when it is taller.
+fn show(
+    schema: &arrow::datatypes::Schema,
+    batches: &[arrow::record_batch::RecordBatch],
+    settings: &Settings,
+) -> Result<()> {
+    let term = console::Term::stdout();
+    let size = term.size_checked().filter(|_| term.is_term());
+    if settings.mode != ResultFormat::Table || (size.is_none() && settings.expanded != Expanded::On)
+    {
+        return output::write(
+            schema,
+            batches,
+            settings.mode,
+            &mut std::io::stdout().lock(),
+        );
+    }
+    let mut text = Vec::new();
+    output::write(schema, batches, settings.mode, &mut text)?;
+    let wide = |text: &[u8], cols: u16| {
+        String::from_utf8_lossy(text)
+            .lines()
+            .any(|l| console::measure_text_width(l) > usize::from(cols))
+    };
+    let expand = match (settings.expanded, size) {
+        (Expanded::On, _) => true,
+        (Expanded::Auto, Some((_, cols))) => wide(&text, cols),
+        _ => false,
+    };
+    if expand {
+        text.clear();
+        output::write_expanded(schema, batches, &mut text)?;
+    }
+    let tall = size.is_some_and(|(rows, _)| {
+        text.iter().filter(|b| **b == b'\n').count() >= usize::from(rows).saturating_sub(1)
+    });
+    if settings.pager && tall && page(&text) {
+        return Ok(());
+    }
+    use std::io::Write;
+    std::io::stdout().lock().write_all(&text)?;
+    Ok(())
+}
+
+/// Shows `text` through `$PAGER` (else `less -SFRX`); false when no pager could start.
+fn page(text: &[u8]) -> bool {
+    use std::io::Write;
+    let pager = std::env::var("PAGER")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "less -SFRX".into());
+    let Ok(mut child) = std::process::Command::new("sh")
+        .args(["-c", &pager])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+    else {
+        return false;
+    };
+    // a pager quit early closes its input: that is not an error
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(text);
+    }
+    // (`sh -c` answers 127 when the pager does not exist: the text is then printed)
+    child.wait().is_ok_and(|s| s.code() != Some(127))
 }
 
 /// The statements of a file: split after each `;` that ends a line.
@@ -183,12 +289,7 @@ async fn execute(session: &oc_sql::LakeSession, settings: &Settings, sql: &str) 
     match result {
         Ok((schema, batches)) => {
             let elapsed = started.elapsed();
-            if let Err(e) = output::write(
-                &schema,
-                &batches,
-                settings.mode,
-                &mut std::io::stdout().lock(),
-            ) {
+            if let Err(e) = show(&schema, &batches, settings) {
                 eprintln!("error: {e}");
             }
             if settings.timer {

@@ -410,11 +410,45 @@ fn shell_tab_completion_and_ctrl_c_at_a_terminal() {
         .arg(common::repo().join("tests/fixtures/tty/shell.py"))
         .arg(env!("CARGO_BIN_EXE_opencoll"))
         .arg(p.path())
+        .arg("completion")
         .output()
         .unwrap();
     let text = stdout(&out);
     assert!(out.status.success(), "{text}{}", stderr(&out));
     assert!(text.contains("3,Guadeloupe"), "{text}");
+}
+
+/// Issue 22: results wider or taller than the terminal, as psql shows them: a table wider than
+/// the terminal record by record (`\x auto`, the default), a result taller than it through
+/// `$PAGER`; `\pset pager off` and `\x off` turn each off (tests/fixtures/tty/shell.py).
+#[test]
+fn shell_wide_results_by_record_and_long_ones_through_the_pager() {
+    let p = Proj::empty(&["ref"]);
+    let out = Command::new(common::python_with_duckdb())
+        .arg(common::repo().join("tests/fixtures/tty/shell.py"))
+        .arg(env!("CARGO_BIN_EXE_opencoll"))
+        .arg(p.path())
+        .arg("wide")
+        // a pager that marks its lines, so that the test sees it was used
+        .env("PAGER", "sed 's/^/PAGED /'")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    // the wide result: one `column | value` line per column, no table border
+    assert!(
+        text.contains("premiere | aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        "{text}"
+    );
+    assert!(text.contains("\n| court |"), "{text}");
+    assert!(
+        !text.contains("PAGED | court"),
+        "a short result is not paged: {text}"
+    );
+    assert!(text.contains("PAGED | 40 |"), "{text}");
+    // pager off: the same rows on the terminal; `\x off`: a table even when wider
+    assert!(text.contains("\n| 40 |"), "{text}");
+    assert!(text.contains(&format!("| {} |", "c".repeat(70))), "{text}");
 }
 
 /// Issue 22: a refresh at a terminal draws a bar per running pipeline, with the bytes of its
