@@ -391,6 +391,65 @@ mod tests {
         assert_eq!(conv(&p, "-"), Ok(Cell::Text("-".into())));
     }
 
+    /// Issue 20: a code column keeps any text as written (trimmed); with a width, digits lose
+    /// no leading zero (a code stored as a number gets its zeros back) and a longer code is
+    /// refused, never cut.
+    mod code_properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn text(c: Cell<'_>) -> Option<String> {
+            match c {
+                Cell::Null => None,
+                Cell::Text(t) => Some(t.into_owned()),
+                Cell::Padded(n, t) => Some(format!("{}{t}", "0".repeat(n.into()))),
+                other => panic!("not text: {other:?}"),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_text_is_kept_or_refused_for_its_width(raw in "\\PC{0,12}", width in 1u8..=15) {
+                let mut p = plan("code");
+                let t = raw.trim();
+                prop_assert_eq!(
+                    text(conv(&p, &raw).unwrap()),
+                    (!t.is_empty()).then(|| t.to_string())
+                );
+                p.width = Some(width);
+                let len = t.chars().count();
+                match conv(&p, &raw) {
+                    Err(e) => prop_assert!(len > usize::from(width), "{}", e),
+                    Ok(c) => {
+                        prop_assert!(len <= usize::from(width));
+                        let out = text(c);
+                        if t.is_empty() {
+                            prop_assert_eq!(out, None);
+                        } else if t.bytes().all(|b| b.is_ascii_digit()) {
+                            let out = out.unwrap();
+                            prop_assert_eq!(out.len(), usize::from(width));
+                            prop_assert!(out.ends_with(t));
+                            prop_assert!(out[..out.len() - t.len()].bytes().all(|b| b == b'0'));
+                        } else {
+                            prop_assert_eq!(out.as_deref(), Some(t));
+                        }
+                    }
+                }
+            }
+
+            #[test]
+            fn a_code_stored_as_a_number_gets_its_zeros_back(code in "[0-9]{5}|[0-9]{9}") {
+                let mut p = plan("code");
+                p.width = Some(code.len() as u8);
+                let number = code.trim_start_matches('0');
+                let out = if number.is_empty() { "0" } else { number };
+                prop_assert_eq!(text(conv(&p, out).unwrap()), Some(code));
+            }
+        }
+    }
+
     #[test]
     fn placeholders_are_null_in_typed_columns() {
         let p = plan("decimal(18,2)");
