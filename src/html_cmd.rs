@@ -30,15 +30,11 @@ pub fn run(cmd: HtmlCommand) -> Result<()> {
         rows,
         text,
     } = cmd;
-    let encoding = match encoding.as_deref() {
-        None => None,
-        Some("utf-8" | "utf8" | "UTF-8") => Some(oc_spec::Encoding::Utf8),
-        Some("windows-1252" | "cp1252") => Some(oc_spec::Encoding::Windows1252),
-        Some("iso-8859-1" | "latin-1" | "latin1") => Some(oc_spec::Encoding::Latin1),
-        Some(other) => {
-            anyhow::bail!("unknown encoding `{other}`: use utf-8, windows-1252 or iso-8859-1")
-        }
-    };
+    let encoding = encoding
+        .as_deref()
+        .map(str::parse::<oc_spec::Encoding>)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
     let (doc, enc) = oc_extract::html::parse_page(&bytes, None, encoding)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use oc_spec::Encoding;
 
@@ -25,8 +25,9 @@ pub struct InferArgs {
     /// Workbooks: the sheet, by name or 1-based position (default: the one with the most cells)
     #[arg(long)]
     sheet: Option<String>,
-    /// Web pages and PDFs: the table, by 1-based position as `opencoll html tables` and
-    /// `opencoll pdf tables` list them (default: the one with the most cells)
+    /// Web pages: the table's position as `opencoll html tables` lists them; PDFs: the N-th
+    /// table found, tables continued over pages joined, as infer's note lists them (default:
+    /// the table with the most cells)
     #[arg(long)]
     table: Option<usize>,
     /// PDFs: the pages to look at, e.g. `3` or `2-4`
@@ -36,13 +37,12 @@ pub struct InferArgs {
 
 pub fn run(a: InferArgs) -> Result<()> {
     let shown = a.file.to_string_lossy().into_owned();
-    let encoding = match a.encoding.as_deref() {
-        None => None,
-        Some("utf-8" | "utf8") => Some(Encoding::Utf8),
-        Some("windows-1252" | "cp1252") => Some(Encoding::Windows1252),
-        Some("iso-8859-1" | "latin1" | "latin-1") => Some(Encoding::Latin1),
-        Some(other) => bail!("unknown encoding `{other}`: utf-8, windows-1252 or iso-8859-1"),
-    };
+    let encoding = a
+        .encoding
+        .as_deref()
+        .map(str::parse::<Encoding>)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let delimiter = a
         .delimiter
         .as_deref()

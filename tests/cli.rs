@@ -557,7 +557,10 @@ fn infer_reads_each_format_and_says_what_does_not_apply() {
     };
     let csv = samples.join("ofgl/ofgl-base-communes_2024.csv");
     let e = err(&[csv.to_str().unwrap(), "--sheet", "1"]);
-    assert!(e.contains("--sheet does not apply to a Csv file"), "{e}");
+    assert!(
+        e.contains("--sheet does not apply to a CSV or text export"),
+        "{e}"
+    );
     let e = err(&[pdf.to_str().unwrap(), "--table", "9"]);
     assert!(
         e.contains("there is no table 9: 1 (page 1, table 1)")
@@ -567,6 +570,11 @@ fn infer_reads_each_format_and_says_what_does_not_apply() {
     let e = err(&[book.to_str().unwrap(), "--sheet", "Édition 1999"]);
     assert!(
         e.contains("no sheet `Édition 1999`: the sheets are `Édition 2024`"),
+        "{e}"
+    );
+    let e = err(&[csv.to_str().unwrap(), "--name", "Finances.Essai"]);
+    assert!(
+        e.contains("--name `Finances.Essai` must be `<domain>.<table>`"),
         "{e}"
     );
     let e = err(&["notes.docx"]);

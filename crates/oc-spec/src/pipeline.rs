@@ -241,6 +241,32 @@ pub enum Encoding {
     Latin1,
 }
 
+impl Encoding {
+    /// The name a pipeline writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Windows1252 => "windows-1252",
+            Encoding::Latin1 => "iso-8859-1",
+        }
+    }
+}
+
+/// The names a pipeline accepts (for command-line options).
+impl std::str::FromStr for Encoding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Encoding, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "utf-8" | "utf8" => Ok(Encoding::Utf8),
+            "windows-1252" | "cp1252" => Ok(Encoding::Windows1252),
+            "iso-8859-1" | "latin-1" | "latin1" => Ok(Encoding::Latin1),
+            _ => Err(format!(
+                "unknown encoding `{s}`: use utf-8, windows-1252 or iso-8859-1"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CsvOptions {

@@ -52,14 +52,6 @@ fn meta_charset(bytes: &[u8]) -> Option<String> {
         .and_then(|c| std::str::from_utf8(&c[1]).ok().map(str::to_string))
 }
 
-fn pipeline_label(e: Encoding) -> &'static str {
-    match e {
-        Encoding::Utf8 => "utf-8",
-        Encoding::Windows1252 => "windows-1252",
-        Encoding::Latin1 => "iso-8859-1",
-    }
-}
-
 /// Decodes a page. Returns its text and the encoding used, or a message naming the line of
 /// the first byte that is not text in that encoding.
 pub fn decode_page(
@@ -75,7 +67,7 @@ pub fn decode_page(
         } else if let Some(cs) = meta_charset(bytes) {
             (cs, Declared::Meta, bytes)
         } else if let Some(e) = declared {
-            (pipeline_label(e).into(), Declared::Pipeline, bytes)
+            (Encoding::name(e).into(), Declared::Pipeline, bytes)
         } else {
             ("utf-8".into(), Declared::Default, bytes)
         };

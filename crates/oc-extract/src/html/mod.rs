@@ -178,6 +178,29 @@ impl RowSource<'static> for GridRows {
     }
 }
 
+/// A page's bytes (a page over [`MAX_PAGE_BYTES`] is refused), their hash and size.
+pub fn load(
+    path: &std::path::Path,
+    name: &str,
+    member: Option<&str>,
+    progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+) -> Result<(Vec<u8>, String, u64), ExtractError> {
+    let err = |msg: String| ExtractError::new(name, None, msg);
+    crate::input::with_reader(path, name, member, progress, |r| {
+        let mut bytes = Vec::new();
+        r.take(MAX_PAGE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| err(format!("cannot read: {e}")))?;
+        if bytes.len() as u64 > MAX_PAGE_BYTES {
+            return Err(err(format!(
+                "the page is larger than {} MiB; is it really a web page?",
+                MAX_PAGE_BYTES >> 20
+            )));
+        }
+        Ok(bytes)
+    })
+}
+
 /// Reads the chosen table of one page.
 pub fn read_page(
     spec: &ReadSpec,
@@ -190,24 +213,11 @@ pub fn read_page(
         .html
         .as_ref()
         .ok_or_else(|| err("internal: html source without html options".into()))?;
-    let (bytes, sha256, size) = crate::input::with_reader(
+    let (bytes, sha256, size) = load(
         &file.path,
         name,
         spec.member.as_deref(),
         file.bytes_read.clone(),
-        |r| {
-            let mut bytes = Vec::new();
-            r.take(MAX_PAGE_BYTES + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| err(format!("cannot read: {e}")))?;
-            if bytes.len() as u64 > MAX_PAGE_BYTES {
-                return Err(err(format!(
-                    "the page is larger than {} MiB; is it really a web page?",
-                    MAX_PAGE_BYTES >> 20
-                )));
-            }
-            Ok(bytes)
-        },
     )?;
     let (text, _) = decode::decode_page(&bytes, file.content_type.as_deref(), page.encoding)
         .map_err(|m| {

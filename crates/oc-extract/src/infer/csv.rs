@@ -3,10 +3,8 @@
 
 use std::io::Read;
 
-use oc_spec::Encoding;
-
 use super::dialect::sniff;
-use super::render::{Draft, quoted};
+use super::render::{Draft, Opt};
 use super::types::ColumnStats;
 use super::{Request, Sample};
 use crate::sink::ExtractError;
@@ -49,7 +47,7 @@ pub(super) fn sample(req: &Request, draft: &mut Draft) -> Result<Sample, Extract
             .map_err(|e| err(None, e.to_string()))?
         {
             let first = headers.is_empty();
-            let line = rows + 2;
+            let line = if first { 1 } else { rows + 2 };
             let cell = |i: usize, f: &[u8]| -> Result<String, ExtractError> {
                 let f = if i == 0 && first {
                     f.strip_prefix(crate::encoding::UTF8_BOM).unwrap_or(f)
@@ -83,14 +81,9 @@ pub(super) fn sample(req: &Request, draft: &mut Draft) -> Result<Sample, Extract
         b'\t' => "tab".to_string(),
         d => (d as char).to_string(),
     };
-    draft.option("delimiter", quoted(&delim), None);
-    let enc_name = match dialect.encoding {
-        Encoding::Utf8 => "utf-8",
-        Encoding::Windows1252 => "windows-1252",
-        Encoding::Latin1 => "iso-8859-1",
-    };
+    draft.option("delimiter", Opt::Text(delim), None);
     let notes = (!dialect.notes.is_empty()).then(|| dialect.notes.join("; "));
-    draft.option("encoding", enc_name.into(), notes);
+    draft.option("encoding", Opt::Word(dialect.encoding.name()), notes);
     Ok(Sample {
         rows,
         columns: headers.into_iter().zip(stats).collect(),

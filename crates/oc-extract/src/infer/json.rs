@@ -7,22 +7,26 @@ use std::io::BufRead;
 use serde::de::DeserializeSeed;
 use serde_json::Value;
 
-use super::render::{Draft, quoted};
+use super::render::{Draft, Opt};
 use super::{Request, Sample};
 use crate::sink::ExtractError;
 
 /// Where the records are, and their fields in order of first appearance.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub(super) struct Shape {
     /// Dotted path of the array inside a top-level object.
     pub records: Option<String>,
     pub fields: Vec<String>,
     /// Arrays of objects (path, first record's length).
     pub nested: Vec<(String, usize)>,
+    seen: std::collections::HashSet<String>,
 }
 
 /// Nested objects are followed this deep.
 const MAX_DEPTH: usize = 3;
+
+/// More distinct fields than this are not columns (keys that are ids, say).
+const MAX_FIELDS: usize = 2_000;
 
 fn fields_of(v: &Value, prefix: &str, depth: usize, shape: &mut Shape) {
     let Value::Object(m) = v else { return };
@@ -35,12 +39,13 @@ fn fields_of(v: &Value, prefix: &str, depth: usize, shape: &mut Shape) {
         match x {
             Value::Object(_) if depth < MAX_DEPTH => fields_of(x, &path, depth + 1, shape),
             Value::Array(a) if a.iter().any(Value::is_object) => {
-                if !shape.nested.iter().any(|(p, _)| *p == path) {
+                if shape.nested.len() < 100 && !shape.nested.iter().any(|(p, _)| *p == path) {
                     shape.nested.push((path, a.len()));
                 }
             }
             _ => {
-                if !shape.fields.contains(&path) {
+                // (past the cap nothing is kept: the shape is refused anyway)
+                if shape.fields.len() <= MAX_FIELDS && shape.seen.insert(path.clone()) {
                     shape.fields.push(path);
                 }
             }
@@ -48,8 +53,9 @@ fn fields_of(v: &Value, prefix: &str, depth: usize, shape: &mut Shape) {
     }
 }
 
-/// The first array of objects inside an object, breadth first.
+/// The largest array of objects inside an object (an API's `records`, not its `facets`).
 fn records_path(v: &Value) -> Option<String> {
+    let mut best: Option<(usize, String)> = None;
     let mut level: Vec<(String, &Value)> = vec![(String::new(), v)];
     for _ in 0..MAX_DEPTH {
         let mut next = Vec::new();
@@ -62,7 +68,12 @@ fn records_path(v: &Value) -> Option<String> {
                     format!("{path}.{k}")
                 };
                 match x {
-                    Value::Array(a) if a.iter().any(Value::is_object) => return Some(p),
+                    Value::Array(a)
+                        if a.iter().any(Value::is_object)
+                            && best.as_ref().is_none_or(|(n, _)| a.len() > *n) =>
+                    {
+                        best = Some((a.len(), p));
+                    }
                     Value::Object(_) => next.push((p, x)),
                     _ => {}
                 }
@@ -70,7 +81,7 @@ fn records_path(v: &Value) -> Option<String> {
         }
         level = next;
     }
-    None
+    best.map(|(_, p)| p)
 }
 
 /// The shape of a document's records, read as a stream: an array or one record per line is
@@ -149,6 +160,11 @@ pub(super) fn shape(input: &mut dyn BufRead) -> Result<Shape, String> {
     if shape.fields.is_empty() {
         return Err("no record with a field found".into());
     }
+    if shape.fields.len() > MAX_FIELDS {
+        return Err(format!(
+            "the records have more than {MAX_FIELDS} distinct fields: are their keys values (codes, dates)? Such a file needs a pipeline written by hand"
+        ));
+    }
     Ok(shape)
 }
 
@@ -166,14 +182,14 @@ pub(super) fn sample(req: &Request, draft: &mut Draft) -> Result<Sample, Extract
     let (shape, _, _) =
         crate::input::with_reader(&req.path, &req.shown, None, None, |r| shape(r).map_err(err))?;
     if let Some(p) = &shape.records {
-        draft.option("records", quoted(p), None);
+        draft.option("records", Opt::Text(p.clone()), None);
     }
     for (path, n) in &shape.nested {
         draft.notes.push(format!(
             "`{path}` holds an array of objects ({n} in the first record): add `explode: {path}` to read one row per element, its fields as `{path}.<field>`"
         ));
     }
-    super::table::sample_values(req, draft, shape.fields, false)
+    super::sample::sample_values(req, draft, shape.fields, false)
 }
 
 #[cfg(test)]

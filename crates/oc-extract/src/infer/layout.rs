@@ -16,11 +16,14 @@ pub struct TableLayout {
     pub sections: bool,
     /// The data ends at a blank row, followed only by notes.
     pub stop_blank: bool,
+    /// The data ends at the row whose first cell matches (notes after a blank row, when
+    /// blank rows also separate blocks of data).
+    pub stop_at: Option<String>,
     /// Why, for the pipeline's comments.
     pub notes: Vec<String>,
 }
 
-fn filled(row: &[String]) -> usize {
+pub(crate) fn filled(row: &[String]) -> usize {
     row.iter().filter(|c| !c.trim().is_empty()).count()
 }
 
@@ -42,12 +45,21 @@ fn is_year(cell: &str) -> bool {
     y.len() == 4 && y.parse::<u16>().is_ok_and(|y| (1900..=2100).contains(&y))
 }
 
-/// A row of values: two numbers or more (a row of years is a header), or only numbers.
+/// A NULL marker of a typed column (`s`, `n.c`, `-`): it stands where a number would.
+fn is_marker(cell: &str) -> bool {
+    let c = cell.trim();
+    !c.is_empty()
+        && crate::conform::DEFAULT_NULL_VALUES
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(c))
+}
+
+/// A row of values: a number that is not a year (`Ain | | 800`), or two numbers or markers
+/// that are not all years (a row of years is a header).
 fn is_data(row: &[String]) -> bool {
     let numbers: Vec<&String> = row.iter().filter(|c| is_number(c)).collect();
-    let years = numbers.iter().all(|c| is_year(c));
-    (numbers.len() >= 2 || (!numbers.is_empty() && numbers.len() == filled(row)))
-        && !(years && numbers.len() >= 2)
+    let markers = row.iter().filter(|c| is_marker(c)).count();
+    numbers.iter().any(|c| !is_year(c)) || (numbers.len() == 1 && markers >= 1)
 }
 
 /// The layout of one table. `rows`: its cells as text, blank rows included.
@@ -107,16 +119,29 @@ pub fn table_layout(rows: &[Vec<String>]) -> TableLayout {
         if let Some(gap) = tail.iter().position(|r| filled(r) == 0) {
             let after = &tail[gap..];
             if after.iter().any(|r| filled(r) > 0) && after.iter().all(|r| filled(r) <= 1) {
-                out.stop_blank = true;
+                // the reader stops at the first blank row after values: when blank rows
+                // also separate blocks of values, stop at the first note instead
+                let blank_inside = rows[first_data..=last].iter().any(|r| filled(r) == 0);
+                let first_note = after
+                    .iter()
+                    .find_map(|r| r.iter().map(|c| c.trim()).find(|c| !c.is_empty()));
+                match (blank_inside, first_note) {
+                    (false, _) => out.stop_blank = true,
+                    (true, Some(note)) => {
+                        out.stop_at = Some(format!("^{}$", regex::escape(note)));
+                    }
+                    (true, None) => {}
+                }
                 out.notes
-                    .push("the rows after the first blank row below the values are notes".into());
+                    .push("the rows after the last values and a blank row are notes".into());
             }
         }
+        // (one label without values is a row of the table; two or more make sections)
         let sections = rows[i..=last]
             .iter()
             .filter(|r| filled(r) == 1 && !r.iter().any(|c| is_number(c)))
             .count();
-        if sections > 0 {
+        if sections >= 2 {
             out.sections = true;
             out.notes.push(format!(
                 "{sections} rows with a single text cell among the values: section titles, kept in the column `section`"
@@ -260,6 +285,39 @@ mod tests {
         // the default (first row with two cells) is the header already
         assert_eq!((l.skip_until, l.skip_rows), (None, None));
         assert!(l.stop_blank && !l.sections, "{:?}", l.notes);
+    }
+
+    #[test]
+    fn a_first_row_of_values_with_gaps_is_not_a_header() {
+        // `Ain | | 800`: one number under year columns, a marker beside it
+        let g = grid(&[
+            &["Région", "2022", "2023"],
+            &["Ain", "", "800"],
+            &["Aisne", "s", "900"],
+        ]);
+        assert_eq!(table_layout(&g), TableLayout::default());
+    }
+
+    #[test]
+    fn blocks_of_values_separated_by_blank_rows_are_all_read() {
+        let g = grid(&[
+            &["Code", "Montant"],
+            &["01", "12"],
+            &["", ""],
+            &["02", "13"],
+            &["", ""],
+            &["Source : DGCL", ""],
+        ]);
+        let l = table_layout(&g);
+        assert!(!l.stop_blank, "{l:?}");
+        assert_eq!(l.stop_at.as_deref(), Some("^Source : DGCL$"));
+        // one label row without values is a row, not a section
+        let g = grid(&[
+            &["Code", "Libellé", "Montant"],
+            &["01", "Ain", "12"],
+            &["", "Total", ""],
+        ]);
+        assert!(!table_layout(&g).sections);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `opencoll infer FILE`: a first pipeline for a file, written so that it loads that file
 //! without a reject. Each format finds its table and samples every value of every column
-//! (`csv.rs`, `table.rs` for workbooks, web pages and PDFs, `json.rs`); `types.rs` proposes a
+//! (`csv.rs`, `json.rs`, `workbook.rs`, `page.rs`, `pdf.rs`, the last three through the
+//! readers themselves, `sample.rs`); `types.rs` proposes a
 //! type per column from what was seen; the pipeline is then read back through the real
 //! readers, and a column that still rejects a value is kept as text, said so in its comment.
 //!
@@ -10,16 +11,19 @@ mod csv;
 pub mod dialect;
 mod json;
 pub mod layout;
+mod page;
+mod pdf;
 pub mod render;
-mod table;
+mod sample;
 pub mod types;
+mod workbook;
 
 use std::path::PathBuf;
 
 use oc_spec::{Encoding, Format};
 
 pub use dialect::{Dialect, sniff};
-pub use render::{Draft, Entry};
+pub use render::{Draft, Entry, Opt};
 pub use types::{ColumnStats, Proposal, propose, snake_case};
 
 use crate::sink::{ExtractError, Reject, Sink};
@@ -73,11 +77,19 @@ pub fn infer(req: &Request) -> Result<String, ExtractError> {
             "infer reads .csv .tsv .txt .json .ndjson .xlsx .xls .ods .html .pdf files (also .gz)",
         ));
     };
+    let kind = match format {
+        Format::Csv => "CSV or text export",
+        Format::Json => "JSON file",
+        Format::Xlsx => "workbook",
+        Format::Html => "web page",
+        Format::Pdf => "PDF",
+        Format::Parquet | Format::Arrow | Format::Database => "typed file",
+    };
     let misplaced = |opt: &str, fits: bool| -> Result<(), ExtractError> {
         if fits {
             Ok(())
         } else {
-            Err(err(format!("{opt} does not apply to a {format:?} file")))
+            Err(err(format!("{opt} does not apply to a {kind}")))
         }
     };
     misplaced("--sheet", req.sheet.is_none() || format == Format::Xlsx)?;
@@ -100,13 +112,19 @@ pub fn infer(req: &Request) -> Result<String, ExtractError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let stem = stem.split('.').next().unwrap_or("table");
+    let name = req
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("raw.{}", snake_case(stem)));
+    if oc_spec::split_name(&name).is_none() {
+        return Err(err(format!("--name `{name}` must be `<domain>.<table>`")).with_hint(
+            "lowercase letters, digits and `_`, starting with a letter, e.g. finances.ofgl_essai",
+        ));
+    }
     let mut draft = Draft {
         command: req.command.clone(),
         rows: 0,
-        name: req
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("raw.{}", snake_case(stem))),
+        name,
         path: req.shown.clone(),
         format: match format {
             Format::Csv => "csv",
@@ -131,16 +149,18 @@ pub fn infer(req: &Request) -> Result<String, ExtractError> {
     let sample = match format {
         Format::Csv => csv::sample(req, &mut draft)?,
         Format::Json => json::sample(req, &mut draft)?,
-        Format::Xlsx => table::workbook(req, &mut draft)?,
-        Format::Html => table::page(req, &mut draft)?,
-        _ => table::pdf(req, &mut draft)?,
+        Format::Xlsx => workbook::sample(req, &mut draft)?,
+        Format::Html => page::sample(req, &mut draft)?,
+        _ => pdf::sample(req, &mut draft)?,
     };
     if sample.rows == 0 {
-        return Err(
-            err("no row of values found under the header".into()).with_hint(
-                "choose another sheet or table (--sheet, --table, --pages), or check the file",
-            ),
-        );
+        let hint = match format {
+            Format::Xlsx => "choose another sheet (--sheet NAME), or check the file",
+            Format::Html => "choose another table (--table N), or check the page",
+            Format::Pdf => "choose another table or pages (--table N, --pages P)",
+            _ => "check the file",
+        };
+        return Err(err("no row of values found under the header".into()).with_hint(hint));
     }
     draft.rows = sample.rows;
     propose_columns(&mut draft, &sample);
@@ -158,26 +178,26 @@ fn propose_columns(draft: &mut Draft, sample: &Sample) {
         comma && stats().any(ColumnStats::spaced)
     };
     if comma && !sample.default_comma {
-        draft.option("decimal", "\",\"".into(), None);
+        draft.option("decimal", Opt::Text(",".into()), None);
     }
     if spaced && !sample.default_comma {
-        draft.option("thousands", "\" \"".into(), None);
+        draft.option("thousands", Opt::Text(" ".into()), None);
     }
     if !comma && sample.default_comma && stats().any(ColumnStats::decimal_dot) {
         draft.option(
             "decimal",
-            "\".\"".into(),
+            Opt::Text(".".into()),
             Some("numbers are written with a decimal point".into()),
         );
     }
     let kept: Vec<&(String, ColumnStats)> = sample
         .columns
         .iter()
-        .filter(|(h, s)| {
+        .filter(|(h, _)| {
             let why = if h.trim().is_empty() {
-                format!("a column without a header ({} values) is left out", s.values)
+                "a column without a header is left out (`from:` needs a name)".to_string()
             } else if sample.columns.iter().filter(|(x, _)| x == h).count() > 1 {
-                format!("`{h}` is repeated in the header: left out (name the one to read with a position or a regex)")
+                format!("`{h}` is repeated in the header: left out (a pipeline cannot tell the copies apart; rename one in the file to read it)")
             } else {
                 return true;
             };
@@ -229,28 +249,38 @@ impl Sink for Rejects {
     }
 }
 
+/// The draft as the readers take it (an error here is a bug of infer: what it writes must
+/// parse).
+pub(crate) fn spec_of(req: &Request, draft: &Draft) -> Result<ReadSpec, ExtractError> {
+    let bug = |m: String| {
+        ExtractError::new(&req.shown, None, format!("the pipeline infer wrote {m}"))
+            .with_hint("this is a bug of opencoll infer: please report it with the file")
+    };
+    let p = oc_spec::parse_pipeline(&draft.to_yaml())
+        .map_err(|d| bug(format!("does not parse: {d}")))?;
+    let mut spec = ReadSpec::from_pipeline(&p).map_err(|m| bug(format!("is refused: {m}")))?;
+    spec.reject_limit = u64::MAX;
+    Ok(spec)
+}
+
+/// The file, as the readers take it.
+pub(crate) fn source_file(req: &Request) -> SourceFile {
+    SourceFile {
+        path: req.path.clone(),
+        display: req.shown.clone(),
+        vars: Default::default(),
+        content_type: None,
+        bytes_read: None,
+    }
+}
+
 /// Reads `draft` back as a pipeline, through the same readers as `refresh`.
 pub(crate) fn read_with(
     req: &Request,
     draft: &Draft,
     sink: &mut dyn Sink,
 ) -> Result<(), ExtractError> {
-    let yaml = draft.to_yaml();
-    let bug = |m: String| {
-        ExtractError::new(&req.shown, None, format!("the pipeline infer wrote {m}"))
-            .with_hint("this is a bug of opencoll infer: please report it with the file")
-    };
-    let p = oc_spec::parse_pipeline(&yaml).map_err(|d| bug(format!("does not parse: {d}")))?;
-    let mut spec = ReadSpec::from_pipeline(&p).map_err(|m| bug(format!("is refused: {m}")))?;
-    spec.reject_limit = u64::MAX;
-    let file = SourceFile {
-        path: req.path.clone(),
-        display: req.shown.clone(),
-        vars: Default::default(),
-        content_type: None,
-        bytes_read: None,
-    };
-    crate::read_file(&spec, &file, sink).map(|_| ())
+    crate::read_file(&spec_of(req, draft)?, &source_file(req), sink).map(|_| ())
 }
 
 /// Reads the file with the proposed pipeline; a column that rejects values becomes text (its
@@ -266,8 +296,13 @@ fn check(req: &Request, draft: &mut Draft) -> Result<(), ExtractError> {
                     && from == column
                     && proposal.ty != "string"
                 {
+                    let values = if *n == 1 {
+                        "1 value is".to_string()
+                    } else {
+                        format!("{n} values are")
+                    };
                     proposal.comment = format!(
-                        "{n} values are not {} (e.g. {:?}: {}): kept as text",
+                        "{values} not {} (e.g. {:?}: {}): kept as text",
                         proposal.ty,
                         first.value.clone().unwrap_or_default(),
                         first.reason
@@ -320,7 +355,7 @@ mod tests {
             name: "raw.t".into(),
             path: req.shown.clone(),
             format: "csv",
-            options: vec![("delimiter".into(), "\";\"".into(), None)],
+            options: vec![("delimiter", Opt::Text(";".into()), None)],
             notes: Vec::new(),
             columns: Vec::new(),
         };
@@ -341,7 +376,7 @@ mod tests {
         let yaml = draft.to_yaml();
         assert!(
             yaml.contains(
-                r#"n: { from: "n", type: "string" }   # 1 values are not int64 (e.g. "x": "#
+                r#""n": { from: "n", type: "string" }   # 1 value is not int64 (e.g. "x": "#
             ),
             "{yaml}"
         );

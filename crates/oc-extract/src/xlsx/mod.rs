@@ -37,11 +37,7 @@ pub fn read_workbook(
     }
     let (sha256, bytes) =
         crate::input::hash_file(&file.path).map_err(|e| err(format!("cannot read: {e}")))?;
-    // By extension, or by trying each format when the name has none (a cached download).
-    let mut wb = open_workbook_auto(&file.path).map_err(|e| {
-        err(format!("not a readable workbook: {e}"))
-            .with_hint("formats read: .xlsx, .xlsm, .xlsb, .xls (Excel 97–2003) and .ods")
-    })?;
+    let mut wb = open_book(&file.path, name)?;
     let sheet_regex = spec.xlsx_table.sheet.as_ref();
     let sheets = select_sheets(&wb.sheet_names(), &spec.xlsx, sheet_regex, file).map_err(err)?;
     let mut stats = FileStats {
@@ -107,29 +103,52 @@ pub fn read_workbook(
     Ok(stats)
 }
 
-/// A sheet's name and its rows of cells as text.
-pub type SheetGrid = (String, Vec<Vec<String>>);
-
-/// Every sheet of a workbook, its cells as text (blank rows kept, from the sheet's first used
-/// row), for `opencoll infer` to find the table and its header.
-pub fn sheet_grids(path: &std::path::Path, display: &str) -> Result<Vec<SheetGrid>, ExtractError> {
-    let err = |msg: String| ExtractError::new(display, None, msg);
-    let mut wb = open_workbook_auto(path).map_err(|e| {
-        err(format!("not a readable workbook: {e}"))
-            .with_hint("formats read: .xlsx, .xlsm, .xlsb, .xls (Excel 97–2003) and .ods")
-    })?;
+/// A workbook's sheets and the number of filled cells of each, for `opencoll infer` to choose
+/// one (each sheet is loaded in turn, one at a time).
+pub fn sheet_sizes(
+    path: &std::path::Path,
+    display: &str,
+) -> Result<Vec<(String, usize)>, ExtractError> {
+    let mut wb = open_book(path, display)?;
     let mut out = Vec::new();
     for sheet in wb.sheet_names() {
         let range = wb
             .worksheet_range(&sheet)
-            .map_err(|e| err(format!("sheet `{sheet}`: {e}")))?;
-        let grid = range
-            .rows()
-            .map(|r| r.iter().map(|d| cells::from_data(d).label()).collect())
-            .collect();
-        out.push((sheet, grid));
+            .map_err(|e| ExtractError::new(display, None, format!("sheet `{sheet}`: {e}")))?;
+        let filled = range
+            .used_cells()
+            .filter(|(_, _, d)| !cells::from_data(d).is_blank())
+            .count();
+        out.push((sheet, filled));
     }
     Ok(out)
+}
+
+/// One sheet's cells as text (blank rows kept, from its first used row), for `opencoll infer`
+/// to find the table's header.
+pub fn sheet_grid(
+    path: &std::path::Path,
+    display: &str,
+    sheet: &str,
+) -> Result<Vec<Vec<String>>, ExtractError> {
+    let range = open_book(path, display)?
+        .worksheet_range(sheet)
+        .map_err(|e| ExtractError::new(display, None, format!("sheet `{sheet}`: {e}")))?;
+    Ok(range
+        .rows()
+        .map(|r| r.iter().map(|d| cells::from_data(d).label()).collect())
+        .collect())
+}
+
+/// By extension, or by trying each format when the name has none (a cached download).
+fn open_book(
+    path: &std::path::Path,
+    display: &str,
+) -> Result<Sheets<std::io::BufReader<std::fs::File>>, ExtractError> {
+    open_workbook_auto(path).map_err(|e| {
+        ExtractError::new(display, None, format!("not a readable workbook: {e}"))
+            .with_hint("formats read: .xlsx, .xlsm, .xlsb, .xls (Excel 97–2003) and .ods")
+    })
 }
 
 fn merged_cells<RS: std::io::Read + std::io::Seek>(
