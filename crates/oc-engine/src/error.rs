@@ -1,8 +1,10 @@
 //! Why a run or a refresh failed, as types: the scheduler decides whether to retry from the
 //! variant ([`RunError::is_transient`]), never from the wording of a message.
 
+use datafusion::error::DataFusionError;
 use oc_extract::ExtractError;
 use oc_lake::LakeError;
+use oc_sql::SqlError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -36,9 +38,11 @@ pub enum RunError {
     /// The checks themselves could not run.
     #[error("could not run the checks: {0}")]
     Checks(String),
-    /// Planning or running the pipeline's SQL failed.
-    #[error("{0}")]
-    Sql(String),
+    /// Planning or running SQL on the lake failed: planning (wrong SQL, a missing column)
+    /// fails the same way again; reading (storage) may pass. Decided where the error is met,
+    /// from DataFusion's kind of error ([`RunError::sql`]).
+    #[error("{message}")]
+    Sql { message: String, transient: bool },
     /// The lake refused or failed: a lock held by another run, schema drift, storage errors.
     #[error("{0}")]
     Lake(#[from] LakeError),
@@ -62,21 +66,57 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// A DataFusion error met while doing `what` (`what` is said first).
+    pub fn sql(what: impl std::fmt::Display, e: &DataFusionError) -> RunError {
+        RunError::Sql {
+            message: format!("{what}{e}"),
+            transient: datafusion_transient(e),
+        }
+    }
+
+    /// The same SQL error, with what likely caused it said after.
+    pub fn then(mut self, cause: &str) -> RunError {
+        if let RunError::Sql { message, .. } = &mut self {
+            message.push_str(cause);
+        }
+        self
+    }
+
+    /// An error of the lake's SQL session (loading tables, registering them).
+    pub fn session(e: SqlError) -> RunError {
+        let transient = match &e {
+            SqlError::DataFusion(d) => datafusion_transient(d),
+            SqlError::Lake(l) => lake_transient(l),
+            SqlError::Shape(_) | SqlError::Other(_) => false,
+        };
+        RunError::Sql {
+            message: e.to_string(),
+            transient,
+        }
+    }
+
+    /// SQL the pipeline or the project wrote that cannot be planned.
+    pub fn sql_plan(message: String) -> RunError {
+        RunError::Sql {
+            message,
+            transient: false,
+        }
+    }
+
     /// A failure that may pass if the run is tried again: a source unreachable, a table locked
     /// by another refresh, a storage error (which may surface while SQL reads the lake). Bad
     /// data (rejects, failed checks, schema drift) would fail the same way again.
     pub fn is_transient(&self) -> bool {
         match self {
-            RunError::Rejects { .. } | RunError::ChecksFailed(_) => false,
+            RunError::Rejects { .. } | RunError::ChecksFailed(_) | RunError::Spec(_) => false,
+            RunError::Sql { transient, .. } => *transient,
             RunError::Lake(e) | RunError::Record { source: e, .. } => lake_transient(e),
             RunError::NotRecorded { run, source } => {
                 run.as_ref().is_none_or(|r| r.is_transient()) && lake_transient(source)
             }
-            RunError::Spec(_)
-            | RunError::Fetch(_)
+            RunError::Fetch(_)
             | RunError::Source(_)
             | RunError::Checks(_)
-            | RunError::Sql(_)
             | RunError::Reader(_) => true,
         }
     }
@@ -84,6 +124,18 @@ impl RunError {
 
 fn lake_transient(e: &LakeError) -> bool {
     !matches!(e, LakeError::SchemaDrift { .. })
+}
+
+/// Storage and resources may come back; a query that does not plan or types that do not fit
+/// will not.
+fn datafusion_transient(e: &DataFusionError) -> bool {
+    matches!(
+        e.find_root(),
+        DataFusionError::ObjectStore(_)
+            | DataFusionError::IoError(_)
+            | DataFusionError::ResourcesExhausted(_)
+            | DataFusionError::External(_)
+    )
 }
 
 /// Why a refresh or `opencoll test` could not start.
@@ -128,6 +180,14 @@ mod tests {
             message: "source unreadable".into(),
         });
         assert!(!drift.is_transient());
+        // SQL: a query that does not plan fails again, a storage error may pass
+        let plan = DataFusionError::Plan("no column `montant` (storage unreachable)".into());
+        assert!(!RunError::sql("view x: ", &plan).is_transient());
+        let io = DataFusionError::IoError(std::io::Error::other("no column"));
+        assert!(RunError::sql("view x: ", &io).is_transient());
+        let wrapped = DataFusionError::Context("reading".into(), Box::new(io));
+        assert!(RunError::sql("", &wrapped).is_transient());
+        assert!(!RunError::Spec("a source could not be fetched".into()).is_transient());
         let rejects = RunError::Rejects {
             count: 3,
             max: 0,

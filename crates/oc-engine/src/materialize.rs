@@ -167,17 +167,25 @@ pub async fn materialize(
     observer: &Arc<dyn Observer>,
 ) -> Result<RefreshSummary, RefreshError> {
     let mut summary = RefreshSummary::default();
+    // The lake as the previous views left it: loaded once, again only after a view was
+    // written (a refresh where nothing changed loads it once).
+    let mut loaded = None;
     for view in ordered(project) {
         if !selection.contains(&view.name) {
             continue;
         }
-        // The lake as the previous views left it.
-        let tables = LakeTables::load_all(lake).await?;
-        let ctx = tables.context()?;
-        let (_, broken) = register_views(&ctx, &project.views).await?;
+        if loaded.is_none() {
+            let tables = LakeTables::load_all(lake).await?;
+            let ctx = tables.context()?;
+            let (_, broken) = register_views(&ctx, &project.views).await?;
+            loaded = Some((tables, ctx, broken));
+        }
+        let Some((tables, ctx, broken)) = loaded.as_ref() else {
+            continue;
+        };
         // The lake tables it reads with their versions (a materialized view counts as the
         // table it is).
-        let walk = reads(&ctx, project, view);
+        let walk = reads(ctx, project, view);
         let deps: BTreeMap<String, u64> = walk
             .reached
             .iter()
@@ -208,9 +216,10 @@ pub async fn materialize(
         observer.on(Event::Started {
             pipeline: &view.name,
         });
-        let report = run(project, lake, &ctx, view, deps, &definition, opts, &broken).await;
+        let report = run(project, lake, ctx, view, deps, &definition, opts, broken).await;
         observer.on(Event::Finished { report: &report });
         summary.runs.push(report);
+        loaded = None;
     }
     Ok(summary)
 }
@@ -290,14 +299,14 @@ async fn compute(
     run_id: &str,
     broken: &[(ViewDef, String)],
 ) -> Result<(u64, u64), RunError> {
-    let sql_err = |e: &dyn std::fmt::Display| {
+    let sql_err = |e: &datafusion::error::DataFusionError| {
         // A view it reads that could not be created is the likelier cause: say so.
         let because = broken
             .iter()
             .filter(|(b, _)| view.sql.contains(&b.name))
             .map(|(b, why)| format!("; view {} is unavailable: {why}", b.name))
             .collect::<String>();
-        RunError::Sql(format!("{}: {e}{because}", view.path.display()))
+        RunError::sql(format!("{}: ", view.path.display()), e).then(&because)
     };
     let df = ctx
         .sql_with_options(&view.sql, read_only())

@@ -300,15 +300,13 @@ async fn execute(
         None => Arc::new(
             LakeTables::load(lake, reads.iter().map(String::as_str))
                 .await
-                .map_err(|e| RunError::Sql(e.to_string()))?,
+                .map_err(RunError::session)?,
         ),
     };
     let (mut files, failed) = match &opts.sources {
         Some(s) => (s.files.clone(), s.failed.clone()),
         None => {
-            let queried = crate::vars::resolve(p, &tables)
-                .await
-                .map_err(RunError::Spec)?;
+            let queried = crate::vars::resolve(p, &tables).await?;
             let mut f = expand_sources(p, root, &queried);
             let failed = crate::fetch::materialize(root, &mut f, p.source.fetch.as_ref()).await;
             (f, failed)
@@ -563,10 +561,10 @@ async fn write_output(
 ) -> Result<TableWrite, RunError> {
     let p = &pf.pipeline;
     let name = p.name.value.as_str();
-    let sql = |e: &dyn std::fmt::Display| RunError::Sql(e.to_string());
+    let sql = |e: &datafusion::error::DataFusionError| RunError::sql("", e);
     let (schema, mut stream): (SchemaRef, datafusion::execution::SendableRecordBatchStream) =
         if plan.needs_sql {
-            let ctx = tables.context().map_err(|e| sql(&e))?;
+            let ctx = tables.context().map_err(RunError::session)?;
             let input = StreamingTable::try_new(
                 plan.input_schema.clone(),
                 vec![Arc::new(ChannelStream::new(plan.input_schema.clone(), rx))],
@@ -575,7 +573,7 @@ async fn write_output(
             let df = plan_output(&ctx, pf, Arc::new(input))
                 .await
                 .map_err(|(site, e)| {
-                    RunError::Sql(format!("{}: {}: {e}", pf.path.display(), site.what))
+                    RunError::sql_plan(format!("{}: {}: {e}", pf.path.display(), site.what))
                 })?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             (schema, df.execute_stream().await.map_err(|e| sql(&e))?)

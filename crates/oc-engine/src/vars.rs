@@ -12,33 +12,40 @@ use indexmap::IndexMap;
 use oc_spec::Pipeline;
 use oc_sql::session::LakeTables;
 
+use crate::RunError;
+
 /// More values than this is a mistake in the query (a missing WHERE), not a set of pages.
 pub const MAX_VALUES: usize = 100_000;
 
 /// The values of each queried var, in the query's order, without duplicates and NULLs.
+/// A query that fails is a SQL error (a storage error may pass); values that cannot be
+/// used are the pipeline's (they would be the same again).
 pub async fn resolve(
     p: &Pipeline,
     tables: &LakeTables,
-) -> Result<IndexMap<String, Vec<String>>, String> {
+) -> Result<IndexMap<String, Vec<String>>, RunError> {
     let mut out = IndexMap::new();
     let queries: Vec<_> = p.var_queries().collect();
     if queries.is_empty() {
         return Ok(out);
     }
-    let ctx = tables.context().map_err(|e| e.to_string())?;
+    let ctx = tables.context().map_err(RunError::session)?;
     for (name, sql) in queries {
-        let fail = |msg: String| format!("source.vars.{name}: {msg}");
+        let fail = |msg: String| RunError::Spec(format!("source.vars.{name}: {msg}"));
+        let query = |e: datafusion::error::DataFusionError| {
+            RunError::sql(format!("source.vars.{name}: "), &e)
+        };
         let df = ctx
             .sql_with_options(&sql.value, oc_sql::session::read_only())
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(query)?;
         let width = df.schema().fields().len();
         if width != 1 {
             return Err(fail(format!(
                 "the query returns {width} columns; it must return one (the values)"
             )));
         }
-        let batches = df.collect().await.map_err(|e| fail(e.to_string()))?;
+        let batches = df.collect().await.map_err(query)?;
         let mut values = Vec::new();
         let mut seen = HashSet::new();
         for b in &batches {
