@@ -8,6 +8,7 @@ mod html_cmd;
 mod infer_cmd;
 mod output;
 mod pdf_cmd;
+mod publish_cmd;
 mod schema_cmd;
 mod shell;
 
@@ -99,6 +100,10 @@ enum Command {
         /// deleted; each call goes one release further back)
         #[arg(long)]
         rollback: bool,
+        /// One JSON object per event on standard output (started, progress, written,
+        /// published or failed), for schedulers
+        #[arg(long, conflicts_with = "rollback")]
+        json: bool,
     },
     /// Bring a table back to an earlier version, as a new version (recorded in _ops.runs)
     Restore {
@@ -706,19 +711,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("{verb} {total} file(s) in all");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Publish { release, .. } => {
+        Command::Publish { release, json, .. } => {
             let lake = open_lake()?;
             let session = oc_sql::LakeSession::open(&lake, &project.views).await?;
             warn_broken(&session);
-            let r = oc_engine::publish::publish(&project, &lake, &session, release).await?;
-            for (ds, rows) in &r.datasets {
-                println!("published {ds}: {rows} rows");
-            }
-            println!(
-                "release {} in {} (latest.json updated)",
-                r.name,
-                r.dir.display()
-            );
+            publish_cmd::run(&project, &lake, &session, release, json).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan {
@@ -935,7 +932,7 @@ impl Printer {
     }
 }
 
-fn style(template: &str) -> indicatif::ProgressStyle {
+pub(crate) fn style(template: &str) -> indicatif::ProgressStyle {
     indicatif::ProgressStyle::with_template(template)
         .expect("template")
         .progress_chars("=> ")

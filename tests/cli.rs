@@ -499,6 +499,52 @@ fn refresh_progress_bars_with_bytes_and_time_left_at_a_terminal() {
         assert_eq!(v["bytes_total"], csv.len() as u64, "{v}");
         assert!(v["bytes_read"].as_u64().unwrap() <= csv.len() as u64, "{v}");
     }
+
+    // A publish of the table: at a terminal a bar of the rows written out of the table's
+    // rows, with the time left; the line of each dataset with its rows and size.
+    let catalog = std::fs::read_to_string(p.path().join("catalog.yaml")).unwrap();
+    p.write(
+        "catalog.yaml",
+        format!("{catalog}datasets:\n  ref.big: {{ publish: true }}\n"),
+    );
+    let out = Command::new(common::python_with_duckdb())
+        .arg(common::repo().join("tests/fixtures/tty/run.py"))
+        .arg(env!("CARGO_BIN_EXE_opencoll"))
+        .arg("--project")
+        .arg(p.path())
+        .args(["publish", "--release", "r1"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("/1500000 rows") && text.contains("ETA"),
+        "{text}"
+    );
+    assert!(text.contains("published ref.big: 1500000 rows ("), "{text}");
+    // --json: started with the rows to write, progress, written, then the release
+    let json = p.ok(&["publish", "--release", "r2", "--json"]);
+    let events: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"started"), "{json}");
+    assert_eq!(events[0]["rows_total"], 1_500_000, "{json}");
+    assert_eq!(
+        &kinds[kinds.len() - 2..],
+        ["written", "published"],
+        "{json}"
+    );
+    let written = &events[events.len() - 2];
+    assert_eq!(written["rows"], 1_500_000, "{json}");
+    assert!(written["bytes"].as_u64().unwrap() > 1000, "{json}");
+    for e in events.iter().filter(|e| e["event"] == "progress") {
+        assert!(e["rows_written"].as_u64().unwrap() <= 1_500_000, "{e}");
+    }
 }
 
 #[test]

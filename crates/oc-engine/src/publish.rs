@@ -4,11 +4,12 @@
 //! and renamed into place, and `latest.json` is replaced last: readers never see a partial one.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::datatypes::DataType;
 use datafusion::common::TableReference;
 use datafusion::config::TableParquetOptions;
-use datafusion::dataframe::DataFrameWriteOptions;
 use oc_lake::Lake;
 use oc_spec::Project;
 use oc_sql::LakeSession;
@@ -53,6 +54,32 @@ pub struct Release {
     pub name: String,
     pub dir: PathBuf,
     pub datasets: Vec<(String, u64)>,
+}
+
+/// What a publish reports as it goes: the CLI draws a bar per dataset from it, `--json`
+/// prints it for schedulers.
+#[derive(Debug, Clone, Copy)]
+pub enum PublishEvent<'a> {
+    /// A dataset starts, with its rows when known beforehand (a table's, not a view's).
+    Started { dataset: &'a str, rows: Option<u64> },
+    /// Rows written so far, about twice a second.
+    Progress { dataset: &'a str, rows: u64 },
+    /// A dataset is written in the (not yet visible) release.
+    Written {
+        dataset: &'a str,
+        rows: u64,
+        bytes: u64,
+        seconds: f64,
+    },
+}
+
+pub trait PublishObserver: Send + Sync {
+    fn on(&self, event: PublishEvent<'_>);
+}
+
+/// For callers that draw nothing.
+impl PublishObserver for () {
+    fn on(&self, _: PublishEvent<'_>) {}
 }
 
 fn frictionless_type(t: &DataType) -> &'static str {
@@ -114,6 +141,7 @@ pub async fn publish(
     lake: &Lake,
     session: &LakeSession,
     release: Option<String>,
+    observer: &dyn PublishObserver,
 ) -> Result<Release, PublishError> {
     let root = published_root(project);
     let name = release.unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%dT%H%M%SZ").to_string());
@@ -145,7 +173,7 @@ pub async fn publish(
     let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io(tmp.display()))?;
-    let result = write_release(project, lake, session, &selected, &tmp, &name).await;
+    let result = write_release(project, lake, session, &selected, &tmp, &name, observer).await;
     let datasets = match result {
         Ok(d) => d,
         Err(e) => {
@@ -239,6 +267,7 @@ async fn write_release(
     selected: &[(&String, &oc_spec::DatasetDoc)],
     tmp: &Path,
     release: &str,
+    observer: &dyn PublishObserver,
 ) -> Result<Vec<(String, u64)>, PublishError> {
     let mut entries = Vec::new();
     let mut counts = Vec::new();
@@ -268,19 +297,54 @@ async fn write_release(
         std::fs::create_dir_all(&out).map_err(io(out.display()))?;
         let mut opts = TableParquetOptions::default();
         opts.global.compression = Some("zstd(3)".into());
-        df.write_parquet(
-            &format!("{}/", out.display()),
-            DataFrameWriteOptions::new().with_partition_by(partition_by.clone()),
-            Some(opts),
-        )
-        .await
-        .map_err(|e| sql(ds, e))?;
-
-        let rows = scalar_strings(session, &format!("SELECT count(*) FROM {ds}"))
-            .await
-            .first()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0u64);
+        // a table's rows are known from its statistics; a view's only once computed
+        let total = if session.tables.contains(ds) {
+            scalar_strings(session, &format!("SELECT count(*) FROM {ds}"))
+                .await
+                .first()
+                .and_then(|s| s.parse().ok())
+        } else {
+            None
+        };
+        observer.on(PublishEvent::Started {
+            dataset: ds,
+            rows: total,
+        });
+        let clock = std::time::Instant::now();
+        let written = Arc::new(AtomicU64::new(0));
+        let dir = format!("{}/", out.display());
+        let write = oc_sql::progress::write_parquet_counted(
+            df,
+            &dir,
+            partition_by.clone(),
+            opts,
+            written.clone(),
+        );
+        tokio::pin!(write);
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                done = &mut write => {
+                    done.map_err(|e| sql(ds, e))?;
+                    break;
+                }
+                _ = tick.tick() => observer.on(PublishEvent::Progress {
+                    dataset: ds,
+                    rows: written.load(Ordering::Relaxed),
+                }),
+            }
+        }
+        let rows = written.load(Ordering::Relaxed);
+        observer.on(PublishEvent::Written {
+            dataset: ds,
+            rows,
+            bytes: files_under(&out)
+                .iter()
+                .filter_map(|f| f.metadata().ok())
+                .map(|m| m.len())
+                .sum(),
+            seconds: clock.elapsed().as_secs_f64(),
+        });
         let mut vintages = serde_json::Map::new();
         for col in
             schema.fields().iter().map(|f| f.name()).filter(|n| {

@@ -3,6 +3,7 @@
 
 pub mod codes;
 pub mod ops;
+pub mod progress;
 mod scan_predicates;
 pub mod session;
 pub mod shape;
