@@ -35,7 +35,15 @@ pub(super) fn sample(req: &Request, draft: &mut Draft) -> Result<Sample, Extract
     let mut stats: Vec<ColumnStats> = Vec::new();
     let mut rows = 0u64;
     let enc = dialect.encoding;
+    let titles = dialect.title_lines;
     crate::input::with_reader(&req.path, shown, None, None, |r| {
+        // (as the reader's skip_rows: whole lines)
+        let mut line = Vec::new();
+        for _ in 0..titles {
+            line.clear();
+            std::io::BufRead::read_until(r, b'\n', &mut line)
+                .map_err(|e| err(None, e.to_string()))?;
+        }
         let mut csv = csv::ReaderBuilder::new()
             .delimiter(dialect.delimiter)
             .has_headers(false)
@@ -47,7 +55,7 @@ pub(super) fn sample(req: &Request, draft: &mut Draft) -> Result<Sample, Extract
             .map_err(|e| err(None, e.to_string()))?
         {
             let first = headers.is_empty();
-            let line = if first { 1 } else { rows + 2 };
+            let line = titles as u64 + if first { 1 } else { rows + 2 };
             let cell = |i: usize, f: &[u8]| -> Result<String, ExtractError> {
                 let f = if i == 0 && first {
                     f.strip_prefix(crate::encoding::UTF8_BOM).unwrap_or(f)
@@ -82,6 +90,9 @@ pub(super) fn sample(req: &Request, draft: &mut Draft) -> Result<Sample, Extract
         d => (d as char).to_string(),
     };
     draft.option("delimiter", Opt::Text(delim), None);
+    if titles > 0 {
+        draft.option("skip_rows", Opt::Number(titles), None);
+    }
     let notes = (!dialect.notes.is_empty()).then(|| dialect.notes.join("; "));
     draft.option("encoding", Opt::Word(dialect.encoding.name()), notes);
     Ok(Sample {

@@ -384,6 +384,23 @@ mod tests {
     }
 
     #[test]
+    fn an_export_with_title_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let req = request(
+            dir.path(),
+            "pop.csv",
+            "Populations légales 2013\n\nDEPCOM;PMUN13\n97101;57960\n97102;5114\n".as_bytes(),
+        );
+        let yaml = infer(&req).unwrap();
+        assert!(yaml.contains("    skip_rows: 2\n"), "{yaml}");
+        assert!(
+            yaml.contains(r#"depcom: { from: "DEPCOM", type: "code", width: 5 }"#),
+            "{yaml}"
+        );
+        assert!(yaml.contains("from 2 rows"), "{yaml}");
+    }
+
+    #[test]
     fn a_workbook_title_block_and_a_report_table() {
         let dir = tempfile::tempdir().unwrap();
         let book = std::fs::read(
