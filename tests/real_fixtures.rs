@@ -375,69 +375,63 @@ fn infer_writes_a_pipeline_that_loads_every_real_file_without_a_reject() {
             .position(|f| f.ends_with(name))
             .unwrap_or_else(|| panic!("no {name}"))
     };
-    // what the inference chose on files whose traps are known (DOMAIN.md, MANIFEST.md)
-    let cog = at("France2017.txt");
-    assert_eq!(
-        p.value(&format!(
-            "SELECT nccenr FROM raw.t{cog} WHERE dep = '51' AND com = '410'"
-        )),
-        "Œuilly"
-    );
-    let ofgl = at("ofgl-base-communes_2024_dep971.csv");
-    assert_eq!(
-        p.value(&format!(
-            "SELECT arrow_typeof(montant) FROM raw.t{ofgl} LIMIT 1"
-        )),
-        "\"Decimal128(18, 2)\""
-    );
-    assert_eq!(
-        p.value(&format!(
-            "SELECT code_insee_2024_commune FROM raw.t{ofgl} ORDER BY 1 LIMIT 1"
-        )),
-        "97101"
-    );
-    // the DGCL's EPCI workbook: 34 941 member rows, SIRENs stored as numbers read as codes
-    let epcicom = at("epcicom2023.xlsx");
-    assert_eq!(
-        p.value(&format!("SELECT count(*) FROM raw.t{epcicom}")),
-        "34941"
-    );
-    assert_eq!(
-        p.value(&format!(
-            "SELECT count(DISTINCT siren) || ' ' || min(length(siren_membre)) || ' ' || max(length(siren_membre)) FROM raw.t{epcicom}"
-        )),
-        "1255 9 9"
-    );
-    // a workbook whose first sheet is a title block: the data sheet is chosen
-    let dotations = at("projets_dotations_investissement_2019.xlsx");
-    assert_eq!(
-        p.value(&format!("SELECT count(*) FROM raw.t{dotations}")),
-        "24811"
-    );
-    // a DGFiP fiche (Orléans 2013, windows-1252 without a declaration): the table under the
-    // title rows, French numbers, the section rows kept as a column
-    let fiche = at("commune_2013_account.html");
+    // what the inference chose on files whose traps are known (DOMAIN.md, MANIFEST.md); `{t}`
+    // is the file's table
     let label = "communes_de_plus_de_100_000_hab_appartenant_a_un_groupement_fiscalise_fpu";
-    assert_eq!(
-        p.value(&format!(
-            "SELECT section || ' | ' || en_milliers_d_euros || ' | ' || euros_par_habitant FROM raw.t{fiche} WHERE {label} LIKE 'TOTAL DES PRODUITS DE FONCTIONNEMENT%'"
-        )),
-        "OPERATIONS DE FONCTIONNEMENT | 180447 | 1531"
-    );
-    assert_eq!(
-        p.value(&format!(
-            "SELECT CAST(moyenne_de_la_strate_2 AS VARCHAR) FROM raw.t{fiche} WHERE {label} LIKE 'dont : Impôts Locaux%'"
-        )),
-        "40.86"
-    );
-    // the COG package's EPCI file: one row per EPCI, its code a 9-digit code
-    let epci = at("decoupage-administratif-6.0.0/epci.json");
-    assert_eq!(
-        p.value(&format!(
-            "SELECT count(*) || ' ' || min(length(code)) || ' ' || max(length(code)) || ' ' || min(code) FROM raw.t{epci}"
-        )),
-        "1255 9 9 200000172"
-    );
+    for (file, query, expected) in [
+        // the COG 2017 in windows-1252: Œ is 0x8C there (not in ISO-8859-1)
+        (
+            "France2017.txt",
+            "SELECT nccenr FROM {t} WHERE dep = '51' AND com = '410'",
+            "Œuilly",
+        ),
+        // amounts written as binary floats: cents, exact; codes keep their zeros
+        (
+            "ofgl-base-communes_2024_dep971.csv",
+            "SELECT arrow_typeof(montant) FROM {t} LIMIT 1",
+            "\"Decimal128(18, 2)\"",
+        ),
+        (
+            "ofgl-base-communes_2024_dep971.csv",
+            "SELECT code_insee_2024_commune FROM {t} ORDER BY 1 LIMIT 1",
+            "97101",
+        ),
+        // the DGCL's EPCI workbook: 34 941 member rows, SIRENs stored as numbers read as codes
+        ("epcicom2023.xlsx", "SELECT count(*) FROM {t}", "34941"),
+        (
+            "epcicom2023.xlsx",
+            "SELECT count(DISTINCT siren) || ' ' || min(length(siren_membre)) || ' ' || max(length(siren_membre)) FROM {t}",
+            "1255 9 9",
+        ),
+        // a workbook whose first sheet is a title block: the data sheet is chosen
+        (
+            "projets_dotations_investissement_2019.xlsx",
+            "SELECT count(*) FROM {t}",
+            "24811",
+        ),
+        // a DGFiP fiche (Orléans 2013, windows-1252 without a declaration): the table under
+        // the title rows, French numbers, the section rows kept as a column
+        (
+            "commune_2013_account.html",
+            "SELECT section || ' | ' || en_milliers_d_euros || ' | ' || euros_par_habitant FROM {t} WHERE {label} LIKE 'TOTAL DES PRODUITS DE FONCTIONNEMENT%'",
+            "OPERATIONS DE FONCTIONNEMENT | 180447 | 1531",
+        ),
+        (
+            "commune_2013_account.html",
+            "SELECT CAST(moyenne_de_la_strate_2 AS VARCHAR) FROM {t} WHERE {label} LIKE 'dont : Impôts Locaux%'",
+            "40.86",
+        ),
+        // the COG package's EPCI file: one row per EPCI, its code a 9-digit code
+        (
+            "decoupage-administratif-6.0.0/epci.json",
+            "SELECT count(*) || ' ' || min(length(code)) || ' ' || max(length(code)) || ' ' || min(code) FROM {t}",
+            "1255 9 9 200000172",
+        ),
+    ] {
+        let t = format!("raw.t{}", at(file));
+        let sql = query.replace("{t}", &t).replace("{label}", label);
+        assert_eq!(p.value(&sql), expected, "{file}: {sql}");
+    }
 }
 
 /// Issue 20: the real files of `../shared`, damaged (bytes flipped, or cut short) with a fixed

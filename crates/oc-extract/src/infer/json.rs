@@ -28,14 +28,19 @@ const MAX_DEPTH: usize = 3;
 /// More distinct fields than this are not columns (keys that are ids, say).
 const MAX_FIELDS: usize = 2_000;
 
+/// `a.b`: a field's dotted path, as `from:` and `records:` write it.
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
 fn fields_of(v: &Value, prefix: &str, depth: usize, shape: &mut Shape) {
     let Value::Object(m) = v else { return };
     for (k, x) in m {
-        let path = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
+        let path = join(prefix, k);
         match x {
             Value::Object(_) if depth < MAX_DEPTH => fields_of(x, &path, depth + 1, shape),
             Value::Array(a) if a.iter().any(Value::is_object) => {
@@ -62,11 +67,7 @@ fn records_path(v: &Value) -> Option<String> {
         for (path, v) in level {
             let Value::Object(m) = v else { continue };
             for (k, x) in m {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
+                let p = join(&path, k);
                 match x {
                     Value::Array(a)
                         if a.iter().any(Value::is_object)
