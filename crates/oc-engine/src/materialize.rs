@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use futures::StreamExt;
 use oc_lake::{Lake, SchemaChange, TableWrite, WriteMode};
 use oc_spec::Project;
 use oc_spec::project::ViewDef;
@@ -313,7 +312,7 @@ async fn compute(
         .await
         .map_err(|e| sql_err(&e))?;
     let mut stream = df.execute_stream().await.map_err(|e| sql_err(&e))?;
-    let mut writer = TableWrite::begin(
+    let writer = TableWrite::begin(
         lake,
         &view.name,
         stream.schema(),
@@ -323,20 +322,7 @@ async fn compute(
     )
     .await?
     .with_cluster_by(cluster_by(project, view))?;
-    while let Some(batch) = stream.next().await {
-        match batch {
-            Ok(b) => {
-                if let Err(e) = writer.write(b).await {
-                    writer.abort();
-                    return Err(e.into());
-                }
-            }
-            Err(e) => {
-                writer.abort();
-                return Err(sql_err(&e));
-            }
-        }
-    }
+    let writer = crate::run::write_all(writer, &mut stream, sql_err).await?;
     let rows = writer.rows();
     let meta = HashMap::from([
         (

@@ -595,21 +595,27 @@ async fn write_output(
         oc_spec::OnSchemaChange::Fail => oc_lake::SchemaChange::Fail,
         oc_spec::OnSchemaChange::Evolve => oc_lake::SchemaChange::Evolve,
     };
-    let mut writer = TableWrite::begin(lake, name, schema, &p.target.partition_by, mode, on_change)
+    let writer = TableWrite::begin(lake, name, schema, &p.target.partition_by, mode, on_change)
         .await?
         .with_cluster_by(&p.target.cluster_by)?;
+    write_all(writer, &mut stream, sql).await
+}
+
+/// Streams every batch into the new version; on an error the version is abandoned (nothing
+/// committed) and the error returned, a query's through `sql`.
+pub(crate) async fn write_all(
+    mut writer: TableWrite,
+    stream: &mut datafusion::execution::SendableRecordBatchStream,
+    sql: impl Fn(&datafusion::error::DataFusionError) -> RunError,
+) -> Result<TableWrite, RunError> {
     while let Some(batch) = stream.next().await {
-        match batch {
-            Ok(b) => {
-                if let Err(e) = writer.write(b).await {
-                    writer.abort();
-                    return Err(e.into());
-                }
-            }
-            Err(e) => {
-                writer.abort();
-                return Err(sql(&e));
-            }
+        let written = match batch {
+            Ok(b) => writer.write(b).await.map_err(RunError::from),
+            Err(e) => Err(sql(&e)),
+        };
+        if let Err(e) = written {
+            writer.abort();
+            return Err(e);
         }
     }
     Ok(writer)
