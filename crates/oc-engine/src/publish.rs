@@ -297,7 +297,8 @@ async fn write_release(
         std::fs::create_dir_all(&out).map_err(io(out.display()))?;
         let mut opts = TableParquetOptions::default();
         opts.global.compression = Some("zstd(3)".into());
-        // a table's rows are known from its statistics; a view's only once computed
+        // a table's rows are counted first (from the Delta log's statistics where it has
+        // them); a view's are known only once computed
         let total = if session.tables.contains(ds) {
             scalar_strings(session, &format!("SELECT count(*) FROM {ds}"))
                 .await

@@ -1,9 +1,9 @@
 //! `opencoll infer FILE`: a first pipeline for a file, written so that it loads that file
 //! without a reject. Each format finds its table and samples every value of every column
 //! (`csv.rs`, `json.rs`, `workbook.rs`, `page.rs`, `pdf.rs`, the last three through the
-//! readers themselves, `sample.rs`); `types.rs` proposes a
-//! type per column from what was seen; the pipeline is then read back through the real
-//! readers, and a column that still rejects a value is kept as text, said so in its comment.
+//! readers themselves, `sample.rs`); `types.rs` proposes a type per column from what was
+//! seen; the pipeline is then read back through the real readers, and a column that still
+//! rejects a value is kept as text, said so in its comment.
 //!
 //! The model (`dialect.rs`, `types.rs`, `layout.rs`, `render.rs`) does no IO.
 
@@ -284,9 +284,11 @@ pub(crate) fn read_with(
 }
 
 /// Reads the file with the proposed pipeline; a column that rejects values becomes text (its
-/// comment says which value and why), until nothing is rejected.
+/// comment says which value and why), until nothing is rejected. (A row is rejected for its
+/// first bad cell, so a column can show its rejects only once the one before it is text: at
+/// most one reading per column.)
 fn check(req: &Request, draft: &mut Draft) -> Result<(), ExtractError> {
-    for _ in 0..4 {
+    for _ in 0..=draft.columns.len() {
         let mut rejects = Rejects::default();
         read_with(req, draft, &mut rejects)?;
         let mut changed = false;
