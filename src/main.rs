@@ -272,7 +272,8 @@ enum Command {
         #[command(subcommand)]
         cmd: pdf_cmd::PdfCommand,
     },
-    /// Write a first pipeline for a CSV file to stdout (dialect and column types from the file)
+    /// Write a first pipeline for a file to stdout (an export, JSON, a workbook, a web page or a
+    /// PDF table): its layout and a type per column, read from the file
     Infer(infer_cmd::InferArgs),
     /// Print the JSON Schema of a pipeline file or of catalog.yaml (for editors)
     Schema {
