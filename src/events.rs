@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 pub struct JsonLines;
 
-fn emit(mut v: Value) {
+/// Prints one event with its time (`at`); `publish --json` prints its events the same way.
+pub(crate) fn emit(mut v: Value) {
     v["at"] = Value::String(chrono::Utc::now().to_rfc3339());
     println!("{v}");
 }

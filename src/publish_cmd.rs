@@ -9,6 +9,8 @@ use anyhow::Result;
 use oc_engine::publish::{PublishEvent, PublishObserver};
 use serde_json::json;
 
+use crate::events::emit;
+
 /// Bars on a terminal, lines elsewhere.
 struct Printer {
     tty: bool,
@@ -58,11 +60,6 @@ impl PublishObserver for Printer {
 /// One JSON object per event (`at` in UTC, RFC 3339); progress at most once a second.
 struct JsonLines {
     last: Mutex<std::time::Instant>,
-}
-
-fn emit(mut v: serde_json::Value) {
-    v["at"] = json!(chrono::Utc::now().to_rfc3339());
-    println!("{v}");
 }
 
 impl PublishObserver for JsonLines {
