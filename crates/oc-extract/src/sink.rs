@@ -76,9 +76,9 @@ pub struct Reject {
 pub trait Sink {
     fn batch(&mut self, batch: RecordBatch) -> Result<(), ExtractError>;
     fn reject(&mut self, reject: Reject) -> Result<(), ExtractError>;
-    /// The header of a report table (workbook sheet, web page table) once its rows are
-    /// joined and every column named, before any row: `opencoll infer` learns the columns
-    /// from it. An error stops the reading.
+    /// The header of a CSV file or of a report table (workbook sheet, web page table) once
+    /// it is decoded, its rows joined and every column named, before any row: `opencoll infer`
+    /// learns the columns from it. An error stops the reading.
     fn header(&mut self, _headers: &[String]) -> Result<(), ExtractError> {
         Ok(())
     }

@@ -113,6 +113,9 @@ pub fn read(
         (0, 0)
     };
 
+    if d.header {
+        sink.header(&headers)?;
+    }
     let layout = Layout::resolve(
         spec,
         file,
