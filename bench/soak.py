@@ -130,7 +130,8 @@ def client(name, ask, stop, tally):
         try:
             tally.answer(kind, ask(sql), time.perf_counter() - t)
         except Exception as e:  # every failure counts, whatever its kind
-            tally.fail(name, e)
+            body = e.read().decode(errors="replace")[:500] if hasattr(e, "read") else ""
+            tally.fail(name, f"{e} {body}".strip())
             time.sleep(0.2)
 
 

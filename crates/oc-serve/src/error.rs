@@ -23,9 +23,13 @@ pub enum ServeError {
     /// Over the per-query memory limit.
     #[error("{0}")]
     Memory(String),
-    /// Planning or running the query failed.
+    /// Planning or running the query failed because of the query (an unknown column, a
+    /// division by zero, a cast that does not apply).
     #[error("{0}")]
     Query(String),
+    /// The server could not read the lake or failed itself: not the client's fault.
+    #[error("{0}")]
+    Server(String),
 }
 
 impl ServeError {
@@ -37,6 +41,7 @@ impl ServeError {
             ServeError::TooComplex(_) => 413,
             ServeError::Memory(_) => 422,
             ServeError::Timeout(_) => 504,
+            ServeError::Server(_) => 500,
         }
     }
 
@@ -49,7 +54,8 @@ impl ServeError {
             ServeError::TooComplex(_) => "54001", // statement_too_complex
             ServeError::Memory(_) => "53200",     // out_of_memory
             ServeError::Timeout(_) => "57014",    // query_canceled
-            ServeError::Query(_) => "XX000",      // internal_error
+            ServeError::Query(_) => "42000",      // syntax_error_or_access_rule_violation
+            ServeError::Server(_) => "XX000",     // internal_error
         }
     }
 
@@ -64,6 +70,13 @@ impl ServeError {
                 Some(s) => ServeError::TooComplex(s.to_string()),
                 None => ServeError::BadRequest(e.find_root().to_string()),
             },
+            root @ (DataFusionError::IoError(_)
+            | DataFusionError::ObjectStore(_)
+            | DataFusionError::ParquetError(_)
+            | DataFusionError::ExecutionJoin(_)
+            | DataFusionError::Internal(_)) => ServeError::Server(format!(
+                "the server failed to answer ({root}): try again; if it goes on, tell the server's administrator"
+            )),
             root => ServeError::Query(root.to_string()),
         }
     }
@@ -88,5 +101,14 @@ mod tests {
         let mem = ServeError::from_datafusion(&DataFusionError::ResourcesExhausted("x".into()));
         assert_eq!((mem.http_status(), mem.sqlstate()), (422, "53200"));
         assert!(mem.to_string().contains("more memory"));
+        let plan = ServeError::from(DataFusionError::Plan("no column x".into()));
+        assert_eq!((plan.http_status(), plan.sqlstate()), (400, "42000"));
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "part-1.parquet");
+        let lost = ServeError::from(DataFusionError::Context(
+            "scan".into(),
+            Box::new(DataFusionError::IoError(io)),
+        ));
+        assert_eq!((lost.http_status(), lost.sqlstate()), (500, "XX000"));
+        assert!(lost.to_string().contains("part-1.parquet"), "{lost}");
     }
 }

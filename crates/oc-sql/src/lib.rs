@@ -5,6 +5,7 @@ pub mod codes;
 pub mod ops;
 pub mod progress;
 mod scan_predicates;
+mod schema;
 pub mod session;
 pub mod shape;
 pub mod udf;
