@@ -10,6 +10,6 @@ mod scatter;
 pub mod store;
 pub mod write;
 
-pub use maintenance::Vacuumed;
+pub use maintenance::{Compacted, Vacuumed};
 pub use store::{Lake, LakeError};
 pub use write::{RUN_ID_KEY, SchemaChange, SchemaDiff, StagedFile, TableWrite, WriteMode};

@@ -1,6 +1,7 @@
 //! Keeping a lake small: `vacuum` removes the files no version within the retention needs —
 //! those replaced by later refreshes, and those a failed or killed run wrote and never
-//! committed — and never a file the current version or a retained one reads.
+//! committed — and never a file the current version or a retained one reads; `compact`
+//! rewrites a table's many small files into few (Delta's OPTIMIZE).
 
 use std::time::Duration;
 
@@ -14,7 +15,37 @@ pub struct Vacuumed {
     pub files: Vec<String>,
 }
 
+/// What `compact` did to one table: how many files it replaced by how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Compacted {
+    pub removed: u64,
+    pub added: u64,
+}
+
 impl Lake {
+    /// Rewrites the small files of `table` into files of up to Delta's target size, in the
+    /// lake's Parquet layout, as a commit that changes no row (`dataChange: false`, Delta's
+    /// OPTIMIZE): readers see the same rows at every version, and the replaced files stay until
+    /// `vacuum`. For tables that grow by appends (the `_ops` tables get one file per run).
+    /// Returns `None` for a table that is not in the lake.
+    pub async fn compact(&self, table: &str) -> Result<Option<Compacted>, LakeError> {
+        let Some(delta) = self.load(table).await? else {
+            return Ok(None);
+        };
+        let err = |source| LakeError::delta(table, source);
+        let schema = delta.snapshot().map_err(err)?.snapshot().arrow_schema();
+        let (_, metrics) = delta
+            .optimize()
+            .with_type(deltalake::operations::optimize::OptimizeType::Compact)
+            .with_writer_properties(crate::write::writer_properties(&schema))
+            .await
+            .map_err(err)?;
+        Ok(Some(Compacted {
+            removed: metrics.num_files_removed,
+            added: metrics.num_files_added,
+        }))
+    }
+
     /// Removes the files of `table` that no version newer than `retain` references (with
     /// `dry_run`, only lists them). Holds the table's lock, so it never runs beside a refresh
     /// of the same table. Returns `None` for a table that is not in the lake.

@@ -251,6 +251,22 @@ pub async fn record_checks(
     append(lake, CHECKS, checks_schema(), vec![batch]).await
 }
 
+/// Every run appends a small file to `_ops.runs` (and to `_ops.checks`, `_ops.rejects`): a
+/// service refreshing every few seconds made thousands, each one more for every query and
+/// every reload of the lake to list and open. Every `COMPACT_EVERY` versions they are
+/// rewritten into one (`Lake::compact`), so a table holds at most that many small files.
+const COMPACT_EVERY: u64 = 50;
+
+async fn compact(lake: &Lake, name: &str) {
+    // Only an optimisation: when it fails (another run's append won the commit), the rows are
+    // all there and the next compaction covers these files.
+    match lake.compact(name).await {
+        Ok(Some(c)) => tracing::debug!("{name}: {} files compacted into {}", c.removed, c.added),
+        Ok(None) => {}
+        Err(e) => tracing::debug!("{name}: compaction skipped: {e}"),
+    }
+}
+
 async fn append(
     lake: &Lake,
     name: &str,
@@ -280,7 +296,12 @@ async fn append(
         }
         .await;
         match result {
-            Ok(_) => return Ok(()),
+            Ok(version) => {
+                if version > 0 && version % COMPACT_EVERY == 0 {
+                    compact(lake, name).await;
+                }
+                return Ok(());
+            }
             Err(e) if attempt < 8 => {
                 attempt += 1;
                 tracing::debug!("append to {name} failed ({e}), retrying");
@@ -333,6 +354,72 @@ mod tests {
         assert_eq!(written.value(0), 7);
         assert!(col("table_version").is_null(0));
         assert_eq!(col("error").as_string::<i32>().value(0), "bad");
+    }
+
+    fn run(id: usize) -> RunRecord {
+        let t = DateTime::from_timestamp_micros(1_700_000_000_000_000 + id as i64).unwrap();
+        RunRecord {
+            run_id: format!("r{id}"),
+            pipeline: "soak.counter".into(),
+            started_at: t,
+            finished_at: t,
+            status: "success".into(),
+            rows_read: id as u64,
+            rows_written: id as u64,
+            rows_rejected: 0,
+            rows_filtered: 0,
+            sources: "[]".into(),
+            source_sha256: "s".into(),
+            definition_sha256: "d".into(),
+            dependencies: "{}".into(),
+            table_version: Some(id as u64),
+            error: None,
+        }
+    }
+
+    /// A scheduled service records a run every few seconds: the runs table keeps few files
+    /// (compacted every 50 versions) and every run recorded.
+    #[tokio::test]
+    async fn the_runs_table_is_compacted_and_keeps_every_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let runs = 120;
+        for i in 0..runs {
+            record_run(&lake, &run(i)).await.unwrap();
+        }
+        let table = lake.load(RUNS).await.unwrap().unwrap();
+        // 120 appends and two compactions: after version 50 (the 51st append) and after
+        // version 100 (the 100th).
+        assert_eq!(table.version(), Some(runs as u64 + 1));
+        let files: Vec<String> = table.get_file_uris().unwrap().collect();
+        // The second compaction's file, then one per append after it.
+        assert_eq!(files.len(), 1 + (runs - 100), "{files:?}");
+        let mut ids = std::collections::BTreeSet::new();
+        for f in &files {
+            let path = url::Url::parse(f)
+                .ok()
+                .and_then(|u| u.to_file_path().ok())
+                .unwrap_or_else(|| f.into());
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(
+                std::fs::File::open(path).unwrap(),
+                1024,
+            )
+            .unwrap();
+            for b in reader {
+                let b = b.unwrap();
+                // (the compacted file holds the strings as views)
+                let col = arrow::compute::cast(
+                    b.column_by_name("run_id").unwrap(),
+                    &arrow::datatypes::DataType::Utf8,
+                )
+                .unwrap();
+                let col = col.as_string::<i32>();
+                ids.extend(col.iter().map(|v| v.unwrap().to_string()));
+            }
+        }
+        let expected: std::collections::BTreeSet<String> =
+            (0..runs).map(|i| format!("r{i}")).collect();
+        assert_eq!(ids, expected);
     }
 
     #[test]
