@@ -347,3 +347,64 @@ fn sqlite_types_and_incremental_cursor() {
     );
     assert_eq!(p.value("SELECT count(*) FROM ref.comptes"), "4");
 }
+
+/// An incremental source appends one file per refresh: after 50 appends the table is
+/// compacted (an OPTIMIZE commit), every row stays, the next refresh sees the table as its
+/// last run left it (skipped: nothing changed), and the cursor survives the compaction (only
+/// the new row is read, not the whole table again).
+#[test]
+fn incremental_appends_are_compacted_and_the_cursor_survives() {
+    let p = Proj::empty(&["ref"]);
+    std::fs::create_dir_all(p.path().join("data")).unwrap();
+    let db = p.path().join("data/comptes.db");
+    let insert = |i: usize| {
+        run_ok(
+            Command::new(common::python_with_duckdb())
+                .arg("-c")
+                .arg("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()")
+                .arg(&db)
+                .arg(format!(
+                    "CREATE TABLE IF NOT EXISTS comptes (code TEXT, siren INTEGER, montant, exercice INTEGER, ouverture TEXT, libelle TEXT, maj TEXT);
+                     INSERT INTO comptes VALUES ('{:05}', NULL, {i}, 2024, NULL, NULL, '2024-01-01T00:00:{:02}.{:03}');",
+                    i + 1000,
+                    i / 1000,
+                    i % 1000
+                )),
+        )
+    };
+    p.write(
+        "pipelines/comptes.yaml",
+        fixture("database/comptes_sqlite.yaml", &[]),
+    );
+    // version 0 (the first, full load), then appends as versions 1 to 50: the 50th is compacted
+    for i in 0..=50 {
+        insert(i);
+        let out = p.ok(&["refresh"]);
+        assert!(
+            out.contains("ok      ref.comptes: 1 read, 1 written, 0 rejected"),
+            "refresh {i}: {out}"
+        );
+    }
+    let log = p.path().join("data/lake/ref/comptes/_delta_log");
+    let optimize = std::fs::read_to_string(log.join(format!("{:020}.json", 51))).unwrap();
+    assert!(
+        optimize.contains("\"operation\":\"OPTIMIZE\""),
+        "{optimize}"
+    );
+    assert_eq!(p.value("SELECT count(*) FROM ref.comptes"), "51");
+    assert_eq!(
+        p.value("SELECT sum(CAST(montant AS BIGINT)) FROM ref.comptes"),
+        (0..=50).sum::<i64>().to_string()
+    );
+    assert!(
+        p.ok(&["refresh"])
+            .contains("skip    ref.comptes: unchanged")
+    );
+    insert(51);
+    let out = p.ok(&["refresh"]);
+    assert!(
+        out.contains("ok      ref.comptes: 1 read, 1 written, 0 rejected"),
+        "{out}"
+    );
+    assert_eq!(p.value("SELECT count(*) FROM ref.comptes"), "52");
+}

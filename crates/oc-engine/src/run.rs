@@ -547,6 +547,14 @@ async fn execute(
     }
     let version = writer.commit(meta).await?;
     report.table_version = Some(version);
+    if appending {
+        // One file per incremental refresh: compacted every so often (the run holds the
+        // table's lock). The run records the compaction's version, the one it left the table
+        // at, so the next refresh does not take the compaction for someone else's change.
+        if let Some(v) = lake.compact_if_due(name, version).await {
+            report.table_version = Some(v);
+        }
+    }
     Ok(())
 }
 

@@ -15,37 +15,96 @@ pub struct Vacuumed {
     pub files: Vec<String>,
 }
 
-/// What `compact` did to one table: how many files it replaced by how many.
+/// What `compact` did to one table: how many files it replaced by how many, and the version
+/// it committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Compacted {
     pub removed: u64,
     pub added: u64,
+    pub version: u64,
 }
+
+/// Tables that grow by appends are compacted every this many versions (`compact_if_due`), so
+/// they hold at most about this many small files. A service refreshing every few seconds made
+/// thousands in `_ops.runs`, one more for every query and every reload to list and open: the
+/// server's memory grew with them (docs/reliability.md, "Soak figures").
+pub const COMPACT_EVERY: u64 = 50;
 
 impl Lake {
     /// Rewrites the small files of `table` into files of up to Delta's target size, in the
     /// lake's Parquet layout, as a commit that changes no row (`dataChange: false`, Delta's
-    /// OPTIMIZE): readers see the same rows at every version, and the replaced files stay until
-    /// `vacuum`. For tables that grow by appends (the `_ops` tables get one file per run).
-    /// Returns `None` for a table that is not in the lake.
+    /// OPTIMIZE, bin-packing): readers see the same rows at every version, and the replaced
+    /// files stay until `vacuum`. The files are streamed, never the table held in memory; a
+    /// compacted file keeps its rows in the order of the files it packs, not in `cluster_by`
+    /// order (the next full refresh clusters again). The values the latest commit carries for
+    /// the next run (an incremental cursor, notes) are carried over, since runs read them from
+    /// the latest commit; its run id is not (no run wrote this version). The caller holds the
+    /// table's lock: two compactions of the same files would both commit (Delta does not see
+    /// removes without data change as conflicts) and the rows would be there twice. `None`
+    /// for a table not in the lake.
     pub async fn compact(&self, table: &str) -> Result<Option<Compacted>, LakeError> {
+        use futures::TryStreamExt;
         let Some(delta) = self.load(table).await? else {
             return Ok(None);
         };
         let err = |source| LakeError::delta(table, source);
+        let latest: Vec<deltalake::kernel::CommitInfo> =
+            delta.history(Some(1)).try_collect().await.map_err(err)?;
+        let carried: Vec<(String, serde_json::Value)> = latest
+            .first()
+            .map(|c| {
+                c.info
+                    .iter()
+                    .filter(|(k, _)| {
+                        k.starts_with("opencoll.")
+                            && k.as_str() != crate::write::RUN_ID_KEY
+                            && k.as_str() != crate::write::COMMIT_ID_KEY
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let schema = delta.snapshot().map_err(err)?.snapshot().arrow_schema();
-        let (_, metrics) = delta
+        let (compacted, metrics) = delta
             .optimize()
             .with_type(deltalake::operations::optimize::OptimizeType::Compact)
             .with_writer_properties(crate::write::writer_properties(&schema))
+            .with_commit_properties(
+                deltalake::kernel::transaction::CommitProperties::default().with_metadata(carried),
+            )
             .await
             .map_err(err)?;
         Ok(Some(Compacted {
             removed: metrics.num_files_removed,
             added: metrics.num_files_added,
+            version: compacted.version().unwrap_or_default(),
         }))
     }
 
+    /// After an append committed as `version`: compacts `table` every `COMPACT_EVERY`
+    /// versions and returns the version the compaction committed. The caller holds the
+    /// table's lock. A failure is logged, not returned: compaction only makes reading cheaper
+    /// (when another writer's commit won, the rows are all there and the next compaction
+    /// covers these files).
+    pub async fn compact_if_due(&self, table: &str, version: u64) -> Option<u64> {
+        if version == 0 || !version.is_multiple_of(COMPACT_EVERY) {
+            return None;
+        }
+        match self.compact(table).await {
+            Ok(Some(c)) => {
+                tracing::debug!("{table}: {} files compacted into {}", c.removed, c.added);
+                Some(c.version)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("{table}: compaction skipped: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Lake {
     /// Removes the files of `table` that no version newer than `retain` references (with
     /// `dry_run`, only lists them). Holds the table's lock, so it never runs beside a refresh
     /// of the same table. Returns `None` for a table that is not in the lake.
@@ -147,5 +206,94 @@ impl Lake {
             .await
             .map_err(err)?;
         Ok(restored.version().unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, Int64Array, RecordBatch};
+    use arrow::datatypes::Int64Type;
+
+    use super::*;
+    use crate::{SchemaChange, TableWrite, WriteMode};
+
+    async fn append(lake: &Lake, values: Vec<i64>, cursor: &str) -> u64 {
+        let batch = RecordBatch::try_from_iter([(
+            "n",
+            Arc::new(Int64Array::from(values)) as arrow::array::ArrayRef,
+        )])
+        .unwrap();
+        let mut w = TableWrite::begin(
+            lake,
+            "t.appended",
+            batch.schema(),
+            &[],
+            WriteMode::Append,
+            SchemaChange::Fail,
+        )
+        .await
+        .unwrap();
+        w.write(batch).await.unwrap();
+        let meta = HashMap::from([
+            ("opencoll.cursor".to_string(), serde_json::json!(cursor)),
+            (crate::RUN_ID_KEY.to_string(), serde_json::json!("run-1")),
+        ]);
+        w.commit(meta).await.unwrap()
+    }
+
+    /// Compaction keeps every row, in the order of the files it packs, and carries the
+    /// incremental cursor of the latest commit (not its run id) to its own commit.
+    #[tokio::test]
+    async fn compaction_keeps_rows_and_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        append(&lake, vec![30, 10], "c1").await;
+        append(&lake, vec![20, 5], "c2").await;
+        let last = append(&lake, vec![25, 1], "c3").await;
+        let c = lake.compact("t.appended").await.unwrap().unwrap();
+        assert_eq!((c.removed, c.added, c.version), (3, 1, last + 1));
+        let cursor = lake
+            .latest_commit_value("t.appended", "opencoll.cursor")
+            .await
+            .unwrap();
+        assert_eq!(cursor, Some(serde_json::json!("c3")));
+        let run = lake
+            .latest_commit_value("t.appended", crate::RUN_ID_KEY)
+            .await
+            .unwrap();
+        assert_eq!(run, None);
+
+        let table = lake.load("t.appended").await.unwrap().unwrap();
+        let files: Vec<String> = table.get_file_uris().unwrap().collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let path = url::Url::parse(&files[0])
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+            .unwrap_or_else(|| files[0].clone().into());
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(
+            std::fs::File::open(path).unwrap(),
+            1024,
+        )
+        .unwrap();
+        let mut values = Vec::new();
+        for b in reader {
+            let b = b.unwrap();
+            let n = b.column(0).as_primitive::<Int64Type>();
+            values.extend((0..n.len()).map(|i| n.value(i)));
+        }
+        values.sort();
+        assert_eq!(values, vec![1, 5, 10, 20, 25, 30]);
+    }
+
+    #[tokio::test]
+    async fn a_missing_table_is_not_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        assert_eq!(lake.compact("t.none").await.unwrap(), None);
+        assert_eq!(lake.compact_if_due("t.none", COMPACT_EVERY).await, None);
+        assert_eq!(lake.compact_if_due("t.none", 7).await, None);
     }
 }

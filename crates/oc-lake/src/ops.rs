@@ -251,22 +251,6 @@ pub async fn record_checks(
     append(lake, CHECKS, checks_schema(), vec![batch]).await
 }
 
-/// Every run appends a small file to `_ops.runs` (and to `_ops.checks`, `_ops.rejects`): a
-/// service refreshing every few seconds made thousands, each one more for every query and
-/// every reload of the lake to list and open. Every `COMPACT_EVERY` versions they are
-/// rewritten into one (`Lake::compact`), so a table holds at most that many small files.
-const COMPACT_EVERY: u64 = 50;
-
-async fn compact(lake: &Lake, name: &str) {
-    // Only an optimisation: when it fails (another run's append won the commit), the rows are
-    // all there and the next compaction covers these files.
-    match lake.compact(name).await {
-        Ok(Some(c)) => tracing::debug!("{name}: {} files compacted into {}", c.removed, c.added),
-        Ok(None) => {}
-        Err(e) => tracing::debug!("{name}: compaction skipped: {e}"),
-    }
-}
-
 async fn append(
     lake: &Lake,
     name: &str,
@@ -297,8 +281,15 @@ async fn append(
         .await;
         match result {
             Ok(version) => {
-                if version > 0 && version % COMPACT_EVERY == 0 {
-                    compact(lake, name).await;
+                // One small file per run: compacted every so often, under the table's lock
+                // (appends take none; two compactions must not overlap). Busy: next time.
+                if version.is_multiple_of(crate::maintenance::COMPACT_EVERY)
+                    && let Ok(lock) = lake
+                        .lock(name, "compaction", std::time::Duration::ZERO)
+                        .await
+                {
+                    lake.compact_if_due(name, version).await;
+                    lock.release().await;
                 }
                 return Ok(());
             }

@@ -23,6 +23,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use crate::cluster::{Clusterer, Group};
 use crate::store::{Lake, LakeError};
 
+pub(crate) use commit::COMMIT_ID_KEY;
 pub use commit::RUN_ID_KEY;
 pub use layout::writer_properties;
 pub use schema::{SchemaChange, SchemaDiff, delta_schema_of, describe, is_widening};

@@ -120,7 +120,8 @@ pub(super) async fn answer(
             let total: usize = batches.iter().map(|b| b.num_rows()).sum();
             let truncated = total > max;
             let batches = if truncated {
-                let all = arrow::compute::concat_batches(&schema, &batches).map_err(internal)?;
+                let all =
+                    arrow::compute::concat_batches(&schema, &batches).map_err(not_encodable)?;
                 vec![all.slice(0, max)]
             } else {
                 batches
@@ -143,7 +144,7 @@ pub(super) async fn answer(
             }
             // The rows are spliced in as arrow-json wrote them: decimals keep their exact
             // digits (29210345.20), which a round trip through f64 would not.
-            let mut out = serde_json::to_vec(&head).map_err(internal)?;
+            let mut out = serde_json::to_vec(&head).map_err(not_encodable)?;
             out.pop(); // the closing brace
             out.extend_from_slice(b",\"rows\":");
             out.extend_from_slice(
@@ -157,40 +158,42 @@ pub(super) async fn answer(
                 .with_header(true)
                 .build(Vec::new());
             for b in &batches {
-                w.write(b).map_err(internal)?;
+                w.write(b).map_err(not_encodable)?;
             }
             if batches.is_empty() {
                 // A header line even without rows.
                 w.write(&RecordBatch::new_empty(schema.clone()))
-                    .map_err(internal)?;
+                    .map_err(not_encodable)?;
             }
             w.into_inner()
         }
         Format::Arrow => {
-            let mut w =
-                arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &schema).map_err(internal)?;
+            let mut w = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &schema)
+                .map_err(not_encodable)?;
             for b in &batches {
-                w.write(b).map_err(internal)?;
+                w.write(b).map_err(not_encodable)?;
             }
-            w.finish().map_err(internal)?;
-            w.into_inner().map_err(internal)?
+            w.finish().map_err(not_encodable)?;
+            w.into_inner().map_err(not_encodable)?
         }
         Format::Parquet => {
             let mut w = parquet::arrow::ArrowWriter::try_new(Vec::new(), schema.clone(), None)
-                .map_err(internal)?;
+                .map_err(not_encodable)?;
             for b in &batches {
-                w.write(b).map_err(internal)?;
+                w.write(b).map_err(not_encodable)?;
             }
-            w.into_inner().map_err(internal)?
+            w.into_inner().map_err(not_encodable)?
         }
     };
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, format.content_type())
         .body(Body::from(body))
-        .map_err(internal)
+        .map_err(not_encodable)
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+/// The rows could not be written in the format asked for (a CSV of nested lists): the
+/// client can ask another format, so it is the request's error (400), not the server's.
+fn not_encodable(e: impl std::fmt::Display) -> ApiError {
     ServeError::Query(e.to_string()).into()
 }
