@@ -283,7 +283,8 @@ async fn append(
             Ok(version) => {
                 // One small file per run: compacted every so often, under the table's lock
                 // (appends take none; two compactions must not overlap). Busy: next time.
-                if version.is_multiple_of(crate::maintenance::COMPACT_EVERY)
+                if version > 0
+                    && version.is_multiple_of(crate::maintenance::COMPACT_EVERY)
                     && let Ok(lock) = lake
                         .lock(name, "compaction", std::time::Duration::ZERO)
                         .await
