@@ -277,20 +277,23 @@ fn postgres_a_million_rows_stream_and_a_lost_connection_commits_nothing() {
     assert_eq!(p.value("SELECT count(*) FROM ref.big"), "1000000");
 }
 
+/// Runs SQL statements on a SQLite file (made if missing), with Python's sqlite3.
+fn sqlite(db: &std::path::Path, statements: &str) -> String {
+    run_ok(
+        Command::new(common::python_with_duckdb())
+            .arg("-c")
+            .arg("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()")
+            .arg(db)
+            .arg(statements),
+    )
+}
+
 #[test]
 fn sqlite_types_and_incremental_cursor() {
     let p = Proj::empty(&["ref"]);
     std::fs::create_dir_all(p.path().join("data")).unwrap();
     let db = p.path().join("data/comptes.db");
-    let sql = |statements: &str| {
-        run_ok(
-            Command::new(common::python_with_duckdb())
-                .arg("-c")
-                .arg("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()")
-                .arg(&db)
-                .arg(statements),
-        )
-    };
+    let sql = |statements: &str| sqlite(&db, statements);
     // codes as text and as an integer (lost zero), an amount as REAL (binary noise) and as
     // text, a date, NULLs
     sql("CREATE TABLE comptes (code TEXT, siren INTEGER, montant, exercice INTEGER, ouverture TEXT, libelle TEXT, maj TEXT);
@@ -358,18 +361,15 @@ fn incremental_appends_are_compacted_and_the_cursor_survives() {
     std::fs::create_dir_all(p.path().join("data")).unwrap();
     let db = p.path().join("data/comptes.db");
     let insert = |i: usize| {
-        run_ok(
-            Command::new(common::python_with_duckdb())
-                .arg("-c")
-                .arg("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()")
-                .arg(&db)
-                .arg(format!(
-                    "CREATE TABLE IF NOT EXISTS comptes (code TEXT, siren INTEGER, montant, exercice INTEGER, ouverture TEXT, libelle TEXT, maj TEXT);
-                     INSERT INTO comptes VALUES ('{:05}', NULL, {i}, 2024, NULL, NULL, '2024-01-01T00:00:{:02}.{:03}');",
-                    i + 1000,
-                    i / 1000,
-                    i % 1000
-                )),
+        sqlite(
+            &db,
+            &format!(
+                "CREATE TABLE IF NOT EXISTS comptes (code TEXT, siren INTEGER, montant, exercice INTEGER, ouverture TEXT, libelle TEXT, maj TEXT);
+                 INSERT INTO comptes VALUES ('{:05}', NULL, {i}, 2024, NULL, NULL, '2024-01-01T00:00:{:02}.{:03}');",
+                i + 1000,
+                i / 1000,
+                i % 1000
+            ),
         )
     };
     p.write(

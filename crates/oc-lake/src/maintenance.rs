@@ -30,6 +30,11 @@ pub struct Compacted {
 /// server's memory grew with them (docs/reliability.md, "Soak figures").
 pub const COMPACT_EVERY: u64 = 50;
 
+/// Whether an append committed as `version` is followed by a compaction.
+pub fn compaction_due(version: u64) -> bool {
+    version > 0 && version.is_multiple_of(COMPACT_EVERY)
+}
+
 impl Lake {
     /// Rewrites the small files of `table` into files of up to Delta's target size, in the
     /// lake's Parquet layout, as a commit that changes no row (`dataChange: false`, Delta's
@@ -87,7 +92,7 @@ impl Lake {
     /// (when another writer's commit won, the rows are all there and the next compaction
     /// covers these files).
     pub async fn compact_if_due(&self, table: &str, version: u64) -> Option<u64> {
-        if version == 0 || !version.is_multiple_of(COMPACT_EVERY) {
+        if !compaction_due(version) {
             return None;
         }
         match self.compact(table).await {
@@ -210,7 +215,7 @@ impl Lake {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::HashMap;
     use std::sync::Arc;
 
@@ -244,6 +249,32 @@ mod tests {
         w.commit(meta).await.unwrap()
     }
 
+    /// Every row of the files `table`'s current version reads, read straight from the Parquet
+    /// files; asserts there are `files` of them.
+    pub(crate) async fn read_active_files(
+        lake: &Lake,
+        table: &str,
+        files: usize,
+    ) -> Vec<RecordBatch> {
+        let delta = lake.load(table).await.unwrap().unwrap();
+        let uris: Vec<String> = delta.get_file_uris().unwrap().collect();
+        assert_eq!(uris.len(), files, "{uris:?}");
+        let mut batches = Vec::new();
+        for f in &uris {
+            let path = url::Url::parse(f)
+                .ok()
+                .and_then(|u| u.to_file_path().ok())
+                .unwrap_or_else(|| f.into());
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(
+                std::fs::File::open(path).unwrap(),
+                1024,
+            )
+            .unwrap();
+            batches.extend(reader.map(Result::unwrap));
+        }
+        batches
+    }
+
     /// Compaction keeps every row, in the order of the files it packs, and carries the
     /// incremental cursor of the latest commit (not its run id) to its own commit.
     #[tokio::test]
@@ -266,21 +297,8 @@ mod tests {
             .unwrap();
         assert_eq!(run, None);
 
-        let table = lake.load("t.appended").await.unwrap().unwrap();
-        let files: Vec<String> = table.get_file_uris().unwrap().collect();
-        assert_eq!(files.len(), 1, "{files:?}");
-        let path = url::Url::parse(&files[0])
-            .ok()
-            .and_then(|u| u.to_file_path().ok())
-            .unwrap_or_else(|| files[0].clone().into());
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(
-            std::fs::File::open(path).unwrap(),
-            1024,
-        )
-        .unwrap();
         let mut values = Vec::new();
-        for b in reader {
-            let b = b.unwrap();
+        for b in read_active_files(&lake, "t.appended", 1).await {
             let n = b.column(0).as_primitive::<Int64Type>();
             values.extend((0..n.len()).map(|i| n.value(i)));
         }
