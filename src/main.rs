@@ -167,6 +167,16 @@ enum Command {
         reload: u64,
         #[arg(long)]
         schedule: bool,
+        /// Also serve the public portal's pages on the HTTP listener (French, no credentials),
+        /// following the project's latest release (`opencoll publish`)
+        #[arg(long, requires = "http")]
+        portal: bool,
+        /// The portal's release, when not the project's: folder or URL holding latest.json
+        #[arg(long, requires = "portal")]
+        portal_release: Option<String>,
+        /// The portal's public address, for the links of the DCAT feed (default http://HTTP)
+        #[arg(long, requires = "portal")]
+        public_url: Option<String>,
         /// Attempts after a transient failure, with exponential backoff
         #[arg(long, default_value_t = 3)]
         retries: u32,
@@ -216,7 +226,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8090")]
         http: std::net::SocketAddr,
         /// Seconds between reads of latest.json (a new release is picked up without restart)
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = PORTAL_POLL_SECS)]
         poll: u64,
         /// The portal's public address, for the links of the DCAT feed (default http://HTTP)
         #[arg(long)]
@@ -425,6 +435,9 @@ fn password() -> Result<()> {
     Ok(())
 }
 
+/// How often a portal reads `latest.json` again, by default.
+const PORTAL_POLL_SECS: u64 = 10;
+
 async fn portal(
     release: String,
     http: std::net::SocketAddr,
@@ -584,13 +597,40 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             max_connections,
             reload,
             schedule,
+            portal,
+            portal_release,
+            public_url,
             retries,
             backoff,
         } => {
             if !schedule && pg.is_none() && http.is_none() {
                 bail!("nothing to serve: pass --pg ADDR and/or --http ADDR, and/or --schedule");
             }
+            // The release is loaded before anything listens: a missing one is said at once.
+            let pages = match (portal, http) {
+                (true, Some(addr)) => {
+                    let release = portal_release.unwrap_or_else(|| {
+                        oc_engine::publish::published_root(&project)
+                            .display()
+                            .to_string()
+                    });
+                    let pages = oc_portal::pages(
+                        &release,
+                        std::time::Duration::from_secs(PORTAL_POLL_SECS),
+                        public_url,
+                        addr,
+                        tls.files().is_some(),
+                    )
+                    .await
+                    .with_context(|| {
+                        format!("the portal cannot read the release at {release}: publish one first (opencoll publish) or give --portal-release")
+                    })?;
+                    Some(pages)
+                }
+                _ => None,
+            };
             let opts = oc_serve::ServeOptions {
+                pages,
                 pg,
                 http,
                 no_auth,

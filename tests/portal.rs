@@ -457,6 +457,75 @@ fn portal_pages_show_the_release_figures_and_survive_bad_input_and_broken_releas
     assert_eq!(get(port, "/carte").status, 200);
 }
 
+/// `opencoll serve --http --portal`: the portal's pages on the API's listener, public while
+/// the API asks for its token, with the figures the same server's `/sql` answers.
+#[test]
+fn serve_mounts_the_portal_pages_beside_the_api() {
+    const TOKEN: &str = "jeton-portail-42";
+    let p = Proj::samples();
+    let tokens = [("OPENCOLL_SERVE_TOKENS", format!("portail:{TOKEN}"))];
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    // No release yet: said at once, with what to do.
+    let out = p.run_env(&tokens, &["serve", "--http", &addr, "--portal"]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("opencoll publish"), "{err}");
+
+    p.ok(&["refresh"]);
+    p.ok(&["publish", "--release", "r1"]);
+    let port = common::free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .arg("--project")
+        .arg(p.path())
+        .args(["serve", "--http", &format!("127.0.0.1:{port}"), "--portal"])
+        .envs(tokens.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("OPENCOLL_SERVE_USERS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server(child);
+    common::wait_port(port);
+
+    let sql = "SELECT epargne_brute FROM finances.fiche WHERE niveau = 'COM' AND code = '2A004' AND exercice = 2024";
+    let auth = ("Authorization", format!("Bearer {TOKEN}"));
+    let refused = common::http(port, "POST", "/sql", &[], sql.as_bytes());
+    assert_eq!(refused.status, 401, "the API still asks for its token");
+    let answer = common::http(
+        port,
+        "POST",
+        "/sql",
+        &[(auth.0, &auth.1), ("Accept", "text/csv")],
+        sql.as_bytes(),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let text = answer.text();
+    let value = text.lines().nth(1).expect("one row");
+    assert_eq!(value, p.value(sql));
+
+    let fiche = get(port, "/commune/2A004");
+    assert_eq!(fiche.status, 200, "pages need no credentials");
+    assert!(
+        fiche.text().contains(&french(value)),
+        "{value} on the fiche"
+    );
+    assert!(fiche.headers.contains("content-security-policy"));
+    assert_eq!(release_of(port), "r1");
+    assert_eq!(get(port, "/carte").status, 200);
+    assert_eq!(get(port, "/health").status, 200);
+    let datasets = common::http(port, "GET", "/datasets", &[(auth.0, &auth.1)], b"");
+    assert_eq!(datasets.status, 200);
+    assert!(
+        datasets.json()["datasets"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+    let missing = get(port, "/pas/une/page");
+    assert_eq!(missing.status, 404);
+    assert!(missing.text().contains("introuvable"), "{}", missing.text());
+}
+
 #[test]
 fn portal_pages_render_in_headless_chromium_without_serious_accessibility_violations() {
     let p = Proj::samples();

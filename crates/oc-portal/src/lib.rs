@@ -72,14 +72,7 @@ pub async fn serve(opts: PortalOptions) -> Result<(), StartError> {
     // Before the (long) load of the release: a bad certificate is said at once.
     let tls = opts.tls.as_ref().map(|f| f.load()).transpose()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let root = ReleaseRoot::open(&opts.release)?;
-    let latest = root.latest().await?;
-    let snapshot = Snapshot::load(&root, latest).await?;
-    tracing::info!(
-        release = %snapshot.latest.release,
-        collectivites = snapshot.c.entities.len(),
-        "release loaded"
-    );
+    let (root, snapshot) = load(&opts.release).await?;
     let listener = tokio::net::TcpListener::bind(opts.http)
         .await
         .map_err(|error| StartError::Bind {
@@ -87,17 +80,8 @@ pub async fn serve(opts: PortalOptions) -> Result<(), StartError> {
             error,
         })?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
-    if addr.ip().is_unspecified() && opts.public_url.is_none() {
-        return Err(StartError::PublicUrl(addr.to_string()));
-    }
-    let portal = Arc::new(Portal {
-        root,
-        current: RwLock::new(Arc::new(snapshot)),
-        public_url: opts
-            .public_url
-            .unwrap_or_else(|| format!("{scheme}://{addr}")),
-    });
-    tokio::spawn(follow(portal.clone(), opts.poll));
+    let public_url = public_url(opts.public_url, addr, tls.is_some())?;
+    let portal = follow_release(root, snapshot, public_url, opts.poll);
     eprintln!(
         "portal on {scheme}://{addr} (release {})",
         portal.snapshot().latest.release
@@ -111,6 +95,58 @@ pub async fn serve(opts: PortalOptions) -> Result<(), StartError> {
     )
     .await
     .map_err(StartError::Serve)
+}
+
+/// The portal's pages as routes for a server that mounts them beside its own (`opencoll
+/// serve --http --portal`): the release is loaded before this returns, then followed like
+/// [`serve`] does. `addr` and `tls` are the server's, for the DCAT feed's links.
+pub async fn pages(
+    release: &str,
+    poll: Duration,
+    public_url: Option<String>,
+    addr: SocketAddr,
+    tls: bool,
+) -> Result<Router, StartError> {
+    let public_url = self::public_url(public_url, addr, tls)?;
+    let (root, snapshot) = load(release).await?;
+    Ok(router(follow_release(root, snapshot, public_url, poll)))
+}
+
+async fn load(release: &str) -> Result<(ReleaseRoot, Snapshot), LoadError> {
+    let root = ReleaseRoot::open(release)?;
+    let latest = root.latest().await?;
+    let snapshot = Snapshot::load(&root, latest).await?;
+    tracing::info!(
+        release = %snapshot.latest.release,
+        collectivites = snapshot.c.entities.len(),
+        "release loaded"
+    );
+    Ok((root, snapshot))
+}
+
+/// The address readers use: given, or the listener's, which must then name one interface.
+fn public_url(given: Option<String>, addr: SocketAddr, tls: bool) -> Result<String, StartError> {
+    match given {
+        Some(u) => Ok(u),
+        None if addr.ip().is_unspecified() => Err(StartError::PublicUrl(addr.to_string())),
+        None => Ok(format!("{}://{addr}", if tls { "https" } else { "http" })),
+    }
+}
+
+/// The portal serving `snapshot`, with a task that swaps in each new release.
+fn follow_release(
+    root: ReleaseRoot,
+    snapshot: Snapshot,
+    public_url: String,
+    poll: Duration,
+) -> Arc<Portal> {
+    let portal = Arc::new(Portal {
+        root,
+        current: RwLock::new(Arc::new(snapshot)),
+        public_url,
+    });
+    tokio::spawn(follow(portal.clone(), poll));
+    portal
 }
 
 /// Reads `latest.json` every `poll` and swaps in a new release once it is fully loaded. A

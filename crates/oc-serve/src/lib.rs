@@ -65,6 +65,9 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// Seconds between re-reads of the lake (new Delta versions, new tables); 0: never.
     pub reload: u64,
+    /// Public web pages served beside the API on the HTTP listener, without credentials
+    /// (`serve --portal`: the portal's pages, whose paths the API does not use).
+    pub pages: Option<axum::Router>,
 }
 
 /// What every request shares: the lake's session, the limits, who may connect.
@@ -269,7 +272,7 @@ pub async fn run(
             addr,
             error,
         })?;
-        let app = http::router(state.clone());
+        let app = http::router(state.clone(), opts.pages.clone());
         let stop = shutdown.clone();
         let tls = state.tls.clone();
         let scheme = if tls.is_some() { "https" } else { "http" };

@@ -25,21 +25,28 @@ pub use answer::Format;
 type St = AxState<Arc<State>>;
 
 /// The API's routes; the client's address comes from `oc_http::serve` (`ConnectInfo`).
-pub fn router(state: Arc<State>) -> Router {
+/// `pages` (the portal's) are mounted beside them, public: the paths do not overlap (a
+/// static segment such as `/datasets` wins over the pages' `/{niveau}/{code}`), and an
+/// unknown path then gets the pages' French "page introuvable" instead of the API's JSON.
+pub fn router(state: Arc<State>, pages: Option<Router>) -> Router {
     let protected = Router::new()
         .route("/datasets", get(datasets::list))
         .route("/datasets/{id}", get(datasets::one))
         .route("/datasets/{id}/rows", get(rows::rows))
         .route("/sql", post(sql::sql))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
-    Router::new()
+    let api = Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
-        .merge(protected)
-        .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "no such endpoint: see /openapi.json")
-        })
-        .with_state(state)
+        .merge(protected);
+    match pages {
+        Some(pages) => api.with_state(state).merge(pages),
+        None => api
+            .fallback(|| async {
+                ApiError::new(StatusCode::NOT_FOUND, "no such endpoint: see /openapi.json")
+            })
+            .with_state(state),
+    }
 }
 
 /// An error answer: `{"error": "..."}` with a status.
