@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use arrow::datatypes::SchemaRef;
 use indexmap::IndexMap;
-use oc_spec::syntax::{delimiter_byte, regex_of};
+use oc_spec::syntax::{delimiter_byte, quote_byte, regex_of};
 use oc_spec::{
     ColumnType, CsvOptions, Encoding, Format, JsonOptions, OnExtraColumns, PdfOptions, Pipeline,
     SourceFormat, XlsxOptions,
@@ -268,8 +268,7 @@ impl ReadSpec {
             None => b',',
         };
         let quote = match csv.quote.as_deref() {
-            Some("none") => None,
-            Some(q) => Some(q.as_bytes()[0]),
+            Some(q) => quote_byte(q).ok_or_else(|| format!("bad quote `{q}`"))?,
             None => Some(b'"'),
         };
         Ok(ReadSpec {
@@ -392,4 +391,31 @@ pub fn expand_sources(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReadSpec;
+
+    fn spec_with_quote(q: &str) -> Result<ReadSpec, String> {
+        let p = oc_spec::parse_pipeline(&format!(
+            "name: t.x\nsource: {{ path: x.csv, csv: {{ quote: {q} }} }}\ncolumns:\n  a: {{ from: a }}\n"
+        ))
+        .unwrap();
+        ReadSpec::from_pipeline(&p)
+    }
+
+    /// A quote `validate` refuses is refused here too (an empty one used to be indexed: a
+    /// panic, seen while writing the pipeline fuzz target).
+    #[test]
+    fn a_bad_quote_is_an_error_not_a_panic() {
+        for q in ["\"\"", "\"ab\"", "\"é\""] {
+            let e = spec_with_quote(q)
+                .err()
+                .unwrap_or_else(|| panic!("{q} taken"));
+            assert!(e.contains("quote"), "{e}");
+        }
+        assert_eq!(spec_with_quote("\"'\"").unwrap().csv.quote, Some(b'\''));
+        assert_eq!(spec_with_quote("none").unwrap().csv.quote, None);
+    }
 }

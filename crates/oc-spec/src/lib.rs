@@ -35,6 +35,7 @@ pub use pipeline::{PdfOptions, PdfStrategy};
 pub use project::{Project, ViewDef};
 pub use span::{Location, Spanned, parse_pipeline};
 pub use types::ColumnType;
+pub use yaml::locate_key;
 
 /// Splits a `<domain>.<table>` name. Both parts must be lowercase SQL identifiers so that they
 /// can be used unquoted in SQL.

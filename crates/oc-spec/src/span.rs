@@ -39,6 +39,27 @@ impl<T> Spanned<T> {
     }
 }
 
+impl Spanned<String> {
+    /// Where the value was written. The parser loses the place of a value inside an
+    /// untagged enum (a `source.vars` query): then where its first line first appears in the
+    /// file's text (unknown if it was written with escapes).
+    pub fn location_in(&self, text: &str) -> Location {
+        if self.referenced.line > 0 {
+            return self.referenced;
+        }
+        let Some(first) = self.value.lines().map(str::trim).find(|l| !l.is_empty()) else {
+            return self.referenced;
+        };
+        text.lines()
+            .enumerate()
+            .find_map(|(i, line)| {
+                line.find(first)
+                    .map(|pos| Location::new(i as u64 + 1, line[..pos].chars().count() as u64 + 1))
+            })
+            .unwrap_or(self.referenced)
+    }
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // serde-saphyr records the location for its own wrapper type; we keep line and column.

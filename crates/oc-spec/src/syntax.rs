@@ -10,6 +10,16 @@ pub fn delimiter_byte(d: &str) -> Option<u8> {
     }
 }
 
+/// The quote option: `Some(None)` for `none` (no quoting), `Some(Some(byte))` for one ASCII
+/// character, `None` when it is neither.
+pub fn quote_byte(q: &str) -> Option<Option<u8>> {
+    match q {
+        "none" => Some(None),
+        s if s.len() == 1 && s.is_ascii() => Some(Some(s.as_bytes()[0])),
+        _ => None,
+    }
+}
+
 /// `/regex/` → `Some("regex")`.
 pub fn regex_of(from: &str) -> Option<&str> {
     from.strip_prefix('/')

@@ -125,7 +125,7 @@ fn first_key_line(text: &str, key: &str, line: u64) -> Option<u64> {
 
 /// Best-effort position of `key:` in a YAML text (first occurrence), for messages about a key
 /// whose value carries no location.
-pub(crate) fn locate_key(text: &str, key: &str) -> (u64, u64) {
+pub fn locate_key(text: &str, key: &str) -> (u64, u64) {
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::pipeline::CsvOptions;
-use crate::syntax::{delimiter_byte, regex_of};
+use crate::syntax::{delimiter_byte, quote_byte, regex_of};
 use crate::template;
 use crate::yaml::locate_key;
 
@@ -24,8 +24,7 @@ pub(super) fn check_csv(file: &Path, text: &str, csv: &CsvOptions, diags: &mut D
         );
     }
     if let Some(q) = &csv.quote
-        && q != "none"
-        && (q.len() != 1 || !q.is_ascii())
+        && quote_byte(q).is_none()
     {
         bad(
             "quote",
