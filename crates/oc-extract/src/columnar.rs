@@ -32,22 +32,7 @@ pub fn read_file(
     file: &SourceFile,
     sink: &mut dyn Sink,
 ) -> Result<FileStats, ExtractError> {
-    // The parquet and arrow crates can panic on a damaged file (an offset past the end of a
-    // buffer, found by robustness.rs): that is this file's error, not the end of the refresh.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(spec, file, sink)))
-        .unwrap_or_else(|panic| {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(ExtractError::new(
-                &file.display,
-                None,
-                format!("the file is damaged: the reader stopped on it ({why})"),
-            )
-            .with_hint("download or export it again"))
-        })
+    crate::contain::contained(&file.display, || read(spec, file, sink))
 }
 
 fn read(

@@ -109,19 +109,21 @@ pub fn sheet_sizes(
     path: &std::path::Path,
     display: &str,
 ) -> Result<Vec<(String, usize)>, ExtractError> {
-    let mut wb = open_book(path, display)?;
-    let mut out = Vec::new();
-    for sheet in wb.sheet_names() {
-        let range = wb
-            .worksheet_range(&sheet)
-            .map_err(|e| ExtractError::new(display, None, format!("sheet `{sheet}`: {e}")))?;
-        let filled = range
-            .used_cells()
-            .filter(|(_, _, d)| !cells::from_data(d).is_blank())
-            .count();
-        out.push((sheet, filled));
-    }
-    Ok(out)
+    crate::contain::contained(display, || {
+        let mut wb = open_book(path, display)?;
+        let mut out = Vec::new();
+        for sheet in wb.sheet_names() {
+            let range = wb
+                .worksheet_range(&sheet)
+                .map_err(|e| ExtractError::new(display, None, format!("sheet `{sheet}`: {e}")))?;
+            let filled = range
+                .used_cells()
+                .filter(|(_, _, d)| !cells::from_data(d).is_blank())
+                .count();
+            out.push((sheet, filled));
+        }
+        Ok(out)
+    })
 }
 
 /// One sheet's cells as text (blank rows kept, from its first used row), for `opencoll infer`
@@ -131,13 +133,15 @@ pub fn sheet_grid(
     display: &str,
     sheet: &str,
 ) -> Result<Vec<Vec<String>>, ExtractError> {
-    let range = open_book(path, display)?
-        .worksheet_range(sheet)
-        .map_err(|e| ExtractError::new(display, None, format!("sheet `{sheet}`: {e}")))?;
-    Ok(range
-        .rows()
-        .map(|r| r.iter().map(|d| cells::from_data(d).label()).collect())
-        .collect())
+    crate::contain::contained(display, || {
+        let range = open_book(path, display)?
+            .worksheet_range(sheet)
+            .map_err(|e| ExtractError::new(display, None, format!("sheet `{sheet}`: {e}")))?;
+        Ok(range
+            .rows()
+            .map(|r| r.iter().map(|d| cells::from_data(d).label()).collect())
+            .collect())
+    })
 }
 
 /// By extension, or by trying each format when the name has none (a cached download).
@@ -512,5 +516,72 @@ columns:
         assert_eq!(sink.column("flag"), vec!["", "p"]);
         assert_eq!(sink.column("montant"), vec!["12.50", ""]);
         assert_eq!(sink.column("montant_status"), vec!["", "n.d."]);
+    }
+
+    /// A minimal .xlsx (one sheet, inline strings) whose second row is at `row_ref`.
+    fn xlsx_with_row(row_ref: &str) -> Vec<u8> {
+        use std::io::Write;
+        let parts = [
+            (
+                "[Content_Types].xml",
+                r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#.to_string(),
+            ),
+            (
+                "_rels/.rels",
+                r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_string(),
+            ),
+            (
+                "xl/workbook.xml",
+                r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Feuil1" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_string(),
+            ),
+            (
+                "xl/_rels/workbook.xml.rels",
+                r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.to_string(),
+            ),
+            (
+                "xl/worksheets/sheet1.xml",
+                format!(
+                    r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>code</t></is></c><c r="B1" t="inlineStr"><is><t>nom</t></is></c></row><row r="{row_ref}"><c r="A{row_ref}" t="inlineStr"><is><t>01001</t></is></c><c r="B{row_ref}" t="inlineStr"><is><t>Ambérieu</t></is></c></row></sheetData></worksheet>"#
+                ),
+            ),
+        ];
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut z = zip::ZipWriter::new(&mut buf);
+        for (name, text) in parts {
+            z.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            z.write_all(text.as_bytes()).unwrap();
+        }
+        z.finish().unwrap();
+        buf.into_inner()
+    }
+
+    /// A row number past u32 made calamine panic (an overflowing multiplication, with overflow
+    /// checks on as in debug builds; found by `scripts/fuzz.sh xlsx` within a second): the
+    /// file's error now, on every path that opens workbooks (refresh and infer).
+    #[test]
+    fn a_row_number_past_u32_is_the_files_error_not_a_panic() {
+        let s = spec(
+            "name: a.b\nsource: { path: x.xlsx }\ncolumns:\n  code: { from: code, type: code, width: 5 }\n",
+        );
+        let (sink, r) = run(&s, "ok.xlsx", &xlsx_with_row("2"));
+        r.unwrap();
+        assert_eq!(sink.column("code"), vec!["01001"]);
+        let bad = xlsx_with_row("99999999999");
+        let (_, r) = run(&s, "bad.xlsx", &bad);
+        if let Err(e) = r {
+            assert!(e.to_string().contains("bad.xlsx"), "{e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.xlsx");
+        std::fs::write(&path, &bad).unwrap();
+        for r in [
+            super::sheet_sizes(&path, "bad.xlsx").map(|_| ()),
+            super::sheet_grid(&path, "bad.xlsx", "Feuil1").map(|_| ()),
+        ] {
+            if let Err(e) = r {
+                assert!(e.to_string().contains("bad.xlsx"), "{e}");
+            }
+        }
     }
 }
