@@ -380,11 +380,25 @@ fn portal_pages_show_the_release_figures_and_survive_bad_input_and_broken_releas
         "{}",
         old.headers
     );
+    // Merged before the first vintage of ref.fusions_communes (2019): no later date is known.
+    let note = get(port, "/commune/01015?ancien=01340").text();
     assert!(
-        get(port, "/commune/01015?ancien=01340")
-            .text()
-            .contains("ancienne commune, fusionnée dans")
+        note.contains("ancienne commune, fusionnée au plus tard le 1er janvier 2019"),
+        "{note}"
     );
+    // Merged between two vintages: the bounds the COG gives, here and in the search.
+    let old = get(port, "/commune/01039");
+    assert!(
+        old.headers.contains("/commune/01138?ancien=01039"),
+        "{}",
+        old.headers
+    );
+    let dated = "Béon, ancienne commune fusionnée dans";
+    let bounds = "au plus tard le 1er janvier 2023 : elle figure encore au COG du 1er janvier 2022";
+    let fiche = get(port, "/commune/01138?ancien=01039").text();
+    assert!(fiche.contains(dated) && fiche.contains(bounds), "{fiche}");
+    let found = get(port, "/recherche?q=01039").text();
+    assert!(found.contains(dated) && found.contains(bounds), "{found}");
 
     // Bad input: French 404 with a search box; SQL-looking and huge strings are harmless.
     let nf = get(port, "/commune/99999");

@@ -168,11 +168,22 @@ fn refresh_samples_query_and_refresh_again_gives_identical_results() {
     let out = p.ok(&["test"]);
     assert!(out.contains(" 0 failed"), "{out}");
 
-    // Operational tables: one successful run per pipeline (16) and per materialized view
+    // Operational tables: one successful run per pipeline (17) and per materialized view
     // (finances.fiche), rows read = written + rejected.
     assert_eq!(
         p.value("SELECT count(*) FROM _ops.runs WHERE status = 'success'"),
-        "17"
+        "18"
+    );
+    // The mergers (derived from seven vintages of the package) agree with the two vintages of
+    // ref.communes: a code merged after 1 January 2021 is a commune of the COG 2021, and no
+    // merged code is a commune of the COG 2026.
+    assert_eq!(
+        p.value("SELECT count(*) FROM ref.fusions_communes f WHERE f.dernier_cog >= 2021 AND NOT EXISTS (SELECT 1 FROM ref.communes c WHERE c.millesime = 2021 AND c.type_commune = 'COM' AND c.code = f.ancien_code)"),
+        "0"
+    );
+    assert_eq!(
+        p.value("SELECT count(*) FROM ref.fusions_communes f JOIN ref.communes c ON c.code = f.ancien_code AND c.millesime = 2026 AND c.type_commune = 'COM'"),
+        "0"
     );
     assert_eq!(p.value("SELECT count(*) FROM _ops.runs WHERE rows_read <> rows_written + rows_rejected + rows_filtered"), "0");
     assert_eq!(p.value("SELECT count(*) FROM _ops.rejects"), "0");

@@ -10,7 +10,7 @@ use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 
 use crate::error::LoadError;
-use crate::model::{Collectivites, Entity, INDICATORS, Level, Year};
+use crate::model::{Collectivites, Entity, INDICATORS, Level, Merger, Year};
 use crate::release::{Catalog, CatalogDataset, Part, ReleaseRoot};
 
 /// The datasets the portal reads; publishing them is what makes a release portal-ready.
@@ -22,6 +22,10 @@ pub const REQUIRED: [&str; 6] = [
     "finances.fiche",
     "finances.agregats",
 ];
+
+/// When old commune codes ceased to be communes: read when the release has it (older releases
+/// do not), for the note an old code's search and fiche show.
+pub const MERGERS: &str = "ref.fusions_communes";
 
 fn dataset<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a CatalogDataset, LoadError> {
     catalog
@@ -290,6 +294,10 @@ pub async fn load(root: &ReleaseRoot, catalog: &Catalog) -> Result<Collectivites
         }
     }
 
+    if catalog.datasets.iter().any(|d| d.name == MERGERS) {
+        load_mergers(root, catalog, &mut c).await?;
+    }
+
     let epci = read(
         root,
         catalog,
@@ -410,6 +418,43 @@ pub async fn load(root: &ReleaseRoot, catalog: &Catalog) -> Result<Collectivites
         }
     }
     Ok(c)
+}
+
+async fn load_mergers(
+    root: &ReleaseRoot,
+    catalog: &Catalog,
+    c: &mut Collectivites,
+) -> Result<(), LoadError> {
+    let columns = [
+        "ancien_code",
+        "nom",
+        "commune",
+        "dernier_cog",
+        "premier_cog_sans",
+    ];
+    let parts = read(root, catalog, MERGERS, &columns).await?;
+    for b in batches(MERGERS, &parts) {
+        let (old, nom, into) = (b.text("ancien_code")?, b.text("nom")?, b.text("commune")?);
+        let (last, first) = (b.int("dernier_cog")?, b.int("premier_cog_sans")?);
+        for i in 0..b.rows() {
+            let (Some(o), Some(nom), Some(into), Some(l), Some(f)) =
+                (old.get(i), nom.get(i), into.get(i), last[i], first[i])
+            else {
+                continue;
+            };
+            c.mergers_since = Some(c.mergers_since.map_or(l, |s| s.min(l)));
+            c.mergers.insert(
+                o.to_string(),
+                Merger {
+                    nom: nom.to_string(),
+                    commune: into.to_string(),
+                    dernier_cog: l,
+                    premier_cog_sans: f,
+                },
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The entity a fact row belongs to; created from the row when the geography lacks it (a

@@ -232,6 +232,17 @@ impl Entity {
     }
 }
 
+/// When a commune ceased to be one, as the COG vintages tell: after 1 January `dernier_cog`,
+/// on 1 January `premier_cog_sans` at the latest (the exact day is not in the COG files).
+#[derive(Debug, Clone)]
+pub struct Merger {
+    pub nom: String,
+    /// The commune that absorbed it then (it may have merged again since).
+    pub commune: String,
+    pub dernier_cog: i64,
+    pub premier_cog_sans: i64,
+}
+
 /// Everything a page needs, indexed by (level, code).
 #[derive(Default)]
 pub struct Collectivites {
@@ -239,6 +250,10 @@ pub struct Collectivites {
     pub index: HashMap<(Level, String), usize>,
     /// Old commune codes (merged since) → current commune.
     pub old_codes: HashMap<String, usize>,
+    /// When old codes ceased to be communes (`ref.fusions_communes`, when published).
+    pub mergers: HashMap<String, Merger>,
+    /// The first COG vintage `mergers` covers: a code it lacks merged before.
+    pub mergers_since: Option<i64>,
     /// SIREN → entity, for searching by SIREN.
     pub by_siren: HashMap<String, usize>,
     /// Postal code → communes.
@@ -250,6 +265,27 @@ pub struct Collectivites {
 }
 
 impl Collectivites {
+    /// What the search and the fiche say of an old commune code `old` that leads to `into`.
+    pub fn old_code_note(&self, old: &str, into: &Entity) -> String {
+        let now = format!("{} (code {}, COG {})", into.nom, into.code, self.millesime);
+        match (self.mergers.get(old), self.mergers_since) {
+            (Some(m), _) if m.commune == into.code => format!(
+                "Le code {old} est celui de {}, ancienne commune fusionnée dans {now} au plus tard le 1er janvier {} : elle figure encore au COG du 1er janvier {}.",
+                m.nom, m.premier_cog_sans, m.dernier_cog
+            ),
+            (Some(m), _) => format!(
+                "Le code {old} est celui de {}, ancienne commune fusionnée au plus tard le 1er janvier {} (elle figure encore au COG du 1er janvier {}) ; elle fait aujourd'hui partie de {now}.",
+                m.nom, m.premier_cog_sans, m.dernier_cog
+            ),
+            (None, Some(since)) => format!(
+                "Le code {old} est celui d'une ancienne commune, fusionnée au plus tard le 1er janvier {since} ; elle fait aujourd'hui partie de {now}."
+            ),
+            (None, None) => {
+                format!("Le code {old} est celui d'une ancienne commune, fusionnée dans {now}.")
+            }
+        }
+    }
+
     pub fn get(&self, level: Level, code: &str) -> Option<&Entity> {
         self.index
             .get(&(level, code.to_string()))

@@ -272,7 +272,7 @@ pub fn fiche(s: &Snapshot, level: Level, code: &str, p: &Params) -> Outcome {
         p.crumbs { a href="/" { "Accueil" } " › " (e.level.label()) }
         h1 { (e.nom) " " span.kind { (e.level.label()) } }
         @if let Some(o) = old {
-            p.note role="note" { "Le code " strong { (o) } " est celui d'une ancienne commune, fusionnée dans " (e.nom) " (code " (e.code) ", COG " (s.c.millesime) ")." }
+            p.note role="note" { (s.c.old_code_note(o, e)) }
         }
         @if let Some(n) = status_note(e.level, &e.code) { p.note role="note" { (n) } }
         dl.identity {

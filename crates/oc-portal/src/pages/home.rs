@@ -55,12 +55,7 @@ fn detail(s: &Snapshot, e: &Entity) -> String {
 fn note(s: &Snapshot, h: &Hit, query: &str) -> Option<String> {
     let e = &s.c.entities[h.entity];
     match h.how {
-        Match::OldCode => Some(format!(
-            "{} est l'ancien code d'une commune fusionnée dans {} (COG {}).",
-            query.trim().to_uppercase(),
-            e.nom,
-            s.c.millesime
-        )),
+        Match::OldCode => Some(s.c.old_code_note(&query.trim().to_uppercase(), e)),
         Match::PostalCode => Some(format!("Code postal {}", query.trim())),
         _ => None,
     }
