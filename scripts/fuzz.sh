@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of the readers and parsers (issue 20), beside the generated-input
+# tests of scripts/fuzz-long.sh: libFuzzer (the crate libfuzzer-sys, which builds it with the
+# machine's C++ compiler) on the stable toolchain, the coverage instrumentation given to rustc
+# as the -C options cargo-fuzz uses, no sanitizer (Rust's checks, overflow checks and debug
+# assertions are on). Targets: fuzz/fuzz_targets/*.rs.
+#
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 300 s, every target)
+#
+# Seeds: the committed samples, the pipelines, and the real files of ../shared when present
+# (read from there, never copied into the repo). What a run learns (its corpus) and what it
+# finds (crash-*, timeout-*, oom-* inputs) stay under the build folder
+# (~/.cache/opencoll-fuzz by default, OPENCOLL_FUZZ_DIR to change it). A crash is replayed
+# with: ~/.cache/opencoll-fuzz/target/x86_64-unknown-linux-gnu/release/TARGET FILE
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+secs=${1:-300}
+shift || true
+all=(csv json html xlsx pdf number pipeline)
+targets=("${@:-${all[@]}}")
+[ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
+work=${OPENCOLL_FUZZ_DIR:-$HOME/.cache/opencoll-fuzz}
+shared=${OPENCOLL_SHARED:-$repo/../shared}
+mkdir -p "$work"
+
+# The coverage options of cargo-fuzz (its defaults, minus the sanitizer), on stable rustc.
+export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares -Cforce-frame-pointers"
+# Its own target folder: other RUSTFLAGS would otherwise rebuild the workspace's.
+export CARGO_TARGET_DIR=$work/target
+echo "building the fuzz targets (the first build takes a while)..."
+# --target, as cargo-fuzz does: RUSTFLAGS then reach the targets, not the build scripts and
+# proc macros (which would need libFuzzer's symbols to link).
+host=$(rustc -vV | sed -n 's/^host: //p')
+bin=$CARGO_TARGET_DIR/$host/release
+if ! cargo build --release --locked --manifest-path fuzz/Cargo.toml --bins --target "$host" > "$work/build.log" 2>&1; then
+    grep -E -A8 "^error" "$work/build.log" | head -40
+    echo "the fuzz targets do not build (whole log: $work/build.log)"
+    exit 1
+fi
+
+# seed DIR PREFIX FILE...: the first MAX bytes of each file, behind a one-byte prefix (the
+# targets that take their options from the first byte).
+seed() {
+    local dir=$1 prefix=$2 max=$3
+    shift 3
+    mkdir -p "$dir"
+    for f in "$@"; do
+        [ -f "$f" ] || continue
+        local name
+        name=$(basename "$f")-$prefix
+        if [ -n "$prefix" ]; then
+            { printf "\\x$prefix"; head -c "$max" "$f"; } > "$dir/$name"
+        else
+            head -c "$max" "$f" > "$dir/$name"
+        fi
+    done
+}
+
+seeds=$work/seeds
+rm -rf "$seeds"
+csvs=(data/samples/dgfip/*.csv data/samples/ofgl/*.csv data/samples/geo/*.csv
+      "$shared"/fixtures/real/*/*.csv "$shared"/fixtures/real/insee-cog/*.txt)
+# first byte 0: ';' with a decimal comma in UTF-8; 3: the same in windows-1252; 6: ',' with '.'
+seed "$seeds/csv" 00 8192 "${csvs[@]}"
+seed "$seeds/csv" 03 8192 "${csvs[@]}"
+seed "$seeds/csv" 06 8192 "${csvs[@]}"
+mkdir -p "$seeds/json"
+printf '[{"code": "01001", "montant": "1 234,5", "n": 3, "libelle": "L\\u00e9"}, {"code": 2004}]' > "$seeds/json/array"
+printf '{"code": "2A004", "montant": -3.25}\n{"code": "97101", "n": null}\n' > "$seeds/json/lines"
+seed "$seeds/json" "" 65536 "$shared"/fixtures/real/insee-cog/decoupage-administratif-6.0.0/regions.json
+seed "$seeds/html" "" 262144 "$shared"/fixtures/real/dgfip/html-fiches-alize2/*.html
+seed "$seeds/xlsx" "" 1048576 data/samples/publications/*.xlsx "$shared"/fixtures/real/dgcl/aspic_*.xlsx
+seed "$seeds/pdf" "" 1048576 data/samples/publications/*.pdf "$shared"/fixtures/real/dgfip/methodo_*.pdf \
+    "$shared"/corpus/pdf-peers/*/*.pdf
+mkdir -p "$seeds/number"
+i=0
+for n in "1 234,56" "(12,5)" "−3,25" "+1.5e3" "12.345.678,9" "1,234,567.89" "0,005" "-0" "1e400"; do
+    printf '%b%s' "\\x0$((i % 4))" "$n" > "$seeds/number/$i"
+    i=$((i + 1))
+done
+seed "$seeds/pipeline" "" 16384 pipelines/*/*.yaml
+
+declare -A max_len=([csv]=65536 [json]=65536 [html]=262144 [xlsx]=1048576 [pdf]=1048576
+                    [number]=256 [pipeline]=16384)
+status=0
+for t in "${targets[@]}"; do
+    corpus=$work/corpus/$t
+    found=$work/found/$t
+    mkdir -p "$corpus" "$found"
+    log=$work/$t.log
+    start=$(date +%s)
+    # -timeout: an input that takes longer is a hang (a refresh must never hang on a file);
+    # -rss_limit_mb: an input that needs more is a memory bomb.
+    set +e
+    "$bin/$t" "$corpus" "$seeds/$t" \
+        -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 -max_len="${max_len[$t]}" \
+        -artifact_prefix="$found/" -print_final_stats=1 > "$log" 2>&1
+    rc=$?
+    set -e
+    runs=$(grep -a -E "^stat::number_of_executed_units" "$log" | awk '{print $2}')
+    cov=$(grep -a -E "^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)" "$log" | tail -1 | grep -o -E "cov: [0-9]+" || true)
+    size=$(find "$corpus" -type f | wc -l)
+    echo "$t: ${runs:-?} executions in $(($(date +%s) - start)) s, ${cov:-cov: ?} edges, corpus $size inputs, exit $rc"
+    if [ $rc -ne 0 ]; then
+        status=1
+        grep -a -E "panicked|ERROR: libFuzzer|SUMMARY|Test unit written" "$log" | head -8
+        echo "  (whole log: $log)"
+    fi
+done
+exit $status
