@@ -9,17 +9,26 @@
 #
 # Seeds: the committed samples, the pipelines, and the real files of ../shared when present
 # (read from there, never copied into the repo). What a run learns (its corpus) and what it
-# finds (crash-*, timeout-*, oom-* inputs) stay under the build folder
-# (~/.cache/opencoll-fuzz by default, OPENCOLL_FUZZ_DIR to change it). A crash is replayed
-# with: ~/.cache/opencoll-fuzz/target/x86_64-unknown-linux-gnu/release/TARGET FILE
+# finds (crash-*, timeout-*, oom-* inputs, in found/TARGET/) stay in a folder of their own,
+# ~/.cache/opencoll-fuzz by default (OPENCOLL_FUZZ_DIR to change it), the build in its
+# target/. A crash is replayed with:
+#   ~/.cache/opencoll-fuzz/target/x86_64-unknown-linux-gnu/release/TARGET FILE
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
-secs=${1:-300}
-shift || true
+secs=300
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then
+    secs=$1
+    shift
+fi
 all=(csv json html xlsx pdf number pipeline)
 targets=("${@:-${all[@]}}")
-[ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
+for t in "${targets[@]}"; do
+    if [[ ! " ${all[*]} " == *" $t "* ]]; then
+        echo "unknown target '$t': one of ${all[*]} (usage: scripts/fuzz.sh [SECONDS] [TARGET...])" >&2
+        exit 2
+    fi
+done
 work=${OPENCOLL_FUZZ_DIR:-$HOME/.cache/opencoll-fuzz}
 shared=${OPENCOLL_SHARED:-$repo/../shared}
 mkdir -p "$work"
@@ -41,8 +50,8 @@ if ! cargo build --release --locked --manifest-path fuzz/Cargo.toml --bins --tar
     exit 1
 fi
 
-# seed DIR PREFIX FILE...: the first MAX bytes of each file, behind a one-byte prefix (the
-# targets that take their options from the first byte).
+# seed DIR PREFIX MAX FILE...: the first MAX bytes of each file, behind a one-byte prefix
+# (hex, empty for none: the targets that take their options from the first byte).
 seed() {
     local dir=$1 prefix=$2 max=$3
     shift 3
@@ -63,9 +72,10 @@ seeds=$work/seeds
 rm -rf "$seeds"
 csvs=(data/samples/dgfip/*.csv data/samples/ofgl/*.csv data/samples/geo/*.csv
       "$shared"/fixtures/real/*/*.csv "$shared"/fixtures/real/insee-cog/*.txt)
-# first byte 0: ';' with a decimal comma in UTF-8; 3: the same in windows-1252; 6: ',' with '.'
+# first byte (fuzz_targets/csv.rs: delimiter * 4 + decimal * 2 + encoding): 0 is ';' with a
+# decimal comma in UTF-8, 1 the same in windows-1252, 6 ',' with '.' in UTF-8
 seed "$seeds/csv" 00 8192 "${csvs[@]}"
-seed "$seeds/csv" 03 8192 "${csvs[@]}"
+seed "$seeds/csv" 01 8192 "${csvs[@]}"
 seed "$seeds/csv" 06 8192 "${csvs[@]}"
 mkdir -p "$seeds/json"
 printf '[{"code": "01001", "montant": "1 234,5", "n": 3, "libelle": "L\\u00e9"}, {"code": 2004}]' > "$seeds/json/array"
@@ -100,13 +110,15 @@ for t in "${targets[@]}"; do
         -artifact_prefix="$found/" -print_final_stats=1 > "$log" 2>&1
     rc=$?
     set -e
-    runs=$(grep -a -E "^stat::number_of_executed_units" "$log" | awk '{print $2}')
+    runs=$(grep -a -E "^stat::number_of_executed_units" "$log" | awk '{print $2}' || true)
     cov=$(grep -a -E "^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)" "$log" | tail -1 | grep -o -E "cov: [0-9]+" || true)
     size=$(find "$corpus" -type f | wc -l)
     echo "$t: ${runs:-?} executions in $(($(date +%s) - start)) s, ${cov:-cov: ?} edges, corpus $size inputs, exit $rc"
     if [ $rc -ne 0 ]; then
         status=1
-        grep -a -E "panicked|ERROR: libFuzzer|SUMMARY|Test unit written" "$log" | head -8
+        # the panic that stopped it is the last one (contained ones are printed too)
+        { grep -a -E "panicked at" "$log" | tail -1
+          grep -a -E "ERROR: libFuzzer|SUMMARY|Test unit written" "$log"; } || true
         echo "  (whole log: $log)"
     fi
 done

@@ -3,6 +3,7 @@
 
 mod catalog_cmd;
 mod complete;
+mod errors;
 mod events;
 mod html_cmd;
 mod infer_cmd;
@@ -391,7 +392,7 @@ fn main() -> ExitCode {
             return match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    eprintln!("error: {}", errors::one_line(&e));
                     ExitCode::FAILURE
                 }
             };
@@ -413,7 +414,7 @@ fn main() -> ExitCode {
     match main.join() {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", errors::one_line(&e));
             ExitCode::FAILURE
         }
         Err(_) => ExitCode::FAILURE,
@@ -433,6 +434,13 @@ fn password() -> Result<()> {
     let key = oc_serve::auth::ScramKey::derive(pw).map_err(anyhow::Error::msg)?;
     println!("{}", key.encode());
     Ok(())
+}
+
+/// Where the project's releases are (`published:` in catalog.yaml), for a portal.
+fn project_release(project: &Project) -> String {
+    oc_engine::publish::published_root(project)
+        .display()
+        .to_string()
 }
 
 /// How often a portal reads `latest.json` again, by default.
@@ -578,11 +586,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             public_url,
             tls,
         } => {
-            let release = release.unwrap_or_else(|| {
-                oc_engine::publish::published_root(&project)
-                    .display()
-                    .to_string()
-            });
+            let release = release.unwrap_or_else(|| project_release(&project));
             portal(release, http, poll, public_url, tls.files()).await
         }
         Command::Serve {
@@ -606,31 +610,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             if !schedule && pg.is_none() && http.is_none() {
                 bail!("nothing to serve: pass --pg ADDR and/or --http ADDR, and/or --schedule");
             }
-            // The release is loaded before anything listens: a missing one is said at once.
-            let pages = match (portal, http) {
-                (true, Some(addr)) => {
-                    let release = portal_release.unwrap_or_else(|| {
-                        oc_engine::publish::published_root(&project)
-                            .display()
-                            .to_string()
-                    });
-                    let pages = oc_portal::pages(
-                        &release,
-                        std::time::Duration::from_secs(PORTAL_POLL_SECS),
-                        public_url,
-                        addr,
-                        tls.files().is_some(),
-                    )
-                    .await
-                    .with_context(|| {
-                        format!("the portal cannot read the release at {release}: publish one first (opencoll publish) or give --portal-release")
-                    })?;
-                    Some(pages)
-                }
-                _ => None,
-            };
-            let opts = oc_serve::ServeOptions {
-                pages,
+            let mut opts = oc_serve::ServeOptions {
+                pages: None,
                 pg,
                 http,
                 no_auth,
@@ -655,6 +636,25 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             } else {
                 None
             };
+            // Then the portal's release, before anything listens: a missing one is said at once.
+            if let (true, Some(addr)) = (portal, http) {
+                let release = portal_release.unwrap_or_else(|| project_release(&project));
+                let pages = oc_portal::pages(
+                    &release,
+                    std::time::Duration::from_secs(PORTAL_POLL_SECS),
+                    public_url,
+                    addr,
+                    tls.files().is_some(),
+                )
+                .await
+                .map_err(|e| match e {
+                    oc_portal::StartError::Load(_) => anyhow::Error::from(e).context(format!(
+                        "the portal cannot read the release at {release}: publish one first (opencoll publish) or give --portal-release"
+                    )),
+                    other => other.into(),
+                })?;
+                opts.pages = Some(pages);
+            }
             if schedule {
                 let diags = validate_project(&project).await;
                 if !diags.is_empty() {

@@ -307,5 +307,11 @@ pub fn write_file(
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(|e| anyhow::anyhow!("cannot write {}: {e:#}", path.display()))
+    result.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot write {}: {}",
+            path.display(),
+            crate::errors::one_line(&e)
+        )
+    })
 }

@@ -70,6 +70,18 @@ fn queries_from_a_file_from_stdin_and_starting_with_a_comment() {
     assert!(stderr(&out).contains("nowhere.sql"), "{}", stderr(&out));
 }
 
+/// A planning error is said once: DataFusion's message used to come three times on one line
+/// ("table … not found: table … not found: table … not found").
+#[test]
+fn an_error_is_said_once() {
+    let p = Proj::empty(&["ref"]);
+    let out = p.run(&["sql", "SELECT * FROM ref.nothing"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.matches("not found").count(), 1, "{err}");
+    assert!(err.contains("ref.nothing"), "{err}");
+}
+
 #[test]
 fn timing_goes_to_stderr_and_leaves_the_result_clean() {
     let p = Proj::empty(&["ref"]);

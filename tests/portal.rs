@@ -383,7 +383,7 @@ fn portal_pages_show_the_release_figures_and_survive_bad_input_and_broken_releas
     // Merged before the first vintage of ref.fusions_communes (2019): no later date is known.
     let note = get(port, "/commune/01015?ancien=01340").text();
     assert!(
-        note.contains("ancienne commune, fusionnée au plus tard le 1er janvier 2019"),
+        note.contains("ancienne commune fusionnée au plus tard le 1er janvier 2019"),
         "{note}"
     );
     // Merged between two vintages: the bounds the COG gives, here and in the search.
@@ -393,12 +393,21 @@ fn portal_pages_show_the_release_figures_and_survive_bad_input_and_broken_releas
         "{}",
         old.headers
     );
-    let dated = "Béon, ancienne commune fusionnée dans";
-    let bounds = "au plus tard le 1er janvier 2023 : elle figure encore au COG du 1er janvier 2022";
+    let dated = "Béon, ancienne commune fusionnée au plus tard le 1er janvier 2023 dans Culoz-Béon";
+    let bounds = "elle figurait encore au COG du 1er janvier 2022";
     let fiche = get(port, "/commune/01138?ancien=01039").text();
     assert!(fiche.contains(dated) && fiche.contains(bounds), "{fiche}");
-    let found = get(port, "/recherche?q=01039").text();
+    // however the code is typed
+    let found = get(port, "/recherche?q=01%20039").text();
     assert!(found.contains(dated) && found.contains(bounds), "{found}");
+    // A code that changed while the commune stayed (its chef-lieu moved) is no merger.
+    let recoded = get(port, "/commune/27676?ancien=27058").text();
+    assert!(
+        recoded.contains(
+            "ancien code de Les Trois Lacs, qui a changé de code au plus tard le 1er janvier 2023"
+        ) && !recoded.contains("fusionnée"),
+        "{recoded}"
+    );
 
     // Bad input: French 404 with a search box; SQL-looking and huge strings are harmless.
     let nf = get(port, "/commune/99999");
@@ -506,6 +515,9 @@ fn serve_mounts_the_portal_pages_beside_the_api() {
     let auth = ("Authorization", format!("Bearer {TOKEN}"));
     let refused = common::http(port, "POST", "/sql", &[], sql.as_bytes());
     assert_eq!(refused.status, 401, "the API still asks for its token");
+    // a path shaped like a fiche's (`/{niveau}/{code}`) is the API's
+    let refused = common::http(port, "GET", "/datasets/finances.fiche", &[], b"");
+    assert_eq!(refused.status, 401);
     let answer = common::http(
         port,
         "POST",

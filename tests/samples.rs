@@ -202,14 +202,14 @@ fn refresh_samples_query_and_refresh_again_gives_identical_results() {
     let out = p.ok(&["refresh"]);
     assert_eq!(
         out.lines().filter(|l| l.starts_with("skip ")).count(),
-        17,
+        18,
         "{out}"
     );
     // Forced: every pipeline (and the materialized view) runs again and gives identical tables.
     let out = p.ok(&["refresh", "--full"]);
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok ")).count(),
-        17,
+        18,
         "{out}"
     );
     assert_eq!(

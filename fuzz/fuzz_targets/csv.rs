@@ -1,6 +1,5 @@
 //! The CSV reader on any bytes, under a dialect chosen by the input's first byte (delimiter,
-//! decimal mark, encoding, header row or not): both the quote-free fast path and the general
-//! path are reached.
+//! decimal mark, encoding): both the quote-free fast path and the general path are reached.
 #![no_main]
 
 use std::sync::OnceLock;

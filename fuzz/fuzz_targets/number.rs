@@ -24,8 +24,9 @@ fuzz_target!(|data: &[u8]| {
             thousands: Some(','),
         },
     };
+    // scale 0 to 6 and precision 18 to 25, from the first byte with the format
     let scale = (pick / 4 % 7) as i8;
-    let precision = 18 + pick / 32 % 21;
+    let precision = 18 + pick / 32;
     let _ = parse_i64(text, fmt);
     let _ = parse_f64(text, fmt);
     if let Ok(v) = parse_decimal(text, fmt, precision, scale) {

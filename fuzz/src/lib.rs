@@ -69,7 +69,9 @@ pub fn read(spec: &ReadSpec, name: &str, bytes: &[u8]) {
         bytes_read: None,
     };
     let mut sink = Count::default();
-    match oc_extract::read_file(spec, &file, &mut sink) {
+    let outcome = oc_extract::read_file(spec, &file, &mut sink);
+    let _ = std::fs::remove_file(&file.path);
+    match outcome {
         Ok(stats) => {
             assert_eq!(
                 stats.rows_rejected, sink.rejected,

@@ -45,9 +45,7 @@ pub fn read_file(
         return pdf::read_file(spec, file, sink);
     }
     match spec.format {
-        Format::Xlsx => {
-            return contain::contained(&file.display, || xlsx::read_workbook(spec, file, sink));
-        }
+        Format::Xlsx => return xlsx::read_workbook(spec, file, sink),
         // a page is parsed whole, its encoding found in its own bytes
         Format::Html => return html::read_page(spec, file, sink),
         Format::Parquet | Format::Arrow => return columnar::read_file(spec, file, sink),

@@ -268,7 +268,8 @@ impl ReadSpec {
             None => b',',
         };
         let quote = match csv.quote.as_deref() {
-            Some(q) => quote_byte(q).ok_or_else(|| format!("bad quote `{q}`"))?,
+            Some(q) => quote_byte(q)
+                .ok_or_else(|| format!("quote `{q}` must be one ASCII character or `none`"))?,
             None => Some(b'"'),
         };
         Ok(ReadSpec {

@@ -26,6 +26,8 @@ pub const REQUIRED: [&str; 6] = [
 /// When old commune codes ceased to be communes: read when the release has it (older releases
 /// do not), for the note an old code's search and fiche show.
 pub const MERGERS: &str = "ref.fusions_communes";
+/// Its `nature` of a code that changed while the commune stayed (the other is `fusion`).
+const RECODED: &str = "changement de code";
 
 fn dataset<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a CatalogDataset, LoadError> {
     catalog
@@ -427,6 +429,7 @@ async fn load_mergers(
 ) -> Result<(), LoadError> {
     let columns = [
         "ancien_code",
+        "nature",
         "nom",
         "commune",
         "dernier_cog",
@@ -435,6 +438,7 @@ async fn load_mergers(
     let parts = read(root, catalog, MERGERS, &columns).await?;
     for b in batches(MERGERS, &parts) {
         let (old, nom, into) = (b.text("ancien_code")?, b.text("nom")?, b.text("commune")?);
+        let nature = b.text("nature")?;
         let (last, first) = (b.int("dernier_cog")?, b.int("premier_cog_sans")?);
         for i in 0..b.rows() {
             let (Some(o), Some(nom), Some(into), Some(l), Some(f)) =
@@ -446,6 +450,7 @@ async fn load_mergers(
             c.mergers.insert(
                 o.to_string(),
                 Merger {
+                    recoded: nature.get(i) == Some(RECODED),
                     nom: nom.to_string(),
                     commune: into.to_string(),
                     dernier_cog: l,

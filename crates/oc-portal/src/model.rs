@@ -236,6 +236,8 @@ impl Entity {
 /// on 1 January `premier_cog_sans` at the latest (the exact day is not in the COG files).
 #[derive(Debug, Clone)]
 pub struct Merger {
+    /// The same commune under a new code (a chef-lieu moved), not a merger.
+    pub recoded: bool,
     pub nom: String,
     /// The commune that absorbed it then (it may have merged again since).
     pub commune: String,
@@ -269,19 +271,23 @@ impl Collectivites {
     pub fn old_code_note(&self, old: &str, into: &Entity) -> String {
         let now = format!("{} (code {}, COG {})", into.nom, into.code, self.millesime);
         match (self.mergers.get(old), self.mergers_since) {
+            (Some(m), _) if m.recoded => format!(
+                "Le code {old} est un ancien code de {}, qui a changé de code au plus tard le 1er janvier {} (elle le portait encore au COG du 1er janvier {}) : aujourd'hui {now}.",
+                m.nom, m.premier_cog_sans, m.dernier_cog
+            ),
             (Some(m), _) if m.commune == into.code => format!(
-                "Le code {old} est celui de {}, ancienne commune fusionnée dans {now} au plus tard le 1er janvier {} : elle figure encore au COG du 1er janvier {}.",
+                "Le code {old} est celui de {}, ancienne commune fusionnée au plus tard le 1er janvier {} dans {now} : elle figurait encore au COG du 1er janvier {}.",
                 m.nom, m.premier_cog_sans, m.dernier_cog
             ),
             (Some(m), _) => format!(
-                "Le code {old} est celui de {}, ancienne commune fusionnée au plus tard le 1er janvier {} (elle figure encore au COG du 1er janvier {}) ; elle fait aujourd'hui partie de {now}.",
+                "Le code {old} est celui de {}, ancienne commune fusionnée au plus tard le 1er janvier {} : elle figurait encore au COG du 1er janvier {} ; elle fait aujourd'hui partie de {now}.",
                 m.nom, m.premier_cog_sans, m.dernier_cog
             ),
             (None, Some(since)) => format!(
-                "Le code {old} est celui d'une ancienne commune, fusionnée au plus tard le 1er janvier {since} ; elle fait aujourd'hui partie de {now}."
+                "Le code {old} est celui d'une ancienne commune fusionnée au plus tard le 1er janvier {since} ; elle fait aujourd'hui partie de {now}."
             ),
             (None, None) => {
-                format!("Le code {old} est celui d'une ancienne commune, fusionnée dans {now}.")
+                format!("Le code {old} est celui d'une ancienne commune fusionnée dans {now}.")
             }
         }
     }

@@ -71,6 +71,11 @@ pub struct Hit {
     pub how: Match,
 }
 
+/// A query read as a code (INSEE, SIREN, postal, old commune code): `01 039` is `01039`.
+pub fn code_query(query: &str) -> String {
+    query.trim().to_uppercase().replace(' ', "")
+}
+
 #[derive(Default)]
 pub struct SearchIndex {
     /// (key, entity, key starts at the first word of the name), sorted by key.
@@ -98,10 +103,11 @@ impl SearchIndex {
     }
 
     /// At most `limit` results per level, best matches first, then larger populations.
+    /// A query that is a code is looked up as [`code_query`] writes it.
     pub fn search(&self, c: &Collectivites, query: &str, limit: usize) -> Vec<Hit> {
         let q = query.trim();
         let mut hits: Vec<Hit> = Vec::new();
-        let code = q.to_uppercase().replace(' ', "");
+        let code = code_query(q);
         if !code.is_empty() && code.len() <= 9 && code.chars().all(|ch| ch.is_ascii_alphanumeric())
         {
             for level in Level::ALL {

@@ -91,3 +91,23 @@ impl<T: schemars::JsonSchema> schemars::JsonSchema for Spanned<T> {
         T::json_schema(generator)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Location, Spanned};
+
+    #[test]
+    fn a_value_without_its_place_is_found_in_the_text() {
+        let text = "name: a.b\nsource:\n  vars:\n    c: { sql: \"SELECT code FROM ref.x\" }\n";
+        let sql = Spanned::unplaced("SELECT code FROM ref.x".to_string());
+        assert_eq!(sql.location_in(text), Location::new(4, 16));
+        // a placed value keeps its place; a value not in the text stays unknown
+        let placed = Spanned {
+            value: "x".to_string(),
+            referenced: Location::new(2, 3),
+        };
+        assert_eq!(placed.location_in(text), Location::new(2, 3));
+        let absent = Spanned::unplaced("SELECT 'é\\n'".to_string());
+        assert_eq!(absent.location_in(text), Location::default());
+    }
+}

@@ -30,6 +30,14 @@ pub fn read_workbook(
     file: &SourceFile,
     sink: &mut dyn Sink,
 ) -> Result<FileStats, ExtractError> {
+    crate::contain::contained(&file.display, || read_sheets(spec, file, sink))
+}
+
+fn read_sheets(
+    spec: &ReadSpec,
+    file: &SourceFile,
+    sink: &mut dyn Sink,
+) -> Result<FileStats, ExtractError> {
     let name = file.display.as_str();
     let err = |msg: String| ExtractError::new(name, None, msg);
     if spec.member.is_some() {

@@ -55,7 +55,7 @@ fn detail(s: &Snapshot, e: &Entity) -> String {
 fn note(s: &Snapshot, h: &Hit, query: &str) -> Option<String> {
     let e = &s.c.entities[h.entity];
     match h.how {
-        Match::OldCode => Some(s.c.old_code_note(&query.trim().to_uppercase(), e)),
+        Match::OldCode => Some(s.c.old_code_note(&crate::search::code_query(query), e)),
         Match::PostalCode => Some(format!("Code postal {}", query.trim())),
         _ => None,
     }
