@@ -69,16 +69,13 @@ struct Portal {
 
 fn start(release_root: &Path) -> Portal {
     let port = common::free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_opencoll"))
-        .args(["portal", "--release"])
-        .arg(release_root)
-        .args(["--http", &format!("127.0.0.1:{port}"), "--poll", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server(child);
-    common::wait_port(port);
+    let server = common::serve_on(
+        Command::new(env!("CARGO_BIN_EXE_opencoll"))
+            .args(["portal", "--release"])
+            .arg(release_root)
+            .args(["--http", &format!("127.0.0.1:{port}"), "--poll", "1"]),
+        port,
+    );
     Portal {
         _server: server,
         port,
@@ -90,20 +87,17 @@ fn start(release_root: &Path) -> Portal {
 fn https_portal_serves_the_same_release(release_root: &Path) {
     let tls = common::repo().join("tests/fixtures/tls");
     let port = common::free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_opencoll"))
-        .args(["portal", "--release"])
-        .arg(release_root)
-        .args(["--http", &format!("127.0.0.1:{port}")])
-        .arg("--tls-cert")
-        .arg(tls.join("server.crt"))
-        .arg("--tls-key")
-        .arg(tls.join("server.key"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Server(child);
-    common::wait_port(port);
+    let _server = common::serve_on(
+        Command::new(env!("CARGO_BIN_EXE_opencoll"))
+            .args(["portal", "--release"])
+            .arg(release_root)
+            .args(["--http", &format!("127.0.0.1:{port}")])
+            .arg("--tls-cert")
+            .arg(tls.join("server.crt"))
+            .arg("--tls-key")
+            .arg(tls.join("server.key")),
+        port,
+    );
     let page = common::run_ok(
         Command::new(common::python_with_duckdb())
             .arg("-c")
@@ -497,19 +491,15 @@ fn serve_mounts_the_portal_pages_beside_the_api() {
     p.ok(&["refresh"]);
     p.ok(&["publish", "--release", "r1"]);
     let port = common::free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_opencoll"))
-        .arg("--project")
-        .arg(p.path())
-        .args(["serve", "--http", &format!("127.0.0.1:{port}"), "--portal"])
-        .envs(tokens.iter().map(|(k, v)| (*k, v.as_str())))
-        .env_remove("OPENCOLL_SERVE_USERS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Server(child);
-    common::wait_port(port);
+    let _server = common::serve_on(
+        Command::new(env!("CARGO_BIN_EXE_opencoll"))
+            .arg("--project")
+            .arg(p.path())
+            .args(["serve", "--http", &format!("127.0.0.1:{port}"), "--portal"])
+            .envs(tokens.iter().map(|(k, v)| (*k, v.as_str())))
+            .env_remove("OPENCOLL_SERVE_USERS"),
+        port,
+    );
 
     let sql = "SELECT epargne_brute FROM finances.fiche WHERE niveau = 'COM' AND code = '2A004' AND exercice = 2024";
     let auth = ("Authorization", format!("Bearer {TOKEN}"));

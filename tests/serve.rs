@@ -501,21 +501,17 @@ fn credentials_are_required_and_failures_say_nothing_about_users() {
 fn no_auth_on_loopback() {
     let dir = project();
     let (pg, http_port) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_opencoll"))
-        .arg("--project")
-        .arg(dir)
-        .args(["serve", "--no-auth", "--pg", &format!("127.0.0.1:{pg}")])
-        .args(["--http", &format!("127.0.0.1:{http_port}")])
-        .env_remove("OPENCOLL_SERVE_USERS")
-        .env_remove("OPENCOLL_SERVE_TOKENS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Server(child);
+    let _server = common::serve_on(
+        Command::new(env!("CARGO_BIN_EXE_opencoll"))
+            .arg("--project")
+            .arg(dir)
+            .args(["serve", "--no-auth", "--pg", &format!("127.0.0.1:{pg}")])
+            .args(["--http", &format!("127.0.0.1:{http_port}")])
+            .env_remove("OPENCOLL_SERVE_USERS")
+            .env_remove("OPENCOLL_SERVE_TOKENS"),
+        http_port,
+    );
     wait_port(pg);
-    wait_port(http_port);
     let out = psql(pg, "quiconque", None, "SELECT 42 AS x");
     assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
     assert_eq!(http(http_port, "GET", "/datasets", &[], b"").status, 200);

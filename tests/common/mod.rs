@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 pub struct Proj {
     pub dir: tempfile::TempDir,
@@ -229,6 +229,19 @@ pub fn wait_port(port: u16) {
 
 /// A child process killed when dropped (servers started by tests).
 pub struct Server(pub std::process::Child);
+
+/// Starts a server (its output discarded) and waits until it listens on `port`.
+pub fn serve_on(cmd: &mut Command, port: u16) -> Server {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let server = Server(child);
+    wait_port(port);
+    server
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
