@@ -268,8 +268,7 @@ impl ReadSpec {
             None => b',',
         };
         let quote = match csv.quote.as_deref() {
-            Some(q) => quote_byte(q)
-                .ok_or_else(|| format!("quote `{q}` must be one ASCII character or `none`"))?,
+            Some(q) => quote_byte(q)?,
             None => Some(b'"'),
         };
         Ok(ReadSpec {

@@ -107,9 +107,7 @@ impl Lake {
             }
         }
     }
-}
 
-impl Lake {
     /// Removes the files of `table` that no version newer than `retain` references (with
     /// `dry_run`, only lists them). Holds the table's lock, so it never runs beside a refresh
     /// of the same table. Returns `None` for a table that is not in the lake.

@@ -10,13 +10,13 @@ pub fn delimiter_byte(d: &str) -> Option<u8> {
     }
 }
 
-/// The quote option: `Some(None)` for `none` (no quoting), `Some(Some(byte))` for one ASCII
-/// character, `None` when it is neither.
-pub fn quote_byte(q: &str) -> Option<Option<u8>> {
+/// The quote option: `None` for `none` (no quoting), the byte of one ASCII character, or
+/// the message for anything else (the same words from `validate` and from the reader).
+pub fn quote_byte(q: &str) -> Result<Option<u8>, String> {
     match q {
-        "none" => Some(None),
-        s if s.len() == 1 && s.is_ascii() => Some(Some(s.as_bytes()[0])),
-        _ => None,
+        "none" => Ok(None),
+        s if s.len() == 1 && s.is_ascii() => Ok(Some(s.as_bytes()[0])),
+        _ => Err(format!("quote `{q}` must be one ASCII character or `none`")),
     }
 }
 

@@ -23,14 +23,8 @@ pub(super) fn check_csv(file: &Path, text: &str, csv: &CsvOptions, diags: &mut D
             "e.g. \";\", \",\" or tab",
         );
     }
-    if let Some(q) = &csv.quote
-        && quote_byte(q).is_none()
-    {
-        bad(
-            "quote",
-            format!("quote `{q}` must be one ASCII character or `none`"),
-            "e.g. '\"'",
-        );
+    if let Some(Err(msg)) = csv.quote.as_deref().map(quote_byte) {
+        bad("quote", msg, "e.g. '\"'");
     }
     if let Some(d) = &csv.decimal
         && d != "."
