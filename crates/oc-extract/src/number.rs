@@ -11,6 +11,15 @@ pub struct NumberFormat {
     pub thousands: Option<char>,
 }
 
+impl From<oc_spec::resolve::NumberMarks> for NumberFormat {
+    fn from(m: oc_spec::resolve::NumberMarks) -> Self {
+        Self {
+            decimal: m.decimal,
+            thousands: m.thousands,
+        }
+    }
+}
+
 impl Default for NumberFormat {
     fn default() -> Self {
         Self {

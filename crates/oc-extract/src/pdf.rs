@@ -5,10 +5,9 @@ use std::borrow::Cow;
 use std::io::Read;
 
 use oc_pdf::{ColumnKind, Strategy};
-use oc_spec::{ColumnType, PdfOptions};
+use oc_spec::ColumnType;
 
 use crate::input::HashingReader;
-use crate::number::NumberFormat;
 use crate::rows::{Layout, RowWriter, Slot};
 use crate::sink::{ExtractError, FileStats, Sink};
 use crate::spec::{ReadSpec, Selector, SourceFile};
@@ -94,27 +93,6 @@ fn load(file: &SourceFile) -> Result<(Vec<u8>, String, u64), ExtractError> {
     Ok((bytes, sha256, size))
 }
 
-/// French number marks unless the pipeline says otherwise.
-pub fn number_format(o: &PdfOptions) -> NumberFormat {
-    NumberFormat {
-        decimal: o
-            .decimal
-            .as_deref()
-            .and_then(|d| d.chars().next())
-            .unwrap_or(','),
-        thousands: match o.thousands.as_deref() {
-            Some(t) => t.chars().next().map(|c| {
-                if c == '\u{a0}' || c == '\u{202f}' {
-                    ' '
-                } else {
-                    c
-                }
-            }),
-            None => Some(' '),
-        },
-    }
-}
-
 /// `12 345,6 (e)` → `12 345,6`: estimate/provisional/revised markers after a number are
 /// notes for the reader, not part of the value.
 fn strip_marker(cell: &str) -> &str {
@@ -178,25 +156,26 @@ fn find_tables(
     })?;
     let n = oc_pdf::Backend::page_count(&pdf);
     let mut opts = oc_pdf::Options {
-        strategy: pdf_strategy(spec.pdf_strategy),
+        strategy: pdf_strategy(spec.pdf_plan.strategy),
         columns: o.columns.clone(),
         copy_spans: o.repeat_spans,
         ..Default::default()
     };
-    if let Some(p) = &o.pages {
-        opts.pages = Some(
-            oc_pdf::parse_pages(&p.value, n)
-                .map_err(|e| ExtractError::new(name, None, e.to_string()))?,
-        );
+    if let Some(spans) = &spec.pdf_plan.pages {
+        opts.pages = Some(oc_spec::resolve::PageSpan::pages(spans, n).map_err(|page| {
+            ExtractError::new(
+                name,
+                None,
+                oc_pdf::Error::Page { page, pages: n }.to_string(),
+            )
+        })?);
     }
-    if let Some(a) = &o.area
-        && a.len() == 4
-    {
+    if let Some([x0, top, x1, bottom]) = spec.pdf_plan.area {
         opts.area = Some(oc_pdf::BBox {
-            x0: a[0].min(a[2]),
-            top: a[1].min(a[3]),
-            x1: a[0].max(a[2]),
-            bottom: a[1].max(a[3]),
+            x0,
+            top,
+            x1,
+            bottom,
         });
     }
     let found = oc_pdf::extract(&pdf, &opts).map_err(|e| match e {

@@ -1,22 +1,22 @@
 //! What a reader needs, resolved from a pipeline: the declared columns with how each finds
 //! its value, the format's options, and the source files its path template expands to.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use arrow::datatypes::SchemaRef;
 use indexmap::IndexMap;
-use oc_spec::syntax::{delimiter_byte, quote_byte, regex_of};
+use oc_spec::resolve::PdfPlan;
 use oc_spec::{
-    ColumnType, CsvOptions, Encoding, Format, JsonOptions, OnExtraColumns, PdfOptions, Pipeline,
-    SourceFormat, XlsxOptions,
+    ColumnType, Format, JsonOptions, OnExtraColumns, PdfOptions, Pipeline, SourceFormat,
+    XlsxOptions,
 };
 
-use crate::html::PageSpec;
+pub use oc_spec::resolve::{
+    CsvDialect, PageTable, Selector, Stop, TableLayout, UnpivotPlan as UnpivotSpec,
+};
 
 use crate::conform::{self, ColumnPlan};
 use crate::number::NumberFormat;
-use crate::pdf;
 
 /// Rows per record batch.
 pub const BATCH_ROWS: usize = 32 * 1024;
@@ -36,103 +36,14 @@ pub struct SourceFile {
     pub bytes_read: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
-/// How a declared column finds its value in a record.
-#[derive(Debug, Clone)]
-pub enum Selector {
-    Header(String),
-    Regex(regex::Regex),
-    Var(String),
-}
-
-impl fmt::Display for Selector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Selector::Header(h) => write!(f, "`{h}`"),
-            Selector::Regex(r) => write!(f, "/{}/", r.as_str()),
-            Selector::Var(v) => write!(f, "var `{v}`"),
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct SourceColumn {
     pub plan: ColumnPlan,
     pub selector: Selector,
 }
 
-#[derive(Debug, Clone)]
-pub struct CsvDialect {
-    pub delimiter: u8,
-    pub quote: Option<u8>,
-    pub header: bool,
-    pub skip_rows: u64,
-    pub encoding: Encoding,
-}
-
-#[derive(Debug, Clone)]
-pub struct UnpivotSpec {
-    pub columns: regex::Regex,
-    pub name: String,
-    pub value: String,
-    pub flag: String,
-}
-
-/// Where a workbook table ends.
-#[derive(Debug, Clone)]
-pub enum Stop {
-    /// At the first empty row.
-    Blank,
-    /// Before the first row whose first non-empty cell matches.
-    At(regex::Regex),
-}
-
-/// Workbook options compiled once per pipeline (regexes, range), not once per sheet.
-#[derive(Debug, Clone, Default)]
-pub struct XlsxTable {
-    pub range: Option<oc_spec::CellRange>,
-    /// `sheet: /regex/`.
-    pub sheet: Option<regex::Regex>,
-    pub skip_until: Option<regex::Regex>,
-    pub notes: Option<regex::Regex>,
-    pub stop: Option<Stop>,
-    /// `sections.match`.
-    pub section: Option<regex::Regex>,
-}
-
-impl XlsxTable {
-    fn resolve(x: &XlsxOptions) -> Result<XlsxTable, String> {
-        let re = |v: &Option<String>| {
-            v.as_deref()
-                .map(|s| {
-                    regex::Regex::new(regex_of(s).unwrap_or(s)).map_err(|e| format!("{s}: {e}"))
-                })
-                .transpose()
-        };
-        Ok(XlsxTable {
-            range: match &x.range {
-                Some(r) => Some(oc_spec::parse_range(r).ok_or(format!("bad range `{r}`"))?),
-                None => None,
-            },
-            sheet: match &x.sheet {
-                Some(oc_spec::SheetRef::Name(n)) => match regex_of(n) {
-                    Some(r) => Some(regex::Regex::new(r).map_err(|e| format!("sheet regex: {e}"))?),
-                    None => None,
-                },
-                _ => None,
-            },
-            skip_until: re(&x.skip_until)?,
-            notes: re(&x.notes)?,
-            stop: match x.stop_at.as_deref() {
-                None => None,
-                Some("blank") => Some(Stop::Blank),
-                Some(_) => re(&x.stop_at)?.map(Stop::At),
-            },
-            section: re(&x.sections.as_ref().and_then(|s| s.matches.clone()))?,
-        })
-    }
-}
-
-/// Everything a reader needs, resolved from a pipeline.
+/// Everything a reader needs: the pipeline's source as `oc_spec::resolve` resolved it, and
+/// the plain values of its option blocks.
 #[derive(Debug, Clone)]
 pub struct ReadSpec {
     pub format: Format,
@@ -140,14 +51,14 @@ pub struct ReadSpec {
     pub csv: CsvDialect,
     pub json: JsonOptions,
     pub pdf: PdfOptions,
-    /// `pdf.strategy`, resolved (validation reported a bad one).
-    pub pdf_strategy: oc_spec::pdf_strategy::Strategy,
+    /// `pdf:`'s strategy, pages and area, resolved.
+    pub pdf_plan: PdfPlan,
     pub member: Option<String>,
     pub xlsx: XlsxOptions,
-    /// The workbook options that need parsing, resolved once.
-    pub xlsx_table: XlsxTable,
+    /// The workbook or page table's range and regexes, resolved once (not per sheet).
+    pub layout: TableLayout,
     /// Which table of a web page, how it is decoded, what is captured from its text.
-    pub html: Option<PageSpec>,
+    pub html: Option<PageTable>,
     /// The database, the query and the incremental cursor (`since` is set by the engine).
     pub database: Option<crate::database::DbSpec>,
     /// Year columns into rows, applied to source records before typing.
@@ -159,91 +70,36 @@ pub struct ReadSpec {
 }
 
 impl ReadSpec {
-    /// The `from`/`var` columns of a pipeline (`sql` columns are computed later, in SQL).
+    /// The `from`/`var` columns of a pipeline (`sql` columns are computed later, in SQL),
+    /// with its source resolved by `oc_spec` (the first fault's message if it has one:
+    /// `validate` reports them all, located).
     pub fn from_pipeline(p: &Pipeline) -> Result<ReadSpec, String> {
-        let source = p.source_format().ok_or("unknown source format")?;
-        let format = source.format();
-        let (mut csv, mut json, mut xlsx, mut pdf_options): (
-            CsvOptions,
-            JsonOptions,
-            XlsxOptions,
-            PdfOptions,
-        ) = Default::default();
-        let mut html = None;
-        let mut database = None;
-        match source {
-            SourceFormat::Csv(o) => csv = o,
+        let r = p.resolve_source()?;
+        let (mut json, mut pdf, mut xlsx, mut database) = Default::default();
+        match p
+            .source_format()
+            .ok_or("cannot tell the format from the file name")?
+        {
             SourceFormat::Json(o) => json = o,
-            SourceFormat::Pdf(o) => pdf_options = o,
-            SourceFormat::Xlsx(o) => {
-                // Numbers stored as text in a workbook follow the same rules as in a CSV.
-                csv = CsvOptions {
-                    decimal: o.decimal.clone(),
-                    thousands: o.thousands.clone(),
-                    null_values: o.null_values.clone(),
-                    ..Default::default()
-                };
-                xlsx = o;
-            }
-            SourceFormat::Html(o) => {
-                // A page table is laid out like a report sheet: the same layout options.
-                xlsx = o.layout();
-                csv = CsvOptions {
-                    decimal: xlsx.decimal.clone(),
-                    thousands: xlsx.thousands.clone(),
-                    null_values: xlsx.null_values.clone(),
-                    ..Default::default()
-                };
-                html = Some(PageSpec::resolve(&o)?);
-            }
-            SourceFormat::Parquet | SourceFormat::Arrow => {}
-            SourceFormat::Database(o) => {
+            SourceFormat::Pdf(o) => pdf = o,
+            SourceFormat::Xlsx(o) => xlsx = o,
+            // A page table is laid out like a report sheet: the same layout options.
+            SourceFormat::Html(o) => xlsx = o.layout(),
+            SourceFormat::Database(options) => {
                 database = Some(crate::database::DbSpec {
-                    options: o,
+                    options,
                     cursor: p.source.incremental.as_ref().map(|i| i.cursor.clone()),
                     since: None,
-                });
+                })
             }
+            SourceFormat::Csv(_) | SourceFormat::Parquet | SourceFormat::Arrow => {}
         }
-        let number = NumberFormat {
-            decimal: csv
-                .decimal
-                .as_deref()
-                .and_then(|d| d.chars().next())
-                .unwrap_or('.'),
-            thousands: csv
-                .thousands
-                .as_deref()
-                .and_then(|t| t.chars().next())
-                .map(|c| {
-                    if c == '\u{a0}' || c == '\u{202f}' {
-                        ' '
-                    } else {
-                        c
-                    }
-                }),
-        };
-        let number = if format == Format::Pdf {
-            pdf::number_format(&pdf_options)
-        } else {
-            number
-        };
+        let number = NumberFormat::from(r.number);
         let mut columns = Vec::new();
-        for (name, spec) in &p.columns {
-            let selector = if let Some(from) = &spec.from {
-                match regex_of(&from.value) {
-                    Some(re) => Selector::Regex(
-                        regex::Regex::new(re).map_err(|e| format!("column {name}: {e}"))?,
-                    ),
-                    None => Selector::Header(from.value.clone()),
-                }
-            } else if let Some(var) = &spec.var {
-                Selector::Var(var.value.clone())
-            } else {
-                continue;
-            };
+        for (name, selector) in r.selectors {
+            let spec = &p.columns[&name];
             let ty: ColumnType = spec.column_type();
-            let mut plan = ColumnPlan::new(name, ty, number);
+            let mut plan = ColumnPlan::new(&name, ty, number);
             plan.width = spec.width;
             if let Some(f) = &spec.format {
                 plan.date_format = f.clone();
@@ -251,7 +107,7 @@ impl ReadSpec {
             if let Some(nulls) = spec.null_values.as_ref().or(if ty.is_text() {
                 None
             } else {
-                csv.null_values.as_ref()
+                r.null_values.as_ref()
             }) {
                 plan.set_null_values(nulls.clone());
             }
@@ -262,60 +118,19 @@ impl ReadSpec {
             columns.push(SourceColumn { plan, selector });
             columns.extend(status);
         }
-        let delimiter = match &csv.delimiter {
-            Some(d) => delimiter_byte(d).ok_or_else(|| format!("bad delimiter `{d}`"))?,
-            None if p.source.path.value.to_ascii_lowercase().contains(".tsv") => b'\t',
-            None => b',',
-        };
-        let quote = match csv.quote.as_deref() {
-            Some(q) => quote_byte(q)?,
-            None => Some(b'"'),
-        };
         Ok(ReadSpec {
-            format,
+            format: r.format,
             columns,
-            csv: CsvDialect {
-                delimiter,
-                quote,
-                header: csv.header,
-                skip_rows: csv.skip_rows,
-                encoding: csv.encoding,
-            },
+            csv: r.dialect,
             json,
-            pdf_strategy: match &pdf_options.strategy {
-                Some(s) => {
-                    let mut diags = oc_spec::Diagnostics::default();
-                    oc_spec::pdf_strategy::resolve(
-                        std::path::Path::new(""),
-                        "",
-                        s,
-                        pdf_options.columns.is_some(),
-                        &mut diags,
-                    )
-                    .ok_or_else(|| format!("pdf.strategy: {diags}"))?
-                }
-                None => oc_spec::pdf_strategy::Strategy::Auto,
-            },
-            pdf: pdf_options,
+            pdf,
+            pdf_plan: r.pdf,
             member: p.source.member.clone(),
-            html,
-            database,
-            xlsx_table: if matches!(format, Format::Xlsx | Format::Html) {
-                XlsxTable::resolve(&xlsx)?
-            } else {
-                XlsxTable::default()
-            },
             xlsx,
-            unpivot: match p.unpivot() {
-                Some(u) => Some(UnpivotSpec {
-                    columns: regex::Regex::new(u.regex())
-                        .map_err(|e| format!("unpivot columns: {e}"))?,
-                    name: u.name.clone(),
-                    value: u.value.clone(),
-                    flag: u.flag_column(),
-                }),
-                None => None,
-            },
+            layout: r.layout,
+            html: r.page,
+            database,
+            unpivot: r.unpivot,
             on_extra_columns: p.on_extra_columns,
             batch_rows: BATCH_ROWS,
             reject_limit: p.max_rejects.saturating_add(10_000),

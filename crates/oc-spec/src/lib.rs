@@ -12,6 +12,7 @@ pub mod diag;
 pub mod pdf_strategy;
 pub mod pipeline;
 pub mod project;
+pub mod resolve;
 pub mod schema;
 pub mod span;
 pub mod syntax;

@@ -358,21 +358,6 @@ pub enum PdfStrategy {
     Axes(Vec<(Spanned<String>, Spanned<String>)>),
 }
 
-impl PdfStrategy {
-    /// The strategy in the syntax of `opencoll pdf tables --strategy` (`oc_pdf::Strategy`'s
-    /// `FromStr`): `auto`, `columns=text,rows=lines`, …
-    pub fn to_cli(&self) -> String {
-        match self {
-            PdfStrategy::Name(s) => s.clone(),
-            PdfStrategy::Axes(kv) => kv
-                .iter()
-                .map(|(k, v)| format!("{}={}", k.value, v.value))
-                .collect::<Vec<_>>()
-                .join(","),
-        }
-    }
-}
-
 impl schemars::JsonSchema for PdfStrategy {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "PdfStrategy".into()

@@ -361,22 +361,32 @@ mod tests {
 
     #[test]
     fn pdf_strategy_per_axis() {
+        use crate::pdf_strategy::{Boundaries::*, Strategy};
         use crate::pipeline::PdfStrategy;
         // block and flow maps, and the CLI form, are accepted
-        for (pdf, cli) in [
+        for (pdf, want) in [
             (
                 "  pdf:\n    strategy:\n      columns: text\n      rows: lines\n",
-                "columns=text,rows=lines",
+                Strategy::Axes {
+                    columns: Text,
+                    rows: Lines,
+                },
             ),
             (
                 "  pdf: { strategy: { rows: text, columns: lines } }\n",
-                "rows=text,columns=lines",
+                Strategy::Axes {
+                    columns: Lines,
+                    rows: Text,
+                },
             ),
             (
                 "  pdf: { strategy: \"columns=lines,rows=text\" }\n",
-                "columns=lines,rows=text",
+                Strategy::Axes {
+                    columns: Lines,
+                    rows: Text,
+                },
             ),
-            ("  pdf: { strategy: stream }\n", "stream"),
+            ("  pdf: { strategy: stream }\n", Strategy::Stream),
         ] {
             let (_d, p) = project(&[
                 ("catalog.yaml", CATALOG),
@@ -391,11 +401,20 @@ mod tests {
             let p = p.unwrap();
             let diags = p.validate();
             assert!(diags.is_empty(), "{pdf}: {diags}");
-            let Some(crate::SourceFormat::Pdf(o)) = p.pipelines[0].pipeline.source_format() else {
-                panic!("a pdf source")
-            };
-            let s = o.strategy.unwrap();
-            assert_eq!(s.value.to_cli(), cli);
+            let pipeline = &p.pipelines[0].pipeline;
+            assert_eq!(
+                pipeline.resolve_source().unwrap().pdf.strategy,
+                want,
+                "{pdf}"
+            );
+            let s = pipeline
+                .source
+                .pdf
+                .as_ref()
+                .unwrap()
+                .strategy
+                .as_ref()
+                .unwrap();
             if let PdfStrategy::Axes(kv) = &s.value {
                 assert!(kv[0].0.referenced.line() >= 4, "{kv:?}");
             }

@@ -14,8 +14,7 @@ pub mod select;
 use std::borrow::Cow;
 use std::io::Read;
 
-use oc_spec::syntax::regex_of;
-use oc_spec::{Encoding, HtmlOptions, SheetRef};
+use oc_spec::Encoding;
 use scraper::Html;
 
 use crate::sink::{ExtractError, FileStats, Sink};
@@ -112,50 +111,6 @@ pub fn nesting_depth(text: &str) -> usize {
         }
     }
     max
-}
-
-/// `html:` resolved once per pipeline.
-#[derive(Debug, Clone)]
-pub struct PageSpec {
-    pub table: TableRef,
-    pub encoding: Option<Encoding>,
-    pub capture: Vec<regex::Regex>,
-}
-
-impl PageSpec {
-    pub fn resolve(o: &HtmlOptions) -> Result<PageSpec, String> {
-        let table = match &o.table {
-            None => TableRef::Position(1),
-            Some(SheetRef::Index(n)) => TableRef::Position((*n as usize).max(1)),
-            Some(SheetRef::Name(n)) => match (n.strip_prefix("css:"), regex_of(n)) {
-                (Some(css), _) => TableRef::Css(
-                    scraper::Selector::parse(css.trim())
-                        .map_err(|e| format!("html.table: bad CSS selector: {e}"))?,
-                ),
-                (None, Some(re)) => {
-                    TableRef::Title(regex::Regex::new(re).map_err(|e| format!("html.table: {e}"))?)
-                }
-                (None, None) => {
-                    return Err(format!(
-                        "html.table `{n}` is neither a position, a /regex/ nor css:SELECTOR"
-                    ));
-                }
-            },
-        };
-        let capture = o
-            .capture
-            .iter()
-            .map(|c| {
-                let re = regex_of(&c.value).unwrap_or(&c.value);
-                regex::Regex::new(re).map_err(|e| format!("html.capture: {e}"))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(PageSpec {
-            table,
-            encoding: o.encoding,
-            capture,
-        })
-    }
 }
 
 /// The rows of a laid-out table.

@@ -2,19 +2,11 @@
 //! heading before it, or by a CSS selector. A miss lists the page's tables so that the user
 //! can pick the right one.
 
-use scraper::{ElementRef, Html, Selector};
+use scraper::{ElementRef, Html};
 
 use super::grid::{cell_text, own_rows};
 
-/// `html.table`, resolved.
-#[derive(Debug, Clone)]
-pub enum TableRef {
-    /// 1-based, in document order (nested tables included).
-    Position(usize),
-    /// On the caption, else on the last heading (`h1`…`h6`) before the table.
-    Title(regex::Regex),
-    Css(Selector),
-}
+pub use oc_spec::resolve::TableRef;
 
 /// Each table of the page in document order, with its caption and the heading before it.
 fn tables(doc: &Html) -> Vec<(ElementRef<'_>, Option<String>, Option<String>)> {
@@ -148,6 +140,7 @@ fn inventory(all: &[(ElementRef, Option<String>, Option<String>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scraper::Selector;
 
     const PAGE: &str = "<h2>Population</h2><table><tr><td>a</td></tr></table>\
         <h2>Comptes 2014</h2><table class=fiche><caption>Équilibres</caption>\

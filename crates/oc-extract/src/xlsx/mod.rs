@@ -46,7 +46,7 @@ fn read_sheets(
     let (sha256, bytes) =
         crate::input::hash_file(&file.path).map_err(|e| err(format!("cannot read: {e}")))?;
     let mut wb = open_book(&file.path, name)?;
-    let sheet_regex = spec.xlsx_table.sheet.as_ref();
+    let sheet_regex = spec.layout.sheet.as_ref();
     let sheets = select_sheets(&wb.sheet_names(), &spec.xlsx, sheet_regex, file).map_err(err)?;
     let mut stats = FileStats {
         rows_read: 0,

@@ -41,7 +41,7 @@ pub(crate) fn read_table(
     let name = file.display.as_str();
     let err = |line: Option<u64>, msg: String| ExtractError::new(name, line, msg);
     // Resolved once for the pipeline, not per sheet.
-    let t = &spec.xlsx_table;
+    let t = &spec.layout;
     let range: Option<CellRange> = t.range;
     let skip_until = t.skip_until.as_ref();
     let notes_re = t.notes.as_ref();

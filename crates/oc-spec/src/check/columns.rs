@@ -63,18 +63,6 @@ pub(super) fn check(pf: &PipelineFile, diags: &mut Diagnostics) {
                 .with_hint("`from: HEADER` reads a source column; `sql: expr` computes one"),
             );
         }
-        if let Some(from) = &spec.from
-            && let Some(re) = regex_of(&from.value)
-            && let Err(e) = regex::Regex::new(re)
-        {
-            let (l, c) = at(from);
-            diags.push(Diagnostic::new(
-                file,
-                l,
-                c,
-                format!("bad regex in `from`: {e}"),
-            ));
-        }
         if let Some(var) = &spec.var
             && !vars.contains_key(&var.value)
             && !sheet_groups.contains(&var.value)

@@ -4,7 +4,6 @@
 //! every error of every file.
 
 mod columns;
-mod options;
 mod source;
 mod target;
 

@@ -1,5 +1,5 @@
-//! The source: path templates and their vars, the format and its option block, what readers
-//! would otherwise only find while reading, unpivot, and that local files exist.
+//! The source: path templates and their vars, the format and its option block (resolved by
+//! `crate::resolve`, as readers use it), `member`, and that local files exist.
 
 use std::path::Path;
 
@@ -7,11 +7,9 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::pipeline::Format;
 use crate::project::PipelineFile;
 use crate::span::Spanned;
-use crate::syntax::{is_remote, regex_of};
+use crate::syntax::is_remote;
 use crate::template;
 use crate::yaml::locate_key;
-
-use super::options::{check_csv, check_html, check_pdf, check_xlsx};
 
 pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
     let p = &pf.pipeline;
@@ -139,18 +137,8 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
             ));
         }
     }
-    if let Some(csv) = &p.source.csv {
-        check_csv(file, &pf.text, csv, diags);
-    }
-    if let Some(pdf) = &p.source.pdf {
-        check_pdf(file, &pf.text, pdf, diags);
-    }
-    if let Some(x) = &p.source.xlsx {
-        check_xlsx(file, &pf.text, x, &vars, diags);
-    }
-    if let Some(h) = &p.source.html {
-        check_html(file, &pf.text, h, diags);
-    }
+    // The option blocks, the selectors and unpivot: resolved as the reader will use them.
+    crate::resolve::resolve(p, file, &pf.text, diags);
     // What readers would otherwise only find while reading.
     if p.source.member.is_some()
         && matches!(
@@ -168,55 +156,6 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
             )
             .with_hint("remove `member`; a workbook's sheets are chosen with `xlsx.sheet`"),
         );
-    }
-    if format == Some(Format::Json) {
-        for (out, spec) in &p.columns {
-            if let Some(from) = &spec.from
-                && regex_of(&from.value).is_some()
-            {
-                diags.push(
-                    Diagnostic::new(
-                        file,
-                        from.referenced.line(),
-                        from.referenced.column(),
-                        format!("column `{out}`: /regex/ is not supported for JSON"),
-                    )
-                    .with_hint("use the field's path, e.g. `from: membres.code`"),
-                );
-            }
-        }
-    }
-    for (i, step) in p.transform.iter().enumerate() {
-        if let crate::TransformStep::Unpivot(u) = step {
-            let (l, c) = at(&u.columns);
-            if i != 0 {
-                diags.push(
-                    Diagnostic::new(file, l, c, "unpivot must be the first transform step")
-                        .with_hint(
-                            "it runs on the source columns as they are read, before typing and SQL",
-                        ),
-                );
-            }
-            if let Err(e) = regex::Regex::new(u.regex()) {
-                diags.push(Diagnostic::new(
-                    file,
-                    l,
-                    c,
-                    format!("bad regex in unpivot `columns`: {e}"),
-                ));
-            }
-            if matches!(format, Some(Format::Json | Format::Parquet | Format::Arrow)) {
-                diags.push(
-                    Diagnostic::new(
-                        file,
-                        l,
-                        c,
-                        "unpivot applies to csv, workbook, pdf and html sources",
-                    )
-                    .with_hint("JSON records have no header row: select the fields with `from:`"),
-                );
-            }
-        }
     }
     // Files named by a query's values are only known when the pipeline runs.
     if used.iter().all(|u| vars.contains_key(u))
