@@ -182,8 +182,9 @@ pub async fn validate_with_graph(
         let plan = match PipelinePlan::new(pf) {
             Ok(p) => p,
             Err(e) => {
-                // The static checks report the same faults (a regex, a delimiter…) with
-                // their line: an unlocated repeat only when they let one through.
+                // `validate` resolved the same source (`oc_spec::resolve`) and reported this
+                // fault with its line; the reader's words are the first of them. Said here
+                // only if a file had no diagnostic, which would be a bug.
                 if !diags.0.iter().any(|d| d.file == pf.path) {
                     diags.push(Diagnostic::new(&pf.path, 0, 0, e));
                 }
