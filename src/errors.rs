@@ -19,6 +19,17 @@ pub fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
+/// The error as the user reads it: [`one_line`], and a hint when the error says what to do
+/// better than its own words (an object store that gave no answer).
+pub fn for_user(e: &anyhow::Error) -> String {
+    let line = one_line(e);
+    if oc_lake::store::no_answer(e.as_ref()) {
+        format!("{line}\n  hint: {}", oc_lake::store::no_answer_hint())
+    } else {
+        line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::one_line;

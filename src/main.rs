@@ -392,7 +392,7 @@ fn main() -> ExitCode {
             return match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("error: {}", errors::one_line(&e));
+                    eprintln!("error: {}", errors::for_user(&e));
                     ExitCode::FAILURE
                 }
             };
@@ -414,7 +414,7 @@ fn main() -> ExitCode {
     match main.join() {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
-            eprintln!("error: {}", errors::one_line(&e));
+            eprintln!("error: {}", errors::for_user(&e));
             ExitCode::FAILURE
         }
         Err(_) => ExitCode::FAILURE,

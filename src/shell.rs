@@ -296,7 +296,7 @@ async fn execute(session: &oc_sql::LakeSession, settings: &Settings, sql: &str) 
                 println!("Run Time: {:.3} ms", elapsed.as_secs_f64() * 1000.0);
             }
         }
-        Err(e) => eprintln!("error: {}", crate::errors::one_line(&e)),
+        Err(e) => eprintln!("error: {}", crate::errors::for_user(&e)),
     }
     true
 }

@@ -548,3 +548,110 @@ fn a_parquet_export_over_http_is_read_like_a_local_one() {
         vec!["01001 1234.50", "97101 -"]
     );
 }
+
+/// Issue 20: a lake whose object store stops answering (connections accepted, requests read,
+/// no answer). A command fails within the limits the environment sets, saying what happened
+/// and what to do; a server answers its other requests meanwhile, fails the query that waits
+/// on the store (a 5xx, the process alive), and answers it again once the store does.
+#[test]
+fn a_store_that_stops_answering_fails_in_bounded_time_and_the_server_keeps_serving() {
+    use std::time::{Duration, Instant};
+    let s3 = common::S3::start();
+    let upstream = s3.endpoint.rsplit(':').next().unwrap().to_string();
+    let (_proxy, proxy) = python_server(&[
+        common::repo()
+            .join("tests/fixtures/servers/s3_faults.py")
+            .into(),
+        upstream.into(),
+        "1".into(),
+        "0".into(),
+    ]);
+    let stall = |on: bool| {
+        run_ok_python(&format!(
+            "import urllib.request as u; u.urlopen('http://127.0.0.1:{proxy}/__stall?on={}').read()",
+            u8::from(on)
+        ))
+    };
+    let p = Proj::empty(&["ref"]);
+    p.write(
+        "pipelines/a.yaml",
+        "name: ref.a\nsource: { path: data/a.csv }\ncolumns:\n  code: { from: code, type: code }\n  n: { from: n, type: int64 }\n",
+    );
+    let mut csv = String::from("code,n\n");
+    for i in 0..2_000 {
+        csv.push_str(&format!("{i:05},{}\n", i % 7));
+    }
+    p.write("data/a.csv", csv);
+    let mut env: Vec<(&str, String)> = s3
+        .env()
+        .into_iter()
+        .map(|(k, v)| match k {
+            "AWS_ENDPOINT_URL" => (k, format!("http://127.0.0.1:{proxy}")),
+            _ => (k, v),
+        })
+        .collect();
+    env.extend([
+        ("OPENCOLL_S3_TIMEOUT", "1".to_string()),
+        ("OPENCOLL_S3_RETRIES", "1".to_string()),
+        ("OPENCOLL_S3_RETRY_TIMEOUT", "2".to_string()),
+    ]);
+    p.ok_env(&env, &["refresh"]);
+    let query = "SELECT sum(n) AS s, count(DISTINCT code) AS c FROM ref.a";
+    let expected = format!("s,c\n{},2000\n", (0..2_000).map(|i| i % 7).sum::<u32>());
+    assert_eq!(p.ok_env(&env, &["sql", "--format", "csv", query]), expected);
+    let expected = expected.as_str();
+
+    // A command: fails in bounded time, and says why and what to do.
+    stall(true);
+    let t = Instant::now();
+    let out = p.run_env(&env, &["sql", "--format", "csv", query]);
+    let took = t.elapsed();
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(took < Duration::from_secs(30), "{took:?}: {err}");
+    assert!(err.contains("did not answer"), "{err}");
+    assert!(err.contains("OPENCOLL_S3_TIMEOUT"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    stall(false);
+
+    // A server: started while the store answers.
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencoll"));
+    cmd.arg("--project")
+        .arg(p.path())
+        .args(["serve", "--no-auth", "--http", &format!("127.0.0.1:{port}")])
+        .env_remove("OPENCOLL_SERVE_USERS")
+        .env_remove("OPENCOLL_SERVE_TOKENS")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let _server = common::serve_on(&mut cmd, port);
+    let sql = move || common::http(port, "POST", "/sql?format=csv", &[], query.as_bytes());
+    let ok = sql();
+    assert_eq!((ok.status, ok.text()), (200, expected.to_string()));
+    stall(true);
+    let waiting = std::thread::spawn(move || {
+        let t = Instant::now();
+        (sql(), t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // Its other requests are answered meanwhile.
+    let t = Instant::now();
+    let health = common::http(port, "GET", "/health", &[], b"");
+    assert_eq!(health.status, 200, "{}", health.text());
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let (failed, took) = waiting.join().unwrap();
+    assert_eq!(failed.status, 503, "{}", failed.text());
+    assert_eq!(
+        failed.headers.get("retry-after").map(String::as_str),
+        Some("5")
+    );
+    assert!(
+        failed.text().contains("did not answer"),
+        "{}",
+        failed.text()
+    );
+    assert!(!failed.text().contains("127.0.0.1"), "{}", failed.text());
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    stall(false);
+    let again = sql();
+    assert_eq!((again.status, again.text()), (200, expected.to_string()));
+}

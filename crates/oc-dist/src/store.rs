@@ -39,7 +39,7 @@ impl ObjectStoreRegistry for EnvStores {
             )));
         }
         let opts = oc_lake::store::env_storage_options(url);
-        let (store, _) = object_store::parse_url_opts(url, opts).map_err(|e| {
+        let (store, _) = oc_lake::store::open_store(url, opts).map_err(|e| {
             DataFusionError::Configuration(format!(
                 "cannot open {url} with this process's AWS_* settings: {e}"
             ))

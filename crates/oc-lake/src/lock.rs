@@ -46,8 +46,7 @@ impl Lake {
         run_id: &str,
         wait: Duration,
     ) -> Result<TableLock, LakeError> {
-        let (store, prefix) =
-            object_store::parse_url_opts(self.root(), self.storage_options().clone())?;
+        let (store, prefix) = crate::store::open_store(self.root(), self.storage_options())?;
         let store: std::sync::Arc<dyn ObjectStore> = store.into();
         let path = ObjPath::from(
             format!(

@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
 
 use deltalake::DeltaTable;
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectStore;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, RetryConfig};
 use url::Url;
 
 #[derive(Debug, thiserror::Error)]
@@ -149,8 +151,8 @@ impl Lake {
                 location: url.to_string(),
                 message: e.to_string(),
             })?;
-            let (store, prefix) = object_store::parse_url_opts(&log, self.storage_options.clone())
-                .map_err(|e| LakeError::Location {
+            let (store, prefix) =
+                open_store(&log, &self.storage_options).map_err(|e| LakeError::Location {
                     location: log.to_string(),
                     message: e.to_string(),
                 })?;
@@ -187,8 +189,7 @@ impl Lake {
                 }
             }
         } else {
-            let (store, prefix) =
-                object_store::parse_url_opts(&self.root, self.storage_options.clone())?;
+            let (store, prefix) = open_store(&self.root, &self.storage_options)?;
             let domains = store.list_with_delimiter(Some(&prefix)).await?;
             for d in domains.common_prefixes {
                 let tables = store.list_with_delimiter(Some(&d)).await?;
@@ -226,7 +227,9 @@ fn register_s3() {
 
 /// Object-store options for a URL: for `s3://`, the usual AWS environment variables
 /// (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …); plain HTTP is
-/// allowed when the endpoint is `http://` (a local S3-compatible server).
+/// allowed when the endpoint is `http://` (a local S3-compatible server). For both, the
+/// limits of [`StoreLimits`] (a store that stops answering fails the operation in bounded
+/// time, it does not hang it).
 pub fn env_storage_options(url: &Url) -> Vec<(String, String)> {
     let mut opts = Vec::new();
     if matches!(url.scheme(), "s3" | "s3a") {
@@ -242,5 +245,177 @@ pub fn env_storage_options(url: &Url) -> Vec<(String, String)> {
     if url.scheme() == "http" {
         opts.push(("allow_http".into(), "true".into()));
     }
+    if matches!(url.scheme(), "s3" | "s3a" | "http" | "https") {
+        opts.extend(StoreLimits::from_env().options());
+    }
     opts
+}
+
+/// How long a remote object store may take: each request, and the retries of a request that
+/// failed or got no answer. Read from the environment, in seconds:
+/// `OPENCOLL_S3_TIMEOUT` (per request, default 30), `OPENCOLL_S3_RETRIES` (default 10) and
+/// `OPENCOLL_S3_RETRY_TIMEOUT` (no retry starts after it, default 180) — object_store's own
+/// defaults, stated here so that one place sets them for delta-rs' stores and ours.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoreLimits {
+    pub timeout: Duration,
+    pub retries: usize,
+    pub retry_timeout: Duration,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        StoreLimits {
+            timeout: Duration::from_secs(30),
+            retries: 10,
+            retry_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+impl StoreLimits {
+    /// The limits the environment sets; a value that is not a number of seconds is ignored
+    /// with a warning (the default stays).
+    pub fn from_env() -> StoreLimits {
+        let d = StoreLimits::default();
+        let secs = |name: &str, default: Duration| match std::env::var(name) {
+            Err(_) => default,
+            Ok(v) => match v.trim().parse::<f64>() {
+                Ok(s) if s > 0.0 && s.is_finite() && s < 1e6 => Duration::from_secs_f64(s),
+                _ => {
+                    tracing::warn!("{name}={v} is not a number of seconds: {default:?} is used");
+                    default
+                }
+            },
+        };
+        StoreLimits {
+            timeout: secs("OPENCOLL_S3_TIMEOUT", d.timeout),
+            retries: match std::env::var("OPENCOLL_S3_RETRIES") {
+                Err(_) => d.retries,
+                Ok(v) => v.trim().parse().unwrap_or_else(|_| {
+                    tracing::warn!(
+                        "OPENCOLL_S3_RETRIES={v} is not a count: {} is used",
+                        d.retries
+                    );
+                    d.retries
+                }),
+            },
+            retry_timeout: secs("OPENCOLL_S3_RETRY_TIMEOUT", d.retry_timeout),
+        }
+    }
+
+    /// As store options: `timeout` for object_store's client, `max_retries` and
+    /// `retry_timeout` for delta-rs' stores (which read them) and for [`open_store`].
+    pub fn options(&self) -> Vec<(String, String)> {
+        let ms = |d: Duration| format!("{}ms", d.as_millis());
+        vec![
+            ("timeout".into(), ms(self.timeout)),
+            ("max_retries".into(), self.retries.to_string()),
+            ("retry_timeout".into(), ms(self.retry_timeout)),
+        ]
+    }
+
+    /// The limits a map of store options carries (the defaults for those it does not).
+    fn of_options<K: AsRef<str>, V: AsRef<str>>(
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> StoreLimits {
+        let mut l = StoreLimits::default();
+        let ms = |v: &str| {
+            v.strip_suffix("ms")?
+                .parse()
+                .ok()
+                .map(Duration::from_millis)
+        };
+        for (k, v) in options {
+            let v = v.as_ref();
+            match k.as_ref() {
+                "timeout" => l.timeout = ms(v).unwrap_or(l.timeout),
+                "max_retries" => l.retries = v.parse().unwrap_or(l.retries),
+                "retry_timeout" => l.retry_timeout = ms(v).unwrap_or(l.retry_timeout),
+                _ => {}
+            }
+        }
+        l
+    }
+}
+
+/// The object store of `url` and the path inside it, as `object_store::parse_url_opts` builds
+/// it, with the retries of the options applied (parse_url_opts takes no retry settings, so
+/// its stores would retry for three minutes whatever the user set).
+pub fn open_store<K, V>(
+    url: &Url,
+    options: impl IntoIterator<Item = (K, V)> + Clone,
+) -> Result<(Box<dyn ObjectStore>, ObjPath), object_store::Error>
+where
+    K: AsRef<str>,
+    V: AsRef<str> + Into<String>,
+{
+    if !matches!(url.scheme(), "s3" | "s3a") {
+        return object_store::parse_url_opts(url, options);
+    }
+    let limits = StoreLimits::of_options(options.clone());
+    let builder = options.into_iter().fold(
+        AmazonS3Builder::new().with_url(url.as_str()),
+        |b, (k, v)| match k.as_ref().to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+            Ok(key) => b.with_config(key, v),
+            Err(_) => b,
+        },
+    );
+    let store = builder
+        .with_retry(RetryConfig {
+            max_retries: limits.retries,
+            retry_timeout: limits.retry_timeout,
+            ..Default::default()
+        })
+        .build()?;
+    Ok((Box::new(store), ObjPath::from_url_path(url.path())?))
+}
+
+/// True when `e` (or an error it carries) is an object store that gave no answer: a request
+/// that timed out or whose connection failed, after its retries. object_store keeps the
+/// HTTP error only in the text of its retry error ("HTTP error: …", where a store that
+/// answered says "Server returned non-2xx status code"), so the text is what is read.
+pub fn no_answer(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if text.contains("Error performing") && text.contains("HTTP error:") {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// What to tell a user whose store gave no answer.
+pub fn no_answer_hint() -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "AWS S3".into());
+    let l = StoreLimits::from_env();
+    format!(
+        "the object store ({endpoint}) did not answer within {:?} per request, {} retries and {:?} in all: check that it is up and reachable from here; OPENCOLL_S3_TIMEOUT, OPENCOLL_S3_RETRIES and OPENCOLL_S3_RETRY_TIMEOUT (seconds) set these limits",
+        l.timeout, l.retries, l.retry_timeout
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The limits go to delta-rs and to our stores as options, and come back whole.
+    #[test]
+    fn store_limits_round_trip_through_the_options() {
+        let l = StoreLimits {
+            timeout: Duration::from_millis(1500),
+            retries: 2,
+            retry_timeout: Duration::from_secs(7),
+        };
+        assert_eq!(StoreLimits::of_options(l.options()), l);
+        let none: [(&str, &str); 0] = [];
+        assert_eq!(StoreLimits::of_options(none), StoreLimits::default());
+        // every s3 and http store gets them; a folder needs none
+        let s3 = env_storage_options(&Url::parse("s3://b/p/").unwrap());
+        assert!(s3.iter().any(|(k, _)| k == "retry_timeout"), "{s3:?}");
+        let file = env_storage_options(&Url::parse("file:///tmp/lake/").unwrap());
+        assert!(file.is_empty(), "{file:?}");
+    }
 }

@@ -30,6 +30,10 @@ pub enum ServeError {
     /// The server could not read the lake or failed itself: not the client's fault.
     #[error("{0}")]
     Server(String),
+    /// The lake's object store gave no answer in time: worth retrying later. The store's
+    /// address and the files are logged, not told to the client.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ServeError {
@@ -42,26 +46,34 @@ impl ServeError {
             ServeError::Memory(_) => 422,
             ServeError::Timeout(_) => 504,
             ServeError::Server(_) => 500,
+            ServeError::Unavailable(_) => 503,
         }
     }
 
     /// The Postgres error code clients (psql, drivers) understand.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            ServeError::BadRequest(_) => "42601", // syntax_error
-            ServeError::Refused(_) => "25006",    // read_only_sql_transaction
-            ServeError::NotFound(_) => "42P01",   // undefined_table
-            ServeError::TooComplex(_) => "54001", // statement_too_complex
-            ServeError::Memory(_) => "53200",     // out_of_memory
-            ServeError::Timeout(_) => "57014",    // query_canceled
-            ServeError::Query(_) => "42000",      // syntax_error_or_access_rule_violation
-            ServeError::Server(_) => "XX000",     // internal_error
+            ServeError::BadRequest(_) => "42601",  // syntax_error
+            ServeError::Refused(_) => "25006",     // read_only_sql_transaction
+            ServeError::NotFound(_) => "42P01",    // undefined_table
+            ServeError::TooComplex(_) => "54001",  // statement_too_complex
+            ServeError::Memory(_) => "53200",      // out_of_memory
+            ServeError::Timeout(_) => "57014",     // query_canceled
+            ServeError::Query(_) => "42000",       // syntax_error_or_access_rule_violation
+            ServeError::Server(_) => "XX000",      // internal_error
+            ServeError::Unavailable(_) => "58030", // io_error
         }
     }
 
     /// A DataFusion error as users should read it: the root message, and what to do when a
     /// limit was hit.
     pub fn from_datafusion(e: &DataFusionError) -> ServeError {
+        if oc_lake::store::no_answer(e) {
+            tracing::warn!("the lake's object store did not answer: {e}");
+            return ServeError::Unavailable(
+                "the lake's storage did not answer in time: try again in a moment; if it goes on, tell the server's administrator".into(),
+            );
+        }
         match e.find_root() {
             DataFusionError::ResourcesExhausted(m) => ServeError::Memory(format!(
                 "the query needs more memory than the server allows per query ({m}): filter or aggregate more, or ask for fewer columns"
@@ -110,5 +122,21 @@ mod tests {
         ));
         assert_eq!((lost.http_status(), lost.sqlstate()), (500, "XX000"));
         assert!(lost.to_string().contains("part-1.parquet"), "{lost}");
+        // A store that gave no answer: 503, and its address stays in the server's log.
+        let silent = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing GET http://10.0.0.7:9000/lake/a/part-1.parquet in 2s, after 1 retries, max_retries: 1, retry_timeout: 2s  - HTTP error: error sending request".into(),
+        };
+        let down = ServeError::from(DataFusionError::ObjectStore(Box::new(silent)));
+        assert_eq!((down.http_status(), down.sqlstate()), (503, "58030"));
+        assert!(down.to_string().contains("did not answer"), "{down}");
+        assert!(!down.to_string().contains("10.0.0.7"), "{down}");
+        // A store that answered with an error is not that.
+        let answered = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing GET http://10.0.0.7:9000/lake/a in 2s - Server returned non-2xx status code: 500 Internal Server Error".into(),
+        };
+        let failed = ServeError::from(DataFusionError::ObjectStore(Box::new(answered)));
+        assert_eq!(failed.http_status(), 500, "{failed}");
     }
 }

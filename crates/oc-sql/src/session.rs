@@ -185,9 +185,8 @@ impl LakeTables {
         let runtime = new_context_with_runtime(runtime);
         if !lake.is_local() {
             // The lake's bucket, for plans that read files directly (checks on staged files).
-            let (store, _) =
-                object_store::parse_url_opts(lake.root(), lake.storage_options().clone())
-                    .map_err(|e| SqlError::Other(format!("lake {}: {e}", lake.root())))?;
+            let (store, _) = oc_lake::store::open_store(lake.root(), lake.storage_options())
+                .map_err(|e| SqlError::Other(format!("lake {}: {e}", lake.root())))?;
             let mut bucket = lake.root().clone();
             bucket.set_path("/");
             runtime.register_object_store(&bucket, std::sync::Arc::from(store));

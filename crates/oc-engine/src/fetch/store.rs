@@ -16,7 +16,7 @@ pub(super) async fn get(
 ) -> Result<Fetched, FetchError> {
     let (max_age, max) = (policy.max_age, policy.max_bytes);
     let fail = |what: &str, e: &dyn std::fmt::Display| FetchError::new(url_text, what, e);
-    let (store, path) = object_store::parse_url_opts(url, oc_lake::store::env_storage_options(url))
+    let (store, path) = oc_lake::store::open_store(url, oc_lake::store::env_storage_options(url))
         .map_err(|e| fail("unsupported URL", &e))?;
     let meta = entry.meta().unwrap_or_default();
     if meta.is_fresh(max_age, chrono::Utc::now()) {

@@ -67,7 +67,8 @@ impl ApiError {
     }
 }
 
-/// Each kind of failure has its status: refusals 403, limits 413/422/504, the rest 400.
+/// Each kind of failure has its status: refusals 403, limits 413/422/504, a silent store 503,
+/// the rest 400.
 impl From<ServeError> for ApiError {
     fn from(e: ServeError) -> Self {
         let status =
@@ -88,6 +89,10 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         r
     }
