@@ -194,15 +194,7 @@ fn downloads_past_max_mib_fail_without_filling_the_disk() {
 #[test]
 fn refreshes_through_a_faulty_object_store_commit_whole_or_not_at_all() {
     let s3 = common::S3::start();
-    let upstream = s3.endpoint.rsplit(':').next().unwrap().to_string();
-    let (_proxy, proxy) = python_server(&[
-        common::repo()
-            .join("tests/fixtures/servers/s3_faults.py")
-            .into(),
-        upstream.into(),
-        "7".into(),
-        "0.3".into(),
-    ]);
+    let (_proxy, proxy) = fault_proxy(&s3, 7, 0.3);
     let p = Proj::empty(&["ref"]);
     p.write(
         "pipelines/a.yaml",
@@ -291,6 +283,20 @@ fn refreshes_through_a_faulty_object_store_commit_whole_or_not_at_all() {
     data(8);
     p.ok_env(&faulty, &["refresh"]);
     assert_eq!(seen(), "n,c\n8,10000\n");
+}
+
+/// tests/fixtures/servers/s3_faults.py in front of `s3`: faults drawn with `seed` for a share
+/// `rate` of the requests.
+fn fault_proxy(s3: &common::S3, seed: u64, rate: f64) -> (Server, u16) {
+    let upstream = s3.endpoint.rsplit(':').next().unwrap().to_string();
+    python_server(&[
+        common::repo()
+            .join("tests/fixtures/servers/s3_faults.py")
+            .into(),
+        upstream.into(),
+        seed.to_string().into(),
+        rate.to_string().into(),
+    ])
 }
 
 fn run_ok_python(code: &str) -> String {
@@ -557,15 +563,7 @@ fn a_parquet_export_over_http_is_read_like_a_local_one() {
 fn a_store_that_stops_answering_fails_in_bounded_time_and_the_server_keeps_serving() {
     use std::time::{Duration, Instant};
     let s3 = common::S3::start();
-    let upstream = s3.endpoint.rsplit(':').next().unwrap().to_string();
-    let (_proxy, proxy) = python_server(&[
-        common::repo()
-            .join("tests/fixtures/servers/s3_faults.py")
-            .into(),
-        upstream.into(),
-        "1".into(),
-        "0".into(),
-    ]);
+    let (_proxy, proxy) = fault_proxy(&s3, 1, 0.0);
     let stall = |on: bool| {
         run_ok_python(&format!(
             "import urllib.request as u; u.urlopen('http://127.0.0.1:{proxy}/__stall?on={}').read()",

@@ -117,48 +117,31 @@ pub fn resolve(
         &s.path.value,
         diags,
     );
-    let csv_marks = s.csv.as_ref().map(|c| {
+    let marks = |decimal: &Option<String>, thousands: &Option<String>, default, diags: &mut _| {
         text::number_marks(
             file,
             text,
-            c.decimal.as_deref(),
-            c.thousands.as_deref(),
-            NumberMarks::PLAIN,
+            decimal.as_deref(),
+            thousands.as_deref(),
+            default,
             diags,
         )
-    });
+    };
+    let csv_marks = s
+        .csv
+        .as_ref()
+        .map(|c| marks(&c.decimal, &c.thousands, NumberMarks::PLAIN, diags));
     let xlsx = s.xlsx.as_ref().map(|x| {
-        let marks = text::number_marks(
-            file,
-            text,
-            x.decimal.as_deref(),
-            x.thousands.as_deref(),
-            NumberMarks::PLAIN,
-            diags,
-        );
+        let marks = marks(&x.decimal, &x.thousands, NumberMarks::PLAIN, diags);
         (layout::workbook(file, text, x, &p.vars(), diags), marks)
     });
     let html = s.html.as_ref().map(|h| {
-        let marks = text::number_marks(
-            file,
-            text,
-            h.decimal.as_deref(),
-            h.thousands.as_deref(),
-            NumberMarks::FRENCH,
-            diags,
-        );
+        let marks = marks(&h.decimal, &h.thousands, NumberMarks::FRENCH, diags);
         let page = layout::page(file, text, h, diags);
         (layout::layout(file, text, &h.layout(), diags), page, marks)
     });
     let pdf = s.pdf.as_ref().map(|o| {
-        let marks = text::number_marks(
-            file,
-            text,
-            o.decimal.as_deref(),
-            o.thousands.as_deref(),
-            NumberMarks::FRENCH,
-            diags,
-        );
+        let marks = marks(&o.decimal, &o.thousands, NumberMarks::FRENCH, diags);
         (pdf::plan(file, text, o, diags), marks)
     });
     let selectors = selectors(p, format, file, diags);
