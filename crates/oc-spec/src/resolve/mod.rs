@@ -183,11 +183,8 @@ pub fn resolve(
     Some(ResolvedSource {
         format,
         selectors,
-        dialect: if format == Format::Csv {
-            dialect
-        } else {
-            text::dialect(file, text, &Default::default(), "", diags)
-        },
+        // Read by the CSV reader only; any other format has no `csv:` block (a fault above).
+        dialect,
         number: number.unwrap_or(default_marks),
         null_values,
         layout,
