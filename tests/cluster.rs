@@ -149,46 +149,26 @@ fn every_view_gives_the_same_rows_on_a_two_executor_cluster() {
             f[0] == f[1]
         }));
 
-        // A job nobody reads any more (a client gone, a time limit) is cancelled.
-        let df = remote
-            .ctx
-            .sql(
-                "SELECT count(*) FROM finances.balances_communes a \
-                 JOIN finances.balances_communes b ON a.compte < b.compte",
-            )
-            .await
-            .unwrap();
-        let plan = df.create_physical_plan().await.unwrap();
-        let mut stream =
-            datafusion::physical_plan::execute_stream(plan.clone(), remote.ctx.task_ctx()).unwrap();
+        // A job nobody reads any more (a client gone, a time limit) is cancelled, whether the
+        // scheduler planned it or this client did.
+        let url = format!("http://{scheduler}");
+        let slow_join = "finances.balances_communes a \
+                         JOIN finances.balances_communes b ON a.compte < b.compte";
+        let plan = plan_of(&remote, &format!("SELECT count(*) FROM {slow_join}")).await;
         let guard = plan
             .downcast_ref::<oc_dist::cancel::CancelOnDrop>()
             .expect("a plan the scheduler plans");
-        // Polled until the scheduler has the job (the join then runs for seconds), then dropped.
-        let job = loop {
-            let polled =
-                tokio::time::timeout(std::time::Duration::from_millis(20), stream.next()).await;
-            assert!(
-                polled.is_err(),
-                "the slow query ended before it was seen running"
-            );
-            if let Some(job) = guard.job_id() {
-                break job;
-            }
-        };
-        let url = format!("http://{scheduler}");
-        let state = oc_dist::cancel::job_state(&url, &job).await.unwrap();
-        assert!(state == "running" || state == "queued", "{state}");
-        drop(stream);
-        let mut state = String::new();
-        for _ in 0..100 {
-            state = oc_dist::cancel::job_state(&url, &job).await.unwrap();
-            if state != "running" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        assert_eq!(state, "failed: Cancelled");
+        assert_cancelled_when_dropped(&remote, &plan, &url, || guard.job_id()).await;
+        // The view's plan has an `unnest` datafusion-proto cannot carry.
+        let sql = format!(
+            "SELECT (SELECT max(ecart) FROM publications.comparaison_ofgl), count(*) \
+             FROM {slow_join}"
+        );
+        let plan = plan_of(&remote, &sql).await;
+        let submitted = plan
+            .downcast_ref::<oc_dist::submit::ClusterExec>()
+            .expect("a plan this client plans");
+        assert_cancelled_when_dropped(&remote, &plan, &url, || submitted.job_id()).await;
 
         // The catalog stays with the client: no cluster round trip, and no error.
         let (plan, tables) = run(
@@ -207,6 +187,49 @@ fn every_view_gives_the_same_rows_on_a_two_executor_cluster() {
         let (plan, _) = run(&remote, "SELECT 1".into()).await;
         assert!(!plan.contains("Distributed"), "{plan}");
     });
+}
+
+async fn plan_of(
+    session: &oc_sql::LakeSession,
+    sql: &str,
+) -> std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan> {
+    let df = session.ctx.sql(sql).await.unwrap();
+    df.create_physical_plan().await.unwrap()
+}
+
+/// Runs `plan` until the scheduler has its job (a slow one: it must still be running), drops
+/// its stream, and waits for the scheduler to say the job was cancelled.
+async fn assert_cancelled_when_dropped(
+    session: &oc_sql::LakeSession,
+    plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    url: &str,
+    job_id: impl Fn() -> Option<String>,
+) {
+    let mut stream =
+        datafusion::physical_plan::execute_stream(plan.clone(), session.ctx.task_ctx()).unwrap();
+    let job = loop {
+        let polled =
+            tokio::time::timeout(std::time::Duration::from_millis(20), stream.next()).await;
+        assert!(
+            polled.is_err(),
+            "the slow query ended before it was seen running"
+        );
+        if let Some(job) = job_id() {
+            break job;
+        }
+    };
+    let state = oc_dist::cancel::job_state(url, &job).await.unwrap();
+    assert!(state == "running" || state == "queued", "{state}");
+    drop(stream);
+    let mut state = String::new();
+    for _ in 0..100 {
+        state = oc_dist::cancel::job_state(url, &job).await.unwrap();
+        if state == "failed: Cancelled" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "failed: Cancelled", "job {job}");
 }
 
 fn start(args: &[&str], env: &[(&str, String)]) -> Server {
