@@ -5,7 +5,8 @@ Called by bench/run.sh (which builds the binaries and the virtual environment):
     python bench.py --opencoll BIN --oc-gen BIN --repo DIR --scratch DIR --runs N SIZE...
 
 For each SIZE (1M, 5M, 20M, or a row count):
-  - generates the balances once (two exercices, SIZE/2 rows each) and scans their bytes: the
+  - generates the balances once (two exercices, SIZE/2 rows each; from 100M rows on, ten
+    exercices 2015–2024, the national history) and scans their bytes: the
     encoding each peer is given depends on it (see `encodings`);
   - INGEST, whole process (start, read the CSV, write zstd Parquet, exit), median of N runs
     after one warm-up, peak RSS from /usr/bin/time: ours twice (default layout, and
@@ -41,7 +42,14 @@ sys.path.insert(0, HERE)
 from engines import delta_files  # noqa: E402
 from queries import AMOUNTS, QUERIES  # noqa: E402
 
-EXERCICES = [2023, 2024]
+
+
+def exercices(rows):
+    """The exercices generated: two, or from 100M rows on the national history of issue 21
+    (ten exercices, 2015–2024, of every commune's balance)."""
+    return list(range(2015, 2025)) if rows >= 100_000_000 else [2023, 2024]
+
+
 LAYOUTS = {"default": "project", "clustered": "project-clustered"}
 PEERS = ["duckdb", "polars"]
 
@@ -89,14 +97,14 @@ def measure(make_cmd, before=None, inner=None):
 
 def generate(rows, data_dir):
     marker = os.path.join(data_dir, ".generated")
-    want = f"rows={rows} exercices={EXERCICES}"
+    want = f"rows={rows} exercices={exercices(rows)}"
     if os.path.exists(marker) and open(marker).read() == want:
         return
     os.makedirs(data_dir, exist_ok=True)
-    per_file = rows // len(EXERCICES)
+    per_file = rows // len(exercices(rows))
     subprocess.run([ARGS.oc_gen, "balances",
                     "--geo", os.path.join(ARGS.repo, "data/samples/geo/communes_2026.csv.gz"),
-                    "--departements", "all", "--exercices", ",".join(map(str, EXERCICES)),
+                    "--departements", "all", "--exercices", ",".join(map(str, exercices(rows))),
                     "--rows", str(per_file), "--out", data_dir], check=True)
     with open(marker, "w") as f:
         f.write(want)
@@ -194,15 +202,20 @@ def run_size(label, rows):
         proj = os.path.join(base, name)
         shutil.rmtree(proj, ignore_errors=True)
         shutil.copytree(os.path.join(HERE, "project"), proj)
+        path = os.path.join(proj, "pipelines", "bench", "balances.yaml")
+        text = open(path).read()
+        line = "  vars: { exercice: [2023, 2024] }\n"
+        assert line in text, "bench/project balances.yaml: vars line not found"
+        text = text.replace(line, f"  vars: {{ exercice: {exercices(rows)} }}\n")
+        with open(path, "w") as f:
+            f.write(text)
         if cluster:
-            path = os.path.join(proj, "pipelines", "bench", "balances.yaml")
-            text = open(path).read()
             line = "  partition_by: [exercice]\n"
             assert line in text, "bench/project balances.yaml: partition_by line not found"
             with open(path, "w") as f:
                 f.write(text.replace(line, line + "  cluster_by: [cbudg, compte]\n"))
         os.makedirs(os.path.join(proj, "data"))
-        for e in EXERCICES:
+        for e in exercices(rows):
             os.symlink(os.path.join(data, f"balances_communes_{e}.csv"),
                        os.path.join(proj, "data", f"balances_communes_{e}.csv"))
         shutil.copy(os.path.join(ARGS.repo, "data/samples/geo/communes_2026.csv.gz"),
