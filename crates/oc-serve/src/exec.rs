@@ -10,6 +10,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -42,8 +43,9 @@ impl Default for Limits {
     }
 }
 
-/// The lake's context with a runtime of its own for one query: same tables, views and object
-/// stores (the registries are shared), a fresh memory pool capped at `limits.memory`.
+/// The lake's context with a runtime of its own for one query: same tables, views, object
+/// stores and Parquet metadata cache (shared with every query), a fresh memory pool capped at
+/// `limits.memory`.
 pub fn query_context(base: &SessionContext, limits: &Limits) -> Result<SessionContext, ServeError> {
     let base_rt = base.runtime_env();
     let pool = TrackConsumersPool::new(
@@ -52,6 +54,13 @@ pub fn query_context(base: &SessionContext, limits: &Limits) -> Result<SessionCo
     );
     let rt = RuntimeEnvBuilder::new()
         .with_object_store_registry(base_rt.object_store_registry.clone())
+        // Footers and page indexes read by one query serve the next ones (a fresh runtime
+        // would have a cache of its own, empty, and every query would read them again); the
+        // cache is bounded (DataFusion's default, 50 MiB) and keyed by file.
+        .with_cache_manager(
+            CacheManagerConfig::default()
+                .with_file_metadata_cache(Some(base_rt.cache_manager.get_file_metadata_cache())),
+        )
         .with_memory_pool(Arc::new(pool))
         // No spilling: a query over its memory share fails instead of filling the disk.
         .with_disk_manager_builder(
@@ -228,5 +237,48 @@ mod tests {
         assert!(matches!(err, ServeError::Timeout(_)), "{err}");
         assert!(err.to_string().contains("limit"));
         assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    /// Each query has a runtime of its own (its memory cap), but the footers and page indexes
+    /// it reads stay for the next ones.
+    #[tokio::test]
+    async fn queries_keep_the_parquet_metadata_they_read_for_the_next_ones() {
+        use datafusion::dataframe::DataFrameWriteOptions;
+        use datafusion::prelude::ParquetReadOptions;
+        let dir = std::env::temp_dir().join(format!("oc-serve-metadata-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.parquet");
+        let file = file.to_str().unwrap();
+        let base = oc_sql::session::new_context();
+        base.sql("SELECT v, v * 2 AS w FROM generate_series(1, 1000) t(v)")
+            .await
+            .unwrap()
+            .write_parquet(file, DataFrameWriteOptions::new(), None)
+            .await
+            .unwrap();
+        base.register_parquet("t", file, ParquetReadOptions::default())
+            .await
+            .unwrap();
+        let cache = base.runtime_env().cache_manager.get_file_metadata_cache();
+        cache.clear();
+        for _ in 0..2 {
+            let ctx = query_context(&base, &Limits::default()).unwrap();
+            let df = plan_sql(&ctx, "SELECT sum(w) AS s FROM t WHERE v > 10")
+                .await
+                .unwrap();
+            let batches = df.collect().await.unwrap();
+            let sum = arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string();
+            // 2 × (11 + … + 1000)
+            assert!(sum.contains("| 1000890 |"), "{sum}");
+            assert_eq!(
+                cache.len(),
+                1,
+                "the file's metadata, read once for both queries"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
