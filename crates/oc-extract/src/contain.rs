@@ -1,7 +1,10 @@
 //! Third-party parsers (parquet, arrow, calamine) can panic on a damaged file: an offset past
 //! the end of a buffer (found by robustness.rs), an overflowing cell reference in a workbook
 //! (found by the fuzzer, `scripts/fuzz.sh`). That is this file's error, not the end of the
-//! refresh.
+//! refresh. So is a parser that would take hours on a damaged file ([`within`]).
+
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::time::Duration;
 
 use crate::sink::ExtractError;
 
@@ -23,4 +26,77 @@ pub(crate) fn contained<T>(
         )
         .with_hint("download or export it again"))
     })
+}
+
+/// Runs `read` on a thread of its own (with [`contained`]) and waits for it at most `limit`.
+/// A read that takes longer is the file's error, with `hint`; its thread cannot be stopped and
+/// is left to end with the parser or the process (it holds a core meanwhile, which is better
+/// than a refresh that never ends).
+pub(crate) fn within<T: Send + 'static>(
+    display: &str,
+    limit: Duration,
+    hint: &str,
+    read: impl FnOnce() -> Result<T, ExtractError> + Send + 'static,
+) -> Result<T, ExtractError> {
+    let (done, answer) = sync_channel(1);
+    let name = display.to_string();
+    std::thread::Builder::new()
+        .name("opencoll-read".into())
+        // The stack the parsers get elsewhere (deeply nested documents).
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let _ = done.send(contained(&name, read));
+        })
+        .map_err(|e| ExtractError::new(display, None, format!("cannot start its reader: {e}")))?;
+    match answer.recv_timeout(limit) {
+        Ok(read) => read,
+        Err(RecvTimeoutError::Timeout) => Err(ExtractError::new(
+            display,
+            None,
+            format!(
+                "reading it took longer than the time limit ({} s): the file is probably damaged",
+                limit.as_secs_f64()
+            ),
+        )
+        .with_hint(hint)),
+        Err(RecvTimeoutError::Disconnected) => {
+            Err(ExtractError::new(display, None, "the reader stopped on it"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_read_past_its_time_limit_is_the_files_error_and_does_not_wait_for_it() {
+        let t = Instant::now();
+        let err = within(
+            "slow.pdf",
+            Duration::from_millis(200),
+            "raise the limit",
+            || {
+                std::thread::sleep(Duration::from_secs(30));
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        let shown = err.to_string();
+        assert!(shown.contains("slow.pdf"), "{shown}");
+        assert!(shown.contains("time limit (0.2 s)"), "{shown}");
+        assert_eq!(err.hint.as_deref(), Some("raise the limit"));
+        // A read within its limit, its value; a panic, the file's error.
+        assert_eq!(
+            within("a.pdf", Duration::from_secs(5), "", || Ok(7)).unwrap(),
+            7
+        );
+        let err = within("b.pdf", Duration::from_secs(5), "", || -> Result<(), _> {
+            panic!("boom")
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("boom"), "{err}");
+    }
 }

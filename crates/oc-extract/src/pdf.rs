@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::io::Read;
+use std::time::Duration;
 
 use oc_pdf::{ColumnKind, Strategy};
 use oc_spec::ColumnType;
@@ -142,26 +143,84 @@ fn pdf_strategy(s: oc_spec::pdf_strategy::Strategy) -> Strategy {
     }
 }
 
-/// The tables of a PDF document on the pipeline's pages, stitched when it stitches.
+/// How long finding the tables of one PDF may take, in seconds (default 300). A damaged
+/// content stream can make pdf_oxide's parser quadratic (found by `scripts/fuzz.sh`: a
+/// mutated 120 KB report took 2.5 s, the same fault in a file ten times larger about a
+/// hundred times longer), which must not hold a refresh for hours.
+pub const PDF_TIMEOUT_VAR: &str = "OPENCOLL_PDF_TIMEOUT";
+const PDF_TIMEOUT_DEFAULT: Duration = Duration::from_secs(300);
+
+fn time_limit(name: &str) -> Result<Duration, ExtractError> {
+    let Ok(v) = std::env::var(PDF_TIMEOUT_VAR) else {
+        return Ok(PDF_TIMEOUT_DEFAULT);
+    };
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            ExtractError::new(
+                name,
+                None,
+                format!("{PDF_TIMEOUT_VAR}={v:?} is not a number of seconds"),
+            )
+            .with_hint(format!(
+                "unset {PDF_TIMEOUT_VAR} (300 s) or give it e.g. 600"
+            ))
+        })
+}
+
+/// The tables of a PDF document on the pipeline's pages, stitched when it stitches, found
+/// within the time limit.
 fn find_tables(
     spec: &ReadSpec,
     file: &SourceFile,
     bytes: Vec<u8>,
 ) -> Result<Vec<oc_pdf::Table>, ExtractError> {
-    let name = file.display.as_str();
-    let o = &spec.pdf;
+    let limit = time_limit(&file.display)?;
+    find_tables_within(spec, file, bytes, limit)
+}
+
+fn find_tables_within(
+    spec: &ReadSpec,
+    file: &SourceFile,
+    bytes: Vec<u8>,
+    limit: Duration,
+) -> Result<Vec<oc_pdf::Table>, ExtractError> {
+    let (name, options, plan) = (
+        file.display.clone(),
+        spec.pdf.clone(),
+        spec.pdf_plan.clone(),
+    );
+    let hint = format!(
+        "download or export it again; a sound but very large file needs a longer limit: \
+         {PDF_TIMEOUT_VAR}=SECONDS (now {})",
+        limit.as_secs_f64()
+    );
+    crate::contain::within(&file.display, limit, &hint, move || {
+        tables_of(&name, &options, &plan, bytes)
+    })
+}
+
+fn tables_of(
+    name: &str,
+    o: &oc_spec::PdfOptions,
+    plan: &oc_spec::resolve::PdfPlan,
+    bytes: Vec<u8>,
+) -> Result<Vec<oc_pdf::Table>, ExtractError> {
     let pdf = oc_pdf::OxideBackend::from_bytes(bytes).map_err(|e| {
         ExtractError::new(name, None, e.to_string())
             .with_hint("check that the source is a PDF file")
     })?;
     let n = oc_pdf::Backend::page_count(&pdf);
     let mut opts = oc_pdf::Options {
-        strategy: pdf_strategy(spec.pdf_plan.strategy),
+        strategy: pdf_strategy(plan.strategy),
         columns: o.columns.clone(),
         copy_spans: o.repeat_spans,
         ..Default::default()
     };
-    if let Some(spans) = &spec.pdf_plan.pages {
+    if let Some(spans) = &plan.pages {
         opts.pages = Some(oc_spec::resolve::PageSpan::pages(spans, n).map_err(|page| {
             ExtractError::new(
                 name,
@@ -170,7 +229,7 @@ fn find_tables(
             )
         })?);
     }
-    if let Some([x0, top, x1, bottom]) = spec.pdf_plan.area {
+    if let Some([x0, top, x1, bottom]) = plan.area {
         opts.area = Some(oc_pdf::BBox {
             x0,
             top,
@@ -322,6 +381,7 @@ mod tests {
     use crate::testutil::{VecSink, spec};
     use crate::{SourceFile, read_file};
     use std::path::PathBuf;
+    use std::time::Duration;
 
     fn repo() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -481,5 +541,78 @@ columns:
         assert_eq!(strip_marker("12 345,6 (e)"), "12 345,6");
         assert_eq!(strip_marker("7,5(p)"), "7,5");
         assert_eq!(strip_marker("Paris (p)"), "Paris (p)");
+    }
+
+    /// A one-page PDF whose page draws `content`.
+    fn pdf_with_content(content: &[u8]) -> Vec<u8> {
+        let objects: Vec<Vec<u8>> = vec![
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R \
+              /Resources << /Font << /F1 5 0 R >> >> >>"
+                .to_vec(),
+            [
+                format!("<< /Length {} >>\nstream\n", content.len()).as_bytes(),
+                content,
+                b"\nendstream",
+            ]
+            .concat(),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+        ];
+        let mut pdf = b"%PDF-1.4\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, o) in objects.iter().enumerate() {
+            offsets.push(pdf.len());
+            pdf.extend(format!("{} 0 obj\n", i + 1).as_bytes());
+            pdf.extend(o);
+            pdf.extend(b"\nendobj\n");
+        }
+        let xref = pdf.len();
+        pdf.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+        for o in offsets {
+            pdf.extend(format!("{o:010} 00000 n \n").as_bytes());
+        }
+        pdf.extend(
+            format!(
+                "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+                objects.len() + 1
+            )
+            .as_bytes(),
+        );
+        pdf
+    }
+
+    /// Found by scripts/fuzz.sh (a mutated report): a string that never closes, followed by
+    /// more `(`, makes pdf_oxide 0.3's content parser scan to the end of the stream from each
+    /// of them. Such a file is an error within the time limit, not a refresh that never ends.
+    #[test]
+    fn a_pdf_that_would_take_hours_is_an_error_within_the_time_limit() {
+        let spec =
+            spec("name: t.t\nsource: { path: x.pdf, format: pdf }\ncolumns: { a: { from: A } }\n");
+        let dir = std::env::temp_dir().join(format!("oc-pdf-limit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("unclosed.pdf");
+        let mut content = b"BT /F1 10 Tf 50 800 Td (A) Tj ET BT 50 780 Td ".to_vec();
+        // 200 KB of it: about 20 s in an optimised build (the time grows with the square).
+        content.extend(b"(a".repeat(100_000));
+        content.extend(b" ET");
+        std::fs::write(&path, pdf_with_content(&content)).unwrap();
+        let file = SourceFile {
+            bytes_read: None,
+            path: path.clone(),
+            display: "unclosed.pdf".into(),
+            vars: Default::default(),
+            content_type: None,
+        };
+        let (bytes, _, _) = super::load(&file).unwrap();
+        let t = std::time::Instant::now();
+        let err = super::find_tables_within(&spec, &file, bytes, Duration::from_millis(500))
+            .unwrap_err()
+            .to_string();
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert!(err.starts_with("unclosed.pdf: "), "{err}");
+        assert!(err.contains("longer than the time limit (0.5 s)"), "{err}");
+        assert!(err.contains("OPENCOLL_PDF_TIMEOUT"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
