@@ -11,7 +11,7 @@ mod commit;
 mod layout;
 mod schema;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -45,6 +45,13 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Target size of the Parquet files a run writes.
 const TARGET_FILE_BYTES: u64 = 128 * 1024 * 1024;
 
+/// delta-rs keeps a file open (its encoder and pending row group) for every partition written
+/// since the last flush, until the commit: a refresh of ten yearly files held ten (645 MiB at
+/// 100M rows against 418 MiB for two). When a new partition comes after this many, and enough
+/// rows went into the open files that they are not small, they are finished first.
+const MAX_OPEN_PARTITIONS: usize = 4;
+const MIN_ROWS_BEFORE_FINISHING: u64 = 8 * ROW_GROUP_ROWS as u64;
+
 /// Every refresh is a commit: a checkpoint every 10 (Delta's default is 100) keeps what
 /// loading a table reads small as scheduled refreshes pile up (a table at version 46 without
 /// one cost 0.15 s per refresh instead of 0.04 s).
@@ -68,6 +75,11 @@ pub struct TableWrite {
     evolved: bool,
     /// Sorts each row group's rows (`target.cluster_by`).
     cluster: Option<Clusterer>,
+    /// Partitions with a file open in the writer, and the rows written since it was flushed.
+    open: HashSet<Vec<String>>,
+    rows_unflushed: u64,
+    max_open_partitions: usize,
+    min_rows_before_finishing: u64,
 }
 impl TableWrite {
     /// Starts writing `name` with `schema`. Nothing is visible until [`TableWrite::commit`].
@@ -188,6 +200,10 @@ impl TableWrite {
             mode,
             evolved,
             cluster: None,
+            open: HashSet::new(),
+            rows_unflushed: 0,
+            max_open_partitions: MAX_OPEN_PARTITIONS,
+            min_rows_before_finishing: MIN_ROWS_BEFORE_FINISHING,
         })
     }
 
@@ -301,7 +317,21 @@ impl TableWrite {
                         })
                 })
                 .collect::<Result<_, LakeError>>()?;
+            let key = cols
+                .iter()
+                .map(|c| arrow::util::display::array_value_to_string(c, run.start))
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(|e| self.arrow_err(e))?;
+            if !self.open.contains(&key) {
+                if self.open.len() >= self.max_open_partitions
+                    && self.rows_unflushed >= self.min_rows_before_finishing
+                {
+                    self.finish_open_files().await?;
+                }
+                self.open.insert(key);
+            }
             let rows = batch.slice(run.start, run.end - run.start);
+            self.rows_unflushed += rows.num_rows() as u64;
             self.writer
                 .write_partition(rows, &values, deltalake::writer::WriteMode::Default)
                 .await
@@ -317,7 +347,18 @@ impl TableWrite {
                 self.sort_and_write(g).await?;
             }
         }
+        self.open.clear();
+        self.rows_unflushed = 0;
         self.writer.flush().await.map_err(|e| self.delta_err(e))
+    }
+
+    /// Finishes the open files during the run (still invisible: the commit adds them).
+    async fn finish_open_files(&mut self) -> Result<(), LakeError> {
+        let adds = self.writer.flush().await.map_err(|e| self.delta_err(e))?;
+        self.staged.extend(adds);
+        self.open.clear();
+        self.rows_unflushed = 0;
+        Ok(())
     }
 
     fn arrow_err(&self, e: arrow::error::ArrowError) -> LakeError {
@@ -515,5 +556,79 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(files.len(), 11);
+    }
+
+    /// A run over many partitions, one after the other (yearly files), finishes the files of
+    /// the first ones while it writes the next: the writer does not hold every partition's
+    /// file open until the commit, and the commit still adds every file.
+    #[tokio::test]
+    async fn a_run_over_many_partitions_finishes_files_as_it_goes_and_commits_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("exercice", DataType::Int16, false),
+            Field::new("n", DataType::Int16, false),
+        ]));
+        let mut w = TableWrite::begin(
+            &lake,
+            "t.years",
+            schema.clone(),
+            &["exercice".to_string()],
+            WriteMode::Replace,
+            crate::SchemaChange::Fail,
+        )
+        .await
+        .unwrap();
+        (w.max_open_partitions, w.min_rows_before_finishing) = (2, 10);
+        for year in 2015..2021i16 {
+            // Each year in two batches, as a file read batch by batch.
+            for half in 0..2i16 {
+                let batch = RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(Int16Array::from(vec![year; 10])),
+                        Arc::new(Int16Array::from_iter_values((0..10).map(|i| half * 10 + i))),
+                    ],
+                )
+                .unwrap();
+                w.write(batch).await.unwrap();
+            }
+        }
+        // 2015 and 2016 finished when 2017 came, 2017 and 2018 when 2019 came.
+        let finished: BTreeSet<String> = w
+            .staged
+            .iter()
+            .map(|a| a.partition_values["exercice"].clone().unwrap())
+            .collect();
+        assert_eq!(
+            finished.into_iter().collect::<Vec<_>>(),
+            ["2015", "2016", "2017", "2018"]
+        );
+        w.commit(HashMap::new()).await.unwrap();
+
+        let table_dir = lake.table_url("t.years").to_file_path().unwrap();
+        let mut per_year = Vec::new();
+        for year in 2015..2021 {
+            let part = table_dir.join(format!("exercice={year}"));
+            let files: Vec<_> = std::fs::read_dir(&part).unwrap().collect();
+            assert_eq!(files.len(), 1, "{part:?}");
+            let file = std::fs::File::open(files[0].as_ref().unwrap().path()).unwrap();
+            let rows: i64 = SerializedFileReader::new(file)
+                .unwrap()
+                .metadata()
+                .row_groups()
+                .iter()
+                .map(|g| g.num_rows())
+                .sum();
+            per_year.push(rows);
+        }
+        assert_eq!(per_year, vec![20; 6]);
+        let table = lake.load("t.years").await.unwrap().unwrap();
+        let files: Vec<_> = table
+            .get_active_add_actions_by_partitions(&[])
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(files.len(), 6);
     }
 }
