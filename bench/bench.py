@@ -43,7 +43,6 @@ from engines import delta_files  # noqa: E402
 from queries import AMOUNTS, QUERIES  # noqa: E402
 
 
-
 def exercices(rows):
     """The exercices generated: two, or from 100M rows on the national history of issue 21
     (ten exercices, 2015–2024, of every commune's balance)."""

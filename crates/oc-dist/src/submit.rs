@@ -117,12 +117,16 @@ impl ExecutionPlan for ClusterExec {
         _partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        let query = query(&self.plan, &context)?;
         let job = Job {
-            query: query(&self.plan, &context)?,
             scheduler_url: self.scheduler_url.clone(),
             config: BallistaConfig::default(),
             job_id: self.job_id.clone(),
         };
+        let (grpc, url) = (
+            GrpcClientConfig::from(&job.config),
+            self.scheduler_url.clone(),
+        );
         // The job is followed by a task of its own, which outlives this stream: when the
         // stream is dropped before the job ends, the task sees its receiver gone and cancels
         // the job, even one whose submission was still under way.
@@ -130,10 +134,9 @@ impl ExecutionPlan for ClusterExec {
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
             DataFusionError::Execution(format!("a cluster job needs a runtime: {e}"))
         })?;
-        runtime.spawn(job.follow(done));
-        let grpc = GrpcClientConfig::from(&BallistaConfig::default());
+        runtime.spawn(job.follow(query, done));
         let stream = futures::stream::once(async move {
-            let (locations, proxy, url) = finished.await.map_err(|_| {
+            let (locations, proxy) = finished.await.map_err(|_| {
                 DataFusionError::Execution("the cluster job's follower stopped".into())
             })??;
             let fetches = locations.into_iter().map(move |l| {
@@ -151,7 +154,7 @@ impl ExecutionPlan for ClusterExec {
 }
 
 /// What a successful job leaves: where its output partitions are, and how to reach them.
-type Outcome = (Vec<PartitionLocation>, Option<FlightProxy>, String);
+type Outcome = (Vec<PartitionLocation>, Option<FlightProxy>);
 
 /// The submission of `plan` with the session's settings.
 fn query(plan: &Arc<dyn ExecutionPlan>, context: &TaskContext) -> Result<ExecuteQueryParams> {
@@ -178,7 +181,6 @@ fn query(plan: &Arc<dyn ExecutionPlan>, context: &TaskContext) -> Result<Execute
 }
 
 struct Job {
-    query: ExecuteQueryParams,
     scheduler_url: String,
     config: BallistaConfig,
     job_id: Arc<Mutex<Option<String>>>,
@@ -186,11 +188,10 @@ struct Job {
 
 impl Job {
     /// Submits the job and waits for its end, or for nobody to want it any more.
-    async fn follow(self, mut done: oneshot::Sender<Result<Outcome>>) {
-        let url = self.scheduler_url.clone();
+    async fn follow(self, query: ExecuteQueryParams, mut done: oneshot::Sender<Result<Outcome>>) {
         let followed = async {
             let mut scheduler = self.connect().await?;
-            let job_id = self.submit(&mut scheduler).await?;
+            let job_id = self.submit(&mut scheduler, query).await?;
             if let Ok(mut slot) = self.job_id.lock() {
                 *slot = Some(job_id.clone());
             }
@@ -218,7 +219,7 @@ impl Job {
                     };
                     match state.status.and_then(|s| s.status) {
                         Some(job_status::Status::Successful(SuccessfulJob { partition_location, .. })) => {
-                            break Ok((partition_location, state.flight_proxy, url));
+                            break Ok((partition_location, state.flight_proxy));
                         }
                         Some(job_status::Status::Failed(f)) => {
                             break Err(cluster(format!("job {job_id} failed: {}", f.error)));
@@ -253,8 +254,9 @@ impl Job {
     async fn submit(
         &self,
         scheduler: &mut SchedulerGrpcClient<tonic::transport::Channel>,
+        query: ExecuteQueryParams,
     ) -> Result<String> {
-        let mut request = tonic::Request::new(self.query.clone());
+        let mut request = tonic::Request::new(query);
         version::insert_version_header(request.metadata_mut());
         let response = scheduler
             .execute_query(request)
