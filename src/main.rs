@@ -1,6 +1,7 @@
 //! `opencoll`: declarative pipelines for French local-government data into a Delta lake,
 //! queried with SQL. This file parses arguments and prints; the work is in `crates/`.
 
+mod arenas;
 mod catalog_cmd;
 mod complete;
 mod errors;
@@ -341,18 +342,23 @@ fn main() -> ExitCode {
     // A command whose output is cut short (`opencoll catalog | head`) ends quietly, as any Unix
     // tool does, instead of panicking in println!. Servers keep Rust's default (SIGPIPE
     // ignored): a client hanging up must never stop them.
-    #[cfg(unix)]
-    if !matches!(
+    let server = matches!(
         cli.command,
         Command::Serve { .. }
             | Command::Portal { .. }
             | Command::Scheduler { .. }
             | Command::Executor { .. }
-    ) {
+    );
+    #[cfg(unix)]
+    if !server {
         // SAFETY: single-threaded at this point; restores the default disposition.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
+    }
+    // A process that runs for months must not keep growing: see arenas.rs.
+    if server {
+        arenas::limit_for_server();
     }
     // A local S3-compatible server speaks plain HTTP: let every S3 client (ours and Delta's,
     // which reads the environment) accept it. Done before any thread starts.
