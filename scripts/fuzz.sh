@@ -46,13 +46,15 @@ sanitizer_options=()
 if [ "${OPENCOLL_FUZZ_SANITIZER:-}" = address ]; then
     # AddressSanitizer, as cargo-fuzz builds by default: rustc's -Zsanitizer needs a nightly
     # toolchain (installed by rustup beside stable). It catches what Rust's checks cannot:
-    # out-of-bounds and use-after-free in unsafe Rust code, ours and the dependencies' (C
-    # code built by build scripts, zstd's, is not instrumented). Leak detection is off: a PDF parse over its time limit is left running on
-    # purpose (docs/pdf.md), and memory growth is the -rss_limit_mb check below.
+    # out-of-bounds and use-after-free in unsafe Rust code, ours and the dependencies'
+    # (C code compiled by build scripts, such as zstd, is not instrumented). Leak detection
+    # is off: a PDF parse over its time limit is left running on purpose (docs/pdf.md), and
+    # memory growth is the -rss_limit_mb check below.
     toolchain=(+nightly)
     export RUSTFLAGS="$RUSTFLAGS -Zsanitizer=address"
     export CARGO_TARGET_DIR=$work/target-asan
-    export ASAN_OPTIONS=detect_leaks=0
+    # cargo-fuzz's options, after the user's own
+    export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:detect_odr_violation=0"
     sanitizer_options=(-detect_leaks=0)
     echo "AddressSanitizer on ($(rustc +nightly -V))"
 fi
