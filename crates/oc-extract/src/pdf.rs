@@ -150,15 +150,17 @@ fn pdf_strategy(s: oc_spec::pdf_strategy::Strategy) -> Strategy {
 pub const PDF_TIMEOUT_VAR: &str = "OPENCOLL_PDF_TIMEOUT";
 const PDF_TIMEOUT_DEFAULT: Duration = Duration::from_secs(300);
 
-fn time_limit(name: &str) -> Result<Duration, ExtractError> {
-    let Ok(v) = std::env::var(PDF_TIMEOUT_VAR) else {
+/// The limit `value` (the variable's text, if set) gives.
+fn time_limit(name: &str, value: Option<String>) -> Result<Duration, ExtractError> {
+    let Some(v) = value else {
         return Ok(PDF_TIMEOUT_DEFAULT);
     };
     v.trim()
         .parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
+        .filter(|s| *s > 0.0)
+        // Not `from_secs_f64`, which panics past what a Duration holds (1e30, inf).
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .ok_or_else(|| {
             ExtractError::new(
                 name,
@@ -178,7 +180,7 @@ fn find_tables(
     file: &SourceFile,
     bytes: Vec<u8>,
 ) -> Result<Vec<oc_pdf::Table>, ExtractError> {
-    let limit = time_limit(&file.display)?;
+    let limit = time_limit(&file.display, std::env::var(PDF_TIMEOUT_VAR).ok())?;
     find_tables_within(spec, file, bytes, limit)
 }
 
@@ -541,6 +543,17 @@ columns:
         assert_eq!(strip_marker("12 345,6 (e)"), "12 345,6");
         assert_eq!(strip_marker("7,5(p)"), "7,5");
         assert_eq!(strip_marker("Paris (p)"), "Paris (p)");
+    }
+
+    #[test]
+    fn the_time_limit_is_a_positive_number_of_seconds_and_never_a_panic() {
+        let limit = |v: Option<&str>| super::time_limit("r.pdf", v.map(String::from));
+        assert_eq!(limit(None).unwrap(), Duration::from_secs(300));
+        assert_eq!(limit(Some(" 1.5 ")).unwrap(), Duration::from_millis(1500));
+        for bad in ["0", "-3", "abc", "", "NaN", "inf", "1e30"] {
+            let err = limit(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains("is not a number of seconds"), "{bad}: {err}");
+        }
     }
 
     /// A one-page PDF whose page draws `content`.
