@@ -40,8 +40,8 @@ impl TableWrite {
         let mode = self.mode;
         let commit_id = uuid::Uuid::new_v4().to_string();
         app_metadata.insert(COMMIT_ID_KEY.into(), commit_id.clone().into());
-        let mut adds = std::mem::take(&mut self.staged);
-        adds.extend(self.flush().await?);
+        self.flush().await?;
+        let adds = std::mem::take(&mut self.staged);
         // The partitions this run wrote, as Delta itself spells their values.
         for a in &adds {
             let key: Vec<Option<String>> = self

@@ -341,18 +341,16 @@ impl TableWrite {
     }
 
     /// Writes the rows a clustered table still holds back, then finishes the open files.
-    async fn flush(&mut self) -> Result<Vec<deltalake::kernel::Add>, LakeError> {
+    async fn flush(&mut self) -> Result<(), LakeError> {
         if let Some(c) = &mut self.cluster {
             for g in c.finish() {
                 self.sort_and_write(g).await?;
             }
         }
-        self.open.clear();
-        self.rows_unflushed = 0;
-        self.writer.flush().await.map_err(|e| self.delta_err(e))
+        self.finish_open_files().await
     }
 
-    /// Finishes the open files during the run (still invisible: the commit adds them).
+    /// Finishes the open files (still invisible: the commit adds them).
     async fn finish_open_files(&mut self) -> Result<(), LakeError> {
         let adds = self.writer.flush().await.map_err(|e| self.delta_err(e))?;
         self.staged.extend(adds);
@@ -384,8 +382,7 @@ impl TableWrite {
     /// Finishes the files written so far (still invisible to readers) so that they can be
     /// checked before [`TableWrite::commit`].
     pub async fn stage(&mut self) -> Result<Vec<StagedFile>, LakeError> {
-        let adds = self.flush().await?;
-        self.staged.extend(adds);
+        self.flush().await?;
         let base = url::Url::parse(&self.url).map_err(|e| LakeError::Table {
             table: self.name.clone(),
             message: e.to_string(),
