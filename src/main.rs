@@ -318,11 +318,14 @@ fn standalone(cli: Cli) -> Result<Result<()>, Box<Cli>> {
     }
 }
 
-/// Prints panics as Rust does, except the one delta-rs provokes and catches on purpose: after
-/// a failed Parquet upload (a full disk) it calls object_store's `BufWriter::abort`, which
-/// panics "Already shut down" once shutdown has begun, and catches that panic
-/// (deltalake-core's `upload_parquet_file`). The run's own error says what happened; a
-/// backtrace of a handled panic would only alarm the user.
+/// Prints panics as Rust does, except those that are caught on purpose and answered by an
+/// error, where a backtrace before the error would only alarm the user:
+/// - a file reader's panic (a damaged workbook or Parquet file), which oc-extract turns into
+///   that file's error, with the panic's message and location;
+/// - the one delta-rs provokes after a failed Parquet upload (a full disk): it calls
+///   object_store's `BufWriter::abort`, which panics "Already shut down" once shutdown has
+///   begun, and catches that panic (deltalake-core's `upload_parquet_file`); the run's own
+///   error says what happened.
 fn quiet_handled_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -330,7 +333,7 @@ fn quiet_handled_panics() {
             l.file().contains("object_store") && l.file().ends_with("buffered.rs")
         }) && info.payload().downcast_ref::<&str>()
             == Some(&"Already shut down");
-        if !caught_by_delta {
+        if !caught_by_delta && !oc_extract::panic_is_contained(info.location()) {
             default(info);
         }
     }));

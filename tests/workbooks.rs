@@ -286,3 +286,70 @@ fn collocgouv_xls_definitions_one_sheet_per_year() {
         "Débits nets du compte 66."
     );
 }
+
+/// A workbook whose second data row is numbered past u32 (4294967299): calamine's arithmetic
+/// on the reference overflowed. Release builds used to wrap it to row 3, so the file read as
+/// two good rows; now every build checks calamine's arithmetic (Cargo.toml) and the file is an
+/// error naming it, with where the reader stopped, and no panic message before it.
+#[test]
+fn a_row_numbered_past_u32_is_the_files_error_in_every_build_without_a_panic_message() {
+    use std::io::Write;
+    let p = Proj::empty(&["raw"]);
+    let sheet = |row: u64| {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>code</t></is></c><c r="B1" t="inlineStr"><is><t>nom</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>01001</t></is></c><c r="B2" t="inlineStr"><is><t>A</t></is></c></row><row r="{row}"><c r="A{row}" t="inlineStr"><is><t>01002</t></is></c><c r="B{row}" t="inlineStr"><is><t>B</t></is></c></row></sheetData></worksheet>"#
+        )
+    };
+    let book = |row: u64, name: &str| {
+        let path = p.dir.path().join(name);
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        let options = zip::write::SimpleFileOptions::default();
+        for (part, xml) in [
+            ("[Content_Types].xml", r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#.to_string()),
+            ("_rels/.rels", r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_string()),
+            ("xl/workbook.xml", r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Feuil1" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_string()),
+            ("xl/_rels/workbook.xml.rels", r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.to_string()),
+            ("xl/worksheets/sheet1.xml", sheet(row)),
+        ] {
+            zip.start_file(part, options).unwrap();
+            zip.write_all(xml.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap();
+        path
+    };
+    let infer = |path: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_opencoll"))
+            .arg("infer")
+            .arg(path)
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap()
+    };
+    let good = infer(&book(3, "good.xlsx"));
+    assert!(good.status.success(), "{}", common::stderr(&good));
+    assert!(
+        common::stdout(&good).contains("from 2 rows"),
+        "{}",
+        common::stdout(&good)
+    );
+
+    let bad = infer(&book(4_294_967_299, "bad.xlsx"));
+    let e = common::stderr(&bad);
+    assert_eq!(bad.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("bad.xlsx: the file is damaged: the reader stopped on it (attempt to add with overflow, at calamine-"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked") && !e.contains("backtrace"), "{e}");
+
+    // the same through a refresh: the run fails on the file, nothing is written
+    p.write(
+        "pipelines/bad.yaml",
+        "name: raw.bad\nsource: { path: bad.xlsx, xlsx: { sheet: Feuil1 } }\ncolumns:\n  code: { from: code, type: code, width: 5 }\n  nom: { from: nom }\n",
+    );
+    let out = p.run_env(&[("RUST_BACKTRACE", "1".into())], &["refresh"]);
+    let e = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert!(!out.status.success(), "{e}");
+    assert!(e.contains("bad.xlsx") && e.contains("overflow"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+}
