@@ -4,7 +4,9 @@
 # time `opencoll sql --timing` prints; then the median, min and max per setting.
 #   bench/ab.sh OPENCOLL_BIN PROJECT QUERY RUNS "VAR=VALUE ..." "VAR=VALUE ..." ...
 # QUERY is a name of bench/queries.py (q1_charges_dep … q6_balance); PROJECT a project made by
-# bench/run.sh (~/.cache/opencoll-bench/20M/default, …). "X=1" stands for "no setting".
+# bench/run.sh (~/.cache/opencoll-bench/20M/project, …). "X=1" stands for "no setting";
+# "BIN=PATH" runs the binary PATH instead of OPENCOLL_BIN (two builds compared, e.g. with and
+# without patches/: bench/ab.sh BIN_A PROJECT q1_charges_dep 7 "BIN=BIN_A" "BIN=BIN_B").
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin=$1 proj=$2 q=$(python3 "$here/queries.py" "$3") n=$4
@@ -12,7 +14,9 @@ shift 4
 declare -A times
 for _ in $(seq "$n"); do
   for e in "$@"; do
-    t=$(env $e "$bin" --project "$proj" sql --timing --format csv "$q" 2>&1 >/dev/null |
+    b=$bin
+    case $e in BIN=*) b=${e#BIN=} ;; esac
+    t=$(env $e "$b" --project "$proj" sql --timing --format csv "$q" 2>&1 >/dev/null |
       grep -o "Time: [0-9.]*" | cut -d' ' -f2)
     times[$e]="${times[$e]:-} $t"
   done
