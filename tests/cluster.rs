@@ -71,7 +71,11 @@ fn every_view_gives_the_same_rows_on_a_two_executor_cluster() {
         let local = oc_sql::LakeSession::open(&lake, &project.views)
             .await
             .unwrap();
-        let scheduler = oc_dist::process::start_in_process(2, 2).await.unwrap();
+        // The executors' shuffle files go to a folder this test owns and removes.
+        let work = tempfile::tempdir().unwrap();
+        let scheduler = oc_dist::process::start_in_process(2, 2, work.path())
+            .await
+            .unwrap();
         let remote = oc_dist::open_session(&lake, &project.views, &format!("http://{scheduler}"))
             .await
             .unwrap();
@@ -148,6 +152,12 @@ fn every_view_gives_the_same_rows_on_a_two_executor_cluster() {
             let f: Vec<&str> = r.split('|').collect();
             f[0] == f[1]
         }));
+        // That shuffle was written in the executors' folders, which the test removes (the
+        // last job ended a moment ago: its files are still there).
+        assert!(
+            common::count_files(work.path(), "") > 0,
+            "no shuffle file in the executors' work dirs"
+        );
 
         // A job nobody reads any more (a client gone, a time limit) is cancelled, whether the
         // scheduler planned it or this client did.

@@ -7,10 +7,6 @@ use std::sync::Arc;
 
 use ballista_core::RuntimeProducer;
 use ballista_core::config::TaskSchedulingPolicy;
-use ballista_core::extension::SessionConfigExt;
-use ballista_core::registry::BallistaFunctionRegistry;
-use ballista_core::serde::BallistaCodec;
-use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::utils::default_session_builder;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
@@ -186,37 +182,37 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<(), DistError> {
 
 /// A scheduler and `executors` executors in this process, on loopback; returns the
 /// scheduler's address. Executors know only DataFusion's built-in functions: ours reach them
-/// through the codec, as on a real cluster.
+/// through the codec, as on a real cluster. They are the executors of `opencoll executor`
+/// (`run_executor`), each with its shuffle files in `work_dir/executor-N`, which the caller
+/// owns and removes. (Ballista's standalone executor names a temporary folder and drops it at
+/// once, so its shuffle files were written to a folder nobody removes: a few hundred MB in
+/// /tmp per test run, until the disk was full.)
 pub async fn start_in_process(
     executors: usize,
     concurrent_tasks: usize,
+    work_dir: &std::path::Path,
 ) -> Result<SocketAddr, DistError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let serve = serve_scheduler(listener, "127.0.0.1", SHUFFLE_TTL_SECONDS).await?;
     tokio::spawn(serve);
-    let url = format!("http://{addr}");
-    for _ in 0..executors {
-        let client = loop {
-            match SchedulerGrpcClient::connect(url.clone()).await {
-                Ok(c) => break c,
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-            }
-        };
-        let codec = BallistaCodec::new(
-            Arc::new(LakeLogicalCodec::default()),
-            Arc::new(LakePhysicalCodec::default()),
-        );
-        ballista_executor::new_standalone_executor_from_builder(
-            client,
+    for n in 0..executors {
+        // a free port for the executor's Flight service (released just before it binds)
+        let bind = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let work = work_dir.join(format!("executor-{n}"));
+        std::fs::create_dir_all(&work)?;
+        let opts = ExecutorOptions {
+            scheduler: addr,
+            bind,
+            external_host: None,
+            work_dir: Some(work.display().to_string()),
             concurrent_tasks,
-            Arc::new(SessionConfig::new_with_ballista),
-            runtime_producer(None),
-            codec,
-            BallistaFunctionRegistry::default(),
-        )
-        .await
-        .map_err(ballista)?;
+        };
+        tokio::spawn(async move {
+            if let Err(e) = run_executor(opts).await {
+                eprintln!("in-process executor {n} stopped: {e}");
+            }
+        });
     }
     Ok(addr)
 }
