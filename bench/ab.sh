@@ -15,7 +15,9 @@ declare -A times
 for _ in $(seq "$n"); do
   for e in "$@"; do
     b=$bin
-    case $e in BIN=*) b=${e#BIN=} ;; esac
+    for w in $e; do
+      case $w in BIN=*) b=${w#BIN=} ;; esac
+    done
     t=$(env $e "$b" --project "$proj" sql --timing --format csv "$q" 2>&1 >/dev/null |
       grep -o "Time: [0-9.]*" | cut -d' ' -f2)
     times[$e]="${times[$e]:-} $t"

@@ -72,6 +72,9 @@ done
 if [ "$target/$profile/opencoll" -nt "$lock" ]; then
     cp "$target/$profile/opencoll" "$target/$profile/opencoll-patched"
     echo "built $target/$profile/opencoll-patched"
+    echo "note: $target/$profile/opencoll is this patched build too, until the next ordinary build" >&2
 elif [ -f "$target/$profile/opencoll-patched" ]; then
     echo "opencoll was not relinked: $target/$profile/opencoll-patched is the last patched build's"
+else
+    echo "these arguments built no opencoll binary in $target/$profile (another --target-dir or --target?)" >&2
 fi

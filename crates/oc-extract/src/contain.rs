@@ -18,9 +18,10 @@ thread_local! {
 }
 
 /// For the process's panic hook: whether this panic happens inside a read that [`contained`]
-/// guards, which turns it into the file's error. If so, its location is kept for that error
-/// and the hook need not print it (a panic message and backtrace before a clean error would
-/// read as a crash).
+/// guards, which turns it into the file's error, or that a guard within the read (oc-pdf's,
+/// per page) turns into an error keeping the panic's message. If so, its location is kept for
+/// [`contained`]'s error and the hook need not print it (a panic message and backtrace before
+/// a clean error would read as a crash).
 pub fn panic_is_contained(location: Option<&Location<'_>>) -> bool {
     if CONTAINING.get() == 0 {
         return false;
@@ -47,6 +48,10 @@ pub(crate) fn contained<T>(
     display: &str,
     read: impl FnOnce() -> Result<T, ExtractError>,
 ) -> Result<T, ExtractError> {
+    if CONTAINING.get() == 0 {
+        // a place left by a panic that a guard inside an earlier read caught (oc-pdf's)
+        PANICKED_AT.take();
+    }
     CONTAINING.set(CONTAINING.get() + 1);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
     CONTAINING.set(CONTAINING.get() - 1);

@@ -33,7 +33,12 @@ impl OxideBackend {
         // pdf_oxide is a large parser; a panic inside it on a hostile file must not take the
         // caller down.
         let doc = std::panic::catch_unwind(move || PdfDocument::from_bytes(bytes))
-            .map_err(|_| Error::Open("the PDF parser crashed on this file".into()))?
+            .map_err(|panic| {
+                Error::Open(format!(
+                    "the PDF parser crashed on this file ({})",
+                    panic_message(&*panic)
+                ))
+            })?
             .map_err(|e| Error::Open(format!("not a readable PDF ({e})")))?;
         let pages = doc
             .page_count()
@@ -231,12 +236,26 @@ impl Backend for OxideBackend {
                 page: number,
                 message: e,
             }),
-            Err(_) => Err(Error::Read {
+            Err(panic) => Err(Error::Read {
                 page: number,
-                message: "the PDF parser crashed on this page".into(),
+                message: format!(
+                    "the PDF parser crashed on this page ({})",
+                    panic_message(&*panic)
+                ),
             }),
         }
     }
+}
+
+/// The text a panic was raised with (`panic!` with a literal or a formatted message, and
+/// Rust's own checks such as `attempt to add with overflow`): the error keeps it, since the
+/// process's panic hook may not print a panic that is caught.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
 }
 
 /// Straight horizontal/vertical pieces of a path. Stroked paths give their edges; filled

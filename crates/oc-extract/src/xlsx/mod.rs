@@ -585,7 +585,8 @@ columns:
         r.unwrap();
         assert_eq!(sink.column("code"), vec!["01001"]);
         // an error in every build: calamine's arithmetic is checked in release builds too
-        // (the workspace's Cargo.toml), where it used to wrap and move the cell to row 1
+        // (the workspace's Cargo.toml), where the row number used to wrap and move the cell
+        // to another row
         let bad = xlsx_with_row("99999999999");
         let (_, r) = run(&s, "bad.xlsx", &bad);
         let e = r.unwrap_err();
