@@ -65,15 +65,19 @@ fn every_view_gives_the_same_rows_on_a_two_executor_cluster() {
     let p = Proj::samples();
     p.ok(&["refresh"]);
     let root = p.path().to_path_buf();
+    // The executors' shuffle files go to a folder this test owns. It is removed after the
+    // runtime the executors run on has stopped: the jobs cancelled below may still be
+    // writing until then, and would otherwise recreate what a removal had just deleted.
+    let work = tempfile::tempdir().unwrap();
+    let work_dir = work.path().to_path_buf();
+    let executors_dir = work_dir.clone();
     on_big_stack(async move {
         let project = oc_spec::Project::load(&root).unwrap();
         let lake = oc_lake::Lake::open(root.join("data/lake").to_str().unwrap()).unwrap();
         let local = oc_sql::LakeSession::open(&lake, &project.views)
             .await
             .unwrap();
-        // The executors' shuffle files go to a folder this test owns and removes.
-        let work = tempfile::tempdir().unwrap();
-        let scheduler = oc_dist::process::start_in_process(2, 2, work.path())
+        let scheduler = oc_dist::process::start_in_process(2, 2, &executors_dir)
             .await
             .unwrap();
         let remote = oc_dist::open_session(&lake, &project.views, &format!("http://{scheduler}"))
@@ -155,7 +159,7 @@ fn every_view_gives_the_same_rows_on_a_two_executor_cluster() {
         // That shuffle was written in the executors' folders, which the test removes (the
         // last job ended a moment ago: its files are still there).
         assert!(
-            common::count_files(work.path(), "") > 0,
+            common::count_files(&executors_dir, "") > 0,
             "no shuffle file in the executors' work dirs"
         );
 
@@ -197,6 +201,22 @@ fn every_view_gives_the_same_rows_on_a_two_executor_cluster() {
         let (plan, _) = run(&remote, "SELECT 1".into()).await;
         assert!(!plan.contains("Distributed"), "{plan}");
     });
+    // Ballista runs tasks on threads of its own, which outlive the runtime: a task of a
+    // cancelled job may still start and create its (empty) folders. Remove the work folder
+    // until nothing has come back for half a second (at most 10 s).
+    let mut quiet = 0;
+    for _ in 0..100 {
+        if work_dir.exists() {
+            let _ = std::fs::remove_dir_all(&work_dir);
+            quiet = 0;
+        } else if quiet == 5 {
+            break;
+        } else {
+            quiet += 1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(work);
 }
 
 async fn plan_of(
