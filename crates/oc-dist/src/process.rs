@@ -185,7 +185,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<(), DistError> {
 /// through the codec, as on a real cluster. They are the executors of `opencoll executor`
 /// (`run_executor`), each with its shuffle files in `work_dir/executor-N`, which the caller
 /// owns and removes. (Ballista's standalone executor names a temporary folder and drops it at
-/// once, so its shuffle files were written to a folder nobody removes: a few hundred MB in
+/// once, so its shuffle files were written to a folder nobody removes: about 100 MB in
 /// /tmp per test run, until the disk was full.)
 pub async fn start_in_process(
     executors: usize,
