@@ -4,34 +4,29 @@
 //! diagnostics that name the file, never panic, and never accept a file it cannot read.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
 
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
 
 use crate::project::Project;
 
-/// A project folder and its YAML files with their original text.
-type Copy = (tempfile::TempDir, Vec<(PathBuf, String)>);
-
-/// A copy of the repository's catalog, pipelines and views, shared by the cases (one at a
-/// time: each writes one file and restores it).
-fn project() -> &'static Mutex<Copy> {
-    static P: OnceLock<Mutex<Copy>> = OnceLock::new();
-    P.get_or_init(|| {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(repo.join("catalog.yaml"), dir.path().join("catalog.yaml")).unwrap();
-        let mut files = Vec::new();
-        for sub in ["pipelines", "sql"] {
-            copy(&repo.join(sub), &dir.path().join(sub), &mut files);
-        }
-        files.retain(|(p, _)| p.extension().is_some_and(|e| e == "yaml"));
-        let catalog = dir.path().join("catalog.yaml");
-        files.push((catalog.clone(), std::fs::read_to_string(&catalog).unwrap()));
-        files.sort();
-        assert!(files.len() > 10, "{} pipelines", files.len());
-        Mutex::new((dir, files))
-    })
+/// A copy of the repository's catalog, pipelines and views, and its YAML files with their
+/// original text. Each test owns its copy, so the folder is removed when the test ends (a copy
+/// kept in a static would never be dropped and would stay in the temporary folder).
+fn project() -> (tempfile::TempDir, Vec<(PathBuf, String)>) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(repo.join("catalog.yaml"), dir.path().join("catalog.yaml")).unwrap();
+    let mut files = Vec::new();
+    for sub in ["pipelines", "sql"] {
+        copy(&repo.join(sub), &dir.path().join(sub), &mut files);
+    }
+    files.retain(|(p, _)| p.extension().is_some_and(|e| e == "yaml"));
+    let catalog = dir.path().join("catalog.yaml");
+    files.push((catalog.clone(), std::fs::read_to_string(&catalog).unwrap()));
+    files.sort();
+    assert!(files.len() > 10, "{} pipelines", files.len());
+    (dir, files)
 }
 
 fn copy(from: &Path, to: &Path, files: &mut Vec<(PathBuf, String)>) {
@@ -163,35 +158,45 @@ fn check(root: &Path, file: &Path, text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+/// Runs `cases` generated cases of `strategy` through `test`; a failure panics with the
+/// smallest failing input proptest found.
+fn run<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
+where
+    S::Value: std::fmt::Debug,
+{
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    });
+    if let Err(e) = runner.run(&strategy, test) {
+        panic!("{e}");
+    }
+}
 
-    #[test]
-    fn mutated_real_pipelines_get_diagnostics_never_a_panic(
-        which in any::<usize>(),
-        mutations in prop::collection::vec(mutation(), 1..4),
-    ) {
-        let guard = project().lock().unwrap_or_else(|p| p.into_inner());
-        let (dir, files) = &*guard;
+#[test]
+fn mutated_real_pipelines_get_diagnostics_never_a_panic() {
+    let (dir, files) = project();
+    let strategy = (any::<usize>(), prop::collection::vec(mutation(), 1..4));
+    run(400, strategy, |(which, mutations)| {
         let (file, original) = &files[which % files.len()];
         let text = mutations.iter().fold(original.clone(), |t, m| apply(&t, m));
         let r = check(dir.path(), file, &text);
         std::fs::write(file, original).unwrap();
-        r?;
-    }
+        r
+    });
+}
 
-    #[test]
-    fn arbitrary_text_as_a_pipeline_gets_diagnostics_never_a_panic(
-        text in prop_oneof![
-            any::<String>(),
-            "(name|source|columns|path|csv|type|from|target|checks|vars|[a-z]{1,6}|: |\n|  |- |\\{|\\}|\\[|\\]|,|\"|'|#|&a|\\*a|[0-9]{1,4}){0,60}",
-        ],
-    ) {
-        let guard = project().lock().unwrap_or_else(|p| p.into_inner());
-        let (dir, _) = &*guard;
-        let file = dir.path().join("pipelines/fuzz.yaml");
+#[test]
+fn arbitrary_text_as_a_pipeline_gets_diagnostics_never_a_panic() {
+    let (dir, _) = project();
+    let strategy = prop_oneof![
+        any::<String>(),
+        "(name|source|columns|path|csv|type|from|target|checks|vars|[a-z]{1,6}|: |\n|  |- |\\{|\\}|\\[|\\]|,|\"|'|#|&a|\\*a|[0-9]{1,4}){0,60}",
+    ];
+    let file = dir.path().join("pipelines/fuzz.yaml");
+    run(400, strategy, |text| {
         let r = check(dir.path(), &file, &text);
         let _ = std::fs::remove_file(&file);
-        r?;
-    }
+        r
+    });
 }
