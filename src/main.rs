@@ -210,7 +210,8 @@ enum Command {
         /// Host name other executors reach this one by (default: the bind address)
         #[arg(long)]
         external_host: Option<String>,
-        /// Folder for shuffle and spill files (default: a temporary folder)
+        /// Folder for shuffle and spill files; the folders in it are the executor's (removed
+        /// at start and stop). Default: opencoll-executor-ADDRESS-PORT in the temporary folder
         #[arg(long)]
         work_dir: Option<PathBuf>,
         /// Tasks run at once (default: the machine's cores)
@@ -320,8 +321,8 @@ fn standalone(cli: Cli) -> Result<Result<()>, Box<Cli>> {
 
 /// Prints panics as Rust does, except those that are caught on purpose and answered by an
 /// error, where a backtrace before the error would only alarm the user:
-/// - a file reader's panic (a damaged workbook or Parquet file), which oc-extract turns into
-///   that file's error, with the panic's message and location;
+/// - a file reader's panic (a damaged workbook, PDF or Parquet file), which the readers' guard
+///   (oc-contain) turns into that file's error, with the panic's message and location;
 /// - the one delta-rs provokes after a failed Parquet upload (a full disk): it calls
 ///   object_store's `BufWriter::abort`, which panics "Already shut down" once shutdown has
 ///   begun, and catches that panic (deltalake-core's `upload_parquet_file`); the run's own
@@ -333,7 +334,7 @@ fn quiet_handled_panics() {
             l.file().contains("object_store") && l.file().ends_with("buffered.rs")
         }) && info.payload().downcast_ref::<&str>()
             == Some(&"Already shut down");
-        if !caught_by_delta && !oc_extract::panic_is_contained(info.location()) {
+        if !caught_by_delta && !oc_contain::panic_is_contained(info.location()) {
             default(info);
         }
     }));
@@ -382,13 +383,12 @@ fn main() -> ExitCode {
                 // Concurrent appends to the _ops tables make delta-rs check for conflicts and
                 // warn each time; expected and handled (the append retries), so kept out of
                 // the default output (shown with -v). So are pdf_oxide's remarks on a PDF's
-                // fonts and objects: what matters to the user (a page without a usable text
-                // layer) is an error of ours, with what to do.
+                // fonts, objects and streams, its "errors" included (a stream it could not
+                // inflate): what matters to the user (a page without a usable text layer, a
+                // damaged file) is an error of ours, naming the file and page, with what to do.
                 match cli.verbose {
-                    0 => {
-                        format!("{level},deltalake_core::kernel::transaction=error,pdf_oxide=error")
-                            .into()
-                    }
+                    0 => format!("{level},deltalake_core::kernel::transaction=error,pdf_oxide=off")
+                        .into(),
                     _ => level.into(),
                 }
             }),
@@ -510,7 +510,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 scheduler,
                 bind,
                 external_host,
-                work_dir: work_dir.map(|d| d.display().to_string()),
+                work_dir,
                 concurrent_tasks,
             })
             .await?;

@@ -315,3 +315,123 @@ fn a_full_disk_fails_the_refresh_clearly_and_the_next_one_with_space_succeeds() 
     assert!(out.contains("100000 written"), "{out}");
     assert_eq!(p.value("SELECT count(*) FROM ref.a"), "100000");
 }
+
+/// A one-page PDF whose text uses a TrueType font embedded with `font` as its program.
+fn pdf_with_truetype_font(font: &[u8]) -> Vec<u8> {
+    let content = b"BT /F1 12 Tf 72 720 Td (AAA) Tj ET";
+    let stream = |dict: &str, data: &[u8]| {
+        [
+            format!("<< {dict} /Length {} >>\nstream\n", data.len()).as_bytes(),
+            data,
+            b"\nendstream",
+        ]
+        .concat()
+    };
+    let objects: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R \
+          /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_vec(),
+        stream("", content),
+        b"<< /Type /Font /Subtype /TrueType /BaseFont /Damaged /FirstChar 65 /LastChar 65 \
+          /Widths [600] /FontDescriptor 6 0 R >>"
+            .to_vec(),
+        b"<< /Type /FontDescriptor /FontName /Damaged /Flags 32 /FontBBox [0 -200 600 700] \
+          /ItalicAngle 0 /Ascent 700 /Descent -200 /CapHeight 700 /StemV 80 /FontFile2 7 0 R >>"
+            .to_vec(),
+        stream(&format!("/Length1 {}", font.len()), font),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend(format!("{} 0 obj\n", i + 1).as_bytes());
+        pdf.extend(o);
+        pdf.extend(b"\nendobj\n");
+    }
+    let xref = pdf.len();
+    pdf.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        pdf.extend(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    let trailer = format!(
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    );
+    pdf.extend(trailer.as_bytes());
+    pdf
+}
+
+/// A TrueType program holding only a `cmap` table with one format-4 subtable whose first
+/// segment's idRangeOffset points before the glyph array (the fault the fuzzer found in a
+/// damaged report: pdf_oxide 0.3 subtracts past zero on it).
+fn truetype_with_bad_cmap() -> Vec<u8> {
+    let be = |v: &[u16]| v.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+    // format 4: length, language, segCountX2 = 4, searchRange, entrySelector, rangeShift,
+    // endCode[2], pad, startCode[2], idDelta[2], idRangeOffset[2] (2: half of it is 1, less
+    // than the 2 segments), glyphIdArray[1]
+    let subtable = be(&[
+        4, 32, 0, 4, 4, 1, 0, 0x41, 0xFFFF, 0, 0x41, 0xFFFF, 0, 1, 2, 0, 0,
+    ]);
+    let mut cmap = be(&[0, 1, 3, 1]);
+    cmap.extend(12u32.to_be_bytes());
+    cmap.extend(subtable);
+    // sfnt header (one table) and its directory entry: tag, checksum, offset, length
+    let mut font = be(&[1, 0, 1, 16, 0, 0]);
+    font.extend(b"cmap");
+    font.extend(0u32.to_be_bytes());
+    font.extend(28u32.to_be_bytes());
+    font.extend((cmap.len() as u32).to_be_bytes());
+    font.extend(cmap);
+    font
+}
+
+/// A PDF parser's panic on a damaged font is the file's error, printed alone: no panic message
+/// or backtrace before it, in `pdf tables` as in a refresh, and in every build (the release
+/// build checks pdf_oxide's arithmetic too, see Cargo.toml).
+#[test]
+fn a_pdf_parser_panic_is_the_files_error_without_a_panic_message() {
+    let p = Proj::empty(&["pub"]);
+    p.write(
+        "data/damaged.pdf",
+        pdf_with_truetype_font(&truetype_with_bad_cmap()),
+    );
+    let pdf = p.path().join("data/damaged.pdf");
+    let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .args(["pdf", "tables", "--out"])
+        .arg(p.path().join("out"))
+        .arg(&pdf)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        err.contains("damaged.pdf: cannot read page 1: the PDF parser crashed on this page")
+            && err.contains("attempt to subtract with overflow, at pdf_oxide-"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // the same file in a pipeline
+    p.write(
+        "pipelines/t.yaml",
+        "name: pub.t\nsource: { path: data/damaged.pdf, format: pdf }\ncolumns: { a: { from: A } }\n",
+    );
+    let out = p.run(&["refresh"]);
+    let all = stdout(&out) + &stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        all.contains("FAILED  pub.t")
+            && all.contains("data/damaged.pdf: cannot read page 1: the PDF parser crashed")
+            && all.contains("attempt to subtract with overflow"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("panicked") && !all.contains("backtrace"),
+        "{all}"
+    );
+}

@@ -8,7 +8,6 @@
 pub mod columnar;
 pub mod conform;
 mod contain;
-pub use contain::panic_is_contained;
 pub mod csv;
 pub mod database;
 pub mod encoding;

@@ -32,13 +32,8 @@ impl OxideBackend {
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, Error> {
         // pdf_oxide is a large parser; a panic inside it on a hostile file must not take the
         // caller down.
-        let doc = std::panic::catch_unwind(move || PdfDocument::from_bytes(bytes))
-            .map_err(|panic| {
-                Error::Open(format!(
-                    "the PDF parser crashed on this file ({})",
-                    panic_message(&*panic)
-                ))
-            })?
+        let doc = oc_contain::catch(move || PdfDocument::from_bytes(bytes))
+            .map_err(|panic| Error::Open(format!("the PDF parser crashed on this file ({panic})")))?
             .map_err(|e| Error::Open(format!("not a readable PDF ({e})")))?;
         let pages = doc
             .page_count()
@@ -163,7 +158,7 @@ impl Backend for OxideBackend {
         }
         let idx = number - 1;
         let doc = &self.doc;
-        let read = std::panic::AssertUnwindSafe(|| -> Result<Page, String> {
+        let read = || -> Result<Page, String> {
             let (a, b, c, d) = doc.get_page_media_box(idx).map_err(|e| e.to_string())?;
             let rot = doc.get_page_rotation(idx).unwrap_or(0).rem_euclid(360);
             let frame = Frame {
@@ -229,8 +224,8 @@ impl Backend for OxideBackend {
                 chars,
                 segments,
             })
-        });
-        match std::panic::catch_unwind(read) {
+        };
+        match oc_contain::catch(read) {
             Ok(Ok(p)) => Ok(p),
             Ok(Err(e)) => Err(Error::Read {
                 page: number,
@@ -238,24 +233,10 @@ impl Backend for OxideBackend {
             }),
             Err(panic) => Err(Error::Read {
                 page: number,
-                message: format!(
-                    "the PDF parser crashed on this page ({})",
-                    panic_message(&*panic)
-                ),
+                message: format!("the PDF parser crashed on this page ({panic})"),
             }),
         }
     }
-}
-
-/// The text a panic was raised with (`panic!` with a literal or a formatted message, and
-/// Rust's own checks such as `attempt to add with overflow`): the error keeps it, since the
-/// process's panic hook may not print a panic that is caught.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".into())
 }
 
 /// Straight horizontal/vertical pieces of a path. Stroked paths give their edges; filled
