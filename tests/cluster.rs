@@ -510,3 +510,63 @@ fn scheduler_and_executor_processes_read_a_lake_on_s3() {
         common::stderr(&out)
     );
 }
+
+/// An executor killed with SIGKILL cannot remove its shuffle files; the next executor on its
+/// work folder does, and an executor pointed at a running one's folder is refused (it would
+/// otherwise remove files that one still serves).
+#[test]
+fn an_executor_removes_what_a_killed_one_left_and_refuses_a_running_ones_folder() {
+    let work = tempfile::tempdir().unwrap();
+    let leftover = work.path().join("job-killed/1/0");
+    let folder = work.path().to_str().unwrap().to_string();
+    // No scheduler: an executor claims its folder, then waits for one.
+    let executor = |port: u16| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencoll"));
+        cmd.args([
+            "executor",
+            "--scheduler",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .args([
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--work-dir",
+            &folder,
+        ])
+        .env_remove("OPENCOLL_ENGINE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        cmd
+    };
+    let removed_within = |what: &std::path::Path| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while what.exists() {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        true
+    };
+    for round in 0..2 {
+        std::fs::create_dir_all(&leftover).unwrap();
+        std::fs::write(leftover.join("data.arrow"), b"shuffle").unwrap();
+        let mut running = Server(executor(free_port()).spawn().unwrap());
+        assert!(removed_within(&leftover), "round {round}: left over");
+        // a second executor on that folder: refused at once, the first one's files untouched
+        std::fs::create_dir_all(&leftover).unwrap();
+        let out = executor(free_port()).output().unwrap();
+        assert!(!out.status.success());
+        let err = common::stderr(&out);
+        assert!(
+            err.contains("used by another running executor") && err.contains("--work-dir"),
+            "{err}"
+        );
+        assert!(leftover.is_dir());
+        // then killed with SIGKILL: the next round's executor finds what it left
+        running.0.kill().unwrap();
+        running.0.wait().unwrap();
+    }
+    assert!(work.path().is_dir(), "a folder given with --work-dir stays");
+}

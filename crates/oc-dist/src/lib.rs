@@ -7,7 +7,8 @@
 //! - [`store`]: each node opens S3 buckets with its own settings;
 //! - [`session`]: the client session (`--engine ballista://…`);
 //! - [`submit`]: plans sent already planned, when their logical form cannot travel;
-//! - [`process`]: `opencoll scheduler`, `opencoll executor`, an in-process cluster.
+//! - [`process`]: `opencoll scheduler`, `opencoll executor`, an in-process cluster;
+//! - [`workdir`]: an executor's work folder, cleared of what a killed executor left.
 
 pub mod cancel;
 pub mod codec;
@@ -16,6 +17,7 @@ pub mod session;
 pub mod store;
 pub mod submit;
 pub mod table;
+pub mod workdir;
 
 pub use session::{client_context, open_session, scheduler_url};
 pub use table::{LakeTable, LakeTableSpec};

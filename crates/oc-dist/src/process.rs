@@ -141,8 +141,8 @@ pub struct ExecutorOptions {
     pub bind: SocketAddr,
     /// The host name other executors reach this one by (default: the bind address).
     pub external_host: Option<String>,
-    /// Shuffle and spill files (default: a temporary folder).
-    pub work_dir: Option<String>,
+    /// Shuffle and spill files (default: [`crate::workdir::default_for`] the bind address).
+    pub work_dir: Option<std::path::PathBuf>,
     /// Tasks at once (default: the machine's cores).
     pub concurrent_tasks: usize,
 }
@@ -152,8 +152,11 @@ fn runtime_producer(work_dir: Option<String>) -> RuntimeProducer {
 }
 
 /// `opencoll executor`: runs until the process is stopped (SIGINT/SIGTERM), then tells the
-/// scheduler and removes its shuffle files.
+/// scheduler and removes its shuffle files. Its work folder is claimed first (the job folders
+/// a killed executor left there are removed; another running executor's folder is refused).
 pub async fn run_executor(opts: ExecutorOptions) -> Result<(), DistError> {
+    let work = crate::workdir::claim(opts.work_dir.as_deref(), opts.bind)?;
+    let work_dir = work.path.display().to_string();
     let mut config = ExecutorProcessConfig {
         bind_host: opts.bind.ip().to_string(),
         external_host: opts
@@ -166,7 +169,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<(), DistError> {
         scheduler_connect_timeout_seconds: 60,
         vcores: opts.concurrent_tasks,
         task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
-        work_dir: opts.work_dir.clone(),
+        work_dir: Some(work_dir.clone()),
         job_data_ttl_seconds: 3600,
         job_data_clean_up_interval_seconds: 600,
         print_thread_info: false,
@@ -174,10 +177,12 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<(), DistError> {
     };
     config.override_logical_codec = Some(Arc::new(LakeLogicalCodec::default()));
     config.override_physical_codec = Some(Arc::new(LakePhysicalCodec::default()));
-    config.override_runtime_producer = Some(runtime_producer(opts.work_dir));
+    config.override_runtime_producer = Some(runtime_producer(Some(work_dir)));
     start_executor_process(Arc::new(config))
         .await
-        .map_err(ballista)
+        .map_err(ballista)?;
+    work.release();
+    Ok(())
 }
 
 /// A scheduler and `executors` executors in this process, on loopback; returns the
@@ -200,12 +205,11 @@ pub async fn start_in_process(
         // a free port for the executor's Flight service (released just before it binds)
         let bind = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let work = work_dir.join(format!("executor-{n}"));
-        std::fs::create_dir_all(&work)?;
         let opts = ExecutorOptions {
             scheduler: addr,
             bind,
             external_host: None,
-            work_dir: Some(work.display().to_string()),
+            work_dir: Some(work),
             concurrent_tasks,
         };
         tokio::spawn(async move {
