@@ -141,7 +141,8 @@ pub struct ExecutorOptions {
     pub bind: SocketAddr,
     /// The host name other executors reach this one by (default: the bind address).
     pub external_host: Option<String>,
-    /// Shuffle and spill files (default: [`crate::workdir::default_for`] the bind address).
+    /// Shuffle and spill files (default: the bind address's folder,
+    /// [`crate::workdir::default_for`]).
     pub work_dir: Option<std::path::PathBuf>,
     /// Tasks at once (default: the machine's cores).
     pub concurrent_tasks: usize,
