@@ -7,6 +7,9 @@
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 300 s, every target)
 #        OPENCOLL_FUZZ_SANITIZER=address scripts/fuzz.sh ...   (AddressSanitizer; nightly rustc)
+#        OPENCOLL_FUZZ_TIMEOUT=120 scripts/fuzz.sh ...   (seconds an input may take, default 30:
+#        libFuzzer counts wall-clock time, so a run sharing the cores with builds or tests
+#        reports slow inputs that are not; replay them on an idle machine)
 #
 # Seeds: the committed samples, the pipelines, and the real files of ../shared when present
 # (read from there, never copied into the repo). What a run learns (its corpus) and what it
@@ -125,7 +128,7 @@ for t in "${targets[@]}"; do
     # -rss_limit_mb: an input that needs more is a memory bomb.
     set +e
     "$bin/$t" "$corpus" "$seeds/$t" \
-        -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 -max_len="${max_len[$t]}" \
+        -max_total_time="$secs" -timeout="${OPENCOLL_FUZZ_TIMEOUT:-30}" -rss_limit_mb=4096 -max_len="${max_len[$t]}" \
         -artifact_prefix="$found/" -print_final_stats=1 "${sanitizer_options[@]}" > "$log" 2>&1
     rc=$?
     set -e
