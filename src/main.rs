@@ -210,8 +210,8 @@ enum Command {
         /// Host name other executors reach this one by (default: the bind address)
         #[arg(long)]
         external_host: Option<String>,
-        /// Folder for shuffle and spill files; the folders in it are the executor's (removed
-        /// at start and stop). Default: opencoll-executor-ADDRESS-PORT in the temporary folder
+        /// Folder of its own for shuffle and spill files: the folders in it are removed at
+        /// start and stop (default: ~/.cache/opencoll/executor-ADDRESS-PORT)
         #[arg(long)]
         work_dir: Option<PathBuf>,
         /// Tasks run at once (default: the machine's cores)

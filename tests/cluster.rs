@@ -536,12 +536,12 @@ fn an_executor_removes_what_a_killed_one_left_and_refuses_a_running_ones_folder(
         .env_remove("OPENCOLL_ENGINE")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::null());
         cmd
     };
-    let removed_within = |what: &std::path::Path| {
+    let within_20s = |done: &dyn Fn() -> bool| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while what.exists() {
+        while !done() {
             if std::time::Instant::now() > deadline {
                 return false;
             }
@@ -549,24 +549,39 @@ fn an_executor_removes_what_a_killed_one_left_and_refuses_a_running_ones_folder(
         }
         true
     };
+    let lock = work.path().join(".opencoll-executor.lock");
+    let mut running = Server(executor(free_port()).spawn().unwrap());
+    assert!(within_20s(
+        &|| std::fs::read_to_string(&lock).is_ok_and(|pid| !pid.is_empty())
+    ));
     for round in 0..2 {
+        // killed with SIGKILL: what it was writing stays
+        running.0.kill().unwrap();
+        running.0.wait().unwrap();
         std::fs::create_dir_all(&leftover).unwrap();
         std::fs::write(leftover.join("data.arrow"), b"shuffle").unwrap();
-        let mut running = Server(executor(free_port()).spawn().unwrap());
-        assert!(removed_within(&leftover), "round {round}: left over");
+        running = Server(executor(free_port()).spawn().unwrap());
+        assert!(
+            within_20s(&|| !leftover.exists()),
+            "round {round}: left over"
+        );
         // a second executor on that folder: refused at once, the first one's files untouched
         std::fs::create_dir_all(&leftover).unwrap();
-        let out = executor(free_port()).output().unwrap();
+        let out = executor(free_port())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
         assert!(!out.status.success());
         let err = common::stderr(&out);
         assert!(
-            err.contains("used by another running executor") && err.contains("--work-dir"),
+            err.contains("used by another running executor")
+                && err.contains(&format!("(process {})", running.0.id()))
+                && err.contains("--work-dir"),
             "{err}"
         );
         assert!(leftover.is_dir());
-        // then killed with SIGKILL: the next round's executor finds what it left
-        running.0.kill().unwrap();
-        running.0.wait().unwrap();
+        std::fs::remove_dir_all(&leftover).unwrap();
     }
+    drop(running);
     assert!(work.path().is_dir(), "a folder given with --work-dir stays");
 }

@@ -52,7 +52,7 @@ fn scratch(name: &str) -> PathBuf {
 /// must all be written or rejected.
 pub fn read(spec: &ReadSpec, name: &str, bytes: &[u8]) {
     // libfuzzer-sys aborts at any panic, even one the reader contains: the readers answer a
-    // third-party parser's panic as the file's error (oc_extract's `contain`), which is their
+    // third-party parser's panic as the file's error (the crate oc-contain), which is their
     // contract. With the default hook back, a panic that leaves `read_file` still aborts
     // (libfuzzer-sys catches it around the target), a contained one is only printed.
     static HOOK: OnceLock<()> = OnceLock::new();

@@ -45,6 +45,8 @@ impl fmt::Display for Caught {
 /// Runs `read`, returning a panic inside it as [`Caught`]. The caller must leave no state of
 /// its own half-updated by the panic (the parsers' state is dropped with the unwound frames).
 pub fn catch<T>(read: impl FnOnce() -> T) -> Result<T, Caught> {
+    // a place left by a panic that another guard inside an earlier read caught
+    PANICKED_AT.take();
     CATCHING.set(CATCHING.get() + 1);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(read));
     CATCHING.set(CATCHING.get() - 1);
@@ -62,12 +64,13 @@ pub fn catch<T>(read: impl FnOnce() -> T) -> Result<T, Caught> {
 
 /// For the process's panic hook: whether this panic happens inside [`catch`], which turns it
 /// into an error. If so, its location is kept for that error and the hook need not print it.
+/// (A thread being torn down has no thread-locals left: its panic is printed.)
 pub fn panic_is_contained(location: Option<&Location<'_>>) -> bool {
-    if CATCHING.get() == 0 {
+    if CATCHING.try_with(Cell::get).unwrap_or(0) == 0 {
         return false;
     }
-    PANICKED_AT.replace(location.map(|l| format!("{}:{}", crate_relative(l.file()), l.line())));
-    true
+    let at = location.map(|l| format!("{}:{}", crate_relative(l.file()), l.line()));
+    PANICKED_AT.try_with(|p| p.replace(at)).is_ok()
 }
 
 /// `…/registry/src/index.crates.io-…/calamine-0.38.0/src/xlsx/mod.rs` →

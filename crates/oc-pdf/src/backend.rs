@@ -158,84 +158,90 @@ impl Backend for OxideBackend {
         }
         let idx = number - 1;
         let doc = &self.doc;
-        let read = || -> Result<Page, String> {
-            let (a, b, c, d) = doc.get_page_media_box(idx).map_err(|e| e.to_string())?;
+        // Only pdf_oxide's calls are guarded: a panic in our own processing below is a bug of
+        // ours, to be reported as such, not as the file's fault.
+        let parse = || -> Result<_, String> {
+            let media_box = doc.get_page_media_box(idx).map_err(|e| e.to_string())?;
             let rot = doc.get_page_rotation(idx).unwrap_or(0).rem_euclid(360);
-            let frame = Frame {
-                llx: a.min(c),
-                lly: b.min(d),
-                urx: a.max(c),
-                ury: b.max(d),
-                rot,
-            };
-            let (width, height) = frame.size();
             let raw = doc.extract_chars(idx).map_err(|e| e.to_string())?;
-            let mut chars = Vec::with_capacity(raw.len());
-            // glyphs whose box the parser leaves empty (rotated text): box rebuilt below
-            let mut estimated: Vec<usize> = Vec::new();
-            for ch in raw {
-                // text direction in the displayed frame, degrees counterclockwise
-                let phi = (ch.rotation_degrees - rot as f32).rem_euclid(360.0);
-                let (x0, top, x1, bottom) =
-                    if ch.bbox.width > 0.0 && ch.rotation_degrees.abs() < 0.5 {
-                        frame.map_box(ch.bbox.x, ch.bbox.y, ch.bbox.width, ch.bbox.height)
-                    } else {
-                        let w = if ch.advance_width > 0.0 {
-                            ch.advance_width
-                        } else {
-                            0.5 * ch.font_size
-                        };
-                        if ch.advance_width <= 0.0 {
-                            estimated.push(chars.len());
-                        }
-                        glyph_box(
-                            frame.map(ch.origin_x, ch.origin_y),
-                            phi,
-                            w,
-                            ch.font_size.max(ch.bbox.height),
-                        )
-                    };
-                if !(x0.is_finite() && top.is_finite() && x1.is_finite() && bottom.is_finite()) {
-                    continue;
-                }
-                chars.push(Char {
-                    text: ch.char,
-                    x0,
-                    x1,
-                    top,
-                    bottom,
-                    size: ch.font_size,
-                    mapped: !looks_unmapped(ch.char),
-                    font: ch.font_name,
-                    rotation: phi,
+            let paths = doc.extract_paths(idx).unwrap_or_default();
+            Ok((media_box, rot, raw, paths))
+        };
+        let ((a, b, c, d), rot, raw, paths) = match oc_contain::catch(parse) {
+            Ok(Ok(parsed)) => parsed,
+            Ok(Err(message)) => {
+                return Err(Error::Read {
+                    page: number,
+                    message,
                 });
             }
-            refine_widths(&mut chars, &estimated);
-            let paths = doc.extract_paths(idx).unwrap_or_default();
-            let mut segments = Vec::new();
-            for p in &paths {
-                path_segments(p, &frame, &mut segments);
+            Err(panic) => {
+                return Err(Error::Read {
+                    page: number,
+                    message: format!("the PDF parser crashed on this page ({panic})"),
+                });
             }
-            Ok(Page {
-                number,
-                width,
-                height,
-                rotation: rot,
-                chars,
-                segments,
-            })
         };
-        match oc_contain::catch(read) {
-            Ok(Ok(p)) => Ok(p),
-            Ok(Err(e)) => Err(Error::Read {
-                page: number,
-                message: e,
-            }),
-            Err(panic) => Err(Error::Read {
-                page: number,
-                message: format!("the PDF parser crashed on this page ({panic})"),
-            }),
+        let frame = Frame {
+            llx: a.min(c),
+            lly: b.min(d),
+            urx: a.max(c),
+            ury: b.max(d),
+            rot,
+        };
+        let (width, height) = frame.size();
+        let mut chars = Vec::with_capacity(raw.len());
+        // glyphs whose box the parser leaves empty (rotated text): box rebuilt below
+        let mut estimated: Vec<usize> = Vec::new();
+        for ch in raw {
+            // text direction in the displayed frame, degrees counterclockwise
+            let phi = (ch.rotation_degrees - rot as f32).rem_euclid(360.0);
+            let (x0, top, x1, bottom) = if ch.bbox.width > 0.0 && ch.rotation_degrees.abs() < 0.5 {
+                frame.map_box(ch.bbox.x, ch.bbox.y, ch.bbox.width, ch.bbox.height)
+            } else {
+                let w = if ch.advance_width > 0.0 {
+                    ch.advance_width
+                } else {
+                    0.5 * ch.font_size
+                };
+                if ch.advance_width <= 0.0 {
+                    estimated.push(chars.len());
+                }
+                glyph_box(
+                    frame.map(ch.origin_x, ch.origin_y),
+                    phi,
+                    w,
+                    ch.font_size.max(ch.bbox.height),
+                )
+            };
+            if !(x0.is_finite() && top.is_finite() && x1.is_finite() && bottom.is_finite()) {
+                continue;
+            }
+            chars.push(Char {
+                text: ch.char,
+                x0,
+                x1,
+                top,
+                bottom,
+                size: ch.font_size,
+                mapped: !looks_unmapped(ch.char),
+                font: ch.font_name,
+                rotation: phi,
+            });
         }
+        refine_widths(&mut chars, &estimated);
+        let mut segments = Vec::new();
+        for p in &paths {
+            path_segments(p, &frame, &mut segments);
+        }
+        Ok(Page {
+            number,
+            width,
+            height,
+            rotation: rot,
+            chars,
+            segments,
+        })
     }
 }
 

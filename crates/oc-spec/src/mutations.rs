@@ -166,6 +166,9 @@ where
 {
     let mut runner = TestRunner::new(ProptestConfig {
         cases,
+        // where failures are kept and replayed first, as `proptest!` does
+        // (proptest-regressions/mutations.txt)
+        source_file: Some(file!()),
         ..ProptestConfig::default()
     });
     if let Err(e) = runner.run(&strategy, test) {
