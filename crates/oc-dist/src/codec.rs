@@ -16,7 +16,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
-use crate::table::{LakeTable, LakeTableSpec};
+use oc_sql::{LakeTable, LakeTableSpec};
 
 /// Marks our table encoding, so any other provider's bytes go to Ballista's codec.
 const LAKE_TABLE: &[u8] = b"opencoll.lake-table.v1\n";
@@ -184,8 +184,8 @@ impl PhysicalExtensionCodec for LakePhysicalCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::LakeFile;
     use arrow::datatypes::{DataType, Field, Schema};
+    use oc_sql::lake_table::LakeFile;
 
     #[test]
     fn a_lake_table_travels_whole_and_functions_by_name() {

@@ -1,7 +1,8 @@
 //! The lake and its views on Apache DataFusion Ballista: the analysts' SQL, unchanged, run by a
 //! scheduler and executors instead of one process.
 //!
-//! - [`table`]: a lake table as a file list any node can scan (delta-rs's scan cannot travel);
+//! - [`oc_sql::LakeTable`]: a lake table as a file list any node can scan (the provider of
+//!   every lake query, local ones too);
 //! - [`cancel`]: a job whose results nobody reads any more is cancelled;
 //! - [`codec`]: that table and our SQL functions in Ballista's plans;
 //! - [`store`]: each node opens S3 buckets with its own settings;
@@ -16,11 +17,10 @@ pub mod process;
 pub mod session;
 pub mod store;
 pub mod submit;
-pub mod table;
 pub mod workdir;
 
+pub use oc_sql::{LakeTable, LakeTableSpec};
 pub use session::{client_context, open_session, scheduler_url};
-pub use table::{LakeTable, LakeTableSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DistError {
@@ -48,6 +48,17 @@ pub enum DistError {
 impl From<oc_lake::LakeError> for DistError {
     fn from(e: oc_lake::LakeError) -> Self {
         DistError::Lake(Box::new(e))
+    }
+}
+
+impl From<oc_sql::LakeTableError> for DistError {
+    fn from(e: oc_sql::LakeTableError) -> Self {
+        match e {
+            oc_sql::LakeTableError::Table { table, message } => DistError::Table { table, message },
+            oc_sql::LakeTableError::Unsupported { table, feature } => {
+                DistError::Unsupported { table, feature }
+            }
+        }
     }
 }
 

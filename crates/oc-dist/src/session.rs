@@ -31,7 +31,7 @@ use crate::DistError;
 use crate::cancel::CancelOnDrop;
 use crate::codec::{LakeLogicalCodec, LakePhysicalCodec};
 use crate::submit::ClusterExec;
-use crate::table::LakeTable;
+use oc_sql::LakeTable;
 
 /// The scheduler's gRPC URL (`http://host:port`) from `ballista://host:port`.
 pub fn scheduler_url(engine: &str) -> Result<String, DistError> {
@@ -166,7 +166,9 @@ pub async fn open_session(
     let mut broken_tables = Vec::new();
     for name in lake.list_tables().await? {
         let table = match lake.load(&name).await {
-            Ok(Some(t)) => LakeTable::from_delta(&name, &t).await,
+            Ok(Some(t)) => LakeTable::from_delta(&name, &t, false)
+                .await
+                .map_err(DistError::from),
             Ok(None) => continue,
             Err(e) => Err(e.into()),
         };

@@ -2,6 +2,7 @@
 //! `sql/` created in dependency order, the domain functions, and a read-only guard.
 
 pub mod codes;
+pub mod lake_table;
 pub mod ops;
 pub mod progress;
 mod scan_predicates;
@@ -10,4 +11,5 @@ pub mod session;
 pub mod shape;
 pub mod udf;
 
+pub use lake_table::{LakeTable, LakeTableError, LakeTableSpec};
 pub use session::{LakeSession, LakeTables, SqlError, read_only};

@@ -144,7 +144,8 @@ pub async fn register_lake_table(
 }
 
 /// A table's provider (its current version, pinned) with its object store made known to
-/// `ctx`'s runtime.
+/// `ctx`'s runtime: a [`LakeTable`](crate::LakeTable), or delta-rs' own provider for a table
+/// whose files a plain Parquet scan would misread (deletion vectors, column mapping).
 async fn provider_of(
     ctx: &SessionContext,
     name: &str,
@@ -153,6 +154,11 @@ async fn provider_of(
     table
         .update_datafusion_session(&ctx.state())
         .map_err(|e| SqlError::from(LakeError::delta(name, e)))?;
+    match crate::LakeTable::from_delta(name, table, true).await {
+        Ok(t) => return Ok((Arc::new(t), table.version())),
+        Err(crate::LakeTableError::Unsupported { .. }) => {}
+        Err(e) => return Err(SqlError::Other(e.to_string())),
+    }
     let provider = table
         .table_provider()
         .await
