@@ -124,6 +124,16 @@ impl Serve {
     }
 }
 
+/// A passing test's server log goes with it (one per server started: they piled up in the
+/// target folder, 390 of them); a failing test's stays for its message and for a look.
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
 /// psql in unaligned mode; `-w`: never prompt, so a missing password fails at once.
 fn psql(port: u16, user: &str, password: Option<&str>, command: &str) -> Output {
     psql_env(port, user, password, command, &[])

@@ -378,6 +378,29 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
 }
 
+/// A folder for files that threads the test cannot join may still write after it ends
+/// (Ballista's task threads outlive its runtime): `<cargo's temporary folder for this
+/// target>/NAME-PID`, not /tmp. The folders of earlier runs whose process is gone are removed
+/// first, so what a late write leaves is cleared by the next run instead of piling up.
+pub fn late_writes_dir(name: &str) -> PathBuf {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let prefix = format!("{name}-");
+    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let pid = file
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = base.join(format!("{prefix}{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// Files under `dir` (at any depth) whose name ends with `suffix` ("" for all).
 pub fn count_files(dir: &Path, suffix: &str) -> usize {
     std::fs::read_dir(dir)
