@@ -204,6 +204,7 @@ mod tests {
                 size: 1234,
                 partition_values: vec![Some("2024".into())],
                 rows: Some(10),
+                modified_ms: 0,
             }],
         };
         let table: Arc<dyn TableProvider> =

@@ -4,8 +4,8 @@
 //! lake is given, on the lake table as `opencoll sql` reads it (`LakeSession`: the table's
 //! provider, restricted to the exercice by a view). Files written with `decimal64` amounts
 //! (by pyarrow, bench/README.md) are read as `Decimal64`, which the lake cannot do yet.
-//! Runs are interleaved (file A, file B, …, then again), the first of each dropped, and the
-//! median engine time (plan, execute, collect) printed with a digest of the result so that
+//! RUNS timed runs, interleaved (file A, file B, …, then again), after a first one of each
+//! that is not timed; the median engine time (plan, execute, collect) printed with a digest of the result so that
 //! equal answers can be checked.
 //!
 //! ```sh
@@ -13,7 +13,7 @@
 //!     [--lake LAKE_DIR TABLE EXERCICE]
 //! ```
 //! `SCAN_PATHS_EXPLAIN=1` prints each plan with its metrics instead. bench/README.md ("The
-//! scan of a lake table, and Decimal64") has the files, the command and the figures.
+//! lake's own scan" and "Decimal64, measured") has the files, the command and the figures.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -52,7 +52,11 @@ const QUERIES: [(&str, &str); 4] = [
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: scan_paths RUNS FILE... [--lake LAKE_DIR TABLE EXERCICE]";
-    let runs: usize = args.first().and_then(|r| r.parse().ok()).ok_or(usage)?;
+    let runs: usize = args
+        .first()
+        .and_then(|r| r.parse().ok())
+        .filter(|r| *r > 0)
+        .ok_or(usage)?;
     let (files, lake) = match args.iter().position(|a| a == "--lake") {
         Some(i) => (&args[1..i], Some(&args[i + 1..])),
         None => (&args[1..], None),

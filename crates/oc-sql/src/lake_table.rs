@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
@@ -59,6 +59,10 @@ pub struct LakeFile {
     pub partition_values: Vec<Option<String>>,
     /// Rows in the file, from the log's statistics when it has them.
     pub rows: Option<usize>,
+    /// Last modification, milliseconds since 1970 (the log's `modificationTime`): with the
+    /// size, what DataFusion's footer cache checks a cached footer against.
+    #[serde(default)]
+    pub modified_ms: i64,
 }
 
 /// Everything a scheduler needs to plan a scan of the table (the schema travels beside it in
@@ -77,6 +81,8 @@ pub struct LakeTableSpec {
 pub struct LakeTable {
     spec: LakeTableSpec,
     schema: SchemaRef,
+    /// The partition values of each file of `spec.files`, typed as the table's columns.
+    partition_values: Vec<Vec<ScalarValue>>,
     /// Partition filters answered here, exactly (see `supports_filters_pushdown`).
     exact_partition_filters: bool,
 }
@@ -135,6 +141,11 @@ impl LakeTable {
             if f.deletion_vector_descriptor().is_some() {
                 return Err(refuse("deletion vectors"));
             }
+            // A file outside the table's folder (an absolute URL: a shallow clone, another
+            // writer) may be in another store; delta-rs' provider reads those.
+            if Url::parse(&f.path()).is_ok() {
+                return Err(refuse("files outside the table's folder"));
+            }
             let rel = f.object_store_path();
             let path: ObjPath = base.parts().chain(rel.parts()).collect();
             let values = f.partition_values_map();
@@ -146,6 +157,7 @@ impl LakeTable {
                     .map(|c| values.get(c).cloned().flatten())
                     .collect(),
                 rows: f.num_records(),
+                modified_ms: f.modification_time(),
             });
         }
         let spec = LakeTableSpec {
@@ -155,6 +167,9 @@ impl LakeTable {
             partition_cols,
             files,
         };
+        if let Err(e) = typed_partition_values(&spec, &schema) {
+            return Err(refuse(&format!("partition values it cannot type ({e})")));
+        }
         let mut table = LakeTable::new(spec, schema).map_err(|e| LakeTableError::Table {
             table: name.to_string(),
             message: e.to_string(),
@@ -181,9 +196,11 @@ impl LakeTable {
                 spec.partition_cols.len()
             )));
         }
+        let partition_values = typed_partition_values(&spec, &schema)?;
         Ok(LakeTable {
             spec,
             schema,
+            partition_values,
             exact_partition_filters: false,
         })
     }
@@ -206,7 +223,9 @@ impl LakeTable {
         data.chain(parts).collect()
     }
 
-    fn partitioned_file(&self, f: &LakeFile) -> Result<PartitionedFile> {
+    /// File `i` of the spec, as the scan reads it.
+    fn partitioned_file(&self, i: usize) -> Result<PartitionedFile> {
+        let f = &self.spec.files[i];
         let mut file = PartitionedFile::new("", f.size);
         // `path` is already an object-store path, encoded as it is stored; `new(path)` would
         // encode its `%` again (a partition value such as `Île-de-France` is written as
@@ -214,11 +233,54 @@ impl LakeTable {
         file.object_meta.location = ObjPath::parse(&f.path).map_err(|e| {
             DataFusionError::Plan(format!("table {}: file {}: {e}", self.spec.name, f.path))
         })?;
-        file.partition_values = (0..self.spec.partition_cols.len())
-            .map(|i| self.partition_value(i, f))
-            .collect::<Result<_>>()?;
+        if let Some(t) = chrono::DateTime::from_timestamp_millis(f.modified_ms) {
+            file.object_meta.last_modified = t;
+        }
+        file.partition_values = self.partition_values[i].clone();
         Ok(file)
     }
+}
+
+/// Each file's partition values typed as the table's columns. As delta-rs reads them, an
+/// empty value is NULL for a column that is not a string (the Delta log may hold `""` for a
+/// NULL; a cast of `""` to a number or a date would fail).
+fn typed_partition_values(spec: &LakeTableSpec, schema: &Schema) -> Result<Vec<Vec<ScalarValue>>> {
+    let types = spec
+        .partition_cols
+        .iter()
+        .map(|c| Ok(schema.field_with_name(c)?.data_type().clone()))
+        .collect::<Result<Vec<_>>>()?;
+    spec.files
+        .iter()
+        .map(|f| {
+            types
+                .iter()
+                .zip(&f.partition_values)
+                .map(|(dt, v)| {
+                    let text_type = matches!(
+                        dt,
+                        DataType::Utf8
+                            | DataType::LargeUtf8
+                            | DataType::Utf8View
+                            | DataType::Binary
+                            | DataType::LargeBinary
+                            | DataType::BinaryView
+                    );
+                    match v {
+                        Some(s) if !s.is_empty() || text_type => {
+                            ScalarValue::try_from_string(s.clone(), dt).map_err(|e| {
+                                DataFusionError::Plan(format!(
+                                    "table {}: file {}: partition value {s:?} is not a {dt}: {e}",
+                                    spec.name, f.path
+                                ))
+                            })
+                        }
+                        _ => ScalarValue::try_from(dt),
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// `file://` for local paths, `scheme://bucket` otherwise.
@@ -311,6 +373,7 @@ impl datafusion::catalog::TableProvider for LakeTable {
             .cloned()
             .collect();
         let kept = self.files_matching(state, &partition_filters)?;
+        let kept_files: Vec<&LakeFile> = kept.iter().map(|i| &self.spec.files[*i]).collect();
         if kept.is_empty() {
             let projected = match projection {
                 Some(p) => Arc::new(self.schema.project(p)?),
@@ -338,7 +401,7 @@ impl datafusion::catalog::TableProvider for LakeTable {
             .build();
         let files = kept
             .iter()
-            .map(|f| self.partitioned_file(f))
+            .map(|i| self.partitioned_file(*i))
             .collect::<Result<Vec<_>>>()?;
         let groups = balance(files, state.config().target_partitions());
         let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
@@ -348,7 +411,7 @@ impl datafusion::catalog::TableProvider for LakeTable {
             .with_file_groups(groups)
             // Of the files scanned, not of the table: a count answered from statistics
             // must not include the files the partition filters left out.
-            .with_statistics(self.statistics(&kept))
+            .with_statistics(self.statistics(&kept_files))
             .with_projection_indices(Some(wanted))?
             .with_limit(limit)
             .build();
@@ -369,13 +432,17 @@ impl LakeTable {
         !cols.is_empty() && expr_applicable_for_cols(&cols, filter)
     }
 
-    /// The files whose partition values pass every filter of `filters` (all on partition
-    /// columns), evaluated on one row per file. A NULL outcome rejects the file, as SQL's
-    /// WHERE rejects a row.
-    fn files_matching(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<&LakeFile>> {
+    /// The files (indices of `spec.files`) whose partition values pass every filter of
+    /// `filters` (all on partition columns), evaluated on one row per file. A NULL outcome
+    /// rejects the file, as SQL's WHERE rejects a row.
+    fn files_matching(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<usize>> {
+        let all = 0..self.spec.files.len();
         let Some(filter) = conjunction(filters.iter().cloned()) else {
-            return Ok(self.spec.files.iter().collect());
+            return Ok(all.collect());
         };
+        if self.spec.files.is_empty() {
+            return Ok(Vec::new());
+        }
         let fields = self
             .spec
             .partition_cols
@@ -384,15 +451,7 @@ impl LakeTable {
             .collect::<Result<Vec<_>>>()?;
         let schema = Arc::new(Schema::new(fields));
         let columns = (0..self.spec.partition_cols.len())
-            .map(|i| {
-                let values = self
-                    .spec
-                    .files
-                    .iter()
-                    .map(|f| self.partition_value(i, f))
-                    .collect::<Result<Vec<_>>>()?;
-                ScalarValue::iter_to_array(values)
-            })
+            .map(|c| ScalarValue::iter_to_array(self.partition_values.iter().map(|v| v[c].clone())))
             .collect::<Result<Vec<ArrayRef>>>()?;
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
         let df_schema = DFSchema::try_from(schema)?;
@@ -407,26 +466,9 @@ impl LakeTable {
                 keep.data_type()
             ))
         })?;
-        Ok(self
-            .spec
-            .files
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| keep.is_valid(*i) && keep.value(*i))
-            .map(|(_, f)| f)
+        Ok(all
+            .filter(|i| keep.is_valid(*i) && keep.value(*i))
             .collect())
-    }
-
-    /// Partition value `i` of `file`, typed as the table's column.
-    fn partition_value(&self, i: usize, file: &LakeFile) -> Result<ScalarValue> {
-        let dt = self
-            .schema
-            .field_with_name(&self.spec.partition_cols[i])?
-            .data_type();
-        match &file.partition_values[i] {
-            None => ScalarValue::try_from(dt),
-            Some(s) => ScalarValue::try_from_string(s.clone(), dt),
-        }
     }
 
     /// Row count of `files` when every one of them has it in the log; nothing else is claimed.
@@ -470,6 +512,67 @@ mod tests {
         let u = |s: &str| store_url(&Url::parse(s).unwrap());
         assert_eq!(u("file:///home/u/lake/t/"), "file://");
         assert_eq!(u("s3://bucket/lake/t/"), "s3://bucket");
+    }
+
+    /// Partition values are typed once, as delta-rs types them: `""` is NULL unless the
+    /// column is a string; a value that is not of the column's type is the table's error.
+    #[test]
+    fn partition_values_are_typed_with_empty_as_null_for_non_strings() {
+        use arrow::datatypes::DataType;
+        let schema = Schema::new(vec![
+            Field::new("exercice", DataType::Int16, true),
+            Field::new("region", DataType::Utf8View, true),
+            Field::new("n", DataType::Int64, true),
+        ]);
+        let file = |values: [Option<&str>; 2]| LakeFile {
+            path: "t/x.parquet".into(),
+            size: 1,
+            partition_values: values.iter().map(|v| v.map(str::to_string)).collect(),
+            rows: Some(1),
+            modified_ms: 0,
+        };
+        let spec = |files| LakeTableSpec {
+            name: "d.t".into(),
+            version: Some(1),
+            store: "file://".into(),
+            partition_cols: vec!["exercice".into(), "region".into()],
+            files,
+        };
+        let typed = typed_partition_values(
+            &spec(vec![
+                file([Some("2024"), Some("Île-de-France")]),
+                file([Some(""), Some("")]),
+                file([None, None]),
+            ]),
+            &schema,
+        )
+        .unwrap();
+        assert_eq!(
+            typed,
+            vec![
+                vec![
+                    ScalarValue::Int16(Some(2024)),
+                    ScalarValue::Utf8View(Some("Île-de-France".into()))
+                ],
+                vec![
+                    ScalarValue::Int16(None),
+                    ScalarValue::Utf8View(Some(String::new()))
+                ],
+                vec![ScalarValue::Int16(None), ScalarValue::Utf8View(None)],
+            ]
+        );
+        let bad = typed_partition_values(&spec(vec![file([Some("2O24"), None])]), &schema);
+        let message = bad.unwrap_err().to_string();
+        assert!(
+            message.contains("t/x.parquet") && message.contains("\"2O24\""),
+            "{message}"
+        );
+        // Refused when the table is made, not at its first query.
+        let err = LakeTable::new(
+            spec(vec![file([Some("2O24"), None])]),
+            Arc::new(schema.clone()),
+        );
+        assert!(err.is_err());
     }
 
     /// A table partitioned by an exercice (one file with a NULL one) and a region whose name

@@ -1,7 +1,9 @@
 //! A physical optimizer rule: no conjunct twice in a Parquet scan's predicate. delta-rs'
-//! provider answers filter pushdown as inexact, so DataFusion keeps a filter above the scan,
-//! and its physical filter pushdown then adds the same conjuncts to the predicate the scan
-//! already carries (`compte = '1641' AND cbudg = '1' AND compte = '1641' AND cbudg = '1'`).
+//! provider (still used for the tables `LakeTable` cannot read) puts the filters it is given
+//! in its scan's predicate and answers filter pushdown as inexact, so DataFusion keeps a filter
+//! above the scan, and its physical filter pushdown then adds the same conjuncts to the
+//! predicate the scan already carries (`compte = '1641' AND cbudg = '1' AND compte = '1641'
+//! AND cbudg = '1'`). `LakeTable`'s scans carry no predicate of their own.
 //! With `pushdown_filters`, each conjunct is a row filter that decodes its columns again:
 //! 40 M values decoded for a 10 M-row scan of bench q2 (bench/README.md).
 

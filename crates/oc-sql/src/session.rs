@@ -67,10 +67,12 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
             "false",
         ),
         // The Parquet reader keeps the decoded filter columns of each row group to hand them
-        // to the output too (its "predicate cache"). A filter column is in the scan's output
-        // whenever delta-rs' provider projects it, and it is copied into the cache for every
-        // row, while our filters keep a few rows: q2 at 20M rows 139 → 99 ms, q5 394 → 342
-        // ms, q1 312 → 290 ms, the unfiltered scans unchanged (bench/README.md).
+        // to the output too (its "predicate cache"), for every row, while our filters keep a
+        // few: q2 at 20M rows 139 → 99 ms, q5 394 → 342 ms, q1 312 → 290 ms, the unfiltered
+        // scans unchanged (bench/README.md). Measured when delta-rs' provider kept filter
+        // columns in the scan's output; again with `LakeTable`, which does not: q2 166 → 128
+        // ms, q5 365 → 346 ms, q1 289 → 293 ms (cache on → off; why q2 still gains was not
+        // profiled).
         ("datafusion.execution.parquet.max_predicate_cache_size", "0"),
     ] {
         let set_by_env = |k: &str| std::env::var_os(k.to_uppercase().replace('.', "_")).is_some();
