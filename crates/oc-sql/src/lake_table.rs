@@ -8,8 +8,10 @@
 //! serialise it (delta-rs issue 4171), so a cluster could not run it. Here the scan is a plain
 //! `DataSourceExec(ParquetSource)`: the filter is pushed into the Parquet reader and the
 //! projection after it, as for any Parquet table, and datafusion-proto ships it as is. Tables
-//! whose files a plain scan would read wrongly (deletion vectors, column mapping) are refused
-//! by [`LakeTable::from_delta`]; the caller falls back to delta-rs' provider for those.
+//! a plain scan would read wrongly (deletion vectors, column mapping, files outside the
+//! table's folder, partition values it cannot type) are refused by [`LakeTable::from_delta`];
+//! locally, the caller falls back to delta-rs' provider for those.
+
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -390,14 +392,8 @@ impl datafusion::catalog::TableProvider for LakeTable {
                 .cloned()
                 .collect::<Vec<_>>(),
         ));
-        let partition_fields = self
-            .spec
-            .partition_cols
-            .iter()
-            .map(|c| Ok(Arc::new(self.schema.field_with_name(c)?.clone())))
-            .collect::<Result<Vec<_>>>()?;
         let table_schema = TableSchema::builder(file_schema)
-            .with_table_partition_cols(partition_fields)
+            .with_table_partition_cols(self.partition_fields()?)
             .build();
         let files = kept
             .iter()
@@ -420,6 +416,15 @@ impl datafusion::catalog::TableProvider for LakeTable {
 }
 
 impl LakeTable {
+    /// The table's partition columns, in the Delta log's order.
+    fn partition_fields(&self) -> Result<Vec<Arc<Field>>> {
+        self.spec
+            .partition_cols
+            .iter()
+            .map(|c| Ok(Arc::new(self.schema.field_with_name(c)?.clone())))
+            .collect()
+    }
+
     /// Whether `filter` reads partition columns only (and nothing volatile), so that the
     /// partition values of a file decide it.
     fn on_partitions(&self, filter: &Expr) -> bool {
@@ -443,13 +448,7 @@ impl LakeTable {
         if self.spec.files.is_empty() {
             return Ok(Vec::new());
         }
-        let fields = self
-            .spec
-            .partition_cols
-            .iter()
-            .map(|c| Ok(Arc::new(self.schema.field_with_name(c)?.clone())))
-            .collect::<Result<Vec<_>>>()?;
-        let schema = Arc::new(Schema::new(fields));
+        let schema = Arc::new(Schema::new(self.partition_fields()?));
         let columns = (0..self.spec.partition_cols.len())
             .map(|c| ScalarValue::iter_to_array(self.partition_values.iter().map(|v| v[c].clone())))
             .collect::<Result<Vec<ArrayRef>>>()?;
