@@ -1,14 +1,5 @@
-//! The web page reader (tables with spans, encodings found in the page) on any bytes.
+//! The target `html`: its body is `opencoll_fuzz::html` (fuzz/src/lib.rs), which
+//! `cargo test` also replays on the committed corpus.
 #![no_main]
 
-use std::sync::OnceLock;
-
-use libfuzzer_sys::fuzz_target;
-use oc_extract::ReadSpec;
-use opencoll_fuzz::{COLUMNS, read, spec};
-
-fuzz_target!(|data: &[u8]| {
-    static SPEC: OnceLock<ReadSpec> = OnceLock::new();
-    let s = SPEC.get_or_init(|| spec(&format!("name: t.x\nsource: {{ path: x.html }}\n{COLUMNS}")));
-    read(s, "x.html", data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| opencoll_fuzz::html(data));

@@ -1,13 +1,5 @@
-//! Pipeline YAML as users and attackers write it: parsed, its read spec built, never a panic.
+//! The target `pipeline`: its body is `opencoll_fuzz::pipeline` (fuzz/src/lib.rs), which
+//! `cargo test` also replays on the committed corpus.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(p) = oc_spec::parse_pipeline(text) {
-        let _ = oc_extract::ReadSpec::from_pipeline(&p);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| opencoll_fuzz::pipeline(data));

@@ -1,11 +1,136 @@
-//! What every reader target shares: a file read through `oc_extract::read_file` with a
-//! pipeline's spec, and the invariant every reader owes: no panic, no hang (libFuzzer's
-//! `-timeout`), and every row read either written or rejected.
+//! The fuzz targets' bodies, one function per target of `fuzz_targets/` (each target is
+//! only `fuzz_target!` around its function), and what the reader targets share: a file read
+//! through `oc_extract::read_file` with a pipeline's spec, and the invariant every reader
+//! owes: no panic, no hang (libFuzzer's `-timeout`), and every row read either written or
+//! rejected.
+//!
+//! The main workspace's `tests/fuzz_corpus.rs` includes this file as a module and replays
+//! the committed corpus (`fuzz/corpus/TARGET/`) through the same functions in every
+//! `cargo test`, without libFuzzer: this file depends on `oc_spec` and `oc_extract` only.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use oc_extract::{ExtractError, ReadSpec, Reject, Sink, SourceFile};
+use oc_extract::number::{NumberFormat, format_decimal, parse_decimal, parse_f64, parse_i64};
+use oc_extract::{ExtractError, ReadSpec, RecordBatch, Reject, Sink, SourceFile};
+
+/// A target's body: any bytes, and a panic when an invariant does not hold.
+pub type Target = fn(&[u8]);
+
+/// Every target, by the name `scripts/fuzz.sh` and `fuzz/corpus/` give it.
+pub const TARGETS: [(&str, Target); 7] = [
+    ("csv", csv),
+    ("json", json),
+    ("html", html),
+    ("xlsx", xlsx),
+    ("pdf", pdf),
+    ("number", number),
+    ("pipeline", pipeline),
+];
+
+/// The CSV reader on any bytes, under a dialect chosen by the input's first byte (delimiter,
+/// decimal mark, encoding): both the quote-free fast path and the general path are reached.
+pub fn csv(data: &[u8]) {
+    static SPECS: OnceLock<Vec<ReadSpec>> = OnceLock::new();
+    let specs = SPECS.get_or_init(|| {
+        let mut v = Vec::new();
+        for delimiter in [";", ",", "\\t", "|"] {
+            for decimal in [",", "."] {
+                for encoding in ["utf-8", "windows-1252"] {
+                    v.push(spec(&format!(
+                        "name: t.x\nsource: {{ path: x.csv, csv: {{ delimiter: \"{delimiter}\", decimal: \"{decimal}\", encoding: {encoding} }} }}\n{COLUMNS}"
+                    )));
+                }
+            }
+        }
+        v
+    });
+    let Some((&pick, bytes)) = data.split_first() else {
+        return;
+    };
+    read(&specs[pick as usize % specs.len()], "x.csv", bytes);
+}
+
+/// The JSON reader (an array of records, or one record per line) on any bytes.
+pub fn json(data: &[u8]) {
+    static SPEC: OnceLock<ReadSpec> = OnceLock::new();
+    read_columns(&SPEC, "x.json", data);
+}
+
+/// The web page reader (tables with spans, encodings found in the page) on any bytes.
+pub fn html(data: &[u8]) {
+    static SPEC: OnceLock<ReadSpec> = OnceLock::new();
+    read_columns(&SPEC, "x.html", data);
+}
+
+/// The workbook reader (zip + XML through calamine, then the report layout) on any bytes.
+pub fn xlsx(data: &[u8]) {
+    static SPEC: OnceLock<ReadSpec> = OnceLock::new();
+    read_columns(&SPEC, "x.xlsx", data);
+}
+
+/// `data` read as the file `path`, whose format its extension gives, with [`COLUMNS`] (the
+/// spec made once, in `cell`).
+fn read_columns(cell: &OnceLock<ReadSpec>, path: &str, data: &[u8]) {
+    let s = cell.get_or_init(|| spec(&format!("name: t.x\nsource: {{ path: {path} }}\n{COLUMNS}")));
+    read(s, path, data);
+}
+
+/// The PDF table reader (oc-pdf over pdf_oxide: objects, streams, fonts, then the table
+/// strategies) on any bytes.
+pub fn pdf(data: &[u8]) {
+    static SPEC: OnceLock<ReadSpec> = OnceLock::new();
+    let s = SPEC.get_or_init(|| {
+        spec("name: t.x\nsource: { path: x.pdf, pdf: { pages: \"1-3\", header_rows: 1 } }\ncolumns:\n  agregat: { from: Agrégat }\n  corse: { from: Corse, type: \"decimal(18,2)\" }\n")
+    });
+    read(s, "x.pdf", data);
+}
+
+/// French and English number text: never a panic, and an amount parsed is written back and
+/// parsed again to the same value (the exact round trip the lake's money relies on).
+pub fn number(data: &[u8]) {
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let fmt = match pick % 4 {
+        0 => NumberFormat::french(),
+        1 => NumberFormat::default(),
+        2 => NumberFormat {
+            decimal: ',',
+            thousands: Some('.'),
+        },
+        _ => NumberFormat {
+            decimal: '.',
+            thousands: Some(','),
+        },
+    };
+    // scale 0 to 6 and precision 18 to 25, from the first byte with the format
+    let scale = (pick / 4 % 7) as i8;
+    let precision = 18 + pick / 32;
+    let _ = parse_i64(text, fmt);
+    let _ = parse_f64(text, fmt);
+    if let Ok(v) = parse_decimal(text, fmt, precision, scale) {
+        let back = format_decimal(v, scale);
+        assert_eq!(
+            parse_decimal(&back, NumberFormat::default(), precision, scale),
+            Ok(v),
+            "{text:?} -> {v} (scale {scale}) -> {back:?}"
+        );
+    }
+}
+
+/// Pipeline YAML as users and attackers write it: parsed, its read spec built, never a panic.
+pub fn pipeline(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(p) = oc_spec::parse_pipeline(text) {
+        let _ = ReadSpec::from_pipeline(&p);
+    }
+}
 
 /// A pipeline's read spec from YAML; the targets' pipelines are valid.
 pub fn spec(yaml: &str) -> ReadSpec {
@@ -20,7 +145,7 @@ struct Count {
 }
 
 impl Sink for Count {
-    fn batch(&mut self, b: arrow_array::RecordBatch) -> Result<(), ExtractError> {
+    fn batch(&mut self, b: RecordBatch) -> Result<(), ExtractError> {
         self.written += b.num_rows() as u64;
         Ok(())
     }
@@ -31,21 +156,32 @@ impl Sink for Count {
     }
 }
 
-/// A file of this process in memory-backed storage (one per process: libFuzzer runs one
-/// input at a time per process).
+/// The folder of this process's scratch files, in memory-backed storage when there is one.
+fn scratch_dir() -> PathBuf {
+    let base = if std::path::Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    base.join(format!("opencoll-fuzz-{}", std::process::id()))
+}
+
+/// A file of this process's scratch folder (one file per name: libFuzzer runs one input at
+/// a time per process).
 fn scratch(name: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
-        let base = if std::path::Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let d = base.join(format!("opencoll-fuzz-{}", std::process::id()));
+        let d = scratch_dir();
         std::fs::create_dir_all(&d).expect("scratch folder");
         d
     });
     dir.join(name)
+}
+
+/// Removes this process's scratch folder (a replay's last step; a fuzzing process is killed
+/// and leaves it, empty, in /dev/shm).
+pub fn remove_scratch() {
+    let _ = std::fs::remove_dir_all(scratch_dir());
 }
 
 /// Reads `bytes` as the file `name` with `spec`. An error must name the file; rows read

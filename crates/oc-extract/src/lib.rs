@@ -26,6 +26,8 @@ pub mod spec;
 mod testutil;
 pub mod xlsx;
 
+/// The batches a [`Sink`] receives (so that a sink can be written without naming arrow).
+pub use arrow::record_batch::RecordBatch;
 pub use sink::{ExtractError, FileStats, Reject, Sink};
 pub use spec::{
     BATCH_ROWS, CsvDialect, ReadSpec, Selector, SourceColumn, SourceFile, UnpivotSpec,
