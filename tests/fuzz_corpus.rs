@@ -1,7 +1,7 @@
 //! The committed fuzz corpus (`fuzz/corpus/TARGET/`), replayed through the fuzz targets' own
 //! bodies (fuzz/src/lib.rs, included here as a module) in every `cargo test`: what
-//! `scripts/fuzz.sh` learnt in hours of coverage-guided runs is checked again on each change,
-//! without libFuzzer. Each input must end without a panic (the targets assert the readers'
+//! `scripts/fuzz.sh --grow-corpus` learnt in coverage-guided runs is checked again on each
+//! change, without libFuzzer. Each input must end without a panic (the targets assert the readers'
 //! invariants: an error names the file, every row read is written or rejected, an amount
 //! parsed reads back to itself) and within a time limit.
 //!
@@ -9,13 +9,12 @@
 //! never from the real files of ../shared, which stay out of the repo.
 
 #[path = "../fuzz/src/lib.rs"]
-#[allow(dead_code)]
 mod fuzz_targets;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The targets with a committed corpus. Workbooks and PDFs have none: their inputs are whole
+/// The targets with a committed corpus (those of `commit_len` in scripts/fuzz.sh). Workbooks and PDFs have none: their inputs are whole
 /// files, and a covering set of them is megabytes (scripts/fuzz.sh); the damaged-file tests
 /// (`oc-extract/src/robustness.rs`, `tests/real_fixtures.rs`) cover them in `cargo test`.
 const COMMITTED: [&str; 5] = ["csv", "json", "html", "number", "pipeline"];
@@ -52,17 +51,10 @@ fn every_input_of_the_committed_fuzz_corpus_replays_without_panic_or_hang() {
             let start = Instant::now();
             // The readers contain third-party parsers' panics themselves; one that reaches
             // here is a failure of the target's assertions or of our code.
-            let outcome = std::panic::catch_unwind(|| body(&bytes));
+            let outcome = oc_contain::catch(|| body(&bytes));
             let took = start.elapsed();
             match outcome {
-                Err(panic) => {
-                    let text = panic
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default();
-                    failures.push(format!("{}: panicked: {text}", input.display()));
-                }
+                Err(panic) => failures.push(format!("{}: panicked: {panic}", input.display())),
                 Ok(()) if took > LIMIT => {
                     failures.push(format!("{}: took {took:?}", input.display()));
                 }
