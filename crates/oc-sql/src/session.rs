@@ -91,6 +91,8 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
         .with_runtime_env(runtime)
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(crate::scan_predicates::DedupScanPredicates))
+        // `CASE … THEN debit - credit ELSE 0` and decimal differences (fast_exprs/)
+        .with_physical_optimizer_rule(Arc::new(crate::fast_exprs::FastExprs))
         .build();
     let ctx = SessionContext::new_with_state(state);
     crate::udf::register(&ctx);

@@ -1,0 +1,309 @@
+//! `CASE WHEN p THEN e ELSE literal END` where `e` is arithmetic on columns
+//! (`SUM(CASE WHEN compte LIKE '6%' THEN debit - credit ELSE 0 END)`, the shape of every
+//! "expenses of class 6" figure). DataFusion 55 evaluates such a `CASE` by filtering the
+//! batch's columns to the rows where `p` holds, evaluating `e` on them and merging the result
+//! with the literal: filtering five columns costs more than the two subtractions. Here `e` is
+//! evaluated on the whole batch and the literal put where `p` does not hold, a select per row.
+//!
+//! The result is the `CASE`'s, row for row: `e` is computed row by row from its own row only,
+//! so its value on a selected row does not depend on the other rows. Only its failures could:
+//! an overflow on a row that `p` leaves out must not fail the query, so when `e` fails on the
+//! whole batch, it is evaluated again on the selected rows only, as DataFusion does. When `p`
+//! selects few rows, filtering them first is the cheaper path and is taken too.
+//!
+//! bench q3 at 20M rows: the two `CASE` arguments of its sums were 0.57 s of CPU out of 1.4 s
+//! (`aggregate_arguments_time` in `EXPLAIN ANALYZE`); bench/README.md has the A/B. The fix
+//! belongs in DataFusion's `CaseExpr::expr_or_expr` (the same test on its `then` expression);
+//! this rewrite (`fast_exprs`) is the local stand-in.
+
+use std::fmt;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray, Scalar, downcast_primitive_array,
+};
+use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
+use arrow::compute::kernels::zip::zip;
+use arrow::datatypes::{ArrowPrimitiveType, FieldRef, Schema};
+use arrow::record_batch::RecordBatch;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::{ColumnarValue, Operator};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::{
+    BinaryExpr, CaseExpr, CastExpr, Column, Literal, NegativeExpr,
+};
+
+use super::decimal_arith::DecimalAddSub;
+
+/// Below one selected row in `FILTER_BELOW`, the selected rows are filtered first: copying a
+/// few rows costs less than computing them all. The bound is a guess between those costs, not
+/// a measured crossing point (bench q3 selects about 40 % of the rows of a batch).
+const FILTER_BELOW: usize = 8;
+
+/// Computed from its own row only, and cheap enough to compute for every row: columns,
+/// literals, `+`, `-`, `*`, negation and casts to numbers.
+fn row_arithmetic(e: &Arc<dyn PhysicalExpr>) -> bool {
+    if e.is::<Column>() || e.is::<Literal>() {
+        return true;
+    }
+    if let Some(b) = e.downcast_ref::<BinaryExpr>() {
+        return matches!(
+            b.op(),
+            Operator::Plus | Operator::Minus | Operator::Multiply
+        ) && row_arithmetic(b.left())
+            && row_arithmetic(b.right());
+    }
+    if let Some(d) = e.downcast_ref::<DecimalAddSub>() {
+        return row_arithmetic(d.left()) && row_arithmetic(d.right());
+    }
+    if let Some(n) = e.downcast_ref::<NegativeExpr>() {
+        return row_arithmetic(n.arg());
+    }
+    // The widening of a decimal difference to the `CASE`'s type (`ELSE 0` makes it wider).
+    if let Some(c) = e.downcast_ref::<CastExpr>() {
+        return c.cast_type().is_numeric() && row_arithmetic(c.expr());
+    }
+    false
+}
+
+/// `CASE WHEN when THEN then ELSE otherwise END`, evaluated as described in the module's
+/// documentation; `case` is the original.
+#[derive(Debug)]
+pub(crate) struct ZipCase {
+    case: Arc<dyn PhysicalExpr>,
+    when: Arc<dyn PhysicalExpr>,
+    then: Arc<dyn PhysicalExpr>,
+    /// The `ELSE` literal, as the `CASE`'s type.
+    otherwise: ScalarValue,
+}
+
+impl ZipCase {
+    pub(crate) fn try_new(e: &Arc<dyn PhysicalExpr>) -> Option<Self> {
+        let case = e.downcast_ref::<CaseExpr>()?;
+        let [(when, then)] = case.when_then_expr() else {
+            return None;
+        };
+        if case.expr().is_some() || !row_arithmetic(then) {
+            return None;
+        }
+        // No ELSE is ELSE NULL (DataFusion drops a literal NULL one).
+        let otherwise = match case.else_expr() {
+            Some(e) => e.downcast_ref::<Literal>()?.value().clone(),
+            None => ScalarValue::Null,
+        };
+        // Types are known against a schema only: the literal is cast to the `CASE`'s type at
+        // evaluation, as DataFusion does.
+        Some(Self {
+            case: Arc::clone(e),
+            when: Arc::clone(when),
+            then: Arc::clone(then),
+            otherwise,
+        })
+    }
+}
+
+/// `then` where `mask` is set, `otherwise` elsewhere (arrow's `zip`, but for numbers a select
+/// per row: its general path copies runs of rows, which are short here).
+fn select(mask: &BooleanBuffer, then: &ArrayRef, otherwise: &ScalarValue) -> Result<ArrayRef> {
+    let other = otherwise.to_array_of_size(1)?;
+    downcast_primitive_array!(
+        then => if let Some(other) = other.as_primitive_opt() {
+            return Ok(select_primitive(mask, then, other));
+        },
+        _ => {}
+    );
+    Ok(zip(
+        &BooleanArray::new(mask.clone(), None),
+        then,
+        &Scalar::new(other),
+    )?)
+}
+
+fn select_primitive<T: ArrowPrimitiveType>(
+    mask: &BooleanBuffer,
+    then: &PrimitiveArray<T>,
+    other: &PrimitiveArray<T>,
+) -> ArrayRef {
+    let fill = if other.is_valid(0) {
+        other.value(0)
+    } else {
+        T::Native::default()
+    };
+    let values = then.values();
+    let mut out = Vec::with_capacity(values.len());
+    // 64 rows per mask word; the select compiles to a conditional move.
+    for (w, word) in mask.bit_chunks().iter_padded().enumerate() {
+        let start = w * 64;
+        let rows = &values[start..values.len().min(start + 64)];
+        out.extend(
+            rows.iter()
+                .enumerate()
+                .map(|(i, v)| if word >> i & 1 == 1 { *v } else { fill }),
+        );
+    }
+    // Valid where selected and `then` is valid, or not selected and the literal is valid.
+    let nulls = match (then.nulls(), other.is_valid(0)) {
+        (None, true) => None,
+        (Some(t), true) => Some(NullBuffer::new(&!mask | t.inner())),
+        (None, false) => Some(NullBuffer::new(mask.clone())),
+        (Some(t), false) => Some(NullBuffer::new(mask & t.inner())),
+    };
+    Arc::new(
+        PrimitiveArray::<T>::new(ScalarBuffer::from(out), nulls)
+            .with_data_type(then.data_type().clone()),
+    )
+}
+
+// The other fields are derived from `case`.
+impl PartialEq for ZipCase {
+    fn eq(&self, other: &Self) -> bool {
+        self.case.as_ref() == other.case.as_ref()
+    }
+}
+
+impl Eq for ZipCase {}
+
+impl Hash for ZipCase {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.case.hash(state);
+    }
+}
+
+impl fmt::Display for ZipCase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The `CASE` it is: the evaluation differs, not the expression.
+        fmt::Display::fmt(&self.case, f)
+    }
+}
+
+impl PhysicalExpr for ZipCase {
+    fn return_field(&self, input_schema: &Schema) -> Result<FieldRef> {
+        self.case.return_field(input_schema)
+    }
+
+    fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
+        let n = batch.num_rows();
+        let when = self.when.evaluate(batch)?.into_array(n)?;
+        let Some(when) = when.as_boolean_opt() else {
+            return self.case.evaluate(batch); // DataFusion's error
+        };
+        // NULL is not true: the literal goes there.
+        let mask = match when.nulls() {
+            Some(nulls) => when.values() & nulls.inner(),
+            None => when.values().clone(),
+        };
+        let Ok(otherwise) = self
+            .otherwise
+            .cast_to(&self.case.data_type(batch.schema_ref())?)
+        else {
+            return self.case.evaluate(batch);
+        };
+        let selected = mask.count_set_bits();
+        if selected == 0 {
+            return Ok(ColumnarValue::Scalar(otherwise));
+        }
+        if selected == n {
+            return self.then.evaluate(batch);
+        }
+        let whole = if selected * FILTER_BELOW < n {
+            None
+        } else {
+            // An error may come from a row that is not selected: then only the selected ones.
+            self.then.evaluate(batch).and_then(|v| v.into_array(n)).ok()
+        };
+        let then = match whole {
+            Some(then) => then,
+            None => self
+                .then
+                .evaluate_selection(batch, &BooleanArray::new(mask.clone(), None))?
+                .into_array(n)?,
+        };
+        Ok(ColumnarValue::Array(select(&mask, &then, &otherwise)?))
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
+        vec![&self.case]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn PhysicalExpr>>,
+    ) -> Result<Arc<dyn PhysicalExpr>> {
+        let [case] = <[_; 1]>::try_from(children).map_err(|c| {
+            datafusion::common::DataFusionError::Internal(format!(
+                "ZipCase takes one child, not {}",
+                c.len()
+            ))
+        })?;
+        Ok(match Self::try_new(&case) {
+            Some(z) => Arc::new(z),
+            None => case,
+        })
+    }
+
+    fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.case.fmt_sql(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fast_exprs::tests::{balances, both};
+
+    #[tokio::test]
+    async fn same_results_as_datafusion_case() {
+        for sql in [
+            // bench q3's shape: widened by the ELSE, summed
+            "SELECT SUM(CASE WHEN compte LIKE '6%' THEN (debit - credit) - (credit - debit) ELSE 0 END) AS s, \
+             COUNT(*) AS n FROM t",
+            // per row, with NULL codes and amounts, the literal NULL and negation
+            "SELECT compte, CASE WHEN compte LIKE '6%' THEN -(debit * 2) + credit ELSE NULL END AS v \
+             FROM t ORDER BY compte, debit, credit, v",
+            "SELECT SUM(CASE WHEN compte LIKE '6%' THEN debit ELSE 1.5 END) AS s FROM t",
+            // not a number: arrow's zip
+            "SELECT compte, CASE WHEN debit > 0 THEN compte ELSE 'x' END AS c FROM t \
+             ORDER BY compte, debit, credit, c",
+            "SELECT compte, SUM(CASE WHEN compte <> '1641' THEN debit - credit ELSE -1 END) AS s \
+             FROM t GROUP BY compte ORDER BY compte",
+        ] {
+            let (ours, theirs, found) = both(sql, || balances(None)).await;
+            assert!(found.contains(&"ZipCase"), "not rewritten: {sql}");
+            assert_eq!(ours.unwrap(), theirs.unwrap(), "{sql}");
+        }
+    }
+
+    /// `debit + debit` overflows on one row: not selected, the `CASE` does not fail (the whole
+    /// batch's evaluation fails and the selected rows are evaluated alone); selected, it fails
+    /// as DataFusion's does.
+    #[tokio::test]
+    async fn an_overflow_fails_only_on_a_selected_row() {
+        let sql =
+            "SELECT SUM(CASE WHEN compte LIKE '6%' THEN debit + debit ELSE 0 END) AS s FROM t";
+        let (ours, theirs, found) = both(sql, || balances(Some((5, "7011")))).await;
+        assert!(found.contains(&"ZipCase"));
+        assert_eq!(ours.unwrap(), theirs.unwrap());
+        let (ours, theirs, _) = both(sql, || balances(Some((5, "6061")))).await;
+        let (ours, theirs) = (
+            ours.unwrap_err().to_string(),
+            theirs.unwrap_err().to_string(),
+        );
+        assert!(ours.contains("Overflow"), "{ours}");
+        assert_eq!(ours, theirs);
+    }
+
+    /// Division can fail on rows the `CASE` guards against (`WHEN x <> 0 THEN y / x`), and
+    /// functions and an ELSE that is not a literal are left to DataFusion.
+    #[tokio::test]
+    async fn other_shapes_are_not_rewritten() {
+        for sql in [
+            "SELECT SUM(CASE WHEN credit <> 0 THEN debit / credit ELSE 0 END) AS s FROM t",
+            "SELECT SUM(CASE WHEN compte LIKE '6%' THEN abs(debit) ELSE 0 END) AS s FROM t",
+            "SELECT SUM(CASE WHEN compte LIKE '6%' THEN debit - credit ELSE credit END) AS s FROM t",
+        ] {
+            let (ours, theirs, found) = both(sql, || balances(None)).await;
+            assert!(!found.contains(&"ZipCase"), "rewritten: {sql}");
+            assert_eq!(ours.unwrap(), theirs.unwrap(), "{sql}");
+        }
+    }
+}
