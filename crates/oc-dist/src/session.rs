@@ -133,6 +133,8 @@ pub fn client_context(scheduler_url: &str) -> Result<SessionContext, DistError> 
         scheduler_url: scheduler_url.to_string(),
     };
     let state = local.state();
+    // Physical plans made here may be sent to the cluster: only rules whose plans travel.
+    let rules = oc_sql::session::serializable_physical_rules(&state);
     let config = state
         .config()
         .clone()
@@ -146,6 +148,7 @@ pub fn client_context(scheduler_url: &str) -> Result<SessionContext, DistError> 
         .with_ballista_query_planner(Arc::new(planner));
     let state = SessionStateBuilder::new_from_existing(state)
         .with_config(config)
+        .with_physical_optimizer_rules(rules)
         .build()
         .upgrade_for_ballista(scheduler_url.to_string())?;
     let ctx = SessionContext::new_with_state(state);

@@ -99,6 +99,20 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
     ctx
 }
 
+/// The physical optimizer rules of `state` whose plans datafusion-proto can serialize: all but
+/// `fast_exprs`, whose expressions exist in this process only. A session that sends physical
+/// plans to other processes (oc-dist's cluster client) plans with these.
+pub fn serializable_physical_rules(
+    state: &datafusion::execution::SessionState,
+) -> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
+    state
+        .physical_optimizers()
+        .iter()
+        .filter(|r| r.name() != crate::fast_exprs::RULE_NAME)
+        .cloned()
+        .collect()
+}
+
 /// Makes sure the schema `<domain>` exists in the default catalog.
 pub fn ensure_schema(ctx: &SessionContext, domain: &str) -> Result<(), SqlError> {
     let catalog = ctx

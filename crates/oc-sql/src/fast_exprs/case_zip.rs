@@ -25,9 +25,11 @@ use arrow::array::{
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow::compute::kernels::zip::zip;
-use arrow::datatypes::{ArrowPrimitiveType, FieldRef, Schema};
+use arrow::datatypes::{ArrowPrimitiveType, DataType, FieldRef, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::interval_arithmetic::Interval;
+use datafusion::logical_expr::sort_properties::ExprProperties;
 use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{
@@ -106,6 +108,13 @@ impl ZipCase {
 /// `then` where `mask` is set, `otherwise` elsewhere (arrow's `zip`, but for numbers a select
 /// per row: its general path copies runs of rows, which are short here).
 fn select(mask: &BooleanBuffer, then: &ArrayRef, otherwise: &ScalarValue) -> Result<ArrayRef> {
+    if then.len() != mask.len() {
+        return datafusion::common::internal_err!(
+            "CASE: {} values for {} rows",
+            then.len(),
+            mask.len()
+        );
+    }
     let other = otherwise.to_array_of_size(1)?;
     downcast_primitive_array!(
         then => if let Some(other) = other.as_primitive_opt() {
@@ -212,6 +221,14 @@ impl PhysicalExpr for ZipCase {
             // An error may come from a row that is not selected: then only the selected ones.
             self.then.evaluate(batch).and_then(|v| v.into_array(n)).ok()
         };
+        if whole
+            .as_ref()
+            .is_some_and(|t| matches!(t.data_type(), DataType::Dictionary(..)))
+        {
+            // arrow's zip merges the two dictionaries, and panics when the keys run out;
+            // DataFusion's own path does not merge them.
+            return self.case.evaluate(batch);
+        }
         let then = match whole {
             Some(then) => then,
             None => self
@@ -240,6 +257,21 @@ impl PhysicalExpr for ZipCase {
             Some(z) => Arc::new(z),
             None => case,
         })
+    }
+
+    // The one child is the original expression: its properties (orderings, ranges) are ours.
+    fn get_properties(&self, children: &[ExprProperties]) -> Result<ExprProperties> {
+        Ok(children
+            .first()
+            .cloned()
+            .unwrap_or_else(ExprProperties::new_unknown))
+    }
+
+    fn evaluate_bounds(&self, children: &[&Interval]) -> Result<Interval> {
+        match children.first() {
+            Some(i) => Ok((*i).clone()),
+            None => datafusion::common::internal_err!("{self}: no child"),
+        }
     }
 
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -305,5 +337,37 @@ mod tests {
             assert!(!found.contains(&"ZipCase"), "rewritten: {sql}");
             assert_eq!(ours.unwrap(), theirs.unwrap(), "{sql}");
         }
+    }
+
+    /// A `THEN` of dictionary type goes DataFusion's way: arrow's `zip` would merge the
+    /// dictionaries, and 256 values with `UInt8` keys leave no key for the NULL of `ELSE`.
+    #[tokio::test]
+    async fn a_full_dictionary_goes_datafusions_way() {
+        use arrow::array::{DictionaryArray, Int64Array, RecordBatch, StringArray};
+        use arrow::datatypes::{DataType, Field, Schema, UInt8Type};
+        use datafusion::datasource::MemTable;
+        use std::sync::Arc;
+        fn table() -> MemTable {
+            let values: Vec<String> = (0..256).map(|i| format!("{i:05}")).collect();
+            let keys: Vec<u8> = (0..=255).collect();
+            let dict = DictionaryArray::<UInt8Type>::try_new(
+                keys.into(),
+                Arc::new(StringArray::from(values)),
+            )
+            .unwrap();
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("k", DataType::Int64, false),
+                Field::new("d", arrow::array::Array::data_type(&dict).clone(), false),
+            ]));
+            let k = Int64Array::from((0..256).collect::<Vec<i64>>());
+            let batch =
+                RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(k), Arc::new(dict)])
+                    .unwrap();
+            MemTable::try_new(schema, vec![vec![batch]]).unwrap()
+        }
+        let sql = "SELECT k, CASE WHEN k % 2 = 0 THEN d END AS c FROM t ORDER BY k";
+        let (ours, theirs, found) = both(sql, table).await;
+        assert!(found.contains(&"ZipCase"));
+        assert_eq!(ours.unwrap(), theirs.unwrap());
     }
 }

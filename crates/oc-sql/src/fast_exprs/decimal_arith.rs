@@ -20,6 +20,8 @@ use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Decimal128Type, FieldRef, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::Result;
+use datafusion::logical_expr::interval_arithmetic::Interval;
+use datafusion::logical_expr::sort_properties::ExprProperties;
 use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr, Column};
@@ -145,6 +147,16 @@ impl PhysicalExpr for DecimalAddSub {
         ) else {
             return self.orig.evaluate(batch);
         };
+        // Checked when the plan was made; again here, since a wrong scale would be a wrong
+        // sum and not an error.
+        let same_scale = matches!(
+            (l.data_type(), r.data_type(), &self.out),
+            (DataType::Decimal128(_, a), DataType::Decimal128(_, b), DataType::Decimal128(_, c))
+                if a == b && b == c
+        );
+        if !same_scale {
+            return self.orig.evaluate(batch);
+        }
         match add_sub(l.values(), r.values(), self.subtract) {
             Some(values) => Ok(ColumnarValue::Array(Arc::new(
                 PrimitiveArray::<Decimal128Type>::new(
@@ -189,6 +201,21 @@ impl PhysicalExpr for DecimalAddSub {
             subtract,
             out: self.out.clone(),
         }))
+    }
+
+    // The one child is the original expression: its properties (orderings, ranges) are ours.
+    fn get_properties(&self, children: &[ExprProperties]) -> Result<ExprProperties> {
+        Ok(children
+            .first()
+            .cloned()
+            .unwrap_or_else(ExprProperties::new_unknown))
+    }
+
+    fn evaluate_bounds(&self, children: &[&Interval]) -> Result<Interval> {
+        match children.first() {
+            Some(i) => Ok((*i).clone()),
+            None => datafusion::common::internal_err!("{self}: no child"),
+        }
     }
 
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -22,6 +22,10 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 
+/// The rule's name; its expressions have no datafusion-proto form, so a session whose physical
+/// plans are serialized leaves it out (`session::serializable_physical_rules`).
+pub(crate) const RULE_NAME: &str = "fast_exprs";
+
 #[derive(Debug, Default)]
 pub struct FastExprs;
 
@@ -35,7 +39,7 @@ impl PhysicalOptimizerRule for FastExprs {
     }
 
     fn name(&self) -> &str {
-        "fast_exprs"
+        RULE_NAME
     }
 
     fn schema_check(&self) -> bool {
@@ -89,7 +93,12 @@ fn rewrite_node(node: Arc<dyn ExecutionPlan>) -> Result<Transformed<Arc<dyn Exec
         if !changed {
             return Ok(Transformed::no(node));
         }
-        let new = ProjectionExec::try_new(exprs, Arc::clone(proj.input()))?;
+        // The field and schema metadata of the plan's projection, as DataFusion sets them.
+        let new = ProjectionExec::try_new_with_schema_metadata(
+            exprs,
+            Arc::clone(proj.input()),
+            &proj.schema(),
+        )?;
         return Ok(Transformed::yes(Arc::new(new)));
     }
     Ok(Transformed::no(node))
@@ -226,5 +235,42 @@ pub(crate) mod tests {
         let (ours, found) = run(crate::session::new_context()).await;
         let (theirs, _) = run(SessionContext::new()).await;
         (ours, theirs, found)
+    }
+
+    /// A projection keeps the field metadata the plan gave it (DataFusion builds projections
+    /// with the logical schema's metadata; a rebuilt one without it fails the schema check).
+    #[tokio::test]
+    async fn a_rewritten_projection_keeps_its_metadata() {
+        use datafusion::common::metadata::FieldMetadata;
+        use datafusion::prelude::col;
+        let ctx = crate::session::new_context();
+        ctx.register_table("t", Arc::new(balances(None))).unwrap();
+        let meta = FieldMetadata::from(std::collections::HashMap::from([(
+            "unit".to_string(),
+            "EUR".to_string(),
+        )]));
+        let df = ctx
+            .table("t")
+            .await
+            .unwrap()
+            .select(vec![
+                (col("debit") - col("credit")).alias_with_metadata("solde", Some(meta)),
+            ])
+            .unwrap();
+        let plan = df.create_physical_plan().await.unwrap();
+        let mut rewritten = false;
+        plan.apply(|n| {
+            if let Some(p) = n.downcast_ref::<ProjectionExec>() {
+                rewritten |= p.expr().iter().any(|e| e.expr.is::<DecimalAddSub>());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        assert!(rewritten);
+        let field = plan.schema().field_with_name("solde").unwrap().clone();
+        assert_eq!(
+            field.metadata().get("unit").map(String::as_str),
+            Some("EUR")
+        );
     }
 }
