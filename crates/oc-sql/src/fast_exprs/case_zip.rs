@@ -16,8 +16,6 @@
 //! belongs in DataFusion's `CaseExpr::expr_or_expr` (the same test on its `then` expression);
 //! this rewrite (`fast_exprs`) is the local stand-in.
 
-use std::fmt;
-use std::hash::Hash;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -25,11 +23,9 @@ use arrow::array::{
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow::compute::kernels::zip::zip;
-use arrow::datatypes::{ArrowPrimitiveType, DataType, FieldRef, Schema};
+use arrow::datatypes::{ArrowPrimitiveType, DataType};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::interval_arithmetic::Interval;
-use datafusion::logical_expr::sort_properties::ExprProperties;
 use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{
@@ -37,6 +33,7 @@ use datafusion::physical_expr::expressions::{
 };
 
 use super::decimal_arith::DecimalAddSub;
+use super::faster::{Evaluation, Faster};
 
 /// Below one selected row in `FILTER_BELOW`, the selected rows are filtered first: copying a
 /// few rows costs less than computing them all. The bound is a guess between those costs, not
@@ -57,7 +54,7 @@ fn row_arithmetic(e: &Arc<dyn PhysicalExpr>) -> bool {
             && row_arithmetic(b.right());
     }
     if let Some(d) = e.downcast_ref::<DecimalAddSub>() {
-        return row_arithmetic(d.left()) && row_arithmetic(d.right());
+        return row_arithmetic(&d.eval.left) && row_arithmetic(&d.eval.right);
     }
     if let Some(n) = e.downcast_ref::<NegativeExpr>() {
         return row_arithmetic(n.arg());
@@ -69,19 +66,20 @@ fn row_arithmetic(e: &Arc<dyn PhysicalExpr>) -> bool {
     false
 }
 
-/// `CASE WHEN when THEN then ELSE otherwise END`, evaluated as described in the module's
-/// documentation; `case` is the original.
+/// `CASE WHEN … THEN <arithmetic> ELSE <literal> END`, evaluated as the module's documentation
+/// says; the original is the `CaseExpr`.
+pub(crate) type ZipCase = Faster<Zip>;
+
 #[derive(Debug)]
-pub(crate) struct ZipCase {
-    case: Arc<dyn PhysicalExpr>,
+pub(crate) struct Zip {
     when: Arc<dyn PhysicalExpr>,
     then: Arc<dyn PhysicalExpr>,
-    /// The `ELSE` literal, as the `CASE`'s type.
+    /// The `ELSE` literal (NULL without one), cast to the `CASE`'s type at evaluation.
     otherwise: ScalarValue,
 }
 
-impl ZipCase {
-    pub(crate) fn try_new(e: &Arc<dyn PhysicalExpr>) -> Option<Self> {
+impl Zip {
+    fn of(e: &Arc<dyn PhysicalExpr>) -> Option<Self> {
         let case = e.downcast_ref::<CaseExpr>()?;
         let [(when, then)] = case.when_then_expr() else {
             return None;
@@ -94,15 +92,19 @@ impl ZipCase {
             Some(e) => e.downcast_ref::<Literal>()?.value().clone(),
             None => ScalarValue::Null,
         };
-        // Types are known against a schema only: the literal is cast to the `CASE`'s type at
-        // evaluation, as DataFusion does.
         Some(Self {
-            case: Arc::clone(e),
             when: Arc::clone(when),
             then: Arc::clone(then),
             otherwise,
         })
     }
+}
+
+pub(crate) fn try_new(e: &Arc<dyn PhysicalExpr>) -> Option<ZipCase> {
+    Some(Faster {
+        eval: Zip::of(e)?,
+        orig: Arc::clone(e),
+    })
 }
 
 /// `then` where `mask` is set, `otherwise` elsewhere (arrow's `zip`, but for numbers a select
@@ -164,49 +166,24 @@ fn select_primitive<T: ArrowPrimitiveType>(
     )
 }
 
-// The other fields are derived from `case`.
-impl PartialEq for ZipCase {
-    fn eq(&self, other: &Self) -> bool {
-        self.case.as_ref() == other.case.as_ref()
-    }
-}
-
-impl Eq for ZipCase {}
-
-impl Hash for ZipCase {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.case.hash(state);
-    }
-}
-
-impl fmt::Display for ZipCase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The `CASE` it is: the evaluation differs, not the expression.
-        fmt::Display::fmt(&self.case, f)
-    }
-}
-
-impl PhysicalExpr for ZipCase {
-    fn return_field(&self, input_schema: &Schema) -> Result<FieldRef> {
-        self.case.return_field(input_schema)
+impl Evaluation for Zip {
+    fn rebuild(&self, orig: &Arc<dyn PhysicalExpr>) -> Option<Self> {
+        Self::of(orig)
     }
 
-    fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
+    fn evaluate(&self, case: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<ColumnarValue> {
         let n = batch.num_rows();
         let when = self.when.evaluate(batch)?.into_array(n)?;
         let Some(when) = when.as_boolean_opt() else {
-            return self.case.evaluate(batch); // DataFusion's error
+            return case.evaluate(batch); // DataFusion's error
         };
         // NULL is not true: the literal goes there.
         let mask = match when.nulls() {
             Some(nulls) => when.values() & nulls.inner(),
             None => when.values().clone(),
         };
-        let Ok(otherwise) = self
-            .otherwise
-            .cast_to(&self.case.data_type(batch.schema_ref())?)
-        else {
-            return self.case.evaluate(batch);
+        let Ok(otherwise) = self.otherwise.cast_to(&case.data_type(batch.schema_ref())?) else {
+            return case.evaluate(batch);
         };
         let selected = mask.count_set_bits();
         if selected == 0 {
@@ -227,7 +204,7 @@ impl PhysicalExpr for ZipCase {
         {
             // arrow's zip merges the two dictionaries, and panics when the keys run out;
             // DataFusion's own path does not merge them.
-            return self.case.evaluate(batch);
+            return case.evaluate(batch);
         }
         let then = match whole {
             Some(then) => then,
@@ -238,50 +215,11 @@ impl PhysicalExpr for ZipCase {
         };
         Ok(ColumnarValue::Array(select(&mask, &then, &otherwise)?))
     }
-
-    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
-        vec![&self.case]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn PhysicalExpr>>,
-    ) -> Result<Arc<dyn PhysicalExpr>> {
-        let [case] = <[_; 1]>::try_from(children).map_err(|c| {
-            datafusion::common::DataFusionError::Internal(format!(
-                "ZipCase takes one child, not {}",
-                c.len()
-            ))
-        })?;
-        Ok(match Self::try_new(&case) {
-            Some(z) => Arc::new(z),
-            None => case,
-        })
-    }
-
-    // The one child is the original expression: its properties (orderings, ranges) are ours.
-    fn get_properties(&self, children: &[ExprProperties]) -> Result<ExprProperties> {
-        Ok(children
-            .first()
-            .cloned()
-            .unwrap_or_else(ExprProperties::new_unknown))
-    }
-
-    fn evaluate_bounds(&self, children: &[&Interval]) -> Result<Interval> {
-        match children.first() {
-            Some(i) => Ok((*i).clone()),
-            None => datafusion::common::internal_err!("{self}: no child"),
-        }
-    }
-
-    fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.case.fmt_sql(f)
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::fast_exprs::tests::{balances, both};
+    use crate::fast_exprs::tests::{balances, both, same_overflow_error};
 
     #[tokio::test]
     async fn same_results_as_datafusion_case() {
@@ -316,12 +254,7 @@ mod tests {
         assert!(found.contains(&"ZipCase"));
         assert_eq!(ours.unwrap(), theirs.unwrap());
         let (ours, theirs, _) = both(sql, || balances(Some((5, "6061")))).await;
-        let (ours, theirs) = (
-            ours.unwrap_err().to_string(),
-            theirs.unwrap_err().to_string(),
-        );
-        assert!(ours.contains("Overflow"), "{ours}");
-        assert_eq!(ours, theirs);
+        same_overflow_error(ours, theirs);
     }
 
     /// Division can fail on rows the `CASE` guards against (`WHEN x <> 0 THEN y / x`), and

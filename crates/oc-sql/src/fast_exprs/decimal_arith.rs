@@ -11,27 +11,27 @@
 //! The fix belongs in arrow-arith (`numeric.rs`, `decimal_op`: the same loop for `Add` and
 //! `Sub` of equal scales); this is the local stand-in.
 
-use std::fmt;
-use std::hash::Hash;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, PrimitiveArray};
 use arrow::buffer::{NullBuffer, ScalarBuffer};
-use arrow::datatypes::{DataType, Decimal128Type, FieldRef, Schema};
+use arrow::datatypes::{DataType, Decimal128Type, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::Result;
-use datafusion::logical_expr::interval_arithmetic::Interval;
-use datafusion::logical_expr::sort_properties::ExprProperties;
 use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr, Column};
 
+use super::faster::{Evaluation, Faster};
+
+/// `a ± b` of decimals of one scale; the original is the `BinaryExpr`, evaluated when a value
+/// overflows.
+pub(crate) type DecimalAddSub = Faster<AddSub>;
+
 #[derive(Debug)]
-pub(crate) struct DecimalAddSub {
-    /// The `BinaryExpr`, evaluated when a value overflows.
-    orig: Arc<dyn PhysicalExpr>,
-    left: Arc<dyn PhysicalExpr>,
-    right: Arc<dyn PhysicalExpr>,
+pub(crate) struct AddSub {
+    pub(crate) left: Arc<dyn PhysicalExpr>,
+    pub(crate) right: Arc<dyn PhysicalExpr>,
     subtract: bool,
     /// DataFusion's type for the result.
     out: DataType,
@@ -45,43 +45,40 @@ fn array_valued(e: &Arc<dyn PhysicalExpr>) -> bool {
             .is_some_and(|c| array_valued(c.expr()))
 }
 
-impl DecimalAddSub {
-    pub(crate) fn try_new(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Self> {
-        let b = e.downcast_ref::<BinaryExpr>()?;
-        let subtract = match b.op() {
-            Operator::Plus => false,
-            Operator::Minus => true,
-            _ => return None,
-        };
-        if !array_valued(b.left()) || !array_valued(b.right()) {
-            return None;
-        }
-        let (DataType::Decimal128(_, ls), DataType::Decimal128(_, rs)) = (
-            b.left().data_type(schema).ok()?,
-            b.right().data_type(schema).ok()?,
-        ) else {
-            return None;
-        };
-        let out = e.data_type(schema).ok()?;
-        if ls != rs || !matches!(out, DataType::Decimal128(_, s) if s == ls) {
-            return None;
-        }
-        Some(Self {
-            orig: Arc::clone(e),
-            left: Arc::clone(b.left()),
-            right: Arc::clone(b.right()),
+/// `e` as `+` or `-`, and whether it subtracts.
+fn add_or_sub(e: &Arc<dyn PhysicalExpr>) -> Option<(&BinaryExpr, bool)> {
+    let b = e.downcast_ref::<BinaryExpr>()?;
+    match b.op() {
+        Operator::Plus => Some((b, false)),
+        Operator::Minus => Some((b, true)),
+        _ => None,
+    }
+}
+
+pub(crate) fn try_new(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<DecimalAddSub> {
+    let (b, subtract) = add_or_sub(e)?;
+    let (left, right) = (b.left(), b.right());
+    if !array_valued(left) || !array_valued(right) {
+        return None;
+    }
+    let (DataType::Decimal128(_, ls), DataType::Decimal128(_, rs)) =
+        (left.data_type(schema).ok()?, right.data_type(schema).ok()?)
+    else {
+        return None;
+    };
+    let out = e.data_type(schema).ok()?;
+    if ls != rs || !matches!(out, DataType::Decimal128(_, s) if s == ls) {
+        return None;
+    }
+    Some(Faster {
+        orig: Arc::clone(e),
+        eval: AddSub {
+            left: Arc::clone(left),
+            right: Arc::clone(right),
             subtract,
             out,
-        })
-    }
-
-    pub(crate) fn left(&self) -> &Arc<dyn PhysicalExpr> {
-        &self.left
-    }
-
-    pub(crate) fn right(&self) -> &Arc<dyn PhysicalExpr> {
-        &self.right
-    }
+        },
+    })
 }
 
 /// `l ± r` per value with wrapping arithmetic; None if any value overflowed.
@@ -109,43 +106,30 @@ fn add_sub(l: &[i128], r: &[i128], subtract: bool) -> Option<Vec<i128>> {
     (!overflowed).then_some(out)
 }
 
-// The other fields are derived from `orig`.
-impl PartialEq for DecimalAddSub {
-    fn eq(&self, other: &Self) -> bool {
-        self.orig.as_ref() == other.orig.as_ref()
-    }
-}
-
-impl Eq for DecimalAddSub {}
-
-impl Hash for DecimalAddSub {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.orig.hash(state);
-    }
-}
-
-impl fmt::Display for DecimalAddSub {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.orig, f)
-    }
-}
-
-impl PhysicalExpr for DecimalAddSub {
-    fn return_field(&self, input_schema: &Schema) -> Result<FieldRef> {
-        self.orig.return_field(input_schema)
+impl Evaluation for AddSub {
+    fn rebuild(&self, orig: &Arc<dyn PhysicalExpr>) -> Option<Self> {
+        // The schema is not known here: the types were checked when `self` was made, and a
+        // rewritten operand keeps its type (checked again at evaluation).
+        let (b, subtract) = add_or_sub(orig)?;
+        Some(Self {
+            left: Arc::clone(b.left()),
+            right: Arc::clone(b.right()),
+            subtract,
+            out: self.out.clone(),
+        })
     }
 
-    fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
+    fn evaluate(&self, orig: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<ColumnarValue> {
         let (ColumnarValue::Array(l), ColumnarValue::Array(r)) =
             (self.left.evaluate(batch)?, self.right.evaluate(batch)?)
         else {
-            return self.orig.evaluate(batch);
+            return orig.evaluate(batch);
         };
         let (Some(l), Some(r)) = (
             l.as_primitive_opt::<Decimal128Type>(),
             r.as_primitive_opt::<Decimal128Type>(),
         ) else {
-            return self.orig.evaluate(batch);
+            return orig.evaluate(batch);
         };
         // Checked when the plan was made; again here, since a wrong scale would be a wrong
         // sum and not an error.
@@ -155,7 +139,7 @@ impl PhysicalExpr for DecimalAddSub {
                 if a == b && b == c
         );
         if !same_scale {
-            return self.orig.evaluate(batch);
+            return orig.evaluate(batch);
         }
         match add_sub(l.values(), r.values(), self.subtract) {
             Some(values) => Ok(ColumnarValue::Array(Arc::new(
@@ -165,67 +149,14 @@ impl PhysicalExpr for DecimalAddSub {
                 )
                 .with_data_type(self.out.clone()),
             ))),
-            None => self.orig.evaluate(batch),
+            None => orig.evaluate(batch),
         }
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
-        vec![&self.orig]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn PhysicalExpr>>,
-    ) -> Result<Arc<dyn PhysicalExpr>> {
-        let [orig] = <[_; 1]>::try_from(children).map_err(|c| {
-            datafusion::common::DataFusionError::Internal(format!(
-                "DecimalAddSub takes one child, not {}",
-                c.len()
-            ))
-        })?;
-        // The schema is not known here: the types were checked when `self` was made, and
-        // a rewritten child keeps its type.
-        let subtract = match orig.downcast_ref::<BinaryExpr>().map(|b| b.op()) {
-            Some(Operator::Plus) => false,
-            Some(Operator::Minus) => true,
-            _ => return Ok(orig),
-        };
-        let (left, right) = match orig.downcast_ref::<BinaryExpr>() {
-            Some(b) => (Arc::clone(b.left()), Arc::clone(b.right())),
-            None => return Ok(orig),
-        };
-        Ok(Arc::new(Self {
-            orig,
-            left,
-            right,
-            subtract,
-            out: self.out.clone(),
-        }))
-    }
-
-    // The one child is the original expression: its properties (orderings, ranges) are ours.
-    fn get_properties(&self, children: &[ExprProperties]) -> Result<ExprProperties> {
-        Ok(children
-            .first()
-            .cloned()
-            .unwrap_or_else(ExprProperties::new_unknown))
-    }
-
-    fn evaluate_bounds(&self, children: &[&Interval]) -> Result<Interval> {
-        match children.first() {
-            Some(i) => Ok((*i).clone()),
-            None => datafusion::common::internal_err!("{self}: no child"),
-        }
-    }
-
-    fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.orig.fmt_sql(f)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::fast_exprs::tests::{balances, both};
+    use crate::fast_exprs::tests::{balances, both, same_overflow_error};
 
     #[tokio::test]
     async fn same_results_as_datafusion() {
@@ -254,12 +185,7 @@ mod tests {
         let sql = "SELECT SUM(debit + debit) AS s FROM t";
         let (ours, theirs, found) = both(sql, || balances(Some((5, "7011")))).await;
         assert!(found.contains(&"DecimalAddSub"));
-        let (ours, theirs) = (
-            ours.unwrap_err().to_string(),
-            theirs.unwrap_err().to_string(),
-        );
-        assert!(ours.contains("Overflow"), "{ours}");
-        assert_eq!(ours, theirs);
+        same_overflow_error(ours, theirs);
     }
 
     /// The overflowing value is in a NULL slot (the credit of the huge row): arrow skips it,

@@ -3,12 +3,16 @@
 //! - [`decimal_arith`]: `+` and `-` of decimals of one scale (`debit - credit`);
 //! - [`case_zip`]: `CASE WHEN p THEN <arithmetic> ELSE <literal> END`.
 //!
+//! Each keeps DataFusion's expression as its one child ([`faster`]), which it shows and
+//! types as, and falls back to where its own way does not apply.
+//!
 //! They replace expressions where rows are computed: projections and the arguments of
 //! aggregates. Both belong upstream (arrow-rs' decimal kernels, DataFusion's `CaseExpr`); the
 //! measurements are in bench/README.md.
 
 mod case_zip;
 mod decimal_arith;
+mod faster;
 
 use std::sync::Arc;
 
@@ -110,10 +114,10 @@ fn rewrite_expr(
     schema: &Schema,
 ) -> Result<Transformed<Arc<dyn PhysicalExpr>>> {
     expr.transform_up(|e| {
-        if let Some(d) = decimal_arith::DecimalAddSub::try_new(&e, schema) {
+        if let Some(d) = decimal_arith::try_new(&e, schema) {
             return Ok(Transformed::yes(Arc::new(d) as Arc<dyn PhysicalExpr>));
         }
-        if let Some(z) = case_zip::ZipCase::try_new(&e) {
+        if let Some(z) = case_zip::try_new(&e) {
             return Ok(Transformed::yes(Arc::new(z) as Arc<dyn PhysicalExpr>));
         }
         Ok(Transformed::no(e))
@@ -235,6 +239,16 @@ pub(crate) mod tests {
         let (ours, found) = run(crate::session::new_context()).await;
         let (theirs, _) = run(SessionContext::new()).await;
         (ours, theirs, found)
+    }
+
+    /// Both failed, on an overflow, with the same message.
+    pub(super) fn same_overflow_error(ours: Result<String>, theirs: Result<String>) {
+        let (ours, theirs) = (
+            ours.unwrap_err().to_string(),
+            theirs.unwrap_err().to_string(),
+        );
+        assert!(ours.contains("Overflow"), "{ours}");
+        assert_eq!(ours, theirs);
     }
 
     /// A projection keeps the field metadata the plan gave it (DataFusion builds projections
