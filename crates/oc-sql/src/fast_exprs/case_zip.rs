@@ -182,7 +182,13 @@ impl Evaluation for Zip {
             Some(nulls) => when.values() & nulls.inner(),
             None => when.values().clone(),
         };
-        let Ok(otherwise) = self.otherwise.cast_to(&case.data_type(batch.schema_ref())?) else {
+        let ty = case.data_type(batch.schema_ref())?;
+        if matches!(ty, DataType::Dictionary(..)) {
+            // arrow's zip merges the two dictionaries, and panics when the keys run out;
+            // DataFusion's own path does not merge them.
+            return case.evaluate(batch);
+        }
+        let Ok(otherwise) = self.otherwise.cast_to(&ty) else {
             return case.evaluate(batch);
         };
         let selected = mask.count_set_bits();
@@ -198,14 +204,6 @@ impl Evaluation for Zip {
             // An error may come from a row that is not selected: then only the selected ones.
             self.then.evaluate(batch).and_then(|v| v.into_array(n)).ok()
         };
-        if whole
-            .as_ref()
-            .is_some_and(|t| matches!(t.data_type(), DataType::Dictionary(..)))
-        {
-            // arrow's zip merges the two dictionaries, and panics when the keys run out;
-            // DataFusion's own path does not merge them.
-            return case.evaluate(batch);
-        }
         let then = match whole {
             Some(then) => then,
             None => self
@@ -298,9 +296,14 @@ mod tests {
                     .unwrap();
             MemTable::try_new(schema, vec![vec![batch]]).unwrap()
         }
-        let sql = "SELECT k, CASE WHEN k % 2 = 0 THEN d END AS c FROM t ORDER BY k";
-        let (ours, theirs, found) = both(sql, table).await;
-        assert!(found.contains(&"ZipCase"));
-        assert_eq!(ours.unwrap(), theirs.unwrap());
+        // half of the rows selected, and few (filtered first)
+        for sql in [
+            "SELECT k, CASE WHEN k % 2 = 0 THEN d END AS c FROM t ORDER BY k",
+            "SELECT k, CASE WHEN k % 50 = 0 THEN d END AS c FROM t ORDER BY k",
+        ] {
+            let (ours, theirs, found) = both(sql, table).await;
+            assert!(found.contains(&"ZipCase"));
+            assert_eq!(ours.unwrap(), theirs.unwrap(), "{sql}");
+        }
     }
 }
