@@ -1,8 +1,8 @@
 //! `a + b` and `a - b` of two `Decimal128` columns of one scale (`debit - credit`: every
 //! balance figure). arrow-rs 59 adds decimals with a checked operation per value through
 //! `try_binary`, one `Result` per value, which does not vectorise: 17 % of bench q3's CPU. Here
-//! the values are added with wrapping arithmetic and the overflows counted on the side, a
-//! loop the compiler unrolls; if any value overflowed, DataFusion's own evaluation runs, which
+//! the values are added with wrapping arithmetic and the overflows counted on the side, with
+//! no branch per value; if any value overflowed, DataFusion's own evaluation runs, which
 //! fails as it would have (or succeeds, when the overflow was in a NULL slot, whose value
 //! arrow skips). Without an overflow, the sums are those of the checked operation, and the
 //! result has the type DataFusion gives the expression (one digit more, same scale): no value
