@@ -23,7 +23,7 @@ use arrow::array::{
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow::compute::kernels::zip::zip;
-use arrow::datatypes::{ArrowPrimitiveType, DataType};
+use arrow::datatypes::{ArrowPrimitiveType, DataType, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{ColumnarValue, Operator};
@@ -74,12 +74,14 @@ pub(crate) type ZipCase = Faster<Zip>;
 pub(crate) struct Zip {
     when: Arc<dyn PhysicalExpr>,
     then: Arc<dyn PhysicalExpr>,
-    /// The `ELSE` literal (NULL without one), cast to the `CASE`'s type at evaluation.
+    /// The `CASE`'s type, known when the plan is made (a schema is needed for it).
+    ty: DataType,
+    /// The `ELSE` literal (NULL without one), cast to `ty` once.
     otherwise: ScalarValue,
 }
 
 impl Zip {
-    fn of(e: &Arc<dyn PhysicalExpr>) -> Option<Self> {
+    fn of(e: &Arc<dyn PhysicalExpr>, ty: &DataType) -> Option<Self> {
         let case = e.downcast_ref::<CaseExpr>()?;
         let [(when, then)] = case.when_then_expr() else {
             return None;
@@ -95,14 +97,15 @@ impl Zip {
         Some(Self {
             when: Arc::clone(when),
             then: Arc::clone(then),
-            otherwise,
+            ty: ty.clone(),
+            otherwise: otherwise.cast_to(ty).ok()?,
         })
     }
 }
 
-pub(crate) fn try_new(e: &Arc<dyn PhysicalExpr>) -> Option<ZipCase> {
+pub(crate) fn try_new(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<ZipCase> {
     Some(Faster {
-        eval: Zip::of(e)?,
+        eval: Zip::of(e, &e.data_type(schema).ok()?)?,
         orig: Arc::clone(e),
     })
 }
@@ -168,7 +171,8 @@ fn select_primitive<T: ArrowPrimitiveType>(
 
 impl Evaluation for Zip {
     fn rebuild(&self, orig: &Arc<dyn PhysicalExpr>) -> Option<Self> {
-        Self::of(orig)
+        // A rewritten child keeps its type, so the `CASE` keeps its own.
+        Self::of(orig, &self.ty)
     }
 
     fn evaluate(&self, case: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<ColumnarValue> {
@@ -182,18 +186,14 @@ impl Evaluation for Zip {
             Some(nulls) => when.values() & nulls.inner(),
             None => when.values().clone(),
         };
-        let ty = case.data_type(batch.schema_ref())?;
-        if matches!(ty, DataType::Dictionary(..)) {
+        if matches!(self.ty, DataType::Dictionary(..)) {
             // arrow's zip merges the two dictionaries, and panics when the keys run out;
             // DataFusion's own path does not merge them.
             return case.evaluate(batch);
         }
-        let Ok(otherwise) = self.otherwise.cast_to(&ty) else {
-            return case.evaluate(batch);
-        };
         let selected = mask.count_set_bits();
         if selected == 0 {
-            return Ok(ColumnarValue::Scalar(otherwise));
+            return Ok(ColumnarValue::Scalar(self.otherwise.clone()));
         }
         if selected == n {
             return self.then.evaluate(batch);
@@ -211,7 +211,7 @@ impl Evaluation for Zip {
                 .evaluate_selection(batch, &BooleanArray::new(mask.clone(), None))?
                 .into_array(n)?,
         };
-        Ok(ColumnarValue::Array(select(&mask, &then, &otherwise)?))
+        Ok(ColumnarValue::Array(select(&mask, &then, &self.otherwise)?))
     }
 }
 

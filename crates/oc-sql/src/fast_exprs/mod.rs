@@ -117,7 +117,7 @@ fn rewrite_expr(
         if let Some(d) = decimal_arith::try_new(&e, schema) {
             return Ok(Transformed::yes(Arc::new(d) as Arc<dyn PhysicalExpr>));
         }
-        if let Some(z) = case_zip::try_new(&e) {
+        if let Some(z) = case_zip::try_new(&e, schema) {
             return Ok(Transformed::yes(Arc::new(z) as Arc<dyn PhysicalExpr>));
         }
         Ok(Transformed::no(e))
