@@ -83,26 +83,25 @@ pub(crate) fn try_new(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Deci
 
 /// `l ± r` per value with wrapping arithmetic; None if any value overflowed.
 fn add_sub(l: &[i128], r: &[i128], subtract: bool) -> Option<Vec<i128>> {
-    let mut overflowed = false;
-    let out: Vec<i128> = if subtract {
-        l.iter()
-            .zip(r)
-            .map(|(a, b)| {
-                let (v, o) = a.overflowing_sub(*b);
-                overflowed |= o;
-                v
-            })
-            .collect()
+    if subtract {
+        each(l, r, i128::overflowing_sub)
     } else {
-        l.iter()
-            .zip(r)
-            .map(|(a, b)| {
-                let (v, o) = a.overflowing_add(*b);
-                overflowed |= o;
-                v
-            })
-            .collect()
-    };
+        each(l, r, i128::overflowing_add)
+    }
+}
+
+/// `op` per pair of values (monomorphised for each `op`, so the loop has no call in it).
+fn each(l: &[i128], r: &[i128], op: impl Fn(i128, i128) -> (i128, bool)) -> Option<Vec<i128>> {
+    let mut overflowed = false;
+    let out: Vec<i128> = l
+        .iter()
+        .zip(r)
+        .map(|(a, b)| {
+            let (v, o) = op(*a, *b);
+            overflowed |= o;
+            v
+        })
+        .collect();
     (!overflowed).then_some(out)
 }
 
