@@ -2,6 +2,7 @@
 //! `sql/` created in dependency order, the domain functions, and a read-only guard.
 
 pub mod codes;
+mod dictionary_filters;
 mod fast_exprs;
 pub mod lake_table;
 pub mod ops;

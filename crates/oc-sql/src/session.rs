@@ -93,6 +93,8 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
         .with_physical_optimizer_rule(Arc::new(crate::scan_predicates::DedupScanPredicates))
         // `CASE … THEN debit - credit ELSE 0` and decimal differences (fast_exprs/)
         .with_physical_optimizer_rule(Arc::new(crate::fast_exprs::FastExprs))
+        // Filter-only code columns read as dictionaries (dictionary_filters.rs)
+        .with_physical_optimizer_rule(Arc::new(crate::dictionary_filters::DictionaryFilters))
         .build();
     let ctx = SessionContext::new_with_state(state);
     crate::udf::register(&ctx);
@@ -100,15 +102,19 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
 }
 
 /// The physical optimizer rules of `state` whose plans datafusion-proto can serialize: all but
-/// `fast_exprs`, whose expressions exist in this process only. A session that sends physical
-/// plans to other processes (oc-dist's cluster client) plans with these.
+/// `fast_exprs`, whose expressions exist in this process only, and `dictionary_filters`, whose
+/// reader factory and expression adapter do too. A session that sends physical plans to other
+/// processes (oc-dist's cluster client) plans with these.
 pub fn serializable_physical_rules(
     state: &datafusion::execution::SessionState,
 ) -> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
     state
         .physical_optimizers()
         .iter()
-        .filter(|r| r.name() != crate::fast_exprs::RULE_NAME)
+        .filter(|r| {
+            r.name() != crate::fast_exprs::RULE_NAME
+                && r.name() != crate::dictionary_filters::RULE_NAME
+        })
         .cloned()
         .collect()
 }

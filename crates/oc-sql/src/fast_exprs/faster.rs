@@ -1,6 +1,7 @@
 //! The wrapper both rewrites share: an expression of DataFusion's, kept as the one child, and
 //! evaluated another way. It shows, types, orders and compares as the original, so plans and
-//! `EXPLAIN` read the same and every other rule sees the original's properties.
+//! `EXPLAIN` read the same and every other rule sees the original's properties; its snapshot
+//! is the original, so pruning by statistics sees through it.
 
 use std::fmt;
 use std::hash::Hash;
@@ -94,6 +95,12 @@ impl<E: Evaluation> PhysicalExpr for Faster<E> {
             Some(i) => Ok((*i).clone()),
             None => datafusion::common::internal_err!("{self}: no child"),
         }
+    }
+
+    // What reads the expression rather than evaluating it (pruning by statistics, which
+    // snapshots the predicate first; serialization) gets the original it knows.
+    fn snapshot(&self) -> Result<Option<Arc<dyn PhysicalExpr>>> {
+        Ok(Some(Arc::clone(&self.orig)))
     }
 
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

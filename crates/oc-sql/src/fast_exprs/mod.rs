@@ -12,7 +12,7 @@
 
 mod case_zip;
 mod decimal_arith;
-mod faster;
+pub(crate) mod faster;
 
 use std::sync::Arc;
 
