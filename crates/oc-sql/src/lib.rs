@@ -3,6 +3,7 @@
 
 pub mod codes;
 mod dictionary_filters;
+mod distinct_runs;
 mod fast_exprs;
 pub mod lake_table;
 pub mod ops;

@@ -95,6 +95,8 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
         .with_physical_optimizer_rule(Arc::new(crate::fast_exprs::FastExprs))
         // Filter-only code columns read as dictionaries (dictionary_filters.rs)
         .with_physical_optimizer_rule(Arc::new(crate::dictionary_filters::DictionaryFilters))
+        // Keys that repeat the row before dropped below a DISTINCT (distinct_runs.rs)
+        .with_physical_optimizer_rule(Arc::new(crate::distinct_runs::DistinctRuns))
         .build();
     let ctx = SessionContext::new_with_state(state);
     crate::udf::register(&ctx);
@@ -102,8 +104,8 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
 }
 
 /// The physical optimizer rules of `state` whose plans datafusion-proto can serialize: all but
-/// `fast_exprs`, whose expressions exist in this process only, and `dictionary_filters`, whose
-/// reader factory and expression adapter do too. A session that sends physical plans to other
+/// `fast_exprs` and `distinct_runs`, whose expressions exist in this process only, and
+/// `dictionary_filters`, whose reader factory and expression adapter do too. A session that sends physical plans to other
 /// processes (oc-dist's cluster client) plans with these.
 pub fn serializable_physical_rules(
     state: &datafusion::execution::SessionState,
@@ -114,6 +116,7 @@ pub fn serializable_physical_rules(
         .filter(|r| {
             r.name() != crate::fast_exprs::RULE_NAME
                 && r.name() != crate::dictionary_filters::RULE_NAME
+                && r.name() != crate::distinct_runs::RULE_NAME
         })
         .cloned()
         .collect()
