@@ -19,11 +19,14 @@ use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::compute::concat;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::common::Result;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::logical_expr::ColumnarValue;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::{CastExpr, Column, DynamicFilterPhysicalExpr};
+use datafusion::physical_expr::expressions::{
+    BinaryExpr, CastExpr, Column, DynamicFilterPhysicalExpr, InListExpr, IsNotNullExpr, IsNullExpr,
+    LikeExpr, Literal, NotExpr,
+};
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr_common::physical_expr::is_volatile;
 
@@ -38,6 +41,10 @@ const FALSE: u8 = 0;
 const TRUE: u8 = 1;
 const NULL: u8 = 2;
 
+/// The last dictionary seen and the answer for each of its entries, then for NULL (None: the
+/// predicate failed on some entry).
+type Answers = (ArrayRef, Option<Arc<[u8]>>);
+
 #[derive(Debug)]
 pub(super) struct OnValues {
     /// The column's position in the batches the original is evaluated on.
@@ -45,8 +52,7 @@ pub(super) struct OnValues {
     /// The original on a batch of one column, the dictionary's values.
     on_values: Arc<dyn PhysicalExpr>,
     values_schema: SchemaRef,
-    /// The last dictionary seen and the answer for each of its entries, then for NULL.
-    table: Mutex<Option<(ArrayRef, Arc<[u8]>)>>,
+    table: Mutex<Option<Answers>>,
 }
 
 /// `e` evaluated on dictionary values, when it is a deterministic boolean expression of the
@@ -55,14 +61,12 @@ pub(super) struct OnValues {
 pub(super) fn on_values(
     e: &Arc<dyn PhysicalExpr>,
     schema: &Schema,
+    columns: &[String],
 ) -> Option<Arc<dyn PhysicalExpr>> {
-    if e.is::<Column>() || e.is::<CastExpr>() {
+    let column = answerable(e, schema)?;
+    if !columns.iter().any(|c| c == column.name()) {
         return None;
     }
-    if !matches!(e.data_type(schema), Ok(DataType::Boolean)) {
-        return None;
-    }
-    let column = single_column(e)?;
     match schema.fields().get(column.index())?.data_type() {
         DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {}
         _ => return None,
@@ -72,6 +76,18 @@ pub(super) fn on_values(
         orig: Arc::clone(e),
         eval,
     }))
+}
+
+/// The column of `e` when `e` is a boolean expression of that column alone, other than the
+/// column itself, that may be evaluated apart from the batch.
+pub(super) fn answerable(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Column> {
+    if e.is::<Column>() || e.is::<CastExpr>() {
+        return None;
+    }
+    if !matches!(e.data_type(schema), Ok(DataType::Boolean)) {
+        return None;
+    }
+    single_column(e)
 }
 
 /// The one column `e` reads, when it reads one and may be evaluated apart from the batch.
@@ -146,8 +162,16 @@ impl OnValues {
         if let Some((seen, table)) = kept.as_ref()
             && (Arc::ptr_eq(seen, values) || seen.to_data().ptr_eq(&values.to_data()))
         {
-            return Some(Arc::clone(table));
+            return table.clone();
         }
+        let table = self.answers(values);
+        // Holding the values keeps their buffers' addresses from being reused by another
+        // dictionary.
+        *kept = Some((Arc::clone(values), table.clone()));
+        table
+    }
+
+    fn answers(&self, values: &ArrayRef) -> Option<Arc<[u8]>> {
         let with_null = concat(&[values.as_ref(), &new_null_array(&DataType::Utf8, 1)]).ok()?;
         let batch = RecordBatch::try_new(Arc::clone(&self.values_schema), vec![with_null]).ok()?;
         let answers = self
@@ -155,19 +179,17 @@ impl OnValues {
             .evaluate(&batch)
             .and_then(|v| v.into_array(batch.num_rows()))
             .ok()?;
-        let answers = answers.as_boolean_opt()?;
-        let table: Arc<[u8]> = answers
-            .iter()
-            .map(|a| match a {
-                Some(true) => TRUE,
-                Some(false) => FALSE,
-                None => NULL,
-            })
-            .collect();
-        // Holding the values keeps their buffers' addresses from being reused by another
-        // dictionary.
-        *kept = Some((Arc::clone(values), Arc::clone(&table)));
-        Some(table)
+        Some(
+            answers
+                .as_boolean_opt()?
+                .iter()
+                .map(|a| match a {
+                    Some(true) => TRUE,
+                    Some(false) => FALSE,
+                    None => NULL,
+                })
+                .collect(),
+        )
     }
 }
 
@@ -175,6 +197,14 @@ impl Evaluation for OnValues {
     fn rebuild(&self, orig: &Arc<dyn PhysicalExpr>) -> Option<Self> {
         // The row filter renumbers columns for the batches it evaluates on.
         Self::new(orig)
+    }
+
+    // Pruning reads the dictionary column itself compared with `Utf8` literals: through the
+    // cast to views it gives up on `LIKE` (its bounds take the column's type, and comparing
+    // them with the cast statistics fails) and `IS NULL`, and finds no literal for bloom
+    // filters.
+    fn snapshot(&self, orig: &Arc<dyn PhysicalExpr>) -> Arc<dyn PhysicalExpr> {
+        pruning_form(orig).unwrap_or_else(|| Arc::clone(orig))
     }
 
     fn evaluate(&self, orig: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<ColumnarValue> {
@@ -235,4 +265,76 @@ impl Evaluation for OnValues {
         };
         Ok(ColumnarValue::Array(Arc::new(answers)))
     }
+}
+
+/// `e` on the dictionary column itself, its string literals as `Utf8`, in the shapes
+/// DataFusion's pruning reads (comparisons, `LIKE`, `IN`, `IS [NOT] NULL`, `NOT`, `AND`,
+/// `OR`); None for any other.
+fn pruning_form(e: &Arc<dyn PhysicalExpr>) -> Option<Arc<dyn PhysicalExpr>> {
+    use Operator::*;
+    if let Some(cast) = e.downcast_ref::<CastExpr>() {
+        return (cast.expr().is::<Column>() && is_string(cast.cast_type()))
+            .then(|| Arc::clone(cast.expr()));
+    }
+    if let Some(l) = e.downcast_ref::<Literal>() {
+        return match l.value() {
+            ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s) => {
+                Some(Arc::new(Literal::new(ScalarValue::Utf8(s.clone()))))
+            }
+            _ => None,
+        };
+    }
+    if let Some(b) = e.downcast_ref::<BinaryExpr>() {
+        if !matches!(
+            b.op(),
+            Eq | NotEq | Lt | LtEq | Gt | GtEq | And | Or | IsDistinctFrom | IsNotDistinctFrom
+        ) {
+            return None;
+        }
+        let (l, r) = (pruning_form(b.left())?, pruning_form(b.right())?);
+        return Some(Arc::new(BinaryExpr::new(l, *b.op(), r)));
+    }
+    if let Some(like) = e.downcast_ref::<LikeExpr>() {
+        return Some(Arc::new(LikeExpr::new(
+            like.negated(),
+            like.case_insensitive(),
+            pruning_form(like.expr())?,
+            pruning_form(like.pattern())?,
+        )));
+    }
+    if let Some(not) = e.downcast_ref::<NotExpr>() {
+        return Some(Arc::new(NotExpr::new(pruning_form(not.arg())?)));
+    }
+    if let Some(n) = e.downcast_ref::<IsNullExpr>() {
+        return Some(Arc::new(IsNullExpr::new(pruning_form(n.arg())?)));
+    }
+    if let Some(n) = e.downcast_ref::<IsNotNullExpr>() {
+        return Some(Arc::new(IsNotNullExpr::new(pruning_form(n.arg())?)));
+    }
+    // `c IN (a, b)` as `c = a OR c = b` (`NOT IN` as `c <> a AND c <> b`): an `IN` of a
+    // dictionary and strings would not type-check.
+    let in_list = e.downcast_ref::<InListExpr>()?;
+    let column = pruning_form(in_list.expr())?;
+    let (op, join) = if in_list.negated() {
+        (NotEq, And)
+    } else {
+        (Eq, Or)
+    };
+    in_list
+        .list()
+        .iter()
+        .map(|item| -> Option<Arc<dyn PhysicalExpr>> {
+            Some(Arc::new(BinaryExpr::new(
+                Arc::clone(&column),
+                op,
+                pruning_form(item)?,
+            )))
+        })
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .reduce(|a, b| Arc::new(BinaryExpr::new(a, join, b)))
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
 }

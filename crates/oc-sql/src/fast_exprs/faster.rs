@@ -1,7 +1,8 @@
 //! The wrapper both rewrites share: an expression of DataFusion's, kept as the one child, and
 //! evaluated another way. It shows, types, orders and compares as the original, so plans and
 //! `EXPLAIN` read the same and every other rule sees the original's properties; its snapshot
-//! is the original, so pruning by statistics sees through it.
+//! is the original (or a form of it pruning reads better), so pruning by statistics sees
+//! through it.
 
 use std::fmt;
 use std::hash::Hash;
@@ -23,6 +24,12 @@ pub(crate) trait Evaluation: fmt::Debug + Send + Sync + Sized + 'static {
 
     /// The original's value on `batch`.
     fn evaluate(&self, orig: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<ColumnarValue>;
+
+    /// What DataFusion's pruning by statistics reads instead of the wrapper: by default the
+    /// original, which it knows.
+    fn snapshot(&self, orig: &Arc<dyn PhysicalExpr>) -> Arc<dyn PhysicalExpr> {
+        Arc::clone(orig)
+    }
 }
 
 #[derive(Debug)]
@@ -97,10 +104,9 @@ impl<E: Evaluation> PhysicalExpr for Faster<E> {
         }
     }
 
-    // What reads the expression rather than evaluating it (pruning by statistics, which
-    // snapshots the predicate first; serialization) gets the original it knows.
+    // DataFusion 55 snapshots an expression only to build a pruning predicate from it.
     fn snapshot(&self) -> Result<Option<Arc<dyn PhysicalExpr>>> {
-        Ok(Some(Arc::clone(&self.orig)))
+        Ok(Some(self.eval.snapshot(&self.orig)))
     }
 
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
