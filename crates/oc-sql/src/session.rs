@@ -95,7 +95,8 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
         .with_physical_optimizer_rule(Arc::new(crate::fast_exprs::FastExprs))
         // Filter-only code columns read as dictionaries (dictionary_filters.rs)
         .with_physical_optimizer_rule(Arc::new(crate::dictionary_filters::DictionaryFilters))
-        // Keys that repeat the row before dropped below a DISTINCT (distinct_runs.rs)
+        // Keys that repeat the row before dropped below a DISTINCT (distinct_runs.rs). Last:
+        // its filter is only right directly below the aggregation it was put under.
         .with_physical_optimizer_rule(Arc::new(crate::distinct_runs::DistinctRuns))
         .build();
     let ctx = SessionContext::new_with_state(state);
