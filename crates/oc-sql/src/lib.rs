@@ -8,6 +8,7 @@ mod fast_exprs;
 pub mod lake_table;
 pub mod ops;
 pub mod progress;
+mod run_sums;
 mod scan_predicates;
 mod schema;
 pub mod session;

@@ -216,6 +216,10 @@ pub(crate) mod tests {
                 if let Some(p) = n.downcast_ref::<ProjectionExec>() {
                     exprs.extend(p.expr().iter().map(|e| Arc::clone(&e.expr)));
                 }
+                // The sums of runs evaluate the aggregates' arguments (run_sums.rs).
+                if let Some(r) = n.downcast_ref::<crate::run_sums::RunSumsExec>() {
+                    exprs.extend(r.values().iter().cloned());
+                }
                 for e in exprs {
                     e.apply(|x| {
                         if x.is::<ZipCase>() {
