@@ -16,24 +16,33 @@
 //! which the aggregation skips as it skips NULL rows. When most rows start a run (keys in no
 //! order), rows pass through unsummed, as they would reach the aggregation without the rule.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arrow::array::{
-    Array, ArrayRef, ArrowPrimitiveType, AsArray, PrimitiveArray, RecordBatch, UInt32Array,
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, Int64Array, PrimitiveArray, RecordBatch,
+    UInt32Array,
 };
 use arrow::compute::kernels::boolean::or;
 use arrow::compute::kernels::cmp::distinct;
 use arrow::compute::take;
 use arrow::datatypes::{
-    ArrowNativeTypeOp, DataType, Decimal128Type, Field, Int64Type, Schema, SchemaRef, UInt64Type,
+    ArrowNativeTypeOp, DataType, Decimal128Type, Field, FieldRef, Int64Type, Schema, SchemaRef,
+    UInt64Type,
 };
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Result, internal_err};
+use datafusion::common::{Result, ScalarValue, internal_err};
 use datafusion::config::ConfigOptions;
 use datafusion::execution::TaskContext;
-use datafusion::functions_aggregate::sum::sum_udaf;
+use datafusion::functions_aggregate::count::Count;
+use datafusion::functions_aggregate::sum::{Sum, sum_udaf};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
 use datafusion::physical_expr::aggregate::AggregateExprBuilder;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
@@ -106,10 +115,10 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
     };
     let input = Arc::clone(agg.input());
     let schema = input.schema();
-    if !matches!(
-        agg.mode(),
-        AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned
-    ) || !agg.group_expr().is_single()
+    // Partial and Single require nothing of their input's partitioning, which the runs do not
+    // report (SinglePartitioned requires it hashed on the keys).
+    if !matches!(agg.mode(), AggregateMode::Partial | AggregateMode::Single)
+        || !agg.group_expr().is_single()
         || agg.group_expr().is_empty()
         || agg.aggr_expr().is_empty()
         || agg.limit_options().is_some()
@@ -129,6 +138,9 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
             _ => return Ok(None),
         }
     }
+    if input.is::<RunSumsExec>() {
+        return Ok(None);
+    }
     let mut sums = Vec::new();
     for a in agg.aggr_expr() {
         let args = a.expressions();
@@ -136,19 +148,24 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
             return Ok(None);
         };
         let arg = Arc::clone(arg);
-        if a.fun().name() != "sum"
-            || a.is_distinct()
-            || !a.order_bys().is_empty()
-            || !summable(&arg.data_type(&schema)?)
-        {
+        if a.is_distinct() || !a.order_bys().is_empty() {
             return Ok(None);
         }
-        sums.push((arg, a.name().to_string()));
+        // DataFusion's own functions, not a UDF of the same name.
+        let fun: &dyn Any = a.fun().inner().as_ref();
+        let what = if fun.is::<Sum>() && summable(&arg.data_type(&schema)?) {
+            Value::Sum
+        } else if fun.is::<Count>() {
+            Value::Count
+        } else {
+            return Ok(None);
+        };
+        sums.push((RunValue { expr: arg, what }, a.name().to_string()));
     }
     let runs = Arc::new(RunSumsExec::try_new(
         input,
         keys.iter().map(|(c, _)| c.clone()).collect(),
-        sums.iter().map(|(e, _)| Arc::clone(e)).collect(),
+        sums.iter().map(|(v, _)| v.clone()).collect(),
     )?);
     let runs_schema = runs.schema();
     let group_by = PhysicalGroupBy::new_single(
@@ -163,11 +180,15 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
             .collect(),
     );
     let mut aggr = Vec::new();
-    for (j, (_, name)) in sums.iter().enumerate() {
+    for (j, (value, name)) in sums.iter().enumerate() {
         let i = keys.len() + j;
         let arg = Arc::new(Column::new(runs_schema.field(i).name(), i)) as Arc<dyn PhysicalExpr>;
+        let fun = match value.what {
+            Value::Sum => sum_udaf(),
+            Value::Count => CountOfRuns::udaf(),
+        };
         aggr.push(Arc::new(
-            AggregateExprBuilder::new(sum_udaf(), vec![arg])
+            AggregateExprBuilder::new(fun, vec![arg])
                 .schema(Arc::clone(&runs_schema))
                 .alias(name)
                 .build()?,
@@ -189,13 +210,29 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
     Ok(Some(Arc::new(new)))
 }
 
+/// What a run's row holds for one aggregate.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    /// The sum of the values (NULL if all are NULL).
+    Sum,
+    /// How many values are not NULL.
+    Count,
+}
+
+/// An aggregate's argument and what the runs keep of it.
+#[derive(Debug, Clone)]
+pub(crate) struct RunValue {
+    pub(crate) expr: Arc<dyn PhysicalExpr>,
+    what: Value,
+}
+
 /// Its input's rows with the keys and the values to sum; each run of equal keys within a
 /// batch as one row, its values summed (while the keys come in runs).
 #[derive(Debug)]
 pub struct RunSumsExec {
     input: Arc<dyn ExecutionPlan>,
     keys: Vec<Column>,
-    values: Vec<Arc<dyn PhysicalExpr>>,
+    values: Vec<RunValue>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
     seen: Arc<AtomicU64>,
@@ -207,7 +244,7 @@ impl RunSumsExec {
     fn try_new(
         input: Arc<dyn ExecutionPlan>,
         keys: Vec<Column>,
-        values: Vec<Arc<dyn PhysicalExpr>>,
+        values: Vec<RunValue>,
     ) -> Result<Self> {
         let in_schema = input.schema();
         let mut fields: Vec<Field> = keys
@@ -215,11 +252,12 @@ impl RunSumsExec {
             .map(|k| in_schema.field(k.index()).clone())
             .collect();
         for (j, v) in values.iter().enumerate() {
-            fields.push(Field::new(
-                format!("run_sum_{j}"),
-                v.data_type(&in_schema)?,
-                true,
-            ));
+            fields.push(match v.what {
+                Value::Sum => {
+                    Field::new(format!("run_sum_{j}"), v.expr.data_type(&in_schema)?, true)
+                }
+                Value::Count => Field::new(format!("run_count_{j}"), DataType::Int64, false),
+            });
         }
         let schema = Arc::new(Schema::new(fields));
         let properties = Arc::new(PlanProperties::new(
@@ -244,15 +282,22 @@ impl RunSumsExec {
 #[cfg(test)]
 impl RunSumsExec {
     /// The expressions summed, one per aggregate of the aggregation above.
-    pub(crate) fn values(&self) -> &[Arc<dyn PhysicalExpr>] {
-        &self.values
+    pub(crate) fn values(&self) -> Vec<Arc<dyn PhysicalExpr>> {
+        self.values.iter().map(|v| Arc::clone(&v.expr)).collect()
     }
 }
 
 impl DisplayAs for RunSumsExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let keys: Vec<String> = self.keys.iter().map(|k| k.to_string()).collect();
-        let values: Vec<String> = self.values.iter().map(|v| v.to_string()).collect();
+        let values: Vec<String> = self
+            .values
+            .iter()
+            .map(|v| match v.what {
+                Value::Sum => format!("sum({})", v.expr),
+                Value::Count => format!("count({})", v.expr),
+            })
+            .collect();
         write!(
             f,
             "RunSumsExec: keys=[{}], sums=[{}]",
@@ -280,7 +325,7 @@ impl ExecutionPlan for RunSumsExec {
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
         for v in &self.values {
-            if f(v)? == TreeNodeRecursion::Stop {
+            if f(&v.expr)? == TreeNodeRecursion::Stop {
                 return Ok(TreeNodeRecursion::Stop);
             }
         }
@@ -326,7 +371,7 @@ impl ExecutionPlan for RunSumsExec {
 /// What one partition's stream needs.
 struct Runs {
     keys: Vec<Column>,
-    values: Vec<Arc<dyn PhysicalExpr>>,
+    values: Vec<RunValue>,
     schema: SchemaRef,
     seen: Arc<AtomicU64>,
     kept: Arc<AtomicU64>,
@@ -344,13 +389,19 @@ impl Runs {
         let values: Vec<ArrayRef> = self
             .values
             .iter()
-            .map(|v| v.evaluate(batch)?.into_array(n))
+            .map(|v| v.expr.evaluate(batch)?.into_array(n))
             .collect::<Result<_>>()?;
         if self.off.load(Ordering::Relaxed) || n < 2 {
-            return Ok(RecordBatch::try_new(
-                Arc::clone(&self.schema),
-                keys.into_iter().chain(values).collect(),
-            )?);
+            // Each row a run of its own.
+            let starts: Vec<u32> = (0..n as u32).collect();
+            let mut columns = keys;
+            for (v, array) in self.values.iter().zip(&values) {
+                columns.push(match v.what {
+                    Value::Sum => Arc::clone(array),
+                    Value::Count => count_runs(array, &starts),
+                });
+            }
+            return Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?);
         }
         // Where each run starts.
         let mut differs = None;
@@ -376,11 +427,33 @@ impl Runs {
         for k in &keys {
             columns.push(take(k.as_ref(), &indices, None)?);
         }
-        for v in &values {
-            columns.push(sum_runs(v, &starts)?);
+        for (v, array) in self.values.iter().zip(&values) {
+            columns.push(match v.what {
+                Value::Sum => sum_runs(array, &starts)?,
+                Value::Count => count_runs(array, &starts),
+            });
         }
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
     }
+}
+
+/// How many of `values` are not NULL in each run (from each start to the next).
+fn count_runs(values: &ArrayRef, starts: &[u32]) -> ArrayRef {
+    let n = values.len();
+    let ends = starts.iter().skip(1).map(|e| *e as usize).chain([n]);
+    let nulls = values.logical_nulls();
+    let counts: Vec<i64> = starts
+        .iter()
+        .zip(ends)
+        .map(|(s, e)| {
+            let s = *s as usize;
+            let null = nulls
+                .as_ref()
+                .map_or(0, |nl| nl.slice(s, e - s).null_count());
+            (e - s - null) as i64
+        })
+        .collect();
+    Arc::new(Int64Array::from(counts))
 }
 
 /// The wrapping sum of `values` over each run (from each start to the next), NULL where a
@@ -431,18 +504,182 @@ fn sum_runs_of<T: ArrowPrimitiveType>(
     PrimitiveArray::<T>::from_iter(sums).with_data_type(values.data_type().clone())
 }
 
+/// `COUNT` over the runs: the sum of each run's count of values, with `COUNT`'s name, type
+/// and state, so that the aggregation above merges it as it merges `COUNT`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CountOfRuns {
+    signature: Signature,
+}
+
+impl CountOfRuns {
+    fn udaf() -> Arc<AggregateUDF> {
+        Arc::new(AggregateUDF::from(Self {
+            signature: Signature::exact(vec![DataType::Int64], Volatility::Immutable),
+        }))
+    }
+}
+
+impl AggregateUDFImpl for CountOfRuns {
+    fn name(&self) -> &str {
+        "count"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn is_nullable(&self) -> bool {
+        false
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Field::new(
+                format_state_name(args.name, "count"),
+                DataType::Int64,
+                false,
+            )
+            .into(),
+        ])
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SumOfCounts(0)))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        _args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(GroupSumsOfCounts(Vec::new())))
+    }
+
+    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(0)))
+    }
+}
+
+/// The counts of a batch (never NULL: a run's count is 0 when it has no value).
+fn counts(values: &[ArrayRef]) -> Result<&Int64Array> {
+    match values
+        .first()
+        .and_then(|v| v.as_primitive_opt::<Int64Type>())
+    {
+        Some(c) if c.null_count() == 0 => Ok(c),
+        _ => internal_err!("count of runs: expected counts"),
+    }
+}
+
+#[derive(Debug)]
+struct SumOfCounts(i64);
+
+impl Accumulator for SumOfCounts {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for c in counts(values)?.values() {
+            self.0 = self.0.add_wrapping(*c);
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.update_batch(states)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![ScalarValue::Int64(Some(self.0))])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(self.0)))
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self)
+    }
+}
+
+struct GroupSumsOfCounts(Vec<i64>);
+
+impl GroupSumsOfCounts {
+    fn add(&mut self, values: &[ArrayRef], groups: &[usize], total: usize) -> Result<()> {
+        self.0.resize(total, 0);
+        for (g, c) in groups.iter().zip(counts(values)?.values()) {
+            self.0[*g] = self.0[*g].add_wrapping(*c);
+        }
+        Ok(())
+    }
+}
+
+impl GroupsAccumulator for GroupSumsOfCounts {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&arrow::array::BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        if opt_filter.is_some() {
+            return internal_err!("count of runs: no filter expected");
+        }
+        self.add(values, group_indices, total_num_groups)
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.add(values, group_indices, total_num_groups)
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        Ok(Arc::new(Int64Array::from(emit_to.take_needed(&mut self.0))))
+    }
+
+    // Each row its own group (the aggregation gave up grouping): its count is its state.
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&arrow::array::BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        if opt_filter.is_some() {
+            return internal_err!("count of runs: no filter expected");
+        }
+        Ok(vec![Arc::new(counts(values)?.clone())])
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        Ok(vec![self.evaluate(emit_to)?])
+    }
+
+    fn size(&self) -> usize {
+        self.0.capacity() * size_of::<i64>()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Decimal128Array, Float64Array, Int64Array, StringArray};
+    use arrow::array::{
+        Decimal128Array, Float64Array, Int32Array, Int64Array, StringArray, UInt64Array,
+    };
     use datafusion::datasource::MemTable;
     use datafusion::execution::SessionStateBuilder;
     use datafusion::prelude::SessionContext;
 
-    /// `rows` rows in batches of 1,000 as two partitions: (exercice, code) in runs of about
+    /// `rows` rows in batches of 1,000 as `partitions` partitions: (exercice, code) in runs of about
     /// 37 rows or scattered; `a` Int64 near its limits (the sums wrap), `d` decimal(18, 2)
     /// with NULLs and runs of NULLs only, `f` Float64.
-    fn table(rows: usize, in_runs: bool) -> MemTable {
+    fn table(rows: usize, in_runs: bool, partitions: usize) -> MemTable {
         let batches: Vec<RecordBatch> = (0..rows)
             .step_by(1000)
             .map(|start| {
@@ -471,6 +708,9 @@ mod tests {
                     .map(|i| (i % 7 != 0 && k(i) % 11 != 2).then_some(i as i128 * 101 - 50_000))
                     .collect();
                 let f: Vec<f64> = range.clone().map(|i| i as f64 * 0.1).collect();
+                let u: Vec<u64> = range.clone().map(|i| u64::MAX / 3 + i as u64).collect();
+                let small: Vec<i32> = range.clone().map(|i| i as i32 - 500).collect();
+                let big: Vec<i128> = range.clone().map(|i| i128::MAX / 3 - i as i128).collect();
                 RecordBatch::try_from_iter([
                     ("exercice", Arc::new(Int64Array::from(exercice)) as ArrayRef),
                     ("code", Arc::new(StringArray::from(code)) as ArrayRef),
@@ -484,21 +724,29 @@ mod tests {
                         ) as ArrayRef,
                     ),
                     ("f", Arc::new(Float64Array::from(f)) as ArrayRef),
+                    ("u", Arc::new(UInt64Array::from(u)) as ArrayRef),
+                    ("small", Arc::new(Int32Array::from(small)) as ArrayRef),
+                    (
+                        "big",
+                        Arc::new(
+                            Decimal128Array::from(big)
+                                .with_precision_and_scale(38, 0)
+                                .unwrap(),
+                        ) as ArrayRef,
+                    ),
                 ])
                 .unwrap()
             })
             .collect();
         let schema = batches[0].schema();
-        let half = batches.len() / 2;
-        MemTable::try_new(
-            schema,
-            vec![batches[..half].to_vec(), batches[half..].to_vec()],
-        )
-        .unwrap()
+        let part = batches.len().div_ceil(partitions);
+        MemTable::try_new(schema, batches.chunks(part).map(<[_]>::to_vec).collect()).unwrap()
     }
 
-    fn context(t: MemTable, with_rule: bool) -> SessionContext {
+    /// One target partition plans `Single` aggregations, two `Partial` and final ones.
+    fn context(t: MemTable, with_rule: bool, partitions: usize) -> SessionContext {
         let state = crate::session::new_context().state();
+        let config = state.config().clone().with_target_partitions(partitions);
         let rules = state
             .physical_optimizers()
             .iter()
@@ -507,6 +755,7 @@ mod tests {
             .collect();
         let ctx = SessionContext::new_with_state(
             SessionStateBuilder::new_from_existing(state)
+                .with_config(config)
                 .with_physical_optimizer_rules(rules)
                 .build(),
         );
@@ -526,15 +775,22 @@ mod tests {
     /// being summed); aggregations it must not touch are left alone.
     #[tokio::test]
     async fn same_sums_as_datafusion() {
-        for in_runs in [true, false] {
-            let ours = context(table(200_000, in_runs), true);
-            let theirs = context(table(200_000, in_runs), false);
+        for (in_runs, partitions) in [(true, 2), (false, 2), (true, 1)] {
+            let ours = context(table(200_000, in_runs, partitions), true, partitions);
+            let theirs = context(table(200_000, in_runs, partitions), false, partitions);
             for sql in [
                 "SELECT exercice, code, SUM(a) AS a, SUM(d) AS d FROM t GROUP BY exercice, code \
                  ORDER BY exercice, code",
                 "SELECT code, SUM(d - d * 2) AS x, SUM(CASE WHEN code LIKE '0%' THEN d ELSE 0 END) \
                  AS y FROM t GROUP BY code ORDER BY code NULLS FIRST",
                 "SELECT exercice, SUM(a) FROM t GROUP BY exercice ORDER BY exercice",
+                // bench q6's shape: counts of rows and of values beside the sums
+                "SELECT exercice, code, COUNT(*) AS n, COUNT(d) AS nd, SUM(d) AS d FROM t \
+                 GROUP BY exercice, code ORDER BY exercice, code",
+                "SELECT code, COUNT(*) AS n FROM t GROUP BY code ORDER BY code",
+                // wrapping UInt64 and Decimal128(38, 0) sums; an Int32 sum (cast to Int64)
+                "SELECT code, SUM(u) AS u, SUM(big) AS big, SUM(small) AS small FROM t \
+                 GROUP BY code ORDER BY code",
             ] {
                 assert_eq!(run(&ours, sql).await, run(&theirs, sql).await, "{sql}");
                 let plan = run(&ours, &format!("EXPLAIN {sql}")).await;
@@ -542,7 +798,6 @@ mod tests {
             }
             for sql in [
                 "SELECT code, SUM(f) FROM t GROUP BY code",
-                "SELECT code, SUM(a), COUNT(*) FROM t GROUP BY code",
                 "SELECT code, AVG(a) FROM t GROUP BY code",
                 "SELECT code, SUM(a) FILTER (WHERE a > 0) FROM t GROUP BY code",
             ] {
@@ -553,10 +808,20 @@ mod tests {
             // `ORDER BY s LIMIT` as a sort of the sums: sums the rule may take.
             for sql in [
                 "SELECT code, SUM(DISTINCT a) AS s FROM t GROUP BY code ORDER BY code",
+                "SELECT exercice, COUNT(DISTINCT code) AS s FROM t GROUP BY exercice ORDER BY 1",
                 "SELECT code, SUM(a) AS s FROM t GROUP BY code ORDER BY s, code LIMIT 3",
             ] {
                 assert_eq!(run(&ours, sql).await, run(&theirs, sql).await, "{sql}");
+                let plan = run(&ours, &format!("EXPLAIN {sql}")).await;
+                assert!(plan.contains("RunSumsExec"), "{sql}: {plan}");
             }
+            let plan = run(&ours, "EXPLAIN SELECT code, SUM(a) FROM t GROUP BY code").await;
+            let mode = if partitions == 1 {
+                "mode=Single"
+            } else {
+                "mode=Partial"
+            };
+            assert!(plan.contains(mode), "{plan}");
         }
     }
 
