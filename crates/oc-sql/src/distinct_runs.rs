@@ -17,11 +17,8 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use arrow::array::{Array, BooleanArray, BooleanBufferBuilder};
-use arrow::compute::kernels::boolean::or;
-use arrow::compute::kernels::cmp::distinct;
+use arrow::array::{BooleanArray, BooleanBufferBuilder};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
@@ -36,11 +33,10 @@ use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceC
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 
+use crate::runs::{Judge, comparable, differs_from_previous};
+
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "distinct_runs";
-
-/// Rows seen before the filter judges whether the keys come in runs.
-const JUDGE_AFTER: u64 = 1 << 16;
 
 #[derive(Debug, Default)]
 pub struct DistinctRuns;
@@ -114,50 +110,31 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
     )?))
 }
 
-/// Whether arrow's `distinct` compares values of type `t` (DataFusion groups by lists and
-/// structs too; `distinct` refuses them).
-fn comparable(t: &DataType) -> bool {
-    match t {
-        DataType::Dictionary(_, v) => {
-            !v.is_nested() && !matches!(**v, DataType::Dictionary(..) | DataType::RunEndEncoded(..))
-        }
-        DataType::RunEndEncoded(..) => false,
-        t => !t.is_nested(),
-    }
-}
-
 /// True on the rows whose key differs from the previous row's (NULL equal to NULL, as in
 /// grouping), and on each batch's first row; true on every row once the keys proved not to
 /// come in runs.
 #[derive(Debug)]
 pub struct RunStarts {
     keys: Vec<Arc<dyn PhysicalExpr>>,
-    seen: AtomicU64,
-    kept: AtomicU64,
-    off: AtomicBool,
+    judge: Judge,
 }
 
 impl RunStarts {
     fn new(keys: Vec<Arc<dyn PhysicalExpr>>) -> Self {
         Self {
             keys,
-            seen: AtomicU64::new(0),
-            kept: AtomicU64::new(0),
-            off: AtomicBool::new(false),
+            judge: Judge::default(),
         }
     }
 
     fn starts(&self, batch: &RecordBatch) -> Result<BooleanArray> {
         let n = batch.num_rows();
-        let mut differs: Option<BooleanArray> = None;
-        for key in &self.keys {
-            let values = key.evaluate(batch)?.into_array(n)?;
-            let d = distinct(&values.slice(1, n - 1), &values.slice(0, n - 1))?;
-            differs = Some(match differs {
-                Some(acc) => or(&acc, &d)?,
-                None => d,
-            });
-        }
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| k.evaluate(batch)?.into_array(n))
+            .collect::<Result<Vec<_>>>()?;
+        let differs = differs_from_previous(&keys)?;
         let mut starts = BooleanBufferBuilder::new(n);
         starts.append(true);
         match differs {
@@ -203,18 +180,11 @@ impl PhysicalExpr for RunStarts {
 
     fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
         let n = batch.num_rows() as u64;
-        if self.off.load(Ordering::Relaxed) || n < 2 {
+        if self.judge.off() || n < 2 {
             return Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))));
         }
         let starts = self.starts(batch)?;
-        let seen = self.seen.fetch_add(n, Ordering::Relaxed) + n;
-        let kept = self
-            .kept
-            .fetch_add(starts.true_count() as u64, Ordering::Relaxed)
-            + starts.true_count() as u64;
-        if seen >= JUDGE_AFTER && kept * 2 > seen {
-            self.off.store(true, Ordering::Relaxed);
-        }
+        self.judge.record(n, starts.true_count() as u64);
         Ok(ColumnarValue::Array(Arc::new(starts)))
     }
 
@@ -243,6 +213,7 @@ impl PhysicalExpr for RunStarts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runs::JUDGE_AFTER;
     use arrow::array::{ArrayRef, Int64Array, StringArray};
     use datafusion::datasource::MemTable;
     use datafusion::execution::SessionStateBuilder;
@@ -385,7 +356,7 @@ mod tests {
             // row 0 or a multiple of 100.
             assert_eq!(starts(&runs, &batch(i, true)), Some(10), "batch {i}");
         }
-        assert!(!runs.off.load(Ordering::Relaxed));
+        assert!(!runs.judge.off());
         let scattered = RunStarts::new(vec![
             datafusion::physical_expr::expressions::col("code", &schema).unwrap(),
         ]);
@@ -393,7 +364,7 @@ mod tests {
         for i in 0..judged {
             assert!(starts(&scattered, &batch(i, false)).unwrap() > 900);
         }
-        assert!(scattered.off.load(Ordering::Relaxed));
+        assert!(scattered.judge.off());
         assert_eq!(starts(&scattered, &batch(judged, false)), None);
         // One row (and none): kept, without comparing.
         let fresh = RunStarts::new(vec![

@@ -9,6 +9,7 @@ pub mod lake_table;
 pub mod ops;
 pub mod progress;
 mod run_sums;
+mod runs;
 mod scan_predicates;
 mod schema;
 pub mod session;

@@ -1,5 +1,6 @@
-//! A physical optimizer rule: below a partial aggregation of integer or decimal sums, each run
-//! of rows with equal keys is summed first, and the aggregation sums the runs.
+//! A physical optimizer rule: below a partial aggregation of integer or decimal sums and of
+//! counts, each run of rows with equal keys is summed (and counted) first, and the aggregation
+//! sums the runs' sums and counts.
 //!
 //! The lake's files are written sorted, so the keys of its aggregations come in runs (by
 //! commune on the default layout, by account on the clustered one). DataFusion's sum adds each
@@ -11,22 +12,20 @@
 //! The result is the same to the bit: DataFusion sums integers and decimals with wrapping
 //! arithmetic on their native type, and so does this, and a wrapping sum does not depend on
 //! how its terms are grouped. Floating-point sums would, so they are left alone, as are
-//! aggregations with anything but `SUM` of integers or decimals, `DISTINCT`, `FILTER`, limits
-//! or unbounded inputs. A NULL stays out of a run's sum; a run with NULLs only sums to NULL,
+//! aggregations with anything but `SUM` of integers or decimals and `COUNT`, `DISTINCT`,
+//! `FILTER`, limits or unbounded inputs. The counts of values of the runs are merged by
+//! [`CountOfRuns`], which has `COUNT`'s name, type and state. A NULL stays out of a run's sum; a run with NULLs only sums to NULL,
 //! which the aggregation skips as it skips NULL rows. When most rows start a run (keys in no
 //! order), rows pass through unsummed, as they would reach the aggregation without the rule.
 
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arrow::array::{
     Array, ArrayRef, ArrowPrimitiveType, AsArray, Int64Array, PrimitiveArray, RecordBatch,
     UInt32Array,
 };
-use arrow::compute::kernels::boolean::or;
-use arrow::compute::kernels::cmp::distinct;
 use arrow::compute::take;
 use arrow::datatypes::{
     ArrowNativeTypeOp, DataType, Decimal128Type, Field, FieldRef, Int64Type, Schema, SchemaRef,
@@ -56,11 +55,10 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
+use crate::runs::{Judge, comparable, differs_from_previous};
+
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "run_sums";
-
-/// Rows seen before judging whether the keys come in runs.
-const JUDGE_AFTER: u64 = 1 << 16;
 
 #[derive(Debug, Default)]
 pub struct RunSums;
@@ -97,17 +95,6 @@ fn summable(t: &DataType) -> bool {
     )
 }
 
-/// Whether arrow's `distinct` compares keys of type `t`.
-fn comparable(t: &DataType) -> bool {
-    match t {
-        DataType::Dictionary(_, v) => {
-            !v.is_nested() && !matches!(**v, DataType::Dictionary(..) | DataType::RunEndEncoded(..))
-        }
-        DataType::RunEndEncoded(..) => false,
-        t => !t.is_nested(),
-    }
-}
-
 /// The aggregation over the sums of runs, when it is one this rule may rewrite.
 fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let Some(agg) = node.downcast_ref::<AggregateExec>() else {
@@ -115,8 +102,8 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
     };
     let input = Arc::clone(agg.input());
     let schema = input.schema();
-    // Partial and Single require nothing of their input's partitioning, which the runs do not
-    // report (SinglePartitioned requires it hashed on the keys).
+    // The runs keep their input's partition count, all that Partial and Single require of it
+    // (SinglePartitioned requires it hashed on the keys, which the runs do not report).
     if !matches!(agg.mode(), AggregateMode::Partial | AggregateMode::Single)
         || !agg.group_expr().is_single()
         || agg.group_expr().is_empty()
@@ -235,9 +222,7 @@ pub struct RunSumsExec {
     values: Vec<RunValue>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
-    seen: Arc<AtomicU64>,
-    kept: Arc<AtomicU64>,
-    off: Arc<AtomicBool>,
+    judge: Arc<Judge>,
 }
 
 impl RunSumsExec {
@@ -272,9 +257,7 @@ impl RunSumsExec {
             values,
             schema,
             properties,
-            seen: Arc::default(),
-            kept: Arc::default(),
-            off: Arc::default(),
+            judge: Arc::default(),
         })
     }
 }
@@ -356,9 +339,7 @@ impl ExecutionPlan for RunSumsExec {
             keys: self.keys.clone(),
             values: self.values.clone(),
             schema: Arc::clone(&self.schema),
-            seen: Arc::clone(&self.seen),
-            kept: Arc::clone(&self.kept),
-            off: Arc::clone(&self.off),
+            judge: Arc::clone(&self.judge),
         };
         let stream = input.map(move |batch| runs.batch(&batch?));
         Ok(Box::pin(RecordBatchStreamAdapter::new(
@@ -373,9 +354,7 @@ struct Runs {
     keys: Vec<Column>,
     values: Vec<RunValue>,
     schema: SchemaRef,
-    seen: Arc<AtomicU64>,
-    kept: Arc<AtomicU64>,
-    off: Arc<AtomicBool>,
+    judge: Arc<Judge>,
 }
 
 impl Runs {
@@ -391,37 +370,23 @@ impl Runs {
             .iter()
             .map(|v| v.expr.evaluate(batch)?.into_array(n))
             .collect::<Result<_>>()?;
-        if self.off.load(Ordering::Relaxed) || n < 2 {
+        if self.judge.off() || n < 2 {
             // Each row a run of its own.
-            let starts: Vec<u32> = (0..n as u32).collect();
             let mut columns = keys;
             for (v, array) in self.values.iter().zip(&values) {
                 columns.push(match v.what {
                     Value::Sum => Arc::clone(array),
-                    Value::Count => count_runs(array, &starts),
+                    Value::Count => count_rows(array),
                 });
             }
             return Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?);
         }
         // Where each run starts.
-        let mut differs = None;
-        for k in &keys {
-            let d = distinct(&k.slice(1, n - 1), &k.slice(0, n - 1))?;
-            differs = Some(match differs {
-                Some(acc) => or(&acc, &d)?,
-                None => d,
-            });
-        }
         let mut starts: Vec<u32> = vec![0];
-        if let Some(d) = differs {
+        if let Some(d) = differs_from_previous(&keys)? {
             starts.extend(d.values().set_indices().map(|i| i as u32 + 1));
         }
-        let seen = self.seen.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-        let kept =
-            self.kept.fetch_add(starts.len() as u64, Ordering::Relaxed) + starts.len() as u64;
-        if seen >= JUDGE_AFTER && kept * 2 > seen {
-            self.off.store(true, Ordering::Relaxed);
-        }
+        self.judge.record(n as u64, starts.len() as u64);
         let indices = UInt32Array::from(starts.clone());
         let mut columns = Vec::with_capacity(keys.len() + values.len());
         for k in &keys {
@@ -441,19 +406,25 @@ impl Runs {
 fn count_runs(values: &ArrayRef, starts: &[u32]) -> ArrayRef {
     let n = values.len();
     let ends = starts.iter().skip(1).map(|e| *e as usize).chain([n]);
-    let nulls = values.logical_nulls();
-    let counts: Vec<i64> = starts
-        .iter()
-        .zip(ends)
-        .map(|(s, e)| {
-            let s = *s as usize;
-            let null = nulls
-                .as_ref()
-                .map_or(0, |nl| nl.slice(s, e - s).null_count());
-            (e - s - null) as i64
-        })
-        .collect();
+    let runs = starts.iter().map(|s| *s as usize).zip(ends);
+    let counts: Vec<i64> = match values.logical_nulls() {
+        None => runs.map(|(s, e)| (e - s) as i64).collect(),
+        Some(nulls) => {
+            let valid = nulls.inner();
+            runs.map(|(s, e)| valid.slice(s, e - s).count_set_bits() as i64)
+                .collect()
+        }
+    };
     Arc::new(Int64Array::from(counts))
+}
+
+/// Each row's count (1, or 0 for NULL): rows passed through as runs of one.
+fn count_rows(values: &ArrayRef) -> ArrayRef {
+    let n = values.len();
+    Arc::new(match values.logical_nulls() {
+        None => Int64Array::from_value(1, n),
+        Some(nulls) => Int64Array::from_iter_values(nulls.iter().map(i64::from)),
+    })
 }
 
 /// The wrapping sum of `values` over each run (from each start to the next), NULL where a
@@ -745,8 +716,20 @@ mod tests {
 
     /// One target partition plans `Single` aggregations, two `Partial` and final ones.
     fn context(t: MemTable, with_rule: bool, partitions: usize) -> SessionContext {
+        context_with(t, with_rule, partitions, &[])
+    }
+
+    fn context_with(
+        t: MemTable,
+        with_rule: bool,
+        partitions: usize,
+        settings: &[(&str, &str)],
+    ) -> SessionContext {
         let state = crate::session::new_context().state();
-        let config = state.config().clone().with_target_partitions(partitions);
+        let mut config = state.config().clone().with_target_partitions(partitions);
+        for (k, v) in settings {
+            config = config.set_str(k, v);
+        }
         let rules = state
             .physical_optimizers()
             .iter()
@@ -822,6 +805,35 @@ mod tests {
                 "mode=Partial"
             };
             assert!(plan.contains(mode), "{plan}");
+        }
+    }
+
+    /// Where the partial aggregation gives up grouping (many groups for its rows), it turns
+    /// each row of the runs into a state of its own (`convert_to_state`): the same results.
+    #[tokio::test]
+    async fn same_counts_when_partial_aggregation_is_skipped() {
+        let skip = [
+            (
+                "datafusion.execution.skip_partial_aggregation_probe_ratio_threshold",
+                "0.01",
+            ),
+            (
+                "datafusion.execution.skip_partial_aggregation_probe_rows_threshold",
+                "100",
+            ),
+        ];
+        for in_runs in [true, false] {
+            let ours = context_with(table(100_000, in_runs, 2), true, 2, &skip);
+            let theirs = context_with(table(100_000, in_runs, 2), false, 2, &skip);
+            let sql = "SELECT code, COUNT(*) AS n, COUNT(d) AS nd, SUM(a) AS a, SUM(d) AS d \
+                       FROM t GROUP BY code ORDER BY code";
+            assert_eq!(run(&ours, sql).await, run(&theirs, sql).await);
+            let analyzed = run(&ours, &format!("EXPLAIN ANALYZE {sql}")).await;
+            assert!(analyzed.contains("RunSumsExec"), "{analyzed}");
+            assert!(
+                !analyzed.contains("skipped_aggregation_rows=0,"),
+                "{analyzed}"
+            );
         }
     }
 

@@ -1,0 +1,66 @@
+//! Runs of equal keys in a batch, shared by the plan rules that use them (distinct_runs.rs,
+//! run_sums.rs): the lake's files are written sorted, so the keys of its aggregations come in
+//! runs, and a rule can drop or sum a run before the hash table sees it.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use arrow::array::{Array, ArrayRef, BooleanArray};
+use arrow::compute::kernels::boolean::or;
+use arrow::compute::kernels::cmp::distinct;
+use arrow::datatypes::DataType;
+use datafusion::common::Result;
+
+/// Rows seen before judging whether the keys come in runs.
+pub(crate) const JUDGE_AFTER: u64 = 1 << 16;
+
+/// Whether arrow's `distinct` compares keys of type `t` (DataFusion groups by lists and
+/// structs too; `distinct` refuses them).
+pub(crate) fn comparable(t: &DataType) -> bool {
+    match t {
+        DataType::Dictionary(_, v) => {
+            !v.is_nested() && !matches!(**v, DataType::Dictionary(..) | DataType::RunEndEncoded(..))
+        }
+        DataType::RunEndEncoded(..) => false,
+        t => !t.is_nested(),
+    }
+}
+
+/// For rows 1..n of a batch whose keys are `keys` (n ≥ 2 rows), whether the row's key differs
+/// from the row before's (NULL equal to NULL, as in grouping); None without keys.
+pub(crate) fn differs_from_previous(keys: &[ArrayRef]) -> Result<Option<BooleanArray>> {
+    let mut differs: Option<BooleanArray> = None;
+    for k in keys {
+        let n = k.len();
+        let d = distinct(&k.slice(1, n - 1), &k.slice(0, n - 1))?;
+        differs = Some(match differs {
+            Some(acc) => or(&acc, &d)?,
+            None => d,
+        });
+    }
+    Ok(differs)
+}
+
+/// Whether the keys come in runs, judged over the rows of all partitions: once more than half
+/// of the rows seen start a run, they do not, and the rule's work is not worth doing.
+#[derive(Debug, Default)]
+pub(crate) struct Judge {
+    seen: AtomicU64,
+    starts: AtomicU64,
+    off: AtomicBool,
+}
+
+impl Judge {
+    /// Whether the keys proved not to come in runs.
+    pub(crate) fn off(&self) -> bool {
+        self.off.load(Ordering::Relaxed)
+    }
+
+    /// Counts a batch of `rows` rows of which `starts` start a run.
+    pub(crate) fn record(&self, rows: u64, starts: u64) {
+        let seen = self.seen.fetch_add(rows, Ordering::Relaxed) + rows;
+        let started = self.starts.fetch_add(starts, Ordering::Relaxed) + starts;
+        if seen >= JUDGE_AFTER && started * 2 > seen {
+            self.off.store(true, Ordering::Relaxed);
+        }
+    }
+}
