@@ -55,9 +55,8 @@ pub(super) struct OnValues {
     table: Mutex<Option<Answers>>,
 }
 
-/// `e` evaluated on dictionary values, when it is a deterministic boolean expression of the
-/// single column `dictionary` (whose file type is `Dictionary(Int32, Utf8)`) read through
-/// casts only.
+/// `e` evaluated on dictionary values, when it is a deterministic boolean expression of one
+/// of `columns` alone, whose file type is `Dictionary(Int32, Utf8)`, read through casts only.
 pub(super) fn on_values(
     e: &Arc<dyn PhysicalExpr>,
     schema: &Schema,
