@@ -214,9 +214,9 @@ impl PhysicalExpr for RunStarts {
 mod tests {
     use super::*;
     use crate::runs::JUDGE_AFTER;
+    use crate::session::rule_tests;
     use arrow::array::{ArrayRef, Int64Array, StringArray};
     use datafusion::datasource::MemTable;
-    use datafusion::execution::SessionStateBuilder;
     use datafusion::prelude::SessionContext;
 
     /// `rows` rows of (exercice, code) in batches of 1,000, as two partitions: in runs of
@@ -250,32 +250,13 @@ mod tests {
     }
 
     fn context(t: MemTable, with_rule: bool) -> SessionContext {
-        let ctx = crate::session::new_context();
-        let ctx = if with_rule {
-            ctx
-        } else {
-            let state = ctx.state();
-            let rules = state
-                .physical_optimizers()
-                .iter()
-                .filter(|r| r.name() != RULE_NAME)
-                .cloned()
-                .collect();
-            SessionContext::new_with_state(
-                SessionStateBuilder::new_from_existing(state)
-                    .with_physical_optimizer_rules(rules)
-                    .build(),
-            )
-        };
+        let ctx = rule_tests::context((!with_rule).then_some(RULE_NAME), &[]);
         ctx.register_table("t", Arc::new(t)).unwrap();
         ctx
     }
 
     async fn run(ctx: &SessionContext, sql: &str) -> String {
-        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-        arrow::util::pretty::pretty_format_batches(&batches)
-            .unwrap()
-            .to_string()
+        rule_tests::rows(ctx, sql).await
     }
 
     #[tokio::test]

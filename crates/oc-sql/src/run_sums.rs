@@ -640,11 +640,11 @@ impl GroupsAccumulator for GroupSumsOfCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::rule_tests;
     use arrow::array::{
         Decimal128Array, Float64Array, Int32Array, Int64Array, StringArray, UInt64Array,
     };
     use datafusion::datasource::MemTable;
-    use datafusion::execution::SessionStateBuilder;
     use datafusion::prelude::SessionContext;
 
     /// `rows` rows in batches of 1,000 as `partitions` partitions: (exercice, code) in runs of about
@@ -725,32 +725,16 @@ mod tests {
         partitions: usize,
         settings: &[(&str, &str)],
     ) -> SessionContext {
-        let state = crate::session::new_context().state();
-        let mut config = state.config().clone().with_target_partitions(partitions);
-        for (k, v) in settings {
-            config = config.set_str(k, v);
-        }
-        let rules = state
-            .physical_optimizers()
-            .iter()
-            .filter(|r| with_rule || r.name() != RULE_NAME)
-            .cloned()
-            .collect();
-        let ctx = SessionContext::new_with_state(
-            SessionStateBuilder::new_from_existing(state)
-                .with_config(config)
-                .with_physical_optimizer_rules(rules)
-                .build(),
-        );
+        let partitions = partitions.to_string();
+        let mut settings = settings.to_vec();
+        settings.push(("datafusion.execution.target_partitions", &partitions));
+        let ctx = rule_tests::context((!with_rule).then_some(RULE_NAME), &settings);
         ctx.register_table("t", Arc::new(t)).unwrap();
         ctx
     }
 
     async fn run(ctx: &SessionContext, sql: &str) -> String {
-        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-        arrow::util::pretty::pretty_format_batches(&batches)
-            .unwrap()
-            .to_string()
+        rule_tests::rows(ctx, sql).await
     }
 
     /// The same sums as DataFusion's, to the bit (wrapped Int64 sums, NULL runs included), on

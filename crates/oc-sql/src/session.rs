@@ -659,3 +659,40 @@ mod tests {
         assert!(s.contains("| 2A004 | 97101 | 38 |   |"), "{s}");
     }
 }
+
+/// What the tests of the plan rules share: our session with or without one rule (without it,
+/// DataFusion's plan for what the rule changes), and a query's result as text.
+#[cfg(test)]
+pub(crate) mod rule_tests {
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::prelude::SessionContext;
+
+    /// Our session, less the physical rule `without`, with `settings` (`datafusion.…` keys).
+    pub(crate) fn context(without: Option<&str>, settings: &[(&str, &str)]) -> SessionContext {
+        let state = super::new_context().state();
+        let mut config = state.config().clone();
+        for (k, v) in settings {
+            config = config.set_str(k, v);
+        }
+        let rules = state
+            .physical_optimizers()
+            .iter()
+            .filter(|r| Some(r.name()) != without)
+            .cloned()
+            .collect();
+        SessionContext::new_with_state(
+            SessionStateBuilder::new_from_existing(state)
+                .with_config(config)
+                .with_physical_optimizer_rules(rules)
+                .build(),
+        )
+    }
+
+    /// The result of `sql`, as a table of text.
+    pub(crate) async fn rows(ctx: &SessionContext, sql: &str) -> String {
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+    }
+}

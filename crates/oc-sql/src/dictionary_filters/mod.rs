@@ -157,6 +157,7 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
         .with_expr_adapter(Some(Arc::new(DictionaryAdapterFactory {
             inner: adapter,
             columns,
+            max_in_list: parquet.max_in_list_size(),
         })))
         .build();
     Some(DataSourceExec::from_data_source(config))
@@ -335,6 +336,8 @@ struct DictionaryAdapterFactory {
     inner: Arc<dyn PhysicalExprAdapterFactory>,
     /// The columns the rule chose (a file may store others as dictionaries of its own).
     columns: Arc<[String]>,
+    /// The scan's `max_in_list_size`, the longest `IN` list its pruning reads.
+    max_in_list: usize,
 }
 
 impl PhysicalExprAdapterFactory for DictionaryAdapterFactory {
@@ -349,6 +352,7 @@ impl PhysicalExprAdapterFactory for DictionaryAdapterFactory {
                 .create(logical_file_schema, Arc::clone(&physical_file_schema))?,
             physical: physical_file_schema,
             columns: Arc::clone(&self.columns),
+            max_in_list: self.max_in_list,
         }))
     }
 }
@@ -358,6 +362,7 @@ struct DictionaryAdapter {
     inner: Arc<dyn PhysicalExprAdapter>,
     physical: SchemaRef,
     columns: Arc<[String]>,
+    max_in_list: usize,
 }
 
 impl PhysicalExprAdapter for DictionaryAdapter {
@@ -374,7 +379,7 @@ impl PhysicalExprAdapter for DictionaryAdapter {
         // From the top: the largest expression of one dictionary column is evaluated whole.
         expr.transform_down(|e| {
             Ok(
-                match on_values::on_values(&e, &self.physical, &self.columns) {
+                match on_values::on_values(&e, &self.physical, &self.columns, self.max_in_list) {
                     Some(new) => Transformed::new(new, true, TreeNodeRecursion::Jump),
                     None => Transformed::no(e),
                 },
@@ -387,8 +392,8 @@ impl PhysicalExprAdapter for DictionaryAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::rule_tests;
     use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-    use datafusion::execution::SessionStateBuilder;
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::parquet::file::properties::WriterProperties;
     use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
@@ -473,19 +478,9 @@ mod tests {
 
     /// Batches of 100 rows, so that each row group's dictionary serves ten batches.
     async fn context(path: &std::path::Path, with_rule: bool) -> SessionContext {
-        let state = crate::session::new_context().state();
-        let rules = state
-            .physical_optimizers()
-            .iter()
-            .filter(|r| with_rule || r.name() != RULE_NAME)
-            .cloned()
-            .collect();
-        let config = state.config().clone().with_batch_size(100);
-        let ctx = SessionContext::new_with_state(
-            SessionStateBuilder::new_from_existing(state)
-                .with_config(config)
-                .with_physical_optimizer_rules(rules)
-                .build(),
+        let ctx = rule_tests::context(
+            (!with_rule).then_some(RULE_NAME),
+            &[("datafusion.execution.batch_size", "100")],
         );
         ctx.register_parquet("t", path.to_str().unwrap(), ParquetReadOptions::default())
             .await
@@ -494,10 +489,7 @@ mod tests {
     }
 
     async fn rows(ctx: &SessionContext, sql: &str) -> String {
-        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-        arrow::util::pretty::pretty_format_batches(&batches)
-            .unwrap()
-            .to_string()
+        rule_tests::rows(ctx, sql).await
     }
 
     #[test]
@@ -570,6 +562,7 @@ mod tests {
         let ours = DictionaryAdapterFactory {
             inner: Arc::new(DefaultPhysicalExprAdapterFactory),
             columns: vec!["compte".to_string(), "code".to_string()].into(),
+            max_in_list: 20,
         }
         .create(Arc::clone(&logical), Arc::clone(&physical))
         .unwrap();
@@ -627,6 +620,24 @@ mod tests {
                 );
             }
         }
+        // What pruning reads: the dictionary column itself; an `IN` list as `OR`s up to the
+        // scan's `max_in_list_size` (20 here), and past it, the original, which DataFusion's
+        // pruning leaves alone (20,000 codes as `OR`s took it minutes).
+        let in_of = |n: usize| {
+            let list = (0..n).map(|i| view(&format!("{i:04}"))).collect();
+            in_list(Arc::clone(&compte), list, &false, &logical).unwrap()
+        };
+        let snapshot = |e: Arc<dyn PhysicalExpr>| {
+            let rewritten = ours.rewrite(e).unwrap();
+            assert!(rewritten.is::<on_values::OnValuesExpr>());
+            rewritten.snapshot().unwrap().unwrap().to_string()
+        };
+        assert_eq!(snapshot(in_of(2)), "compte@0 = 0000 OR compte@0 = 0001");
+        let long = snapshot(in_of(21));
+        assert!(
+            long.starts_with("CAST(compte@0 AS Utf8View) IN ("),
+            "{long}"
+        );
         // Not of the dictionary column alone: DataFusion's cast stays.
         for e in [
             cmp(Arc::clone(&code), Operator::Eq, view("1641")),

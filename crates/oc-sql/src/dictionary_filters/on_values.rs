@@ -53,6 +53,8 @@ pub(super) struct OnValues {
     on_values: Arc<dyn PhysicalExpr>,
     values_schema: SchemaRef,
     table: Mutex<Option<Answers>>,
+    /// The longest `IN` list pruning reads (`datafusion.execution.parquet.max_in_list_size`).
+    max_in_list: usize,
 }
 
 /// `e` evaluated on dictionary values, when it is a deterministic boolean expression of one
@@ -61,6 +63,7 @@ pub(super) fn on_values(
     e: &Arc<dyn PhysicalExpr>,
     schema: &Schema,
     columns: &[String],
+    max_in_list: usize,
 ) -> Option<Arc<dyn PhysicalExpr>> {
     let column = answerable(e, schema)?;
     if !columns.iter().any(|c| c == column.name()) {
@@ -70,7 +73,7 @@ pub(super) fn on_values(
         DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {}
         _ => return None,
     }
-    let eval = OnValues::new(e)?;
+    let eval = OnValues::new(e, max_in_list)?;
     Some(Arc::new(OnValuesExpr {
         orig: Arc::clone(e),
         eval,
@@ -117,7 +120,7 @@ fn single_column(e: &Arc<dyn PhysicalExpr>) -> Option<Column> {
 
 impl OnValues {
     /// Built from the original `e`; None unless its column is read through casts only.
-    fn new(e: &Arc<dyn PhysicalExpr>) -> Option<Self> {
+    fn new(e: &Arc<dyn PhysicalExpr>, max_in_list: usize) -> Option<Self> {
         let column = single_column(e)?;
         let mut bare = false;
         let on_values = Arc::clone(e)
@@ -150,6 +153,7 @@ impl OnValues {
                 true,
             )])),
             table: Mutex::new(None),
+            max_in_list,
         })
     }
 
@@ -195,7 +199,7 @@ impl OnValues {
 impl Evaluation for OnValues {
     fn rebuild(&self, orig: &Arc<dyn PhysicalExpr>) -> Option<Self> {
         // The row filter renumbers columns for the batches it evaluates on.
-        Self::new(orig)
+        Self::new(orig, self.max_in_list)
     }
 
     // Pruning reads the dictionary column itself compared with `Utf8` literals: through the
@@ -203,7 +207,7 @@ impl Evaluation for OnValues {
     // them with the cast statistics fails) and `IS NULL`, and finds no literal for bloom
     // filters.
     fn snapshot(&self, orig: &Arc<dyn PhysicalExpr>) -> Arc<dyn PhysicalExpr> {
-        pruning_form(orig).unwrap_or_else(|| Arc::clone(orig))
+        pruning_form(orig, self.max_in_list).unwrap_or_else(|| Arc::clone(orig))
     }
 
     fn evaluate(&self, orig: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<ColumnarValue> {
@@ -268,8 +272,11 @@ impl Evaluation for OnValues {
 
 /// `e` on the dictionary column itself, its string literals as `Utf8`, in the shapes
 /// DataFusion's pruning reads (comparisons, `LIKE`, `IN`, `IS [NOT] NULL`, `NOT`, `AND`,
-/// `OR`); None for any other.
-fn pruning_form(e: &Arc<dyn PhysicalExpr>) -> Option<Arc<dyn PhysicalExpr>> {
+/// `OR`); None for any other, and for an `IN` list longer than DataFusion's pruning reads
+/// (`max_in_list`: as `OR`s, 20,000 codes made a tree 20,000 deep that pruning took minutes to
+/// walk).
+fn pruning_form(e: &Arc<dyn PhysicalExpr>, max_in_list: usize) -> Option<Arc<dyn PhysicalExpr>> {
+    let form = |e: &Arc<dyn PhysicalExpr>| pruning_form(e, max_in_list);
     use Operator::*;
     if let Some(cast) = e.downcast_ref::<CastExpr>() {
         return (cast.expr().is::<Column>() && is_string(cast.cast_type()))
@@ -290,30 +297,33 @@ fn pruning_form(e: &Arc<dyn PhysicalExpr>) -> Option<Arc<dyn PhysicalExpr>> {
         ) {
             return None;
         }
-        let (l, r) = (pruning_form(b.left())?, pruning_form(b.right())?);
+        let (l, r) = (form(b.left())?, form(b.right())?);
         return Some(Arc::new(BinaryExpr::new(l, *b.op(), r)));
     }
     if let Some(like) = e.downcast_ref::<LikeExpr>() {
         return Some(Arc::new(LikeExpr::new(
             like.negated(),
             like.case_insensitive(),
-            pruning_form(like.expr())?,
-            pruning_form(like.pattern())?,
+            form(like.expr())?,
+            form(like.pattern())?,
         )));
     }
     if let Some(not) = e.downcast_ref::<NotExpr>() {
-        return Some(Arc::new(NotExpr::new(pruning_form(not.arg())?)));
+        return Some(Arc::new(NotExpr::new(form(not.arg())?)));
     }
     if let Some(n) = e.downcast_ref::<IsNullExpr>() {
-        return Some(Arc::new(IsNullExpr::new(pruning_form(n.arg())?)));
+        return Some(Arc::new(IsNullExpr::new(form(n.arg())?)));
     }
     if let Some(n) = e.downcast_ref::<IsNotNullExpr>() {
-        return Some(Arc::new(IsNotNullExpr::new(pruning_form(n.arg())?)));
+        return Some(Arc::new(IsNotNullExpr::new(form(n.arg())?)));
     }
     // `c IN (a, b)` as `c = a OR c = b` (`NOT IN` as `c <> a AND c <> b`): an `IN` of a
     // dictionary and strings would not type-check.
     let in_list = e.downcast_ref::<InListExpr>()?;
-    let column = pruning_form(in_list.expr())?;
+    if in_list.list().len() > max_in_list {
+        return None;
+    }
+    let column = form(in_list.expr())?;
     let (op, join) = if in_list.negated() {
         (NotEq, And)
     } else {
@@ -326,7 +336,7 @@ fn pruning_form(e: &Arc<dyn PhysicalExpr>) -> Option<Arc<dyn PhysicalExpr>> {
             Some(Arc::new(BinaryExpr::new(
                 Arc::clone(&column),
                 op,
-                pruning_form(item)?,
+                form(item)?,
             )))
         })
         .collect::<Option<Vec<_>>>()?
