@@ -26,14 +26,13 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::filter::FilterExec;
-use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 
-use crate::runs::{Judge, comparable, differs_from_previous};
+use crate::runs::{Judge, differs_from_previous, run_keys};
 
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "distinct_runs";
@@ -75,31 +74,20 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
         agg.mode(),
         AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned
     ) || !agg.aggr_expr().is_empty()
-        || !agg.group_expr().is_single()
-        || agg.group_expr().is_empty()
-        // `DISTINCT … LIMIT` stops reading once it has enough keys: the filter, whose output
-        // is coalesced into full batches, would make it read many more rows first.
-        || agg.limit_options().is_some()
-        // Nor hold back rows of a stream that may not end.
-        || agg.input().boundedness().is_unbounded()
     {
         return Ok(None);
     }
+    let Some(keys) = run_keys(agg) else {
+        return Ok(None);
+    };
+    let keys: Vec<Arc<dyn PhysicalExpr>> = keys
+        .into_iter()
+        .map(|(c, _)| Arc::new(c) as Arc<dyn PhysicalExpr>)
+        .collect();
     let input = Arc::clone(agg.input());
-    let schema = input.schema();
-    let mut keys = Vec::new();
-    for (e, _) in agg.group_expr().expr() {
-        match e.downcast_ref::<Column>() {
-            Some(c) if comparable(schema.field(c.index()).data_type()) => {
-                keys.push(Arc::new(c.clone()) as Arc<dyn PhysicalExpr>)
-            }
-            _ => return Ok(None),
-        }
-    }
-    if input.is::<FilterExec>()
-        && input
-            .downcast_ref::<FilterExec>()
-            .is_some_and(|f| f.predicate().is::<RunStarts>())
+    if input
+        .downcast_ref::<FilterExec>()
+        .is_some_and(|f| f.predicate().is::<RunStarts>())
     {
         return Ok(None);
     }

@@ -56,7 +56,7 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
-use crate::runs::{Judge, comparable, differs_from_previous};
+use crate::runs::{Judge, differs_from_previous, run_keys};
 
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "run_sums";
@@ -106,26 +106,16 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
     // The runs keep their input's partition count, all that Partial and Single require of it
     // (SinglePartitioned requires it hashed on the keys, which the runs do not report).
     if !matches!(agg.mode(), AggregateMode::Partial | AggregateMode::Single)
-        || !agg.group_expr().is_single()
-        || agg.group_expr().is_empty()
         || agg.aggr_expr().is_empty()
-        || agg.limit_options().is_some()
-        || input.boundedness().is_unbounded()
         || agg.filter_expr().iter().any(Option::is_some)
         // Its ordering, which a plan above may rely on, would be lost.
         || input.output_ordering().is_some()
     {
         return Ok(None);
     }
-    let mut keys = Vec::new();
-    for (e, name) in agg.group_expr().expr() {
-        match e.downcast_ref::<Column>() {
-            Some(c) if comparable(schema.field(c.index()).data_type()) => {
-                keys.push((c.clone(), name.clone()))
-            }
-            _ => return Ok(None),
-        }
-    }
+    let Some(keys) = run_keys(agg) else {
+        return Ok(None);
+    };
     if input.is::<RunSumsExec>() {
         return Ok(None);
     }

@@ -9,13 +9,16 @@ use arrow::compute::kernels::boolean::or;
 use arrow::compute::kernels::cmp::distinct;
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_plan::ExecutionPlanProperties;
+use datafusion::physical_plan::aggregates::AggregateExec;
 
 /// Rows seen before judging whether the keys come in runs.
 pub(crate) const JUDGE_AFTER: u64 = 1 << 16;
 
 /// Whether arrow's `distinct` compares keys of type `t` (DataFusion groups by lists and
 /// structs too; `distinct` refuses them).
-pub(crate) fn comparable(t: &DataType) -> bool {
+fn comparable(t: &DataType) -> bool {
     match t {
         DataType::Dictionary(_, v) => {
             !v.is_nested() && !matches!(**v, DataType::Dictionary(..) | DataType::RunEndEncoded(..))
@@ -23,6 +26,30 @@ pub(crate) fn comparable(t: &DataType) -> bool {
         DataType::RunEndEncoded(..) => false,
         t => !t.is_nested(),
     }
+}
+
+/// The group keys of `agg` with their names, when they are what the run rules read: one
+/// grouping (no grouping sets) of plain columns arrow's `distinct` compares, no limit (a
+/// `DISTINCT … LIMIT` stops reading once it has enough keys, which a rule's coalesced output
+/// would delay) and an input that ends (a rule holds rows back).
+pub(crate) fn run_keys(agg: &AggregateExec) -> Option<Vec<(Column, String)>> {
+    let input = agg.input();
+    if !agg.group_expr().is_single()
+        || agg.group_expr().is_empty()
+        || agg.limit_options().is_some()
+        || input.boundedness().is_unbounded()
+    {
+        return None;
+    }
+    let schema = input.schema();
+    agg.group_expr()
+        .expr()
+        .iter()
+        .map(|(e, name)| {
+            let c = e.downcast_ref::<Column>()?;
+            comparable(schema.field(c.index()).data_type()).then(|| (c.clone(), name.clone()))
+        })
+        .collect()
 }
 
 /// For rows 1..n of a batch whose keys are `keys` (n ≥ 2 rows), whether the row's key differs
