@@ -5,6 +5,7 @@ pub mod codes;
 mod dictionary_filters;
 mod distinct_runs;
 mod fast_exprs;
+mod first_keys;
 pub mod lake_table;
 pub mod ops;
 pub mod progress;

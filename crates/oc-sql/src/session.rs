@@ -95,6 +95,8 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
         .with_physical_optimizer_rule(Arc::new(crate::fast_exprs::FastExprs))
         // Filter-only code columns read as dictionaries (dictionary_filters.rs)
         .with_physical_optimizer_rule(Arc::new(crate::dictionary_filters::DictionaryFilters))
+        // One row per dictionary entry read below a DISTINCT of one column (first_keys.rs)
+        .with_physical_optimizer_rule(Arc::new(crate::first_keys::FirstKeys))
         // Runs of equal keys summed before the aggregation's sums (run_sums.rs)
         .with_physical_optimizer_rule(Arc::new(crate::run_sums::RunSums))
         // Keys that repeat the row before dropped below a DISTINCT (distinct_runs.rs). Last:
@@ -107,8 +109,8 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
 }
 
 /// The physical optimizer rules of `state` whose plans datafusion-proto can serialize: all but
-/// `fast_exprs` and `distinct_runs`, whose expressions exist in this process only,
-/// `dictionary_filters`, whose reader factory and expression adapter do too, and `run_sums`,
+/// `fast_exprs`, `distinct_runs` and `first_keys`, whose expressions exist in this process
+/// only, `dictionary_filters`, whose reader factory and expression adapter do too, and `run_sums`,
 /// whose plan node does. A session that sends physical plans to other
 /// processes (oc-dist's cluster client) plans with these.
 pub fn serializable_physical_rules(
@@ -120,6 +122,7 @@ pub fn serializable_physical_rules(
         .filter(|r| {
             r.name() != crate::fast_exprs::RULE_NAME
                 && r.name() != crate::dictionary_filters::RULE_NAME
+                && r.name() != crate::first_keys::RULE_NAME
                 && r.name() != crate::distinct_runs::RULE_NAME
                 && r.name() != crate::run_sums::RULE_NAME
         })

@@ -33,7 +33,9 @@ use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, Tr
 use datafusion::config::ConfigOptions;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::ParquetFileReaderFactory;
-use datafusion::datasource::physical_plan::{FileScanConfigBuilder, FileSource, ParquetSource};
+use datafusion::datasource::physical_plan::{
+    FileScanConfig, FileScanConfigBuilder, FileSource, ParquetSource,
+};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
@@ -94,11 +96,6 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
     if !parquet.table_parquet_options().global.pushdown_filters {
         return None;
     }
-    let inner = Arc::clone(parquet.parquet_file_reader_factory()?);
-    // Once is enough (the factory cannot be downcast; its `Debug` names it).
-    if format!("{inner:?}").starts_with("DictionaryReaderFactory") {
-        return None;
-    }
     let predicate = parquet.filter()?;
     let output: BTreeSet<String> = match FileSource::projection(parquet) {
         Some(p) => p
@@ -140,14 +137,33 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
     if columns.is_empty() {
         return None;
     }
+    with_dictionary_reads(config, parquet, columns, None)
+}
+
+/// The scan of `config` and `parquet` reading `columns` as dictionaries where a file allows it
+/// ([`dictionary_pays`]), its predicate's expressions of one of them evaluated per entry, and
+/// `predicate` as its predicate when given (first_keys.rs); None when it has no reader
+/// factory to wrap, or already wraps it.
+pub(crate) fn with_dictionary_reads(
+    config: &FileScanConfig,
+    parquet: &ParquetSource,
+    columns: Vec<String>,
+    predicate: Option<Arc<dyn PhysicalExpr>>,
+) -> Option<Arc<dyn ExecutionPlan>> {
+    let inner = Arc::clone(parquet.parquet_file_reader_factory()?);
+    // Once is enough (the factory cannot be downcast; its `Debug` names it).
+    if format!("{inner:?}").starts_with("DictionaryReaderFactory") {
+        return None;
+    }
     let columns: Arc<[String]> = columns.into();
-    let source =
-        parquet
-            .clone()
-            .with_parquet_file_reader_factory(Arc::new(DictionaryReaderFactory {
-                inner,
-                columns: Arc::clone(&columns),
-            }));
+    let mut source = parquet.clone();
+    if let Some(p) = predicate {
+        source = source.with_predicate(p);
+    }
+    let source = source.with_parquet_file_reader_factory(Arc::new(DictionaryReaderFactory {
+        inner,
+        columns: Arc::clone(&columns),
+    }));
     let adapter = config
         .expr_adapter_factory
         .clone()
@@ -160,7 +176,8 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
             max_in_list: parquet.max_in_list_size(),
         })))
         .build();
-    Some(DataSourceExec::from_data_source(config))
+    let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
+    Some(scan)
 }
 
 fn is_string(t: &DataType) -> bool {
@@ -367,7 +384,7 @@ struct DictionaryAdapter {
 
 impl PhysicalExprAdapter for DictionaryAdapter {
     fn rewrite(&self, expr: Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalExpr>> {
-        let expr = self.inner.rewrite(expr)?;
+        let expr = crate::first_keys::per_file(self.inner.rewrite(expr)?)?;
         if !self
             .physical
             .fields()
