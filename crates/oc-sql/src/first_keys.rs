@@ -12,13 +12,13 @@
 //! file allows it) and its row filter, [`FirstOfKey`], keeps one row per entry; Parquet then
 //! decodes the kept rows only.
 //!
-//! Dropping a row whose key an earlier row of the same scan already had never loses a key, so
+//! Dropping a row whose key an earlier row of the same file already had never loses a key, so
 //! the result is the aggregation's own. The rule applies only where that holds: the other
 //! group keys are partition columns (one value per file, and a dictionary never spans files),
 //! the scan has no predicate of its own (a row kept first could be filtered out after) and no
 //! limit, and nothing between the scan and the aggregation drops or changes rows. A file whose
-//! column is not read as a dictionary (keys in runs, plain pages) keeps the first row of each
-//! run instead, as distinct_runs.rs does.
+//! column is not read as a dictionary (keys in runs, plain pages) keeps all its rows, and
+//! distinct_runs.rs drops the repeated keys of runs above the scan.
 //!
 //! The expression exists in this process only: a session that ships physical plans leaves the
 //! rule out (`session::serializable_physical_rules`).
@@ -38,7 +38,7 @@ use datafusion::datasource::physical_plan::{FileSource, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::{CastExpr, Column};
+use datafusion::physical_expr::expressions::{CastExpr, Column, lit};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
@@ -48,7 +48,7 @@ use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceC
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 
-use crate::runs::{Judge, differs_from_previous, run_keys};
+use crate::runs::{Judge, run_keys};
 
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "first_keys";
@@ -197,11 +197,16 @@ fn first_keys_scan(scan: &DataSourceExec, positions: &[usize]) -> Option<Arc<dyn
 }
 
 /// In the expression a file's scan evaluates (`expr`, once DataFusion's adapter mapped it to
-/// the file's columns), each [`FirstOfKey`] anew, so that each file has its own, and reading
-/// the column as the file stores it: the adapter's cast to the table's type changes no two
-/// equal values into different ones, so dropping the rows whose stored key was seen keeps
-/// every key.
-pub(crate) fn per_file(expr: Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalExpr>> {
+/// the columns of the file, whose Arrow schema is `physical`), each [`FirstOfKey`] anew, so
+/// that each file has its own, and reading the column as the file stores it: the adapter's
+/// cast to the table's type changes no two equal values into different ones, so dropping the
+/// rows whose stored key was seen keeps every key. Where the file's column is not read as a
+/// dictionary, `true`: keeping run starts here would decode the column twice (for the filter,
+/// then for the output), and distinct_runs.rs drops repeated keys above the scan anyway.
+pub(crate) fn per_file(
+    expr: Arc<dyn PhysicalExpr>,
+    physical: &Schema,
+) -> Result<Arc<dyn PhysicalExpr>> {
     expr.transform_up(|e| {
         let Some(first) = e.downcast_ref::<FirstOfKey>() else {
             return Ok(Transformed::no(e));
@@ -210,16 +215,18 @@ pub(crate) fn per_file(expr: Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalEx
             Some(cast) if cast.expr().is::<Column>() => Arc::clone(cast.expr()),
             _ => Arc::clone(&first.key),
         };
-        Ok(Transformed::yes(
-            Arc::new(FirstOfKey::new(key)) as Arc<dyn PhysicalExpr>
-        ))
+        let new: Arc<dyn PhysicalExpr> = match key.data_type(physical) {
+            Ok(DataType::Dictionary(..)) => Arc::new(FirstOfKey::new(key)),
+            _ => lit(true),
+        };
+        Ok(Transformed::yes(new))
     })
     .data()
 }
 
 /// True on the first row of each key: within a dictionary (one per column chunk), the first
-/// row of each entry, and the first NULL; for a key read otherwise, the first row of each run
-/// and of each batch (true on every row once the keys proved not to come in runs).
+/// row of each entry, and the first NULL; true on every row for a key read otherwise, and once
+/// most rows proved to be first occurrences.
 pub(crate) struct FirstOfKey {
     key: Arc<dyn PhysicalExpr>,
     seen: Mutex<Option<Seen>>,
@@ -253,52 +260,36 @@ impl FirstOfKey {
             Arc::ptr_eq(&s.values, values) || s.values.to_data().ptr_eq(&values.to_data())
         });
         if !same {
-            *guard = Some(Seen {
-                values: Arc::clone(values),
-                entries: vec![false; values.len()],
-                null: false,
-                left: values.len(),
-            });
+            *guard = None;
         }
-        let Some(seen) = guard.as_mut() else {
-            unreachable!("set above")
-        };
+        let seen = guard.get_or_insert_with(|| Seen {
+            values: Arc::clone(values),
+            entries: vec![false; values.len()],
+            null: false,
+            left: values.len(),
+        });
         let keys = dict.keys();
         let n = keys.len();
-        if keys.null_count() == 0 {
+        let bits = if keys.null_count() == 0 {
             if seen.left == 0 {
-                // Every entry kept already: the rest of the row group goes unread.
+                // Every entry kept already: no other row of the row group is decoded for the
+                // output.
+                self.judge.record(n as u64, 0);
                 return BooleanArray::new(BooleanBuffer::new_unset(n), None);
             }
             let keys = keys.values();
-            let bits = BooleanBuffer::collect_bool(n, |i| first(seen, keys[i]));
-            return BooleanArray::new(bits, None);
-        }
-        let bits = BooleanBuffer::collect_bool(n, |i| {
-            if keys.is_null(i) {
-                !std::mem::replace(&mut seen.null, true)
-            } else {
-                first(seen, keys.value(i))
-            }
-        });
-        BooleanArray::new(bits, None)
-    }
-
-    fn run_starts(&self, key: &ArrayRef) -> Result<ColumnarValue> {
-        let n = key.len();
-        if self.judge.off() || n < 2 {
-            return Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))));
-        }
-        let Some(differs) = differs_from_previous(std::slice::from_ref(key))? else {
-            return Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))));
+            BooleanBuffer::collect_bool(n, |i| first(seen, keys[i]))
+        } else {
+            BooleanBuffer::collect_bool(n, |i| {
+                if keys.is_null(i) {
+                    !std::mem::replace(&mut seen.null, true)
+                } else {
+                    first(seen, keys.value(i))
+                }
+            })
         };
-        // `distinct` answers true or false, never NULL.
-        let differs = differs.values();
-        let starts = BooleanBuffer::collect_bool(n, |i| i == 0 || differs.value(i - 1));
-        self.judge.record(n as u64, starts.count_set_bits() as u64);
-        Ok(ColumnarValue::Array(Arc::new(BooleanArray::new(
-            starts, None,
-        ))))
+        self.judge.record(n as u64, bits.count_set_bits() as u64);
+        BooleanArray::new(bits, None)
     }
 }
 
@@ -356,10 +347,12 @@ impl PhysicalExpr for FirstOfKey {
     fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
         let key = self.key.evaluate(batch)?.into_array(batch.num_rows())?;
         match key.as_dictionary_opt::<Int32Type>() {
-            Some(dict) => Ok(ColumnarValue::Array(Arc::new(
+            // Most keys unique (a dictionary of nearly every row's own code): keeping each
+            // row's first occurrence keeps most rows and costs a fragmented read.
+            Some(dict) if !self.judge.off() => Ok(ColumnarValue::Array(Arc::new(
                 self.first_in_dictionary(dict),
             ))),
-            None => self.run_starts(&key),
+            _ => Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true)))),
         }
     }
 
@@ -542,7 +535,7 @@ mod tests {
 
     /// On the cycling file, the scan outputs exactly one row per distinct code (NULL
     /// included) per row group: one per dictionary entry, across the row group's ten
-    /// batches. On the others, the first row of each run.
+    /// batches. The others are not read as dictionaries, and the scan keeps their rows.
     #[tokio::test]
     async fn one_row_per_entry_of_each_dictionary() {
         let dir = tempfile::tempdir().unwrap();
@@ -563,10 +556,9 @@ mod tests {
             scanned(&ours, &sql(2022)).await,
             distinct_per_row_group(Layout::Cycling)
         );
-        // Runs of 50 rows, NULL runs included, and each batch's first row, which here always
-        // starts a run.
-        assert_eq!(scanned(&ours, &sql(2023)).await, ROWS / 50);
-        // Codes in no order: every row kept.
+        // Not read as dictionaries (keys in runs, plain pages): every row, and the runs are
+        // dropped above the scan.
+        assert_eq!(scanned(&ours, &sql(2023)).await, ROWS);
         assert_eq!(scanned(&ours, &sql(2024)).await, ROWS);
     }
 
@@ -606,5 +598,70 @@ mod tests {
             kept(&batch(vec![Some(2), Some(2), None], &other)),
             [true, false, true]
         );
+        // Each file's expression is its own, with its own state; a column the file does not
+        // store as a dictionary is not filtered.
+        let plan_level: Arc<dyn PhysicalExpr> = Arc::new(FirstOfKey::new(
+            datafusion::physical_expr::expressions::col("code", &schema).unwrap(),
+        ));
+        let (a, b) = (
+            per_file(Arc::clone(&plan_level), &schema).unwrap(),
+            per_file(Arc::clone(&plan_level), &schema).unwrap(),
+        );
+        let b1 = batch(vec![Some(0), Some(1)], &values);
+        let value = |e: &Arc<dyn PhysicalExpr>| {
+            let v = e.evaluate(&b1).unwrap().into_array(2).unwrap();
+            v.as_boolean()
+                .iter()
+                .map(Option::unwrap)
+                .collect::<Vec<_>>()
+        };
+        // Each sees both rows first, whatever the others saw.
+        for e in [&a, &b, &plan_level] {
+            assert_eq!(value(e), [true, true]);
+        }
+        assert_eq!(value(&a), [false, false]);
+        let strings = Schema::new(vec![Field::new("code", DataType::Utf8View, true)]);
+        assert_eq!(per_file(plan_level, &strings).unwrap().to_string(), "true");
+    }
+
+    /// A dictionary of mostly distinct codes: once most rows proved first occurrences, every
+    /// row is kept without looking.
+    #[test]
+    fn stops_when_most_rows_are_first() {
+        use crate::runs::JUDGE_AFTER;
+        use arrow::array::Int32Array;
+        let values: ArrayRef = Arc::new(StringArray::from(
+            (0..1000).map(|i| format!("{i:05}")).collect::<Vec<_>>(),
+        ));
+        let batch = |start: i32| -> RecordBatch {
+            let keys = Int32Array::from_iter_values(start..start + 1000);
+            let dict = DictionaryArray::new(keys, Arc::clone(&values));
+            RecordBatch::try_from_iter([("code", Arc::new(dict) as ArrayRef)]).unwrap()
+        };
+        let schema = batch(0).schema();
+        let first =
+            FirstOfKey::new(datafusion::physical_expr::expressions::col("code", &schema).unwrap());
+        // A new dictionary each time, each key its own entry.
+        let mut batches = 0;
+        while !first.judge.off() {
+            let values: ArrayRef = Arc::new(StringArray::from(
+                (0..1000)
+                    .map(|i| format!("{batches}-{i}"))
+                    .collect::<Vec<_>>(),
+            ));
+            let keys = Int32Array::from_iter_values(0..1000);
+            let dict = DictionaryArray::new(keys, values);
+            let b = RecordBatch::try_from_iter([("code", Arc::new(dict) as ArrayRef)]).unwrap();
+            match first.evaluate(&b).unwrap() {
+                ColumnarValue::Array(a) => assert_eq!(a.as_boolean().true_count(), 1000),
+                ColumnarValue::Scalar(s) => panic!("judged too early: {s}"),
+            }
+            batches += 1;
+        }
+        assert_eq!(batches, (JUDGE_AFTER as usize).div_ceil(1000));
+        assert!(matches!(
+            first.evaluate(&batch(0)).unwrap(),
+            ColumnarValue::Scalar(ScalarValue::Boolean(Some(true)))
+        ));
     }
 }

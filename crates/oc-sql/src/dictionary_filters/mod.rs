@@ -384,7 +384,7 @@ struct DictionaryAdapter {
 
 impl PhysicalExprAdapter for DictionaryAdapter {
     fn rewrite(&self, expr: Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalExpr>> {
-        let expr = crate::first_keys::per_file(self.inner.rewrite(expr)?)?;
+        let expr = crate::first_keys::per_file(self.inner.rewrite(expr)?, &self.physical)?;
         if !self
             .physical
             .fields()
