@@ -1,6 +1,7 @@
 //! One DataFusion session over the lake: every Delta table as `<domain>.<table>`, every view of
 //! `sql/` created in dependency order, the domain functions, and a read-only guard.
 
+mod batch_groups;
 pub mod codes;
 mod dictionary_filters;
 mod distinct_runs;
