@@ -28,11 +28,10 @@ use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::filter::FilterExec;
 
-use crate::runs::{Judge, differs_from_previous, run_keys};
+use crate::runs::{Judge, differs_from_previous, keys_only};
 
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "distinct_runs";
@@ -66,23 +65,12 @@ impl PhysicalOptimizerRule for DistinctRuns {
 
 /// The aggregation over a filter of run starts, when it aggregates rows into keys only.
 fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-    let Some(agg) = node.downcast_ref::<AggregateExec>() else {
-        return Ok(None);
-    };
-    // The modes whose input is rows (not partial states of another aggregation).
-    if !matches!(
-        agg.mode(),
-        AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned
-    ) || !agg.aggr_expr().is_empty()
-    {
-        return Ok(None);
-    }
-    let Some(keys) = run_keys(agg) else {
+    let Some((agg, keys)) = keys_only(node) else {
         return Ok(None);
     };
     let keys: Vec<Arc<dyn PhysicalExpr>> = keys
         .into_iter()
-        .map(|(c, _)| Arc::new(c) as Arc<dyn PhysicalExpr>)
+        .map(|c| Arc::new(c) as Arc<dyn PhysicalExpr>)
         .collect();
     let input = Arc::clone(agg.input());
     if input

@@ -41,14 +41,13 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{CastExpr, Column, lit};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 
-use crate::runs::{Judge, run_keys};
+use crate::runs::{Judge, keys_only};
 
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "first_keys";
@@ -83,23 +82,12 @@ impl PhysicalOptimizerRule for FirstKeys {
 /// The aggregation over a scan that keeps the first row of each key, when it aggregates rows
 /// into keys only and the scan below qualifies (module docs).
 fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-    let Some(agg) = node.downcast_ref::<AggregateExec>() else {
-        return Ok(None);
-    };
-    // The modes whose input is rows (not partial states of another aggregation).
-    if !matches!(
-        agg.mode(),
-        AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned
-    ) || !agg.aggr_expr().is_empty()
-    {
-        return Ok(None);
-    }
-    let Some(keys) = run_keys(agg) else {
+    let Some((agg, keys)) = keys_only(node) else {
         return Ok(None);
     };
     // Down to the scan, following the keys' positions through the nodes that pass every row
     // on unchanged.
-    let mut positions: Vec<usize> = keys.iter().map(|(c, _)| c.index()).collect();
+    let mut positions: Vec<usize> = keys.iter().map(|c| c.index()).collect();
     let mut below = Arc::clone(agg.input());
     loop {
         if let Some(p) = below.downcast_ref::<ProjectionExec>() {
@@ -390,7 +378,6 @@ mod tests {
     use super::*;
     use crate::session::rule_tests;
     use arrow::array::{Int64Array, StringArray};
-    use datafusion::common::tree_node::TreeNodeRecursion;
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::parquet::file::properties::WriterProperties;
     use datafusion::parquet::schema::types::ColumnPath;
@@ -476,29 +463,6 @@ mod tests {
         rule_tests::rows(ctx, sql).await
     }
 
-    /// The rows the scans of `sql` output.
-    async fn scanned(ctx: &SessionContext, sql: &str) -> usize {
-        let plan = ctx
-            .sql(sql)
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
-        datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx())
-            .await
-            .unwrap();
-        let mut n = 0;
-        plan.apply(|node| {
-            if node.is::<DataSourceExec>() {
-                n += node.metrics().unwrap().output_rows().unwrap();
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })
-        .unwrap();
-        n
-    }
-
     #[tokio::test]
     async fn same_distinct_keys_as_datafusion() {
         let dir = tempfile::tempdir().unwrap();
@@ -553,13 +517,19 @@ mod tests {
         };
         let sql = |e| format!("SELECT DISTINCT code FROM t WHERE exercice = {e}");
         assert_eq!(
-            scanned(&ours, &sql(2022)).await,
+            rule_tests::output_rows::<DataSourceExec>(&ours, &sql(2022)).await,
             distinct_per_row_group(Layout::Cycling)
         );
         // Not read as dictionaries (keys in runs, plain pages): every row, and the runs are
         // dropped above the scan.
-        assert_eq!(scanned(&ours, &sql(2023)).await, ROWS);
-        assert_eq!(scanned(&ours, &sql(2024)).await, ROWS);
+        assert_eq!(
+            rule_tests::output_rows::<DataSourceExec>(&ours, &sql(2023)).await,
+            ROWS
+        );
+        assert_eq!(
+            rule_tests::output_rows::<DataSourceExec>(&ours, &sql(2024)).await,
+            ROWS
+        );
     }
 
     /// Each dictionary's entries are kept once, across batches; a new dictionary starts

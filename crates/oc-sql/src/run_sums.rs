@@ -874,29 +874,6 @@ mod tests {
         rule_tests::rows(ctx, sql).await
     }
 
-    /// The rows the RunSumsExec nodes of `sql`'s plan output.
-    async fn summed_rows(ctx: &SessionContext, sql: &str) -> usize {
-        let plan = ctx
-            .sql(sql)
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
-        datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx())
-            .await
-            .unwrap();
-        let mut n = 0;
-        plan.apply(|node| {
-            if node.is::<RunSumsExec>() {
-                n += node.metrics().unwrap().output_rows().unwrap();
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })
-        .unwrap();
-        n
-    }
-
     /// Where the keys come neither in runs nor in no order, each batch's keys are grouped
     /// once the runs proved not to pay: 40 to 80 groups per batch of 1,000 rows; a code too
     /// long for its view, or keys in no order, go through as rows.
@@ -909,13 +886,21 @@ mod tests {
             "SELECT exercice, code, SUM(a) FROM t GROUP BY exercice, code",
             "SELECT dep, code, COUNT(*) FROM t GROUP BY dep, code",
         ] {
-            let rows = summed_rows(&ours, sql).await;
+            let rows = rule_tests::output_rows::<RunSumsExec>(&ours, sql).await;
             assert!(rows <= judged + grouped, "{sql}: {rows}");
         }
-        let rows = summed_rows(&ours, "SELECT long, SUM(a) FROM t GROUP BY long").await;
+        let rows = rule_tests::output_rows::<RunSumsExec>(
+            &ours,
+            "SELECT long, SUM(a) FROM t GROUP BY long",
+        )
+        .await;
         assert_eq!(rows, 200_000);
         let scattered = context(table(200_000, Keys::Scattered, 2), true, 2);
-        let rows = summed_rows(&scattered, "SELECT code, SUM(a) FROM t GROUP BY code").await;
+        let rows = rule_tests::output_rows::<RunSumsExec>(
+            &scattered,
+            "SELECT code, SUM(a) FROM t GROUP BY code",
+        )
+        .await;
         assert!(rows > 190_000, "{rows}");
     }
 

@@ -10,8 +10,10 @@ use arrow::compute::kernels::cmp::distinct;
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_plan::ExecutionPlanProperties;
-use datafusion::physical_plan::aggregates::AggregateExec;
+use std::sync::Arc;
+
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 
 /// Rows seen before judging whether the keys come in runs.
 pub(crate) const JUDGE_AFTER: u64 = 1 << 16;
@@ -50,6 +52,22 @@ pub(crate) fn run_keys(agg: &AggregateExec) -> Option<Vec<(Column, String)>> {
             comparable(schema.field(c.index()).data_type()).then(|| (c.clone(), name.clone()))
         })
         .collect()
+}
+
+/// `node` as an aggregation of rows into keys only (`SELECT DISTINCT`, the inner aggregation
+/// of a `COUNT(DISTINCT …)`), with its keys ([`run_keys`]): no aggregate function, in a mode
+/// whose input is rows (not the partial states of another aggregation).
+pub(crate) fn keys_only(node: &Arc<dyn ExecutionPlan>) -> Option<(&AggregateExec, Vec<Column>)> {
+    let agg = node.downcast_ref::<AggregateExec>()?;
+    if !matches!(
+        agg.mode(),
+        AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned
+    ) || !agg.aggr_expr().is_empty()
+    {
+        return None;
+    }
+    let keys = run_keys(agg)?.into_iter().map(|(c, _)| c).collect();
+    Some((agg, keys))
 }
 
 /// For rows 1..n of a batch whose keys are `keys` (n ≥ 2 rows), whether the row's key differs

@@ -691,6 +691,33 @@ pub(crate) mod rule_tests {
         )
     }
 
+    /// The rows the plan nodes of type `T` output when `sql` runs.
+    pub(crate) async fn output_rows<T: datafusion::physical_plan::ExecutionPlan>(
+        ctx: &SessionContext,
+        sql: &str,
+    ) -> usize {
+        use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+        let plan = ctx
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        datafusion::physical_plan::collect(std::sync::Arc::clone(&plan), ctx.task_ctx())
+            .await
+            .unwrap();
+        let mut n = 0;
+        plan.apply(|node| {
+            if node.is::<T>() {
+                n += node.metrics().and_then(|m| m.output_rows()).unwrap_or(0);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        n
+    }
+
     /// The result of `sql`, as a table of text.
     pub(crate) async fn rows(ctx: &SessionContext, sql: &str) -> String {
         let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
