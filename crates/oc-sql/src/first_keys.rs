@@ -1,7 +1,7 @@
 //! A physical optimizer rule: when an aggregation only collects the distinct values of one
 //! string column of a Parquet scan (`COUNT(DISTINCT code_insee)` per exercice, `SELECT
 //! DISTINCT compte`), the scan itself keeps only the first row of each dictionary entry of
-//! each column chunk, and reads the other rows of no column.
+//! each column chunk, and decodes no other row for its output.
 //!
 //! On the clustered lake (`cluster_by: [cbudg, compte]`), the communes of a row group come
 //! back once per account, in the same order: no runs for distinct_runs.rs to drop, and bench
