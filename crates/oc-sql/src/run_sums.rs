@@ -274,7 +274,7 @@ impl RunSumsExec {
 }
 
 impl DisplayAs for RunSumsExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let keys: Vec<String> = self.keys.iter().map(|k| k.to_string()).collect();
         let values: Vec<String> = self
             .values
@@ -284,12 +284,19 @@ impl DisplayAs for RunSumsExec {
                 Value::Count => format!("count({})", v.expr),
             })
             .collect();
-        write!(
-            f,
-            "RunSumsExec: keys=[{}], sums=[{}]",
-            keys.join(", "),
-            values.join(", ")
-        )
+        match t {
+            // `EXPLAIN FORMAT TREE` prints the name itself, then these lines in the node's box.
+            DisplayFormatType::TreeRender => {
+                writeln!(f, "keys={}", keys.join(", "))?;
+                write!(f, "sums={}", values.join(", "))
+            }
+            _ => write!(
+                f,
+                "RunSumsExec: keys=[{}], sums=[{}]",
+                keys.join(", "),
+                values.join(", ")
+            ),
+        }
     }
 }
 
@@ -310,8 +317,12 @@ impl ExecutionPlan for RunSumsExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        for v in &self.values {
-            if f(&v.expr)? == TreeNodeRecursion::Stop {
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| Arc::new(k.clone()) as Arc<dyn PhysicalExpr>);
+        for e in keys.chain(self.values.iter().map(|v| Arc::clone(&v.expr))) {
+            if f(&e)? == TreeNodeRecursion::Stop {
                 return Ok(TreeNodeRecursion::Stop);
             }
         }
@@ -872,6 +883,39 @@ mod tests {
 
     async fn run(ctx: &SessionContext, sql: &str) -> String {
         rule_tests::rows(ctx, sql).await
+    }
+
+    /// `EXPLAIN FORMAT TREE` shows the node with its keys and sums, and the expressions it
+    /// reads are its keys' and its values'.
+    #[tokio::test]
+    async fn shows_its_keys_and_sums_in_a_tree_plan() {
+        let ours = context(table(10_000, Keys::Runs, 2), true, 2);
+        let sql = "SELECT code, SUM(a) FROM t GROUP BY code";
+        let tree = run(&ours, &format!("EXPLAIN FORMAT TREE {sql}")).await;
+        assert!(tree.contains("RunSumsExec"), "{tree}");
+        assert!(
+            tree.contains("keys: code@0") && tree.contains("sums: sum(a@1)"),
+            "{tree}"
+        );
+        let plan = ours
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let mut read = vec![];
+        plan.apply(|node| {
+            if node.is::<RunSumsExec>() {
+                node.apply_expressions(&mut |e| {
+                    read.push(e.to_string());
+                    Ok(TreeNodeRecursion::Continue)
+                })?;
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        assert_eq!(read, ["code@0", "a@1"]);
     }
 
     /// Where the keys come neither in runs nor in no order, each batch's keys are grouped
