@@ -21,7 +21,6 @@ use std::sync::Arc;
 use arrow::array::{BooleanArray, BooleanBufferBuilder};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use arrow::record_batch::RecordBatch;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::ColumnarValue;
@@ -31,7 +30,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::filter::FilterExec;
 
-use crate::runs::{Judge, differs_from_previous, keys_only};
+use crate::runs::{Judge, differs_from_previous, keys_only, rewrite_up};
 
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "distinct_runs";
@@ -45,13 +44,7 @@ impl PhysicalOptimizerRule for DistinctRuns {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            Ok(match rewrite(&node)? {
-                Some(new) => Transformed::yes(new),
-                None => Transformed::no(node),
-            })
-        })
-        .data()
+        rewrite_up(plan, rewrite)
     }
 
     fn name(&self) -> &str {

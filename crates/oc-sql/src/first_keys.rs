@@ -47,7 +47,7 @@ use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceC
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 
-use crate::runs::{Judge, keys_only};
+use crate::runs::{Judge, keys_only, rewrite_up};
 
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "first_keys";
@@ -61,13 +61,7 @@ impl PhysicalOptimizerRule for FirstKeys {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            Ok(match rewrite(&node)? {
-                Some(new) => Transformed::yes(new),
-                None => Transformed::no(node),
-            })
-        })
-        .data()
+        rewrite_up(plan, rewrite)
     }
 
     fn name(&self) -> &str {

@@ -36,7 +36,7 @@ use arrow::datatypes::{
     ArrowNativeTypeOp, DataType, Decimal128Type, Field, FieldRef, Int64Type, Schema, SchemaRef,
     UInt64Type,
 };
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result, ScalarValue, internal_err};
 use datafusion::config::ConfigOptions;
 use datafusion::execution::TaskContext;
@@ -62,7 +62,7 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 
 use crate::batch_groups::BatchGroups;
-use crate::runs::{Judge, differs_from_previous, run_keys};
+use crate::runs::{Judge, differs_from_previous, rewrite_up, run_keys};
 
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "run_sums";
@@ -76,13 +76,7 @@ impl PhysicalOptimizerRule for RunSums {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            Ok(match rewrite(&node)? {
-                Some(new) => Transformed::yes(new),
-                None => Transformed::no(node),
-            })
-        })
-        .data()
+        rewrite_up(plan, rewrite)
     }
 
     fn name(&self) -> &str {
@@ -767,6 +761,7 @@ mod tests {
     use arrow::array::{
         Decimal128Array, Float64Array, Int32Array, Int64Array, StringArray, UInt64Array,
     };
+    use datafusion::common::tree_node::TreeNode;
     use datafusion::datasource::MemTable;
     use datafusion::prelude::SessionContext;
 
@@ -897,13 +892,7 @@ mod tests {
             tree.contains("keys: code@0") && tree.contains("sums: sum(a@1)"),
             "{tree}"
         );
-        let plan = ours
-            .sql(sql)
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
+        let plan = rule_tests::physical_plan(&ours, sql).await;
         let mut read = vec![];
         plan.apply(|node| {
             if node.is::<RunSumsExec>() {

@@ -9,6 +9,7 @@ use arrow::compute::kernels::boolean::or;
 use arrow::compute::kernels::cmp::distinct;
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::physical_expr::expressions::Column;
 use std::sync::Arc;
 
@@ -52,6 +53,21 @@ pub(crate) fn run_keys(agg: &AggregateExec) -> Option<Vec<(Column, String)>> {
             comparable(schema.field(c.index()).data_type()).then(|| (c.clone(), name.clone()))
         })
         .collect()
+}
+
+/// `plan` with each node, from the leaves up, replaced by `rewrite`'s answer where it has one:
+/// the body of the rules that rewrite one node at a time.
+pub(crate) fn rewrite_up(
+    plan: Arc<dyn ExecutionPlan>,
+    rewrite: impl Fn(&Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        Ok(match rewrite(&node)? {
+            Some(new) => Transformed::yes(new),
+            None => Transformed::no(node),
+        })
+    })
+    .data()
 }
 
 /// `node` as an aggregation of rows into keys only (`SELECT DISTINCT`, the inner aggregation

@@ -691,19 +691,26 @@ pub(crate) mod rule_tests {
         )
     }
 
+    /// The physical plan of `sql`.
+    pub(crate) async fn physical_plan(
+        ctx: &SessionContext,
+        sql: &str,
+    ) -> std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan> {
+        ctx.sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap()
+    }
+
     /// The rows the plan nodes of type `T` output when `sql` runs.
     pub(crate) async fn output_rows<T: datafusion::physical_plan::ExecutionPlan>(
         ctx: &SessionContext,
         sql: &str,
     ) -> usize {
         use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-        let plan = ctx
-            .sql(sql)
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
+        let plan = physical_plan(ctx, sql).await;
         datafusion::physical_plan::collect(std::sync::Arc::clone(&plan), ctx.task_ctx())
             .await
             .unwrap();

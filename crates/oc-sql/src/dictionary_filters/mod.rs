@@ -680,13 +680,7 @@ mod tests {
             let q2 = "SELECT code, amount FROM t WHERE compte = '1641' AND cbudg = '1' \
                       ORDER BY amount DESC, code LIMIT 20";
             // The rule picked the filter-only strings, and nothing else.
-            let plan = ours
-                .sql(q2)
-                .await
-                .unwrap()
-                .create_physical_plan()
-                .await
-                .unwrap();
+            let plan = rule_tests::physical_plan(&ours, q2).await;
             let mut factories = vec![];
             plan.apply(|node| {
                 if let Some(scan) = node.downcast_ref::<DataSourceExec>()
