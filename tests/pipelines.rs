@@ -327,6 +327,64 @@ fn cluster_by_sorts_each_row_group_so_that_account_filters_skip_pages() {
     assert_eq!(class6("plain"), "4221100.00");
 }
 
+/// A computed column must not reorder the source's rows: DataFusion would deal the batches of
+/// the one input stream to several threads and merge them back as they finish, so the
+/// table's order (and, clustered, which rows share a row group) would change from run to run.
+#[test]
+fn computed_columns_keep_the_rows_in_file_order() {
+    use arrow::array::AsArray;
+    let p = Proj::empty(&["t"]);
+    // 400,000 rows: several chunks for the reader's threads and a dozen batches for the plan.
+    let rows = 400_000i64;
+    let mut csv = String::from("n;code\n");
+    for i in 0..rows {
+        csv.push_str(&format!("{i};{:05}\n", (i * 7919) % 100_000));
+    }
+    p.write("data/o.csv", csv);
+    p.write(
+        "pipelines/o.yaml",
+        "name: t.ordered\nsource: { path: data/o.csv, csv: { delimiter: \";\" } }\ncolumns:\n  n: { from: n, type: int64 }\n  code: { from: code, type: code }\n  dep: { sql: \"substr(code, 1, 2)\" }\n",
+    );
+    // More threads than the machine's cores, so that a reordering would show here too.
+    let partitions = [("DATAFUSION_EXECUTION_TARGET_PARTITIONS", "4".to_string())];
+    p.ok_env(&partitions, &["refresh"]);
+
+    let dir = p.path().join("data/lake/t/ordered");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = std::fs::File::open(files.pop().unwrap()).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let (mut next, mut checked) = (0i64, 0);
+    for b in reader {
+        let b = b.unwrap();
+        let n = b.column_by_name("n").unwrap();
+        let n = n.as_primitive::<arrow::datatypes::Int64Type>();
+        let (code, dep) = (
+            b.column_by_name("code").unwrap(),
+            b.column_by_name("dep").unwrap(),
+        );
+        let (code, dep) = (code.as_string::<i32>(), dep.as_string::<i32>());
+        for i in 0..b.num_rows() {
+            assert_eq!(
+                n.value(i),
+                next,
+                "row {next} of the file is not in its place"
+            );
+            assert_eq!(dep.value(i), &code.value(i)[..2]);
+            next += 1;
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, rows);
+}
+
 #[test]
 fn cluster_by_names_declared_columns_other_than_the_partitions() {
     let p = Proj::empty(&["t"]);

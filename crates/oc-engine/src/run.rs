@@ -573,6 +573,7 @@ async fn write_output(
     let (schema, mut stream): (SchemaRef, datafusion::execution::SendableRecordBatchStream) =
         if plan.needs_sql {
             let ctx = tables.context().map_err(RunError::session)?;
+            keep_file_order(&ctx);
             let input = StreamingTable::try_new(
                 plan.input_schema.clone(),
                 vec![Arc::new(ChannelStream::new(plan.input_schema.clone(), rx))],
@@ -584,7 +585,8 @@ async fn write_output(
                     RunError::sql_plan(format!("{}: {}: {e}", pf.path.display(), site.what))
                 })?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            (schema, df.execute_stream().await.map_err(|e| sql(&e))?)
+            let stream = df.execute_stream().await.map_err(|e| sql(&e))?;
+            (schema.clone(), ahead_of_the_writer(schema, stream))
         } else {
             let schema = plan.input_schema.clone();
             let s =
@@ -607,6 +609,43 @@ async fn write_output(
         .await?
         .with_cluster_by(&p.target.cluster_by)?;
     write_all(writer, &mut stream, sql).await
+}
+
+/// The source's rows stream in as one partition, in file order. For a computed column,
+/// DataFusion would deal its batches round-robin to one partition per core and merge them
+/// back in whatever order the threads finish: the table's row order (and, clustered, which
+/// rows share a row group) depended on thread timing, and so did the refresh's memory (a
+/// 20M-row clustered refresh peaked at 580–917 MiB from run to run, against 425–447 MiB in
+/// one partition: bench/README.md). [`ahead_of_the_writer`] keeps the overlap.
+fn keep_file_order(ctx: &datafusion::prelude::SessionContext) {
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    state
+        .config_mut()
+        .options_mut()
+        .optimizer
+        .enable_round_robin_repartition = false;
+}
+
+/// Computes the output's batches on a task of their own, at most two ahead of the writer:
+/// the computed columns of one batch are evaluated while the previous one is sorted and
+/// encoded, as the repartition [`keep_file_order`] turns off did, but in order.
+fn ahead_of_the_writer(
+    schema: SchemaRef,
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+) -> datafusion::execution::SendableRecordBatchStream {
+    let mut ahead =
+        datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder::new(schema, 2);
+    let tx = ahead.tx();
+    ahead.spawn(async move {
+        while let Some(batch) = stream.next().await {
+            if tx.send(batch).await.is_err() {
+                break; // the writer stopped
+            }
+        }
+        Ok(())
+    });
+    ahead.build()
 }
 
 /// Streams every batch into the new version; on an error the version is abandoned (nothing
