@@ -615,7 +615,7 @@ async fn write_output(
 /// DataFusion would deal its batches round-robin to one partition per core and merge them
 /// back in whatever order the threads finish: the table's row order (and, clustered, which
 /// rows share a row group) depended on thread timing, and so did the refresh's memory (a
-/// 20M-row clustered refresh peaked at 580–917 MiB from run to run, against 425–447 MiB in
+/// 20M-row clustered refresh peaked at 580–896 MiB from run to run, against 423–447 MiB in
 /// one partition: bench/README.md). [`ahead_of_the_writer`] keeps the overlap.
 fn keep_file_order(ctx: &datafusion::prelude::SessionContext) {
     let state = ctx.state_ref();
