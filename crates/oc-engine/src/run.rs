@@ -586,7 +586,7 @@ async fn write_output(
                 })?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let stream = df.execute_stream().await.map_err(|e| sql(&e))?;
-            (schema.clone(), ahead_of_the_writer(schema, stream))
+            (schema, ahead_of_the_writer(stream))
         } else {
             let schema = plan.input_schema.clone();
             let s =
@@ -616,7 +616,10 @@ async fn write_output(
 /// back in whatever order the threads finish: the table's row order (and, clustered, which
 /// rows share a row group) depended on thread timing, and so did the refresh's memory (a
 /// 20M-row clustered refresh peaked at 580–896 MiB from run to run, against 423–447 MiB in
-/// one partition: bench/README.md). [`ahead_of_the_writer`] keeps the overlap.
+/// one partition: bench/README.md). [`ahead_of_the_writer`] keeps the overlap. Set here, not
+/// as a session default an environment variable could change: the order is what a
+/// pipeline's table is. (A transform's aggregation or join still repartitions by hash; its
+/// partial aggregation then runs on one thread.)
 fn keep_file_order(ctx: &datafusion::prelude::SessionContext) {
     let state = ctx.state_ref();
     let mut state = state.write();
@@ -627,20 +630,24 @@ fn keep_file_order(ctx: &datafusion::prelude::SessionContext) {
         .enable_round_robin_repartition = false;
 }
 
-/// Computes the output's batches on a task of their own, at most two ahead of the writer:
-/// the computed columns of one batch are evaluated while the previous one is sorted and
-/// encoded, as the repartition [`keep_file_order`] turns off did, but in order.
+/// Computes the output's batches on a task of their own, a few ahead of the writer (two
+/// waiting in the channel, one being sent): the computed columns of one batch are evaluated
+/// while the previous one is sorted and encoded, as with the repartition
+/// [`keep_file_order`] turns off, but in order. The task stops at the first error, and is
+/// aborted when the writer drops the stream.
 fn ahead_of_the_writer(
-    schema: SchemaRef,
     mut stream: datafusion::execution::SendableRecordBatchStream,
 ) -> datafusion::execution::SendableRecordBatchStream {
-    let mut ahead =
-        datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder::new(schema, 2);
+    let mut ahead = datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder::new(
+        stream.schema(),
+        2,
+    );
     let tx = ahead.tx();
     ahead.spawn(async move {
         while let Some(batch) = stream.next().await {
-            if tx.send(batch).await.is_err() {
-                break; // the writer stopped
+            let failed = batch.is_err();
+            if tx.send(batch).await.is_err() || failed {
+                break;
             }
         }
         Ok(())
@@ -707,4 +714,47 @@ async fn check_candidate(
         crate::checks::run_checks(&ctx, name, crate::candidate::CANDIDATE, &pf.pipeline.checks)
             .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::physical_plan::displayable;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+
+    /// A computed column over the reader's one ordered partition, as `write_output` plans it:
+    /// with `keep_file_order`, no repartition (which merged batches in any order). Without it,
+    /// DataFusion's plan has one, so this fails if the setting stops reaching the planner.
+    #[tokio::test]
+    async fn computed_columns_are_planned_in_one_ordered_partition() {
+        let plan = |keep: bool| async move {
+            let config = SessionConfig::new().with_target_partitions(4);
+            let ctx = SessionContext::new_with_config(config);
+            if keep {
+                keep_file_order(&ctx);
+            }
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("n", DataType::Int64, false),
+                Field::new("code", DataType::Utf8, true),
+            ]));
+            let (_tx, rx) = mpsc::channel::<BatchResult>(1);
+            let stream = Arc::new(ChannelStream::new(schema.clone(), rx));
+            let input = StreamingTable::try_new(schema, vec![stream]).unwrap();
+            ctx.register_table("input", Arc::new(input)).unwrap();
+            let df = ctx
+                .sql("SELECT *, substr(code, 1, 2) AS dep FROM input WHERE n % 2 = 0")
+                .await
+                .unwrap();
+            let physical = df.create_physical_plan().await.unwrap();
+            displayable(physical.as_ref()).indent(true).to_string()
+        };
+        let kept = plan(true).await;
+        assert!(!kept.contains("RepartitionExec"), "{kept}");
+        let default = plan(false).await;
+        assert!(
+            default.contains("RepartitionExec: partitioning=RoundRobinBatch(4)"),
+            "{default}"
+        );
+    }
 }
