@@ -13,6 +13,7 @@ use arrow::record_batch::RecordBatch;
 use chrono::Utc;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::error::DataFusionError;
+use datafusion::physical_plan::common::spawn_buffered;
 use futures::StreamExt;
 use oc_extract::{ExtractError, FileStats, Reject, Sink, expand_sources, read_file};
 use oc_lake::ops::{
@@ -586,7 +587,10 @@ async fn write_output(
                 })?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let stream = df.execute_stream().await.map_err(|e| sql(&e))?;
-            (schema, ahead_of_the_writer(stream))
+            // Computed on a task of their own, at most two batches ahead of the writer: the
+            // computed columns of one batch are evaluated while the previous one is sorted
+            // and encoded, as with the repartition `keep_file_order` turns off, but in order.
+            (schema, spawn_buffered(stream, 2))
         } else {
             let schema = plan.input_schema.clone();
             let s =
@@ -616,7 +620,7 @@ async fn write_output(
 /// back in whatever order the threads finish: the table's row order (and, clustered, which
 /// rows share a row group) depended on thread timing, and so did the refresh's memory (a
 /// 20M-row clustered refresh peaked at 580–896 MiB from run to run, against 423–447 MiB in
-/// one partition: bench/README.md). [`ahead_of_the_writer`] keeps the overlap. Set here, not
+/// one partition: bench/README.md). `write_output` keeps the overlap. Set here, not
 /// as a session default an environment variable could change: the order is what a
 /// pipeline's table is. (A transform's aggregation or join still repartitions by hash; its
 /// partial aggregation then runs on one thread.)
@@ -628,31 +632,6 @@ fn keep_file_order(ctx: &datafusion::prelude::SessionContext) {
         .options_mut()
         .optimizer
         .enable_round_robin_repartition = false;
-}
-
-/// Computes the output's batches on a task of their own, a few ahead of the writer (two
-/// waiting in the channel, one being sent): the computed columns of one batch are evaluated
-/// while the previous one is sorted and encoded, as with the repartition
-/// [`keep_file_order`] turns off, but in order. The task stops at the first error, and is
-/// aborted when the writer drops the stream.
-fn ahead_of_the_writer(
-    mut stream: datafusion::execution::SendableRecordBatchStream,
-) -> datafusion::execution::SendableRecordBatchStream {
-    let mut ahead = datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder::new(
-        stream.schema(),
-        2,
-    );
-    let tx = ahead.tx();
-    ahead.spawn(async move {
-        while let Some(batch) = stream.next().await {
-            let failed = batch.is_err();
-            if tx.send(batch).await.is_err() || failed {
-                break;
-            }
-        }
-        Ok(())
-    });
-    ahead.build()
 }
 
 /// Streams every batch into the new version; on an error the version is abandoned (nothing
