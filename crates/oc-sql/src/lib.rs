@@ -3,6 +3,7 @@
 
 mod batch_groups;
 pub mod codes;
+mod decimal64_sums;
 mod dictionary_filters;
 mod distinct_runs;
 mod fast_exprs;
@@ -10,6 +11,7 @@ mod first_keys;
 pub mod lake_table;
 pub mod ops;
 pub mod progress;
+mod read_hints;
 mod run_sums;
 mod runs;
 mod scan_predicates;

@@ -20,9 +20,12 @@
 //! (batch_groups.rs) and summed by group: on the clustered lake the communes come back once
 //! per account, some 440 keys in a batch of 8,192 rows. When that does not halve the rows
 //! either, or the keys have no short fixed-width form, rows pass through unsummed, as they
-//! would reach the aggregation without the rule.
+//! would reach the aggregation without the rule. A decimal column read as the `Decimal64` it is
+//! stored as (decimal64_sums.rs) is summed in 128 bits into the `Decimal128` the aggregation
+//! was planned with.
 
 use std::any::Any;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -31,10 +34,10 @@ use arrow::array::{
     UInt32Array,
 };
 use arrow::buffer::NullBuffer;
-use arrow::compute::take;
+use arrow::compute::{cast, take};
 use arrow::datatypes::{
-    ArrowNativeTypeOp, DataType, Decimal128Type, Field, FieldRef, Int64Type, Schema, SchemaRef,
-    UInt64Type,
+    ArrowNativeTypeOp, DataType, Decimal64Type, Decimal128Type, Field, FieldRef, Int64Type, Schema,
+    SchemaRef, UInt64Type,
 };
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result, ScalarValue, internal_err};
@@ -49,6 +52,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::aggregate::AggregateExprBuilder;
 use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
@@ -138,7 +142,18 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
         } else {
             return Ok(None);
         };
-        sums.push((RunValue { expr: arg, what }, a.name().to_string()));
+        let sum_type = match what {
+            Value::Sum => arg.data_type(&schema)?,
+            Value::Count => DataType::Int64,
+        };
+        sums.push((
+            RunValue {
+                expr: arg,
+                what,
+                sum_type,
+            },
+            a.name().to_string(),
+        ));
     }
     let runs = Arc::new(RunSumsExec::try_new(
         input,
@@ -202,6 +217,9 @@ enum Value {
 pub(crate) struct RunValue {
     pub(crate) expr: Arc<dyn PhysicalExpr>,
     what: Value,
+    /// The type of a run's sum: the type the aggregation above sums, which stays that of the
+    /// argument it was planned with when the input is read narrower (decimal64_sums.rs).
+    sum_type: DataType,
 }
 
 /// Its input's rows with the keys and the values to sum; each run of equal keys within a
@@ -233,9 +251,7 @@ impl RunSumsExec {
             .collect();
         for (j, v) in values.iter().enumerate() {
             fields.push(match v.what {
-                Value::Sum => {
-                    Field::new(format!("run_sum_{j}"), v.expr.data_type(&in_schema)?, true)
-                }
+                Value::Sum => Field::new(format!("run_sum_{j}"), v.sum_type.clone(), true),
                 Value::Count => Field::new(format!("run_count_{j}"), DataType::Int64, false),
             });
         }
@@ -259,11 +275,32 @@ impl RunSumsExec {
     }
 }
 
-#[cfg(test)]
 impl RunSumsExec {
     /// The expressions summed, one per aggregate of the aggregation above.
+    #[cfg(test)]
     pub(crate) fn values(&self) -> Vec<Arc<dyn PhysicalExpr>> {
         self.values.iter().map(|v| Arc::clone(&v.expr)).collect()
+    }
+
+    pub(crate) fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.input
+    }
+
+    /// The input's columns read only as the whole argument of sums and counts, not as keys nor
+    /// within an expression: the same values of a narrower integer type give the same runs
+    /// (decimal64_sums.rs).
+    pub(crate) fn only_summed(&self) -> BTreeSet<usize> {
+        let mut elsewhere: BTreeSet<usize> = self.keys.iter().map(Column::index).collect();
+        let mut summed = BTreeSet::new();
+        for v in &self.values {
+            match v.expr.downcast_ref::<Column>() {
+                Some(c) => {
+                    summed.insert(c.index());
+                }
+                None => elsewhere.extend(collect_columns(&v.expr).iter().map(Column::index)),
+            }
+        }
+        summed.difference(&elsewhere).copied().collect()
     }
 }
 
@@ -414,7 +451,7 @@ impl Runs {
             let count = groups.first_rows.len();
             for (v, array) in self.values.iter().zip(&values) {
                 columns.push(match v.what {
-                    Value::Sum => sum_groups(array, &groups.group_of, count)?,
+                    Value::Sum => sum_groups(array, &groups.group_of, count, &v.sum_type)?,
                     Value::Count => count_groups(array, &groups.group_of, count),
                 });
             }
@@ -425,7 +462,9 @@ impl Runs {
             let mut columns = keys;
             for (v, array) in self.values.iter().zip(&values) {
                 columns.push(match v.what {
-                    Value::Sum => Arc::clone(array),
+                    Value::Sum if array.data_type() == &v.sum_type => Arc::clone(array),
+                    // Read narrower than it is summed (decimal64_sums.rs).
+                    Value::Sum => cast(array, &v.sum_type)?,
                     Value::Count => count_rows(array),
                 });
             }
@@ -444,7 +483,7 @@ impl Runs {
         }
         for (v, array) in self.values.iter().zip(&values) {
             columns.push(match v.what {
-                Value::Sum => sum_runs(array, &starts)?,
+                Value::Sum => sum_runs(array, &starts, &v.sum_type)?,
                 Value::Count => count_runs(array, &starts),
             });
         }
@@ -482,40 +521,61 @@ fn count_groups(values: &ArrayRef, group_of: &[u32], groups: usize) -> ArrayRef 
 }
 
 /// The wrapping sum of `values` in each of `groups` groups (`group_of` each row's), NULL for
-/// a group of NULLs only.
-fn sum_groups(values: &ArrayRef, group_of: &[u32], groups: usize) -> Result<ArrayRef> {
+/// a group of NULLs only, as `out` (the type of `values`, or `Decimal128` for `Decimal64`
+/// values, summed in 128 bits).
+fn sum_groups(
+    values: &ArrayRef,
+    group_of: &[u32],
+    groups: usize,
+    out: &DataType,
+) -> Result<ArrayRef> {
     Ok(match values.data_type() {
-        DataType::Int64 => Arc::new(sum_groups_of(
-            values.as_primitive::<Int64Type>(),
+        DataType::Int64 => Arc::new(sum_groups_of::<Int64Type, Int64Type>(
+            values.as_primitive(),
             group_of,
             groups,
+            |v| v,
+            out,
         )),
-        DataType::UInt64 => Arc::new(sum_groups_of(
-            values.as_primitive::<UInt64Type>(),
+        DataType::UInt64 => Arc::new(sum_groups_of::<UInt64Type, UInt64Type>(
+            values.as_primitive(),
             group_of,
             groups,
+            |v| v,
+            out,
         )),
-        DataType::Decimal128(..) => Arc::new(sum_groups_of(
-            values.as_primitive::<Decimal128Type>(),
+        DataType::Decimal128(..) => Arc::new(sum_groups_of::<Decimal128Type, Decimal128Type>(
+            values.as_primitive(),
             group_of,
             groups,
+            |v| v,
+            out,
+        )),
+        DataType::Decimal64(..) => Arc::new(sum_groups_of::<Decimal64Type, Decimal128Type>(
+            values.as_primitive(),
+            group_of,
+            groups,
+            i128::from,
+            out,
         )),
         t => return internal_err!("RunSumsExec cannot sum {t}"),
     })
 }
 
-fn sum_groups_of<T: ArrowPrimitiveType>(
+fn sum_groups_of<T: ArrowPrimitiveType, O: ArrowPrimitiveType>(
     values: &PrimitiveArray<T>,
     group_of: &[u32],
     groups: usize,
-) -> PrimitiveArray<T> {
-    let mut sums = vec![T::Native::ZERO; groups];
+    widen: impl Fn(T::Native) -> O::Native,
+    out: &DataType,
+) -> PrimitiveArray<O> {
+    let mut sums = vec![O::Native::ZERO; groups];
     let raw = values.values();
     let nulls = match values.nulls() {
         None => {
             for (v, g) in raw.iter().zip(group_of) {
                 let s = &mut sums[*g as usize];
-                *s = s.add_wrapping(*v);
+                *s = s.add_wrapping(widen(*v));
             }
             None
         }
@@ -524,14 +584,14 @@ fn sum_groups_of<T: ArrowPrimitiveType>(
             for (i, (v, g)) in raw.iter().zip(group_of).enumerate() {
                 if nulls.is_valid(i) {
                     let g = *g as usize;
-                    sums[g] = sums[g].add_wrapping(*v);
+                    sums[g] = sums[g].add_wrapping(widen(*v));
                     any[g] = true;
                 }
             }
             Some(NullBuffer::from(any))
         }
     };
-    PrimitiveArray::<T>::new(sums.into(), nulls).with_data_type(values.data_type().clone())
+    PrimitiveArray::<O>::new(sums.into(), nulls).with_data_type(out.clone())
 }
 
 /// Each row's count (1, or 0 for NULL): rows passed through as runs of one.
@@ -544,26 +604,47 @@ fn count_rows(values: &ArrayRef) -> ArrayRef {
 }
 
 /// The wrapping sum of `values` over each run (from each start to the next), NULL where a
-/// run holds NULLs only.
-fn sum_runs(values: &ArrayRef, starts: &[u32]) -> Result<ArrayRef> {
+/// run holds NULLs only, as `out` (as [`sum_groups`]).
+fn sum_runs(values: &ArrayRef, starts: &[u32], out: &DataType) -> Result<ArrayRef> {
     Ok(match values.data_type() {
-        DataType::Int64 => Arc::new(sum_runs_of(values.as_primitive::<Int64Type>(), starts)),
-        DataType::UInt64 => Arc::new(sum_runs_of(values.as_primitive::<UInt64Type>(), starts)),
-        DataType::Decimal128(..) => {
-            Arc::new(sum_runs_of(values.as_primitive::<Decimal128Type>(), starts))
-        }
+        DataType::Int64 => Arc::new(sum_runs_of::<Int64Type, Int64Type>(
+            values.as_primitive(),
+            starts,
+            |v| v,
+            out,
+        )),
+        DataType::UInt64 => Arc::new(sum_runs_of::<UInt64Type, UInt64Type>(
+            values.as_primitive(),
+            starts,
+            |v| v,
+            out,
+        )),
+        DataType::Decimal128(..) => Arc::new(sum_runs_of::<Decimal128Type, Decimal128Type>(
+            values.as_primitive(),
+            starts,
+            |v| v,
+            out,
+        )),
+        DataType::Decimal64(..) => Arc::new(sum_runs_of::<Decimal64Type, Decimal128Type>(
+            values.as_primitive(),
+            starts,
+            i128::from,
+            out,
+        )),
         t => return internal_err!("RunSumsExec cannot sum {t}"),
     })
 }
 
-fn sum_runs_of<T: ArrowPrimitiveType>(
+fn sum_runs_of<T: ArrowPrimitiveType, O: ArrowPrimitiveType>(
     values: &PrimitiveArray<T>,
     starts: &[u32],
-) -> PrimitiveArray<T> {
+    widen: impl Fn(T::Native) -> O::Native,
+    out: &DataType,
+) -> PrimitiveArray<O> {
     let n = values.len();
     let ends = starts.iter().skip(1).map(|e| *e as usize).chain([n]);
     let raw = values.values();
-    let sums: Vec<Option<T::Native>> = starts
+    let sums: Vec<Option<O::Native>> = starts
         .iter()
         .zip(ends)
         .map(|(s, e)| {
@@ -572,15 +653,15 @@ fn sum_runs_of<T: ArrowPrimitiveType>(
                 None => Some(
                     raw[s..e]
                         .iter()
-                        .fold(T::Native::ZERO, |acc, v| acc.add_wrapping(*v)),
+                        .fold(O::Native::ZERO, |acc, v| acc.add_wrapping(widen(*v))),
                 ),
                 Some(nulls) => {
                     let mut any = false;
-                    let mut acc = T::Native::ZERO;
+                    let mut acc = O::Native::ZERO;
                     for i in s..e {
                         if nulls.is_valid(i) {
                             any = true;
-                            acc = acc.add_wrapping(raw[i]);
+                            acc = acc.add_wrapping(widen(raw[i]));
                         }
                     }
                     any.then_some(acc)
@@ -588,7 +669,7 @@ fn sum_runs_of<T: ArrowPrimitiveType>(
             }
         })
         .collect();
-    PrimitiveArray::<T>::from_iter(sums).with_data_type(values.data_type().clone())
+    PrimitiveArray::<O>::from_iter(sums).with_data_type(out.clone())
 }
 
 /// `COUNT` over the runs: the sum of each run's count of values, with `COUNT`'s name, type
@@ -759,7 +840,8 @@ mod tests {
     use crate::runs::JUDGE_AFTER;
     use crate::session::rule_tests;
     use arrow::array::{
-        Decimal128Array, Float64Array, Int32Array, Int64Array, StringArray, UInt64Array,
+        Decimal64Array, Decimal128Array, Float64Array, Int32Array, Int64Array, StringArray,
+        UInt64Array,
     };
     use datafusion::common::tree_node::TreeNode;
     use datafusion::datasource::MemTable;
@@ -1051,13 +1133,56 @@ mod tests {
             .with_precision_and_scale(38, 0)
             .unwrap(),
         );
-        let sums = sum_runs(&values, &[0, 3, 5]).unwrap();
+        let sums = sum_runs(&values, &[0, 3, 5], &DataType::Decimal128(38, 0)).unwrap();
         let sums = sums.as_primitive::<Decimal128Type>();
         assert_eq!(sums.data_type(), &DataType::Decimal128(38, 0));
         // [1, NULL, 2], [NULL, NULL], [MAX, 1] (wrapping, as DataFusion's sum).
         assert_eq!(
             sums.iter().collect::<Vec<_>>(),
             vec![Some(3), None, Some(i128::MIN)]
+        );
+    }
+
+    #[test]
+    fn sums_narrow_decimals_in_128_bits() {
+        let values: ArrayRef = Arc::new(
+            Decimal64Array::from(vec![
+                Some(i64::MAX),
+                Some(i64::MAX),
+                None,
+                Some(-5),
+                None,
+                None,
+                Some(i64::MIN),
+                Some(i64::MIN),
+            ])
+            .with_precision_and_scale(18, 2)
+            .unwrap(),
+        );
+        let out = DataType::Decimal128(18, 2);
+        let big = 2 * i128::from(i64::MAX);
+        let small = 2 * i128::from(i64::MIN);
+        let runs = sum_runs(&values, &[0, 4, 6], &out).unwrap();
+        assert_eq!(runs.data_type(), &out);
+        // [MAX, MAX, NULL, -5], [NULL, NULL], [MIN, MIN]: past 64 bits, exact.
+        assert_eq!(
+            runs.as_primitive::<Decimal128Type>()
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![Some(big - 5), None, Some(small)]
+        );
+        let groups = sum_groups(&values, &[0, 1, 0, 1, 2, 2, 0, 1], 3, &out).unwrap();
+        assert_eq!(groups.data_type(), &out);
+        assert_eq!(
+            groups
+                .as_primitive::<Decimal128Type>()
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![
+                Some(i128::from(i64::MAX) + i128::from(i64::MIN)),
+                Some(i128::from(i64::MAX) - 5 + i128::from(i64::MIN)),
+                None
+            ]
         );
     }
 }

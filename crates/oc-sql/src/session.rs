@@ -99,6 +99,9 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
         .with_physical_optimizer_rule(Arc::new(crate::first_keys::FirstKeys))
         // Runs of equal keys summed before the aggregation's sums (run_sums.rs)
         .with_physical_optimizer_rule(Arc::new(crate::run_sums::RunSums))
+        // The decimals only those sums read, read as the INT64 they are stored as
+        // (decimal64_sums.rs)
+        .with_physical_optimizer_rule(Arc::new(crate::decimal64_sums::Decimal64Sums))
         // Keys that repeat the row before dropped below a DISTINCT (distinct_runs.rs). Last:
         // its filter is only right directly below the aggregation it was put under.
         .with_physical_optimizer_rule(Arc::new(crate::distinct_runs::DistinctRuns))
@@ -110,8 +113,8 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
 
 /// The physical optimizer rules of `state` whose plans datafusion-proto can serialize: all but
 /// `fast_exprs`, `distinct_runs` and `first_keys`, whose expressions exist in this process
-/// only, `dictionary_filters`, whose reader factory and expression adapter do too, and `run_sums`,
-/// whose plan node does. A session that sends physical plans to other
+/// only, `dictionary_filters`, whose reader factory and expression adapter do too, `run_sums`,
+/// whose plan node does, and `decimal64_sums`, whose reader factory does. A session that sends physical plans to other
 /// processes (oc-dist's cluster client) plans with these.
 pub fn serializable_physical_rules(
     state: &datafusion::execution::SessionState,
@@ -125,6 +128,7 @@ pub fn serializable_physical_rules(
                 && r.name() != crate::first_keys::RULE_NAME
                 && r.name() != crate::distinct_runs::RULE_NAME
                 && r.name() != crate::run_sums::RULE_NAME
+                && r.name() != crate::decimal64_sums::RULE_NAME
         })
         .cloned()
         .collect()

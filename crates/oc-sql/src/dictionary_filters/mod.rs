@@ -14,7 +14,7 @@
 //!   views is ever paid for them);
 //! - a reader factory, per file, reads such a column as `Dictionary(Int32, Utf8)` when that
 //!   pays ([`dictionary_pays`]: every data page dictionary-encoded, keys bit-packed rather
-//!   than in runs), by handing the reader an `ARROW:schema` that says so;
+//!   than in runs), by handing the reader an `ARROW:schema` that says so (read_hints.rs);
 //! - an expression adapter evaluates, in that file's predicate, each deterministic boolean
 //!   expression of one such column (`compte = '1641'`, `compte LIKE '6%'`, `IN`, …) on the
 //!   column's dictionary values, then looks each row's key up (on_values.rs). DataFusion's
@@ -24,29 +24,18 @@
 //! rule out (`session::serializable_physical_rules`).
 
 use std::collections::BTreeSet;
-use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use bytes::Bytes;
+use arrow::datatypes::{DataType, Field, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::config::ConfigOptions;
-use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::parquet::ParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{
     FileScanConfig, FileScanConfigBuilder, FileSource, ParquetSource,
 };
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
-use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
-use datafusion::parquet::arrow::async_reader::AsyncFileReader;
-use datafusion::parquet::arrow::{
-    ARROW_SCHEMA_META_KEY, encode_arrow_schema, parquet_to_arrow_schema,
-};
 use datafusion::parquet::basic::Encoding;
-use datafusion::parquet::file::metadata::{
-    FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataBuilder,
-};
+use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr_adapter::{
@@ -54,10 +43,8 @@ use datafusion::physical_expr_adapter::{
 };
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
-use futures::FutureExt;
-use futures::future::BoxFuture;
 
+use crate::read_hints::{HintedReaderFactory, ReadHints, leaf_of, reads_with};
 mod on_values;
 
 /// The rule's name, by which sessions that serialize plans leave it out.
@@ -151,8 +138,8 @@ pub(crate) fn with_dictionary_reads(
     predicate: Option<Arc<dyn PhysicalExpr>>,
 ) -> Option<Arc<dyn ExecutionPlan>> {
     let inner = Arc::clone(parquet.parquet_file_reader_factory()?);
-    // Once is enough (the factory cannot be downcast; its `Debug` names it).
-    if format!("{inner:?}").starts_with("DictionaryReaderFactory") {
+    // Once is enough.
+    if reads_with::<DictionaryReads>(&inner) {
         return None;
     }
     let columns: Arc<[String]> = columns.into();
@@ -160,9 +147,11 @@ pub(crate) fn with_dictionary_reads(
     if let Some(p) = predicate {
         source = source.with_predicate(p);
     }
-    let source = source.with_parquet_file_reader_factory(Arc::new(DictionaryReaderFactory {
+    let source = source.with_parquet_file_reader_factory(Arc::new(HintedReaderFactory {
         inner,
-        columns: Arc::clone(&columns),
+        hints: Arc::new(DictionaryReads {
+            columns: Arc::clone(&columns),
+        }),
     }));
     let adapter = config
         .expr_adapter_factory
@@ -184,139 +173,20 @@ fn is_string(t: &DataType) -> bool {
     matches!(t, DataType::Utf8 | DataType::Utf8View)
 }
 
-/// Readers whose metadata asks for `columns` as dictionaries where the file allows it.
+/// Each file's `columns` that are top-level strings a dictionary read pays for
+/// ([`dictionary_pays`]), read as `Dictionary(Int32, Utf8)`.
 #[derive(Debug)]
-struct DictionaryReaderFactory {
-    inner: Arc<dyn ParquetFileReaderFactory>,
+struct DictionaryReads {
     columns: Arc<[String]>,
 }
 
-impl ParquetFileReaderFactory for DictionaryReaderFactory {
-    fn create_reader(
-        &self,
-        partition_index: usize,
-        partitioned_file: PartitionedFile,
-        metadata_size_hint: Option<usize>,
-        metrics: &ExecutionPlanMetricsSet,
-    ) -> Result<Box<dyn AsyncFileReader + Send>> {
-        Ok(Box::new(DictionaryReader {
-            inner: self.inner.create_reader(
-                partition_index,
-                partitioned_file,
-                metadata_size_hint,
-                metrics,
-            )?,
-            columns: Arc::clone(&self.columns),
-        }))
+impl ReadHints for DictionaryReads {
+    fn hint(&self, metadata: &ParquetMetaData, field: &Field) -> Option<DataType> {
+        let wanted = self.columns.iter().any(|c| c == field.name())
+            && is_string(field.data_type())
+            && leaf_of(metadata, field.name()).is_some_and(|i| dictionary_pays(metadata, i));
+        wanted.then(|| DataType::Dictionary(Box::new(KEY), Box::new(DataType::Utf8)))
     }
-}
-
-struct DictionaryReader {
-    inner: Box<dyn AsyncFileReader + Send>,
-    columns: Arc<[String]>,
-}
-
-impl AsyncFileReader for DictionaryReader {
-    fn get_bytes(
-        &mut self,
-        range: Range<u64>,
-    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
-        self.inner.get_bytes(range)
-    }
-
-    fn get_byte_ranges(
-        &mut self,
-        ranges: Vec<Range<u64>>,
-    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<Bytes>>> {
-        self.inner.get_byte_ranges(ranges)
-    }
-
-    fn get_metadata<'a>(
-        &'a mut self,
-        options: Option<&'a ArrowReaderOptions>,
-    ) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
-        async move {
-            let metadata = self.inner.get_metadata(options).await?;
-            // An optimisation never fails a read: the reader reports such a file's faults.
-            Ok(with_dictionaries(Arc::clone(&metadata), &self.columns).unwrap_or(metadata))
-        }
-        .boxed()
-    }
-}
-
-/// `metadata` with an `ARROW:schema` that reads as `Dictionary(Int32, Utf8)` those of
-/// `columns` that are top-level strings a dictionary read pays for ([`dictionary_pays`]); the
-/// same metadata when there are none.
-fn with_dictionaries(
-    metadata: Arc<ParquetMetaData>,
-    columns: &[String],
-) -> datafusion::parquet::errors::Result<Arc<ParquetMetaData>> {
-    let file = metadata.file_metadata();
-    let descr = file.schema_descr();
-    let schema = parquet_to_arrow_schema(descr, file.key_value_metadata())?;
-    let mut changed = false;
-    let fields: Vec<Arc<Field>> = schema
-        .fields()
-        .iter()
-        .map(|field| {
-            let wanted = columns.iter().any(|c| c == field.name())
-                && is_string(field.data_type())
-                && leaf_of(&metadata, field.name()).is_some_and(|i| dictionary_pays(&metadata, i));
-            if wanted {
-                changed = true;
-                Arc::new(field.as_ref().clone().with_data_type(DataType::Dictionary(
-                    Box::new(KEY),
-                    Box::new(DataType::Utf8),
-                )))
-            } else {
-                Arc::clone(field)
-            }
-        })
-        .collect();
-    if !changed {
-        return Ok(metadata);
-    }
-    let schema = Schema::new_with_metadata(fields, schema.metadata().clone());
-    let mut kv: Vec<KeyValue> = file
-        .key_value_metadata()
-        .map(|kv| {
-            kv.iter()
-                .filter(|e| e.key != ARROW_SCHEMA_META_KEY)
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    kv.push(KeyValue::new(
-        ARROW_SCHEMA_META_KEY.to_string(),
-        encode_arrow_schema(&schema),
-    ));
-    let file = FileMetaData::new(
-        file.version(),
-        file.num_rows(),
-        file.created_by().map(str::to_string),
-        Some(kv),
-        file.schema_descr_ptr(),
-        file.column_orders().cloned(),
-    );
-    // (Without parquet's `encryption` feature, which this build does not enable, there is no
-    // file decryptor to carry over.)
-    Ok(Arc::new(
-        ParquetMetaDataBuilder::new(file)
-            .set_row_groups(metadata.row_groups().to_vec())
-            .set_column_index(metadata.column_index().cloned())
-            .set_offset_index(metadata.offset_index().cloned())
-            .build(),
-    ))
-}
-
-/// The leaf index of the top-level primitive column `name`.
-fn leaf_of(metadata: &ParquetMetaData, name: &str) -> Option<usize> {
-    metadata
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .position(|c| c.path().parts() == [name])
 }
 
 /// Whether leaf `i` is worth reading as a dictionary: every data page of every row group is
@@ -409,9 +279,12 @@ impl PhysicalExprAdapter for DictionaryAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::read_hints::with_hints;
     use crate::session::rule_tests;
     use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::Schema;
     use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::arrow::parquet_to_arrow_schema;
     use datafusion::parquet::file::properties::WriterProperties;
     use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
     use datafusion::parquet::schema::types::ColumnPath;
@@ -480,12 +353,15 @@ mod tests {
         w.close().unwrap();
     }
 
-    /// The file's Arrow schema once `with_dictionaries` asked for `columns`.
+    /// The file's Arrow schema once [`DictionaryReads`] asked for `columns`.
     fn read_as(path: &std::path::Path, columns: &[&str]) -> (Schema, bool) {
         let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
         let metadata = Arc::new(reader.metadata().clone());
         let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
-        let out = with_dictionaries(Arc::clone(&metadata), &columns).unwrap();
+        let hints = DictionaryReads {
+            columns: columns.into(),
+        };
+        let out = with_hints(Arc::clone(&metadata), &hints).unwrap();
         assert_eq!(out.row_groups(), metadata.row_groups());
         let file = out.file_metadata();
         let schema =
@@ -693,7 +569,7 @@ mod tests {
             .unwrap();
             assert_eq!(factories.len(), 1);
             assert!(
-                factories[0].contains(r#"DictionaryReaderFactory"#)
+                factories[0].contains(r#"hints: DictionaryReads"#)
                     && factories[0].contains(r#"columns: ["cbudg", "compte"]"#),
                 "{factories:?}"
             );
