@@ -52,7 +52,6 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::aggregate::AggregateExprBuilder;
 use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
@@ -286,21 +285,47 @@ impl RunSumsExec {
         &self.input
     }
 
-    /// The input's columns read only as the whole argument of sums and counts, not as keys nor
-    /// within an expression: the same values of a narrower integer type give the same runs
-    /// (decimal64_sums.rs).
-    pub(crate) fn only_summed(&self) -> BTreeSet<usize> {
+    /// The input's columns read only as the whole argument of sums and counts, or as operands
+    /// of the decimal `+` and `-` of fast_exprs/, which take `Decimal64` operands too; not as
+    /// keys nor within any other expression: the same values of a narrower type give the same
+    /// runs (decimal64_sums.rs).
+    pub(crate) fn narrowable(&self) -> BTreeSet<usize> {
         let mut elsewhere: BTreeSet<usize> = self.keys.iter().map(Column::index).collect();
-        let mut summed = BTreeSet::new();
+        let mut narrow = BTreeSet::new();
         for v in &self.values {
             match v.expr.downcast_ref::<Column>() {
                 Some(c) => {
-                    summed.insert(c.index());
+                    narrow.insert(c.index());
                 }
-                None => elsewhere.extend(collect_columns(&v.expr).iter().map(Column::index)),
+                None => narrowable_in(&v.expr, &mut narrow, &mut elsewhere),
             }
         }
-        summed.difference(&elsewhere).copied().collect()
+        narrow.difference(&elsewhere).copied().collect()
+    }
+}
+
+/// The columns of `e` that are operands of its decimal `+` and `-` (into `narrow`), and the
+/// others (into `elsewhere`).
+fn narrowable_in(
+    e: &Arc<dyn PhysicalExpr>,
+    narrow: &mut BTreeSet<usize>,
+    elsewhere: &mut BTreeSet<usize>,
+) {
+    if let Some(operands) = crate::fast_exprs::decimal_operands(e) {
+        for o in operands {
+            match o.downcast_ref::<Column>() {
+                Some(c) => {
+                    narrow.insert(c.index());
+                }
+                None => narrowable_in(o, narrow, elsewhere),
+            }
+        }
+    } else if let Some(c) = e.downcast_ref::<Column>() {
+        elsewhere.insert(c.index());
+    } else {
+        for child in e.children() {
+            narrowable_in(child, narrow, elsewhere);
+        }
     }
 }
 

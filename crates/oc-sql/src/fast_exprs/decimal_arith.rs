@@ -10,12 +10,19 @@
 //!
 //! The fix belongs in arrow-arith (`numeric.rs`, `decimal_op`: the same loop for `Add` and
 //! `Sub` of equal scales); this is the local stand-in.
+//!
+//! An operand may also be a column the scan reads as the `Decimal64` it is stored as
+//! (decimal64_sums.rs): its values are widened as they are added, into the `Decimal128` the
+//! expression was planned with. Two such operands cannot overflow 128 bits; with one, an
+//! overflow is arrow's error on the widened operands, as DataFusion's would be.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, PrimitiveArray};
+use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray};
 use arrow::buffer::{NullBuffer, ScalarBuffer};
-use arrow::datatypes::{DataType, Decimal128Type, Schema};
+use arrow::compute::kernels::numeric;
+use arrow::datatypes::{DataType, Decimal64Type, Decimal128Type, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::Result;
 use datafusion::logical_expr::{ColumnarValue, Operator};
@@ -106,6 +113,10 @@ fn each(l: &[i128], r: &[i128], op: impl Fn(i128, i128) -> (i128, bool)) -> Opti
 }
 
 impl Evaluation for AddSub {
+    fn return_type(&self) -> Option<&DataType> {
+        Some(&self.out)
+    }
+
     fn rebuild(&self, orig: &Arc<dyn PhysicalExpr>) -> Option<Self> {
         // The schema is not known here: the types were checked when `self` was made, and a
         // rewritten operand keeps its type (checked again at evaluation).
@@ -124,23 +135,29 @@ impl Evaluation for AddSub {
         else {
             return orig.evaluate(batch);
         };
-        let (Some(l), Some(r)) = (
-            l.as_primitive_opt::<Decimal128Type>(),
-            r.as_primitive_opt::<Decimal128Type>(),
-        ) else {
+        let (Some((ls, l_narrow)), Some((rs, r_narrow))) = (scale_of(&l), scale_of(&r)) else {
             return orig.evaluate(batch);
         };
         // Checked when the plan was made; again here, since a wrong scale would be a wrong
         // sum and not an error.
-        let same_scale = matches!(
-            (l.data_type(), r.data_type(), &self.out),
-            (DataType::Decimal128(_, a), DataType::Decimal128(_, b), DataType::Decimal128(_, c))
-                if a == b && b == c
-        );
-        if !same_scale {
+        if !(ls == rs && matches!(self.out, DataType::Decimal128(_, s) if s == ls)) {
             return orig.evaluate(batch);
         }
-        match add_sub(l.values(), r.values(), self.subtract) {
+        let values = if l_narrow && r_narrow {
+            let (a, b) = (
+                l.as_primitive::<Decimal64Type>().values(),
+                r.as_primitive::<Decimal64Type>().values(),
+            );
+            // Each within 64 bits, the result within 65: no overflow.
+            Some(if self.subtract {
+                widen_each(a, b, |a, b| a - b)
+            } else {
+                widen_each(a, b, |a, b| a + b)
+            })
+        } else {
+            add_sub(&wide(&l), &wide(&r), self.subtract)
+        };
+        match values {
             Some(values) => Ok(ColumnarValue::Array(Arc::new(
                 PrimitiveArray::<Decimal128Type>::new(
                     ScalarBuffer::from(values),
@@ -148,14 +165,201 @@ impl Evaluation for AddSub {
                 )
                 .with_data_type(self.out.clone()),
             ))),
-            None => orig.evaluate(batch),
+            // DataFusion's own evaluation, and its error (or its success, when the overflow
+            // was in a NULL slot).
+            None if !l_narrow && !r_narrow => orig.evaluate(batch),
+            // The same on the operands widened to what DataFusion planned them as.
+            None => {
+                let (l, r) = (widened(&l)?, widened(&r)?);
+                let out = if self.subtract {
+                    numeric::sub(&l, &r)?
+                } else {
+                    numeric::add(&l, &r)?
+                };
+                Ok(ColumnarValue::Array(arrow::compute::cast(&out, &self.out)?))
+            }
         }
     }
 }
 
+/// The scale of a decimal array, and whether it is a `Decimal64`; None for any other type.
+fn scale_of(a: &ArrayRef) -> Option<(i8, bool)> {
+    match a.data_type() {
+        DataType::Decimal128(_, s) => Some((*s, false)),
+        DataType::Decimal64(_, s) => Some((*s, true)),
+        _ => None,
+    }
+}
+
+/// `op` per pair of 64-bit values, in 128 bits (monomorphised per `op`, as [`each`]).
+fn widen_each(a: &[i64], b: &[i64], op: impl Fn(i128, i128) -> i128) -> Vec<i128> {
+    a.iter()
+        .zip(b)
+        .map(|(a, b)| op(i128::from(*a), i128::from(*b)))
+        .collect()
+}
+
+/// The values of a decimal array ([`scale_of`]) as 128-bit integers.
+fn wide(a: &ArrayRef) -> Cow<'_, [i128]> {
+    match a.as_primitive_opt::<Decimal64Type>() {
+        Some(narrow) => Cow::Owned(narrow.values().iter().map(|v| i128::from(*v)).collect()),
+        None => Cow::Borrowed(a.as_primitive::<Decimal128Type>().values().as_ref()),
+    }
+}
+
+/// A decimal array ([`scale_of`]) as the `Decimal128` of its precision and scale.
+fn widened(a: &ArrayRef) -> Result<ArrayRef> {
+    let (DataType::Decimal128(p, s) | DataType::Decimal64(p, s)) = a.data_type() else {
+        return datafusion::common::internal_err!("not a decimal: {}", a.data_type());
+    };
+    Ok(Arc::new(
+        PrimitiveArray::<Decimal128Type>::new(
+            ScalarBuffer::from(wide(a).into_owned()),
+            a.nulls().cloned(),
+        )
+        .with_precision_and_scale(*p, *s)?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::fast_exprs::tests::{balances, both, same_overflow_error};
+    use arrow::array::{Decimal64Array, Decimal128Array};
+    use arrow::datatypes::Field;
+    use datafusion::physical_expr::expressions::binary;
+
+    /// `a OP b` planned on `Decimal128` columns `a` (18, 2) and `b` (`b_type`), evaluated on a
+    /// batch whose `a` (and `b`, if `narrow_b`) is read as `Decimal64` (decimal64_sums.rs),
+    /// and DataFusion's own evaluation on the `Decimal128` columns.
+    fn narrow_and_wide(
+        op: Operator,
+        a: Vec<Option<i64>>,
+        b: Vec<Option<i64>>,
+        b_type: DataType,
+        narrow_b: bool,
+    ) -> (Result<ArrayRef>, Result<ArrayRef>, DataType) {
+        let (p, s) = match b_type {
+            DataType::Decimal128(p, s) => (p, s),
+            _ => unreachable!(),
+        };
+        let planned = Schema::new(vec![
+            Field::new("a", DataType::Decimal128(18, 2), true),
+            Field::new("b", b_type.clone(), true),
+        ]);
+        let e = binary(
+            Arc::new(Column::new("a", 0)),
+            op,
+            Arc::new(Column::new("b", 1)),
+            &planned,
+        )
+        .unwrap();
+        let fast: Arc<dyn PhysicalExpr> = Arc::new(try_new(&e, &planned).unwrap());
+        let wide_a = |v: &Vec<Option<i64>>| -> ArrayRef {
+            Arc::new(
+                Decimal128Array::from_iter(v.iter().map(|x| x.map(i128::from)))
+                    .with_precision_and_scale(18, 2)
+                    .unwrap(),
+            )
+        };
+        // Small values times 2^70; `i64::MIN` stands for the lowest 128-bit value but one.
+        let wide_b = || -> ArrayRef {
+            Arc::new(
+                Decimal128Array::from_iter(b.iter().map(|x| {
+                    x.map(|v| match v {
+                        i64::MIN => i128::MIN + 1,
+                        v => i128::from(v) << 70,
+                    })
+                }))
+                .with_precision_and_scale(p, s)
+                .unwrap(),
+            )
+        };
+        let narrow = |v: &Vec<Option<i64>>| -> ArrayRef {
+            Arc::new(
+                Decimal64Array::from(v.clone())
+                    .with_precision_and_scale(18, 2)
+                    .unwrap(),
+            )
+        };
+        let batch =
+            |a: ArrayRef, b: ArrayRef| RecordBatch::try_from_iter([("a", a), ("b", b)]).unwrap();
+        let (narrow_batch, wide_batch) = if narrow_b {
+            (batch(narrow(&a), narrow(&b)), batch(wide_a(&a), wide_a(&b)))
+        } else {
+            (batch(narrow(&a), wide_b()), batch(wide_a(&a), wide_b()))
+        };
+        let run = |e: &Arc<dyn PhysicalExpr>, b: &RecordBatch| {
+            e.evaluate(b).and_then(|v| v.into_array(b.num_rows()))
+        };
+        (
+            run(&fast, &narrow_batch),
+            run(&e, &wide_batch),
+            fast.data_type(narrow_batch.schema().as_ref()).unwrap(),
+        )
+    }
+
+    /// Operands read as `Decimal64` give DataFusion's values, of the type it planned, with
+    /// sums and differences past 64 bits; with one operand wide, its overflow is DataFusion's
+    /// error.
+    #[test]
+    fn narrow_operands_give_datafusion_s_values_and_errors() {
+        let a = vec![
+            Some(i64::MAX),
+            Some(i64::MIN),
+            None,
+            Some(-7),
+            Some(0),
+            Some(12_345),
+        ];
+        let b = vec![
+            Some(i64::MIN),
+            Some(i64::MAX),
+            Some(3),
+            None,
+            Some(i64::MAX),
+            Some(-5),
+        ];
+        for op in [Operator::Minus, Operator::Plus] {
+            let (ours, theirs, t) =
+                narrow_and_wide(op, a.clone(), b.clone(), DataType::Decimal128(18, 2), true);
+            let (ours, theirs) = (ours.unwrap(), theirs.unwrap());
+            assert_eq!(ours.as_ref(), theirs.as_ref(), "{op}");
+            assert_eq!(t, DataType::Decimal128(19, 2));
+            assert_eq!(ours.data_type(), &t);
+            assert_eq!(
+                ours.as_primitive::<Decimal128Type>().value(0),
+                if op == Operator::Minus {
+                    i128::from(i64::MAX) - i128::from(i64::MIN)
+                } else {
+                    -1
+                }
+            );
+            // `b` wide (38 digits, beyond 64 bits): the mixed path.
+            let (ours, theirs, _) = narrow_and_wide(
+                op,
+                a.clone(),
+                vec![Some(1), Some(-1), None, Some(4), Some(0), Some(9)],
+                DataType::Decimal128(38, 2),
+                false,
+            );
+            assert_eq!(ours.unwrap().as_ref(), theirs.unwrap().as_ref(), "{op}");
+            // ... and past 128 bits: both fail alike.
+            let (ours, theirs, _) = narrow_and_wide(
+                op,
+                vec![Some(if op == Operator::Minus { 1 } else { -2 })],
+                vec![Some(i64::MIN)],
+                DataType::Decimal128(38, 2),
+                false,
+            );
+            let (ours, theirs) = (
+                ours.unwrap_err().to_string(),
+                theirs.unwrap_err().to_string(),
+            );
+            assert!(ours.contains("Overflow"), "{ours}");
+            assert_eq!(ours, theirs);
+        }
+    }
 
     #[tokio::test]
     async fn same_results_as_datafusion() {

@@ -8,7 +8,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use arrow::datatypes::{FieldRef, Schema};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::Result;
 use datafusion::logical_expr::ColumnarValue;
@@ -24,6 +24,13 @@ pub(crate) trait Evaluation: fmt::Debug + Send + Sync + Sized + 'static {
 
     /// The original's value on `batch`.
     fn evaluate(&self, orig: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<ColumnarValue>;
+
+    /// The type of the value, when it is fixed whatever the input's types (by default the
+    /// original's, on the input's schema): an operand read narrower than it was planned
+    /// (decimal64_sums.rs) leaves the result's type as planned.
+    fn return_type(&self) -> Option<&DataType> {
+        None
+    }
 
     /// What DataFusion's pruning by statistics reads instead of the wrapper: by default the
     /// original, which it knows.
@@ -62,7 +69,14 @@ impl<E> fmt::Display for Faster<E> {
 
 impl<E: Evaluation> PhysicalExpr for Faster<E> {
     fn return_field(&self, input_schema: &Schema) -> Result<FieldRef> {
-        self.orig.return_field(input_schema)
+        match self.eval.return_type() {
+            Some(t) => Ok(Arc::new(Field::new(
+                self.to_string(),
+                t.clone(),
+                self.orig.nullable(input_schema)?,
+            ))),
+            None => self.orig.return_field(input_schema),
+        }
     }
 
     fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {

@@ -51,6 +51,13 @@ impl PhysicalOptimizerRule for FastExprs {
     }
 }
 
+/// The operands of `e` when it is a decimal `+` or `-` evaluated here ([`decimal_arith`]),
+/// which takes each one as a `Decimal64` too.
+pub(crate) fn decimal_operands(e: &Arc<dyn PhysicalExpr>) -> Option<[&Arc<dyn PhysicalExpr>; 2]> {
+    e.downcast_ref::<decimal_arith::DecimalAddSub>()
+        .map(|f| [&f.eval.left, &f.eval.right])
+}
+
 /// The plan nodes that compute expressions from their input's rows: projections, and the
 /// arguments of aggregates that read rows (not the final step of a two-step aggregate).
 fn rewrite_node(node: Arc<dyn ExecutionPlan>) -> Result<Transformed<Arc<dyn ExecutionPlan>>> {
