@@ -13,10 +13,12 @@
 //! runs read whole as the argument of a sum or a count, or as operands of the decimal `+` and
 //! `-` of fast_exprs/ (which widen them as they add, into the type planned: `debit - credit`
 //! in bench q1, q3 and q5), are narrowed: never a key, a column of another expression, or a
-//! column of the scan's predicate (whose literals are typed for the table's columns). arrow-rs
-//! reads any Parquet decimal of 18 digits or fewer as `Decimal64` (INT32, INT64 or
-//! fixed-length bytes); a file whose column is typed otherwise keeps its type and is cast by
-//! the scan, as any file's column of another type is.
+//! column of the scan's predicate (whose literals are typed for the table's columns) or of an
+//! expression the scan computes (a common subexpression or an alias DataFusion pushed into
+//! it). arrow-rs reads as `Decimal64` the decimals of 18 digits or fewer stored as INT32, INT64
+//! or fixed-length bytes of up to 8 (the lake's writer stores them as INT64); a file whose
+//! column is stored otherwise keeps its type and is cast by the scan, as any file's column of
+//! another type is.
 //!
 //! DataFusion 55's own `SUM` of a `Decimal64` returns a `Decimal64` that wraps past 18 digits
 //! (bench/README.md, "Decimal64, measured"): the narrow values never reach it.
@@ -33,6 +35,7 @@ use datafusion::config::ConfigOptions;
 use datafusion::datasource::physical_plan::{FileScanConfigBuilder, FileSource, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
+use datafusion::parquet::basic::Type as PhysicalType;
 use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::utils::collect_columns;
@@ -40,7 +43,7 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 
-use crate::read_hints::{HintedReaderFactory, ReadHints, reads_with};
+use crate::read_hints::{HintedReaderFactory, ReadHints, leaf_of, reads_with};
 use crate::run_sums::RunSumsExec;
 use crate::runs::rewrite_up;
 
@@ -79,16 +82,24 @@ struct Decimal64Reads {
 }
 
 impl ReadHints for Decimal64Reads {
-    fn hint(&self, _metadata: &ParquetMetaData, field: &Field) -> Option<DataType> {
-        match field.data_type() {
-            DataType::Decimal128(p, s)
-                if *p <= DECIMAL64_MAX_PRECISION
-                    && self.columns.iter().any(|c| c == field.name()) =>
-            {
-                Some(DataType::Decimal64(*p, *s))
-            }
-            _ => None,
+    fn hint(&self, metadata: &ParquetMetaData, field: &Field) -> Option<DataType> {
+        let DataType::Decimal128(p, s) = field.data_type() else {
+            return None;
+        };
+        if *p > DECIMAL64_MAX_PRECISION || !self.columns.iter().any(|c| c == field.name()) {
+            return None;
         }
+        // arrow-rs reads as `Decimal64` the integers and fixed-length bytes of up to 8, and
+        // refuses other decimals so read (variable-length bytes, wider fixed-length ones),
+        // which then keep their type and are cast by the scan.
+        let leaf = leaf_of(metadata, field.name())?;
+        let column = metadata.file_metadata().schema_descr().column(leaf);
+        let fits = match column.physical_type() {
+            PhysicalType::INT32 | PhysicalType::INT64 => true,
+            PhysicalType::FIXED_LEN_BYTE_ARRAY => column.type_length() <= 8,
+            _ => false,
+        };
+        fits.then_some(DataType::Decimal64(*p, *s))
     }
 }
 
@@ -114,7 +125,13 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
     if reads_with::<Decimal64Reads>(inner) || !table_schema.virtual_columns().is_empty() {
         return Ok(None);
     }
-    let in_predicate: BTreeSet<String> = parquet
+    // The file columns read elsewhere: in the predicate (whose literals are typed for the
+    // table), or by a projection of the scan (a common subexpression or an alias pushed into
+    // it) other than the plain columns the runs only sum: there DataFusion's own expressions
+    // and nodes would see the narrow type.
+    let exprs = projection.as_ref();
+    let narrowable = runs.narrowable();
+    let mut elsewhere: BTreeSet<String> = parquet
         .filter()
         .map(|p| {
             collect_columns(&p)
@@ -123,22 +140,31 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
                 .collect()
         })
         .unwrap_or_default();
+    let mut candidates = BTreeSet::new();
+    for (i, e) in exprs.iter().enumerate() {
+        match e.expr.downcast_ref::<Column>() {
+            Some(c) if narrowable.contains(&i) => {
+                candidates.insert((c.index(), c.name().to_string()));
+            }
+            _ => elsewhere.extend(
+                collect_columns(&e.expr)
+                    .into_iter()
+                    .map(|c| c.name().to_string()),
+            ),
+        }
+    }
     let file_schema = table_schema.file_schema();
-    let exprs = projection.as_ref();
     let mut columns = BTreeSet::new();
-    for i in runs.narrowable() {
-        let Some(c) = exprs.get(i).and_then(|e| e.expr.downcast_ref::<Column>()) else {
+    for (index, name) in candidates {
+        // A column of the files (the partition columns come after them).
+        let Some(field) = file_schema.fields().get(index) else {
             continue;
         };
-        // A column of the files (the partition columns come after them), not of the predicate.
-        let Some(field) = file_schema.fields().get(c.index()) else {
-            continue;
-        };
-        if field.name() == c.name()
-            && !in_predicate.contains(c.name())
+        if field.name() == &name
+            && !elsewhere.contains(&name)
             && matches!(field.data_type(), DataType::Decimal128(p, _) if *p <= DECIMAL64_MAX_PRECISION)
         {
-            columns.insert(c.name().to_string());
+            columns.insert(name);
         }
     }
     if columns.is_empty() {
@@ -187,15 +213,21 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
         .with_source(source)
         .build();
     let narrow_scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
-    // The same columns, in the same order, some of them narrower.
+    // The same columns, in the same order, narrower only where the runs only sum them.
     let (old, new) = (scan.schema(), narrow_scan.schema());
-    let same_names = old.fields().len() == new.fields().len()
+    let as_planned = old.fields().len() == new.fields().len()
         && old
             .fields()
             .iter()
             .zip(new.fields())
-            .all(|(a, b)| a.name() == b.name());
-    if !same_names {
+            .enumerate()
+            .all(|(i, (a, b))| {
+                a.name() == b.name()
+                    && (a.data_type() == b.data_type()
+                        || narrowable.contains(&i)
+                            && matches!(b.data_type(), DataType::Decimal64(..)))
+            });
+    if !as_planned {
         return Ok(None);
     }
     Ok(Some(Arc::clone(node).replace_children(
@@ -343,7 +375,11 @@ mod tests {
                 vec![both],
             ),
             (
-                "SELECT p, sum((a - b) - (b - a)), sum(a - b - b) FROM t GROUP BY p ORDER BY p",
+                "SELECT p, sum((a - b) - (b + a)) FROM t GROUP BY p ORDER BY p",
+                vec![both],
+            ),
+            (
+                "SELECT p, sum(a - b - b) FROM t GROUP BY p ORDER BY p",
                 vec![both],
             ),
             (
@@ -358,6 +394,21 @@ mod tests {
             (
                 "SELECT k, sum(c - b) FROM t GROUP BY k ORDER BY k",
                 vec![only_b],
+            ),
+            // Read by an expression the scan computes (a common subexpression, an alias),
+            // where DataFusion's own expressions and nodes would see them.
+            (
+                "SELECT k, sum(a), sum(a - b), count(a - b) FROM t GROUP BY k ORDER BY k",
+                vec![],
+            ),
+            (
+                "SELECT a2, sum(a) FROM (SELECT a, a AS a2 FROM t) GROUP BY a2 ORDER BY a2",
+                vec![],
+            ),
+            (
+                "SELECT k, sum(a), sum(x) FROM (SELECT k, a, a * 2 AS x FROM t) GROUP BY k \
+                 ORDER BY k",
+                vec![],
             ),
             // In another expression, wider than 64 bits, or under another aggregate.
             (
@@ -379,46 +430,103 @@ mod tests {
             // The sums are those of the whole table, not a query that returns nothing.
             assert!(a.lines().count() > 4, "{sql}: {a}");
         }
-        // Sums past 64 bits, exact.
-        let sql = "SELECT sum(a) FROM t WHERE k = 'K000'";
+        // A run's sum past 64 bits, exact.
+        let sql = "SELECT k, sum(a) FROM t WHERE k IN ('K000', 'K001') GROUP BY k ORDER BY k";
+        assert_eq!(narrowed(&ours, sql).await, vec![r#"["a"]"#]);
         let total = rule_tests::rows(&ours, sql).await;
         assert_eq!(total, rule_tests::rows(&theirs, sql).await);
+        // 1.2 × 10^19 cents in each partition's run of K000, past i64::MAX (the generator's
+        // values summed apart, in Python).
+        assert!(total.contains("| K000 | 239999999987602662.12 |"), "{total}");
     }
 
-    #[test]
-    fn hints_only_named_decimals_of_18_digits_or_fewer() {
-        let hints = Decimal64Reads {
-            columns: vec!["a".to_string(), "c".to_string(), "s".to_string()].into(),
-        };
+    /// The hint for each column of a file whose schema is `message`.
+    fn hints_for(message: &str, columns: &[&str]) -> Vec<(String, Option<DataType>)> {
+        use datafusion::parquet::schema::parser::parse_message_type;
+        use datafusion::parquet::schema::types::SchemaDescriptor;
+        let descr = Arc::new(SchemaDescriptor::new(Arc::new(
+            parse_message_type(message).unwrap(),
+        )));
         let metadata = ParquetMetaData::new(
             datafusion::parquet::file::metadata::FileMetaData::new(
                 2,
                 0,
                 None,
                 None,
-                Arc::new(datafusion::parquet::schema::types::SchemaDescriptor::new(
-                    Arc::new(
-                        datafusion::parquet::schema::types::Type::group_type_builder("s")
-                            .build()
-                            .unwrap(),
-                    ),
-                )),
+                Arc::clone(&descr),
                 None,
             ),
             vec![],
         );
-        let hint = |name: &str, t: DataType| hints.hint(&metadata, &Field::new(name, t, true));
-        assert_eq!(
-            hint("a", DataType::Decimal128(18, 2)),
-            Some(DataType::Decimal64(18, 2))
+        let hints = Decimal64Reads {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+        };
+        let schema = datafusion::parquet::arrow::parquet_to_arrow_schema(&descr, None).unwrap();
+        schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), hints.hint(&metadata, f)))
+            .collect()
+    }
+
+    #[test]
+    fn hints_only_named_decimals_stored_in_8_bytes_or_fewer() {
+        let found = hints_for(
+            "message m {
+                optional int64 a (DECIMAL(18, 2));
+                optional int32 b (DECIMAL(9, 0));
+                optional fixed_len_byte_array(8) c (DECIMAL(18, 2));
+                optional fixed_len_byte_array(16) d (DECIMAL(18, 2));
+                optional binary e (DECIMAL(18, 2));
+                optional fixed_len_byte_array(9) f (DECIMAL(20, 2));
+                optional int64 g (DECIMAL(18, 2));
+                optional binary s (UTF8);
+                optional int64 n;
+            }",
+            &["a", "b", "c", "d", "e", "f", "s", "n"],
         );
-        assert_eq!(
-            hint("a", DataType::Decimal128(9, 0)),
-            Some(DataType::Decimal64(9, 0))
-        );
-        assert_eq!(hint("c", DataType::Decimal128(19, 2)), None);
-        assert_eq!(hint("b", DataType::Decimal128(18, 2)), None);
-        assert_eq!(hint("s", DataType::Utf8), None);
-        assert_eq!(hint("a", DataType::Int64), None);
+        let expected = [
+            ("a", Some(DataType::Decimal64(18, 2))),
+            ("b", Some(DataType::Decimal64(9, 0))),
+            ("c", Some(DataType::Decimal64(18, 2))),
+            // arrow-rs refuses these as `Decimal64`: they keep their type.
+            ("d", None),
+            ("e", None),
+            // Wider than 18 digits, not named, not decimals.
+            ("f", None),
+            ("g", None),
+            ("s", None),
+            ("n", None),
+        ];
+        let expected: Vec<(String, Option<DataType>)> = expected
+            .into_iter()
+            .map(|(n, t)| (n.to_string(), t))
+            .collect();
+        assert_eq!(found, expected);
+    }
+
+    /// The lake's writer's files are read as `Decimal64` by arrow-rs itself: their metadata,
+    /// once hinted, says so (a scan that only cast would give the same results).
+    #[test]
+    fn the_files_amounts_are_read_as_decimal64() {
+        use datafusion::parquet::arrow::parquet_to_arrow_schema;
+        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), 1);
+        let file = std::fs::File::open(dir.path().join("p=1/part.parquet")).unwrap();
+        let metadata = Arc::new(SerializedFileReader::new(file).unwrap().metadata().clone());
+        let hints = Decimal64Reads {
+            columns: vec!["a".to_string(), "c".to_string()].into(),
+        };
+        let out = crate::read_hints::with_hints(Arc::clone(&metadata), &hints).unwrap();
+        let file = out.file_metadata();
+        let schema =
+            parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata()).unwrap();
+        let type_of = |c: &str| schema.field_with_name(c).unwrap().data_type().clone();
+        assert_eq!(type_of("a"), DataType::Decimal64(18, 2));
+        assert_eq!(type_of("b"), DataType::Decimal128(18, 2));
+        assert_eq!(type_of("c"), DataType::Decimal128(20, 2));
+        assert_eq!(type_of("k"), DataType::Utf8);
+        assert_eq!(out.row_groups(), metadata.row_groups());
     }
 }
