@@ -437,7 +437,10 @@ mod tests {
         assert_eq!(total, rule_tests::rows(&theirs, sql).await);
         // 1.2 × 10^19 cents in each partition's run of K000, past i64::MAX (the generator's
         // values summed apart, in Python).
-        assert!(total.contains("| K000 | 239999999987602662.12 |"), "{total}");
+        assert!(
+            total.contains("| K000 | 239999999987602662.12 |"),
+            "{total}"
+        );
     }
 
     /// The hint for each column of a file whose schema is `message`.

@@ -2,8 +2,9 @@
 //! own `ARROW:schema` says, by handing the reader an `ARROW:schema` that says so: the way the
 //! plan rules ask arrow-rs for a string column as a dictionary (dictionary_filters/) or for a
 //! `Decimal128` column stored as INT64 as the `Decimal64` it is on disk (decimal64_sums.rs).
-//! arrow-rs decides per column whether the type asked for fits the Parquet column
-//! (`apply_hint`), so a rule only chooses; DataFusion's scan sees the file as of that type.
+//! arrow-rs takes the type asked for where its readers support it for that Parquet column
+//! (some it accepts as a hint and then refuses to read: a rule's [`ReadHints`] checks the
+//! column's storage); DataFusion's scan then sees the file as of that type.
 //!
 //! Such a reader factory is not serializable: a session that ships physical plans leaves the
 //! rules that use it out (`session::serializable_physical_rules`).
