@@ -31,7 +31,6 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::Result;
-use datafusion::config::ConfigOptions;
 use datafusion::datasource::physical_plan::{FileScanConfigBuilder, FileSource, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
@@ -39,13 +38,11 @@ use datafusion::parquet::basic::Type as PhysicalType;
 use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::utils::collect_columns;
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 
 use crate::read_hints::{HintedReaderFactory, ReadHints, leaf_of, reads_with};
 use crate::run_sums::RunSumsExec;
-use crate::runs::rewrite_up;
 
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "decimal64_sums";
@@ -56,23 +53,7 @@ const DECIMAL64_MAX_PRECISION: u8 = 18;
 #[derive(Debug, Default)]
 pub struct Decimal64Sums;
 
-impl PhysicalOptimizerRule for Decimal64Sums {
-    fn optimize(
-        &self,
-        plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        rewrite_up(plan, rewrite)
-    }
-
-    fn name(&self) -> &str {
-        RULE_NAME
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
-}
+crate::runs::node_rule!(Decimal64Sums, RULE_NAME, rewrite);
 
 /// Each file's `columns` read as `Decimal64` where the file types them as a decimal of 18
 /// digits or fewer.

@@ -22,15 +22,13 @@ use arrow::array::{BooleanArray, BooleanBufferBuilder};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::{Result, ScalarValue};
-use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::filter::FilterExec;
 
-use crate::runs::{Judge, differs_from_previous, keys_only, rewrite_up};
+use crate::runs::{Judge, differs_from_previous, keys_only};
 
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "distinct_runs";
@@ -38,23 +36,7 @@ pub const RULE_NAME: &str = "distinct_runs";
 #[derive(Debug, Default)]
 pub struct DistinctRuns;
 
-impl PhysicalOptimizerRule for DistinctRuns {
-    fn optimize(
-        &self,
-        plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        rewrite_up(plan, rewrite)
-    }
-
-    fn name(&self) -> &str {
-        RULE_NAME
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
-}
+crate::runs::node_rule!(DistinctRuns, RULE_NAME, rewrite);
 
 /// The aggregation over a filter of run starts, when it aggregates rows into keys only.
 fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {

@@ -33,13 +33,11 @@ use arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{Result, ScalarValue};
-use datafusion::config::ConfigOptions;
 use datafusion::datasource::physical_plan::{FileSource, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{CastExpr, Column, lit};
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::coop::CooperativeExec;
@@ -47,7 +45,7 @@ use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceC
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 
-use crate::runs::{Judge, keys_only, rewrite_up};
+use crate::runs::{Judge, keys_only};
 
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "first_keys";
@@ -55,23 +53,7 @@ pub const RULE_NAME: &str = "first_keys";
 #[derive(Debug, Default)]
 pub struct FirstKeys;
 
-impl PhysicalOptimizerRule for FirstKeys {
-    fn optimize(
-        &self,
-        plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        rewrite_up(plan, rewrite)
-    }
-
-    fn name(&self) -> &str {
-        RULE_NAME
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
-}
+crate::runs::node_rule!(FirstKeys, RULE_NAME, rewrite);
 
 /// The aggregation over a scan that keeps the first row of each key, when it aggregates rows
 /// into keys only and the scan below qualifies (module docs).

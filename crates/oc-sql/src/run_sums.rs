@@ -41,7 +41,6 @@ use arrow::datatypes::{
 };
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result, ScalarValue, internal_err};
-use datafusion::config::ConfigOptions;
 use datafusion::execution::TaskContext;
 use datafusion::functions_aggregate::count::Count;
 use datafusion::functions_aggregate::sum::{Sum, sum_udaf};
@@ -53,7 +52,6 @@ use datafusion::logical_expr::{
 use datafusion::physical_expr::aggregate::AggregateExprBuilder;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
@@ -65,7 +63,7 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 
 use crate::batch_groups::BatchGroups;
-use crate::runs::{Judge, differs_from_previous, rewrite_up, run_keys};
+use crate::runs::{Judge, differs_from_previous, run_keys};
 
 /// The rule's name, by which sessions that serialize plans leave it out.
 pub const RULE_NAME: &str = "run_sums";
@@ -73,23 +71,7 @@ pub const RULE_NAME: &str = "run_sums";
 #[derive(Debug, Default)]
 pub struct RunSums;
 
-impl PhysicalOptimizerRule for RunSums {
-    fn optimize(
-        &self,
-        plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        rewrite_up(plan, rewrite)
-    }
-
-    fn name(&self) -> &str {
-        RULE_NAME
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
-}
+crate::runs::node_rule!(RunSums, RULE_NAME, rewrite);
 
 /// Whether a wrapping sum of `t`'s native values is DataFusion's `SUM` of `t`.
 fn summable(t: &DataType) -> bool {

@@ -55,6 +55,34 @@ pub(crate) fn run_keys(agg: &AggregateExec) -> Option<Vec<(Column, String)>> {
         .collect()
 }
 
+/// `impl PhysicalOptimizerRule for $rule`, named `$name`, that replaces each node of a plan by
+/// `$rewrite`'s answer where it has one ([`rewrite_up`]), its output schema unchanged: the
+/// rules that rewrite one node at a time.
+macro_rules! node_rule {
+    ($rule:ty, $name:expr, $rewrite:path) => {
+        impl datafusion::physical_optimizer::PhysicalOptimizerRule for $rule {
+            fn optimize(
+                &self,
+                plan: std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+                _config: &datafusion::config::ConfigOptions,
+            ) -> datafusion::common::Result<
+                std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+            > {
+                $crate::runs::rewrite_up(plan, $rewrite)
+            }
+
+            fn name(&self) -> &str {
+                $name
+            }
+
+            fn schema_check(&self) -> bool {
+                true
+            }
+        }
+    };
+}
+pub(crate) use node_rule;
+
 /// `plan` with each node, from the leaves up, replaced by `rewrite`'s answer where it has one:
 /// the body of the rules that rewrite one node at a time.
 pub(crate) fn rewrite_up(
