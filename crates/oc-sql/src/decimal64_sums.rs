@@ -225,7 +225,7 @@ mod tests {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::parquet::file::properties::WriterProperties;
-    use datafusion::prelude::{ParquetReadOptions, SessionContext};
+    use datafusion::prelude::SessionContext;
 
     const LARGEST: i128 = 999_999_999_999_999_999;
 
@@ -280,13 +280,7 @@ mod tests {
     }
 
     async fn context(dir: &std::path::Path, without: Option<&str>) -> SessionContext {
-        let ctx = rule_tests::context(without, &[("datafusion.execution.batch_size", "1000")]);
-        let options = ParquetReadOptions::default()
-            .table_partition_cols(vec![("p".to_string(), DataType::Int32)]);
-        ctx.register_parquet("t", dir.to_str().unwrap(), options)
-            .await
-            .unwrap();
-        ctx
+        rule_tests::partitioned_parquet(without, "1000", dir, "p").await
     }
 
     /// The columns the plan's scans read as `Decimal64`, as the reader factories say.

@@ -357,7 +357,7 @@ mod tests {
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::parquet::file::properties::WriterProperties;
     use datafusion::parquet::schema::types::ColumnPath;
-    use datafusion::prelude::{ParquetReadOptions, SessionContext};
+    use datafusion::prelude::SessionContext;
 
     const ROWS: usize = 4000;
     const ROW_GROUP: usize = 1000;
@@ -423,16 +423,8 @@ mod tests {
 
     /// Batches of 100 rows, so that each row group's dictionary serves ten of them.
     async fn context(dir: &std::path::Path, with_rule: bool) -> SessionContext {
-        let ctx = rule_tests::context(
-            (!with_rule).then_some(RULE_NAME),
-            &[("datafusion.execution.batch_size", "100")],
-        );
-        let options = ParquetReadOptions::default()
-            .table_partition_cols(vec![("exercice".to_string(), DataType::Int32)]);
-        ctx.register_parquet("t", dir.to_str().unwrap(), options)
+        rule_tests::partitioned_parquet((!with_rule).then_some(RULE_NAME), "100", dir, "exercice")
             .await
-            .unwrap();
-        ctx
     }
 
     async fn rows(ctx: &SessionContext, sql: &str) -> String {

@@ -695,6 +695,25 @@ pub(crate) mod rule_tests {
         )
     }
 
+    /// [`context`] with the folder `dir` of Parquet files registered as `t`, partitioned by
+    /// the `Int32` column `partition` (`partition=N/` subfolders), read in batches of
+    /// `batch_size` rows.
+    pub(crate) async fn partitioned_parquet(
+        without: Option<&str>,
+        batch_size: &str,
+        dir: &std::path::Path,
+        partition: &str,
+    ) -> SessionContext {
+        let ctx = context(without, &[("datafusion.execution.batch_size", batch_size)]);
+        let options = datafusion::prelude::ParquetReadOptions::default().table_partition_cols(
+            vec![(partition.to_string(), arrow::datatypes::DataType::Int32)],
+        );
+        ctx.register_parquet("t", dir.to_str().unwrap(), options)
+            .await
+            .unwrap();
+        ctx
+    }
+
     /// The physical plan of `sql`.
     pub(crate) async fn physical_plan(
         ctx: &SessionContext,
