@@ -628,4 +628,33 @@ columns:
         assert!(err.contains("OPENCOLL_PDF_TIMEOUT"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn a_page_nesting_arrays_past_the_parsers_stack_is_an_error_not_an_abort() {
+        // 100,000 `[` overflow pdf_oxide's recursive parser even on the reader thread's 64
+        // MiB stack, and a stack overflow aborts the process (this test binary with it).
+        let spec =
+            spec("name: t.t\nsource: { path: x.pdf, format: pdf }\ncolumns: { a: { from: A } }\n");
+        let dir = std::env::temp_dir().join(format!("oc-pdf-nesting-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nested.pdf");
+        let mut content = b"BT /F1 10 Tf 50 800 Td (A) Tj ET BT ".to_vec();
+        content.extend(b"[".repeat(100_000));
+        content.extend(b" ET");
+        std::fs::write(&path, pdf_with_content(&content)).unwrap();
+        let file = SourceFile {
+            bytes_read: None,
+            path: path.clone(),
+            display: "nested.pdf".into(),
+            vars: Default::default(),
+            content_type: None,
+        };
+        let (bytes, _, _) = super::load(&file).unwrap();
+        let err = super::find_tables_within(&spec, &file, bytes, Duration::from_secs(60))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("nested.pdf: "), "{err}");
+        assert!(err.contains("more than 1000 levels deep"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

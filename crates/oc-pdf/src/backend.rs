@@ -2,6 +2,7 @@
 
 use crate::Error;
 use crate::model::{Char, Page, Segment};
+use crate::nesting;
 use pdf_oxide::PdfDocument;
 use pdf_oxide::elements::{PathContent, PathOperation};
 use std::path::Path;
@@ -163,6 +164,18 @@ impl Backend for OxideBackend {
         let parse = || -> Result<_, String> {
             let media_box = doc.get_page_media_box(idx).map_err(|e| e.to_string())?;
             let rot = doc.get_page_rotation(idx).unwrap_or(0).rem_euclid(360);
+            // pdf_oxide's parser would overflow the stack, which aborts the process
+            // (nesting.rs); a page without a readable content stream is left to it.
+            if let Ok(content) = doc.get_page_content_data(idx)
+                && nesting::nests_deeper_than(&content, nesting::MAX_DEPTH)
+            {
+                return Err(format!(
+                    "its content nests arrays or dictionaries more than {} levels deep, which no \
+                     real page does and the PDF parser cannot read safely; the file is damaged \
+                     or forged: ask its publisher for a sound copy",
+                    nesting::MAX_DEPTH
+                ));
+            }
             let raw = doc.extract_chars(idx).map_err(|e| e.to_string())?;
             let paths = doc.extract_paths(idx).unwrap_or_default();
             Ok((media_box, rot, raw, paths))

@@ -18,6 +18,7 @@ mod axes;
 mod backend;
 mod lattice;
 mod model;
+mod nesting;
 pub mod quality;
 mod stitch;
 mod stream;
