@@ -558,20 +558,44 @@ columns:
 
     /// A one-page PDF whose page draws `content`.
     fn pdf_with_content(content: &[u8]) -> Vec<u8> {
-        let objects: Vec<Vec<u8>> = vec![
+        pdf_with_form(content, None)
+    }
+
+    /// A stream object holding `data`.
+    fn stream(dict: &str, data: &[u8]) -> Vec<u8> {
+        [
+            format!("<< {dict} /Length {} >>\nstream\n", data.len()).as_bytes(),
+            data,
+            b"\nendstream",
+        ]
+        .concat()
+    }
+
+    /// A one-page PDF whose page draws `content`, with `form` as the Form XObject `/Fm1`.
+    fn pdf_with_form(content: &[u8], form: Option<&[u8]>) -> Vec<u8> {
+        let xobject = if form.is_some() {
+            "/XObject << /Fm1 6 0 R >>"
+        } else {
+            ""
+        };
+        let mut objects: Vec<Vec<u8>> = vec![
             b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
             b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R \
-              /Resources << /Font << /F1 5 0 R >> >> >>"
-                .to_vec(),
-            [
-                format!("<< /Length {} >>\nstream\n", content.len()).as_bytes(),
-                content,
-                b"\nendstream",
-            ]
-            .concat(),
+            format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R \
+                 /Resources << /Font << /F1 5 0 R >> {xobject} >> >>"
+            )
+            .into_bytes(),
+            stream("", content),
             b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
         ];
+        if let Some(form) = form {
+            objects.push(stream(
+                "/Type /XObject /Subtype /Form /BBox [0 0 595 842] \
+                 /Resources << /Font << /F1 5 0 R >> >>",
+                form,
+            ));
+        }
         let mut pdf = b"%PDF-1.4\n".to_vec();
         let mut offsets = Vec::new();
         for (i, o) in objects.iter().enumerate() {
@@ -638,23 +662,31 @@ columns:
         let dir = std::env::temp_dir().join(format!("oc-pdf-nesting-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("nested.pdf");
-        let mut content = b"BT /F1 10 Tf 50 800 Td (A) Tj ET BT ".to_vec();
-        content.extend(b"[".repeat(100_000));
-        content.extend(b" ET");
-        std::fs::write(&path, pdf_with_content(&content)).unwrap();
-        let file = SourceFile {
-            bytes_read: None,
-            path: path.clone(),
-            display: "nested.pdf".into(),
-            vars: Default::default(),
-            content_type: None,
-        };
-        let (bytes, _, _) = super::load(&file).unwrap();
-        let err = super::find_tables_within(&spec, &file, bytes, Duration::from_secs(60))
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("nested.pdf: "), "{err}");
-        assert!(err.contains("more than 1000 levels deep"), "{err}");
+        let mut nested = b"BT ".to_vec();
+        nested.extend(b"[".repeat(100_000));
+        nested.extend(b" ET");
+        let page = b"BT /F1 10 Tf 50 800 Td (A) Tj ET ";
+        // In the page's own content, then in a form the page draws.
+        let pdfs = [
+            pdf_with_content(&[page.as_slice(), &nested].concat()),
+            pdf_with_form(&[page.as_slice(), b"/Fm1 Do"].concat(), Some(&nested)),
+        ];
+        for pdf in pdfs {
+            std::fs::write(&path, pdf).unwrap();
+            let file = SourceFile {
+                bytes_read: None,
+                path: path.clone(),
+                display: "nested.pdf".into(),
+                vars: Default::default(),
+                content_type: None,
+            };
+            let (bytes, _, _) = super::load(&file).unwrap();
+            let err = super::find_tables_within(&spec, &file, bytes, Duration::from_secs(60))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("nested.pdf: "), "{err}");
+            assert!(err.contains("more than 1000 levels deep"), "{err}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

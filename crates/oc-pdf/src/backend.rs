@@ -5,6 +5,8 @@ use crate::model::{Char, Page, Segment};
 use crate::nesting;
 use pdf_oxide::PdfDocument;
 use pdf_oxide::elements::{PathContent, PathOperation};
+use pdf_oxide::object::{Object, ObjectRef};
+use std::collections::HashSet;
 use std::path::Path;
 
 /// What the table finders need from a PDF library; another parser can replace pdf_oxide by
@@ -41,6 +43,59 @@ impl OxideBackend {
             .map_err(|e| Error::Open(format!("cannot read the page tree ({e})")))?;
         Ok(OxideBackend { doc, pages })
     }
+}
+
+/// The most Form XObjects looked at for one page (forms drawing forms).
+const MAX_FORMS: usize = 10_000;
+
+/// Whether a Form XObject the page draws, or one those draw, nests deeper than `max`:
+/// pdf_oxide parses their streams inside `extract_chars` as it parses the page's. Only
+/// unencrypted files: pdf_oxide keeps its decryption to itself, so the streams of an
+/// encrypted file would be read undeciphered, and its forms are left to the parser.
+fn forms_nest_deeper_than(doc: &PdfDocument, idx: usize, max: usize) -> bool {
+    if doc.is_encrypted() {
+        return false;
+    }
+    let mut todo: Vec<Object> = doc
+        .get_page(idx)
+        .ok()
+        .and_then(|page| page.as_dict()?.get("Resources").cloned())
+        .into_iter()
+        .collect();
+    let mut seen: HashSet<ObjectRef> = HashSet::new();
+    while let Some(resources) = todo.pop() {
+        let Some(xobjects) = doc
+            .resolve_object(&resources)
+            .ok()
+            .and_then(|r| doc.resolve_object(r.as_dict()?.get("XObject")?).ok())
+        else {
+            continue;
+        };
+        for r in xobjects.as_dict().into_iter().flat_map(|d| d.values()) {
+            let Some(r) = r.as_reference() else { continue };
+            if seen.len() >= MAX_FORMS {
+                return false;
+            }
+            if !seen.insert(r) {
+                continue;
+            }
+            let Ok(form) = doc.load_object(r) else {
+                continue;
+            };
+            let Some(dict) = form.as_dict() else { continue };
+            if dict.get("Subtype").and_then(Object::as_name) != Some("Form") {
+                continue;
+            }
+            if form
+                .decode_stream_data()
+                .is_ok_and(|data| nesting::nests_deeper_than(&data, max))
+            {
+                return true;
+            }
+            todo.extend(dict.get("Resources").cloned());
+        }
+    }
+    false
 }
 
 /// Maps unrotated PDF user space (y up) to the displayed frame (y down).
@@ -165,13 +220,14 @@ impl Backend for OxideBackend {
             let media_box = doc.get_page_media_box(idx).map_err(|e| e.to_string())?;
             let rot = doc.get_page_rotation(idx).unwrap_or(0).rem_euclid(360);
             // pdf_oxide's parser would overflow the stack, which aborts the process
-            // (nesting.rs); a page without a readable content stream is left to it.
-            if let Ok(content) = doc.get_page_content_data(idx)
-                && nesting::nests_deeper_than(&content, nesting::MAX_DEPTH)
-            {
+            // (nesting.rs); content that cannot be read is left to it.
+            let page_too_deep = doc
+                .get_page_content_data(idx)
+                .is_ok_and(|content| nesting::nests_deeper_than(&content, nesting::MAX_DEPTH));
+            if page_too_deep || forms_nest_deeper_than(doc, idx, nesting::MAX_DEPTH) {
                 return Err(format!(
-                    "its content nests arrays or dictionaries more than {} levels deep, which no \
-                     real page does and the PDF parser cannot read safely; the file is damaged \
+                    "its content, or a form it draws, nests arrays or dictionaries more than {} \
+                     levels deep, which no real page does and the PDF parser cannot read safely; the file is damaged \
                      or forged: ask its publisher for a sound copy",
                     nesting::MAX_DEPTH
                 ));
