@@ -392,13 +392,10 @@ mod tests {
     fn read_sample(pipeline: &str) -> VecSink {
         let yaml = std::fs::read_to_string(repo().join(pipeline)).unwrap();
         let spec = spec(&yaml);
-        let file = SourceFile {
-            bytes_read: None,
-            path: repo().join("data/samples/publications/rapport_finances_2024.pdf"),
-            display: "rapport_finances_2024.pdf".into(),
-            vars: Default::default(),
-            content_type: None,
-        };
+        let file = source_file(
+            repo().join("data/samples/publications/rapport_finances_2024.pdf"),
+            "rapport_finances_2024.pdf",
+        );
         let mut sink = VecSink::default();
         read_file(&spec, &file, &mut sink).unwrap();
         assert!(sink.rejects.is_empty(), "{:?}", sink.rejects);
@@ -477,13 +474,10 @@ columns:
   region:  { from: region }
   montant: { from: montant, type: "decimal(18,2)" }
 "#;
-        let file = SourceFile {
-            bytes_read: None,
-            path: repo().join("data/samples/publications/rapport_finances_2024.pdf"),
-            display: "rapport.pdf".into(),
-            vars: Default::default(),
-            content_type: None,
-        };
+        let file = source_file(
+            repo().join("data/samples/publications/rapport_finances_2024.pdf"),
+            "rapport.pdf",
+        );
         let mut sink = VecSink::default();
         read_file(&spec(yaml), &file, &mut sink).unwrap();
         assert!(sink.rejects.is_empty(), "{:?}", sink.rejects);
@@ -512,13 +506,10 @@ columns:
     fn low_quality_fails_naming_page_and_table() {
         // the label column declared as an amount: no body cell parses, quality falls
         let yaml = "name: a.b\nsource:\n  path: x.pdf\n  pdf: { pages: \"1\", strategy: lattice, min_quality: 0.9 }\ncolumns:\n  agregat: { from: Agrégat, type: \"decimal(18,2)\" }\n  corse: { from: Corse, type: \"decimal(18,2)\" }\n";
-        let file = SourceFile {
-            bytes_read: None,
-            path: repo().join("data/samples/publications/rapport_finances_2024.pdf"),
-            display: "rapport.pdf".into(),
-            vars: Default::default(),
-            content_type: None,
-        };
+        let file = source_file(
+            repo().join("data/samples/publications/rapport_finances_2024.pdf"),
+            "rapport.pdf",
+        );
         let err = read_file(&spec(yaml), &file, &mut VecSink::default())
             .unwrap_err()
             .to_string();
@@ -553,6 +544,17 @@ columns:
         for bad in ["0", "-3", "abc", "", "NaN", "inf", "1e30"] {
             let err = limit(Some(bad)).unwrap_err().to_string();
             assert!(err.contains("is not a number of seconds"), "{bad}: {err}");
+        }
+    }
+
+    /// The source file `path`, named `display` in messages.
+    fn source_file(path: std::path::PathBuf, display: &str) -> SourceFile {
+        SourceFile {
+            bytes_read: None,
+            path,
+            display: display.into(),
+            vars: Default::default(),
+            content_type: None,
         }
     }
 
@@ -634,13 +636,7 @@ columns:
         content.extend(b"(a".repeat(100_000));
         content.extend(b" ET");
         std::fs::write(&path, pdf_with_content(&content)).unwrap();
-        let file = SourceFile {
-            bytes_read: None,
-            path: path.clone(),
-            display: "unclosed.pdf".into(),
-            vars: Default::default(),
-            content_type: None,
-        };
+        let file = source_file(path.clone(), "unclosed.pdf");
         let (bytes, _, _) = super::load(&file).unwrap();
         let t = std::time::Instant::now();
         let err = super::find_tables_within(&spec, &file, bytes, Duration::from_millis(500))
@@ -673,13 +669,7 @@ columns:
         ];
         for pdf in pdfs {
             std::fs::write(&path, pdf).unwrap();
-            let file = SourceFile {
-                bytes_read: None,
-                path: path.clone(),
-                display: "nested.pdf".into(),
-                vars: Default::default(),
-                content_type: None,
-            };
+            let file = source_file(path.clone(), "nested.pdf");
             let (bytes, _, _) = super::load(&file).unwrap();
             let err = super::find_tables_within(&spec, &file, bytes, Duration::from_secs(60))
                 .unwrap_err()
