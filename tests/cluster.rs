@@ -227,8 +227,9 @@ async fn plan_of(
     df.create_physical_plan().await.unwrap()
 }
 
-/// Runs `plan` until the scheduler has its job (a slow one: it must still be running), drops
-/// its stream, and waits for the scheduler to say the job was cancelled.
+/// Runs `plan` until the scheduler has its job (a slow one: it must still be running, or
+/// queued while the scheduler plans it, which Ballista's own cancellation misses), drops its
+/// stream, and waits for the scheduler to say the job was cancelled.
 async fn assert_cancelled_when_dropped(
     session: &oc_sql::LakeSession,
     plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>,

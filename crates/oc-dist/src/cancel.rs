@@ -6,6 +6,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -19,6 +20,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion_proto::protobuf::LogicalPlanNode;
 use futures::Stream;
+use tonic::transport::Channel;
 
 /// Wraps Ballista's `DistributedQueryExec`; shows as it (EXPLAIN, tests).
 #[derive(Debug)]
@@ -47,17 +49,25 @@ impl CancelOnDrop {
 /// A job's state as the scheduler tells it: `queued`, `running`, `successful`,
 /// `failed: REASON`, or `unknown` (never seen, or forgotten since).
 pub async fn job_state(scheduler_url: &str, job_id: &str) -> Result<String, crate::DistError> {
-    use ballista_core::serde::protobuf::GetJobStatusParams;
-    use ballista_core::serde::protobuf::job_status::Status;
     let mut client = SchedulerGrpcClient::connect(scheduler_url.to_string())
         .await
         .map_err(|e| crate::DistError::Cluster(format!("{scheduler_url}: {e}")))?;
+    state_of(&mut client, job_id)
+        .await
+        .map_err(|e| crate::DistError::Cluster(e.to_string()))
+}
+
+async fn state_of(
+    client: &mut SchedulerGrpcClient<Channel>,
+    job_id: &str,
+) -> Result<String, tonic::Status> {
+    use ballista_core::serde::protobuf::GetJobStatusParams;
+    use ballista_core::serde::protobuf::job_status::Status;
     let status = client
         .get_job_status(GetJobStatusParams {
             job_id: job_id.to_string(),
         })
-        .await
-        .map_err(|e| crate::DistError::Cluster(e.to_string()))?
+        .await?
         .into_inner()
         .status
         .and_then(|s| s.status);
@@ -68,6 +78,32 @@ pub async fn job_state(scheduler_url: &str, job_id: &str) -> Result<String, crat
         Some(Status::Failed(f)) => format!("failed: {}", f.error),
         None => "unknown".into(),
     })
+}
+
+/// How often, and for how long at most, a cancellation is repeated until the job ends.
+const RETRY: Duration = Duration::from_millis(100);
+const PATIENCE: Duration = Duration::from_secs(300);
+
+/// Cancels `job_id` until the scheduler reports it ended. Ballista 55 drops the cancellation
+/// of a job it is still planning (`queued`: not in its cache yet) with a warning, then runs
+/// the job to its end; so the request is repeated while the job is queued or running. Best
+/// effort: a scheduler that cannot be reached has no job to cancel either.
+pub(crate) async fn cancel_until_ended(mut client: SchedulerGrpcClient<Channel>, job_id: String) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let params = CancelJobParams {
+            job_id: job_id.clone(),
+        };
+        if client.cancel_job(params).await.is_err() {
+            return;
+        }
+        match state_of(&mut client, &job_id).await.as_deref() {
+            Ok("queued" | "running") if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(RETRY).await
+            }
+            _ => return,
+        }
+    }
 }
 
 impl DisplayAs for CancelOnDrop {
@@ -160,9 +196,8 @@ impl Drop for Guarded {
         };
         let url = self.scheduler_url.clone();
         runtime.spawn(async move {
-            // Best effort: a scheduler that cannot be reached has no job to cancel either.
-            if let Ok(mut client) = SchedulerGrpcClient::connect(url).await {
-                let _ = client.cancel_job(CancelJobParams { job_id: job }).await;
+            if let Ok(client) = SchedulerGrpcClient::connect(url).await {
+                cancel_until_ended(client, job).await;
             }
         });
     }

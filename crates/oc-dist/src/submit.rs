@@ -208,8 +208,7 @@ impl Job {
         let outcome = loop {
             tokio::select! {
                 _ = done.closed() => {
-                    // Best effort: a scheduler that cannot be reached has no job to cancel.
-                    let _ = scheduler.cancel_job(CancelJobParams { job_id }).await;
+                    crate::cancel::cancel_until_ended(scheduler, job_id).await;
                     return;
                 }
                 state = scheduler.get_job_status(GetJobStatusParams { job_id: job_id.clone() }) => {
