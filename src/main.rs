@@ -340,7 +340,54 @@ fn quiet_handled_panics() {
     }));
 }
 
+/// This program, to be started again as a PDF reader process (oc_pdf::child). On Linux the
+/// running binary itself, even if a newer one replaced its file since it started.
+fn own_executable() -> Option<PathBuf> {
+    let proc_self = std::path::Path::new("/proc/self/exe");
+    if cfg!(target_os = "linux") && proc_self.exists() {
+        return Some(proc_self.to_path_buf());
+    }
+    std::env::current_exe().ok()
+}
+
+/// A reader process dies with the process that started it (`parent`, its pid): a parent
+/// killed would otherwise leave it running, for hours on the files that need a time limit.
+/// The signal comes when the thread that started the reader ends, which waits for it.
+#[cfg(target_os = "linux")]
+fn die_with_parent(parent: Option<std::ffi::OsString>) {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and no memory; getppid cannot fail.
+    let adopted = unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // The parent may have died before the prctl: this process was adopted then.
+        parent
+            .and_then(|p| p.to_str()?.parse::<libc::pid_t>().ok())
+            .is_some_and(|p| p != libc::getppid())
+    };
+    if adopted {
+        std::process::exit(2);
+    }
+}
+
 fn main() -> ExitCode {
+    // A reader process reads one PDF and answers; nothing else of the program runs in it.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == oc_pdf::child::READER_ARG)
+    {
+        #[cfg(target_os = "linux")]
+        die_with_parent(std::env::args_os().nth(2));
+        quiet_handled_panics();
+        return oc_pdf::child::serve();
+    }
+    // Every PDF this process reads is read in a reader process: a file that crashes the
+    // parser, or outlives its time limit, cannot take this process down or hold a core.
+    if let Some(exe) = own_executable() {
+        let args = vec![
+            oc_pdf::child::READER_ARG.into(),
+            std::process::id().to_string().into(),
+        ];
+        oc_pdf::child::use_reader_process(exe, args);
+    }
     let cli = Cli::parse();
     quiet_handled_panics();
     // A command whose output is cut short (`opencoll catalog | head`) ends quietly, as any Unix

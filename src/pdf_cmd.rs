@@ -51,14 +51,13 @@ pub fn run(cmd: PdfCommand) -> Result<()> {
         out,
     } = cmd;
     let named = || file.display().to_string();
-    let pdf = oc_pdf::open(&file).with_context(named)?;
     let mut opts = oc_pdf::Options {
         strategy: strategy.parse().map_err(anyhow::Error::msg)?,
         copy_spans,
         ..Default::default()
     };
     if let Some(p) = pages {
-        opts.pages = Some(oc_pdf::parse_pages(&p, oc_pdf::Backend::page_count(&pdf))?);
+        opts.pages = Some(oc_pdf::parse_pages(&p)?);
     }
     if let Some(a) = area {
         opts.area = Some(oc_pdf::parse_area(&a)?);
@@ -69,8 +68,11 @@ pub fn run(cmd: PdfCommand) -> Result<()> {
             anyhow::anyhow!("--columns: write x positions in points, e.g. 120,250.5")
         })?);
     }
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    // Read in a reader process (main.rs): a file that crashes the parser is an error here.
+    // No time limit: the user at the terminal stops it (Ctrl-C stops the reader too).
     // (a damaged page fails the extraction: the message names the file, found by a test)
-    let tables = oc_pdf::extract(&pdf, &opts).with_context(named)?;
+    let tables = oc_pdf::child::extract_bytes(bytes, &opts, None).with_context(named)?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let stem = file
         .file_stem()

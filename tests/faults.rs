@@ -316,6 +316,155 @@ fn a_full_disk_fails_the_refresh_clearly_and_the_next_one_with_space_succeeds() 
     assert_eq!(p.value("SELECT count(*) FROM ref.a"), "100000");
 }
 
+/// A one-page PDF drawing `content`, whose page dictionary also holds `extra` (raw PDF).
+fn pdf_with_page(content: &[u8], extra: &str) -> Vec<u8> {
+    pdf_of_objects(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R {extra} >>")
+            .into_bytes(),
+        [
+            format!("<< /Length {} >>\nstream\n", content.len()).as_bytes(),
+            content,
+            b"\nendstream",
+        ]
+        .concat(),
+    ])
+}
+
+/// The processes still running with `OPENCOLL_TEST_MARK=mark` in their environment.
+fn marked_processes(mark: &str) -> Vec<String> {
+    let needle = format!("OPENCOLL_TEST_MARK={mark}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        if environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+        }
+    }
+    found
+}
+
+/// Issue 20: a PDF whose page dictionary nests arrays 200,000 levels deep overflows the stack
+/// of pdf_oxide's recursive parser, which aborts the process that parses it (no panic to
+/// catch). It is read in a reader process: its abort is this file's error, in `pdf tables` as
+/// in a refresh, whose other tables are written.
+#[test]
+fn a_pdf_that_aborts_the_parser_is_the_files_error_not_the_end_of_the_process() {
+    let p = Proj::empty(&["pub"]);
+    let deep = format!("/Deep {}{}", "[".repeat(200_000), "]".repeat(200_000));
+    p.write(
+        "data/deep.pdf",
+        pdf_with_page(b"BT /F1 12 Tf 72 720 Td (A) Tj ET", &deep),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .args(["pdf", "tables", "--out"])
+        .arg(p.path().join("out"))
+        .arg(p.path().join("data/deep.pdf"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "deep.pdf: the PDF reader stopped on this file (stack overflow; aborted (SIGABRT))"
+        ),
+        "{err}"
+    );
+    p.write(
+        "pipelines/t.yaml",
+        "name: pub.t\nsource: { path: data/deep.pdf, format: pdf }\ncolumns: { a: { from: A } }\n",
+    );
+    p.write("data/ok.csv", "a\n1\n2\n");
+    p.write(
+        "pipelines/ok.yaml",
+        "name: pub.ok\nsource: { path: data/ok.csv }\ncolumns: { a: { from: a } }\n",
+    );
+    let out = p.run(&["refresh"]);
+    let all = stdout(&out) + &stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("FAILED  pub.t")
+            && all.contains("data/deep.pdf: the PDF reader stopped on this file")
+            && all.contains("download or export it again"),
+        "{all}"
+    );
+    assert_eq!(p.value("SELECT count(*) FROM pub.ok"), "2");
+}
+
+/// A page of text followed by 200 KB of `(a`, a string that never closes: pdf_oxide 0.3's
+/// parser scans to the end of the stream from each `(` (20 s in an optimised build; the time
+/// grows with the square of the stream).
+fn slow_pdf() -> Vec<u8> {
+    let content = [
+        b"BT /F1 10 Tf 50 800 Td (A) Tj ET BT 50 780 Td ".as_slice(),
+        &b"(a".repeat(100_000),
+        b" ET",
+    ]
+    .concat();
+    pdf_with_page(
+        &content,
+        "/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >>",
+    )
+}
+
+/// Issue 20: a PDF whose reading outlives OPENCOLL_PDF_TIMEOUT fails with the limit, and its
+/// reader is stopped with it, not left running on a core as a thread would be; a reader
+/// whose parent is killed dies with it.
+#[test]
+fn a_pdf_read_past_its_time_limit_is_stopped_with_its_reader() {
+    let p = Proj::empty(&["pub"]);
+    p.write("data/slow.pdf", slow_pdf());
+    p.write(
+        "pipelines/t.yaml",
+        "name: pub.t\nsource: { path: data/slow.pdf, format: pdf }\ncolumns: { a: { from: A } }\n",
+    );
+    let mark = format!("{}-limit", std::process::id());
+    let t = std::time::Instant::now();
+    let out = p.run_env(
+        &[
+            ("OPENCOLL_PDF_TIMEOUT", "0.5".into()),
+            ("OPENCOLL_TEST_MARK", mark.clone()),
+        ],
+        &["refresh"],
+    );
+    let all = stdout(&out) + &stderr(&out);
+    assert!(
+        all.contains("FAILED  pub.t")
+            && all.contains("data/slow.pdf: reading it took longer than the time limit (0.5 s)")
+            && all.contains("OPENCOLL_PDF_TIMEOUT=SECONDS (now 0.5)"),
+        "{all}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    assert_eq!(marked_processes(&mark), Vec::<String>::new());
+
+    // `pdf tables` has no time limit; its reader is killed with it.
+    let mark = format!("{}-killed", std::process::id());
+    let mut parent = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .args(["pdf", "tables", "--out"])
+        .arg(p.path().join("out"))
+        .arg(p.path().join("data/slow.pdf"))
+        .env("OPENCOLL_TEST_MARK", &mark)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader_seen = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        marked_processes(&mark)
+            .iter()
+            .any(|c| c.contains("__read-pdf"))
+    });
+    assert!(reader_seen, "no reader process started");
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        marked_processes(&mark).is_empty()
+    });
+    assert!(gone, "{:?}", marked_processes(&mark));
+}
+
 /// A one-page PDF whose text uses a TrueType font embedded with `font` as its program.
 fn pdf_with_truetype_font(font: &[u8]) -> Vec<u8> {
     let content = b"BT /F1 12 Tf 72 720 Td (AAA) Tj ET";
@@ -342,6 +491,11 @@ fn pdf_with_truetype_font(font: &[u8]) -> Vec<u8> {
             .to_vec(),
         stream(&format!("/Length1 {}", font.len()), font),
     ];
+    pdf_of_objects(&objects)
+}
+
+/// A PDF file of `objects` (numbered from 1, the first the catalog) with its xref table.
+fn pdf_of_objects(objects: &[Vec<u8>]) -> Vec<u8> {
     let mut pdf = b"%PDF-1.4\n".to_vec();
     let mut offsets = Vec::new();
     for (i, o) in objects.iter().enumerate() {

@@ -195,14 +195,23 @@ fn find_tables_within(
         spec.pdf.clone(),
         spec.pdf_plan.clone(),
     );
-    let hint = format!(
-        "download or export it again; a sound but very large file needs a longer limit: \
-         {PDF_TIMEOUT_VAR}=SECONDS (now {})",
-        limit.as_secs_f64()
-    );
+    // In a reader process (oc_pdf::child) the limit kills the read; here, the wait for it.
+    if oc_pdf::child::reader_process() {
+        return crate::contain::contained(&file.display, || {
+            tables_of(&name, &options, &plan, bytes, Some(limit))
+        });
+    }
+    let hint = timeout_hint(limit.as_secs_f64());
     crate::contain::within(&file.display, limit, &hint, move || {
-        tables_of(&name, &options, &plan, bytes)
+        tables_of(&name, &options, &plan, bytes, None)
     })
+}
+
+fn timeout_hint(secs: f64) -> String {
+    format!(
+        "download or export it again; a sound but very large file needs a longer limit: \
+         {PDF_TIMEOUT_VAR}=SECONDS (now {secs})"
+    )
 }
 
 fn tables_of(
@@ -210,27 +219,23 @@ fn tables_of(
     o: &oc_spec::PdfOptions,
     plan: &oc_spec::resolve::PdfPlan,
     bytes: Vec<u8>,
+    limit: Option<Duration>,
 ) -> Result<Vec<oc_pdf::Table>, ExtractError> {
-    let pdf = oc_pdf::OxideBackend::from_bytes(bytes).map_err(|e| {
-        ExtractError::new(name, None, e.to_string())
-            .with_hint("check that the source is a PDF file")
-    })?;
-    let n = oc_pdf::Backend::page_count(&pdf);
     let mut opts = oc_pdf::Options {
         strategy: pdf_strategy(plan.strategy),
         columns: o.columns.clone(),
         copy_spans: o.repeat_spans,
         ..Default::default()
     };
-    if let Some(spans) = &plan.pages {
-        opts.pages = Some(oc_spec::resolve::PageSpan::pages(spans, n).map_err(|page| {
-            ExtractError::new(
-                name,
-                None,
-                oc_pdf::Error::Page { page, pages: n }.to_string(),
-            )
-        })?);
-    }
+    opts.pages = plan.pages.as_ref().map(|spans| {
+        spans
+            .iter()
+            .map(|s| oc_pdf::PageRange {
+                first: s.first,
+                last: s.last,
+            })
+            .collect()
+    });
     if let Some([x0, top, x1, bottom]) = plan.area {
         opts.area = Some(oc_pdf::BBox {
             x0,
@@ -239,11 +244,19 @@ fn tables_of(
             bottom,
         });
     }
-    let found = oc_pdf::extract(&pdf, &opts).map_err(|e| match e {
+    let found = oc_pdf::child::extract_bytes(bytes, &opts, limit).map_err(|e| match e {
+        oc_pdf::Error::Open(_) => ExtractError::new(name, None, e.to_string())
+            .with_hint("check that the source is a PDF file"),
         oc_pdf::Error::Unmapped { page, .. } => ExtractError::new(name, None, e.to_string())
             .with_hint(format!(
                 "page {page} has no usable text layer; OCR the file or get the data another way"
             )),
+        oc_pdf::Error::Crashed(_) => {
+            ExtractError::new(name, None, e.to_string()).with_hint("download or export it again")
+        }
+        oc_pdf::Error::TimedOut(secs) => {
+            ExtractError::new(name, None, e.to_string()).with_hint(timeout_hint(secs))
+        }
         e => ExtractError::new(name, None, e.to_string()),
     })?;
     Ok(if o.stitch_pages {

@@ -10,10 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         strategy: a[3].parse()?,
         ..Default::default()
     };
-    o.pages = Some(oc_pdf::parse_pages(
-        &a[2],
-        oc_pdf::Backend::page_count(&pdf),
-    )?);
+    o.pages = Some(oc_pdf::parse_pages(&a[2])?);
     if a[4] != "-" {
         o.area = Some(oc_pdf::parse_area(&a[4])?);
     }

@@ -16,6 +16,7 @@
 
 mod axes;
 mod backend;
+pub mod child;
 mod lattice;
 mod model;
 mod nesting;
@@ -29,7 +30,9 @@ pub use model::{BBox, Boundaries, Char, Page, Segment, Strategy, Table};
 pub use quality::{ColumnKind, Quality, score};
 pub use stitch::stitch;
 
-#[derive(Debug, thiserror::Error)]
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
 pub enum Error {
     #[error("cannot open PDF {0}")]
     Open(String),
@@ -44,17 +47,23 @@ pub enum Error {
     Unmapped { page: usize, fonts: String },
     #[error("invalid {what} `{value}`: {hint}")]
     Option {
-        what: &'static str,
+        what: String,
         value: String,
-        hint: &'static str,
+        hint: String,
     },
+    /// The reader process (child.rs) ended without an answer: killed, or aborted by a fault
+    /// no panic handler sees (a stack overflow in the parser).
+    #[error("the PDF reader stopped on this file ({0})")]
+    Crashed(String),
+    #[error("reading it took longer than the time limit ({0} s): the file is probably damaged")]
+    TimedOut(f64),
 }
 
 /// What to extract and how.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Options {
-    /// 1-based page numbers; all pages when `None`.
-    pub pages: Option<Vec<usize>>,
+    /// The pages to read; all pages when `None`.
+    pub pages: Option<Vec<PageRange>>,
     pub strategy: Strategy,
     /// Only look inside this box (displayed page frame, points from the top-left corner).
     pub area: Option<BBox>,
@@ -65,12 +74,47 @@ pub struct Options {
     pub copy_spans: bool,
 }
 
-/// Parses `1,3-5` into page numbers, checked against `pages`.
-pub fn parse_pages(spec: &str, pages: usize) -> Result<Vec<usize>, Error> {
-    let bad = |hint| Error::Option {
-        what: "page list",
+/// Pages `first` to `last`, 1-based and inclusive; `last` None: to the end of the document
+/// (`3-`), whose page count is known once it is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRange {
+    pub first: usize,
+    pub last: Option<usize>,
+}
+
+impl PageRange {
+    /// Page `n` alone.
+    pub fn one(n: usize) -> PageRange {
+        PageRange {
+            first: n,
+            last: Some(n),
+        }
+    }
+
+    /// The page numbers `ranges` select in a document of `count` pages; a range past its end
+    /// is an error naming the first page that does not exist.
+    pub fn resolve(ranges: &[PageRange], count: usize) -> Result<Vec<usize>, Error> {
+        let mut out = Vec::new();
+        for r in ranges {
+            let last = r.last.unwrap_or(count);
+            if r.first > count || last > count {
+                return Err(Error::Page {
+                    page: last.max(r.first),
+                    pages: count,
+                });
+            }
+            out.extend(r.first..=last);
+        }
+        Ok(out)
+    }
+}
+
+/// Parses `1,3-5,8-` into page ranges (checked against the document by [`extract`]).
+pub fn parse_pages(spec: &str) -> Result<Vec<PageRange>, Error> {
+    let bad = |hint: &str| Error::Option {
+        what: "page list".into(),
         value: spec.to_string(),
-        hint,
+        hint: hint.into(),
     };
     let mut out = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -78,22 +122,21 @@ pub fn parse_pages(spec: &str, pages: usize) -> Result<Vec<usize>, Error> {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (part, part),
         };
-        let a: usize = a
+        let first: usize = a
             .parse()
             .map_err(|_| bad("write page numbers and ranges such as 1,3-5"))?;
-        let b: usize = if b.is_empty() {
-            pages
+        let last: Option<usize> = if b.is_empty() {
+            None
         } else {
-            b.parse()
-                .map_err(|_| bad("write page numbers and ranges such as 1,3-5"))?
+            Some(
+                b.parse()
+                    .map_err(|_| bad("write page numbers and ranges such as 1,3-5"))?,
+            )
         };
-        if a == 0 || b < a {
+        if first == 0 || last.is_some_and(|last| last < first) {
             return Err(bad("pages count from 1 and ranges go upwards (3-5)"));
         }
-        if b > pages {
-            return Err(Error::Page { page: b, pages });
-        }
-        out.extend(a..=b);
+        out.push(PageRange { first, last });
     }
     if out.is_empty() {
         return Err(bad("give at least one page"));
@@ -108,15 +151,15 @@ pub fn parse_area(spec: &str) -> Result<BBox, Error> {
         .map(|s| s.trim().parse::<f32>())
         .collect::<Result<_, _>>()
         .map_err(|_| Error::Option {
-            what: "area",
+            what: "area".into(),
             value: spec.into(),
-            hint: "write x1,y1,x2,y2 in points",
+            hint: "write x1,y1,x2,y2 in points".into(),
         })?;
     if v.len() != 4 || v.iter().any(|x| !x.is_finite()) {
         return Err(Error::Option {
-            what: "area",
+            what: "area".into(),
             value: spec.into(),
-            hint: "write four numbers x1,y1,x2,y2",
+            hint: "write four numbers x1,y1,x2,y2".into(),
         });
     }
     Ok(BBox {
@@ -130,7 +173,7 @@ pub fn parse_area(spec: &str) -> Result<BBox, Error> {
 /// Extracts the tables of the selected pages, page by page, in reading order.
 pub fn extract(pdf: &dyn Backend, opts: &Options) -> Result<Vec<Table>, Error> {
     let pages = match &opts.pages {
-        Some(p) => p.clone(),
+        Some(ranges) => PageRange::resolve(ranges, pdf.page_count())?,
         None => (1..=pdf.page_count()).collect(),
     };
     let mut out = Vec::new();
@@ -239,9 +282,9 @@ pub fn extract_page(page: &Page, opts: &Options) -> Result<Vec<Table>, Error> {
             }
             Boundaries::Lines if opts.columns.is_some() => {
                 return Err(Error::Option {
-                    what: "strategy",
+                    what: "strategy".into(),
                     value: strategy.to_string(),
-                    hint: "explicit column separators replace text columns: drop them or take columns from text",
+                    hint: "explicit column separators replace text columns: drop them or take columns from text".into(),
                 });
             }
             Boundaries::Lines => axes::ruled_columns_text_rows(&page.segments, &chars, area),
@@ -336,4 +379,24 @@ pub fn to_csv(t: &Table) -> String {
         s.push('\n');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_lists_are_ranges_checked_against_the_document_once_open() {
+        let ranges = parse_pages("1, 3-4,6-").unwrap();
+        assert_eq!(PageRange::resolve(&ranges, 7).unwrap(), [1, 3, 4, 6, 7]);
+        // `6-` on five pages: page 6 is the first that does not exist.
+        let err = PageRange::resolve(&ranges, 5).unwrap_err().to_string();
+        assert_eq!(err, "page 6 does not exist: the PDF has 5 page(s)");
+        let err = PageRange::resolve(&parse_pages("2-9").unwrap(), 4).unwrap_err();
+        assert!(matches!(err, Error::Page { page: 9, pages: 4 }), "{err}");
+        for bad in ["", ",", "0", "3-2", "a", "-3", "1-b"] {
+            let err = parse_pages(bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid page list"), "{bad}: {err}");
+        }
+    }
 }

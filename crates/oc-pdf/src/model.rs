@@ -2,6 +2,8 @@
 //! origin at the top-left corner after `/Rotate` is applied, x to the right, y downwards
 //! (the tabula convention used by `area` hints).
 
+use serde::{Deserialize, Serialize};
+
 /// One glyph with its box and font.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Char {
@@ -46,7 +48,7 @@ impl Segment {
 }
 
 /// A rectangle `x0,top,x1,bottom` in the displayed frame.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BBox {
     pub x0: f32,
     pub top: f32,
@@ -80,7 +82,7 @@ pub struct Page {
 }
 
 /// A table as a grid of cell texts plus where it was found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Table {
     /// 1-based page number (first page for stitched tables).
     pub page: usize,
@@ -121,7 +123,7 @@ impl Table {
 }
 
 /// Where the boundaries along one axis come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Boundaries {
     /// Ruling lines (vertical rules for columns, horizontal rules for rows).
     Lines,
@@ -150,7 +152,7 @@ impl std::str::FromStr for Boundaries {
 }
 
 /// How table structure is found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Strategy {
     /// Ruling lines form the cell grid.
     Lattice,

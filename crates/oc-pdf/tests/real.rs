@@ -18,7 +18,7 @@ fn shared() -> PathBuf {
 fn tables(rel: &str, pages: &[usize], strategy: Strategy, copy_spans: bool) -> Vec<oc_pdf::Table> {
     let pdf = oc_pdf::open(&shared().join(rel)).unwrap();
     let opts = Options {
-        pages: Some(pages.to_vec()),
+        pages: Some(pages.iter().map(|p| oc_pdf::PageRange::one(*p)).collect()),
         strategy,
         copy_spans,
         ..Default::default()
@@ -103,7 +103,7 @@ fn rotated_page_in_displayed_frame() {
     // schools.pdf: /Rotate 90, area given in the displayed frame
     let pdf = oc_pdf::open(&shared().join("corpus/pdf-peers/tabula-java/schools.pdf")).unwrap();
     let opts = Options {
-        pages: Some(vec![1]),
+        pages: Some(vec![oc_pdf::PageRange::one(1)]),
         strategy: Strategy::Lattice,
         area: Some(oc_pdf::parse_area("16.97,53.74,762.3,548.74").unwrap()),
         ..Default::default()

@@ -347,8 +347,17 @@ mod tests {
         );
         assert_eq!(r.number, NumberMarks::FRENCH);
         assert_eq!(
-            PageSpan::pages(r.pdf.pages.as_deref().unwrap(), 6),
-            Ok(vec![2, 4, 5, 6])
+            r.pdf.pages.as_deref().unwrap(),
+            [
+                PageSpan {
+                    first: 2,
+                    last: Some(2)
+                },
+                PageSpan {
+                    first: 4,
+                    last: None
+                }
+            ]
         );
         assert_eq!(r.pdf.area, Some([20.0, 80.0, 500.0, 700.0]));
         let axes = Strategy::Axes {

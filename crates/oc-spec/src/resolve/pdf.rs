@@ -8,26 +8,12 @@ use crate::pdf_strategy::{self, Strategy};
 use crate::pipeline::PdfOptions;
 use crate::yaml::locate_key;
 
-/// `3` or `3-5`, 1-based; `last` None: to the last page of the document (`3-`).
+/// `3` or `3-5`, 1-based; `last` None: to the last page of the document (`3-`). Checked
+/// against the document when it is read (`oc_pdf::PageRange`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageSpan {
     pub first: usize,
     pub last: Option<usize>,
-}
-
-impl PageSpan {
-    /// The pages of a document of `count` pages, or the first page past its end.
-    pub fn pages(spans: &[PageSpan], count: usize) -> Result<Vec<usize>, usize> {
-        let mut out = Vec::new();
-        for s in spans {
-            let last = s.last.unwrap_or(count);
-            if s.first > count || last > count {
-                return Err(last.max(s.first));
-            }
-            out.extend(s.first..=last);
-        }
-        Ok(out)
-    }
 }
 
 /// The parts of `pdf:` that need parsing.
@@ -113,11 +99,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn page_lists_are_spans_cut_to_the_document() {
-        let spans = page_spans("1, 3-4,6-").unwrap();
-        assert_eq!(PageSpan::pages(&spans, 7), Ok(vec![1, 3, 4, 6, 7]));
-        assert_eq!(PageSpan::pages(&spans, 5), Err(6));
-        assert_eq!(PageSpan::pages(&page_spans("2-9").unwrap(), 4), Err(9));
+    fn page_lists_are_spans_open_ended_or_not() {
+        let span = |first, last| PageSpan { first, last };
+        assert_eq!(
+            page_spans("1, 3-4,6-").unwrap(),
+            [span(1, Some(1)), span(3, Some(4)), span(6, None)]
+        );
+        assert_eq!(page_spans("2-9").unwrap(), [span(2, Some(9))]);
         for bad in ["", "0", "3-2", "a", "1,,2", "-3"] {
             assert_eq!(page_spans(bad), None, "{bad}");
         }
