@@ -391,6 +391,19 @@ fn a_pdf_that_aborts_the_parser_is_the_files_error_not_the_end_of_the_process() 
         "{all}"
     );
     assert_eq!(p.value("SELECT count(*) FROM pub.ok"), "2");
+    // A reader that cannot start (no temporary folder for its request) says so.
+    let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .args(["pdf", "tables", "--out"])
+        .arg(p.path().join("out"))
+        .arg(p.path().join("data/deep.pdf"))
+        .env("TMPDIR", p.path().join("no-such-folder"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(
+        err.contains("deep.pdf: the PDF reader could not run: No such file or directory"),
+        "{err}"
+    );
 }
 
 /// A page of text followed by 200 KB of `(a`, a string that never closes: pdf_oxide 0.3's

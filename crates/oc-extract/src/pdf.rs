@@ -254,6 +254,10 @@ fn tables_of(
         oc_pdf::Error::Crashed(_) => {
             ExtractError::new(name, None, e.to_string()).with_hint("download or export it again")
         }
+        oc_pdf::Error::Reader(_) => ExtractError::new(name, None, e.to_string()).with_hint(
+            "check that the temporary folder (TMPDIR) has room and that the opencoll binary \
+             still runs",
+        ),
         oc_pdf::Error::TimedOut(secs) => {
             ExtractError::new(name, None, e.to_string()).with_hint(timeout_hint(secs))
         }

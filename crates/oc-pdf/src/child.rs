@@ -59,7 +59,7 @@ fn read_here(bytes: Vec<u8>, opts: &Options) -> Result<Vec<Table>, Error> {
 }
 
 fn start_failed(e: std::io::Error) -> Error {
-    Error::Crashed(format!("the reader process could not run: {e}"))
+    Error::Reader(e.to_string())
 }
 
 fn read_in_child(

@@ -55,6 +55,9 @@ pub enum Error {
     /// no panic handler sees (a stack overflow in the parser).
     #[error("the PDF reader stopped on this file ({0})")]
     Crashed(String),
+    /// The reader process could not be started or answered (temporary files, the binary).
+    #[error("the PDF reader could not run: {0}")]
+    Reader(String),
     #[error("reading it took longer than the time limit ({0} s): the file is probably damaged")]
     TimedOut(f64),
 }
