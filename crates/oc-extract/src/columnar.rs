@@ -58,6 +58,7 @@ fn read(
             if head.get(..4) != Some(b"PAR1") {
                 return Err(not_this(name, "Parquet", head));
             }
+            check_schema_depth(name, &mut f)?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(f)
                 .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
             let schema = builder.schema().clone();
@@ -121,6 +122,44 @@ fn read_head(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     }
     f.seek(SeekFrom::Start(0))?;
     Ok(n)
+}
+
+/// Refuses a Parquet file whose schema nests deeper than the parquet crate can build without
+/// overflowing the stack (parquet_depth.rs). A footer that cannot be skimmed is left to the
+/// parquet crate, which names what is wrong with it.
+fn check_schema_depth(name: &str, f: &mut File) -> Result<(), ExtractError> {
+    let err = |e: std::io::Error| ExtractError::new(name, None, format!("cannot read: {e}"));
+    let len = f.seek(SeekFrom::End(0)).map_err(err)?;
+    let mut tail = [0u8; 8];
+    let footer_len = if len >= 12 {
+        f.seek(SeekFrom::End(-8)).map_err(err)?;
+        f.read_exact(&mut tail).map_err(err)?;
+        u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]))
+    } else {
+        0
+    };
+    // an encrypted footer ends with PARE: the parquet crate refuses it
+    if &tail[4..] == b"PAR1" && footer_len > 0 && footer_len <= len - 12 {
+        let mut footer = vec![0u8; footer_len as usize];
+        f.seek(SeekFrom::Start(len - 8 - footer_len)).map_err(err)?;
+        f.read_exact(&mut footer).map_err(err)?;
+        if let Ok(depth) = crate::parquet_depth::schema_depth(&footer)
+            && depth > crate::parquet_depth::MAX_DEPTH
+        {
+            return Err(ExtractError::new(
+                name,
+                None,
+                format!(
+                    "its schema nests {depth} levels deep (more than {}): no real file does, \
+                     and reading it would crash the Parquet reader; the file is damaged or forged",
+                    crate::parquet_depth::MAX_DEPTH
+                ),
+            )
+            .with_hint("ask its publisher for a sound copy"));
+        }
+    }
+    f.seek(SeekFrom::Start(0)).map_err(err)?;
+    Ok(())
 }
 
 fn not_this(name: &str, what: &str, head: &[u8]) -> ExtractError {
@@ -329,6 +368,22 @@ columns:
         let e = run(&s, "export.parquet", &cut).1.unwrap_err().to_string();
         assert!(
             e.starts_with("export.parquet: not a readable Parquet file"),
+            "{e}"
+        );
+        // a schema nesting a million groups (8 MB) would overflow the parquet crate's stack
+        let e = run(
+            &s,
+            "export.parquet",
+            &crate::parquet_depth::deep_parquet(1_000_000),
+        )
+        .1
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "export.parquet: its schema nests 1000001 levels deep (more than 256): no real \
+                 file does"
+            ) && e.ends_with("(hint: ask its publisher for a sound copy)"),
             "{e}"
         );
         // a schema without the declared field: the error lists what the file has

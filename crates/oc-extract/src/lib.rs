@@ -16,6 +16,7 @@ pub mod infer;
 pub mod input;
 pub mod json;
 pub mod number;
+mod parquet_depth;
 pub mod pdf;
 #[cfg(test)]
 mod robustness;
