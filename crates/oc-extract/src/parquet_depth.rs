@@ -219,19 +219,7 @@ mod tests {
     /// Compact-protocol bytes of a `FileMetaData` whose schema is `elements`, each
     /// (name, num_children), with a version before and the row count after it.
     pub(crate) fn footer(elements: &[(&str, Option<i32>)]) -> Vec<u8> {
-        let zz = |v: i64| {
-            let mut n = ((v << 1) ^ (v >> 63)) as u64;
-            let mut out = Vec::new();
-            loop {
-                let b = (n & 0x7f) as u8;
-                n >>= 7;
-                if n == 0 {
-                    out.push(b);
-                    return out;
-                }
-                out.push(b | 0x80);
-            }
-        };
+        let zz = |v: i64| varint(((v << 1) ^ (v >> 63)) as u64);
         let mut f = vec![0x15];
         f.extend(zz(2)); // 1: version
         f.push(0x19); // 2: schema, a list
