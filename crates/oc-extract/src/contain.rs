@@ -46,19 +46,24 @@ pub(crate) fn within<T: Send + 'static>(
         .map_err(|e| ExtractError::new(display, None, format!("cannot start its reader: {e}")))?;
     match answer.recv_timeout(limit) {
         Ok(read) => read,
-        Err(RecvTimeoutError::Timeout) => Err(ExtractError::new(
-            display,
-            None,
-            format!(
-                "reading it took longer than the time limit ({} s): the file is probably damaged",
-                limit.as_secs_f64()
-            ),
-        )
-        .with_hint(hint)),
+        Err(RecvTimeoutError::Timeout) => Err(timed_out(display, limit.as_secs_f64(), hint)),
         Err(RecvTimeoutError::Disconnected) => {
             Err(ExtractError::new(display, None, "the reader stopped on it"))
         }
     }
+}
+
+/// The error of a read that outlived its limit of `secs` seconds, here or in a reader
+/// process (pdf.rs).
+pub(crate) fn timed_out(display: &str, secs: f64, hint: &str) -> ExtractError {
+    ExtractError::new(
+        display,
+        None,
+        format!(
+            "reading it took longer than the time limit ({secs} s): the file is probably damaged"
+        ),
+    )
+    .with_hint(hint)
 }
 
 #[cfg(test)]

@@ -258,9 +258,7 @@ fn tables_of(
             "check that the temporary folder (TMPDIR) has room and that the opencoll binary \
              still runs",
         ),
-        oc_pdf::Error::TimedOut(secs) => {
-            ExtractError::new(name, None, e.to_string()).with_hint(timeout_hint(secs))
-        }
+        oc_pdf::Error::TimedOut(secs) => crate::contain::timed_out(name, secs, &timeout_hint(secs)),
         e => ExtractError::new(name, None, e.to_string()),
     })?;
     Ok(if o.stitch_pages {
@@ -638,43 +636,47 @@ columns:
         pdf
     }
 
+    /// The error of finding the tables of `pdf`, a file named `name`, within `limit`, and
+    /// the time that took.
+    fn error_within(name: &str, pdf: &[u8], limit: Duration) -> (String, Duration) {
+        let spec =
+            spec("name: t.t\nsource: { path: x.pdf, format: pdf }\ncolumns: { a: { from: A } }\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, pdf).unwrap();
+        let file = source_file(path, name);
+        let (bytes, _, _) = super::load(&file).unwrap();
+        let t = std::time::Instant::now();
+        let err = super::find_tables_within(&spec, &file, bytes, limit)
+            .unwrap_err()
+            .to_string();
+        (err, t.elapsed())
+    }
+
     /// Found by scripts/fuzz.sh (a mutated report): a string that never closes, followed by
     /// more `(`, makes pdf_oxide 0.3's content parser scan to the end of the stream from each
     /// of them. Such a file is an error within the time limit, not a refresh that never ends.
     #[test]
     fn a_pdf_that_would_take_hours_is_an_error_within_the_time_limit() {
-        let spec =
-            spec("name: t.t\nsource: { path: x.pdf, format: pdf }\ncolumns: { a: { from: A } }\n");
-        let dir = std::env::temp_dir().join(format!("oc-pdf-limit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("unclosed.pdf");
         let mut content = b"BT /F1 10 Tf 50 800 Td (A) Tj ET BT 50 780 Td ".to_vec();
         // 200 KB of it: about 20 s in an optimised build (the time grows with the square).
         content.extend(b"(a".repeat(100_000));
         content.extend(b" ET");
-        std::fs::write(&path, pdf_with_content(&content)).unwrap();
-        let file = source_file(path.clone(), "unclosed.pdf");
-        let (bytes, _, _) = super::load(&file).unwrap();
-        let t = std::time::Instant::now();
-        let err = super::find_tables_within(&spec, &file, bytes, Duration::from_millis(500))
-            .unwrap_err()
-            .to_string();
-        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        let (err, took) = error_within(
+            "unclosed.pdf",
+            &pdf_with_content(&content),
+            Duration::from_millis(500),
+        );
+        assert!(took < Duration::from_secs(5), "{took:?}");
         assert!(err.starts_with("unclosed.pdf: "), "{err}");
         assert!(err.contains("longer than the time limit (0.5 s)"), "{err}");
         assert!(err.contains("OPENCOLL_PDF_TIMEOUT"), "{err}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_page_nesting_arrays_past_the_parsers_stack_is_an_error_not_an_abort() {
         // 100,000 `[` overflow pdf_oxide's recursive parser even on the reader thread's 64
         // MiB stack, and a stack overflow aborts the process (this test binary with it).
-        let spec =
-            spec("name: t.t\nsource: { path: x.pdf, format: pdf }\ncolumns: { a: { from: A } }\n");
-        let dir = std::env::temp_dir().join(format!("oc-pdf-nesting-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("nested.pdf");
         let mut nested = b"BT ".to_vec();
         nested.extend(b"[".repeat(100_000));
         nested.extend(b" ET");
@@ -685,15 +687,9 @@ columns:
             pdf_with_form(&[page.as_slice(), b"/Fm1 Do"].concat(), Some(&nested)),
         ];
         for pdf in pdfs {
-            std::fs::write(&path, pdf).unwrap();
-            let file = source_file(path.clone(), "nested.pdf");
-            let (bytes, _, _) = super::load(&file).unwrap();
-            let err = super::find_tables_within(&spec, &file, bytes, Duration::from_secs(60))
-                .unwrap_err()
-                .to_string();
+            let (err, _) = error_within("nested.pdf", &pdf, Duration::from_secs(60));
             assert!(err.starts_with("nested.pdf: "), "{err}");
             assert!(err.contains("more than 1000 levels deep"), "{err}");
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

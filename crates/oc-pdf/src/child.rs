@@ -17,7 +17,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ fn start_failed(e: std::io::Error) -> Error {
 }
 
 fn read_in_child(
-    program: &PathBuf,
+    program: &Path,
     args: &[OsString],
     bytes: &[u8],
     opts: &Options,
