@@ -478,6 +478,98 @@ fn a_pdf_read_past_its_time_limit_is_stopped_with_its_reader() {
     assert!(gone, "{:?}", marked_processes(&mark));
 }
 
+/// A 250 KB PDF whose one page draws the same compressed stream 200 times: each inflates to
+/// 2.5 MB, under pdf_oxide's caps per stream (100 MB, 100:1), and the page to 500 MB of
+/// operators, which took 4 GB in the reader before its memory limit.
+fn inflating_pdf() -> Vec<u8> {
+    let mut content = Vec::new();
+    // Operators with varying numbers: deflate packs them about 20:1, not past pdf_oxide's
+    // 100:1 bomb guard.
+    let mut n: u32 = 1;
+    while content.len() < 2_500_000 {
+        n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        writeln!(content, "BT /F1 1 Tf 1 0 0 1 {} 700 Tm (a) Tj ET", n >> 23).unwrap();
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&content).unwrap();
+    let packed = z.finish().unwrap();
+    let contents = vec!["5 0 R"; 200].join(" ");
+    pdf_of_objects(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents [{contents}] \
+             /Resources << /Font << /F1 4 0 R >> >> >>"
+        )
+        .into_bytes(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+        [
+            format!(
+                "<< /Length {} /Filter /FlateDecode >>\nstream\n",
+                packed.len()
+            )
+            .as_bytes(),
+            &packed,
+            b"\nendstream",
+        ]
+        .concat(),
+    ])
+}
+
+/// Issue 20: a small PDF that unpacks to gigabytes fails with the reader's memory limit
+/// (OPENCOLL_PDF_MEMORY), in a refresh that writes its other tables as in `pdf tables`,
+/// instead of taking the machine's memory.
+#[test]
+fn a_pdf_that_needs_more_than_the_memory_limit_is_the_files_error() {
+    let p = Proj::empty(&["pub"]);
+    let pdf = inflating_pdf();
+    assert!(pdf.len() < 400_000, "{}", pdf.len());
+    p.write("data/big.pdf", pdf);
+    p.write(
+        "pipelines/t.yaml",
+        "name: pub.t\nsource: { path: data/big.pdf, format: pdf }\ncolumns: { a: { from: A } }\n",
+    );
+    p.write("data/ok.csv", "a\n1\n2\n");
+    p.write(
+        "pipelines/ok.yaml",
+        "name: pub.ok\nsource: { path: data/ok.csv }\ncolumns: { a: { from: a } }\n",
+    );
+    let out = p.run_env(&[("OPENCOLL_PDF_MEMORY", "256".into())], &["refresh"]);
+    let all = stdout(&out) + &stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("FAILED  pub.t")
+            && all.contains("data/big.pdf: reading it needed more than the memory limit (256 MiB)")
+            && all.contains("OPENCOLL_PDF_MEMORY=MIB (now 256)"),
+        "{all}"
+    );
+    assert_eq!(p.value("SELECT count(*) FROM pub.ok"), "2");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .args(["pdf", "tables", "--out"])
+        .arg(p.path().join("out"))
+        .arg(p.path().join("data/big.pdf"))
+        .env("OPENCOLL_PDF_MEMORY", "300")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("big.pdf: reading it needed more than the memory limit (300 MiB)"),
+        "{err}"
+    );
+    // A limit that is not one is refused before any file is read.
+    let out = p.run_env(
+        &[("OPENCOLL_PDF_MEMORY", "2G".into())],
+        &["refresh", "--full"],
+    );
+    let all = stdout(&out) + &stderr(&out);
+    assert!(
+        all.contains("OPENCOLL_PDF_MEMORY=\"2G\" is not a number of MiB of at least 256"),
+        "{all}"
+    );
+}
+
 /// A one-page PDF whose text uses a TrueType font embedded with `font` as its program.
 fn pdf_with_truetype_font(font: &[u8]) -> Vec<u8> {
     let content = b"BT /F1 12 Tf 72 720 Td (AAA) Tj ET";

@@ -223,12 +223,12 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn tmp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("oc-input-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
+    /// The file `name` holding `bytes`, in a folder removed when the first value is dropped.
+    fn tmp(name: &str, bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(name);
         std::fs::write(&p, bytes).unwrap();
-        p
+        (dir, p)
     }
 
     fn read_all(path: &Path, member: Option<&str>) -> Result<String, ExtractError> {
@@ -246,7 +246,7 @@ mod tests {
     fn gzip_and_zip_members() {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(b"a;b\n1;2\n").unwrap();
-        let p = tmp("t.csv.gz", &gz.finish().unwrap());
+        let (_dir, p) = tmp("t.csv.gz", &gz.finish().unwrap());
         assert_eq!(read_all(&p, None).unwrap(), "a;b\n1;2\n");
 
         let mut buf = std::io::Cursor::new(Vec::new());
@@ -259,7 +259,7 @@ mod tests {
             z.write_all(b"x\n1\n").unwrap();
             z.finish().unwrap();
         }
-        let p = tmp("t.zip", buf.get_ref());
+        let (_dir, p) = tmp("t.zip", buf.get_ref());
         assert_eq!(read_all(&p, Some("data_2024.csv")).unwrap(), "x\n1\n");
         assert_eq!(read_all(&p, Some("/^data_\\d+\\.csv$/")).unwrap(), "x\n1\n");
         let e = read_all(&p, None).unwrap_err().to_string();
@@ -274,20 +274,20 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&b"a;b\n1;2\n".repeat(1000)).unwrap();
         let bytes = gz.finish().unwrap();
-        let p = tmp("trunc.csv.gz", &bytes[..bytes.len() / 2]);
+        let (_dir, p) = tmp("trunc.csv.gz", &bytes[..bytes.len() / 2]);
         assert!(read_all(&p, None).is_err());
     }
 
     #[test]
     fn xlsx_named_csv_is_refused() {
-        let p = tmp("fake.csv", b"PK\x03\x04rest-of-an-xlsx");
+        let (_dir, p) = tmp("fake.csv", b"PK\x03\x04rest-of-an-xlsx");
         let e = read_all(&p, None).unwrap_err().to_string();
         assert!(e.contains("fake.csv") && e.contains("ZIP archive"), "{e}");
     }
 
     #[test]
     fn hashes_the_file_bytes() {
-        let p = tmp("h.csv", b"abc");
+        let (_dir, p) = tmp("h.csv", b"abc");
         let name = "h.csv";
         let (_, sha, n) = with_reader(&p, name, None, None, |_| Ok(())).unwrap();
         assert_eq!(n, 3);

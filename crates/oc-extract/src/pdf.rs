@@ -173,15 +173,56 @@ fn time_limit(name: &str, value: Option<String>) -> Result<Duration, ExtractErro
         })
 }
 
+/// How much memory the reader process of one PDF may use, in MiB (default 2048, at least
+/// 256). pdf_oxide caps each stream it inflates, not a page drawing the same stream many
+/// times: a forged 270 KB file took 4 GB.
+pub const PDF_MEMORY_VAR: &str = "OPENCOLL_PDF_MEMORY";
+const PDF_MEMORY_DEFAULT_MIB: u64 = 2048;
+/// Below this a reader cannot start its thread (a 64 MiB stack) and read a small report.
+const PDF_MEMORY_MIN_MIB: u64 = 256;
+
+/// The memory limit `value` (the variable's text, if set) gives, in MiB.
+fn memory_limit(name: &str, value: Option<String>) -> Result<u64, ExtractError> {
+    let Some(v) = value else {
+        return Ok(PDF_MEMORY_DEFAULT_MIB);
+    };
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|m| *m >= PDF_MEMORY_MIN_MIB)
+        .ok_or_else(|| {
+            ExtractError::new(
+                name,
+                None,
+                format!(
+                    "{PDF_MEMORY_VAR}={v:?} is not a number of MiB of at least {PDF_MEMORY_MIN_MIB}"
+                ),
+            )
+            .with_hint(format!(
+                "unset {PDF_MEMORY_VAR} ({PDF_MEMORY_DEFAULT_MIB} MiB) or give it e.g. 4096"
+            ))
+        })
+}
+
+/// The limits of the reader process of `name` (oc_pdf::child) from the environment: memory
+/// only, for a command a user at the terminal stops (`opencoll pdf tables`).
+pub fn memory_limits(name: &str) -> Result<oc_pdf::child::Limits, ExtractError> {
+    Ok(oc_pdf::child::Limits {
+        time: None,
+        memory_mib: Some(memory_limit(name, std::env::var(PDF_MEMORY_VAR).ok())?),
+    })
+}
+
 /// The tables of a PDF document on the pipeline's pages, stitched when it stitches, found
-/// within the time limit.
+/// within the time and memory limits.
 fn find_tables(
     spec: &ReadSpec,
     file: &SourceFile,
     bytes: Vec<u8>,
 ) -> Result<Vec<oc_pdf::Table>, ExtractError> {
     let limit = time_limit(&file.display, std::env::var(PDF_TIMEOUT_VAR).ok())?;
-    find_tables_within(spec, file, bytes, limit)
+    let memory = memory_limits(&file.display)?.memory_mib;
+    find_tables_within(spec, file, bytes, limit, memory)
 }
 
 fn find_tables_within(
@@ -189,21 +230,27 @@ fn find_tables_within(
     file: &SourceFile,
     bytes: Vec<u8>,
     limit: Duration,
+    memory_mib: Option<u64>,
 ) -> Result<Vec<oc_pdf::Table>, ExtractError> {
     let (name, options, plan) = (
         file.display.clone(),
         spec.pdf.clone(),
         spec.pdf_plan.clone(),
     );
-    // In a reader process (oc_pdf::child) the limit kills the read; here, the wait for it.
+    // In a reader process (oc_pdf::child) the limits bound the read; here, the time limit
+    // bounds the wait for it (memory is the process's own).
     if oc_pdf::child::reader_process() {
+        let limits = oc_pdf::child::Limits {
+            time: Some(limit),
+            memory_mib,
+        };
         return crate::contain::contained(&file.display, || {
-            tables_of(&name, &options, &plan, bytes, Some(limit))
+            tables_of(&name, &options, &plan, bytes, limits)
         });
     }
     let hint = timeout_hint(limit.as_secs_f64());
     crate::contain::within(&file.display, limit, &hint, move || {
-        tables_of(&name, &options, &plan, bytes, None)
+        tables_of(&name, &options, &plan, bytes, Default::default())
     })
 }
 
@@ -219,7 +266,7 @@ fn tables_of(
     o: &oc_spec::PdfOptions,
     plan: &oc_spec::resolve::PdfPlan,
     bytes: Vec<u8>,
-    limit: Option<Duration>,
+    limits: oc_pdf::child::Limits,
 ) -> Result<Vec<oc_pdf::Table>, ExtractError> {
     let mut opts = oc_pdf::Options {
         strategy: pdf_strategy(plan.strategy),
@@ -244,7 +291,18 @@ fn tables_of(
             bottom,
         });
     }
-    let found = oc_pdf::child::extract_bytes(bytes, &opts, limit).map_err(|e| match e {
+    let found =
+        oc_pdf::child::extract_bytes(bytes, &opts, limits).map_err(|e| reading_failed(name, e))?;
+    Ok(if o.stitch_pages {
+        oc_pdf::stitch(&found, o.header_rows)
+    } else {
+        found
+    })
+}
+
+/// The error of reading the PDF `name`, with what to do about it.
+pub fn reading_failed(name: &str, e: oc_pdf::Error) -> ExtractError {
+    match e {
         oc_pdf::Error::Open(_) => ExtractError::new(name, None, e.to_string())
             .with_hint("check that the source is a PDF file"),
         oc_pdf::Error::Unmapped { page, .. } => ExtractError::new(name, None, e.to_string())
@@ -256,16 +314,17 @@ fn tables_of(
         }
         oc_pdf::Error::Reader(_) => ExtractError::new(name, None, e.to_string()).with_hint(
             "check that the temporary folder (TMPDIR) has room and that the opencoll binary \
-             still runs",
+         still runs",
         ),
         oc_pdf::Error::TimedOut(secs) => crate::contain::timed_out(name, secs, &timeout_hint(secs)),
+        oc_pdf::Error::OutOfMemory(mib) => {
+            ExtractError::new(name, None, e.to_string()).with_hint(format!(
+                "download or export it again; a sound but very large file needs more: \
+             {PDF_MEMORY_VAR}=MIB (now {mib})"
+            ))
+        }
         e => ExtractError::new(name, None, e.to_string()),
-    })?;
-    Ok(if o.stitch_pages {
-        oc_pdf::stitch(&found, o.header_rows)
-    } else {
-        found
-    })
+    }
 }
 
 /// Finds the tables of a PDF document and reads those the pipeline's columns match.
@@ -562,6 +621,29 @@ columns:
         }
     }
 
+    #[test]
+    fn the_memory_limit_is_a_number_of_mib_a_reader_can_start_with() {
+        let limit = |v: Option<&str>| super::memory_limit("r.pdf", v.map(String::from));
+        assert_eq!(limit(None).unwrap(), 2048);
+        assert_eq!(limit(Some(" 512 ")).unwrap(), 512);
+        for bad in [
+            "0",
+            "255",
+            "-1",
+            "1.5",
+            "abc",
+            "",
+            "99999999999999999999999",
+        ] {
+            let err = limit(Some(bad)).unwrap_err().to_string();
+            assert!(
+                err.contains("is not a number of MiB of at least 256")
+                    && err.contains("OPENCOLL_PDF_MEMORY"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
     /// The source file `path`, named `display` in messages.
     fn source_file(path: std::path::PathBuf, display: &str) -> SourceFile {
         SourceFile {
@@ -647,7 +729,7 @@ columns:
         let file = source_file(path, name);
         let (bytes, _, _) = super::load(&file).unwrap();
         let t = std::time::Instant::now();
-        let err = super::find_tables_within(&spec, &file, bytes, limit)
+        let err = super::find_tables_within(&spec, &file, bytes, limit, None)
             .unwrap_err()
             .to_string();
         (err, t.elapsed())

@@ -13,6 +13,12 @@
 //!
 //! The request and the answer go through unnamed temporary files, not pipes: the parent never
 //! writes to a pipe a dead child no longer reads (SIGPIPE would end a CLI command).
+//!
+//! A reader also has a memory limit ([`Limits::memory_mib`]): pdf_oxide caps each stream it
+//! inflates, but not a page that draws the same stream a hundred times (a 270 KB file took
+//! 4 GB). Past the limit an allocation fails in the reader, which ends it, and the parent
+//! reports [`Error::OutOfMemory`]. The reader also offers itself first to the kernel's
+//! out-of-memory killer, ahead of the process that started it.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -21,6 +27,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Options, OxideBackend, Table};
 
@@ -40,15 +48,27 @@ pub fn reader_process() -> bool {
     READER.get().is_some()
 }
 
-/// The tables of the PDF `bytes` on the pages of `opts`, read in the reader process when the
-/// binary set one (then killed past `limit`), else here (the caller bounds its time).
-pub fn extract_bytes(
-    bytes: Vec<u8>,
-    opts: &Options,
-    limit: Option<Duration>,
-) -> Result<Vec<Table>, Error> {
+/// What a reader process may use. A read in-process ignores them: its caller bounds its time.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Limits {
+    /// Killed past this time.
+    pub time: Option<Duration>,
+    /// Allocations fail past this much data (the process's private writable memory), in MiB.
+    pub memory_mib: Option<u64>,
+}
+
+/// The request's first line; the PDF follows it.
+#[derive(Serialize, Deserialize)]
+struct Request {
+    options: Options,
+    memory_mib: Option<u64>,
+}
+
+/// The tables of the PDF `bytes` on the pages of `opts`, read in the reader process within
+/// `limits` when the binary set one, else here.
+pub fn extract_bytes(bytes: Vec<u8>, opts: &Options, limits: Limits) -> Result<Vec<Table>, Error> {
     match READER.get() {
-        Some((program, args)) => read_in_child(program, args, &bytes, opts, limit),
+        Some((program, args)) => read_in_child(program, args, &bytes, opts, limits),
         None => read_here(bytes, opts),
     }
 }
@@ -67,10 +87,14 @@ fn read_in_child(
     args: &[OsString],
     bytes: &[u8],
     opts: &Options,
-    limit: Option<Duration>,
+    limits: Limits,
 ) -> Result<Vec<Table>, Error> {
     let mut request = BufWriter::new(tempfile::tempfile().map_err(start_failed)?);
-    serde_json::to_writer(&mut request, opts).map_err(|e| start_failed(e.into()))?;
+    let head = Request {
+        options: opts.clone(),
+        memory_mib: limits.memory_mib,
+    };
+    serde_json::to_writer(&mut request, &head).map_err(|e| start_failed(e.into()))?;
     request.write_all(b"\n").map_err(start_failed)?;
     request.write_all(bytes).map_err(start_failed)?;
     let mut request = request
@@ -81,11 +105,14 @@ fn read_in_child(
     let errors = tempfile::tempfile().map_err(start_failed)?;
     let mut child = Command::new(program)
         .args(args)
+        // Its last words are read from the end of stderr (`stopped`): no backtrace after them.
+        .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::from(request))
         .stdout(Stdio::from(answer.try_clone().map_err(start_failed)?))
         .stderr(Stdio::from(errors.try_clone().map_err(start_failed)?))
         .spawn()
         .map_err(start_failed)?;
+    let limit = limits.time;
     let deadline = limit.map(|l| Instant::now() + l);
     // Most files take milliseconds: poll often at first, then every 20 ms.
     let mut pause = Duration::from_millis(1);
@@ -110,7 +137,7 @@ fn read_in_child(
         pause = (pause * 2).min(Duration::from_millis(20));
     };
     if !status.success() {
-        return Err(Error::Crashed(crash_report(status, errors)));
+        return Err(stopped(status, errors, limits.memory_mib));
     }
     let mut answer = answer;
     answer.rewind().map_err(start_failed)?;
@@ -119,8 +146,10 @@ fn read_in_child(
     answer
 }
 
-/// How the reader ended, with the last line it wrote (Rust's "has overflowed its stack").
-fn crash_report(status: ExitStatus, mut errors: File) -> String {
+/// The error of a reader that ended without an answer: out of memory when an allocation
+/// failed under a memory limit (Rust writes "memory allocation of N bytes failed", then maybe
+/// more lines of a backtrace it cannot print), else how it ended, with its last words.
+fn stopped(status: ExitStatus, mut errors: File, memory_mib: Option<u64>) -> Error {
     const TAIL: u64 = 4096;
     let mut tail = String::new();
     if let Ok(len) = errors.seek(SeekFrom::End(0))
@@ -132,6 +161,13 @@ fn crash_report(status: ExitStatus, mut errors: File) -> String {
         let _ = errors.read_to_end(&mut raw);
         tail = String::from_utf8_lossy(&raw).into_owned();
     }
+    if let Some(mib) = memory_mib
+        && tail.lines().any(|l| {
+            l.starts_with("memory allocation of") && l.trim_end().ends_with("bytes failed")
+        })
+    {
+        return Error::OutOfMemory(mib);
+    }
     // Rust's last words on an abort: "fatal runtime error: stack overflow, aborting".
     let last = tail
         .lines()
@@ -141,11 +177,11 @@ fn crash_report(status: ExitStatus, mut errors: File) -> String {
     let last = last.strip_prefix("fatal runtime error: ").unwrap_or(last);
     let last = last.strip_suffix(", aborting").unwrap_or(last);
     let how = ended(status);
-    if last.is_empty() {
+    Error::Crashed(if last.is_empty() {
         how
     } else {
         format!("{last}; {how}")
-    }
+    })
 }
 
 #[cfg(unix)]
@@ -165,8 +201,8 @@ fn ended(status: ExitStatus) -> String {
     status.to_string()
 }
 
-/// The reader process: reads a request (the options as one JSON line, then the PDF) from
-/// stdin and writes the answer (`Ok` tables or `Err` error, JSON) to stdout.
+/// The reader process: reads a request (the options and limits as one JSON line, then the PDF)
+/// from stdin and writes the answer (`Ok` tables or `Err` error, JSON) to stdout.
 pub fn serve() -> ExitCode {
     let mut input = Vec::new();
     if let Err(e) = std::io::stdin().lock().read_to_end(&mut input) {
@@ -177,7 +213,10 @@ pub fn serve() -> ExitCode {
         eprintln!("the request has no options line");
         return ExitCode::from(2);
     };
-    let opts: Options = match serde_json::from_slice(&input[..end]) {
+    let Request {
+        options: opts,
+        memory_mib,
+    } = match serde_json::from_slice(&input[..end]) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("the request's options cannot be read: {e}");
@@ -186,6 +225,13 @@ pub fn serve() -> ExitCode {
     };
     let bytes = input.split_off(end + 1);
     drop(input);
+    offer_to_oom_killer();
+    if let Some(mib) = memory_mib
+        && let Err(e) = limit_memory(mib.saturating_mul(1 << 20))
+    {
+        eprintln!("cannot set the memory limit: {e}");
+        return ExitCode::from(2);
+    }
     // The stack the parsers get in-process (deeply nested documents); a panic of ours is
     // this file's error too, with its message.
     let read = std::thread::Builder::new()
@@ -207,10 +253,79 @@ pub fn serve() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Allocations past `bytes` of data (heap, anonymous mappings, thread stacks) fail from now
+/// on. RLIMIT_DATA, not RLIMIT_AS: the address space also holds the mapped binary and the
+/// allocator's reservations, which are not memory used.
+#[cfg(unix)]
+fn limit_memory(bytes: u64) -> std::io::Result<()> {
+    let bytes = libc::rlim_t::try_from(bytes).unwrap_or(libc::RLIM_INFINITY);
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: bytes,
+    };
+    // SAFETY: setrlimit reads the struct passed and touches no other memory.
+    if unsafe { libc::setrlimit(libc::RLIMIT_DATA, &limit) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(unix))]
+fn limit_memory(_bytes: u64) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// When the machine runs out of memory, the kernel kills this reader before the refresh or
+/// server that started it (best effort: only Linux has the file).
+fn offer_to_oom_killer() {
+    if cfg!(target_os = "linux") {
+        let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::PageRange;
+
+    /// A reader's stderr holding `text`.
+    fn errors(text: &str) -> File {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_reader_is_out_of_memory_only_when_an_allocation_failed_under_a_limit() {
+        use std::os::unix::process::ExitStatusExt;
+        let abort = ExitStatus::from_raw(6);
+        let oom = "memory allocation of 335546112 bytes failed\n\
+                   memory allocation of 4194304 bytes failed\n\
+                   skipping backtrace printing to avoid potential recursion\n";
+        assert!(matches!(
+            stopped(abort, errors(oom), Some(256)),
+            Error::OutOfMemory(256)
+        ));
+        // Without a limit it is a crash like any other, with its last words.
+        let e = stopped(abort, errors(oom), None).to_string();
+        assert!(
+            e.contains(
+                "(skipping backtrace printing to avoid potential recursion; aborted (SIGABRT))"
+            ),
+            "{e}"
+        );
+        let overflow = "\nthread 'opencoll-read-pdf' has overflowed its stack\n\
+                        fatal runtime error: stack overflow, aborting\n";
+        let e = stopped(abort, errors(overflow), Some(256)).to_string();
+        assert_eq!(
+            e,
+            "the PDF reader stopped on this file (stack overflow; aborted (SIGABRT))"
+        );
+        let e = stopped(ExitStatus::from_raw(9), errors(""), Some(256)).to_string();
+        assert!(e.contains("(killed (SIGKILL: out of memory?))"), "{e}");
+    }
 
     #[test]
     fn requests_and_answers_survive_their_wire_form() {

@@ -60,6 +60,12 @@ pub enum Error {
     Reader(String),
     #[error("reading it took longer than the time limit ({0} s): the file is probably damaged")]
     TimedOut(f64),
+    /// The reader process needed more memory than its limit (in MiB).
+    #[error(
+        "reading it needed more than the memory limit ({0} MiB): the file is probably damaged \
+         or forged (a small file can unpack to gigabytes)"
+    )]
+    OutOfMemory(u64),
 }
 
 /// What to extract and how.
