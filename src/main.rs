@@ -340,7 +340,7 @@ fn quiet_handled_panics() {
     }));
 }
 
-/// This program, to be started again as a PDF reader process (oc_pdf::child). On Linux the
+/// This program, to be started again as a reader process (oc_contain::process). On Linux the
 /// running binary itself, even if a newer one replaced its file since it started.
 fn own_executable() -> Option<PathBuf> {
     let proc_self = std::path::Path::new("/proc/self/exe");
@@ -369,24 +369,29 @@ fn die_with_parent(parent: Option<std::ffi::OsString>) {
 }
 
 fn main() -> ExitCode {
-    // A reader process reads one PDF and answers; nothing else of the program runs in it.
+    // A reader process reads one file and answers; nothing else of the program runs in it.
     if std::env::args_os()
         .nth(1)
-        .is_some_and(|a| a == oc_pdf::child::READER_ARG)
+        .is_some_and(|a| a == oc_contain::process::READER_ARG)
     {
         #[cfg(target_os = "linux")]
         die_with_parent(std::env::args_os().nth(2));
         quiet_handled_panics();
-        return oc_pdf::child::serve();
+        return oc_contain::process::serve(&|job, request, payload| match job {
+            oc_pdf::child::JOB => oc_pdf::child::answer(request, payload),
+            oc_extract::WORKBOOK_JOB => oc_extract::answer_workbook(request),
+            other => Err(format!("no job `{other}` in this reader")),
+        });
     }
-    // Every PDF this process reads is read in a reader process: a file that crashes the
-    // parser, or outlives its time limit, cannot take this process down or hold a core.
+    // Every PDF, and every workbook calamine loads whole, is read in a reader process: a file
+    // that crashes the parser, outlives its time limit or claims gigabytes cannot take this
+    // process down or hold a core.
     if let Some(exe) = own_executable() {
         let args = vec![
-            oc_pdf::child::READER_ARG.into(),
+            oc_contain::process::READER_ARG.into(),
             std::process::id().to_string().into(),
         ];
-        oc_pdf::child::use_reader_process(exe, args);
+        oc_contain::process::use_reader_process(exe, args);
     }
     let cli = Cli::parse();
     quiet_handled_panics();

@@ -71,9 +71,12 @@ pub fn run(cmd: PdfCommand) -> Result<()> {
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
     // Read in a reader process (main.rs): a file that crashes the parser is an error here.
     // No time limit: the user at the terminal stops it (Ctrl-C stops the reader too); the
-    // memory limit of refreshes (OPENCOLL_PDF_MEMORY).
+    // memory limit of refreshes (OPENCOLL_READER_MEMORY).
     // (a damaged page fails the extraction: the message names the file, found by a test)
-    let limits = oc_extract::pdf::memory_limits(&named())?;
+    let limits = oc_contain::process::Limits {
+        time: None,
+        memory_mib: Some(oc_extract::reader_memory(&named())?),
+    };
     let tables = oc_pdf::child::extract_bytes(bytes, &opts, limits)
         .map_err(|e| oc_extract::pdf::reading_failed(&named(), e))?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;

@@ -466,7 +466,7 @@ fn a_pdf_read_past_its_time_limit_is_stopped_with_its_reader() {
         std::thread::sleep(Duration::from_millis(50));
         marked_processes(&mark)
             .iter()
-            .any(|c| c.contains("__read-pdf"))
+            .any(|c| c.contains("__reader"))
     });
     assert!(reader_seen, "no reader process started");
     parent.kill().unwrap();
@@ -517,7 +517,7 @@ fn inflating_pdf() -> Vec<u8> {
 }
 
 /// Issue 20: a small PDF that unpacks to gigabytes fails with the reader's memory limit
-/// (OPENCOLL_PDF_MEMORY), in a refresh that writes its other tables as in `pdf tables`,
+/// (OPENCOLL_READER_MEMORY), in a refresh that writes its other tables as in `pdf tables`,
 /// instead of taking the machine's memory.
 #[test]
 fn a_pdf_that_needs_more_than_the_memory_limit_is_the_files_error() {
@@ -534,13 +534,13 @@ fn a_pdf_that_needs_more_than_the_memory_limit_is_the_files_error() {
         "pipelines/ok.yaml",
         "name: pub.ok\nsource: { path: data/ok.csv }\ncolumns: { a: { from: a } }\n",
     );
-    let out = p.run_env(&[("OPENCOLL_PDF_MEMORY", "256".into())], &["refresh"]);
+    let out = p.run_env(&[("OPENCOLL_READER_MEMORY", "256".into())], &["refresh"]);
     let all = stdout(&out) + &stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(
         all.contains("FAILED  pub.t")
             && all.contains("data/big.pdf: reading it needed more than the memory limit (256 MiB)")
-            && all.contains("OPENCOLL_PDF_MEMORY=MIB (now 256)"),
+            && all.contains("OPENCOLL_READER_MEMORY=MIB (now 256)"),
         "{all}"
     );
     assert_eq!(p.value("SELECT count(*) FROM pub.ok"), "2");
@@ -549,7 +549,7 @@ fn a_pdf_that_needs_more_than_the_memory_limit_is_the_files_error() {
         .args(["pdf", "tables", "--out"])
         .arg(p.path().join("out"))
         .arg(p.path().join("data/big.pdf"))
-        .env("OPENCOLL_PDF_MEMORY", "300")
+        .env("OPENCOLL_READER_MEMORY", "300")
         .output()
         .unwrap();
     let err = stderr(&out);
@@ -560,13 +560,192 @@ fn a_pdf_that_needs_more_than_the_memory_limit_is_the_files_error() {
     );
     // A limit that is not one is refused before any file is read.
     let out = p.run_env(
-        &[("OPENCOLL_PDF_MEMORY", "2G".into())],
+        &[("OPENCOLL_READER_MEMORY", "2G".into())],
         &["refresh", "--full"],
     );
     let all = stdout(&out) + &stderr(&out);
     assert!(
-        all.contains("OPENCOLL_PDF_MEMORY=\"2G\" is not a number of MiB of at least 256"),
+        all.contains("OPENCOLL_READER_MEMORY=\"2G\" is not a number of MiB of at least 256"),
         "{all}"
+    );
+}
+
+/// An `.xlsb` workbook (BIFF12 records in a zip) with one sheet, `Feuil1`, of number `cells`
+/// (row, column, value), all in the file's order.
+fn xlsb_with_cells(cells: &[(u32, u32, f64)]) -> Vec<u8> {
+    fn record(kind: u16, body: &[u8]) -> Vec<u8> {
+        let mut r = if kind < 0x80 {
+            vec![kind as u8]
+        } else {
+            vec![(kind & 0x7F) as u8 | 0x80, (kind >> 7) as u8]
+        };
+        let mut len = body.len();
+        loop {
+            let low = (len & 0x7F) as u8;
+            len >>= 7;
+            r.push(if len > 0 { low | 0x80 } else { low });
+            if len == 0 {
+                break;
+            }
+        }
+        r.extend_from_slice(body);
+        r
+    }
+    fn wide(s: &str) -> Vec<u8> {
+        let mut w = (s.len() as u32).to_le_bytes().to_vec();
+        w.extend(s.encode_utf16().flat_map(u16::to_le_bytes));
+        w
+    }
+    let u32s = |v: &[u32]| v.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+    // BrtBundleSh (the sheet and its relationship), BrtEndBundleShs, BrtCalcProp.
+    let workbook = [
+        record(
+            0x9C,
+            &[u32s(&[0, 1]), wide("rId1"), wide("Feuil1")].concat(),
+        ),
+        record(0x90, &[]),
+        record(0x9D, &[]),
+    ]
+    .concat();
+    let (last_row, last_col) = cells
+        .iter()
+        .fold((0, 0), |(r, c), x| (r.max(x.0), c.max(x.1)));
+    // BrtBeginSheet, BrtWsDim, BrtBeginSheetData, then a BrtRowHdr before each row's
+    // BrtCellReal records, BrtEndSheetData.
+    let mut sheet = [
+        record(0x81, &[]),
+        record(0x94, &u32s(&[0, last_row, 0, last_col])),
+        record(0x91, &[]),
+    ]
+    .concat();
+    let mut row = None;
+    for &(r, c, v) in cells {
+        if row != Some(r) {
+            sheet.extend(record(0x00, &[u32s(&[r]), vec![0; 8]].concat()));
+            row = Some(r);
+        }
+        sheet.extend(record(
+            0x05,
+            &[u32s(&[c, 0]), v.to_le_bytes().to_vec()].concat(),
+        ));
+    }
+    sheet.extend(record(0x92, &[]));
+    let rels = r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.bin"/></Relationships>"#;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut z = zip::ZipWriter::new(&mut buf);
+    let o = zip::write::SimpleFileOptions::default();
+    for (name, bytes) in [
+        ("xl/workbook.bin", workbook.as_slice()),
+        ("xl/_rels/workbook.bin.rels", rels.as_bytes()),
+        ("xl/worksheets/sheet1.bin", &sheet),
+    ] {
+        z.start_file(name, o).unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap();
+    buf.into_inner()
+}
+
+/// An `.ods` workbook whose one sheet, `Feuil1`, has a header row (`a`, `b`) and then
+/// `content.xml`'s `rows` (raw XML).
+fn ods_with_rows(rows: &str) -> Vec<u8> {
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Feuil1"><table:table-row><table:table-cell office:value-type="string"><text:p>a</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>b</text:p></table:table-cell></table:table-row>{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
+    );
+    let manifest = r#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut z = zip::ZipWriter::new(&mut buf);
+    let o = zip::write::SimpleFileOptions::default();
+    for (name, bytes) in [
+        (
+            "mimetype",
+            "application/vnd.oasis.opendocument.spreadsheet".as_bytes(),
+        ),
+        ("META-INF/manifest.xml", manifest.as_bytes()),
+        ("content.xml", content.as_bytes()),
+    ] {
+        z.start_file(name, o).unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap();
+    buf.into_inner()
+}
+
+/// Issue 20: calamine loads a sheet of the workbooks it cannot stream as one block of cells,
+/// sized by the file. An 850-byte `.xlsb` with a cell at A1 and one at XFD1000001 asks for
+/// 512 GB: the failed allocation aborted `opencoll refresh` and `infer` (exit 134). A 1 KB
+/// `.ods` repeating a row of 99 cells a million times took 11.7 GB in `infer` before it was
+/// stopped. Such workbooks are loaded first in a reader process under the memory limit: each
+/// is the file's error, the refresh writes its other tables, and a sound `.xlsb` is read as
+/// before.
+#[test]
+fn a_workbook_that_claims_billions_of_cells_is_the_files_error() {
+    let p = Proj::empty(&["pub"]);
+    let head = [(0, 0, 1.0), (0, 1, 2.0), (1, 0, 3.0), (1, 1, 4.0)];
+    let far = xlsb_with_cells(&[head.as_slice(), &[(1_000_000, 16_383, 5.0)]].concat());
+    assert!(far.len() < 2_000, "{}", far.len());
+    p.write("data/far.xlsb", far);
+    p.write(
+        "data/sound.xlsb",
+        xlsb_with_cells(&[head.as_slice(), &[(2, 1, 6.0)]].concat()),
+    );
+    let repeated = ods_with_rows(
+        r#"<table:table-row table:number-rows-repeated="1000000"><table:table-cell table:number-columns-repeated="99" office:value-type="float" office:value="1"><text:p>1</text:p></table:table-cell></table:table-row>"#,
+    );
+    assert!(repeated.len() < 2_000, "{}", repeated.len());
+    p.write("data/repeated.ods", repeated);
+    for (table, file, a, b) in [
+        ("far", "far.xlsb", "1", "2"),
+        ("sound", "sound.xlsb", "1", "2"),
+        ("repeated", "repeated.ods", "a", "b"),
+    ] {
+        p.write(
+            &format!("pipelines/{table}.yaml"),
+            format!(
+                "name: pub.{table}\nsource: {{ path: data/{file} }}\n\
+                 columns: {{ a: {{ from: \"{a}\", type: int64 }}, b: {{ from: \"{b}\", type: int64 }} }}\n"
+            ),
+        );
+    }
+    let out = p.run_env(&[("OPENCOLL_READER_MEMORY", "256".into())], &["refresh"]);
+    let all = stdout(&out) + &stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    for file in ["far.xlsb", "repeated.ods"] {
+        assert!(
+            all.contains(&format!(
+                "data/{file}: loading its sheets needed more than the memory limit (256 MiB)"
+            )),
+            "{all}"
+        );
+    }
+    assert!(
+        all.contains("FAILED  pub.far")
+            && all.contains("FAILED  pub.repeated")
+            && all.contains("OPENCOLL_READER_MEMORY=MIB (now 256)"),
+        "{all}"
+    );
+    assert_eq!(
+        p.value(
+            "SELECT string_agg(coalesce(CAST(a AS VARCHAR), '-') || '/' || CAST(b AS VARCHAR), \
+             ' ' ORDER BY b) FROM pub.sound"
+        ),
+        "3/4 -/6"
+    );
+    // `infer` loads even an .xlsx whole; with the default limit.
+    let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+        .arg("infer")
+        .arg(p.path().join("data/far.xlsb"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "far.xlsb: loading its sheets needed more than the memory limit (2048 MiB): the \
+             workbook is probably damaged or forged"
+        ),
+        "{err}"
     );
 }
 

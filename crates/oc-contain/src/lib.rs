@@ -8,6 +8,8 @@
 //!
 //! Every guard of the workspace goes through here, so the hook and the errors agree.
 
+pub mod process;
+
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, Location};

@@ -66,6 +66,52 @@ pub(crate) fn timed_out(display: &str, secs: f64, hint: &str) -> ExtractError {
     .with_hint(hint)
 }
 
+/// How much memory a reader process (oc_contain::process: PDFs, and the workbooks calamine
+/// loads whole) may use, in MiB (default 2048, at least 256). A small forged file can claim
+/// gigabytes: a PDF drawing one stream a hundred times, a workbook cell at row 1,000,000.
+pub const READER_MEMORY_VAR: &str = "OPENCOLL_READER_MEMORY";
+const READER_MEMORY_DEFAULT_MIB: u64 = 2048;
+/// Below this a reader cannot start its thread (a 64 MiB stack) and read a small report.
+const READER_MEMORY_MIN_MIB: u64 = 256;
+
+/// The memory limit `value` (the variable's text, if set) gives, in MiB.
+fn memory_limit(name: &str, value: Option<String>) -> Result<u64, ExtractError> {
+    let Some(v) = value else {
+        return Ok(READER_MEMORY_DEFAULT_MIB);
+    };
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|m| *m >= READER_MEMORY_MIN_MIB)
+        .ok_or_else(|| {
+            ExtractError::new(
+                name,
+                None,
+                format!(
+                    "{READER_MEMORY_VAR}={v:?} is not a number of MiB of at least \
+                     {READER_MEMORY_MIN_MIB}"
+                ),
+            )
+            .with_hint(format!(
+                "unset {READER_MEMORY_VAR} ({READER_MEMORY_DEFAULT_MIB} MiB) or give it e.g. 4096"
+            ))
+        })
+}
+
+/// The memory limit of the reader process of the file `name`, from the environment, in MiB.
+pub fn reader_memory(name: &str) -> Result<u64, ExtractError> {
+    memory_limit(name, std::env::var(READER_MEMORY_VAR).ok())
+}
+
+/// What to check when a reader process could not run.
+pub(crate) const READER_START_HINT: &str = "check that the temporary folder (TMPDIR) has room \
+     and that the opencoll binary still runs";
+
+/// What to do when a reader ran out of its `mib`: `first`, then the variable to raise.
+pub(crate) fn out_of_memory_hint(first: &str, mib: u64) -> String {
+    format!("{first}; a sound but very large file needs more: {READER_MEMORY_VAR}=MIB (now {mib})")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +166,28 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("boom"), "{err}");
+    }
+
+    #[test]
+    fn the_memory_limit_is_a_number_of_mib_a_reader_can_start_with() {
+        let limit = |v: Option<&str>| super::memory_limit("r.pdf", v.map(String::from));
+        assert_eq!(limit(None).unwrap(), 2048);
+        assert_eq!(limit(Some(" 512 ")).unwrap(), 512);
+        for bad in [
+            "0",
+            "255",
+            "-1",
+            "1.5",
+            "abc",
+            "",
+            "99999999999999999999999",
+        ] {
+            let err = limit(Some(bad)).unwrap_err().to_string();
+            assert!(
+                err.contains("is not a number of MiB of at least 256")
+                    && err.contains("OPENCOLL_READER_MEMORY"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

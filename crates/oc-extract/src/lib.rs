@@ -27,13 +27,15 @@ pub mod spec;
 mod testutil;
 pub mod xlsx;
 
-/// The batches a [`Sink`] receives (so that a sink can be written without naming arrow).
 pub use arrow::record_batch::RecordBatch;
+/// The batches a [`Sink`] receives (so that a sink can be written without naming arrow).
+pub use contain::{READER_MEMORY_VAR, reader_memory};
 pub use sink::{ExtractError, FileStats, Reject, Sink};
 pub use spec::{
     BATCH_ROWS, CsvDialect, ReadSpec, Selector, SourceColumn, SourceFile, UnpivotSpec,
     expand_sources,
 };
+pub use xlsx::{WORKBOOK_JOB, answer_workbook};
 
 use oc_spec::Format;
 

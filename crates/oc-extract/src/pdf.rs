@@ -173,46 +173,6 @@ fn time_limit(name: &str, value: Option<String>) -> Result<Duration, ExtractErro
         })
 }
 
-/// How much memory the reader process of one PDF may use, in MiB (default 2048, at least
-/// 256). pdf_oxide caps each stream it inflates, not a page drawing the same stream many
-/// times: a forged 270 KB file took 4 GB.
-pub const PDF_MEMORY_VAR: &str = "OPENCOLL_PDF_MEMORY";
-const PDF_MEMORY_DEFAULT_MIB: u64 = 2048;
-/// Below this a reader cannot start its thread (a 64 MiB stack) and read a small report.
-const PDF_MEMORY_MIN_MIB: u64 = 256;
-
-/// The memory limit `value` (the variable's text, if set) gives, in MiB.
-fn memory_limit(name: &str, value: Option<String>) -> Result<u64, ExtractError> {
-    let Some(v) = value else {
-        return Ok(PDF_MEMORY_DEFAULT_MIB);
-    };
-    v.trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|m| *m >= PDF_MEMORY_MIN_MIB)
-        .ok_or_else(|| {
-            ExtractError::new(
-                name,
-                None,
-                format!(
-                    "{PDF_MEMORY_VAR}={v:?} is not a number of MiB of at least {PDF_MEMORY_MIN_MIB}"
-                ),
-            )
-            .with_hint(format!(
-                "unset {PDF_MEMORY_VAR} ({PDF_MEMORY_DEFAULT_MIB} MiB) or give it e.g. 4096"
-            ))
-        })
-}
-
-/// The limits of the reader process of `name` (oc_pdf::child) from the environment: memory
-/// only, for a command a user at the terminal stops (`opencoll pdf tables`).
-pub fn memory_limits(name: &str) -> Result<oc_pdf::child::Limits, ExtractError> {
-    Ok(oc_pdf::child::Limits {
-        time: None,
-        memory_mib: Some(memory_limit(name, std::env::var(PDF_MEMORY_VAR).ok())?),
-    })
-}
-
 /// The tables of a PDF document on the pipeline's pages, stitched when it stitches, found
 /// within the time and memory limits.
 fn find_tables(
@@ -221,8 +181,8 @@ fn find_tables(
     bytes: Vec<u8>,
 ) -> Result<Vec<oc_pdf::Table>, ExtractError> {
     let limit = time_limit(&file.display, std::env::var(PDF_TIMEOUT_VAR).ok())?;
-    let memory = memory_limits(&file.display)?.memory_mib;
-    find_tables_within(spec, file, bytes, limit, memory)
+    let memory = crate::contain::reader_memory(&file.display)?;
+    find_tables_within(spec, file, bytes, limit, Some(memory))
 }
 
 fn find_tables_within(
@@ -237,10 +197,10 @@ fn find_tables_within(
         spec.pdf.clone(),
         spec.pdf_plan.clone(),
     );
-    // In a reader process (oc_pdf::child) the limits bound the read; here, the time limit
-    // bounds the wait for it (memory is the process's own).
-    if oc_pdf::child::reader_process() {
-        let limits = oc_pdf::child::Limits {
+    // In a reader process (oc_contain::process) the limits bound the read; here, the time
+    // limit bounds the wait for it (memory is the process's own).
+    if oc_contain::process::reader_process() {
+        let limits = oc_contain::process::Limits {
             time: Some(limit),
             memory_mib,
         };
@@ -266,7 +226,7 @@ fn tables_of(
     o: &oc_spec::PdfOptions,
     plan: &oc_spec::resolve::PdfPlan,
     bytes: Vec<u8>,
-    limits: oc_pdf::child::Limits,
+    limits: oc_contain::process::Limits,
 ) -> Result<Vec<oc_pdf::Table>, ExtractError> {
     let mut opts = oc_pdf::Options {
         strategy: pdf_strategy(plan.strategy),
@@ -312,17 +272,12 @@ pub fn reading_failed(name: &str, e: oc_pdf::Error) -> ExtractError {
         oc_pdf::Error::Crashed(_) => {
             ExtractError::new(name, None, e.to_string()).with_hint("download or export it again")
         }
-        oc_pdf::Error::Reader(_) => ExtractError::new(name, None, e.to_string()).with_hint(
-            "check that the temporary folder (TMPDIR) has room and that the opencoll binary \
-         still runs",
-        ),
+        oc_pdf::Error::Reader(_) => ExtractError::new(name, None, e.to_string())
+            .with_hint(crate::contain::READER_START_HINT),
         oc_pdf::Error::TimedOut(secs) => crate::contain::timed_out(name, secs, &timeout_hint(secs)),
-        oc_pdf::Error::OutOfMemory(mib) => {
-            ExtractError::new(name, None, e.to_string()).with_hint(format!(
-                "download or export it again; a sound but very large file needs more: \
-             {PDF_MEMORY_VAR}=MIB (now {mib})"
-            ))
-        }
+        oc_pdf::Error::OutOfMemory(mib) => ExtractError::new(name, None, e.to_string()).with_hint(
+            crate::contain::out_of_memory_hint("download or export it again", mib),
+        ),
         e => ExtractError::new(name, None, e.to_string()),
     }
 }
@@ -618,29 +573,6 @@ columns:
         for bad in ["0", "-3", "abc", "", "NaN", "inf", "1e30"] {
             let err = limit(Some(bad)).unwrap_err().to_string();
             assert!(err.contains("is not a number of seconds"), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn the_memory_limit_is_a_number_of_mib_a_reader_can_start_with() {
-        let limit = |v: Option<&str>| super::memory_limit("r.pdf", v.map(String::from));
-        assert_eq!(limit(None).unwrap(), 2048);
-        assert_eq!(limit(Some(" 512 ")).unwrap(), 512);
-        for bad in [
-            "0",
-            "255",
-            "-1",
-            "1.5",
-            "abc",
-            "",
-            "99999999999999999999999",
-        ] {
-            let err = limit(Some(bad)).unwrap_err().to_string();
-            assert!(
-                err.contains("is not a number of MiB of at least 256")
-                    && err.contains("OPENCOLL_PDF_MEMORY"),
-                "{bad}: {err}"
-            );
         }
     }
 

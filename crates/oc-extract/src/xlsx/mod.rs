@@ -3,13 +3,15 @@
 //! with merged cells, footnotes, notes below the table, several tables per sheet.
 //!
 //! `.xlsx` sheets are streamed cell by cell (one row in memory, plus the header rows); the
-//! legacy formats are small and are read as a whole range by calamine.
+//! legacy formats are small and are read as a whole range by calamine, after a reader process
+//! loaded them under a memory limit (`probe.rs`: a forged file can claim billions of cells).
 //!
 //! `cells.rs` converts calamine's cells into values; `rows.rs` streams a sheet's rows (cell by
 //! cell for `.xlsx`, from a loaded range otherwise); `table.rs` is the state machine that finds
 //! the header and the data of a report table (title rows, multi-row headers, footnotes, notes).
 
 pub(crate) mod cells;
+pub(crate) mod probe;
 pub(crate) mod rows;
 pub(crate) mod table;
 
@@ -21,6 +23,7 @@ use crate::sink::{ExtractError, FileStats, Sink};
 use crate::spec::{ReadSpec, SourceFile};
 
 pub use cells::Value;
+pub use probe::{WORKBOOK_JOB, answer_workbook};
 use rows::{RangeRows, XlsxRows, produce_cells};
 use table::read_table;
 
@@ -45,6 +48,9 @@ fn read_sheets(
     }
     let (sha256, bytes) =
         crate::input::hash_file(&file.path).map_err(|e| err(format!("cannot read: {e}")))?;
+    if !probe::streamed(&file.path) {
+        probe::probe(&file.path, name)?;
+    }
     let mut wb = open_book(&file.path, name)?;
     let sheet_regex = spec.layout.sheet.as_ref();
     let sheets = select_sheets(&wb.sheet_names(), &spec.xlsx, sheet_regex, file).map_err(err)?;
@@ -126,6 +132,7 @@ pub fn sheet_sizes(
     path: &std::path::Path,
     display: &str,
 ) -> Result<Vec<(String, usize)>, ExtractError> {
+    probe::probe(path, display)?;
     crate::contain::contained(display, || {
         let mut wb = open_book(path, display)?;
         let mut out = Vec::new();
@@ -150,6 +157,7 @@ pub fn sheet_grid(
     display: &str,
     sheet: &str,
 ) -> Result<Vec<Vec<String>>, ExtractError> {
+    probe::probe(path, display)?;
     crate::contain::contained(display, || {
         let range = open_book(path, display)?
             .worksheet_range(sheet)

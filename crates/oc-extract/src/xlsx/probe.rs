@@ -1,0 +1,127 @@
+//! Workbooks calamine loads whole, loaded first in a reader process (oc_contain::process).
+//!
+//! calamine sizes a sheet's cells from what the file says: an `.xlsb` with one cell at row
+//! 1,000,000 and column 16,384 makes it allocate 512 GB for the cells in between, an `.xls`
+//! reserves what its dimension record claims, an `.ods` may repeat a row up to 100 million
+//! cells. The allocation fails and the process aborts (an 847-byte `.xlsb` ended `opencoll
+//! refresh` and `infer` that way), or it succeeds and takes the machine's memory. `.xlsx`
+//! sheets are streamed in a refresh, but `infer` loads them whole too.
+//!
+//! So before a workbook is loaded whole in this process, a reader process loads every sheet
+//! under the memory limit (`OPENCOLL_READER_MEMORY`): past it the file is this run's error,
+//! and a workbook that passes needs at most that much here. That reads a legacy workbook
+//! twice, which is cheap next to the rest of a refresh (they are small).
+
+use std::path::{Path, PathBuf};
+
+use calamine::Reader;
+use oc_contain::process::{self, Failure, Limits};
+use serde::{Deserialize, Serialize};
+
+use crate::contain::{READER_START_HINT, out_of_memory_hint, reader_memory, timed_out};
+use crate::sink::ExtractError;
+
+/// The reader process's job that loads a workbook's sheets.
+pub const WORKBOOK_JOB: &str = "workbook";
+
+const REPAIR: &str = "open and save it again with Excel or LibreOffice";
+
+#[derive(Serialize, Deserialize)]
+struct Request {
+    path: PathBuf,
+}
+
+/// Whether a refresh streams this workbook's sheets instead of loading them whole: calamine
+/// picks the format by extension, and streams `.xlsx` (xlsx/mod.rs).
+pub(crate) fn streamed(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["xlsx", "xlsm", "xlam"].contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Loads every sheet of the workbook at `path` (named `display`) in a reader process, when the
+/// binary set one: the workbook's error if that takes more than the memory limit or ends the
+/// reader. Errors calamine reports are left to the read here, which gives them with their
+/// sheet.
+pub(crate) fn probe(path: &Path, display: &str) -> Result<(), ExtractError> {
+    if !process::reader_process() {
+        return Ok(());
+    }
+    let limits = Limits {
+        time: None,
+        memory_mib: Some(reader_memory(display)?),
+    };
+    let request = Request {
+        path: path.to_path_buf(),
+    };
+    let error = |message: String| ExtractError::new(display, None, message);
+    match process::run::<()>(WORKBOOK_JOB, &request, &[], limits) {
+        Ok(()) => Ok(()),
+        Err(Failure::Start(e)) => {
+            Err(error(format!("the workbook reader could not run: {e}"))
+                .with_hint(READER_START_HINT))
+        }
+        Err(Failure::Crashed(e)) => Err(error(format!(
+            "the workbook is damaged: the workbook reader stopped on it ({e})"
+        ))
+        .with_hint(REPAIR)),
+        Err(Failure::TimedOut(secs)) => Err(timed_out(display, secs, REPAIR)),
+        Err(Failure::OutOfMemory(mib)) => Err(error(format!(
+            "loading its sheets needed more than the memory limit ({mib} MiB): the workbook \
+             is probably damaged or forged (a small file can claim billions of cells)"
+        ))
+        .with_hint(out_of_memory_hint(REPAIR, mib))),
+    }
+}
+
+/// The job, in the reader process: loads every sheet, one at a time, and answers `null`.
+/// A sheet calamine cannot read is skipped: the read in the parent reports it.
+pub fn answer_workbook(request: &[u8]) -> Result<Vec<u8>, String> {
+    let Request { path } =
+        serde_json::from_slice(request).map_err(|e| format!("the request cannot be read: {e}"))?;
+    // A panic or an error is the parent's to find again and report, in its own words.
+    let _ = oc_contain::catch(|| {
+        if let Ok(mut book) = calamine::open_workbook_auto(&path) {
+            for sheet in book.sheet_names() {
+                let _ = book.worksheet_range(&sheet);
+            }
+        }
+    });
+    serde_json::to_vec(&()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_xlsx_is_streamed() {
+        for (name, streams) in [
+            ("a.xlsx", true),
+            ("A.XLSM", true),
+            ("a.xlam", true),
+            ("a.xlsb", false),
+            ("a.xls", false),
+            ("a.ods", false),
+            ("download", false),
+        ] {
+            assert_eq!(streamed(Path::new(name)), streams, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_job_answers_for_any_file_and_refuses_a_request_that_is_not_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.xls");
+        std::fs::write(&junk, b"not a workbook").unwrap();
+        let request = serde_json::to_vec(&Request { path: junk }).unwrap();
+        assert_eq!(answer_workbook(&request).unwrap(), b"null");
+        assert!(
+            answer_workbook(b"{")
+                .unwrap_err()
+                .contains("cannot be read")
+        );
+        // Without a reader process (a library, this test) nothing is probed.
+        assert!(probe(Path::new("missing.xls"), "missing.xls").is_ok());
+    }
+}
