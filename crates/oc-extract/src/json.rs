@@ -1,12 +1,14 @@
-//! JSON sources: an array of objects (streamed element by element), one object per line
-//! (NDJSON), or an array found at a dotted path inside a top-level object. A nested array can
-//! be exploded into one row per element (EPCI → `membres`).
+//! JSON sources: an array of objects, one object per line (NDJSON), or an array found at a
+//! dotted path inside a top-level object, each streamed record by record (what is off the
+//! path is skipped unbuilt: a document read whole could unpack from a `.gz` to many times
+//! the memory of the machine). A nested array can be exploded into one row per element
+//! (EPCI → `membres`).
 
 use std::borrow::Cow;
 use std::fmt;
 use std::io::BufRead;
 
-use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::rows::RowWriter;
@@ -75,39 +77,12 @@ pub fn read(
     };
 
     match (first, spec.json.records.as_deref()) {
-        (b'[', None) => {
-            let mut de = serde_json::Deserializer::from_reader(input);
-            let mut count = 0u64;
-            let mut failure: Option<ExtractError> = None;
-            let seed = Elements(&mut |v: Value| {
-                count += 1;
-                match on_record(&mut rows, sink, count, v) {
-                    Ok(()) => Ok(()),
-                    Err(e) => {
-                        failure = Some(e);
-                        Err("stopped".to_string())
-                    }
-                }
-            });
-            let res = seed.deserialize(&mut de);
-            if let Some(e) = failure {
-                return Err(e);
-            }
-            res.map_err(|e| json_error(name, e))?;
-            de.end().map_err(|e| json_error(name, e))?;
-        }
-        (b'{', Some(path)) => {
-            let doc: Value = serde_json::from_reader(input).map_err(|e| json_error(name, e))?;
-            let arr = lookup(&doc, path)
-                .and_then(Value::as_array)
-                .ok_or_else(|| {
-                    ExtractError::new(name, None, format!("no array at `{path}`"))
-                        .with_hint("check json.records")
-                })?;
-            for (i, v) in arr.iter().enumerate() {
-                on_record(&mut rows, sink, i as u64 + 1, v.clone())?;
-            }
-        }
+        (b'[', None) => stream_records(name, input, None, &mut |line, v| {
+            on_record(&mut rows, sink, line, v)
+        })?,
+        (b'{', Some(path)) => stream_records(name, input, Some(path), &mut |line, v| {
+            on_record(&mut rows, sink, line, v)
+        })?,
         (b'{', None) => {
             // NDJSON: one object per line.
             let mut line = Vec::new();
@@ -174,8 +149,166 @@ fn json_error(file: &str, e: serde_json::Error) -> ExtractError {
     } else {
         None
     };
-    ExtractError::new(file, line, format!("invalid JSON: {e}"))
-        .with_hint("the file may be truncated")
+    let hint = match e.classify() {
+        serde_json::error::Category::Data => "check json.records and the shape of the document",
+        _ => "the file may be truncated",
+    };
+    ExtractError::new(file, line, format!("invalid JSON: {e}")).with_hint(hint)
+}
+
+/// Streams the records of the document's top-level array, or of the array at `path` (keys
+/// of objects, indexes of arrays) inside it, to `on_record` with their number: one record in
+/// memory at a time, whatever the document's size (a compressed one may unpack to gigabytes).
+fn stream_records(
+    name: &str,
+    input: &mut dyn BufRead,
+    path: Option<&str>,
+    on_record: &mut dyn FnMut(u64, Value) -> Result<(), ExtractError>,
+) -> Result<(), ExtractError> {
+    let mut de = serde_json::Deserializer::from_reader(input);
+    let mut count = 0u64;
+    let mut failure: Option<ExtractError> = None;
+    let missing = std::cell::Cell::new(false);
+    let mut each = |v: Value| {
+        count += 1;
+        on_record(count, v).map_err(|e| {
+            failure = Some(e);
+            "stopped".to_string()
+        })
+    };
+    let segments: Vec<&str> = path.map(|p| p.split('.').collect()).unwrap_or_default();
+    let res = AtPath {
+        path: &segments,
+        records: Elements(&mut each),
+        missing: &missing,
+    }
+    .deserialize(&mut de);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if missing.get() {
+        return Err(ExtractError::new(
+            name,
+            None,
+            format!("no array at `{}`", path.unwrap_or_default()),
+        )
+        .with_hint("check json.records"));
+    }
+    res.map_err(|e| json_error(name, e))?;
+    de.end().map_err(|e| json_error(name, e))
+}
+
+/// The way down to the records' array: the path's keys and indexes left, the records' seed
+/// at its end. Values off the path are skipped without being built; `missing` is set when
+/// a key or an index is not there.
+struct AtPath<'p, 'f, F: FnMut(Value) -> Result<(), String>> {
+    path: &'p [&'p str],
+    records: Elements<'f, F>,
+    missing: &'p std::cell::Cell<bool>,
+}
+
+impl<'de, F: FnMut(Value) -> Result<(), String>> DeserializeSeed<'de> for AtPath<'_, '_, F> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if self.path.is_empty() {
+            self.records.deserialize(d)
+        } else {
+            d.deserialize_any(self)
+        }
+    }
+}
+
+impl<F: FnMut(Value) -> Result<(), String>> AtPath<'_, '_, F> {
+    /// A value on the way that holds nothing (a number, a string, null).
+    fn not_here<E: serde::de::Error>(&self) -> Result<(), E> {
+        self.missing.set(true);
+        Err(E::custom("no array at the records' path"))
+    }
+}
+
+impl<'de, F: FnMut(Value) -> Result<(), String>> Visitor<'de> for AtPath<'_, '_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an object or an array holding `{}`", self.path.join("."))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (key, rest) = (self.path[0], &self.path[1..]);
+        let mut records = Some(self.records);
+        while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+            if k != key {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            // A document parsed whole keeps the last of two equal keys; streamed, the first
+            // is read: rather than choose silently, the file is refused.
+            let Some(records) = records.take() else {
+                return Err(A::Error::custom(format!(
+                    "the key `{key}` appears twice on the way to the records"
+                )));
+            };
+            map.next_value_seed(AtPath {
+                path: rest,
+                records,
+                missing: self.missing,
+            })?;
+        }
+        if records.is_some() {
+            self.missing.set(true);
+            return Err(A::Error::custom("no array at the records' path"));
+        }
+        Ok(())
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.not_here()
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.not_here()
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.not_here()
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.not_here()
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.not_here()
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.not_here()
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let (key, rest) = (self.path[0], &self.path[1..]);
+        let mut records = Some(self.records);
+        let wanted = key.parse::<usize>().ok();
+        let mut i = 0;
+        loop {
+            let here = if Some(i) == wanted {
+                records.take()
+            } else {
+                None
+            };
+            let more = match here {
+                Some(records) => seq
+                    .next_element_seed(AtPath {
+                        path: rest,
+                        records,
+                        missing: self.missing,
+                    })?
+                    .is_some(),
+                None => seq.next_element::<IgnoredAny>()?.is_some(),
+            };
+            if !more {
+                break;
+            }
+            i += 1;
+        }
+        // An index past the end: the seed was taken for no element.
+        if records.is_some() || wanted.is_none_or(|w| w >= i) {
+            self.missing.set(true);
+            return Err(A::Error::custom("no array at the records' path"));
+        }
+        Ok(())
+    }
 }
 
 /// One record (or one row per element of the exploded array).
@@ -333,5 +466,50 @@ mod tests {
         );
         let e = r.unwrap_err().to_string();
         assert!(e.contains("t.json") && e.contains("invalid JSON"), "{e}");
+    }
+
+    /// The error of reading `doc` with `json.records: path`, or its codes.
+    fn at_path(path: &str, doc: &str) -> Result<Vec<String>, String> {
+        let yaml = format!(
+            "name: a.b\nsource: {{ path: e.json, json: {{ records: {path} }} }}\ncolumns:\n  code: {{ from: code, type: code }}\n"
+        );
+        let (sink, r) = run(&spec(&yaml), "e.json", doc.as_bytes());
+        r.map(|_| sink.column("code")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn records_at_a_path_are_streamed_past_what_is_off_the_path() {
+        // Keys before and after, deep values off the path, indexes of arrays.
+        let doc = r#"{"meta":{"a":[1,{"b":[[{"code":"x"}]]}],"n":null},"data":[{"items":5},
+                      {"skip":"\"}","items":[{"code":"971"},{"code":"2A004"}]}],"after":[{"code":"y"}]}"#;
+        assert_eq!(at_path("data.1.items", doc).unwrap(), vec!["971", "2A004"]);
+        assert_eq!(at_path("after", doc).unwrap(), vec!["y"]);
+        // Not there: a missing key, an index past the end or not a number, a value that holds
+        // nothing on the way: the path's error, with what to check.
+        for path in [
+            "data.1.nope",
+            "data.2.items",
+            "data.x.items",
+            "data.0.items.code",
+            "meta.n.x",
+        ] {
+            let e = at_path(path, doc).unwrap_err();
+            assert!(
+                e.contains(&format!("no array at `{path}`")) && e.contains("check json.records"),
+                "{path}: {e}"
+            );
+        }
+        // At the end of the path, something other than an array.
+        let e = at_path("meta", doc).unwrap_err();
+        assert!(
+            e.contains("expected an array of records") && e.contains("check json.records"),
+            "{e}"
+        );
+        // Two equal keys on the way: the file is refused rather than one of them chosen.
+        let e = at_path("data", r#"{"data":[{"code":"1"}],"data":[{"code":"2"}]}"#).unwrap_err();
+        assert!(e.contains("the key `data` appears twice"), "{e}");
+        // A document cut short is still a truncated file.
+        let e = at_path("data", r#"{"data":[{"code":"1"},{"co"#).unwrap_err();
+        assert!(e.contains("the file may be truncated"), "{e}");
     }
 }
