@@ -466,6 +466,40 @@ columns:
         );
     }
 
+    /// A stray quote in a bulk export made the chunk that holds it grow to the end of the file
+    /// (gigabytes); past MAX_RECORD_BYTES (4 KiB in tests, 64 MiB else) it is the file's error,
+    /// at the line its chunk starts, with what to check. Records up to the bound are read,
+    /// with every line ending (LF, CRLF, a lone CR) over many chunks.
+    #[test]
+    fn a_record_past_the_bound_is_the_files_error_not_the_rest_of_the_file_in_memory() {
+        use super::chunker::MAX_RECORD_BYTES;
+        let yaml = "name: a.b\nsource: { path: x.csv, csv: { delimiter: \";\" } }\ncolumns:\n  n: { from: N, type: int32 }\n  t: { from: T }\n";
+        let long = "x".repeat(MAX_RECORD_BYTES - 100);
+        let mut data = String::from("N;T\n");
+        for (i, end) in ["\n", "\r\n", "\r"].iter().cycle().take(300).enumerate() {
+            data.push_str(&format!(
+                "{i};\"{}\"{end}",
+                if i == 150 { &long } else { "v" }
+            ));
+        }
+        let (sink, r) = run(&spec(yaml), "x.csv", data.as_bytes());
+        assert_eq!(r.unwrap().rows_read, 300);
+        assert_eq!(sink.column("n").len(), 300);
+        assert_eq!(sink.column("t")[150].len(), long.len());
+        assert!(sink.rejects.is_empty());
+
+        let mut data = String::from("N;T\n1;a\n2;\"never closed\n");
+        data.push_str(&"3;b\n".repeat(MAX_RECORD_BYTES / 4));
+        let (_, r) = run(&spec(yaml), "x.csv", data.as_bytes());
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.starts_with("x.csv:")
+                && e.contains("no record ends within")
+                && e.contains("check csv.quote"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn record_ends_follow_the_csv_quoting_rules() {
         use super::chunker::last_record_end;
@@ -478,6 +512,16 @@ columns:
         assert_eq!(last_record_end(b"a;b\"\nc", Some(b'"'), b';'), Some(5));
         assert_eq!(last_record_end(b"\"a\"\"\n\"\n", Some(b'"'), b';'), Some(7));
         assert_eq!(last_record_end(b"a;\"b\nc", None, b';'), Some(5));
+        // Classic Mac line ends: a lone CR ends a record, once the next byte shows it is not
+        // the first half of a CRLF.
+        assert_eq!(last_record_end(b"a;b\rc;d\re", Some(b'"'), b';'), Some(8));
+        assert_eq!(last_record_end(b"a;b\rc;d\re", None, b';'), Some(8));
+        assert_eq!(last_record_end(b"a;b\rc;d\r", None, b';'), Some(4));
+        assert_eq!(last_record_end(b"a;b\r\nc", None, b';'), Some(5));
+        assert_eq!(
+            last_record_end(b"a;\"b\rc\";d\re", Some(b'"'), b';'),
+            Some(10)
+        );
     }
 
     #[test]
