@@ -15,6 +15,13 @@ use crate::rows::RowWriter;
 use crate::sink::{ExtractError, Sink};
 use crate::spec::{ReadSpec, Selector, SourceFile};
 
+/// One NDJSON line at most (a record, as the CSV reader's bound): a file that is one huge
+/// line, maybe unpacked from a small `.gz`, is an error rather than the file in memory.
+#[cfg(not(test))]
+const MAX_LINE_BYTES: u64 = 64 << 20;
+#[cfg(test)]
+const MAX_LINE_BYTES: u64 = 4096;
+
 pub fn read(
     spec: &ReadSpec,
     file: &SourceFile,
@@ -89,11 +96,24 @@ pub fn read(
             let mut n = 0u64;
             loop {
                 line.clear();
-                let read = input.read_until(b'\n', &mut line).map_err(|e| {
-                    ExtractError::new(name, Some(n + 1), format!("cannot read: {e}"))
-                })?;
+                let read = std::io::Read::take(&mut *input, MAX_LINE_BYTES + 1)
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| {
+                        ExtractError::new(name, Some(n + 1), format!("cannot read: {e}"))
+                    })?;
                 if read == 0 {
                     break;
+                }
+                if read as u64 > MAX_LINE_BYTES {
+                    return Err(ExtractError::new(
+                        name,
+                        Some(n + 1),
+                        format!(
+                            "a line longer than {} MiB: not one record per line",
+                            MAX_LINE_BYTES >> 20
+                        ),
+                    )
+                    .with_hint("a document over several lines needs json.records"));
                 }
                 n += 1;
                 if line.iter().all(u8::is_ascii_whitespace) {
@@ -447,6 +467,21 @@ mod tests {
             (4, Some("n"))
         );
         assert_eq!(sink.column("code"), vec!["01001"]);
+        // A line up to the bound (4 KiB in tests, 64 MiB else) is a record; past it, the file
+        // is refused at that line instead of read into memory whole.
+        let long = format!("{{\"code\":\"{}\",\"n\":2}}\n", "7".repeat(4000));
+        let (sink, r) = run(&spec(yaml), "e.ndjson", format!("{doc}{long}").as_bytes());
+        assert_eq!(r.unwrap().rows_read, 4);
+        assert_eq!(sink.column("code")[1].len(), 4000);
+        let longer = format!("{doc}{{\"code\":\"{}\"}}\n", "7".repeat(5000));
+        let (_, r) = run(&spec(yaml), "e.ndjson", longer.as_bytes());
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.starts_with("e.ndjson:5: a line longer than")
+                && e.contains("not one record per line")
+                && e.contains("json.records"),
+            "{e}"
+        );
     }
 
     #[test]
