@@ -180,10 +180,18 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
     p.write("pipelines/a.yaml", yaml("data/empty.csv", ""));
     expect_failure(&p, &["data/empty.csv", "empty"]);
 
-    // A 100 MB single line (no newline): one huge header field, so the declared columns are missing.
+    // A 100 MB single line (no newline): no record ends within the bound of one record, so it
+    // is refused there rather than read whole as one huge header field.
     p.write("data/big.csv", vec![b'x'; 100 * 1024 * 1024]);
     p.write("pipelines/a.yaml", yaml("data/big.csv", ""));
-    expect_failure(&p, &["data/big.csv:1", "no column `code`"]);
+    expect_failure(
+        &p,
+        &[
+            "data/big.csv:1",
+            "no record ends within 64 MiB from here",
+            "not a delimited text file",
+        ],
+    );
 
     // A missing file: validation names the pipeline file, the line and the path.
     p.write("pipelines/a.yaml", yaml("data/missing.csv", ""));
@@ -672,6 +680,87 @@ fn ods_with_rows(rows: &str) -> Vec<u8> {
     buf.into_inner()
 }
 
+/// An `.xlsx` workbook whose one sheet, `Feuil1`, holds `a`, `b` over `x`, 1, its texts in the
+/// shared strings table, whose `uniqueCount` says `unique_count`.
+fn xlsx_with_shared_strings(unique_count: &str) -> Vec<u8> {
+    let main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
+    let rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
+    let files = [
+        (
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>"#.to_string(),
+        ),
+        (
+            "_rels/.rels",
+            format!(r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>"#),
+        ),
+        (
+            "xl/workbook.xml",
+            format!(r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{main}" xmlns:r="{rel}"><sheets><sheet name="Feuil1" sheetId="1" r:id="rId1"/></sheets></workbook>"#),
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            format!(r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="{rel}/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#),
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            format!(r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{main}"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row><row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2"><v>1</v></c></row></sheetData></worksheet>"#),
+        ),
+        (
+            "xl/sharedStrings.xml",
+            format!(r#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{main}" count="3" uniqueCount="{unique_count}"><si><t>a</t></si><si><t>b</t></si><si><t>x</t></si></sst>"#),
+        ),
+    ];
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut z = zip::ZipWriter::new(&mut buf);
+    let o = zip::write::SimpleFileOptions::default();
+    for (name, text) in files {
+        z.start_file(name, o).unwrap();
+        z.write_all(text.as_bytes()).unwrap();
+    }
+    z.finish().unwrap();
+    buf.into_inner()
+}
+
+/// Issue 20: opening an `.xlsx`, calamine reserves room for as many shared strings as the file's
+/// `uniqueCount` says: a 1 KB file saying a trillion asked for 24 TB, and the failed
+/// allocation aborted `opencoll refresh` (exit 134), though its sheets are streamed. Every
+/// workbook is now opened first in the reader process: the file's error, and a sound `.xlsx`
+/// with the same cells is read as before.
+#[test]
+fn an_xlsx_that_claims_a_trillion_strings_is_the_files_error() {
+    let p = Proj::empty(&["pub"]);
+    p.write(
+        "data/claims.xlsx",
+        xlsx_with_shared_strings("1000000000000"),
+    );
+    p.write("data/sound.xlsx", xlsx_with_shared_strings("3"));
+    for table in ["claims", "sound"] {
+        p.write(
+            &format!("pipelines/{table}.yaml"),
+            format!(
+                "name: pub.{table}\nsource: {{ path: data/{table}.xlsx }}\n\
+                 columns: {{ a: {{ from: a }}, b: {{ from: b, type: int64 }} }}\n"
+            ),
+        );
+    }
+    let out = p.run(&["refresh"]);
+    let all = stdout(&out) + &stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("FAILED  pub.claims")
+            && all.contains(
+                "data/claims.xlsx: reading it needed more than the memory limit (2048 MiB): \
+                 the workbook is probably damaged or forged"
+            ),
+        "{all}"
+    );
+    assert_eq!(
+        p.value("SELECT a || '/' || CAST(b AS VARCHAR) FROM pub.sound"),
+        "x/1"
+    );
+}
+
 /// Issue 20: calamine loads a sheet of the workbooks it cannot stream as one block of cells,
 /// sized by the file. An 850-byte `.xlsb` with a cell at A1 and one at XFD1000001 asks for
 /// 512 GB: the failed allocation aborted `opencoll refresh` and `infer` (exit 134). A 1 KB
@@ -714,7 +803,7 @@ fn a_workbook_that_claims_billions_of_cells_is_the_files_error() {
     for file in ["far.xlsb", "repeated.ods"] {
         assert!(
             all.contains(&format!(
-                "data/{file}: loading its sheets needed more than the memory limit (256 MiB)"
+                "data/{file}: reading it needed more than the memory limit (256 MiB)"
             )),
             "{all}"
         );
@@ -742,8 +831,8 @@ fn a_workbook_that_claims_billions_of_cells_is_the_files_error() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains(
-            "far.xlsb: loading its sheets needed more than the memory limit (2048 MiB): the \
-             workbook is probably damaged or forged"
+            "far.xlsb: reading it needed more than the memory limit (2048 MiB): the workbook \
+             is probably damaged or forged"
         ),
         "{err}"
     );

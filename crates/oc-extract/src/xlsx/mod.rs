@@ -3,8 +3,9 @@
 //! with merged cells, footnotes, notes below the table, several tables per sheet.
 //!
 //! `.xlsx` sheets are streamed cell by cell (one row in memory, plus the header rows); the
-//! legacy formats are small and are read as a whole range by calamine, after a reader process
-//! loaded them under a memory limit (`probe.rs`: a forged file can claim billions of cells).
+//! legacy formats are small and are read as a whole range by calamine. A reader process opens
+//! each workbook first, and loads it whole when this process will, under a memory limit
+//! (`probe.rs`: a forged file can claim billions of cells or strings).
 //!
 //! `cells.rs` converts calamine's cells into values; `rows.rs` streams a sheet's rows (cell by
 //! cell for `.xlsx`, from a loaded range otherwise); `table.rs` is the state machine that finds
@@ -48,9 +49,7 @@ fn read_sheets(
     }
     let (sha256, bytes) =
         crate::input::hash_file(&file.path).map_err(|e| err(format!("cannot read: {e}")))?;
-    if !probe::streamed(&file.path) {
-        probe::probe(&file.path, name)?;
-    }
+    probe::probe(&file.path, name, !probe::streamed(&file.path))?;
     let mut wb = open_book(&file.path, name)?;
     let sheet_regex = spec.layout.sheet.as_ref();
     let sheets = select_sheets(&wb.sheet_names(), &spec.xlsx, sheet_regex, file).map_err(err)?;
@@ -132,7 +131,7 @@ pub fn sheet_sizes(
     path: &std::path::Path,
     display: &str,
 ) -> Result<Vec<(String, usize)>, ExtractError> {
-    probe::probe(path, display)?;
+    probe::probe(path, display, true)?;
     crate::contain::contained(display, || {
         let mut wb = open_book(path, display)?;
         let mut out = Vec::new();
@@ -157,7 +156,7 @@ pub fn sheet_grid(
     display: &str,
     sheet: &str,
 ) -> Result<Vec<Vec<String>>, ExtractError> {
-    probe::probe(path, display)?;
+    probe::probe(path, display, true)?;
     crate::contain::contained(display, || {
         let range = open_book(path, display)?
             .worksheet_range(sheet)

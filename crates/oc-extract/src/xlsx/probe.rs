@@ -1,16 +1,18 @@
 //! Workbooks calamine loads whole, loaded first in a reader process (oc_contain::process).
 //!
-//! calamine sizes a sheet's cells from what the file says: an `.xlsb` with one cell at row
+//! calamine sizes what it reads from what the file says: an `.xlsb` with one cell at row
 //! 1,000,000 and column 16,384 makes it allocate 512 GB for the cells in between, an `.xls`
 //! reserves what its dimension record claims, an `.ods` may repeat a row up to 100 million
-//! cells. The allocation fails and the process aborts (an 847-byte `.xlsb` ended `opencoll
-//! refresh` and `infer` that way), or it succeeds and takes the machine's memory. `.xlsx`
-//! sheets are streamed in a refresh, but `infer` loads them whole too.
+//! cells, and opening an `.xlsx` reserves room for as many shared strings as its
+//! `uniqueCount` says. The allocation fails and the process aborts (a 9 KB `.xlsx` and an
+//! 847-byte `.xlsb` ended `opencoll refresh` that way), or it succeeds and takes the
+//! machine's memory. `.xlsx` sheets are streamed in a refresh, but `infer` loads them whole.
 //!
-//! So before a workbook is loaded whole in this process, a reader process loads every sheet
-//! under the memory limit (`OPENCOLL_READER_MEMORY`): past it the file is this run's error,
-//! and a workbook that passes needs at most that much here. That reads a legacy workbook
-//! twice, which is cheap next to the rest of a refresh (they are small).
+//! So before a workbook is opened in this process, a reader process opens it under the memory
+//! limit (`OPENCOLL_READER_MEMORY`), and loads every sheet when this process will load them
+//! whole: past the limit the file is this run's error, and a workbook that passes needs at
+//! most that much here. A workbook is thus opened twice, and a legacy one read twice, which is
+//! cheap next to the rest of a refresh.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +31,8 @@ const REPAIR: &str = "open and save it again with Excel or LibreOffice";
 #[derive(Serialize, Deserialize)]
 struct Request {
     path: PathBuf,
+    /// Load every sheet too, not only what opening reads (shared strings, styles, names).
+    sheets: bool,
 }
 
 /// Whether a refresh streams this workbook's sheets instead of loading them whole: calamine
@@ -39,11 +43,11 @@ pub(crate) fn streamed(path: &Path) -> bool {
         .is_some_and(|e| ["xlsx", "xlsm", "xlam"].contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Loads every sheet of the workbook at `path` (named `display`) in a reader process, when the
-/// binary set one: the workbook's error if that takes more than the memory limit or ends the
-/// reader. Errors calamine reports are left to the read here, which gives them with their
-/// sheet.
-pub(crate) fn probe(path: &Path, display: &str) -> Result<(), ExtractError> {
+/// Opens the workbook at `path` (named `display`) in a reader process, when the binary set
+/// one, and loads every sheet too with `sheets`: the workbook's error if that takes more than
+/// the memory limit or ends the reader. Errors calamine reports are left to the read here,
+/// which gives them with their sheet.
+pub(crate) fn probe(path: &Path, display: &str, sheets: bool) -> Result<(), ExtractError> {
     if !process::reader_process() {
         return Ok(());
     }
@@ -53,6 +57,7 @@ pub(crate) fn probe(path: &Path, display: &str) -> Result<(), ExtractError> {
     };
     let request = Request {
         path: path.to_path_buf(),
+        sheets,
     };
     let error = |message: String| ExtractError::new(display, None, message);
     match process::run::<()>(WORKBOOK_JOB, &request, &[], limits) {
@@ -67,21 +72,24 @@ pub(crate) fn probe(path: &Path, display: &str) -> Result<(), ExtractError> {
         .with_hint(REPAIR)),
         Err(Failure::TimedOut(secs)) => Err(timed_out(display, secs, REPAIR)),
         Err(Failure::OutOfMemory(mib)) => Err(error(format!(
-            "loading its sheets needed more than the memory limit ({mib} MiB): the workbook \
-             is probably damaged or forged (a small file can claim billions of cells)"
+            "reading it needed more than the memory limit ({mib} MiB): the workbook is \
+             probably damaged or forged (a small file can claim billions of cells or strings)"
         ))
         .with_hint(out_of_memory_hint(REPAIR, mib))),
     }
 }
 
-/// The job, in the reader process: loads every sheet, one at a time, and answers `null`.
-/// A sheet calamine cannot read is skipped: the read in the parent reports it.
+/// The job, in the reader process: opens the workbook and, when asked, loads every sheet,
+/// one at a time; answers `null`. A sheet calamine cannot read is skipped: the read in the
+/// parent reports it.
 pub fn answer_workbook(request: &[u8]) -> Result<Vec<u8>, String> {
-    let Request { path } =
+    let Request { path, sheets } =
         serde_json::from_slice(request).map_err(|e| format!("the request cannot be read: {e}"))?;
     // A panic or an error is the parent's to find again and report, in its own words.
     let _ = oc_contain::catch(|| {
-        if let Ok(mut book) = calamine::open_workbook_auto(&path) {
+        if let Ok(mut book) = calamine::open_workbook_auto(&path)
+            && sheets
+        {
             for sheet in book.sheet_names() {
                 let _ = book.worksheet_range(&sheet);
             }
@@ -114,7 +122,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let junk = dir.path().join("junk.xls");
         std::fs::write(&junk, b"not a workbook").unwrap();
-        let request = serde_json::to_vec(&Request { path: junk }).unwrap();
+        let request = serde_json::to_vec(&Request {
+            path: junk,
+            sheets: true,
+        })
+        .unwrap();
         assert_eq!(answer_workbook(&request).unwrap(), b"null");
         assert!(
             answer_workbook(b"{")
@@ -122,6 +134,6 @@ mod tests {
                 .contains("cannot be read")
         );
         // Without a reader process (a library, this test) nothing is probed.
-        assert!(probe(Path::new("missing.xls"), "missing.xls").is_ok());
+        assert!(probe(Path::new("missing.xls"), "missing.xls", true).is_ok());
     }
 }
