@@ -139,15 +139,7 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
     expect_failure(&p, &["data/t.csv.gz"]);
 
     // Truncated zip.
-    let mut buf = std::io::Cursor::new(Vec::new());
-    {
-        let mut z = zip::ZipWriter::new(&mut buf);
-        z.start_file("a.csv", zip::write::SimpleFileOptions::default())
-            .unwrap();
-        z.write_all(b"code,n\n01001,1\n").unwrap();
-        z.finish().unwrap();
-    }
-    let zip = buf.into_inner();
+    let zip = zip_of(&[("a.csv", b"code,n\n01001,1\n")]);
     p.write("data/t.zip", &zip[..zip.len() - 30]);
     p.write("pipelines/a.yaml", yaml("data/t.zip", ", format: csv"));
     expect_failure(&p, &["data/t.zip", "zip"]);
@@ -340,6 +332,21 @@ fn pdf_with_page(content: &[u8], extra: &str) -> Vec<u8> {
     ])
 }
 
+/// Adds a sound CSV table `pub.ok` to the project, refreshes with `env`, and returns what the
+/// refresh printed once it failed (for the project's other table) and wrote `pub.ok`.
+fn refresh_beside_a_sound_table(p: &Proj, env: &[(&str, String)]) -> String {
+    p.write("data/ok.csv", "a\n1\n2\n");
+    p.write(
+        "pipelines/ok.yaml",
+        "name: pub.ok\nsource: { path: data/ok.csv }\ncolumns: { a: { from: a } }\n",
+    );
+    let out = p.run_env(env, &["refresh"]);
+    let all = stdout(&out) + &stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert_eq!(p.value("SELECT count(*) FROM pub.ok"), "2", "{all}");
+    all
+}
+
 /// The processes still running with `OPENCOLL_TEST_MARK=mark` in their environment.
 fn marked_processes(mark: &str) -> Vec<String> {
     let needle = format!("OPENCOLL_TEST_MARK={mark}");
@@ -384,21 +391,13 @@ fn a_pdf_that_aborts_the_parser_is_the_files_error_not_the_end_of_the_process() 
         "pipelines/t.yaml",
         "name: pub.t\nsource: { path: data/deep.pdf, format: pdf }\ncolumns: { a: { from: A } }\n",
     );
-    p.write("data/ok.csv", "a\n1\n2\n");
-    p.write(
-        "pipelines/ok.yaml",
-        "name: pub.ok\nsource: { path: data/ok.csv }\ncolumns: { a: { from: a } }\n",
-    );
-    let out = p.run(&["refresh"]);
-    let all = stdout(&out) + &stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{all}");
+    let all = refresh_beside_a_sound_table(&p, &[]);
     assert!(
         all.contains("FAILED  pub.t")
             && all.contains("data/deep.pdf: the PDF reader stopped on this file")
             && all.contains("download or export it again"),
         "{all}"
     );
-    assert_eq!(p.value("SELECT count(*) FROM pub.ok"), "2");
     // A reader that cannot start (no temporary folder for its request) says so.
     let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
         .args(["pdf", "tables", "--out"])
@@ -537,21 +536,13 @@ fn a_pdf_that_needs_more_than_the_memory_limit_is_the_files_error() {
         "pipelines/t.yaml",
         "name: pub.t\nsource: { path: data/big.pdf, format: pdf }\ncolumns: { a: { from: A } }\n",
     );
-    p.write("data/ok.csv", "a\n1\n2\n");
-    p.write(
-        "pipelines/ok.yaml",
-        "name: pub.ok\nsource: { path: data/ok.csv }\ncolumns: { a: { from: a } }\n",
-    );
-    let out = p.run_env(&[("OPENCOLL_READER_MEMORY", "256".into())], &["refresh"]);
-    let all = stdout(&out) + &stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{all}");
+    let all = refresh_beside_a_sound_table(&p, &[("OPENCOLL_READER_MEMORY", "256".into())]);
     assert!(
         all.contains("FAILED  pub.t")
             && all.contains("data/big.pdf: reading it needed more than the memory limit (256 MiB)")
             && all.contains("OPENCOLL_READER_MEMORY=MIB (now 256)"),
         "{all}"
     );
-    assert_eq!(p.value("SELECT count(*) FROM pub.ok"), "2");
 
     let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
         .args(["pdf", "tables", "--out"])
@@ -639,15 +630,20 @@ fn xlsb_with_cells(cells: &[(u32, u32, f64)]) -> Vec<u8> {
     }
     sheet.extend(record(0x92, &[]));
     let rels = r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.bin"/></Relationships>"#;
+    zip_of(&[
+        ("xl/workbook.bin", &workbook),
+        ("xl/_rels/workbook.bin.rels", rels.as_bytes()),
+        ("xl/worksheets/sheet1.bin", &sheet),
+    ])
+}
+
+/// A zip archive of `files` (name, bytes), in that order.
+fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut buf = std::io::Cursor::new(Vec::new());
     let mut z = zip::ZipWriter::new(&mut buf);
     let o = zip::write::SimpleFileOptions::default();
-    for (name, bytes) in [
-        ("xl/workbook.bin", workbook.as_slice()),
-        ("xl/_rels/workbook.bin.rels", rels.as_bytes()),
-        ("xl/worksheets/sheet1.bin", &sheet),
-    ] {
-        z.start_file(name, o).unwrap();
+    for (name, bytes) in files {
+        z.start_file(*name, o).unwrap();
         z.write_all(bytes).unwrap();
     }
     z.finish().unwrap();
@@ -662,22 +658,14 @@ fn ods_with_rows(rows: &str) -> Vec<u8> {
 <office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Feuil1"><table:table-row><table:table-cell office:value-type="string"><text:p>a</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>b</text:p></table:table-cell></table:table-row>{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
     );
     let manifest = r#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#;
-    let mut buf = std::io::Cursor::new(Vec::new());
-    let mut z = zip::ZipWriter::new(&mut buf);
-    let o = zip::write::SimpleFileOptions::default();
-    for (name, bytes) in [
+    zip_of(&[
         (
             "mimetype",
-            "application/vnd.oasis.opendocument.spreadsheet".as_bytes(),
+            b"application/vnd.oasis.opendocument.spreadsheet",
         ),
         ("META-INF/manifest.xml", manifest.as_bytes()),
         ("content.xml", content.as_bytes()),
-    ] {
-        z.start_file(name, o).unwrap();
-        z.write_all(bytes).unwrap();
-    }
-    z.finish().unwrap();
-    buf.into_inner()
+    ])
 }
 
 /// An `.xlsx` workbook whose one sheet, `Feuil1`, holds `a`, `b` over `x`, 1, its texts in the
@@ -711,15 +699,8 @@ fn xlsx_with_shared_strings(unique_count: &str) -> Vec<u8> {
             format!(r#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{main}" count="3" uniqueCount="{unique_count}"><si><t>a</t></si><si><t>b</t></si><si><t>x</t></si></sst>"#),
         ),
     ];
-    let mut buf = std::io::Cursor::new(Vec::new());
-    let mut z = zip::ZipWriter::new(&mut buf);
-    let o = zip::write::SimpleFileOptions::default();
-    for (name, text) in files {
-        z.start_file(name, o).unwrap();
-        z.write_all(text.as_bytes()).unwrap();
-    }
-    z.finish().unwrap();
-    buf.into_inner()
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(n, t)| (*n, t.as_bytes())).collect();
+    zip_of(&files)
 }
 
 /// Issue 20: opening an `.xlsx`, calamine reserves room for as many shared strings as the file's
