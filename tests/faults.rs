@@ -332,6 +332,17 @@ fn pdf_with_page(content: &[u8], extra: &str) -> Vec<u8> {
     ])
 }
 
+/// `opencoll pdf tables` on the project's `file`, into its `out` folder, with `env`: the
+/// command, to run or spawn.
+fn pdf_tables(p: &Proj, file: &str, env: &[(&str, &std::ffi::OsStr)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_opencoll"));
+    c.args(["pdf", "tables", "--out"])
+        .arg(p.path().join("out"))
+        .arg(p.path().join(file))
+        .envs(env.iter().copied());
+    c
+}
+
 /// Adds a sound CSV table `pub.ok` to the project, refreshes with `env`, and returns what the
 /// refresh printed once it failed (for the project's other table) and wrote `pub.ok`.
 fn refresh_beside_a_sound_table(p: &Proj, env: &[(&str, String)]) -> String {
@@ -373,12 +384,7 @@ fn a_pdf_that_aborts_the_parser_is_the_files_error_not_the_end_of_the_process() 
         "data/deep.pdf",
         pdf_with_page(b"BT /F1 12 Tf 72 720 Td (A) Tj ET", &deep),
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
-        .args(["pdf", "tables", "--out"])
-        .arg(p.path().join("out"))
-        .arg(p.path().join("data/deep.pdf"))
-        .output()
-        .unwrap();
+    let out = pdf_tables(&p, "data/deep.pdf", &[]).output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -399,11 +405,8 @@ fn a_pdf_that_aborts_the_parser_is_the_files_error_not_the_end_of_the_process() 
         "{all}"
     );
     // A reader that cannot start (no temporary folder for its request) says so.
-    let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
-        .args(["pdf", "tables", "--out"])
-        .arg(p.path().join("out"))
-        .arg(p.path().join("data/deep.pdf"))
-        .env("TMPDIR", p.path().join("no-such-folder"))
+    let missing = p.path().join("no-such-folder");
+    let out = pdf_tables(&p, "data/deep.pdf", &[("TMPDIR", missing.as_os_str())])
         .output()
         .unwrap();
     let err = stderr(&out);
@@ -461,14 +464,14 @@ fn a_pdf_read_past_its_time_limit_is_stopped_with_its_reader() {
 
     // `pdf tables` has no time limit; its reader is killed with it.
     let mark = format!("{}-killed", std::process::id());
-    let mut parent = Command::new(env!("CARGO_BIN_EXE_opencoll"))
-        .args(["pdf", "tables", "--out"])
-        .arg(p.path().join("out"))
-        .arg(p.path().join("data/slow.pdf"))
-        .env("OPENCOLL_TEST_MARK", &mark)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut parent = pdf_tables(
+        &p,
+        "data/slow.pdf",
+        &[("OPENCOLL_TEST_MARK", mark.as_ref())],
+    )
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let reader_seen = (0..200).any(|_| {
         std::thread::sleep(Duration::from_millis(50));
         marked_processes(&mark)
@@ -544,13 +547,13 @@ fn a_pdf_that_needs_more_than_the_memory_limit_is_the_files_error() {
         "{all}"
     );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
-        .args(["pdf", "tables", "--out"])
-        .arg(p.path().join("out"))
-        .arg(p.path().join("data/big.pdf"))
-        .env("OPENCOLL_READER_MEMORY", "300")
-        .output()
-        .unwrap();
+    let out = pdf_tables(
+        &p,
+        "data/big.pdf",
+        &[("OPENCOLL_READER_MEMORY", "300".as_ref())],
+    )
+    .output()
+    .unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
