@@ -383,8 +383,8 @@ fn main() -> ExitCode {
             other => Err(format!("no job `{other}` in this reader")),
         });
     }
-    // Every PDF, and every workbook calamine loads whole, is read in a reader process: a file
-    // that crashes the parser, outlives its time limit or claims gigabytes cannot take this
+    // Every PDF is read, and every workbook opened first, in a reader process: a file that
+    // crashes the parser, outlives its time limit or claims gigabytes cannot take this
     // process down or hold a core.
     if let Some(exe) = own_executable() {
         let args = vec![

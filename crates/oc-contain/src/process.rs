@@ -3,8 +3,9 @@
 //! Some faults of third-party parsers cannot be caught inside a process:
 //! - pdf_oxide recurses once per nesting level of what it parses, without a limit, and a
 //!   stack overflow aborts the process: no panic handler sees it;
-//! - calamine sizes a sheet's cells from what the file claims (a `.xlsb` cell at row 1,000,000
-//!   and column 16,384, an `.xls` dimension record) and a failed allocation aborts too;
+//! - calamine sizes what it reads from what the file claims (a `.xlsb` cell at row 1,000,000
+//!   and column 16,384, an `.xls` dimension record, an `.xlsx` shared strings count) and a
+//!   failed allocation aborts too;
 //! - a read past its time limit cannot be stopped: its thread spins on, holding a core.
 //!
 //! So a program that reads files nobody checked (a refresh, a server refreshing on a

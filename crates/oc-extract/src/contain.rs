@@ -66,9 +66,10 @@ pub(crate) fn timed_out(display: &str, secs: f64, hint: &str) -> ExtractError {
     .with_hint(hint)
 }
 
-/// How much memory a reader process (oc_contain::process: PDFs, and the workbooks calamine
-/// loads whole) may use, in MiB (default 2048, at least 256). A small forged file can claim
-/// gigabytes: a PDF drawing one stream a hundred times, a workbook cell at row 1,000,000.
+/// How much memory a reader process (oc_contain::process: PDFs, and workbooks opened or
+/// loaded there first) may use, in MiB (default 2048, at least 256). A small forged file can
+/// claim gigabytes: a PDF drawing one stream a hundred times, a workbook cell at row
+/// 1,000,000, a trillion shared strings.
 pub const READER_MEMORY_VAR: &str = "OPENCOLL_READER_MEMORY";
 const READER_MEMORY_DEFAULT_MIB: u64 = 2048;
 /// Below this a reader cannot start its thread (a 64 MiB stack) and read a small report.
