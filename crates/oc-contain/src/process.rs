@@ -27,7 +27,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -225,29 +225,29 @@ pub type Job<'a> = &'a (dyn Fn(&str, &[u8], Vec<u8>) -> Result<Vec<u8>, String> 
 /// limit on a thread with the stack the parsers get in-process (deeply nested documents), and
 /// writes the job's answer to stdout.
 pub fn serve(job: Job<'_>) -> ExitCode {
-    let mut input = Vec::new();
-    if let Err(e) = std::io::stdin().lock().read_to_end(&mut input) {
+    // The two JSON lines, then the payload read straight into its own buffer.
+    let mut stdin = std::io::stdin().lock();
+    let (mut envelope, mut request, mut payload) = (Vec::new(), Vec::new(), Vec::new());
+    let read = stdin
+        .read_until(b'\n', &mut envelope)
+        .and_then(|_| stdin.read_until(b'\n', &mut request))
+        .and_then(|_| stdin.read_to_end(&mut payload));
+    if let Err(e) = read {
         eprintln!("cannot read the request: {e}");
         return ExitCode::from(2);
     }
-    let mut lines = input.splitn(3, |b| *b == b'\n');
-    let (Some(envelope), Some(request), Some(_)) = (lines.next(), lines.next(), lines.next())
-    else {
+    if !request.ends_with(b"\n") {
         eprintln!("the request is incomplete");
         return ExitCode::from(2);
-    };
+    }
     let Ok(Envelope {
         job: name,
         memory_mib,
-    }) = serde_json::from_slice::<Envelope>(envelope)
+    }) = serde_json::from_slice::<Envelope>(&envelope)
     else {
         eprintln!("the request's envelope cannot be read");
         return ExitCode::from(2);
     };
-    let request = request.to_vec();
-    let payload_at = envelope.len() + request.len() + 2;
-    let payload = input.split_off(payload_at);
-    drop(input);
     offer_to_oom_killer();
     if let Some(mib) = memory_mib
         && let Err(e) = limit_memory(mib.saturating_mul(1 << 20))

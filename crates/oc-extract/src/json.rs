@@ -84,12 +84,11 @@ pub fn read(
     };
 
     match (first, spec.json.records.as_deref()) {
-        (b'[', None) => stream_records(name, input, None, &mut |line, v| {
-            on_record(&mut rows, sink, line, v)
-        })?,
-        (b'{', Some(path)) => stream_records(name, input, Some(path), &mut |line, v| {
-            on_record(&mut rows, sink, line, v)
-        })?,
+        (b'[', None) | (b'{', Some(_)) => {
+            stream_records(name, input, spec.json.records.as_deref(), &mut |line, v| {
+                on_record(&mut rows, sink, line, v)
+            })?
+        }
         (b'{', None) => {
             // NDJSON: one object per line.
             let mut line = Vec::new();

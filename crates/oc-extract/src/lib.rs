@@ -27,8 +27,8 @@ pub mod spec;
 mod testutil;
 pub mod xlsx;
 
-pub use arrow::record_batch::RecordBatch;
 /// The batches a [`Sink`] receives (so that a sink can be written without naming arrow).
+pub use arrow::record_batch::RecordBatch;
 pub use contain::{READER_MEMORY_VAR, reader_memory};
 pub use sink::{ExtractError, FileStats, Reject, Sink};
 pub use spec::{

@@ -1,4 +1,5 @@
-//! Workbooks calamine loads whole, loaded first in a reader process (oc_contain::process).
+//! Every workbook opened first in a reader process (oc_contain::process), and loaded whole
+//! there when it will be here.
 //!
 //! calamine sizes what it reads from what the file says: an `.xlsb` with one cell at row
 //! 1,000,000 and column 16,384 makes it allocate 512 GB for the cells in between, an `.xls`
@@ -15,6 +16,8 @@
 //! cheap next to the rest of a refresh.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 use calamine::Reader;
 use oc_contain::process::{self, Failure, Limits};
@@ -23,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::contain::{READER_START_HINT, out_of_memory_hint, reader_memory, timed_out};
 use crate::sink::ExtractError;
 
-/// The reader process's job that loads a workbook's sheets.
+/// The reader process's job that opens a workbook (and loads its sheets when asked).
 pub const WORKBOOK_JOB: &str = "workbook";
 
 const REPAIR: &str = "open and save it again with Excel or LibreOffice";
@@ -34,6 +37,11 @@ struct Request {
     /// Load every sheet too, not only what opening reads (shared strings, styles, names).
     sheets: bool,
 }
+
+/// The last workbook a reader process passed: its path, size and modification time, and
+/// whether its sheets were loaded. `infer` reads a workbook in three steps (sheet sizes, the
+/// chosen sheet's grid, a sample): the file is probed once, not at each.
+static PASSED: Mutex<Option<(PathBuf, u64, SystemTime, bool)>> = Mutex::new(None);
 
 /// Whether a refresh streams this workbook's sheets instead of loading them whole: calamine
 /// picks the format by extension, and streams `.xlsx` (xlsx/mod.rs).
@@ -51,6 +59,17 @@ pub(crate) fn probe(path: &Path, display: &str, sheets: bool) -> Result<(), Extr
     if !process::reader_process() {
         return Ok(());
     }
+    let seen = std::fs::metadata(path)
+        .and_then(|m| Ok((m.len(), m.modified()?)))
+        .ok();
+    let passed = |p: &Option<(PathBuf, u64, SystemTime, bool)>| {
+        p.as_ref().is_some_and(|(at, len, modified, loaded)| {
+            at == path && seen == Some((*len, *modified)) && (*loaded || !sheets)
+        })
+    };
+    if PASSED.lock().is_ok_and(|p| passed(&p)) {
+        return Ok(());
+    }
     let limits = Limits {
         time: None,
         memory_mib: Some(reader_memory(display)?),
@@ -61,7 +80,12 @@ pub(crate) fn probe(path: &Path, display: &str, sheets: bool) -> Result<(), Extr
     };
     let error = |message: String| ExtractError::new(display, None, message);
     match process::run::<()>(WORKBOOK_JOB, &request, &[], limits) {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            if let (Some((len, modified)), Ok(mut p)) = (seen, PASSED.lock()) {
+                *p = Some((path.to_path_buf(), len, modified, sheets));
+            }
+            Ok(())
+        }
         Err(Failure::Start(e)) => {
             Err(error(format!("the workbook reader could not run: {e}"))
                 .with_hint(READER_START_HINT))
