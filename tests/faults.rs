@@ -640,6 +640,80 @@ fn xlsb_with_cells(cells: &[(u32, u32, f64)]) -> Vec<u8> {
     ])
 }
 
+/// A legacy `.xls` workbook (BIFF8 records in the `Workbook` stream of a compound file) with
+/// one sheet, `Feuil1`, of number `cells` (row, column, value), all in the file's order.
+fn xls_with_cells(cells: &[(u16, u16, f64)]) -> Vec<u8> {
+    fn record(kind: u16, body: &[u8]) -> Vec<u8> {
+        [
+            &kind.to_le_bytes()[..],
+            &(body.len() as u16).to_le_bytes(),
+            body,
+        ]
+        .concat()
+    }
+    // BOF: BIFF8, of the workbook globals (5) or of a worksheet (0x10).
+    let bof = |dt: u16| {
+        record(
+            0x0809,
+            &[0x0600u16, dt, 0, 0, 0, 0, 0, 0]
+                .map(u16::to_le_bytes)
+                .concat(),
+        )
+    };
+    let name = b"Feuil1";
+    // BoundSheet8: the sheet's BOF offset in the stream, visible worksheet, its name (8-bit).
+    let bound_sheet = |at: u32| {
+        record(
+            0x0085,
+            &[&at.to_le_bytes()[..], &[0, 0, name.len() as u8, 0], name].concat(),
+        )
+    };
+    let globals_len = (bof(5).len() + bound_sheet(0).len() + record(0x000A, &[]).len()) as u32;
+    let mut stream = [bof(5), bound_sheet(globals_len), record(0x000A, &[])].concat();
+    let (last_row, last_col) = cells
+        .iter()
+        .fold((0, 0), |(r, c), x| (r.max(x.0), c.max(x.1)));
+    // DIMENSION (first row, row past the last, first column, column past the last) within
+    // BIFF8's 256 columns: a cell past them is the forgery, so what calamine fails to allocate
+    // is the dense range of the cells (`Range::from_sparse`), not a reservation this claims.
+    let col_end = (u32::from(last_col) + 1).min(256) as u16;
+    stream.extend(bof(0x10));
+    stream.extend(record(
+        0x0200,
+        &[
+            &0u32.to_le_bytes()[..],
+            &(u32::from(last_row) + 1).to_le_bytes(),
+            &0u16.to_le_bytes(),
+            &col_end.to_le_bytes(),
+            &[0, 0],
+        ]
+        .concat(),
+    ));
+    // NUMBER: row, column, XF 0 (no format), the value.
+    for &(r, c, v) in cells {
+        stream.extend(record(
+            0x0203,
+            &[
+                &r.to_le_bytes()[..],
+                &c.to_le_bytes(),
+                &[0, 0],
+                &v.to_le_bytes(),
+            ]
+            .concat(),
+        ));
+    }
+    stream.extend(record(0x000A, &[]));
+    let mut file =
+        cfb::CompoundFile::create_with_version(cfb::Version::V3, std::io::Cursor::new(Vec::new()))
+            .unwrap();
+    file.create_stream("/Workbook")
+        .unwrap()
+        .write_all(&stream)
+        .unwrap();
+    file.flush().unwrap();
+    file.into_inner().into_inner()
+}
+
 /// A zip archive of `files` (name, bytes), in that order.
 fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut buf = std::io::Cursor::new(Vec::new());
@@ -749,9 +823,10 @@ fn an_xlsx_that_claims_a_trillion_strings_is_the_files_error() {
 /// sized by the file. An 850-byte `.xlsb` with a cell at A1 and one at XFD1000001 asks for
 /// 512 GB: the failed allocation aborted `opencoll refresh` and `infer` (exit 134). A 1 KB
 /// `.ods` repeating a row of 99 cells a million times took 11.7 GB in `infer` before it was
-/// stopped. Such workbooks are loaded first in a reader process under the memory limit: each
-/// is the file's error, the refresh writes its other tables, and a sound `.xlsb` is read as
-/// before.
+/// stopped. A 2.5 KB `.xls` with a cell at A1 and one at row and column 65,536 (past BIFF8's
+/// 256 columns) asks for 137 GB in the same way. Such workbooks are loaded first in a reader
+/// process under the memory limit: each is the file's error, the refresh writes its other
+/// tables, and a sound `.xlsb` and `.xls` are read as before.
 #[test]
 fn a_workbook_that_claims_billions_of_cells_is_the_files_error() {
     let p = Proj::empty(&["pub"]);
@@ -768,9 +843,19 @@ fn a_workbook_that_claims_billions_of_cells_is_the_files_error() {
     );
     assert!(repeated.len() < 2_000, "{}", repeated.len());
     p.write("data/repeated.ods", repeated);
+    let head = head.map(|(r, c, v)| (r as u16, c as u16, v));
+    let far = xls_with_cells(&[head.as_slice(), &[(u16::MAX, u16::MAX, 5.0)]].concat());
+    assert!(far.len() < 3_000, "{}", far.len());
+    p.write("data/far.xls", far);
+    p.write(
+        "data/sound.xls",
+        xls_with_cells(&[head.as_slice(), &[(2, 1, 6.0)]].concat()),
+    );
     for (table, file, a, b) in [
         ("far", "far.xlsb", "1", "2"),
         ("sound", "sound.xlsb", "1", "2"),
+        ("xls_far", "far.xls", "1", "2"),
+        ("xls_sound", "sound.xls", "1", "2"),
         ("repeated", "repeated.ods", "a", "b"),
     ] {
         p.write(
@@ -784,7 +869,7 @@ fn a_workbook_that_claims_billions_of_cells_is_the_files_error() {
     let out = p.run_env(&[("OPENCOLL_READER_MEMORY", "256".into())], &["refresh"]);
     let all = stdout(&out) + &stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
-    for file in ["far.xlsb", "repeated.ods"] {
+    for file in ["far.xlsb", "repeated.ods", "far.xls"] {
         assert!(
             all.contains(&format!(
                 "data/{file}: reading it needed more than the memory limit (256 MiB)"
@@ -795,31 +880,73 @@ fn a_workbook_that_claims_billions_of_cells_is_the_files_error() {
     assert!(
         all.contains("FAILED  pub.far")
             && all.contains("FAILED  pub.repeated")
+            && all.contains("FAILED  pub.xls_far")
             && all.contains("OPENCOLL_READER_MEMORY=MIB (now 256)"),
         "{all}"
     );
-    assert_eq!(
-        p.value(
-            "SELECT string_agg(coalesce(CAST(a AS VARCHAR), '-') || '/' || CAST(b AS VARCHAR), \
-             ' ' ORDER BY b) FROM pub.sound"
-        ),
-        "3/4 -/6"
-    );
+    for table in ["sound", "xls_sound"] {
+        assert_eq!(
+            p.value(&format!(
+                "SELECT string_agg(coalesce(CAST(a AS VARCHAR), '-') || '/' || \
+                 CAST(b AS VARCHAR), ' ' ORDER BY b) FROM pub.{table}"
+            )),
+            "3/4 -/6",
+            "{table}"
+        );
+    }
     // `infer` loads even an .xlsx whole; with the default limit.
-    let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
-        .arg("infer")
-        .arg(p.path().join("data/far.xlsb"))
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains(
-            "far.xlsb: reading it needed more than the memory limit (2048 MiB): the workbook \
-             is probably damaged or forged"
+    for file in ["far.xlsb", "far.xls"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+            .arg("infer")
+            .arg(p.path().join("data").join(file))
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!(
+                "{file}: reading it needed more than the memory limit (2048 MiB): the workbook \
+                 is probably damaged or forged"
+            )),
+            "{err}"
+        );
+    }
+}
+
+/// Issue 20: the workbook reader process has a time limit too (OPENCOLL_WORKBOOK_TIMEOUT), so
+/// a workbook calamine would take for ever over cannot hold a refresh. A 1 KB `.ods` that
+/// repeats a row a million times (3 GB of cells, seconds to load) stands in for one: with a
+/// memory limit it would not reach, it is killed at the time limit, the file's error with the
+/// variable to raise, and the sound table beside it is written.
+#[test]
+fn a_workbook_read_past_its_time_limit_is_the_files_error() {
+    let p = Proj::empty(&["pub"]);
+    p.write(
+        "data/slow.ods",
+        ods_with_rows(
+            r#"<table:table-row table:number-rows-repeated="1000000"><table:table-cell table:number-columns-repeated="99" office:value-type="float" office:value="1"><text:p>1</text:p></table:table-cell></table:table-row>"#,
         ),
-        "{err}"
     );
+    p.write(
+        "pipelines/slow.yaml",
+        "name: pub.slow\nsource: { path: data/slow.ods }\ncolumns: { a: { from: a, type: int64 } }\n",
+    );
+    let started = std::time::Instant::now();
+    let all = refresh_beside_a_sound_table(
+        &p,
+        &[
+            ("OPENCOLL_WORKBOOK_TIMEOUT", "0.2".into()),
+            ("OPENCOLL_READER_MEMORY", "8192".into()),
+        ],
+    );
+    assert!(
+        all.contains("data/slow.ods: reading it took longer than the time limit (0.2 s)")
+            && all.contains("OPENCOLL_WORKBOOK_TIMEOUT=SECONDS (now 0.2)")
+            && all.contains("FAILED  pub.slow"),
+        "{all}"
+    );
+    // Killed at the limit, not left to load its 3 GB.
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
 }
 
 /// A one-page PDF whose text uses a TrueType font embedded with `font` as its program.

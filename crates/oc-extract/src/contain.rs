@@ -66,6 +66,37 @@ pub(crate) fn timed_out(display: &str, secs: f64, hint: &str) -> ExtractError {
     .with_hint(hint)
 }
 
+/// The time limit the variable `var` gives with its text `value` (if set), or `default`: a
+/// positive number of seconds.
+pub(crate) fn time_limit(
+    name: &str,
+    var: &str,
+    default: Duration,
+    value: Option<String>,
+) -> Result<Duration, ExtractError> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0)
+        // Not `from_secs_f64`, which panics past what a Duration holds (1e30, inf).
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| {
+            ExtractError::new(
+                name,
+                None,
+                format!("{var}={v:?} is not a number of seconds"),
+            )
+            .with_hint(format!(
+                "unset {var} ({} s) or give it e.g. {}",
+                default.as_secs(),
+                default.as_secs() * 2
+            ))
+        })
+}
+
 /// How much memory a reader process (oc_contain::process: PDFs, and workbooks opened or
 /// loaded there first) may use, in MiB (default 2048, at least 256). A small forged file can
 /// claim gigabytes: a PDF drawing one stream a hundred times, a workbook cell at row

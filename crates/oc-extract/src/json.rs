@@ -5,8 +5,9 @@
 //! (EPCI → `membres`).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -15,12 +16,13 @@ use crate::rows::RowWriter;
 use crate::sink::{ExtractError, Sink};
 use crate::spec::{ReadSpec, Selector, SourceFile};
 
-/// One NDJSON line at most (a record, as the CSV reader's bound): a file that is one huge
-/// line, maybe unpacked from a small `.gz`, is an error rather than the file in memory.
+/// One record's text at most, an NDJSON line or an element of the records' array (as the CSV
+/// reader's bound): a file that is one huge record, maybe unpacked from a small `.gz`, is an
+/// error rather than the file in memory (a parsed record takes several times its text).
 #[cfg(not(test))]
-const MAX_LINE_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_RECORD_BYTES: u64 = 64 << 20;
 #[cfg(test)]
-const MAX_LINE_BYTES: u64 = 4096;
+pub(crate) const MAX_RECORD_BYTES: u64 = 4096;
 
 pub fn read(
     spec: &ReadSpec,
@@ -95,7 +97,7 @@ pub fn read(
             let mut n = 0u64;
             loop {
                 line.clear();
-                let read = std::io::Read::take(&mut *input, MAX_LINE_BYTES + 1)
+                let read = std::io::Read::take(&mut *input, MAX_RECORD_BYTES + 1)
                     .read_until(b'\n', &mut line)
                     .map_err(|e| {
                         ExtractError::new(name, Some(n + 1), format!("cannot read: {e}"))
@@ -103,13 +105,13 @@ pub fn read(
                 if read == 0 {
                     break;
                 }
-                if read as u64 > MAX_LINE_BYTES {
+                if read as u64 > MAX_RECORD_BYTES {
                     return Err(ExtractError::new(
                         name,
                         Some(n + 1),
                         format!(
                             "a line longer than {} MiB: not one record per line",
-                            MAX_LINE_BYTES >> 20
+                            MAX_RECORD_BYTES >> 20
                         ),
                     )
                     .with_hint("a document over several lines needs json.records"));
@@ -184,7 +186,8 @@ fn stream_records(
     path: Option<&str>,
     on_record: &mut dyn FnMut(u64, Value) -> Result<(), ExtractError>,
 ) -> Result<(), ExtractError> {
-    let mut de = serde_json::Deserializer::from_reader(input);
+    let bound = RecordBound::default();
+    let mut de = serde_json::Deserializer::from_reader(bound.counting(input));
     let mut count = 0u64;
     let mut failure: Option<ExtractError> = None;
     let missing = std::cell::Cell::new(false);
@@ -198,12 +201,29 @@ fn stream_records(
     let segments: Vec<&str> = path.map(|p| p.split('.').collect()).unwrap_or_default();
     let res = AtPath {
         path: &segments,
-        records: Elements(&mut each),
+        records: Elements {
+            each: &mut each,
+            bound: &bound,
+        },
         missing: &missing,
     }
     .deserialize(&mut de);
     if let Some(e) = failure {
         return Err(e);
+    }
+    if bound.over() {
+        return Err(ExtractError::new(
+            name,
+            res.err().map(|e| e.line() as u64).filter(|l| *l > 0),
+            format!(
+                "record {} is longer than {} bytes of JSON",
+                count + 1,
+                MAX_RECORD_BYTES
+            ),
+        )
+        .with_hint(
+            "check that json.records names the array of records, not an array holding them",
+        ));
     }
     if missing.get() {
         return Err(ExtractError::new(
@@ -409,8 +429,64 @@ fn scalar_text(v: &Value) -> Option<Cow<'static, str>> {
     }
 }
 
-/// Streams the elements of a top-level array to a callback without holding the array.
-pub(crate) struct Elements<'f, F: FnMut(Value) -> Result<(), String>>(pub(crate) &'f mut F);
+/// Streams the elements of a top-level array to a callback without holding the array, each
+/// within [`MAX_RECORD_BYTES`] of the text `bound` counts.
+pub(crate) struct Elements<'f, F: FnMut(Value) -> Result<(), String>> {
+    pub(crate) each: &'f mut F,
+    pub(crate) bound: &'f RecordBound,
+}
+
+/// The bytes a JSON parser has read (through [`RecordBound::counting`]), and where the record
+/// being parsed started: past [`MAX_RECORD_BYTES`] from there the read fails, and `over`
+/// tells that failure from the file's own.
+#[derive(Default)]
+pub(crate) struct RecordBound {
+    read: Cell<u64>,
+    start: Cell<Option<u64>>,
+    over: Cell<bool>,
+}
+
+impl RecordBound {
+    pub(crate) fn counting<R: Read>(&self, inner: R) -> Counting<'_, R> {
+        Counting { inner, bound: self }
+    }
+
+    /// Whether the read stopped at the bound.
+    pub(crate) fn over(&self) -> bool {
+        self.over.get()
+    }
+
+    fn enter(&self) {
+        self.start.set(Some(self.read.get()));
+    }
+
+    fn leave(&self) {
+        self.start.set(None);
+    }
+}
+
+pub(crate) struct Counting<'b, R> {
+    inner: R,
+    bound: &'b RecordBound,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let read = self.bound.read.get() + n as u64;
+        self.bound.read.set(read);
+        if self
+            .bound
+            .start
+            .get()
+            .is_some_and(|s| read - s > MAX_RECORD_BYTES)
+        {
+            self.bound.over.set(true);
+            return Err(std::io::Error::other("a record past the bound"));
+        }
+        Ok(n)
+    }
+}
 
 impl<'de, F: FnMut(Value) -> Result<(), String>> DeserializeSeed<'de> for Elements<'_, F> {
     type Value = ();
@@ -425,8 +501,12 @@ impl<'de, F: FnMut(Value) -> Result<(), String>> Visitor<'de> for Elements<'_, F
         f.write_str("an array of records")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(v) = seq.next_element::<Value>()? {
-            (self.0)(v).map_err(A::Error::custom)?;
+        loop {
+            self.bound.enter();
+            let next = seq.next_element::<Value>()?;
+            self.bound.leave();
+            let Some(v) = next else { break };
+            (self.each)(v).map_err(A::Error::custom)?;
         }
         Ok(())
     }
@@ -500,6 +580,29 @@ mod tests {
         );
         let e = r.unwrap_err().to_string();
         assert!(e.contains("t.json") && e.contains("invalid JSON"), "{e}");
+    }
+
+    #[test]
+    fn a_record_past_the_bound_is_the_files_error_not_held_whole() {
+        // Up to the bound (4 KiB in tests, 64 MiB else) a record is read, whatever comes
+        // before it off the path (skipped unbuilt, so not bounded); past it the file is refused
+        // at that record, in a top-level array as at a path.
+        let record = |n: usize| format!("{{\"code\":\"{}\"}}", "7".repeat(n));
+        let off_path = format!("{{\"meta\":[{}],", record(6000));
+        let doc = format!("{off_path}\"data\":[{},{}]}}", record(10), record(4000));
+        assert_eq!(at_path("data", &doc).unwrap()[1].len(), 4000);
+        let doc = format!("{off_path}\"data\":[{},\n{}]}}", record(10), record(5000));
+        let e = at_path("data", &doc).unwrap_err();
+        assert!(
+            e.starts_with("e.json:2: record 2 is longer than 4096 bytes of JSON")
+                && e.contains("json.records"),
+            "{e}"
+        );
+        let yaml =
+            "name: a.b\nsource: { path: e.json }\ncolumns:\n  code: { from: code, type: code }\n";
+        let doc = format!("[{}, {}]", record(10), record(5000));
+        let e = run(&spec(yaml), "e.json", doc.as_bytes()).1.unwrap_err();
+        assert!(e.to_string().contains("record 2 is longer than"), "{e}");
     }
 
     /// The error of reading `doc` with `json.records: path`, or its codes.

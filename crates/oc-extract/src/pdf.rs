@@ -152,25 +152,7 @@ const PDF_TIMEOUT_DEFAULT: Duration = Duration::from_secs(300);
 
 /// The limit `value` (the variable's text, if set) gives.
 fn time_limit(name: &str, value: Option<String>) -> Result<Duration, ExtractError> {
-    let Some(v) = value else {
-        return Ok(PDF_TIMEOUT_DEFAULT);
-    };
-    v.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| *s > 0.0)
-        // Not `from_secs_f64`, which panics past what a Duration holds (1e30, inf).
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .ok_or_else(|| {
-            ExtractError::new(
-                name,
-                None,
-                format!("{PDF_TIMEOUT_VAR}={v:?} is not a number of seconds"),
-            )
-            .with_hint(format!(
-                "unset {PDF_TIMEOUT_VAR} (300 s) or give it e.g. 600"
-            ))
-        })
+    crate::contain::time_limit(name, PDF_TIMEOUT_VAR, PDF_TIMEOUT_DEFAULT, value)
 }
 
 /// The tables of a PDF document on the pipeline's pages, stitched when it stitches, found

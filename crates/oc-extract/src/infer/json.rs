@@ -108,14 +108,24 @@ pub(super) fn shape(input: &mut dyn BufRead) -> Result<Shape, String> {
     };
     match first {
         b'[' => {
-            let mut de = serde_json::Deserializer::from_reader(input);
+            let bound = crate::json::RecordBound::default();
+            let mut de = serde_json::Deserializer::from_reader(bound.counting(input));
             let mut on = |v: Value| {
                 fields_of(&v, "", 0, &mut shape);
                 Ok(())
             };
-            crate::json::Elements(&mut on)
-                .deserialize(&mut de)
-                .map_err(|e| format!("not JSON: {e}"))?;
+            crate::json::Elements {
+                each: &mut on,
+                bound: &bound,
+            }
+            .deserialize(&mut de)
+            .map_err(|e| match bound.over() {
+                true => format!(
+                    "a record is longer than {} bytes of JSON",
+                    crate::json::MAX_RECORD_BYTES
+                ),
+                false => format!("not JSON: {e}"),
+            })?;
         }
         b'{' => {
             let mut line = String::new();
@@ -223,5 +233,9 @@ mod tests {
                 .unwrap_err()
                 .contains("no record")
         );
+        // One record is bounded (4 KiB in tests) as in a refresh.
+        let doc = format!("[{{\"a\":1}},{{\"a\":\"{}\"}}]", "x".repeat(5000));
+        let e = shape(&mut doc.as_bytes()).unwrap_err();
+        assert!(e.contains("a record is longer than 4096 bytes"), "{e}");
     }
 }

@@ -17,19 +17,25 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use calamine::Reader;
 use oc_contain::process::{self, Failure, Limits};
 use serde::{Deserialize, Serialize};
 
-use crate::contain::{READER_START_HINT, out_of_memory_hint, reader_memory, timed_out};
+use crate::contain::{READER_START_HINT, out_of_memory_hint, reader_memory, time_limit, timed_out};
 use crate::sink::ExtractError;
 
 /// The reader process's job that opens a workbook (and loads its sheets when asked).
 pub const WORKBOOK_JOB: &str = "workbook";
 
 const REPAIR: &str = "open and save it again with Excel or LibreOffice";
+
+/// How long the reader process may take over one workbook, in seconds (default 600): no
+/// parser has hung on one yet (the fuzzer tried 2.5 M), but a refresh must not wait for ever
+/// if one does. The largest sound workbooks load in seconds (a 200,000-row `.xlsx`: 1.7 s).
+pub const WORKBOOK_TIMEOUT_VAR: &str = "OPENCOLL_WORKBOOK_TIMEOUT";
+const WORKBOOK_TIMEOUT_DEFAULT: Duration = Duration::from_secs(600);
 
 #[derive(Serialize, Deserialize)]
 struct Request {
@@ -71,7 +77,12 @@ pub(crate) fn probe(path: &Path, display: &str, sheets: bool) -> Result<(), Extr
         return Ok(());
     }
     let limits = Limits {
-        time: None,
+        time: Some(time_limit(
+            display,
+            WORKBOOK_TIMEOUT_VAR,
+            WORKBOOK_TIMEOUT_DEFAULT,
+            std::env::var(WORKBOOK_TIMEOUT_VAR).ok(),
+        )?),
         memory_mib: Some(reader_memory(display)?),
     };
     let request = Request {
@@ -94,7 +105,14 @@ pub(crate) fn probe(path: &Path, display: &str, sheets: bool) -> Result<(), Extr
             "the workbook is damaged: the workbook reader stopped on it ({e})"
         ))
         .with_hint(REPAIR)),
-        Err(Failure::TimedOut(secs)) => Err(timed_out(display, secs, REPAIR)),
+        Err(Failure::TimedOut(secs)) => Err(timed_out(
+            display,
+            secs,
+            &format!(
+                "{REPAIR}; a sound but very large workbook needs a longer limit: \
+                 {WORKBOOK_TIMEOUT_VAR}=SECONDS (now {secs})"
+            ),
+        )),
         Err(Failure::OutOfMemory(mib)) => Err(error(format!(
             "reading it needed more than the memory limit ({mib} MiB): the workbook is \
              probably damaged or forged (a small file can claim billions of cells or strings)"
