@@ -20,9 +20,17 @@ use crate::spec::{ReadSpec, Selector, SourceFile};
 /// reader's bound): a file that is one huge record, maybe unpacked from a small `.gz`, is an
 /// error rather than the file in memory (a parsed record takes several times its text).
 #[cfg(not(test))]
-pub(crate) const MAX_RECORD_BYTES: u64 = 64 << 20;
+const MAX_RECORD_BYTES: u64 = 64 << 20;
 #[cfg(test)]
-pub(crate) const MAX_RECORD_BYTES: u64 = 4096;
+const MAX_RECORD_BYTES: u64 = 4096;
+
+/// The bound as users read it: "64 MiB" (bytes under a MiB, in tests).
+pub(crate) fn record_bound() -> String {
+    match MAX_RECORD_BYTES >> 20 {
+        0 => format!("{MAX_RECORD_BYTES} bytes"),
+        mib => format!("{mib} MiB"),
+    }
+}
 
 pub fn read(
     spec: &ReadSpec,
@@ -110,8 +118,8 @@ pub fn read(
                         name,
                         Some(n + 1),
                         format!(
-                            "a line longer than {} MiB: not one record per line",
-                            MAX_RECORD_BYTES >> 20
+                            "a line longer than {}: not one record per line",
+                            record_bound()
                         ),
                     )
                     .with_hint("a document over several lines needs json.records"));
@@ -216,9 +224,9 @@ fn stream_records(
             name,
             res.err().map(|e| e.line() as u64).filter(|l| *l > 0),
             format!(
-                "record {} is longer than {} bytes of JSON",
+                "record {} is longer than {} of JSON",
                 count + 1,
-                MAX_RECORD_BYTES
+                record_bound()
             ),
         )
         .with_hint(

@@ -121,8 +121,8 @@ pub(super) fn shape(input: &mut dyn BufRead) -> Result<Shape, String> {
             .deserialize(&mut de)
             .map_err(|e| match bound.over() {
                 true => format!(
-                    "a record is longer than {} bytes of JSON",
-                    crate::json::MAX_RECORD_BYTES
+                    "a record is longer than {} of JSON",
+                    crate::json::record_bound()
                 ),
                 false => format!("not JSON: {e}"),
             })?;
