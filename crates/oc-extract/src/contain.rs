@@ -139,6 +139,12 @@ pub fn reader_memory(name: &str) -> Result<u64, ExtractError> {
 pub(crate) const READER_START_HINT: &str = "check that the temporary folder (TMPDIR) has room \
      and that the opencoll binary still runs";
 
+/// What to do when a read outlived its limit of `secs` seconds set by the variable `var`:
+/// `first`, then the variable to raise.
+pub(crate) fn time_limit_hint(first: &str, var: &str, secs: f64) -> String {
+    format!("{first}; a sound but very large file needs a longer limit: {var}=SECONDS (now {secs})")
+}
+
 /// What to do when a reader ran out of its `mib`: `first`, then the variable to raise.
 pub(crate) fn out_of_memory_hint(first: &str, mib: u64) -> String {
     format!("{first}; a sound but very large file needs more: {READER_MEMORY_VAR}=MIB (now {mib})")

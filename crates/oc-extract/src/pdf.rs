@@ -197,10 +197,7 @@ fn find_tables_within(
 }
 
 fn timeout_hint(secs: f64) -> String {
-    format!(
-        "download or export it again; a sound but very large file needs a longer limit: \
-         {PDF_TIMEOUT_VAR}=SECONDS (now {secs})"
-    )
+    crate::contain::time_limit_hint("download or export it again", PDF_TIMEOUT_VAR, secs)
 }
 
 fn tables_of(

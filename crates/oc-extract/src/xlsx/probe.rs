@@ -23,7 +23,9 @@ use calamine::Reader;
 use oc_contain::process::{self, Failure, Limits};
 use serde::{Deserialize, Serialize};
 
-use crate::contain::{READER_START_HINT, out_of_memory_hint, reader_memory, time_limit, timed_out};
+use crate::contain::{
+    READER_START_HINT, out_of_memory_hint, reader_memory, time_limit, time_limit_hint, timed_out,
+};
 use crate::sink::ExtractError;
 
 /// The reader process's job that opens a workbook (and loads its sheets when asked).
@@ -108,10 +110,7 @@ pub(crate) fn probe(path: &Path, display: &str, sheets: bool) -> Result<(), Extr
         Err(Failure::TimedOut(secs)) => Err(timed_out(
             display,
             secs,
-            &format!(
-                "{REPAIR}; a sound but very large workbook needs a longer limit: \
-                 {WORKBOOK_TIMEOUT_VAR}=SECONDS (now {secs})"
-            ),
+            &time_limit_hint(REPAIR, WORKBOOK_TIMEOUT_VAR, secs),
         )),
         Err(Failure::OutOfMemory(mib)) => Err(error(format!(
             "reading it needed more than the memory limit ({mib} MiB): the workbook is \
