@@ -748,6 +748,11 @@ fn ods_with_rows(rows: &str) -> Vec<u8> {
 /// An `.xlsx` workbook whose one sheet, `Feuil1`, holds `a`, `b` over `x`, 1, its texts in the
 /// shared strings table, whose `uniqueCount` says `unique_count`.
 fn xlsx_with_shared_strings(unique_count: &str) -> Vec<u8> {
+    xlsx_of(unique_count, "")
+}
+
+/// The workbook of [`xlsx_with_shared_strings`] with `more` (cells' XML) at the end of row 2.
+fn xlsx_of(unique_count: &str, more: &str) -> Vec<u8> {
     let main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
     let rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
     let files = [
@@ -769,7 +774,7 @@ fn xlsx_with_shared_strings(unique_count: &str) -> Vec<u8> {
         ),
         (
             "xl/worksheets/sheet1.xml",
-            format!(r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{main}"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row><row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2"><v>1</v></c></row></sheetData></worksheet>"#),
+            format!(r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{main}"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row><row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2"><v>1</v></c>{more}</row></sheetData></worksheet>"#),
         ),
         (
             "xl/sharedStrings.xml",
@@ -809,6 +814,95 @@ fn an_xlsx_that_claims_a_trillion_strings_is_the_files_error() {
         all.contains("FAILED  pub.claims")
             && all.contains(
                 "data/claims.xlsx: reading it needed more than the memory limit (2048 MiB): \
+                 the workbook is probably damaged or forged"
+            ),
+        "{all}"
+    );
+    assert_eq!(
+        p.value("SELECT a || '/' || CAST(b AS VARCHAR) FROM pub.sound"),
+        "x/1"
+    );
+}
+
+/// Issue 20: a streamed `.xlsx` row is laid out from column A, so a cell at ZZZZZZ2 (a 1.5 KB
+/// file) made the refresh ask for 321 million empty cells: 10 GB and 41 s, and a column near
+/// u32's end would abort it. A cell past XFD, Excel's last column, is the file's error;
+/// one at XFD is read, and so is the sound workbook beside them.
+#[test]
+fn a_streamed_workbook_cell_past_the_last_column_is_the_files_error() {
+    let p = Proj::empty(&["pub"]);
+    let tables = [
+        ("last", r#"<c r="XFD2"><v>5</v></c>"#),
+        ("next", r#"<c r="XFE2"><v>5</v></c>"#),
+        ("far", r#"<c r="ZZZZZZ2"><v>5</v></c>"#),
+        ("styled", r#"<c r="ZZZZZZ2" s="0"/>"#),
+    ];
+    for (table, cells) in tables {
+        p.write(&format!("data/{table}.xlsx"), xlsx_of("3", cells));
+        p.write(
+            &format!("pipelines/{table}.yaml"),
+            format!(
+                "name: pub.{table}\nsource: {{ path: data/{table}.xlsx }}\n\
+                 columns: {{ a: {{ from: a }}, b: {{ from: b, type: int64 }} }}\n"
+            ),
+        );
+    }
+    let out = p.run(&["refresh"]);
+    let all = stdout(&out) + &stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    for (table, col) in [("next", "16385"), ("far", "321272406")] {
+        assert!(
+            all.contains(&format!("FAILED  pub.{table}"))
+                && all.contains(&format!(
+                    "a cell at row 2, column {col}, is past the last column a workbook can have (XFD, the 16384th): the file is damaged or forged"
+                )),
+            "{table}: {all}"
+        );
+    }
+    // an empty styled cell out there is no cell
+    for table in ["last", "styled"] {
+        assert_eq!(
+            p.value(&format!(
+                "SELECT a || '/' || CAST(b AS VARCHAR) FROM pub.{table}"
+            )),
+            "x/1"
+        );
+    }
+}
+
+/// Issue 20: calamine builds each cell's text whole as it streams an `.xlsx` sheet, so a 2 MB
+/// file with a 2 GB cell took 6.4 GB in a refresh (12 MB of such cells would take the
+/// machine's memory). A sheet part that unpacks to over 64 MiB from over 20 times less is
+/// streamed first in the reader process, under its memory limit: here a 100 MB cell (0.1 MB
+/// zipped) under 256 MiB is the file's error, and the sound workbook beside it is written
+/// with that limit.
+#[test]
+fn an_xlsx_cell_of_many_times_the_files_size_is_the_files_error() {
+    let p = Proj::empty(&["pub"]);
+    let huge = format!(
+        r#"<c r="C2" t="inlineStr"><is><t>{}</t></is></c>"#,
+        "x".repeat(100 << 20)
+    );
+    let huge = xlsx_of("3", &huge);
+    assert!(huge.len() < 1 << 20, "{}", huge.len());
+    p.write("data/huge.xlsx", huge);
+    p.write("data/sound.xlsx", xlsx_with_shared_strings("3"));
+    for table in ["huge", "sound"] {
+        p.write(
+            &format!("pipelines/{table}.yaml"),
+            format!(
+                "name: pub.{table}\nsource: {{ path: data/{table}.xlsx }}\n\
+                 columns: {{ a: {{ from: a }}, b: {{ from: b, type: int64 }} }}\n"
+            ),
+        );
+    }
+    let out = p.run_env(&[("OPENCOLL_READER_MEMORY", "256".into())], &["refresh"]);
+    let all = stdout(&out) + &stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("FAILED  pub.huge")
+            && all.contains(
+                "data/huge.xlsx: reading it needed more than the memory limit (256 MiB): \
                  the workbook is probably damaged or forged"
             ),
         "{all}"

@@ -51,10 +51,40 @@ pub fn csv(data: &[u8]) {
     read(&specs[pick as usize % specs.len()], "x.csv", bytes);
 }
 
-/// The JSON reader (an array of records, or one record per line) on any bytes.
+/// The JSON reader (an array of records, one record per line, or a document with its
+/// records inside) on any bytes, and `infer`'s look at the same bytes.
 pub fn json(data: &[u8]) {
     static SPEC: OnceLock<ReadSpec> = OnceLock::new();
     read_columns(&SPEC, "x.json", data);
+    infer("y.json", data);
+}
+
+/// `opencoll infer` on `bytes` as the file `name`: an error naming the file, or a pipeline
+/// that parses and whose read spec builds.
+pub fn infer(name: &str, bytes: &[u8]) {
+    let path = scratch(name);
+    std::fs::write(&path, bytes).expect("scratch file");
+    let req = oc_extract::infer::Request {
+        path,
+        shown: name.to_string(),
+        ..Default::default()
+    };
+    let outcome = oc_extract::infer::infer(&req);
+    let _ = std::fs::remove_file(&req.path);
+    match outcome {
+        Ok(yaml) => {
+            let p = oc_spec::parse_pipeline(&yaml).unwrap_or_else(|e| {
+                panic!("infer proposed a pipeline that does not parse: {e}\n{yaml}")
+            });
+            if let Err(e) = ReadSpec::from_pipeline(&p) {
+                panic!("infer proposed a pipeline whose spec fails: {e}\n{yaml}");
+            }
+        }
+        Err(e) => {
+            let text = e.to_string();
+            assert!(text.contains(name), "an error not naming the file: {text}");
+        }
+    }
 }
 
 /// The web page reader (tables with spans, encodings found in the page) on any bytes.

@@ -20,9 +20,9 @@ use crate::spec::{ReadSpec, Selector, SourceFile};
 /// reader's bound): a file that is one huge record, maybe unpacked from a small `.gz`, is an
 /// error rather than the file in memory (a parsed record takes several times its text).
 #[cfg(not(test))]
-const MAX_RECORD_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_RECORD_BYTES: u64 = 64 << 20;
 #[cfg(test)]
-const MAX_RECORD_BYTES: u64 = 4096;
+pub(crate) const MAX_RECORD_BYTES: u64 = 4096;
 
 /// The bound as users read it: "64 MiB" (bytes under a MiB, in tests).
 pub(crate) fn record_bound() -> String {
@@ -220,14 +220,14 @@ fn stream_records(
         return Err(e);
     }
     if bound.over() {
+        let what = match bound.over_in_record() {
+            true => format!("record {}", count + 1),
+            false => "a key or a value on the way to the records".into(),
+        };
         return Err(ExtractError::new(
             name,
             res.err().map(|e| e.line() as u64).filter(|l| *l > 0),
-            format!(
-                "record {} is longer than {} of JSON",
-                count + 1,
-                record_bound()
-            ),
+            format!("{what} is longer than {} of JSON", record_bound()),
         )
         .with_hint(
             "check that json.records names the array of records, not an array holding them",
@@ -280,8 +280,14 @@ impl<'de, F: FnMut(Value) -> Result<(), String>> Visitor<'de> for AtPath<'_, '_,
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let (key, rest) = (self.path[0], &self.path[1..]);
+        // A key, or a scalar where the path goes on, is read whole: bounded as a record.
+        let bound = self.records.bound;
         let mut records = Some(self.records);
-        while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+        loop {
+            bound.enter();
+            let k = map.next_key::<Cow<'de, str>>();
+            bound.leave();
+            let Some(k) = k? else { break };
             if k != key {
                 map.next_value::<IgnoredAny>()?;
                 continue;
@@ -293,11 +299,13 @@ impl<'de, F: FnMut(Value) -> Result<(), String>> Visitor<'de> for AtPath<'_, '_,
                     "the key `{key}` appears twice on the way to the records"
                 )));
             };
+            bound.enter();
             map.next_value_seed(AtPath {
                 path: rest,
                 records,
                 missing: self.missing,
             })?;
+            bound.leave();
         }
         if records.is_some() {
             self.missing.set(true);
@@ -335,13 +343,19 @@ impl<'de, F: FnMut(Value) -> Result<(), String>> Visitor<'de> for AtPath<'_, '_,
                 None
             };
             let more = match here {
-                Some(records) => seq
-                    .next_element_seed(AtPath {
-                        path: rest,
-                        records,
-                        missing: self.missing,
-                    })?
-                    .is_some(),
+                Some(records) => {
+                    let bound = records.bound;
+                    bound.enter();
+                    let more = seq
+                        .next_element_seed(AtPath {
+                            path: rest,
+                            records,
+                            missing: self.missing,
+                        })?
+                        .is_some();
+                    bound.leave();
+                    more
+                }
                 None => seq.next_element::<IgnoredAny>()?.is_some(),
             };
             if !more {
@@ -446,12 +460,15 @@ pub(crate) struct Elements<'f, F: FnMut(Value) -> Result<(), String>> {
 
 /// The bytes a JSON parser has read (through [`RecordBound::counting`]), and where the record
 /// being parsed started: past [`MAX_RECORD_BYTES`] from there the read fails, and `over`
-/// tells that failure from the file's own.
+/// tells that failure from the file's own. A key, or a value read whole off the records,
+/// is bounded the same way ([`RecordBound::enter`]).
 #[derive(Default)]
 pub(crate) struct RecordBound {
     read: Cell<u64>,
-    start: Cell<Option<u64>>,
-    over: Cell<bool>,
+    /// Where the bounded part started, and whether it is a record.
+    start: Cell<Option<(u64, bool)>>,
+    /// The read stopped at the bound: in a record (`Some(true)`) or elsewhere.
+    over: Cell<Option<bool>>,
 }
 
 impl RecordBound {
@@ -461,14 +478,25 @@ impl RecordBound {
 
     /// Whether the read stopped at the bound.
     pub(crate) fn over(&self) -> bool {
-        self.over.get()
+        self.over.get().is_some()
     }
 
-    fn enter(&self) {
-        self.start.set(Some(self.read.get()));
+    /// Whether it stopped in a record, not in a key or a value around the records.
+    pub(crate) fn over_in_record(&self) -> bool {
+        self.over.get() == Some(true)
     }
 
-    fn leave(&self) {
+    /// A key, or a value read whole, starts here.
+    pub(crate) fn enter(&self) {
+        self.start.set(Some((self.read.get(), false)));
+    }
+
+    /// A record starts here.
+    pub(crate) fn enter_record(&self) {
+        self.start.set(Some((self.read.get(), true)));
+    }
+
+    pub(crate) fn leave(&self) {
         self.start.set(None);
     }
 }
@@ -483,13 +511,10 @@ impl<R: Read> Read for Counting<'_, R> {
         let n = self.inner.read(buf)?;
         let read = self.bound.read.get() + n as u64;
         self.bound.read.set(read);
-        if self
-            .bound
-            .start
-            .get()
-            .is_some_and(|s| read - s > MAX_RECORD_BYTES)
+        if let Some((start, record)) = self.bound.start.get()
+            && read - start > MAX_RECORD_BYTES
         {
-            self.bound.over.set(true);
+            self.bound.over.set(Some(record));
             return Err(std::io::Error::other("a record past the bound"));
         }
         Ok(n)
@@ -510,7 +535,7 @@ impl<'de, F: FnMut(Value) -> Result<(), String>> Visitor<'de> for Elements<'_, F
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         loop {
-            self.bound.enter();
+            self.bound.enter_record();
             let next = seq.next_element::<Value>()?;
             self.bound.leave();
             let Some(v) = next else { break };
@@ -611,6 +636,31 @@ mod tests {
         let doc = format!("[{}, {}]", record(10), record(5000));
         let e = run(&spec(yaml), "e.json", doc.as_bytes()).1.unwrap_err();
         assert!(e.to_string().contains("record 2 is longer than"), "{e}");
+        // A key on the way, or a value read whole where the path goes on, is bounded too.
+        let e = at_path(
+            "data",
+            &format!("{{\"{}\":1,\"data\":[]}}", "k".repeat(5000)),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("a key or a value on the way to the records is longer than 4096 bytes"),
+            "{e}"
+        );
+        let e = at_path("data.x", &format!("{{\"data\":\"{}\"}}", "v".repeat(5000))).unwrap_err();
+        assert!(e.contains("a key or a value on the way"), "{e}");
+        // A value skipped off the path is not held, so not bounded (above: `meta`).
+        assert_eq!(
+            at_path(
+                "data",
+                &format!(
+                    "{{\"k\":\"{}\",\"data\":[{}]}}",
+                    "v".repeat(5000),
+                    record(3)
+                )
+            )
+            .unwrap(),
+            ["777"]
+        );
     }
 
     /// The error of reading `doc` with `json.records: path`, or its codes.

@@ -13,12 +13,16 @@ const MAX_COLSPAN: usize = 1000;
 /// `rowspan` above this is clamped (the HTML standard's limit).
 const MAX_ROWSPAN: usize = 65534;
 /// A row wider than this is refused: a hostile page could otherwise ask for millions of cells.
-pub const MAX_COLUMNS: usize = 16_384;
+pub use crate::xlsx::rows::MAX_COLUMNS;
 
-/// One laid-out row: cell texts (None = empty slot).
+/// One laid-out row: the texts of its cells that have one, each at its first slot (in
+/// column order), and its width in slots. Empty slots are not stored: a page of rows of 16
+/// cells each spanning 1,000 columns (300 bytes a row) asked for 384 KB a row when they were,
+/// gigabytes for a page of a few MB.
 #[derive(Debug)]
 pub struct GridRow {
-    pub cells: Vec<Option<String>>,
+    pub cells: Vec<(usize, String)>,
+    pub width: usize,
 }
 
 /// A cell that spans several slots: (first row, first col, last row, last col), 0-based.
@@ -32,7 +36,7 @@ pub fn lay_out(table: ElementRef) -> Result<(Vec<GridRow>, Vec<Span>), String> {
     let mut reserved: Vec<(usize, usize, usize)> = Vec::new();
     for tr in own_rows(table) {
         let r = rows.len();
-        let mut cells: Vec<Option<String>> = Vec::new();
+        let mut cells: Vec<(usize, String)> = Vec::new();
         let mut taken: Vec<bool> = Vec::new();
         for &(col, width, _) in &reserved {
             let end = col + width;
@@ -41,7 +45,7 @@ pub fn lay_out(table: ElementRef) -> Result<(Vec<GridRow>, Vec<Span>), String> {
             }
             taken[col..end].fill(true);
         }
-        let mut col = 0usize;
+        let (mut col, mut width) = (0usize, 0usize);
         for cell in tr.children().filter_map(ElementRef::wrap) {
             let name = cell.value().name();
             if name != "td" && name != "th" {
@@ -59,14 +63,14 @@ pub fn lay_out(table: ElementRef) -> Result<(Vec<GridRow>, Vec<Span>), String> {
                     r + 1
                 ));
             }
-            if cells.len() < end {
-                cells.resize(end, None);
-            }
+            width = end;
             if taken.len() < end {
                 taken.resize(end, false);
             }
             let text = cell_text(cell);
-            cells[col] = (!text.is_empty()).then_some(text);
+            if !text.is_empty() {
+                cells.push((col, text));
+            }
             taken[col..end].fill(true);
             if colspan > 1 || rowspan > 1 {
                 spans.push((
@@ -86,9 +90,20 @@ pub fn lay_out(table: ElementRef) -> Result<(Vec<GridRow>, Vec<Span>), String> {
             slot.2 -= 1;
         }
         reserved.retain(|s| s.2 > 0);
-        rows.push(GridRow { cells });
+        rows.push(GridRow { cells, width });
     }
     Ok((rows, spans))
+}
+
+impl GridRow {
+    /// The row's texts, one per slot of its width (empty for an empty slot).
+    pub fn texts(self) -> Vec<String> {
+        let mut v = vec![String::new(); self.width];
+        for (col, text) in self.cells {
+            v[col] = text;
+        }
+        v
+    }
 }
 
 fn span_attr(cell: ElementRef, name: &str, max: usize) -> usize {
@@ -246,12 +261,7 @@ mod tests {
         let sel = Selector::parse("table").unwrap();
         let t = doc.select(&sel).next().unwrap();
         let (rows, spans) = lay_out(t).unwrap();
-        (
-            rows.into_iter()
-                .map(|r| r.cells.into_iter().map(Option::unwrap_or_default).collect())
-                .collect(),
-            spans,
-        )
+        (rows.into_iter().map(GridRow::texts).collect(), spans)
     }
 
     #[test]
@@ -300,7 +310,11 @@ mod tests {
             .next()
             .unwrap();
         let (rows, _) = lay_out(t).unwrap();
-        assert_eq!(rows[0].cells.len(), 2000);
+        assert_eq!(
+            rows[0].cells,
+            [(0, "x".to_string()), (1000, "y".to_string())]
+        );
+        assert_eq!(rows[0].width, 2000);
         let many = format!(
             "<table><tr>{}</tr></table>",
             "<td colspan=1000>x</td>".repeat(17)
@@ -311,6 +325,25 @@ mod tests {
             .next()
             .unwrap();
         assert!(lay_out(t).unwrap_err().contains("more than 16384 columns"));
+        // Rows of wide cells keep their texts, not their slots: 2,000 rows of 16 cells each
+        // spanning 1,000 columns (0.8 MB of page) once asked for 768 MB of empty slots.
+        let page = format!(
+            "<table>{}</table>",
+            format!("<tr>{}</tr>", "<td colspan=1000>x</td>".repeat(16)).repeat(2_000)
+        );
+        let doc = Html::parse_document(&page);
+        let t = doc
+            .select(&Selector::parse("table").unwrap())
+            .next()
+            .unwrap();
+        let (rows, spans) = lay_out(t).unwrap();
+        assert_eq!(rows.len(), 2_000);
+        assert!(
+            rows.iter()
+                .all(|r| r.width == 16_000 && r.cells.len() == 16)
+        );
+        assert_eq!(rows[1].cells[15], (15_000, "x".to_string()));
+        assert_eq!(spans.len(), 32_000);
         // a rowspan far past the end of the table makes no rows of its own
         let (rows, _) = grid("<table><tr><td rowspan=65534>a</td><td>b</td></tr></table>");
         assert_eq!(rows.len(), 1);

@@ -119,11 +119,11 @@ struct GridRows(std::iter::Enumerate<std::vec::IntoIter<grid::GridRow>>);
 impl RowSource<'static> for GridRows {
     fn next_row(&mut self) -> Result<Option<Row<'static>>, String> {
         Ok(self.0.next().map(|(i, r)| {
-            let cells: Vec<Value<'static>> = r
-                .cells
-                .into_iter()
-                .map(|c| c.map_or(Value::Empty, |t| Value::Text(Cow::Owned(t))))
-                .collect();
+            // dense one row at a time (a row is at most grid::MAX_COLUMNS wide)
+            let mut cells = vec![Value::Empty; r.width];
+            for (col, text) in r.cells {
+                cells[col] = Value::Text(Cow::Owned(text));
+            }
             Row {
                 index: i as u32,
                 indent: vec![0; cells.len()],

@@ -90,10 +90,10 @@ pub fn list(doc: &Html, preview_rows: usize) -> Vec<TableInfo> {
             let (rows, width, preview) = match super::grid::lay_out(e) {
                 Ok((rows, _)) => (
                     rows.len(),
-                    rows.iter().map(|r| r.cells.len()).max().unwrap_or(0),
+                    rows.iter().map(|r| r.width).max().unwrap_or(0),
                     rows.into_iter()
                         .take(preview_rows)
-                        .map(|r| r.cells.into_iter().map(Option::unwrap_or_default).collect())
+                        .map(super::grid::GridRow::texts)
                         .collect(),
                 ),
                 Err(_) => (own_rows(e).count(), 0, Vec::new()),

@@ -4,7 +4,7 @@
 
 use std::io::BufRead;
 
-use serde::de::DeserializeSeed;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::render::{Draft, Opt};
@@ -85,8 +85,9 @@ fn records_path(v: &Value) -> Option<String> {
     best.map(|(_, p)| p)
 }
 
-/// The shape of a document's records, read as a stream: an array or one record per line is
-/// never held whole (only a document whose records are inside an object is).
+/// The shape of a document's records, read as a stream: an array, one record per line or a
+/// document with its records inside is never held whole, one record at most (within the
+/// bound of a refresh's records).
 pub(super) fn shape(input: &mut dyn BufRead) -> Result<Shape, String> {
     let mut shape = Shape::default();
     // The first buffer of the document, to order the fields as its first records write them.
@@ -128,17 +129,32 @@ pub(super) fn shape(input: &mut dyn BufRead) -> Result<Shape, String> {
             })?;
         }
         b'{' => {
-            let mut line = String::new();
-            input.read_line(&mut line).map_err(|e| e.to_string())?;
-            match serde_json::from_str::<Value>(&line) {
+            // The first line, bounded as a record: one record (NDJSON), or a document's start.
+            let mut line = Vec::new();
+            let over = read_line(input, &mut line)?;
+            match serde_json::from_slice::<Value>(&line)
+                .ok()
+                .filter(|_| !over)
+            {
                 // one record per line (a line that is not JSON is the reader's reject)
-                Ok(v) => {
+                Some(v) => {
                     fields_of(&v, "", 0, &mut shape);
                     let mut more = false;
-                    for l in input.lines() {
-                        let l = l.map_err(|e| e.to_string())?;
-                        more |= !l.trim().is_empty();
-                        if let Ok(v) = serde_json::from_str::<Value>(&l) {
+                    let mut n = 1;
+                    loop {
+                        line.clear();
+                        n += 1;
+                        if read_line(input, &mut line)? {
+                            return Err(format!(
+                                "line {n} is longer than {}: not one record per line",
+                                crate::json::record_bound()
+                            ));
+                        }
+                        if line.is_empty() {
+                            break;
+                        }
+                        more |= !line.trim_ascii().is_empty();
+                        if let Ok(v) = serde_json::from_slice::<Value>(&line) {
                             fields_of(&v, "", 0, &mut shape);
                         }
                     }
@@ -148,15 +164,9 @@ pub(super) fn shape(input: &mut dyn BufRead) -> Result<Shape, String> {
                         records_in(&v, p, &mut shape);
                     }
                 }
-                // a document over several lines: its records are inside it
-                Err(_) => {
-                    input.read_to_string(&mut line).map_err(|e| e.to_string())?;
-                    let v: Value =
-                        serde_json::from_str(&line).map_err(|e| format!("not JSON: {e}"))?;
-                    let p = records_path(&v)
-                        .ok_or("the document is one object, with no array of records in it")?;
-                    records_in(&v, p, &mut shape);
-                }
+                // a document over several lines, or longer than a record: its records are
+                // inside it, read as a stream from its first byte
+                None => shape = survey(std::io::Read::chain(&line[..], input))?,
             }
         }
         _ => return Err("the document is neither an array nor an object".into()),
@@ -177,6 +187,144 @@ pub(super) fn shape(input: &mut dyn BufRead) -> Result<Shape, String> {
         ));
     }
     Ok(shape)
+}
+
+/// One line into `line` (its end included), at most one record's bound of it: whether the
+/// line went on past the bound.
+fn read_line(input: &mut dyn BufRead, line: &mut Vec<u8>) -> Result<bool, String> {
+    let bound = crate::json::MAX_RECORD_BYTES;
+    let read = std::io::Read::take(&mut *input, bound + 1)
+        .read_until(b'\n', line)
+        .map_err(|e| e.to_string())?;
+    Ok(read as u64 > bound)
+}
+
+/// The records of a document whose array of records is inside it, found as a stream (as
+/// `records_path` and `records_in` find them in a document held whole): the largest array
+/// of objects within [`MAX_DEPTH`] keys, the first of equal ones at the shallowest depth.
+/// Each element, key and scalar is bounded as a record; nothing else is held.
+fn survey(input: impl std::io::Read) -> Result<Shape, String> {
+    let bound = crate::json::RecordBound::default();
+    let mut de = serde_json::Deserializer::from_reader(bound.counting(input));
+    let mut best = None;
+    let res = Survey {
+        path: String::new(),
+        depth: 0,
+        bound: &bound,
+        best: &mut best,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    if bound.over() {
+        let what = match bound.over_in_record() {
+            true => "a record",
+            false => "a key or a value",
+        };
+        return Err(format!(
+            "{what} is longer than {} of JSON",
+            crate::json::record_bound()
+        ));
+    }
+    res.map_err(|e| format!("not JSON: {e}"))?;
+    let found: Found = best.ok_or("the document is one object, with no array of records in it")?;
+    let mut shape = found.shape;
+    shape.records = Some(found.path);
+    Ok(shape)
+}
+
+/// The best array of records seen so far by [`Survey`].
+struct Found {
+    path: String,
+    len: usize,
+    depth: usize,
+    shape: Shape,
+}
+
+/// A value of the document at `path`, `depth` keys down: objects are searched for arrays of
+/// records, arrays are read element by element, the rest is skipped.
+struct Survey<'a> {
+    path: String,
+    depth: usize,
+    bound: &'a crate::json::RecordBound,
+    best: &'a mut Option<Found>,
+}
+
+impl<'de> DeserializeSeed<'de> for Survey<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Survey<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if self.depth >= MAX_DEPTH {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(());
+        }
+        loop {
+            self.bound.enter();
+            let key = map.next_key::<String>();
+            self.bound.leave();
+            let Some(key) = key? else { break };
+            self.bound.enter();
+            map.next_value_seed(Survey {
+                path: join(&self.path, &key),
+                depth: self.depth + 1,
+                bound: self.bound,
+                best: &mut *self.best,
+            })?;
+            self.bound.leave();
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let (mut shape, mut len, mut objects) = (Shape::default(), 0, false);
+        loop {
+            self.bound.enter_record();
+            let next = seq.next_element::<Value>()?;
+            self.bound.leave();
+            let Some(v) = next else { break };
+            len += 1;
+            objects |= v.is_object();
+            fields_of(&v, "", 0, &mut shape);
+        }
+        let better = self
+            .best
+            .as_ref()
+            .is_none_or(|b| len > b.len || (len == b.len && self.depth < b.depth));
+        if objects && better {
+            *self.best = Some(Found {
+                path: self.path,
+                len,
+                depth: self.depth,
+                shape,
+            });
+        }
+        Ok(())
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
 }
 
 /// The fields of the records at `path` inside `doc`.
@@ -237,5 +385,80 @@ mod tests {
         let doc = format!("[{{\"a\":1}},{{\"a\":\"{}\"}}]", "x".repeat(5000));
         let e = shape(&mut doc.as_bytes()).unwrap_err();
         assert!(e.contains("a record is longer than 4096 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_document_with_its_records_inside_is_read_as_a_stream() {
+        // Longer than a record (4 KiB in tests), on one line or over several: found as a
+        // document held whole would find it, the largest array of objects (not the facets),
+        // with the fields of all its records and the arrays in them.
+        let item = |i: usize| format!("{{\"code\":\"{i:05}\",\"nom\":\"{}\"}}", "n".repeat(40));
+        let items = (0..120).map(item).collect::<Vec<_>>().join(",");
+        let doc = format!(
+            "{{\"total\":120,\"facets\":[{{\"f\":1}},{{\"f\":2}}],\"data\":{{\"v\":\"x\",\"results\":[{items},{{\"code\":\"2A004\",\"dep\":{{\"code\":\"2A\"}},\"membres\":[{{\"c\":1}}]}}]}}}}"
+        );
+        assert!(doc.len() > 4096);
+        for doc in [doc.clone(), doc.replace(",", ",\n  ")] {
+            let s = shape(&mut doc.as_bytes()).unwrap();
+            assert_eq!(s.records.as_deref(), Some("data.results"));
+            assert_eq!(s.fields, ["code", "dep.code", "nom"]);
+            assert_eq!(s.nested, [("membres".to_string(), 1)]);
+        }
+        // Equal arrays: the shallowest, then the first.
+        let doc = format!(
+            "{{\"a\":{{\"x\":[{}]}},\"b\":[{}],\"c\":[{}]}}",
+            item(1),
+            item(2),
+            item(3)
+        );
+        for doc in [doc.clone(), doc.replacen("{", "{\n", 1)] {
+            assert_eq!(
+                shape(&mut doc.as_bytes()).unwrap().records.as_deref(),
+                Some("b")
+            );
+        }
+        // Deeper than three keys is not searched.
+        let doc = format!("{{\n\"a\":{{\"b\":{{\"c\":{{\"d\":[{}]}}}}}}}}", item(1));
+        assert!(
+            shape(&mut doc.as_bytes())
+                .unwrap_err()
+                .contains("no array of records")
+        );
+    }
+
+    #[test]
+    fn what_a_streamed_document_holds_is_bounded() {
+        // A record, a key or a value read whole past the bound is the file's error, in a
+        // document of one line or of several; so is a line of NDJSON past it.
+        let big = "x".repeat(5000);
+        for (doc, e) in [
+            (
+                format!("{{\"data\":[{{\"a\":1}},{{\"a\":\"{big}\"}}]}}"),
+                "a record is longer than 4096 bytes",
+            ),
+            (
+                format!("{{\n\"{big}\":1,\"data\":[{{\"a\":1}}]}}"),
+                "a key or a value is longer than 4096 bytes",
+            ),
+            (
+                format!("{{\n\"v\":\"{big}\",\"data\":[{{\"a\":1}}]}}"),
+                "a key or a value is longer",
+            ),
+            (
+                format!("{{\"a\":1}}\n{{\"a\":\"{big}\"}}\n"),
+                "line 2 is longer than 4096 bytes",
+            ),
+            ("{\n\"data\":[{\"a\":1}]} trailing".to_string(), "not JSON"),
+        ] {
+            let got = shape(&mut doc.as_bytes()).unwrap_err();
+            assert!(got.contains(e), "{got}");
+        }
+        // What is skipped is not bounded: an array of numbers is no candidate, its elements
+        // are read one at a time.
+        let doc = format!(
+            "{{\n\"n\":[{}],\"data\":[{{\"a\":1}}]}}",
+            vec!["1"; 5000].join(",")
+        );
+        assert_eq!(shape(&mut doc.as_bytes()).unwrap().fields, ["a"]);
     }
 }

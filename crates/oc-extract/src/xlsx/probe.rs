@@ -121,22 +121,58 @@ pub(crate) fn probe(path: &Path, display: &str, sheets: bool) -> Result<(), Extr
 }
 
 /// The job, in the reader process: opens the workbook and, when asked, loads every sheet,
-/// one at a time; answers `null`. A sheet calamine cannot read is skipped: the read in the
-/// parent reports it.
+/// one at a time; else streams the sheets of an `.xlsx` that [`may_hold_a_huge_cell`].
+/// Answers `null`. A sheet calamine cannot read is skipped: the read in the parent reports
+/// it.
 pub fn answer_workbook(request: &[u8]) -> Result<Vec<u8>, String> {
     let Request { path, sheets } =
         serde_json::from_slice(request).map_err(|e| format!("the request cannot be read: {e}"))?;
     // A panic or an error is the parent's to find again and report, in its own words.
     let _ = oc_contain::catch(|| {
-        if let Ok(mut book) = calamine::open_workbook_auto(&path)
-            && sheets
-        {
+        let Ok(mut book) = calamine::open_workbook_auto(&path) else {
+            return;
+        };
+        if sheets {
             for sheet in book.sheet_names() {
                 let _ = book.worksheet_range(&sheet);
+            }
+        } else if let calamine::Sheets::Xlsx(x) = &mut book
+            && may_hold_a_huge_cell(&path)
+        {
+            for sheet in x.sheet_names() {
+                if let Ok(mut cells) = x.worksheet_cells_reader(&sheet) {
+                    while let Ok(Some(_)) = cells.next_cell() {}
+                }
             }
         }
     });
     serde_json::to_vec(&()).map_err(|e| e.to_string())
+}
+
+/// A sheet part unpacks to more than this…
+const HUGE_PART: u64 = 64 << 20;
+/// …from this many times less: sheets of values unpack 5 to 15 times, 2 GB of one letter
+/// repeated in a cell from 2 MB.
+const HUGE_RATIO: u64 = 20;
+
+/// Whether a sheet of the `.xlsx` at `path` could hold a cell of many times the file's size
+/// (a part of the archive does).
+/// calamine builds each cell's text whole as it streams a sheet: a 2 MB file with a 2 GB
+/// cell took 6.4 GB in a refresh. Such a sheet is streamed here first, under the memory
+/// limit. The sizes are those the archive declares, which bound what is unpacked (the zip
+/// crate fails a read past them); most sheets are under either bound, and are not read
+/// twice.
+fn may_hold_a_huge_cell(path: &Path) -> bool {
+    let zip = std::fs::File::open(path)
+        .ok()
+        .and_then(|f| zip::ZipArchive::new(std::io::BufReader::new(f)).ok());
+    let Some(mut zip) = zip else { return false };
+    // Any part: a sheet is found through the workbook's relationships, wherever they point.
+    (0..zip.len()).any(|i| {
+        zip.by_index_raw(i).is_ok_and(|part| {
+            part.size() > HUGE_PART && part.size() / part.compressed_size().max(1) > HUGE_RATIO
+        })
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,11 @@ use calamine::{Data, DataRef};
 
 use super::cells::{Value, from_data, from_ref};
 
+/// The columns of a workbook row at most: Excel's last column is XFD, the 16,384th. A row
+/// is laid out from column A, so a cell further right (a 1.5 KB `.xlsx` with one at ZZZZZZ2)
+/// asked for as many empty cells: 10 GB, and an abort past the machine's memory.
+pub const MAX_COLUMNS: usize = 16_384;
+
 /// One sheet row: 0-based row number, cells from column 0, and each cell's indentation.
 pub(crate) struct Row<'a> {
     pub(crate) index: u32,
@@ -129,12 +134,22 @@ impl<'a> RowSource<'a> for XlsxRows<'a> {
                 // Styled empty cells (down to row 1,048,576 in some files) make no row.
                 continue;
             }
+            let c = c as usize;
+            if c >= MAX_COLUMNS {
+                if v == Value::Empty {
+                    continue;
+                }
+                return Err(format!(
+                    "a cell at row {}, column {}, is past the last column a workbook can have (XFD, the {MAX_COLUMNS}th): the file is damaged or forged",
+                    u64::from(r) + 1,
+                    c + 1
+                ));
+            }
             let cur = row.get_or_insert_with(|| Row {
                 index: r,
                 cells: Vec::new(),
                 indent: Vec::new(),
             });
-            let c = c as usize;
             if cur.cells.len() <= c {
                 cur.cells.resize(c + 1, Value::Empty);
                 cur.indent.resize(c + 1, 0);
