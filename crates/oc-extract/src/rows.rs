@@ -35,6 +35,18 @@ pub(crate) struct Layout {
     pub pivots: Vec<Pivot>,
 }
 
+/// The positions of the headers, keyed by `key` of each.
+fn positions<'h, K: std::hash::Hash + Eq>(
+    hs: &'h [String],
+    key: impl Fn(&'h str) -> K,
+) -> std::collections::HashMap<K, Vec<usize>> {
+    let mut at: std::collections::HashMap<K, Vec<usize>> = std::collections::HashMap::new();
+    for (i, h) in hs.iter().enumerate() {
+        at.entry(key(h)).or_default().push(i);
+    }
+    at
+}
+
 impl Layout {
     /// Resolves the declared columns. `headers: None` means a file without a header row,
     /// whose columns are `column_1`, `column_2`…
@@ -76,6 +88,10 @@ impl Layout {
                 .with_hint(format!("the header has: {}", preview(hs))));
             }
         }
+        // Each header's positions, by name (and by lowercase name when a name is not found):
+        // a wide file's columns are found in one pass, not one pass per column.
+        let by_name = positions(hs, |h| h);
+        let mut by_lower = None;
         let mut slots = Vec::with_capacity(spec.columns.len());
         let mut labels = Vec::with_capacity(spec.columns.len());
         for c in &spec.columns {
@@ -118,14 +134,14 @@ impl Layout {
                         )
                     })?,
                 Selector::Header(h) => {
-                    let hits: Vec<usize> = (0..hs.len()).filter(|&i| hs[i] == *h).collect();
-                    let hits = if hits.is_empty() {
+                    let hits = match by_name.get(h.as_str()) {
+                        Some(hits) => hits.clone(),
                         // Same name up to case and surrounding spaces is accepted (COG switched case in 2021).
-                        (0..hs.len())
-                            .filter(|&i| hs[i].eq_ignore_ascii_case(h.trim()))
-                            .collect()
-                    } else {
-                        hits
+                        None => by_lower
+                            .get_or_insert_with(|| positions(hs, |h| h.to_ascii_lowercase()))
+                            .get(&h.trim().to_ascii_lowercase())
+                            .cloned()
+                            .unwrap_or_default(),
                     };
                     one_hit(name, header_line, &c.selector, hs, hits)?
                 }

@@ -190,13 +190,15 @@ fn propose_columns(draft: &mut Draft, sample: &Sample) {
             Some("numbers are written with a decimal point".into()),
         );
     }
+    let headers: Vec<&str> = sample.columns.iter().map(|(h, _)| h.as_str()).collect();
+    let counts = sample::repeats(&headers);
     let kept: Vec<&(String, ColumnStats)> = sample
         .columns
         .iter()
         .filter(|(h, _)| {
             let why = if h.trim().is_empty() {
                 "a column without a header is left out (`from:` needs a name)".to_string()
-            } else if sample.columns.iter().filter(|(x, _)| x == h).count() > 1 {
+            } else if counts[h.as_str()] > 1 {
                 format!("`{h}` is repeated in the header: left out (a pipeline cannot tell the copies apart; rename one in the file to read it)")
             } else {
                 return true;

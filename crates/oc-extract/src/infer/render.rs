@@ -169,17 +169,25 @@ impl Draft {
 
 /// Column names for headers: snake_case, made unique (`montant`, `montant_2`).
 pub fn column_names<'h>(headers: impl Iterator<Item = &'h str>) -> Vec<String> {
-    let mut used: Vec<String> = Vec::new();
+    let mut used = std::collections::HashSet::new();
+    // the next suffix to try for each name: many headers with one name (`a!`, `a?`…) are
+    // not each tried against all the suffixes taken before them
+    let mut next: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     headers
         .map(|h| {
             let base = super::types::snake_case(h);
-            let mut col = base.clone();
-            let mut n = 1;
+            let n = next.entry(base.clone()).or_insert(1);
+            let name = |n: usize| match n {
+                1 => base.clone(),
+                n => format!("{base}_{n}"),
+            };
+            let mut col = name(*n);
             while used.contains(&col) {
-                n += 1;
-                col = format!("{base}_{n}");
+                *n += 1;
+                col = name(*n);
             }
-            used.push(col.clone());
+            *n += 1;
+            used.insert(col.clone());
             col
         })
         .collect()

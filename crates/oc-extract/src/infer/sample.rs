@@ -10,6 +10,7 @@ use super::render::{Draft, Entry, Opt};
 use super::types::{ColumnStats, Proposal};
 use super::{Request, Sample, read_with};
 use crate::sink::{ExtractError, Reject, Sink};
+use crate::xlsx::rows::MAX_COLUMNS;
 
 /// Stops a reading at the table's header, keeping it: `header` answers with an error, so
 /// any error once the header is kept is that stop.
@@ -71,14 +72,34 @@ pub(super) fn probe_header(req: &Request, draft: &Draft) -> Result<Vec<String>, 
 
 /// Reads every value of `headers` as text. Columns without a header of their own (empty,
 /// or repeated) cannot be declared: they are sampled as empty, and left out later.
+/// How many times each header appears.
+pub(super) fn repeats<S: AsRef<str>>(headers: &[S]) -> std::collections::HashMap<&str, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for h in headers {
+        *counts.entry(h.as_ref()).or_insert(0) += 1;
+    }
+    counts
+}
+
 pub(super) fn sample_values(
     req: &Request,
     draft: &mut Draft,
     headers: Vec<String>,
     default_comma: bool,
 ) -> Result<Sample, ExtractError> {
-    let selectable =
-        |h: &String| !h.trim().is_empty() && headers.iter().filter(|x| *x == h).count() == 1;
+    if headers.len() > MAX_COLUMNS {
+        return Err(ExtractError::new(
+            &req.shown,
+            None,
+            format!(
+                "the header has {} columns, more than infer proposes ({MAX_COLUMNS}, a workbook's widest row)",
+                headers.len()
+            ),
+        )
+        .with_hint("write the pipeline by hand, with a `from:` for each column to keep: a refresh reads a file of any width"));
+    }
+    let counts = repeats(&headers);
+    let selectable = |h: &String| !h.trim().is_empty() && counts[h.as_str()] == 1;
     let declared: Vec<&String> = headers.iter().filter(|h| selectable(h)).collect();
     if declared.is_empty() {
         return Err(ExtractError::new(
