@@ -17,7 +17,7 @@ pub use crate::xlsx::rows::MAX_COLUMNS;
 
 /// One laid-out row: the texts of its cells that have one, each at its first slot (in
 /// column order), and its width in slots. Empty slots are not stored: a page of rows of 16
-/// cells each spanning 1,000 columns (300 bytes a row) asked for 384 KB a row when they were,
+/// cells each spanning 1,000 columns (380 bytes a row) asked for 384 KB a row when they were,
 /// gigabytes for a page of a few MB.
 #[derive(Debug)]
 pub struct GridRow {

@@ -7,7 +7,7 @@ use super::cells::{Value, from_data, from_ref};
 
 /// The columns of a workbook row at most: Excel's last column is XFD, the 16,384th. A row
 /// is laid out from column A, so a cell further right (a 1.5 KB `.xlsx` with one at ZZZZZZ2)
-/// asked for as many empty cells: 10 GB, and an abort past the machine's memory.
+/// asked for as many empty cells: 10 GB (140 GB for a column near the end of u32).
 pub const MAX_COLUMNS: usize = 16_384;
 
 /// One sheet row: 0-based row number, cells from column 0, and each cell's indentation.
