@@ -35,14 +35,17 @@ pub(crate) struct Layout {
     pub pivots: Vec<Pivot>,
 }
 
-/// The positions of the headers, keyed by `key` of each.
+/// The positions of the headers that have a `key`, by key: one pass over the header, and
+/// room only for the names a pipeline asks for (a header can be 64 MiB of names).
 fn positions<'h, K: std::hash::Hash + Eq>(
     hs: &'h [String],
-    key: impl Fn(&'h str) -> K,
+    key: impl Fn(&'h str) -> Option<K>,
 ) -> std::collections::HashMap<K, Vec<usize>> {
     let mut at: std::collections::HashMap<K, Vec<usize>> = std::collections::HashMap::new();
     for (i, h) in hs.iter().enumerate() {
-        at.entry(key(h)).or_default().push(i);
+        if let Some(k) = key(h) {
+            at.entry(k).or_default().push(i);
+        }
     }
     at
 }
@@ -88,9 +91,17 @@ impl Layout {
                 .with_hint(format!("the header has: {}", preview(hs))));
             }
         }
-        // Each header's positions, by name (and by lowercase name when a name is not found):
-        // a wide file's columns are found in one pass, not one pass per column.
-        let by_name = positions(hs, |h| h);
+        // The positions of the names asked for (and by lowercase name when a name is not
+        // found): a wide file's columns are found in one pass, not one pass per column.
+        let asked: std::collections::HashSet<&str> = spec
+            .columns
+            .iter()
+            .filter_map(|c| match &c.selector {
+                Selector::Header(h) => Some(h.as_str()),
+                _ => None,
+            })
+            .collect();
+        let by_name = positions(hs, |h| asked.get(h).copied());
         let mut by_lower = None;
         let mut slots = Vec::with_capacity(spec.columns.len());
         let mut labels = Vec::with_capacity(spec.columns.len());
@@ -138,7 +149,15 @@ impl Layout {
                         Some(hits) => hits.clone(),
                         // Same name up to case and surrounding spaces is accepted (COG switched case in 2021).
                         None => by_lower
-                            .get_or_insert_with(|| positions(hs, |h| h.to_ascii_lowercase()))
+                            .get_or_insert_with(|| {
+                                let asked: std::collections::HashSet<String> = asked
+                                    .iter()
+                                    .map(|h| h.trim().to_ascii_lowercase())
+                                    .collect();
+                                positions(hs, |h| {
+                                    Some(h.to_ascii_lowercase()).filter(|l| asked.contains(l))
+                                })
+                            })
                             .get(&h.trim().to_ascii_lowercase())
                             .cloned()
                             .unwrap_or_default(),
