@@ -12,25 +12,10 @@ use std::io::{BufRead, Read};
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::record_bound::{MAX_RECORD_BYTES, read_line, record_bound};
 use crate::rows::RowWriter;
 use crate::sink::{ExtractError, Sink};
 use crate::spec::{ReadSpec, Selector, SourceFile};
-
-/// One record's text at most, an NDJSON line or an element of the records' array (as the CSV
-/// reader's bound): a file that is one huge record, maybe unpacked from a small `.gz`, is an
-/// error rather than the file in memory (a parsed record takes several times its text).
-#[cfg(not(test))]
-pub(crate) const MAX_RECORD_BYTES: u64 = 64 << 20;
-#[cfg(test)]
-pub(crate) const MAX_RECORD_BYTES: u64 = 4096;
-
-/// The bound as users read it: "64 MiB" (bytes under a MiB, in tests).
-pub(crate) fn record_bound() -> String {
-    match MAX_RECORD_BYTES >> 20 {
-        0 => format!("{MAX_RECORD_BYTES} bytes"),
-        mib => format!("{mib} MiB"),
-    }
-}
 
 pub fn read(
     spec: &ReadSpec,
@@ -105,15 +90,13 @@ pub fn read(
             let mut n = 0u64;
             loop {
                 line.clear();
-                let read = std::io::Read::take(&mut *input, MAX_RECORD_BYTES + 1)
-                    .read_until(b'\n', &mut line)
-                    .map_err(|e| {
-                        ExtractError::new(name, Some(n + 1), format!("cannot read: {e}"))
-                    })?;
+                let (read, over) = read_line(input, &mut line).map_err(|e| {
+                    ExtractError::new(name, Some(n + 1), format!("cannot read: {e}"))
+                })?;
                 if read == 0 {
                     break;
                 }
-                if read as u64 > MAX_RECORD_BYTES {
+                if over {
                     return Err(ExtractError::new(
                         name,
                         Some(n + 1),

@@ -18,6 +18,7 @@ pub mod json;
 pub mod number;
 mod parquet_depth;
 pub mod pdf;
+mod record_bound;
 #[cfg(test)]
 mod robustness;
 mod rows;

@@ -11,7 +11,7 @@ use oc_spec::ColumnType;
 use crate::input::HashingReader;
 use crate::rows::{Layout, RowWriter, Slot};
 use crate::sink::{ExtractError, FileStats, Sink};
-use crate::spec::{ReadSpec, Selector, SourceFile};
+use crate::spec::{ReadSpec, SourceFile};
 
 /// Reads a PDF source file (plain or gzip-compressed; not from a zip) and hashes it.
 pub fn read_file(
@@ -330,14 +330,7 @@ fn read_tables(
                     };
                 }
             }
-            let names: Vec<String> = spec
-                .columns
-                .iter()
-                .filter_map(|c| match &c.selector {
-                    Selector::Header(h) => Some(h.clone()),
-                    _ => None,
-                })
-                .collect();
+            let names: Vec<String> = spec.header_names().map(str::to_string).collect();
             let q = oc_pdf::score(t, hr, &names, &kinds);
             if q.score < min {
                 return Err(ExtractError::new(

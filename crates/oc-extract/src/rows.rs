@@ -93,14 +93,7 @@ impl Layout {
         }
         // The positions of the names asked for (and by lowercase name when a name is not
         // found): a wide file's columns are found in one pass, not one pass per column.
-        let asked: std::collections::HashSet<&str> = spec
-            .columns
-            .iter()
-            .filter_map(|c| match &c.selector {
-                Selector::Header(h) => Some(h.as_str()),
-                _ => None,
-            })
-            .collect();
+        let asked: std::collections::HashSet<&str> = spec.header_names().collect();
         let by_name = positions(hs, |h| asked.get(h).copied());
         let mut by_lower = None;
         let mut slots = Vec::with_capacity(spec.columns.len());

@@ -70,6 +70,14 @@ pub struct ReadSpec {
 }
 
 impl ReadSpec {
+    /// The header names the columns select (`from: name`), in order.
+    pub fn header_names(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().filter_map(|c| match &c.selector {
+            Selector::Header(h) => Some(h.as_str()),
+            _ => None,
+        })
+    }
+
     /// The `from`/`var` columns of a pipeline (`sql` columns are computed later, in SQL),
     /// with its source resolved by `oc_spec` (the first fault's message if it has one:
     /// `validate` reports them all, located).

@@ -10,12 +10,9 @@ const CHUNK_BYTES: usize = 4 << 20;
 const CHUNK_BYTES: usize = 16;
 
 /// A record longer than this is the file's error: it is a quote that never closes, or not
-/// delimited text (DuckDB's `max_line_size` is 2 MB). Without a bound the chunk would grow
-/// to the end of the file, gigabytes for a bulk export with one stray quote.
-#[cfg(not(test))]
-pub(super) const MAX_RECORD_BYTES: usize = 64 << 20;
-#[cfg(test)]
-pub(super) const MAX_RECORD_BYTES: usize = 4096;
+/// delimited text. Without a bound the chunk would grow to the end of the file, gigabytes
+/// for a bulk export with one stray quote.
+pub(super) const MAX_RECORD_BYTES: usize = crate::record_bound::MAX_RECORD_BYTES as usize;
 
 /// Line breaks in `bytes`, as an editor counts them: `\n`, `\r\n` and a lone `\r` (files
 /// saved with classic Mac line ends; the `csv` crate ends records there too, but numbers lines
@@ -82,9 +79,9 @@ impl<'a> Chunker<'a> {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
                     format!(
-                        "no record ends within {} MiB from here: a quote that never closes \
+                        "no record ends within {} from here: a quote that never closes \
                          (check csv.quote), or not a delimited text file",
-                        MAX_RECORD_BYTES >> 20
+                        crate::record_bound::record_bound()
                     ),
                 ));
             }

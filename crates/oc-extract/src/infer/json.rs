@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::render::{Draft, Opt};
 use super::{Request, Sample};
+use crate::record_bound::{read_line, record_bound};
 use crate::sink::ExtractError;
 
 /// Where the records are, and their fields in order of first appearance.
@@ -58,33 +59,6 @@ fn fields_of(v: &Value, prefix: &str, depth: usize, shape: &mut Shape) {
     }
 }
 
-/// The largest array of objects inside an object (an API's `records`, not its `facets`).
-fn records_path(v: &Value) -> Option<String> {
-    let mut best: Option<(usize, String)> = None;
-    let mut level: Vec<(String, &Value)> = vec![(String::new(), v)];
-    for _ in 0..MAX_DEPTH {
-        let mut next = Vec::new();
-        for (path, v) in level {
-            let Value::Object(m) = v else { continue };
-            for (k, x) in m {
-                let p = join(&path, k);
-                match x {
-                    Value::Array(a)
-                        if a.iter().any(Value::is_object)
-                            && best.as_ref().is_none_or(|(n, _)| a.len() > *n) =>
-                    {
-                        best = Some((a.len(), p));
-                    }
-                    Value::Object(_) => next.push((p, x)),
-                    _ => {}
-                }
-            }
-        }
-        level = next;
-    }
-    best.map(|(_, p)| p)
-}
-
 /// The shape of a document's records, read as a stream: an array, one record per line or a
 /// document with its records inside is never held whole, one record at most (within the
 /// bound of a refresh's records).
@@ -121,36 +95,34 @@ pub(super) fn shape(input: &mut dyn BufRead) -> Result<Shape, String> {
             }
             .deserialize(&mut de)
             .map_err(|e| match bound.over() {
-                true => format!(
-                    "a record is longer than {} of JSON",
-                    crate::json::record_bound()
-                ),
+                true => too_long(&bound),
                 false => format!("not JSON: {e}"),
             })?;
         }
         b'{' => {
             // The first line, bounded as a record: one record (NDJSON), or a document's start.
-            let mut line = Vec::new();
-            let over = read_line(input, &mut line)?;
-            match serde_json::from_slice::<Value>(&line)
+            let mut first = Vec::new();
+            let (_, over) = read_line(input, &mut first).map_err(|e| e.to_string())?;
+            match serde_json::from_slice::<Value>(&first)
                 .ok()
                 .filter(|_| !over)
             {
                 // one record per line (a line that is not JSON is the reader's reject)
                 Some(v) => {
                     fields_of(&v, "", 0, &mut shape);
-                    let mut more = false;
-                    let mut n = 1;
+                    let (mut more, mut line, mut n) = (false, Vec::new(), 1);
                     loop {
                         line.clear();
                         n += 1;
-                        if read_line(input, &mut line)? {
+                        let (read, over) =
+                            read_line(input, &mut line).map_err(|e| e.to_string())?;
+                        if over {
                             return Err(format!(
                                 "line {n} is longer than {}: not one record per line",
-                                crate::json::record_bound()
+                                record_bound()
                             ));
                         }
-                        if line.is_empty() {
+                        if read == 0 {
                             break;
                         }
                         more |= !line.trim_ascii().is_empty();
@@ -159,14 +131,13 @@ pub(super) fn shape(input: &mut dyn BufRead) -> Result<Shape, String> {
                         }
                     }
                     // a whole document on one line, its records inside it
-                    if let Some(p) = records_path(&v).filter(|_| !more) {
-                        shape = Shape::default();
-                        records_in(&v, p, &mut shape);
+                    if !more && let Ok(inside) = survey(&first[..]) {
+                        shape = inside;
                     }
                 }
                 // a document over several lines, or longer than a record: its records are
                 // inside it, read as a stream from its first byte
-                None => shape = survey(std::io::Read::chain(&line[..], input))?,
+                None => shape = survey(std::io::Read::chain(&first[..], input))?,
             }
         }
         _ => return Err("the document is neither an array nor an object".into()),
@@ -189,19 +160,9 @@ pub(super) fn shape(input: &mut dyn BufRead) -> Result<Shape, String> {
     Ok(shape)
 }
 
-/// One line into `line` (its end included), at most one record's bound of it: whether the
-/// line went on past the bound.
-fn read_line(input: &mut dyn BufRead, line: &mut Vec<u8>) -> Result<bool, String> {
-    let bound = crate::json::MAX_RECORD_BYTES;
-    let read = std::io::Read::take(&mut *input, bound + 1)
-        .read_until(b'\n', line)
-        .map_err(|e| e.to_string())?;
-    Ok(read as u64 > bound)
-}
-
-/// The records of a document whose array of records is inside it, found as a stream (as
-/// `records_path` and `records_in` find them in a document held whole): the largest array
-/// of objects within [`MAX_DEPTH`] keys, the first of equal ones at the shallowest depth.
+/// The records of a document whose array of records is inside it, found as a stream: the
+/// largest array of objects within [`MAX_DEPTH`] keys (an API's `records`, not its
+/// `facets`), the first of equal ones at the shallowest depth.
 /// Each element, key and scalar is bounded as a record; nothing else is held.
 fn survey(input: impl std::io::Read) -> Result<Shape, String> {
     let bound = crate::json::RecordBound::default();
@@ -216,20 +177,22 @@ fn survey(input: impl std::io::Read) -> Result<Shape, String> {
     .deserialize(&mut de)
     .and_then(|()| de.end());
     if bound.over() {
-        let what = match bound.over_in_record() {
-            true => "a record",
-            false => "a key or a value",
-        };
-        return Err(format!(
-            "{what} is longer than {} of JSON",
-            crate::json::record_bound()
-        ));
+        return Err(too_long(&bound));
     }
     res.map_err(|e| format!("not JSON: {e}"))?;
     let found: Found = best.ok_or("the document is one object, with no array of records in it")?;
     let mut shape = found.shape;
     shape.records = Some(found.path);
     Ok(shape)
+}
+
+/// What passed the bound, once a read stopped at it.
+fn too_long(bound: &crate::json::RecordBound) -> String {
+    let what = match bound.over_in_record() {
+        true => "a record",
+        false => "a key or a value",
+    };
+    format!("{what} is longer than {} of JSON", record_bound())
 }
 
 /// The best array of records seen so far by [`Survey`].
@@ -325,15 +288,6 @@ impl<'de> Visitor<'de> for Survey<'_> {
     fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
         Ok(())
     }
-}
-
-/// The fields of the records at `path` inside `doc`.
-fn records_in(doc: &Value, path: String, shape: &mut Shape) {
-    let records = path.split('.').try_fold(doc, |cur, k| cur.get(k));
-    for r in records.and_then(Value::as_array).into_iter().flatten() {
-        fields_of(r, "", 0, shape);
-    }
-    shape.records = Some(path);
 }
 
 pub(super) fn sample(req: &Request, draft: &mut Draft) -> Result<Sample, ExtractError> {

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::contain::{
     READER_START_HINT, out_of_memory_hint, reader_memory, time_limit, time_limit_hint, timed_out,
 };
+use crate::record_bound::MAX_RECORD_BYTES;
 use crate::sink::ExtractError;
 
 /// The reader process's job that opens a workbook (and loads its sheets when asked).
@@ -149,10 +150,9 @@ pub fn answer_workbook(request: &[u8]) -> Result<Vec<u8>, String> {
     serde_json::to_vec(&()).map_err(|e| e.to_string())
 }
 
-/// A sheet part unpacks to more than this…
-const HUGE_PART: u64 = 64 << 20;
-/// …from this many times less: sheets of values unpack 5 to 15 times, 2 GB of one letter
-/// repeated in a cell from 2 MB.
+/// A part that unpacks past one record's bound (a cell longer than a CSV record could be
+/// in it) from this many times less: sheets of values unpack 5 to 15 times, 2 GB of one
+/// letter repeated in a cell from 2 MB.
 const HUGE_RATIO: u64 = 20;
 
 /// Whether a sheet of the `.xlsx` at `path` could hold a cell of many times the file's size
@@ -170,7 +170,8 @@ fn may_hold_a_huge_cell(path: &Path) -> bool {
     // Any part: a sheet is found through the workbook's relationships, wherever they point.
     (0..zip.len()).any(|i| {
         zip.by_index_raw(i).is_ok_and(|part| {
-            part.size() > HUGE_PART && part.size() / part.compressed_size().max(1) > HUGE_RATIO
+            part.size() > MAX_RECORD_BYTES
+                && part.size() / part.compressed_size().max(1) > HUGE_RATIO
         })
     })
 }
