@@ -4,13 +4,14 @@
 //! the first failing column and its raw value, so nothing is lost or half-written.
 
 use std::borrow::Cow;
-use std::fmt::Write;
 use std::sync::Arc;
 
+use arrow::array::builder::NullBufferBuilder;
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int16Builder,
-    Int32Builder, Int64Builder, StringBuilder,
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int16Array, Int32Array,
+    Int64Array, StringArray,
 };
+use arrow::buffer::{BooleanBuffer, Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
@@ -89,6 +90,7 @@ impl ColumnPlan {
     }
 
     /// Whether the trimmed cell `t` is NULL.
+    #[inline]
     fn is_null(&self, t: &str) -> bool {
         // An empty cell is NULL whatever the declared markers (they add to it, not replace it).
         match t.as_bytes().first() {
@@ -100,6 +102,7 @@ impl ColumnPlan {
 
     /// Converts one raw cell; text is borrowed from it. `Err` carries the reason shown in
     /// `_ops.rejects`.
+    #[inline]
     pub fn convert<'a>(&self, raw: Option<&'a str>) -> Result<Cell<'a>, String> {
         let Some(raw) = raw else {
             return Ok(Cell::Null);
@@ -146,6 +149,7 @@ impl ColumnPlan {
     }
 
     /// A code cell from its trimmed text, left-padded with zeros to `width` when all digits.
+    #[inline]
     fn code<'a>(&self, code: &'a str) -> Result<Cell<'a>, String> {
         let Some(width) = self.width.map(usize::from) else {
             return Ok(Cell::Text(Cow::Borrowed(code)));
@@ -166,6 +170,7 @@ impl ColumnPlan {
 }
 
 /// `str::trim`, with the usual case (no space at either end) decided on two bytes.
+#[inline]
 fn trim(raw: &str) -> &str {
     match (raw.as_bytes().first(), raw.as_bytes().last()) {
         (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => raw,
@@ -209,90 +214,167 @@ pub enum Cell<'a> {
     Date(i32),
 }
 
-enum ColBuilder {
-    Str(StringBuilder),
-    I16(Int16Builder),
-    I32(Int32Builder),
-    I64(Int64Builder),
-    F64(Float64Builder),
-    Dec(Decimal128Builder, u8, i8),
-    Bool(BooleanBuilder),
-    Date(Date32Builder),
+/// The values of one column of the batch being built, in plain vectors (arrow's builders
+/// cannot take a value back): a row is written cell by cell as it converts, and the cells of
+/// a rejected row are truncated away. A NULL holds a placeholder value (0, empty text).
+enum Values {
+    /// UTF-8 text: `offsets[i]..offsets[i + 1]` in `data` (offsets start with 0).
+    Text {
+        offsets: Vec<i32>,
+        data: Vec<u8>,
+    },
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F64(Vec<f64>),
+    Dec(Vec<i128>, u8, i8),
+    Bool(Vec<bool>),
+    Date(Vec<i32>),
 }
 
-impl ColBuilder {
+/// A batch's text bytes per column at which it is handed on before its rows are counted up:
+/// arrow's `Utf8` offsets are `i32`, and a row adds at most one record (64 MiB) to a column.
+/// (Small in tests, so that they cross it.)
+const MAX_TEXT_BYTES: usize = if cfg!(test) { 1 << 16 } else { 1 << 30 };
+
+struct Column {
+    values: Values,
+    nulls: NullBufferBuilder,
+}
+
+impl Column {
     fn new(ty: ColumnType, cap: usize) -> Self {
-        match ty {
+        let values = match ty {
             ColumnType::Code | ColumnType::String => {
-                ColBuilder::Str(StringBuilder::with_capacity(cap, cap * 8))
-            }
-            ColumnType::Int16 => ColBuilder::I16(Int16Builder::with_capacity(cap)),
-            ColumnType::Int32 => ColBuilder::I32(Int32Builder::with_capacity(cap)),
-            ColumnType::Int64 => ColBuilder::I64(Int64Builder::with_capacity(cap)),
-            ColumnType::Float64 => ColBuilder::F64(Float64Builder::with_capacity(cap)),
-            ColumnType::Decimal { precision, scale } => {
-                ColBuilder::Dec(Decimal128Builder::with_capacity(cap), precision, scale)
-            }
-            ColumnType::Bool => ColBuilder::Bool(BooleanBuilder::with_capacity(cap)),
-            ColumnType::Date => ColBuilder::Date(Date32Builder::with_capacity(cap)),
-        }
-    }
-
-    fn append(&mut self, cell: &Cell<'_>) {
-        match (self, cell) {
-            (ColBuilder::Str(b), Cell::Text(s)) => b.append_value(s),
-            (ColBuilder::Str(b), Cell::Padded(zeros, s)) => {
-                const ZEROS: &str = "00000000000000000000000000000000";
-                let mut left = *zeros as usize;
-                while left > 0 {
-                    let n = left.min(ZEROS.len());
-                    b.write_str(&ZEROS[..n]).expect("writing to memory");
-                    left -= n;
+                let mut offsets = Vec::with_capacity(cap + 1);
+                offsets.push(0);
+                Values::Text {
+                    offsets,
+                    data: Vec::with_capacity(cap * 8),
                 }
-                b.write_str(s).expect("writing to memory");
-                b.append_value("");
             }
-            (ColBuilder::Str(b), Cell::Null) => b.append_null(),
-            (ColBuilder::I16(b), Cell::I64(v)) => b.append_value(*v as i16),
-            (ColBuilder::I16(b), _) => b.append_null(),
-            (ColBuilder::I32(b), Cell::I64(v)) => b.append_value(*v as i32),
-            (ColBuilder::I32(b), _) => b.append_null(),
-            (ColBuilder::I64(b), Cell::I64(v)) => b.append_value(*v),
-            (ColBuilder::I64(b), _) => b.append_null(),
-            (ColBuilder::F64(b), Cell::F64(v)) => b.append_value(*v),
-            (ColBuilder::F64(b), _) => b.append_null(),
-            (ColBuilder::Dec(b, ..), Cell::Dec(v)) => b.append_value(*v),
-            (ColBuilder::Dec(b, ..), _) => b.append_null(),
-            (ColBuilder::Bool(b), Cell::Bool(v)) => b.append_value(*v),
-            (ColBuilder::Bool(b), _) => b.append_null(),
-            (ColBuilder::Date(b), Cell::Date(v)) => b.append_value(*v),
-            (ColBuilder::Date(b), _) => b.append_null(),
-            (ColBuilder::Str(b), _) => b.append_null(),
+            ColumnType::Int16 => Values::I16(Vec::with_capacity(cap)),
+            ColumnType::Int32 => Values::I32(Vec::with_capacity(cap)),
+            ColumnType::Int64 => Values::I64(Vec::with_capacity(cap)),
+            ColumnType::Float64 => Values::F64(Vec::with_capacity(cap)),
+            ColumnType::Decimal { precision, scale } => {
+                Values::Dec(Vec::with_capacity(cap), precision, scale)
+            }
+            ColumnType::Bool => Values::Bool(Vec::with_capacity(cap)),
+            ColumnType::Date => Values::Date(Vec::with_capacity(cap)),
+        };
+        Self {
+            values,
+            nulls: NullBufferBuilder::new(cap),
         }
     }
 
-    fn finish(&mut self) -> ArrayRef {
-        match self {
-            ColBuilder::Str(b) => Arc::new(b.finish()),
-            ColBuilder::I16(b) => Arc::new(b.finish()),
-            ColBuilder::I32(b) => Arc::new(b.finish()),
-            ColBuilder::I64(b) => Arc::new(b.finish()),
-            ColBuilder::F64(b) => Arc::new(b.finish()),
-            ColBuilder::Dec(b, p, s) => Arc::new(
-                b.finish()
-                    .with_precision_and_scale(*p, *s)
+    /// Appends `cell`, which was converted for this column's type.
+    #[inline(always)]
+    fn push(&mut self, cell: &Cell<'_>) {
+        match (&mut self.values, cell) {
+            (Values::Text { offsets, data }, Cell::Text(s)) => {
+                data.extend_from_slice(s.as_bytes());
+                offsets.push(text_offset(data));
+            }
+            (Values::Text { offsets, data }, Cell::Padded(zeros, s)) => {
+                data.resize(data.len() + usize::from(*zeros), b'0');
+                data.extend_from_slice(s.as_bytes());
+                offsets.push(text_offset(data));
+            }
+            (Values::I16(v), Cell::I64(x)) => v.push(*x as i16),
+            (Values::I32(v), Cell::I64(x)) => v.push(*x as i32),
+            (Values::I64(v), Cell::I64(x)) => v.push(*x),
+            (Values::F64(v), Cell::F64(x)) => v.push(*x),
+            (Values::Dec(v, ..), Cell::Dec(x)) => v.push(*x),
+            (Values::Bool(v), Cell::Bool(x)) => v.push(*x),
+            (Values::Date(v), Cell::Date(x)) => v.push(*x),
+            (values, _) => {
+                values.push_placeholder();
+                self.nulls.append_null();
+                return;
+            }
+        }
+        self.nulls.append_non_null();
+    }
+
+    fn truncate(&mut self, rows: usize) {
+        self.nulls.truncate(rows);
+        match &mut self.values {
+            Values::Text { offsets, data } => {
+                offsets.truncate(rows + 1);
+                data.truncate(offsets[rows] as usize);
+            }
+            Values::I16(v) => v.truncate(rows),
+            Values::I32(v) | Values::Date(v) => v.truncate(rows),
+            Values::I64(v) => v.truncate(rows),
+            Values::F64(v) => v.truncate(rows),
+            Values::Dec(v, ..) => v.truncate(rows),
+            Values::Bool(v) => v.truncate(rows),
+        }
+    }
+
+    fn text_bytes(&self) -> usize {
+        match &self.values {
+            Values::Text { data, .. } => data.len(),
+            _ => 0,
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        let Column { values, mut nulls } = self;
+        let nulls = nulls.finish();
+        match values {
+            Values::Text { offsets, data } => Arc::new(
+                StringArray::try_new(
+                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                    Buffer::from_vec(data),
+                    nulls,
+                )
+                .expect("text cells are whole UTF-8 strings"),
+            ),
+            Values::I16(v) => Arc::new(Int16Array::new(v.into(), nulls)),
+            Values::I32(v) => Arc::new(Int32Array::new(v.into(), nulls)),
+            Values::I64(v) => Arc::new(Int64Array::new(v.into(), nulls)),
+            Values::F64(v) => Arc::new(Float64Array::new(v.into(), nulls)),
+            Values::Dec(v, p, s) => Arc::new(
+                Decimal128Array::new(v.into(), nulls)
+                    .with_precision_and_scale(p, s)
                     .expect("precision and scale were validated by the spec"),
             ),
-            ColBuilder::Bool(b) => Arc::new(b.finish()),
-            ColBuilder::Date(b) => Arc::new(b.finish()),
+            Values::Bool(v) => Arc::new(BooleanArray::new(BooleanBuffer::from(v), nulls)),
+            Values::Date(v) => Arc::new(Date32Array::new(v.into(), nulls)),
         }
     }
 }
 
-/// Accumulates conformed rows into record batches of the declared schema.
+impl Values {
+    fn push_placeholder(&mut self) {
+        match self {
+            Values::Text { offsets, data } => offsets.push(text_offset(data)),
+            Values::I16(v) => v.push(0),
+            Values::I32(v) | Values::Date(v) => v.push(0),
+            Values::I64(v) => v.push(0),
+            Values::F64(v) => v.push(0.0),
+            Values::Dec(v, ..) => v.push(0),
+            Values::Bool(v) => v.push(false),
+        }
+    }
+}
+
+/// The end of a text column's data as an arrow offset; [`MAX_TEXT_BYTES`] keeps it in range
+/// (a batch is handed on once a column passes it, and one row adds at most a record).
+#[inline]
+fn text_offset(data: &[u8]) -> i32 {
+    i32::try_from(data.len()).expect("a batch's text stays under 2 GiB (MAX_TEXT_BYTES)")
+}
+
+/// Accumulates conformed rows into record batches of the declared schema. A row is written
+/// one cell at a time ([`BatchBuilder::push`]), then either ended
+/// ([`BatchBuilder::end_row`]) or taken back ([`BatchBuilder::drop_row`]).
 pub struct BatchBuilder {
     schema: SchemaRef,
-    builders: Vec<ColBuilder>,
+    columns: Vec<Column>,
     rows: usize,
     capacity: usize,
     plans: Vec<ColumnType>,
@@ -300,28 +382,61 @@ pub struct BatchBuilder {
 
 impl BatchBuilder {
     pub fn new(plans: &[ColumnPlan], capacity: usize) -> Self {
+        let types: Vec<ColumnType> = plans.iter().map(|p| p.ty).collect();
         Self {
             schema: schema_of(plans),
-            builders: plans
-                .iter()
-                .map(|p| ColBuilder::new(p.ty, capacity))
-                .collect(),
+            columns: Self::columns(&types, capacity),
             rows: 0,
             capacity,
-            plans: plans.iter().map(|p| p.ty).collect(),
+            plans: types,
         }
+    }
+
+    fn columns(types: &[ColumnType], capacity: usize) -> Vec<Column> {
+        types.iter().map(|t| Column::new(*t, capacity)).collect()
     }
 
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
 
-    pub fn append(&mut self, cells: &[Cell<'_>]) {
-        debug_assert_eq!(cells.len(), self.builders.len());
-        for (b, c) in self.builders.iter_mut().zip(cells) {
-            b.append(c);
-        }
+    /// Appends the current row's cell of column `i`.
+    #[inline(always)]
+    pub fn push(&mut self, i: usize, cell: &Cell<'_>) {
+        self.columns[i].push(cell);
+    }
+
+    /// Ends the current row: every column has its cell.
+    #[inline]
+    pub fn end_row(&mut self) {
         self.rows += 1;
+    }
+
+    /// Ends `n` rows written column by column: every column has their cells.
+    pub fn end_rows(&mut self, n: usize) {
+        debug_assert!(self.columns.iter().all(|c| c.nulls.len() == self.rows + n));
+        self.rows += n;
+    }
+
+    /// Rows that still fit in the batch (at least one).
+    pub fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.rows).max(1)
+    }
+
+    /// Takes back the cells the current row (or rows) has so far (it was rejected).
+    pub fn drop_row(&mut self) {
+        for c in &mut self.columns {
+            c.truncate(self.rows);
+        }
+    }
+
+    /// A whole row at once.
+    pub fn append(&mut self, cells: &[Cell<'_>]) {
+        debug_assert_eq!(cells.len(), self.columns.len());
+        for (i, c) in cells.iter().enumerate() {
+            self.push(i, c);
+        }
+        self.end_row();
     }
 
     pub fn len(&self) -> usize {
@@ -332,20 +447,24 @@ impl BatchBuilder {
         self.rows == 0
     }
 
+    /// Whether the batch should be handed on: its rows, or a column's text bytes.
     pub fn is_full(&self) -> bool {
         self.rows >= self.capacity
+            || self
+                .columns
+                .iter()
+                .any(|c| c.text_bytes() >= MAX_TEXT_BYTES)
     }
 
     /// The rows appended so far as a batch; the builder is empty afterwards.
     pub fn finish(&mut self) -> RecordBatch {
-        let cols: Vec<ArrayRef> = self.builders.iter_mut().map(ColBuilder::finish).collect();
+        let fresh = Self::columns(&self.plans, self.capacity);
+        let cols: Vec<ArrayRef> = std::mem::replace(&mut self.columns, fresh)
+            .into_iter()
+            .map(Column::finish)
+            .collect();
         let rows = self.rows;
         self.rows = 0;
-        self.builders = self
-            .plans
-            .iter()
-            .map(|t| ColBuilder::new(*t, self.capacity))
-            .collect();
         // (the row count keeps a batch without columns valid: a pipeline of `sql:` columns only)
         let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
         RecordBatch::try_new_with_options(self.schema.clone(), cols, &options)
@@ -520,6 +639,75 @@ mod tests {
         assert_eq!(sd.value(0), 9697123);
         assert!(sd.is_null(1));
         assert!(b.is_empty());
+    }
+
+    /// A rejected row's cells are taken back from the columns before the failing one, nulls
+    /// included, and the rows around it keep theirs.
+    #[test]
+    fn a_row_taken_back_leaves_no_cell() {
+        let plans = vec![
+            plan("code"),
+            plan("int32"),
+            plan("decimal(18,2)"),
+            plan("bool"),
+        ];
+        let mut b = BatchBuilder::new(&plans, 8);
+        b.append(&[
+            Cell::Text("01001".into()),
+            Cell::Null,
+            Cell::Dec(5),
+            Cell::Bool(true),
+        ]);
+        b.push(0, &Cell::Padded(2, "7"));
+        b.push(1, &Cell::I64(3));
+        b.push(2, &Cell::Null);
+        b.drop_row();
+        b.push(0, &Cell::Null);
+        b.drop_row();
+        b.append(&[
+            Cell::Text("2A004".into()),
+            Cell::I64(9),
+            Cell::Null,
+            Cell::Null,
+        ]);
+        let batch = b.finish();
+        assert_eq!(batch.num_rows(), 2);
+        let codes = batch.column(0).as_string::<i32>();
+        assert_eq!((codes.value(0), codes.value(1)), ("01001", "2A004"));
+        assert_eq!(codes.value_data(), b"010012A004");
+        let ints = batch
+            .column(1)
+            .as_primitive::<arrow::datatypes::Int32Type>();
+        assert!(ints.is_null(0));
+        assert_eq!(ints.value(1), 9);
+        let dec = batch.column(2).as_primitive::<Decimal128Type>();
+        assert_eq!((dec.value(0), dec.is_null(1)), (5, true));
+        let flags = batch.column(3).as_boolean();
+        assert!(flags.value(0) && flags.is_null(1));
+    }
+
+    /// A batch is handed on once a text column holds `MAX_TEXT_BYTES`, however few its rows:
+    /// arrow's text offsets are 32-bit.
+    #[test]
+    fn a_batch_of_long_texts_is_handed_on_early() {
+        let plans = vec![plan("text")];
+        let mut b = BatchBuilder::new(&plans, 1000);
+        let long = "é".repeat(5000);
+        let mut rows = 0;
+        while !b.is_full() {
+            b.append(&[Cell::Text(long.as_str().into())]);
+            rows += 1;
+        }
+        assert_eq!(rows, MAX_TEXT_BYTES.div_ceil(long.len()));
+        let batch = b.finish();
+        assert_eq!(batch.num_rows(), rows);
+        assert!(
+            batch
+                .column(0)
+                .as_string::<i32>()
+                .iter()
+                .all(|v| v == Some(&long))
+        );
     }
 
     #[test]

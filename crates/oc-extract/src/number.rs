@@ -239,6 +239,22 @@ fn plain_decimal(
     if (int.is_empty() && frac.is_empty()) || frac.len() > scale || int.len() + scale > 36 {
         return None;
     }
+    if int.len() + scale <= 18 {
+        // Every amount of a bulk file: 18 digits fit a u64, without i128 arithmetic.
+        let value = digits_u64(int)?;
+        let value = frac.iter().try_fold(value, |v, &c| {
+            let d = c.wrapping_sub(b'0');
+            (d <= 9).then(|| v * 10 + u64::from(d))
+        })?;
+        let value = value * POW10[scale - frac.len()];
+        if precision <= 18 && value >= POW10[usize::from(precision)] {
+            return Some(Err(format!(
+                "too many digits for decimal({precision},{scale})"
+            )));
+        }
+        let value = i128::from(value);
+        return Some(Ok(if negative { -value } else { value }));
+    }
     let mut value: i128 = 0;
     for &c in int.iter().chain(frac) {
         if !c.is_ascii_digit() {
@@ -253,6 +269,26 @@ fn plain_decimal(
         )));
     }
     Some(Ok(if negative { -value } else { value }))
+}
+
+/// Powers of ten that fit a u64.
+const POW10: [u64; 19] = {
+    let mut p = [1u64; 19];
+    let mut i = 1;
+    while i < 19 {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
+/// The value of at most 18 ASCII digits; `None` at any other byte.
+#[inline]
+fn digits_u64(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |v, &c| {
+        let d = c.wrapping_sub(b'0');
+        (d <= 9).then(|| v * 10 + u64::from(d))
+    })
 }
 
 pub fn parse_i64(text: &str, fmt: NumberFormat) -> Result<i64, String> {
@@ -570,6 +606,30 @@ mod tests {
             ) {
                 let text = write(value as i128, 0, fmt.decimal, sep, sign);
                 prop_assert_eq!(parse_i64(&text, fmt), Ok(value), "{}", text);
+            }
+
+            /// Bulk amounts (digits, a decimal comma, a sign) on both sides of the 18 digits
+            /// the plain path reads as a u64: the exact value, or too many digits for the
+            /// precision.
+            #[test]
+            fn plain_amounts_are_exact_at_every_width(
+                int in "[0-9]{0,21}",
+                frac in "[0-9]{0,6}",
+                scale in 0i8..=6,
+                precision in 1u8..=38,
+                negative in any::<bool>(),
+            ) {
+                let frac = &frac[..frac.len().min(scale as usize)];
+                prop_assume!(!(int.is_empty() && frac.is_empty()));
+                let text = format!("{}{int},{frac}", if negative { "-" } else { "" });
+                let zeros = "0".repeat(scale as usize - frac.len());
+                let value: i128 = format!("0{int}{frac}{zeros}").parse().unwrap();
+                let parsed = parse_decimal(&text, NumberFormat::french(), precision, scale);
+                if value >= 10i128.pow(precision.into()) {
+                    prop_assert!(parsed.unwrap_err().contains("too many digits"), "{}", text);
+                } else {
+                    prop_assert_eq!(parsed, Ok(if negative { -value } else { value }), "{}", text);
+                }
             }
 
             /// Any text: an answer (a value or a reason), never a panic, for every format.

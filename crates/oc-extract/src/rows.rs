@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use oc_spec::OnExtraColumns;
 
-use crate::conform::{BatchBuilder, Cell};
+use crate::conform::BatchBuilder;
 use crate::sink::{ExtractError, Reject, Sink};
 use crate::spec::{ReadSpec, Selector, SourceFile};
 
@@ -305,14 +305,14 @@ fn preview(headers: &[String]) -> String {
 
 const MAX_VALUE_CHARS: usize = 200;
 
-/// The emptied allocation of `v` as a vector of another type of the same layout: buffers of
-/// cells borrowed from one record serve the next, instead of an allocation per record.
-/// (A collect from a vector's own iterator reuses its allocation when the layouts match.)
-pub(crate) fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
-    v.clear();
-    v.into_iter()
-        .map(|_| unreachable!("the vector was emptied"))
-        .collect()
+/// Where the cells of a declared column come from in [`RowWriter::push_rows`].
+pub(crate) enum CellSource<'c> {
+    /// Field `n` of each record.
+    Field(usize),
+    /// The same text for every row (a file's `{var}`).
+    Const(&'c str),
+    /// No cell: NULL.
+    Null,
 }
 
 pub(crate) struct RowWriter<'a> {
@@ -321,9 +321,6 @@ pub(crate) struct RowWriter<'a> {
     /// Source column label per declared column (header text, JSON path or `{var}`), for rejects.
     labels: Vec<String>,
     builder: BatchBuilder,
-    /// The allocations of each record's raw and converted cells, reused (see [`recycle`]).
-    raws: Vec<Option<Cow<'static, str>>>,
-    cells: Vec<Cell<'static>>,
     pub rows_read: u64,
     pub rows_rejected: u64,
 }
@@ -336,8 +333,6 @@ impl<'a> RowWriter<'a> {
             file,
             labels,
             builder: BatchBuilder::new(&plans, spec.batch_rows),
-            raws: Vec::new(),
-            cells: Vec::new(),
             rows_read: 0,
             rows_rejected: 0,
         }
@@ -376,39 +371,92 @@ impl<'a> RowWriter<'a> {
         line: u64,
         raws: &[Option<Cow<'_, str>>],
     ) -> Result<(), ExtractError> {
+        self.push_cells(sink, line, raws.iter().map(|r| r.as_deref()))
+    }
+
+    /// [`RowWriter::push`] of the cells `raws` lists: each converted and written into its
+    /// column as it comes, the row taken back from the columns if one does not convert.
+    pub fn push_cells<R: std::ops::Deref<Target = str>>(
+        &mut self,
+        sink: &mut dyn Sink,
+        line: u64,
+        raws: impl Iterator<Item = Option<R>>,
+    ) -> Result<(), ExtractError> {
         self.rows_read += 1;
-        let mut cells = recycle(std::mem::take(&mut self.cells));
-        for (i, raw) in raws.iter().enumerate() {
+        for (i, raw) in raws.enumerate() {
+            let raw = raw.as_deref();
             let plan = &self.spec.columns[i].plan;
-            match plan.convert(raw.as_deref()) {
-                Ok(c) => cells.push(c),
+            match plan.convert(raw) {
+                Ok(c) => self.builder.push(i, &c),
                 Err(reason) => {
+                    self.builder.drop_row();
                     let reason = format!("{reason} (column {} is {})", plan.name, plan.ty);
-                    return self.reject(sink, line, Some(i), raw.as_deref(), reason);
+                    return self.reject(sink, line, Some(i), raw, reason);
                 }
             }
         }
-        self.builder.append(&cells);
-        self.cells = recycle(cells);
+        self.builder.end_row();
         if self.builder.is_full() {
             sink.batch(self.builder.finish())?;
         }
         Ok(())
     }
 
-    /// [`RowWriter::push`] of the cells `raws` lists, gathered in a buffer reused from record
-    /// to record.
-    pub fn push_cells<'t>(
+    /// `rows` records whose cells are all at hand (`cell(row, column)`, numbered from 0),
+    /// written column by column: each column's type is then decided once per run of rows
+    /// instead of once per cell, where the jump to a column's conversion, a different one at
+    /// every cell, was the largest item of the reader's profile. Batches end where
+    /// [`RowWriter::push_cells`] would end them. A run with a cell that does not convert is
+    /// written again row by row, so rejects, their order and the reject limit are those of
+    /// [`RowWriter::push_cells`].
+    pub fn push_rows<'c>(
         &mut self,
         sink: &mut dyn Sink,
-        line: u64,
-        raws: impl Iterator<Item = Option<Cow<'t, str>>>,
+        rows: usize,
+        line: impl Fn(usize) -> u64,
+        source: impl Fn(usize) -> CellSource<'c>,
+        field: impl Fn(usize, usize) -> &'c str,
     ) -> Result<(), ExtractError> {
-        let mut buf = recycle(std::mem::take(&mut self.raws));
-        buf.extend(raws);
-        let pushed = self.push(sink, line, &buf);
-        self.raws = recycle(buf);
-        pushed
+        let spec = self.spec;
+        let columns = spec.columns.len();
+        let cell = |r: usize, i: usize| match source(i) {
+            CellSource::Field(idx) => Some(field(r, idx)),
+            CellSource::Const(v) => Some(v),
+            CellSource::Null => None,
+        };
+        let mut first = 0;
+        while first < rows {
+            let end = (first + self.builder.room()).min(rows);
+            let builder = &mut self.builder;
+            let converted = spec.columns.iter().enumerate().all(|(i, c)| {
+                let mut write = |raw: Option<&str>| match c.plan.convert(raw) {
+                    Ok(v) => {
+                        builder.push(i, &v);
+                        true
+                    }
+                    Err(_) => false,
+                };
+                match source(i) {
+                    CellSource::Field(idx) => (first..end).all(|r| write(Some(field(r, idx)))),
+                    CellSource::Const(v) => (first..end).all(|_| write(Some(v))),
+                    CellSource::Null => (first..end).all(|_| write(None)),
+                }
+            });
+            if converted {
+                self.builder.end_rows(end - first);
+                self.rows_read += (end - first) as u64;
+                if self.builder.is_full() {
+                    sink.batch(self.builder.finish())?;
+                }
+            } else {
+                self.builder.drop_row();
+                for r in first..end {
+                    self.push_cells(sink, line(r), (0..columns).map(|i| cell(r, i)))?;
+                }
+            }
+            first = end;
+        }
+        Ok(())
     }
 
     /// Counts a record that was rejected before its cells were read.
@@ -426,19 +474,7 @@ impl<'a> RowWriter<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{recycle, strip_markers};
-    use std::borrow::Cow;
-
-    #[test]
-    fn recycled_buffers_keep_their_allocation() {
-        let text = String::from("01001");
-        let mut v: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(26);
-        v.push(Some(Cow::Borrowed(text.as_str())));
-        let ptr = v.as_ptr() as usize;
-        let w: Vec<Option<Cow<'static, str>>> = recycle(v);
-        assert!(w.is_empty());
-        assert_eq!((w.as_ptr() as usize, w.capacity()), (ptr, 26));
-    }
+    use super::strip_markers;
 
     #[test]
     fn footnote_markers_leave_the_header() {

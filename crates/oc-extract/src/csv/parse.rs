@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use crate::encoding::decode;
 use oc_spec::Encoding;
 
-use crate::rows::{Layout, RowWriter, Slot};
+use crate::rows::{CellSource, Layout, RowWriter, Slot};
 use crate::sink::{ExtractError, Reject, Sink};
 use crate::spec::{ReadSpec, SourceFile};
 
@@ -46,6 +46,28 @@ impl RecordLines {
             self.at = start;
         }
         self.breaks + 1
+    }
+}
+
+/// Records of a quote-free chunk written together ([`RowWriter::push_rows`]): enough rows for
+/// the per-column passes to pay, few enough for their field bounds to stay in cache. (Three in
+/// unit tests, so that their chunks cross blocks, and rejects fall before, in and after one.)
+const BLOCK_ROWS: usize = if cfg!(test) { 3 } else { 1024 };
+
+/// Whole-text records of the expected width, waiting to be written column by column.
+#[derive(Default)]
+struct Block<'b> {
+    /// Each record's line number and text.
+    lines: Vec<(u64, &'b str)>,
+    /// The first `expected + 1` field bounds of each record, as [`Lines`] gives them.
+    bounds: Vec<u32>,
+}
+
+impl<'b> Block<'b> {
+    fn push(&mut self, line: u64, text: &'b str, bounds: &[usize]) {
+        self.lines.push((line, text));
+        // A record is at most `MAX_RECORD_BYTES` long, so its bounds fit a u32.
+        self.bounds.extend(bounds.iter().map(|&b| b as u32));
     }
 }
 
@@ -128,6 +150,7 @@ impl ChunkContext<'_> {
         // Field `i` of the current line is `text[bounds[i]..bounds[i + 1] - 1]`.
         let mut bounds: Vec<usize> = Vec::new();
         let mut lines = Lines::new(bytes, d.delimiter);
+        let mut block = Block::default();
         while let Some(text) = lines.next_line(&mut bounds) {
             line += 1;
             if text.is_empty() {
@@ -138,14 +161,29 @@ impl ChunkContext<'_> {
             let field = |i: usize| (i < n).then(|| bounds[i]..bounds[i + 1] - 1);
             let field_empty = |i: usize| bounds[i + 1] - 1 == bounds[i];
             let raw = || String::from_utf8_lossy(text).into_owned();
-            if self.reject_width(n, field_empty, raw, line, rows, sink)? {
-                continue;
-            }
             let whole = if d.encoding == Encoding::Utf8 || text.is_ascii() {
                 std::str::from_utf8(text).ok()
             } else {
                 None
             };
+            let width_ok = self.expected == 0 || n == self.expected;
+            match whole {
+                // The usual record: kept for the block, written column by column.
+                Some(text) if width_ok && self.expected > 0 => {
+                    block.push(line, text, &bounds[..=self.expected]);
+                    if block.lines.len() == BLOCK_ROWS {
+                        self.push_block(&mut block, rows, sink)?;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            // Anything else is written at once, after the block before it (rejects stay in
+            // line order).
+            self.push_block(&mut block, rows, sink)?;
+            if self.reject_width(n, field_empty, raw, line, rows, sink)? {
+                continue;
+            }
             match whole {
                 // A delimiter is ASCII, so never inside a UTF-8 character.
                 Some(text) => self.push_text(|i| field(i).map(|r| &text[r]), line, rows, sink)?,
@@ -154,6 +192,38 @@ impl ChunkContext<'_> {
                 }
             }
         }
+        self.push_block(&mut block, rows, sink)
+    }
+
+    /// Writes the records of `block` and empties it.
+    fn push_block(
+        &self,
+        block: &mut Block<'_>,
+        rows: &mut RowWriter<'_>,
+        sink: &mut ChunkOut,
+    ) -> Result<(), ExtractError> {
+        if block.lines.is_empty() {
+            return Ok(());
+        }
+        let stride = self.expected + 1;
+        let slots = &self.layout.slots;
+        let b = &*block;
+        rows.push_rows(
+            sink,
+            b.lines.len(),
+            |r| b.lines[r].0,
+            |i| match &slots[i] {
+                Slot::Field(idx) if *idx < self.expected => CellSource::Field(*idx),
+                Slot::Const(v) => CellSource::Const(v),
+                _ => CellSource::Null,
+            },
+            |r, idx| {
+                let at = r * stride + idx;
+                &b.lines[r].1[b.bounds[at] as usize..b.bounds[at + 1] as usize - 1]
+            },
+        )?;
+        block.lines.clear();
+        block.bounds.clear();
         Ok(())
     }
 
