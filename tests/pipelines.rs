@@ -684,8 +684,9 @@ fn schema_drift_fails_with_a_diff_or_evolves_by_adding_columns() {
 #[test]
 fn two_refreshes_of_one_table_do_not_interleave() {
     let p = Proj::empty(&["ref"]);
+    // Rows enough for a refresh to hold the lock for a second in a debug build.
     let mut big = String::from("code,pop\n");
-    for i in 0..400_000 {
+    for i in 0..2_000_000 {
         big.push_str(&format!("{:05},{}\n", i % 100_000, i % 97));
     }
     p.write("data/a.csv", &big);
@@ -702,8 +703,22 @@ fn two_refreshes_of_one_table_do_not_interleave() {
             .spawn()
             .unwrap()
     };
-    let first = spawn(&[]);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // A refresh, once it holds the table's lock: the next one then meets it. (A fixed pause
+    // raced the first refresh, which came to take less than the pause.)
+    let lock = p.path().join("data/lake/_locks/ref.a.json");
+    let spawn_holding = |extra: &[&str]| {
+        let child = spawn(extra);
+        let start = std::time::Instant::now();
+        while !lock.exists() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "the refresh never took its lock"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        child
+    };
+    let first = spawn_holding(&[]);
     let second = spawn(&[]);
     let (a, b) = (
         first.wait_with_output().unwrap(),
@@ -719,11 +734,10 @@ fn two_refreshes_of_one_table_do_not_interleave() {
         outs.iter().any(|o| o.contains("is being refreshed by run")),
         "{outs:?}"
     );
-    assert_eq!(p.value("SELECT count(*) FROM ref.a"), "400000");
+    assert_eq!(p.value("SELECT count(*) FROM ref.a"), "2000000");
 
     // With --wait, the second one waits for the first and then runs.
-    let first = spawn(&[]);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let first = spawn_holding(&[]);
     let second = spawn(&["--wait", "120"]);
     let (a, b) = (
         first.wait_with_output().unwrap(),
@@ -735,7 +749,7 @@ fn two_refreshes_of_one_table_do_not_interleave() {
         common::stdout(&a),
         common::stdout(&b)
     );
-    assert_eq!(p.value("SELECT count(*) FROM ref.a"), "400000");
+    assert_eq!(p.value("SELECT count(*) FROM ref.a"), "2000000");
     assert_eq!(
         p.value("SELECT count(*) FROM _ops.runs WHERE status = 'success'"),
         "3"
