@@ -795,12 +795,17 @@ fn an_xlsx_that_claims_a_trillion_strings_is_the_files_error() {
     let p = Proj::empty(&["pub"]);
     let claims = xlsx_with_shared_strings("1000000000000");
     let all = refresh_xlsx_beside_a_sound_one(&p, "claims", claims, &[]);
+    assert_workbook_over_the_limit(&all, "claims", 2048);
+}
+
+/// `pub.TABLE` failed, its workbook named as needing more than `mib` MiB.
+fn assert_workbook_over_the_limit(all: &str, table: &str, mib: u32) {
     assert!(
-        all.contains("FAILED  pub.claims")
-            && all.contains(
-                "data/claims.xlsx: reading it needed more than the memory limit (2048 MiB): \
+        all.contains(&format!("FAILED  pub.{table}"))
+            && all.contains(&format!(
+                "data/{table}.xlsx: reading it needed more than the memory limit ({mib} MiB): \
                  the workbook is probably damaged or forged"
-            ),
+            )),
         "{all}"
     );
 }
@@ -899,14 +904,7 @@ fn an_xlsx_cell_of_many_times_the_files_size_is_the_files_error() {
     assert!(huge.len() < 1 << 20, "{}", huge.len());
     let limit = [("OPENCOLL_READER_MEMORY", "256".to_string())];
     let all = refresh_xlsx_beside_a_sound_one(&p, "huge", huge, &limit);
-    assert!(
-        all.contains("FAILED  pub.huge")
-            && all.contains(
-                "data/huge.xlsx: reading it needed more than the memory limit (256 MiB): \
-                 the workbook is probably damaged or forged"
-            ),
-        "{all}"
-    );
+    assert_workbook_over_the_limit(&all, "huge", 256);
 }
 
 /// An `.ods` row of 99 cells repeated a million times: 1 KB zipped, 3 GB of cells loaded.

@@ -232,8 +232,8 @@ enum Values {
     Date(Vec<i32>),
 }
 
-/// A batch's text bytes per column at which it is handed on before its rows are counted up:
-/// arrow's `Utf8` offsets are `i32`, and a row adds at most one record (64 MiB) to a column.
+/// A batch's text bytes (all columns) at which it is handed on before its rows are counted
+/// up: arrow's `Utf8` offsets are `i32`, and a row adds at most one record (64 MiB).
 /// (Small in tests, so that they cross it.)
 const MAX_TEXT_BYTES: usize = if cfg!(test) { 1 << 16 } else { 1 << 30 };
 
@@ -269,18 +269,22 @@ impl Column {
         }
     }
 
-    /// Appends `cell`, which was converted for this column's type.
+    /// Appends `cell`, which was converted for this column's type; returns the text bytes
+    /// it added.
     #[inline(always)]
-    fn push(&mut self, cell: &Cell<'_>) {
+    fn push(&mut self, cell: &Cell<'_>) -> usize {
+        let mut text = 0;
         match (&mut self.values, cell) {
             (Values::Text { offsets, data }, Cell::Text(s)) => {
                 data.extend_from_slice(s.as_bytes());
                 offsets.push(text_offset(data));
+                text = s.len();
             }
             (Values::Text { offsets, data }, Cell::Padded(zeros, s)) => {
                 data.resize(data.len() + usize::from(*zeros), b'0');
                 data.extend_from_slice(s.as_bytes());
                 offsets.push(text_offset(data));
+                text = usize::from(*zeros) + s.len();
             }
             (Values::I16(v), Cell::I64(x)) => v.push(*x as i16),
             (Values::I32(v), Cell::I64(x)) => v.push(*x as i32),
@@ -292,10 +296,11 @@ impl Column {
             (values, _) => {
                 values.push_placeholder();
                 self.nulls.append_null();
-                return;
+                return 0;
             }
         }
         self.nulls.append_non_null();
+        text
     }
 
     fn truncate(&mut self, rows: usize) {
@@ -363,7 +368,7 @@ impl Values {
 }
 
 /// The end of a text column's data as an arrow offset; [`MAX_TEXT_BYTES`] keeps it in range
-/// (a batch is handed on once a column passes it, and one row adds at most a record).
+/// (a batch is handed on once its text passes it, and one row adds at most a record).
 #[inline]
 fn text_offset(data: &[u8]) -> i32 {
     i32::try_from(data.len()).expect("a batch's text stays under 2 GiB (MAX_TEXT_BYTES)")
@@ -376,6 +381,8 @@ pub struct BatchBuilder {
     schema: SchemaRef,
     columns: Vec<Column>,
     rows: usize,
+    /// Text bytes of all columns (see [`MAX_TEXT_BYTES`]).
+    text_bytes: usize,
     capacity: usize,
     plans: Vec<ColumnType>,
 }
@@ -387,6 +394,7 @@ impl BatchBuilder {
             schema: schema_of(plans),
             columns: Self::columns(&types, capacity),
             rows: 0,
+            text_bytes: 0,
             capacity,
             plans: types,
         }
@@ -403,7 +411,7 @@ impl BatchBuilder {
     /// Appends the current row's cell of column `i`.
     #[inline(always)]
     pub fn push(&mut self, i: usize, cell: &Cell<'_>) {
-        self.columns[i].push(cell);
+        self.text_bytes += self.columns[i].push(cell);
     }
 
     /// Ends the current row: every column has its cell.
@@ -428,9 +436,11 @@ impl BatchBuilder {
         for c in &mut self.columns {
             c.truncate(self.rows);
         }
+        self.text_bytes = self.columns.iter().map(Column::text_bytes).sum();
     }
 
     /// A whole row at once.
+    #[cfg(test)]
     pub fn append(&mut self, cells: &[Cell<'_>]) {
         debug_assert_eq!(cells.len(), self.columns.len());
         for (i, c) in cells.iter().enumerate() {
@@ -439,21 +449,13 @@ impl BatchBuilder {
         self.end_row();
     }
 
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
     pub fn is_empty(&self) -> bool {
         self.rows == 0
     }
 
     /// Whether the batch should be handed on: its rows, or a column's text bytes.
     pub fn is_full(&self) -> bool {
-        self.rows >= self.capacity
-            || self
-                .columns
-                .iter()
-                .any(|c| c.text_bytes() >= MAX_TEXT_BYTES)
+        self.rows >= self.capacity || self.text_bytes >= MAX_TEXT_BYTES
     }
 
     /// The rows appended so far as a batch; the builder is empty afterwards.
@@ -465,6 +467,7 @@ impl BatchBuilder {
             .collect();
         let rows = self.rows;
         self.rows = 0;
+        self.text_bytes = 0;
         // (the row count keeps a batch without columns valid: a pipeline of `sql:` columns only)
         let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
         RecordBatch::try_new_with_options(self.schema.clone(), cols, &options)
@@ -686,7 +689,7 @@ mod tests {
         assert!(flags.value(0) && flags.is_null(1));
     }
 
-    /// A batch is handed on once a text column holds `MAX_TEXT_BYTES`, however few its rows:
+    /// A batch is handed on once its text comes to `MAX_TEXT_BYTES`, however few its rows:
     /// arrow's text offsets are 32-bit.
     #[test]
     fn a_batch_of_long_texts_is_handed_on_early() {
