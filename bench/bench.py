@@ -8,7 +8,7 @@ For each SIZE (1M, 5M, 20M, or a row count):
   - generates the balances once (two exercices, SIZE/2 rows each; from 100M rows on, ten
     exercices 2015–2024, the national history) and scans their bytes: the
     encoding each peer is given depends on it (see `encodings`);
-  - INGEST, whole process (start, read the CSV, write zstd Parquet, exit), median of N runs
+  - INGEST, whole process (start, read the CSV, write LZ4 Parquet, exit), median of N runs
     after one warm-up, peak RSS from /usr/bin/time: ours twice (default layout, and
     `cluster_by: [cbudg, compte]`), DuckDB, Polars; the peers also report their in-process
     time (after import and connect). The four outputs must hold the same rows and sums;
@@ -332,7 +332,7 @@ def table(label, res):
         f"### {label} rows ({m['csv_bytes'] / 1e6:.0f} MB of CSV; {m['scan']['non_ascii']} bytes "
         f"≥ 0x80), median of {m['runs']} runs after a warm-up",
         "",
-        "Ingest, whole process (start, read the CSV, write zstd Parquet, exit):",
+        "Ingest, whole process (start, read the CSV, write LZ4 Parquet, exit):",
         "",
         "| tool | whole process s | in process s | / best peer | peak RSS MiB | same rows and sums |",
         "|---|---:|---:|---:|---:|---|"]

@@ -6,7 +6,8 @@
     python engines.py totals PARQUET_DIR                  (row count and sums, JSON)
 
 `ingest` writes the same content as our pipeline (bench/project/pipelines/bench/balances.yaml):
-codes as strings, amounts as Decimal(18,2), zstd Parquet partitioned by exercice, and prints
+codes as strings, amounts as Decimal(18,2), Parquet partitioned by exercice with the
+lake's codec (LZ4, `CODEC` below), and prints
 {"s": in-process seconds} (after the imports and the connection).
 
 `query` and `bench` read OUR LAKE's Delta tables (BALANCES_DIR, POPULATION_DIR): the Parquet
@@ -27,6 +28,11 @@ import time
 import urllib.parse
 
 from queries import AMOUNTS, QUERIES
+
+# The codec of the lake's files (crates/oc-lake/src/write/layout.rs), in each peer's words,
+# so that every engine writes the same compression. OPENCOLL_BENCH_CODEC=zstd for the other.
+CODEC = {"lz4": {"duckdb": "lz4_raw", "polars": "lz4"},
+         "zstd": {"duckdb": "zstd", "polars": "zstd"}}[os.environ.get("OPENCOLL_BENCH_CODEC", "lz4")]
 
 # Source header → output column, in the pipeline's order (CACTI, SECTEUR, FINESS, CODBUD1 are
 # not declared there, so they are not written here either).
@@ -69,7 +75,7 @@ def ingest_duckdb(csv_dir, out, encoding):
         COPY (SELECT {cols} FROM read_csv('{csv_dir}/*.csv', delim=';', header=true,
                  decimal_separator=',', encoding='{encoding}', auto_detect=false,
                  columns={types!r}))
-        TO '{out}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (exercice))
+        TO '{out}' (FORMAT parquet, COMPRESSION {CODEC['duckdb']}, PARTITION_BY (exercice))
     """)
     return time.perf_counter() - t0
 
@@ -100,7 +106,7 @@ def ingest_polars(csv_dir, out, encoding):
         if s == "INSEE":
             exprs.append(insee.alias("code_insee"))
     lf.select(exprs).sink_parquet(pl.PartitionBy(out, key="exercice", include_key=False),
-                                  compression="zstd", maintain_order=False, mkdir=True)
+                                  compression=CODEC["polars"], maintain_order=False, mkdir=True)
     return time.perf_counter() - t0
 
 

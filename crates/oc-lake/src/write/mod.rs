@@ -424,7 +424,7 @@ mod tests {
     use arrow::array::{Decimal128Array, Int16Array, StringArray};
     use arrow::datatypes::DataType;
     use futures::TryStreamExt;
-    use parquet::basic::Encoding;
+    use parquet::basic::{Compression, Encoding};
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
     /// One run writing `batch` to table `name`; the committed version.
@@ -446,7 +446,7 @@ mod tests {
     /// The layout the queries rely on: 128 Ki-row groups, dictionary pages for codes,
     /// delta-encoded amounts, and every value read back.
     #[tokio::test]
-    async fn lake_files_have_small_row_groups_and_delta_encoded_amounts() {
+    async fn lake_files_are_lz4_with_small_row_groups_and_delta_encoded_amounts() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
         let schema = Arc::new(Schema::new(vec![
@@ -495,6 +495,9 @@ mod tests {
                 encodings(2).contains(&Encoding::DELTA_BINARY_PACKED),
                 "montant"
             );
+            for c in g.columns() {
+                assert_eq!(c.compression(), Compression::LZ4_RAW, "{}", c.column_path());
+            }
         }
         // Every amount read back.
         let mut sum = 0i128;
