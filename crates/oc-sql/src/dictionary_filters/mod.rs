@@ -18,7 +18,9 @@
 //! - an expression adapter evaluates, in that file's predicate, each deterministic boolean
 //!   expression of one such column (`compte = '1641'`, `compte LIKE '6%'`, `IN`, …) on the
 //!   column's dictionary values, then looks each row's key up (on_values.rs). DataFusion's
-//!   own adapter reads the column through a cast to strings, which would undo the gain.
+//!   own adapter reads the column through a cast to strings, which would undo the gain. The
+//!   adapter also puts those predicates first among the file's row filters
+//!   ([`answered_per_entry_first`]).
 //!
 //! The reader factory is not serializable: a session that ships physical plans leaves this
 //! rule out (`session::serializable_physical_rules`).
@@ -37,7 +39,7 @@ use datafusion::error::Result;
 use datafusion::parquet::basic::Encoding;
 use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::utils::collect_columns;
+use datafusion::physical_expr::utils::{collect_columns, conjunction, split_conjunction};
 use datafusion::physical_expr_adapter::{
     DefaultPhysicalExprAdapterFactory, PhysicalExprAdapter, PhysicalExprAdapterFactory,
 };
@@ -143,7 +145,8 @@ pub(crate) fn with_dictionary_reads(
         return None;
     }
     let columns: Arc<[String]> = columns.into();
-    let mut source = parquet.clone();
+    // The row filters in the order the per-file adapter gives them ([`answered_per_entry_first`]).
+    let mut source = parquet.clone().with_reorder_filters(false);
     if let Some(p) = predicate {
         source = source.with_predicate(p);
     }
@@ -264,16 +267,43 @@ impl PhysicalExprAdapter for DictionaryAdapter {
             return Ok(expr);
         }
         // From the top: the largest expression of one dictionary column is evaluated whole.
-        expr.transform_down(|e| {
-            Ok(
-                match on_values::on_values(&e, &self.physical, &self.columns, self.max_in_list) {
-                    Some(new) => Transformed::new(new, true, TreeNodeRecursion::Jump),
-                    None => Transformed::no(e),
-                },
-            )
-        })
-        .data()
+        let expr = expr
+            .transform_down(|e| {
+                Ok(
+                    match on_values::on_values(&e, &self.physical, &self.columns, self.max_in_list)
+                    {
+                        Some(new) => Transformed::new(new, true, TreeNodeRecursion::Jump),
+                        None => Transformed::no(e),
+                    },
+                )
+            })
+            .data()?;
+        Ok(answered_per_entry_first(expr))
     }
+}
+
+/// `expr`'s conjuncts answered per dictionary entry first, the others after them, each group
+/// in its order. The scan's row filters run in that order ([`with_dictionary_reads`] turns
+/// DataFusion's reordering off), each on the rows the ones before kept. DataFusion would order
+/// them by their columns' compressed size, which puts a code in long runs (`cbudg = '1'`, 90 %
+/// of the rows kept) before a selective one on a dictionary (`compte = '1641'`, 1 row in 500),
+/// and a code in runs is decoded and compared row by row where the dictionary's costs a key
+/// lookup (bench q2 at 20M rows, bench/README.md "Filters answered per entry first"). A
+/// file with nothing answered per entry keeps the query's order, DataFusion's default.
+fn answered_per_entry_first(expr: Arc<dyn PhysicalExpr>) -> Arc<dyn PhysicalExpr> {
+    let parts = split_conjunction(&expr);
+    if parts.len() < 2 {
+        return expr;
+    }
+    let per_entry = |e: &Arc<dyn PhysicalExpr>| {
+        e.exists(|n| Ok(n.is::<on_values::OnValuesExpr>()))
+            .unwrap_or(false)
+    };
+    let (first, rest): (Vec<_>, Vec<_>) = parts.into_iter().cloned().partition(per_entry);
+    if first.is_empty() {
+        return expr;
+    }
+    conjunction(first.into_iter().chain(rest))
 }
 
 #[cfg(test)]
@@ -542,6 +572,79 @@ mod tests {
         }
     }
 
+    /// A file's row filters: the conjuncts answered per dictionary entry first, the others
+    /// after them in the query's order, whatever the query's order was.
+    #[test]
+    fn filters_answered_per_entry_come_first() {
+        use datafusion::common::ScalarValue;
+        use datafusion::logical_expr::Operator;
+        use datafusion::physical_expr::expressions::BinaryExpr;
+        let logical = Arc::new(Schema::new(vec![
+            Field::new("compte", DataType::Utf8View, true),
+            Field::new("cbudg", DataType::Utf8View, true),
+            Field::new("amount", DataType::Int64, true),
+        ]));
+        // In this file `cbudg` is in runs (read as views), `compte` a dictionary.
+        let physical = Arc::new(Schema::new(vec![
+            Field::new(
+                "compte",
+                DataType::Dictionary(Box::new(KEY), Box::new(DataType::Utf8)),
+                true,
+            ),
+            Field::new("cbudg", DataType::Utf8, true),
+            Field::new("amount", DataType::Int64, true),
+        ]));
+        let adapter = DictionaryAdapterFactory {
+            inner: Arc::new(DefaultPhysicalExprAdapterFactory),
+            columns: vec!["compte".to_string(), "cbudg".to_string()].into(),
+            max_in_list: 20,
+        }
+        .create(Arc::clone(&logical), physical)
+        .unwrap();
+        let view = |s: &str| lit(ScalarValue::Utf8View(Some(s.into())));
+        let cmp = |l: Arc<dyn PhysicalExpr>,
+                   op,
+                   r: Arc<dyn PhysicalExpr>|
+         -> Arc<dyn PhysicalExpr> { Arc::new(BinaryExpr::new(l, op, r)) };
+        let column = |c: &str| col(c, &logical).unwrap();
+        let cbudg = cmp(column("cbudg"), Operator::Eq, view("1"));
+        let compte = cmp(column("compte"), Operator::Eq, view("1641"));
+        let amount = cmp(column("amount"), Operator::Gt, lit(0i64));
+        let and = |a: &Arc<dyn PhysicalExpr>, b: &Arc<dyn PhysicalExpr>| {
+            cmp(Arc::clone(a), Operator::And, Arc::clone(b))
+        };
+        let order = |e: Arc<dyn PhysicalExpr>| -> Vec<String> {
+            let rewritten = adapter.rewrite(e).unwrap();
+            split_conjunction(&rewritten)
+                .into_iter()
+                .map(|c| {
+                    let name = collect_columns(c)
+                        .into_iter()
+                        .next()
+                        .unwrap()
+                        .name()
+                        .to_string();
+                    if c.is::<on_values::OnValuesExpr>() {
+                        format!("{name} per entry")
+                    } else {
+                        name
+                    }
+                })
+                .collect()
+        };
+        assert_eq!(
+            order(and(&and(&cbudg, &amount), &compte)),
+            ["compte per entry", "cbudg", "amount"]
+        );
+        assert_eq!(
+            order(and(&amount, &and(&compte, &cbudg))),
+            ["compte per entry", "amount", "cbudg"]
+        );
+        // Nothing answered per entry: the query's order.
+        assert_eq!(order(and(&cbudg, &amount)), ["cbudg", "amount"]);
+        assert_eq!(order(Arc::clone(&compte)), ["compte per entry"]);
+    }
+
     /// The same answers with and without the rule, on filters the rule rewrites and on those
     /// it leaves alone, with NULLs and a column whose pages fell back to plain; and the same
     /// row groups pruned by statistics.
@@ -568,6 +671,18 @@ mod tests {
             })
             .unwrap();
             assert_eq!(factories.len(), 1);
+            // The scan keeps the row filters in the order the adapter gives them.
+            let mut reorders = vec![];
+            plan.apply(|node| {
+                if let Some(scan) = node.downcast_ref::<DataSourceExec>()
+                    && let Some((_, parquet)) = scan.downcast_to_file_source::<ParquetSource>()
+                {
+                    reorders.push(parquet.table_parquet_options().global.reorder_filters);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .unwrap();
+            assert_eq!(reorders, [false]);
             assert!(
                 factories[0].contains(r#"hints: DictionaryReads"#)
                     && factories[0].contains(r#"columns: ["cbudg", "compte"]"#),
