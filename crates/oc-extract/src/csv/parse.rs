@@ -11,7 +11,7 @@ use crate::sink::{ExtractError, Reject, Sink};
 use crate::spec::{ReadSpec, SourceFile};
 
 use super::chunker::count_lines;
-use super::split::{Lines, quote_free};
+use super::split::{Line, Lines, quote_free};
 
 pub(super) fn csv_reader<'b>(
     d: &crate::spec::CsvDialect,
@@ -147,19 +147,30 @@ impl ChunkContext<'_> {
     ) -> Result<(), ExtractError> {
         let d = &self.spec.csv;
         let mut line = lines_before + self.skipped;
-        // Field `i` of the current line is `text[bounds[i]..bounds[i + 1] - 1]`.
+        // Field `i` of the current line is `text[bounds[i]..bounds[i + 1] - 1]`, for the
+        // header's width of fields (those past it only counted).
         let mut bounds: Vec<usize> = Vec::new();
+        let keep = if self.expected == 0 {
+            usize::MAX
+        } else {
+            self.expected
+        };
         let mut lines = Lines::new(bytes, d.delimiter);
         let mut block = Block::default();
-        while let Some(text) = lines.next_line(&mut bounds) {
+        while let Some(Line {
+            text,
+            fields: n,
+            more_not_empty,
+        }) = lines.next_line(&mut bounds, keep)
+        {
             line += 1;
             if text.is_empty() {
                 // `csv` skips blank lines.
                 continue;
             }
-            let n = bounds.len() - 1;
-            let field = |i: usize| (i < n).then(|| bounds[i]..bounds[i + 1] - 1);
-            let field_empty = |i: usize| bounds[i + 1] - 1 == bounds[i];
+            let kept = bounds.len() - 1;
+            let field = |i: usize| (i < kept).then(|| bounds[i]..bounds[i + 1] - 1);
+            let field_empty = |i: usize| i >= kept && !more_not_empty;
             let raw = || String::from_utf8_lossy(text).into_owned();
             let whole = if d.encoding == Encoding::Utf8 || text.is_ascii() {
                 std::str::from_utf8(text).ok()
