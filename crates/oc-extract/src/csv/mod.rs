@@ -10,6 +10,7 @@
 
 mod chunker;
 mod parse;
+mod records;
 mod split;
 mod workers;
 

@@ -11,6 +11,7 @@ use crate::sink::{ExtractError, Reject, Sink};
 use crate::spec::{ReadSpec, SourceFile};
 
 use super::chunker::count_lines;
+use super::records::{Record, Records};
 use super::split::{Line, Lines, quote_free};
 
 pub(super) fn csv_reader<'b>(
@@ -36,8 +37,8 @@ struct RecordLines {
 }
 
 impl RecordLines {
-    fn line(&mut self, bytes: &[u8], p: &csv::Position) -> u64 {
-        let mut start = (p.byte() as usize).min(bytes.len());
+    fn line(&mut self, bytes: &[u8], byte: usize) -> u64 {
+        let mut start = byte.min(bytes.len());
         while matches!(bytes.get(start), Some(b'\r' | b'\n')) {
             start += 1;
         }
@@ -150,11 +151,7 @@ impl ChunkContext<'_> {
         // Field `i` of the current line is `text[bounds[i]..bounds[i + 1] - 1]`, for the
         // header's width of fields (those past it only counted).
         let mut bounds: Vec<usize> = Vec::new();
-        let keep = if self.expected == 0 {
-            usize::MAX
-        } else {
-            self.expected
-        };
+        let keep = self.keep();
         let mut lines = Lines::new(bytes, d.delimiter);
         let mut block = Block::default();
         while let Some(Line {
@@ -238,7 +235,7 @@ impl ChunkContext<'_> {
         Ok(())
     }
 
-    /// The records of a chunk as the `csv` crate reads them (quoted fields).
+    /// The records of a chunk with quotes, as the `csv` crate reads them (records.rs).
     pub(super) fn parse_records(
         &self,
         bytes: &[u8],
@@ -248,47 +245,42 @@ impl ChunkContext<'_> {
     ) -> Result<(), ExtractError> {
         let d = &self.spec.csv;
         let offset = lines_before + self.skipped;
-        let mut reader = csv_reader(d, bytes);
-        let mut record = csv::ByteRecord::new();
-        // The other buffer of the pair swapped with `record` below (a new ByteRecord per
-        // record would be an allocation, and buffers regrown, for every line of the file).
-        let mut spare = Some(csv::ByteRecord::new());
-        let mut last_line = offset;
+        // Past the header's width, enough fields kept to show a record rejected as too wide
+        // as it was (the quote-free path shows its line); the rest only counted.
+        let mut reader = Records::new(
+            d.delimiter,
+            d.quote,
+            bytes,
+            self.keep().saturating_add(4096),
+        );
+        let mut record = Record::default();
         let mut lines = RecordLines { at: 0, breaks: 0 };
-        loop {
-            match reader.read_byte_record(&mut record) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    let line = e
-                        .position()
-                        .map(|p| p.line() + offset)
-                        .unwrap_or(last_line + 1);
-                    return Err(ExtractError::new(
-                        &self.file.display,
-                        Some(line),
-                        format!("cannot read: {e}"),
-                    )
-                    .with_hint("the file may be truncated or not delimited text"));
-                }
-            }
-            let line = record
-                .position()
-                .map(|p| lines.line(bytes, p) + offset)
-                .unwrap_or(last_line + 1);
-            last_line = line;
-            let field_empty = |i: usize| record.get(i).is_some_and(<[u8]>::is_empty);
+        while reader.next(&mut record) {
+            let line = lines.line(bytes, record.start) + offset;
+            let kept = record.kept();
+            let field_empty = |i: usize| {
+                record
+                    .get(i)
+                    .map_or(i >= kept && !record.more_not_empty, <[u8]>::is_empty)
+            };
             let raw = || {
                 let sep = (d.delimiter as char).to_string();
-                let fields: Vec<_> = record.iter().map(String::from_utf8_lossy).collect();
-                fields.join(&sep)
+                let mut raw = record
+                    .iter()
+                    .map(String::from_utf8_lossy)
+                    .collect::<Vec<_>>()
+                    .join(&sep);
+                if record.fields > kept {
+                    raw += &format!("{sep}… ({} more fields)", record.fields - kept);
+                }
+                raw
             };
-            if self.reject_width(record.len(), field_empty, raw, line, rows, sink)? {
+            if self.reject_width(record.fields, field_empty, raw, line, rows, sink)? {
                 continue;
             }
             if !self.layout.pivots.is_empty() {
                 // Unpivot: every field decoded once, then one row per year column.
-                let mut fields = Vec::with_capacity(record.len());
+                let mut fields = Vec::with_capacity(kept);
                 for f in record.iter() {
                     match decode(d.encoding, f) {
                         Ok(t) => fields.push(t),
@@ -300,35 +292,43 @@ impl ChunkContext<'_> {
                         }
                     }
                 }
-                if fields.len() == record.len() {
+                if fields.len() == kept {
                     self.layout
                         .emit(rows, sink, line, |i| fields.get(i).cloned())?;
                 }
                 continue;
             }
             // ASCII records (in any encoding: every record of an ASCII file, most of a
-            // windows-1252 one) and valid records of a UTF-8 file become a StringRecord, whose
-            // fields are borrowed as text (an ASCII record is checked once, not field by
-            // field); the others are decoded field by field.
-            let mut full = spare.take().expect("a spare record");
-            std::mem::swap(&mut full, &mut record);
-            let whole = if d.encoding == Encoding::Utf8 || full.as_slice().is_ascii() {
-                csv::StringRecord::from_byte_record(full).map_err(|e| e.into_byte_record())
+            // windows-1252 one) and valid records of a UTF-8 file have their fields borrowed
+            // as text; the others are decoded field by field.
+            // The record's text checked once; a field is then a slice of it, unless a field
+            // boundary falls inside a character (each field then decoded, and rejected).
+            let bytes = record.kept_bytes();
+            let ascii = bytes.is_ascii();
+            let whole = if ascii || d.encoding == Encoding::Utf8 {
+                std::str::from_utf8(bytes).ok()
             } else {
-                Err(full)
+                None
             };
+            let field = |i| whole.and_then(|t| record.range(i).and_then(|r| t.get(r)));
             match whole {
-                Ok(text) => {
-                    self.push_text(|i| text.get(i), line, rows, sink)?;
-                    spare = Some(text.into_byte_record());
+                Some(_) if ascii || (0..kept).all(|i| field(i).is_some()) => {
+                    self.push_text(field, line, rows, sink)?
                 }
-                Err(bytes) => {
-                    self.push_decoded(|i| bytes.get(i), line, rows, sink)?;
-                    spare = Some(bytes);
-                }
+                _ => self.push_decoded(|i| record.get(i), line, rows, sink)?,
             }
         }
         Ok(())
+    }
+
+    /// How many fields of a record are stored: the header's width (those past it are only
+    /// counted, and whether one is not empty noted), or all when no width is known.
+    fn keep(&self) -> usize {
+        if self.expected == 0 {
+            usize::MAX
+        } else {
+            self.expected
+        }
     }
 
     /// Rejects a record of `n` fields when the header has another count (`Ok(true)`); a
