@@ -299,10 +299,9 @@ impl ChunkContext<'_> {
                 continue;
             }
             // ASCII records (in any encoding: every record of an ASCII file, most of a
-            // windows-1252 one) and valid records of a UTF-8 file have their fields borrowed
-            // as text; the others are decoded field by field.
-            // The record's text checked once; a field is then a slice of it, unless a field
-            // boundary falls inside a character (each field then decoded, and rejected).
+            // windows-1252 one) and valid records of a UTF-8 file: the text checked once, each
+            // field a slice of it. The others, and a record of a UTF-8 file whose field
+            // boundary falls inside a character, are decoded field by field.
             let bytes = record.kept_bytes();
             let ascii = bytes.is_ascii();
             let whole = if ascii || d.encoding == Encoding::Utf8 {

@@ -295,11 +295,12 @@ fn answered_per_entry_first(expr: Arc<dyn PhysicalExpr>) -> Arc<dyn PhysicalExpr
     if parts.len() < 2 {
         return expr;
     }
-    let per_entry = |e: &Arc<dyn PhysicalExpr>| {
-        e.exists(|n| Ok(n.is::<on_values::OnValuesExpr>()))
-            .unwrap_or(false)
-    };
-    let (first, rest): (Vec<_>, Vec<_>) = parts.into_iter().cloned().partition(per_entry);
+    // Whole conjuncts only: one that also reads another column (`compte = '1641' OR x > 0`)
+    // costs that column's decoding too, and keeps its place.
+    let (first, rest): (Vec<_>, Vec<_>) = parts
+        .into_iter()
+        .cloned()
+        .partition(|e| e.is::<on_values::OnValuesExpr>());
     if first.is_empty() {
         return expr;
     }
@@ -618,12 +619,12 @@ mod tests {
             split_conjunction(&rewritten)
                 .into_iter()
                 .map(|c| {
-                    let name = collect_columns(c)
+                    let mut names: Vec<String> = collect_columns(c)
                         .into_iter()
-                        .next()
-                        .unwrap()
-                        .name()
-                        .to_string();
+                        .map(|c| c.name().to_string())
+                        .collect();
+                    names.sort();
+                    let name = names.join("+");
                     if c.is::<on_values::OnValuesExpr>() {
                         format!("{name} per entry")
                     } else {
@@ -642,6 +643,12 @@ mod tests {
         );
         // Nothing answered per entry: the query's order.
         assert_eq!(order(and(&cbudg, &amount)), ["cbudg", "amount"]);
+        // A conjunct that reads another column too keeps its place.
+        let either = cmp(Arc::clone(&compte), Operator::Or, Arc::clone(&amount));
+        assert_eq!(
+            order(and(&and(&cbudg, &either), &compte)),
+            ["compte per entry", "cbudg", "amount+compte"]
+        );
         assert_eq!(order(Arc::clone(&compte)), ["compte per entry"]);
     }
 
