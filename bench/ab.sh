@@ -6,7 +6,9 @@
 # QUERY is a name of bench/queries.py (q1_charges_dep … q6_balance); PROJECT a project made by
 # bench/run.sh (~/.cache/opencoll-bench/20M/project, …). "X=1" stands for "no setting";
 # "BIN=PATH" runs the binary PATH instead of OPENCOLL_BIN (two builds compared, e.g. with and
-# without patches/: bench/ab.sh BIN_A PROJECT q1_charges_dep 7 "BIN=BIN_A" "BIN=BIN_B").
+# without patches/: bench/ab.sh BIN_A PROJECT q1_charges_dep 7 "BIN=BIN_A" "BIN=BIN_B");
+# "PROJ=DIR" queries the project DIR instead of PROJECT (two lakes compared, e.g. written with
+# two layouts: bench/ab.sh BIN P q6_balance 9 "PROJ=P" "PROJ=P-lz4").
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin=$1 proj=$2 q=$(python3 "$here/queries.py" "$3") n=$4
@@ -14,11 +16,11 @@ shift 4
 declare -A times
 for _ in $(seq "$n"); do
   for e in "$@"; do
-    b=$bin
+    b=$bin p=$proj
     for w in $e; do
-      case $w in BIN=*) b=${w#BIN=} ;; esac
+      case $w in BIN=*) b=${w#BIN=} ;; PROJ=*) p=${w#PROJ=} ;; esac
     done
-    t=$(env $e "$b" --project "$proj" sql --timing --format csv "$q" 2>&1 >/dev/null |
+    t=$(env $e "$b" --project "$p" sql --timing --format csv "$q" 2>&1 >/dev/null |
       grep -o "Time: [0-9.]*" | cut -d' ' -f2)
     times[$e]="${times[$e]:-} $t"
   done
