@@ -1,12 +1,12 @@
 //! Delimited text: `;` `,` TAB, quoted fields with separators and line breaks, CRLF, BOM,
 //! title lines before the header, windows-1252 / ISO-8859-1 / UTF-8.
 //!
-//! Records are split on bytes by the `csv` crate, then each needed field is decoded and typed.
+//! Records are split on bytes, then each needed field is decoded and typed.
 //!
 //! `read` (here) handles the BOM, title lines, the header and the layout; `chunker` cuts the
 //! rest into chunks at record boundaries, `parse` types a chunk's records (through `split`
-//! for quote-free chunks, the `csv` crate otherwise), and `workers` parses chunks on several
-//! threads and hands their rows on in file order.
+//! for quote-free chunks, `records`, on the `csv` crate's parser `csv_core`, otherwise), and
+//! `workers` parses chunks on several threads and hands their rows on in file order.
 
 mod chunker;
 mod parse;
