@@ -403,9 +403,10 @@ impl<'a> RowWriter<'a> {
     }
 
     /// `rows` records whose cells are all at hand (declared column `i` from `source(i)`, field
-    /// `n` of record `r` as `field(r, n)`, records numbered from 0), written column by column: each column's type is then decided once per run of rows
-    /// instead of once per cell, where the jump to a column's conversion, a different one at
-    /// every cell, was the largest item of the reader's profile. Batches end where
+    /// `n` of record `r` as `field(r, n)`, records numbered from 0), written column by column:
+    /// each column's type is then decided once per run of rows instead of once per cell, where
+    /// the jump to a column's conversion, a different one at every cell, was the largest item
+    /// of the reader's profile. Batches end where
     /// [`RowWriter::push_cells`] would end them. A run with a cell that does not convert is
     /// written again row by row, so rejects, their order and the reject limit are those of
     /// [`RowWriter::push_cells`].

@@ -167,7 +167,8 @@ impl ChunkContext<'_> {
             }
             let kept = bounds.len() - 1;
             let field = |i: usize| (i < kept).then(|| bounds[i]..bounds[i + 1] - 1);
-            let field_empty = |i: usize| i >= kept && !more_not_empty;
+            // Past the header's width, fields are only counted (`keep`).
+            let extras_empty = || !more_not_empty;
             let raw = || String::from_utf8_lossy(text).into_owned();
             let whole = if d.encoding == Encoding::Utf8 || text.is_ascii() {
                 std::str::from_utf8(text).ok()
@@ -189,7 +190,7 @@ impl ChunkContext<'_> {
             // Anything else is written at once, after the block before it (rejects stay in
             // line order).
             self.push_block(&mut block, rows, sink)?;
-            if self.reject_width(n, field_empty, raw, line, rows, sink)? {
+            if self.reject_width(n, extras_empty, raw, line, rows, sink)? {
                 continue;
             }
             match whole {
@@ -258,10 +259,10 @@ impl ChunkContext<'_> {
         while reader.next(&mut record) {
             let line = lines.line(bytes, record.start) + offset;
             let kept = record.kept();
-            let field_empty = |i: usize| {
-                record
-                    .get(i)
-                    .map_or(i >= kept && !record.more_not_empty, <[u8]>::is_empty)
+            let extras_empty = || {
+                let expected = self.expected.min(kept);
+                (expected..kept).all(|i| record.get(i).is_some_and(<[u8]>::is_empty))
+                    && !record.more_not_empty
             };
             let raw = || {
                 let sep = (d.delimiter as char).to_string();
@@ -275,7 +276,7 @@ impl ChunkContext<'_> {
                 }
                 raw
             };
-            if self.reject_width(record.fields, field_empty, raw, line, rows, sink)? {
+            if self.reject_width(record.fields, extras_empty, raw, line, rows, sink)? {
                 continue;
             }
             if !self.layout.pivots.is_empty() {
@@ -331,18 +332,18 @@ impl ChunkContext<'_> {
     }
 
     /// Rejects a record of `n` fields when the header has another count (`Ok(true)`); a
-    /// trailing separator (empty extra fields) is tolerated.
+    /// trailing separator (empty extra fields, `extras_empty`, asked only then) is tolerated.
     fn reject_width(
         &self,
         n: usize,
-        field_empty: impl Fn(usize) -> bool,
+        extras_empty: impl FnOnce() -> bool,
         raw: impl FnOnce() -> String,
         line: u64,
         rows: &mut RowWriter<'_>,
         sink: &mut ChunkOut,
     ) -> Result<bool, ExtractError> {
         let expected = self.expected;
-        if expected == 0 || n == expected || (n > expected && (expected..n).all(field_empty)) {
+        if expected == 0 || n == expected || (n > expected && extras_empty()) {
             return Ok(false);
         }
         rows.count_read();
