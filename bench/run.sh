@@ -17,7 +17,7 @@ mkdir -p "$scratch"
 # `encodings` extension, for windows-1252, has no PyPI build for 2.0 and is not used), Polars,
 # and pyarrow (DuckDB hands its results over as Arrow tables).
 venv="$scratch/venv"
-pins="duckdb==2.0.1 polars==2.1.0 pyarrow==26.0.1"
+pins="duckdb==2.0.1 polars==2.2.0 pyarrow==26.0.1"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "
 import importlib.metadata as m, sys
 sys.exit(any(m.version(p.split('==')[0]) != p.split('==')[1] for p in '$pins'.split()))" 2>/dev/null; then
