@@ -598,9 +598,16 @@ fn infer_reads_a_file_as_wide_as_a_workbook_and_refuses_a_wider_one() {
     assert!(
         !out.status.success()
             && e.contains("the header has 16385 columns, more than infer proposes (16384")
-            && e.contains("a refresh reads a file of any width"),
+            && e.contains("a refresh reads a file of up to 1,048,576 columns"),
         "{e}"
     );
+    // As the hint says: a pipeline written by hand reads the wider file.
+    p.write(
+        "pipelines/w.yaml",
+        "name: raw.w\nsource: { path: data/w2.csv, csv: { delimiter: \";\" } }\ncolumns:\n  last: { from: \"Col 16384!\", type: int32 }\n",
+    );
+    p.ok(&["refresh"]);
+    assert_eq!(p.value("SELECT last FROM raw.w"), "14");
 }
 
 #[test]

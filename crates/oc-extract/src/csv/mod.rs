@@ -24,7 +24,19 @@ use crate::sink::{ExtractError, Sink};
 use crate::spec::{ReadSpec, SourceFile};
 
 use chunker::{Chunker, count_lines};
-use parse::{ChunkContext, csv_reader};
+use parse::ChunkContext;
+use records::{Record, RecordLines, Records};
+
+/// The most fields a header (or, without one, the first record) may have. Their names are
+/// held, tens of bytes each, and a 64 MiB line of delimiters is 64 million fields (3.2 GB
+/// held before this bound). A million columns is far past any real export, and past what
+/// `infer` proposes (a workbook's 16,384), so a pipeline written by hand still reads a file
+/// wider than a workbook.
+#[cfg(not(test))]
+const MAX_COLUMNS: usize = 1 << 20;
+/// Small enough in tests for a header past it to fit the record bound of tests.
+#[cfg(test)]
+const MAX_COLUMNS: usize = 512;
 
 pub fn read(
     spec: &ReadSpec,
@@ -67,29 +79,42 @@ pub fn read(
     // header. Chunks are parsed and typed on worker threads and their rows handed to the sink
     // in file order, so the output does not depend on thread timing.
     let mut chunks = Chunker::new(input, d.quote, d.delimiter);
-    let first = chunks
-        .next_chunk()
-        .map_err(|e| err(Some(skipped + 1), format!("cannot read: {e}")))?
-        .unwrap_or_default();
-    let mut reader = csv_reader(d, &first);
-    let mut record = csv::ByteRecord::new();
-    let io = |e: csv::Error, last: u64| {
-        let line = e.position().map(|p| p.line() + skipped).unwrap_or(last + 1);
-        err(Some(line), format!("cannot read: {e}"))
-            .with_hint("the file may be truncated or not delimited text")
+    // Chunks of blank lines only (a chunk may end before the header) are counted as skipped.
+    let first = loop {
+        let chunk = chunks
+            .next_chunk()
+            .map_err(|e| err(Some(skipped + 1), format!("cannot read: {e}")))?
+            .unwrap_or_default();
+        if chunk.is_empty() || chunk.iter().any(|b| !matches!(b, b'\r' | b'\n')) {
+            break chunk;
+        }
+        skipped += count_lines(&chunk);
+    };
+    // The header (or, without one, the first record) is read as the workers read records:
+    // fields past `MAX_COLUMNS` are counted, not stored, so a huge line cannot take gigabytes.
+    let mut reader = Records::new(d.delimiter, d.quote, &first, MAX_COLUMNS);
+    let mut record = Record::default();
+    let mut lines = RecordLines::default();
+    let too_wide = |line: u64, what: &str, n: usize| {
+        err(
+            Some(line),
+            format!("{what} has {n} fields, more than the {MAX_COLUMNS} columns a refresh reads"),
+        )
+        .with_hint("check csv.delimiter and csv.quote: the file may not be delimited text")
     };
 
     // Header.
     let (headers, header_line) = if d.header {
-        if !reader
-            .read_byte_record(&mut record)
-            .map_err(|e| io(e, skipped))?
-        {
+        if !reader.next(&mut record) {
             return Err(err(None, "the file is empty: no header line".into())
                 .with_hint("check the download, or set `header: false`"));
         }
-        let line = record.position().map(|p| p.line()).unwrap_or(1) + skipped;
-        let mut hs = Vec::with_capacity(record.len());
+        let line = lines.line(&first, record.start) + skipped;
+        // Empty names past the limit are the delimiters a header may end with.
+        if record.more_not_empty {
+            return Err(too_wide(line, "the header", record.fields));
+        }
+        let mut hs = Vec::with_capacity(record.kept());
         for f in record.iter() {
             let h = decode(d.encoding, f).map_err(|e| err(Some(line), format!("header: {e}")))?;
             hs.push(h.trim().to_string());
@@ -104,8 +129,8 @@ pub fn read(
     };
     // Where the data records of chunk 0 start, and how many lines precede them.
     let (data_start, lines_before) = if d.header {
-        // `csv` stops a CRLF header before its `\n`: the data start after it.
-        let mut start = reader.position().byte() as usize;
+        // `csv_core` stops a CRLF header before its `\n`: the data start after it.
+        let mut start = reader.pos();
         if start > 0 && first.get(start - 1) == Some(&b'\r') && first.get(start) == Some(&b'\n') {
             start += 1;
         }
@@ -126,30 +151,28 @@ pub fn read(
     // The expected field count: the header's, or without a header the first record's.
     let expected = if d.header {
         headers.len()
-    } else {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {
-                let n = record.len();
-                let line = record.position().map(|p| p.line()).unwrap_or(1) + skipped;
-                if let Some(missing) = layout.slots.iter().find_map(|s| match s {
-                    Slot::Field(i) if *i >= n => Some(*i),
-                    _ => None,
-                }) {
-                    return Err(err(
-                        Some(line),
-                        format!(
-                            "column_{} is declared but the records have {n} fields",
-                            missing + 1
-                        ),
-                    ));
-                }
-                n
-            }
-            Ok(false) => 0,
-            Err(e) => return Err(io(e, skipped)),
+    } else if reader.next(&mut record) {
+        let n = record.fields;
+        let line = lines.line(&first, record.start) + skipped;
+        if n > MAX_COLUMNS {
+            return Err(too_wide(line, "the first record", n));
         }
+        if let Some(missing) = layout.slots.iter().find_map(|s| match s {
+            Slot::Field(i) if *i >= n => Some(*i),
+            _ => None,
+        }) {
+            return Err(err(
+                Some(line),
+                format!(
+                    "column_{} is declared but the records have {n} fields",
+                    missing + 1
+                ),
+            ));
+        }
+        n
+    } else {
+        0
     };
-    drop(reader);
 
     // Workers count their own rejects without limit; the limit is applied in file order.
     let mut worker_spec = spec.clone();
@@ -212,7 +235,7 @@ columns:
         assert_eq!((rows, sink.batches[0].num_columns()), (2, 0));
     }
 
-    /// One chunk parsed by the quote-free splitter (`fast`) or by the `csv` reader.
+    /// One chunk parsed by the quote-free splitter (`fast`) or by `records`.
     fn parse_chunk(ctx: &ChunkContext<'_>, bytes: &[u8], fast: bool) -> ChunkOut {
         let mut out = ChunkOut::default();
         let mut rows = RowWriter::new(ctx.spec, ctx.file, ctx.layout.labels.clone());
@@ -556,6 +579,45 @@ columns:
         assert!(
             e.contains("column_5 is declared but the records have 2 fields"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_header_past_the_column_limit_is_refused_trailing_delimiters_are_not() {
+        use super::MAX_COLUMNS;
+        let yaml = "name: a.b\nsource: { path: x.csv, csv: { delimiter: \";\" } }\ncolumns:\n  a: { from: A }\n";
+        // Blank lines before the header: its line is the third.
+        let names: String = (0..MAX_COLUMNS + 88).map(|i| format!(";c{i}")).collect();
+        let data = format!("\n\r\nA{names}\nx\n");
+        let e = run(&spec(yaml), "w.csv", data.as_bytes()).1.unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "w.csv:3: the header has {} fields, more than the {MAX_COLUMNS} columns",
+                MAX_COLUMNS + 89
+            )),
+            "{msg}"
+        );
+        // Delimiters past the limit at the end of a header are empty names, not columns.
+        let data = format!("A;N{}\r\nx;1\ny\n", ";".repeat(MAX_COLUMNS * 3));
+        let (sink, r) = run(&spec(yaml), "t.csv", data.as_bytes());
+        let stats = r.unwrap();
+        assert_eq!((stats.rows_read, stats.rows_rejected), (2, 1));
+        assert_eq!(sink.column("a"), vec!["x"]);
+        assert_eq!(sink.rejects[0].line, 3);
+        // Without a header, the first record's width is the limit's.
+        let yaml = "name: a.b\nsource: { path: x.csv, csv: { header: false } }\ncolumns:\n  a: { from: column_2 }\n";
+        let data = format!("\n{}\n", "1,".repeat(MAX_COLUMNS));
+        let msg = run(&spec(yaml), "h.csv", data.as_bytes())
+            .1
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "h.csv:2: the first record has {} fields",
+                MAX_COLUMNS + 1
+            )),
+            "{msg}"
         );
     }
 }

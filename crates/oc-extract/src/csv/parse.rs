@@ -1,4 +1,4 @@
-//! Typing one chunk's records: through the quote-free splitter, or the `csv` crate's reader
+//! Typing one chunk's records: through the quote-free splitter, or `records` (on `csv_core`)
 //! for chunks with quotes; field-count checks, rejects with the record's line.
 
 use std::borrow::Cow;
@@ -10,45 +10,8 @@ use crate::rows::{CellSource, Layout, RowWriter, Slot};
 use crate::sink::{ExtractError, Reject, Sink};
 use crate::spec::{ReadSpec, SourceFile};
 
-use super::chunker::count_lines;
-use super::records::{Record, Records};
+use super::records::{Record, RecordLines, Records};
 use super::split::{Line, Lines, quote_free};
-
-pub(super) fn csv_reader<'b>(
-    d: &crate::spec::CsvDialect,
-    bytes: &'b [u8],
-) -> csv::Reader<&'b [u8]> {
-    csv::ReaderBuilder::new()
-        .delimiter(d.delimiter)
-        .quote(d.quote.unwrap_or(b'"'))
-        .quoting(d.quote.is_some())
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes)
-}
-
-/// Numbers the records `csv` reads in a chunk by the line they start on, line breaks counted
-/// as `count_lines` does (`csv`'s own numbers count `\n` only, and its position is where the
-/// reader started: before the `\n` of a CRLF record and the blank lines it then skipped).
-/// Counts forward from the previous record, so a chunk is scanned once.
-struct RecordLines {
-    at: usize,
-    breaks: u64,
-}
-
-impl RecordLines {
-    fn line(&mut self, bytes: &[u8], byte: usize) -> u64 {
-        let mut start = byte.min(bytes.len());
-        while matches!(bytes.get(start), Some(b'\r' | b'\n')) {
-            start += 1;
-        }
-        if start >= self.at {
-            self.breaks += count_lines(&bytes[self.at..start]);
-            self.at = start;
-        }
-        self.breaks + 1
-    }
-}
 
 /// Records of a quote-free chunk written together ([`RowWriter::push_rows`]): enough rows for
 /// the per-column passes to pay, few enough for their field bounds to stay in cache. (Three in
@@ -255,7 +218,7 @@ impl ChunkContext<'_> {
             self.keep().saturating_add(4096),
         );
         let mut record = Record::default();
-        let mut lines = RecordLines { at: 0, breaks: 0 };
+        let mut lines = RecordLines::default();
         while reader.next(&mut record) {
             let line = lines.line(bytes, record.start) + offset;
             let kept = record.kept();

@@ -6,6 +6,8 @@
 
 use csv_core::ReadRecordResult;
 
+use super::chunker::count_lines;
+
 /// Field ends taken at a time past those kept.
 const SCRATCH: usize = 256;
 
@@ -66,7 +68,7 @@ impl Record {
 }
 
 impl<'a> Records<'a> {
-    /// The dialect's delimiter and quote (none: quotes are text), as `parse::csv_reader`.
+    /// The dialect's delimiter and quote (none: quotes are text), as the `csv` crate reads with them.
     pub(super) fn new(delimiter: u8, quote: Option<u8>, bytes: &'a [u8], keep: usize) -> Self {
         let core = csv_core::ReaderBuilder::new()
             .delimiter(delimiter)
@@ -79,6 +81,12 @@ impl<'a> Records<'a> {
             pos: 0,
             keep,
         }
+    }
+
+    /// The byte of the chunk after the last record read (before the `\n` of a CRLF, as
+    /// `csv`'s `Position::byte`).
+    pub(super) fn pos(&self) -> usize {
+        self.pos
     }
 
     /// Reads the next record into `r`; false at the end of the chunk.
@@ -128,6 +136,30 @@ impl<'a> Records<'a> {
                 ReadRecordResult::End => return false,
             }
         }
+    }
+}
+
+/// Numbers the records read in a chunk by the line they start on, line breaks counted as
+/// `count_lines` does (`csv`'s own numbers count `\n` only, and [`Record::start`] is where the
+/// reader started: before the `\n` of a CRLF record and the blank lines it then skipped).
+/// Counts forward from the previous record, so a chunk is scanned once.
+#[derive(Default)]
+pub(super) struct RecordLines {
+    at: usize,
+    breaks: u64,
+}
+
+impl RecordLines {
+    pub(super) fn line(&mut self, bytes: &[u8], byte: usize) -> u64 {
+        let mut start = byte.min(bytes.len());
+        while matches!(bytes.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        if start >= self.at {
+            self.breaks += count_lines(&bytes[self.at..start]);
+            self.at = start;
+        }
+        self.breaks + 1
     }
 }
 

@@ -96,7 +96,7 @@ pub(super) fn sample_values(
                 headers.len()
             ),
         )
-        .with_hint("write the pipeline by hand, with a `from:` for each column to keep: a refresh reads a file of any width"));
+        .with_hint("write the pipeline by hand, with a `from:` for each column to keep: a refresh reads a file of up to 1,048,576 columns"));
     }
     let counts = repeats(&headers);
     let selectable = |h: &String| !h.trim().is_empty() && counts[h.as_str()] == 1;
