@@ -4,7 +4,8 @@
 //! general path both taken) must give the same rows, in order, and reject exactly the records
 //! whose field count is wrong, at the same lines. Generated: quoted fields holding the
 //! delimiter, quotes and line breaks, LF / CRLF / CR line ends, blank lines, a BOM,
-//! windows-1252 bytes, ragged rows, no final line break.
+//! windows-1252 bytes, ragged rows, no final line break; a header after blank lines, with
+//! quoted names, ending with delimiters.
 
 use proptest::prelude::*;
 
@@ -38,6 +39,9 @@ struct File {
     bom: bool,
     cp1252: bool,
     final_break: bool,
+    /// The header's blank lines before it, whether its names are quoted, and the delimiters
+    /// it ends with.
+    header: (usize, bool, usize),
 }
 
 fn file() -> impl Strategy<Value = File> {
@@ -58,20 +62,29 @@ fn file() -> impl Strategy<Value = File> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        (
+            prop_oneof![4 => Just(0usize), 1 => 1usize..3],
+            any::<bool>(),
+            prop_oneof![4 => Just(0usize), 1 => 1usize..3],
+        ),
     )
-        .prop_map(|(rows, ends, bom, cp1252, final_break)| File {
+        .prop_map(|(rows, ends, bom, cp1252, final_break, header)| File {
             rows,
             ends,
             bom,
             cp1252,
             final_break,
+            header,
         })
 }
 
 impl File {
     fn text(&self) -> String {
-        let mut s = String::from("a;b;c");
         let (end0, _) = self.ends[0];
+        let (blanks, quoted, trailing) = self.header;
+        let mut s = end0.repeat(blanks);
+        s.push_str(if quoted { "\"a\";b;\"c\"" } else { "a;b;c" });
+        s.push_str(&";".repeat(trailing));
         s.push_str(end0);
         for (i, row) in self.rows.iter().enumerate() {
             let cells: Vec<String> = row
