@@ -20,7 +20,9 @@
 //!   column's dictionary values, then looks each row's key up (on_values.rs). DataFusion's
 //!   own adapter reads the column through a cast to strings, which would undo the gain. The
 //!   adapter also puts those predicates first among the file's row filters
-//!   ([`answered_per_entry_first`]).
+//!   ([`answered_per_entry_first`]). Where such a column is read as views because its keys
+//!   lie in runs (a file sorted by it), the same expressions are evaluated once per run of
+//!   equal views instead (on_runs.rs).
 //!
 //! The reader factory is not serializable: a session that ships physical plans leaves this
 //! rule out (`session::serializable_physical_rules`).
@@ -47,6 +49,7 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::read_hints::{HintedReaderFactory, ReadHints, leaf_of, reads_with};
+mod on_runs;
 mod on_values;
 
 /// The rule's name, by which sessions that serialize plans leave it out.
@@ -258,19 +261,14 @@ struct DictionaryAdapter {
 impl PhysicalExprAdapter for DictionaryAdapter {
     fn rewrite(&self, expr: Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalExpr>> {
         let expr = crate::first_keys::per_file(self.inner.rewrite(expr)?, &self.physical)?;
-        if !self
-            .physical
-            .fields()
-            .iter()
-            .any(|f| matches!(f.data_type(), DataType::Dictionary(..)))
-        {
-            return Ok(expr);
-        }
-        // From the top: the largest expression of one dictionary column is evaluated whole.
+        // From the top: the largest expression of one chosen column is evaluated whole, on
+        // the dictionary's entries where the file is read so, else per run of equal values.
         let expr = expr
             .transform_down(|e| {
+                let (physical, columns) = (&self.physical, &self.columns);
                 Ok(
-                    match on_values::on_values(&e, &self.physical, &self.columns, self.max_in_list)
+                    match on_values::on_values(&e, physical, columns, self.max_in_list)
+                        .or_else(|| on_runs::on_runs(&e, physical, columns))
                     {
                         Some(new) => Transformed::new(new, true, TreeNodeRecursion::Jump),
                         None => Transformed::no(e),

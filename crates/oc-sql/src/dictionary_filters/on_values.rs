@@ -93,7 +93,7 @@ pub(super) fn answerable(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<C
 }
 
 /// The one column `e` reads, when it reads one and may be evaluated apart from the batch.
-fn single_column(e: &Arc<dyn PhysicalExpr>) -> Option<Column> {
+pub(super) fn single_column(e: &Arc<dyn PhysicalExpr>) -> Option<Column> {
     if is_volatile(e) {
         return None;
     }
