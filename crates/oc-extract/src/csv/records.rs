@@ -68,7 +68,8 @@ impl Record {
 }
 
 impl<'a> Records<'a> {
-    /// The dialect's delimiter and quote (none: quotes are text), as the `csv` crate reads with them.
+    /// The dialect's delimiter and quote (none: quotes are text), as the `csv` crate reads
+    /// with them.
     pub(super) fn new(delimiter: u8, quote: Option<u8>, bytes: &'a [u8], keep: usize) -> Self {
         let core = csv_core::ReaderBuilder::new()
             .delimiter(delimiter)

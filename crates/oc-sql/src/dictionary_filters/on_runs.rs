@@ -124,12 +124,14 @@ impl Evaluation for OnRuns {
         let Some(starts) = run_starts(views).filter(|s| !s.is_empty()) else {
             return orig.evaluate(batch);
         };
-        let firsts = take_record_batch(batch, &UInt32Array::from(starts.clone()))?;
+        let starts = UInt32Array::from(starts);
+        let firsts = take_record_batch(batch, &starts)?;
         let answers = orig.evaluate(&firsts)?.into_array(firsts.num_rows())?;
         let Some(answers) = answers.as_boolean_opt() else {
             return orig.evaluate(batch);
         };
         // Each run's answer over its rows.
+        let starts = starts.values();
         let mut values = BooleanBufferBuilder::new(len);
         let mut valid = answers.nulls().map(|_| BooleanBufferBuilder::new(len));
         for (r, &start) in starts.iter().enumerate() {
