@@ -60,15 +60,15 @@ pub(super) fn on_runs(
 }
 
 /// The first row of each run of equal values (consecutive NULLs are one run), or None when the
-/// runs average fewer than [`MIN_RUN`] rows.
+/// runs average fewer than [`MIN_RUN`] rows (or there are no rows).
 pub(super) fn run_starts(views: &arrow::array::StringViewArray) -> Option<Vec<u32>> {
     let len = views.len();
     let most = len / MIN_RUN;
     let raw = views.views();
-    let mut starts = Vec::with_capacity(most.min(1024) + 1);
     if len == 0 {
-        return Some(starts);
+        return None;
     }
+    let mut starts = Vec::with_capacity(most.min(1024) + 1);
     starts.push(0);
     let mut push = |i: usize| {
         starts.push(i as u32);
@@ -121,7 +121,7 @@ impl Evaluation for OnRuns {
             return orig.evaluate(batch);
         };
         let len = views.len();
-        let Some(starts) = run_starts(views).filter(|s| !s.is_empty()) else {
+        let Some(starts) = run_starts(views) else {
             return orig.evaluate(batch);
         };
         let starts = UInt32Array::from(starts);
