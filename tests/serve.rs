@@ -1223,3 +1223,81 @@ fn soak_a_minute_of_refreshes_under_32_clients() {
         "open files grew: {s}"
     );
 }
+
+/// What an analyst could send to take the server down, each failing alone (found by trying
+/// to break it, issue 20): results of a function larger than memory (16 GiB for one
+/// `array_repeat`), an answer held whole past the query's memory limit, a cancelled join that
+/// kept both cores busy for a minute; and requests that were refused wrongly (`EXPLAIN` in
+/// JSON, a scheme or media type in capitals), or answered with far more than asked (an Arrow
+/// answer of one name carried the page it was read from).
+#[test]
+fn hostile_queries_fail_alone_and_the_server_answers_around_them() {
+    let mut s = Serve::start(&["--query-memory", "64", "--query-timeout", "3"]);
+    for sql in [
+        "SELECT cardinality(array_repeat(1, 2147483647))",
+        "SELECT length(lpad('x', 2147483647))",
+        "SELECT length(repeat('x', 1000000000))",
+        "SELECT levenshtein(repeat('a', 100000), repeat('b', 100000))",
+    ] {
+        let a = post_sql(s.http, sql, "application/json");
+        assert_eq!(a.status, 400, "{sql}: {}", a.text());
+        assert!(
+            a.text()
+                .contains("more than a function may make in one value"),
+            "{}",
+            a.text()
+        );
+    }
+    // 100 MB of CSV, 64 MiB allowed
+    let a = post_sql(
+        s.http,
+        "SELECT repeat('x', 1000000) AS s FROM generate_series(1, 100)",
+        "text/csv",
+    );
+    assert_eq!(a.status, 422, "{}", a.text());
+    assert!(
+        a.text()
+            .contains("the answer is larger than the server's limit of 64 MiB"),
+        "{}",
+        a.text()
+    );
+    // cancelled at the deadline, and the server is idle right after
+    let t = std::time::Instant::now();
+    let a = post_sql(
+        s.http,
+        "SELECT c.code, count(*) FROM ref.communes c JOIN finances.balances_communes b ON true GROUP BY c.code",
+        "application/json",
+    );
+    assert_eq!(a.status, 504, "{}", a.text());
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    assert_eq!(get(s.http, "/health").status, 200);
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+
+    let a = post_sql(
+        s.http,
+        "EXPLAIN SELECT count(*) FROM ref.communes",
+        "application/json",
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(a.text().contains("physical_plan"), "{}", a.text());
+    let a = get(
+        s.http,
+        "/datasets/ref.communes/rows?format=arrow&limit=1&columns=nom&where=code:eq:2A004&where=millesime:eq:2026",
+    );
+    assert_eq!(a.status, 200);
+    assert!(a.body.len() < 4096, "{} bytes for one name", a.body.len());
+    let a = http(
+        s.http,
+        "POST",
+        "/sql",
+        &[
+            ("Authorization", &format!("BEARER {TOKEN}")),
+            ("Content-Type", "APPLICATION/JSON; charset=utf-8"),
+            ("Accept", "text/csv"),
+        ],
+        br#"{"sql": "SELECT 41 + 1 AS n"}"#,
+    );
+    assert_eq!((a.status, a.text()), (200, "n\n42\n".to_string()));
+    assert!(s.alive());
+}

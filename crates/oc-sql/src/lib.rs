@@ -2,6 +2,7 @@
 //! `sql/` created in dependency order, the domain functions, and a read-only guard.
 
 mod batch_groups;
+pub mod bounded_functions;
 pub mod codes;
 mod decimal64_sums;
 mod dictionary_filters;
@@ -19,6 +20,7 @@ mod schema;
 pub mod session;
 pub mod shape;
 pub mod udf;
+mod yielding_joins;
 
 pub use lake_table::{LakeTable, LakeTableError, LakeTableSpec};
 pub use session::{LakeSession, LakeTables, SqlError, read_only};

@@ -102,12 +102,16 @@ pub fn new_context_with_runtime(runtime: Arc<RuntimeEnv>) -> SessionContext {
         // The decimals only those sums read, read as the INT64 they are stored as
         // (decimal64_sums.rs)
         .with_physical_optimizer_rule(Arc::new(crate::decimal64_sums::Decimal64Sums))
+        // Joins that give the thread back between batches, where a cancelled query stops
+        // (yielding_joins.rs).
+        .with_physical_optimizer_rule(Arc::new(crate::yielding_joins::YieldingJoins))
         // Keys that repeat the row before dropped below a DISTINCT (distinct_runs.rs). Last:
         // its filter is only right directly below the aggregation it was put under.
         .with_physical_optimizer_rule(Arc::new(crate::distinct_runs::DistinctRuns))
         .build();
     let ctx = SessionContext::new_with_state(state);
     crate::udf::register(&ctx);
+    crate::bounded_functions::register(&ctx);
     ctx
 }
 
@@ -395,8 +399,26 @@ impl LakeSession {
             .await
             .map_err(|e| match crate::shape::from_datafusion(&e) {
                 Some(s) => SqlError::Shape(s),
-                None => e.into(),
+                None => self.unknown_table(&e).unwrap_or_else(|| e.into()),
             })
+    }
+
+    /// DataFusion's "table 'datafusion.public.communes' not found" said with the lake's
+    /// names: the one closest, or where to see them all.
+    fn unknown_table(&self, e: &DataFusionError) -> Option<SqlError> {
+        let text = e.find_root().to_string();
+        let start = text.find("table '")? + "table '".len();
+        let name = &text[start..start + text[start..].find("' not found")?];
+        let name = name.strip_prefix("datafusion.").unwrap_or(name);
+        let name = name.strip_prefix("public.").unwrap_or(name);
+        let known = self.tables.iter().chain(&self.views).map(String::as_str);
+        let hint = match oc_spec::diag::did_you_mean(name, known) {
+            Some(close) => format!("did you mean {close}?"),
+            None => "`opencoll catalog` lists the lake's tables and views (a pipeline's table is there once it has been refreshed)".into(),
+        };
+        Some(SqlError::Other(format!(
+            "no table or view {name} in the lake: {hint}"
+        )))
     }
 }
 

@@ -8,6 +8,7 @@ use arrow::record_batch::RecordBatch;
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::DataFrame;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
@@ -105,14 +106,33 @@ pub(super) async fn answer(
     started: Instant,
 ) -> Result<Response, ApiError> {
     let max = st.limits.json_rows;
-    if format == Format::Json {
+    // (an EXPLAIN must stay the plan's root, and is short)
+    let explain = matches!(
+        df.logical_plan(),
+        LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)
+    );
+    if format == Format::Json && !explain {
         // One row more than allowed tells whether the answer was cut.
         df = df.limit(0, Some(max + 1))?;
     }
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let stream = exec::stream(df, &st.limits, started).await?;
+    // The answer is held until it is written: it counts against the query's memory limit,
+    // as what its operators hold does (a 30-million-row CSV had taken 2.6 GB).
+    let budget = st.limits.memory;
+    let mut held = 0usize;
     let batches: Vec<RecordBatch> = stream
         .map(|b| b.map_err(|e| exec::stream_error(&e)))
+        .and_then(|b| {
+            // Strings viewed in larger buffers (a filter's output) keep only what they show.
+            let b = compact_views(b);
+            held += b.get_array_memory_size();
+            futures::future::ready(if held > budget {
+                Err(too_large(budget))
+            } else {
+                Ok(b)
+            })
+        })
         .try_collect()
         .await?;
     let body = match format {
@@ -154,18 +174,26 @@ pub(super) async fn answer(
             out
         }
         Format::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(Vec::new());
-            for b in &batches {
+            let mut out = Vec::new();
+            let empty = [RecordBatch::new_empty(schema.clone())];
+            // A header line even without rows.
+            let batches = if batches.is_empty() {
+                &empty[..]
+            } else {
+                &batches[..]
+            };
+            for (i, b) in batches.iter().enumerate() {
+                // (a writer per batch, the header with the first: the text can be measured)
+                let mut w = arrow::csv::WriterBuilder::new()
+                    .with_header(i == 0)
+                    .build(&mut out);
                 w.write(b).map_err(not_encodable)?;
+                drop(w);
+                if out.len() > budget {
+                    return Err(too_large(budget).into());
+                }
             }
-            if batches.is_empty() {
-                // A header line even without rows.
-                w.write(&RecordBatch::new_empty(schema.clone()))
-                    .map_err(not_encodable)?;
-            }
-            w.into_inner()
+            out
         }
         Format::Arrow => {
             let mut w = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &schema)
@@ -190,6 +218,38 @@ pub(super) async fn answer(
         .header(header::CONTENT_TYPE, format.content_type())
         .body(Body::from(body))
         .map_err(not_encodable)
+}
+
+fn too_large(budget: usize) -> ServeError {
+    ServeError::Memory(format!(
+        "the answer is larger than the server's limit of {} MiB per query: filter or aggregate more, or page with LIMIT and OFFSET (whole tables are in the Parquet releases)",
+        budget >> 20
+    ))
+}
+
+/// `b` with its string and binary views in buffers of their own: a view array of a few rows
+/// may point into the buffers of a whole page, which an Arrow answer would send whole (one
+/// commune's name came with 37,000 others, 571 KB).
+fn compact_views(b: RecordBatch) -> RecordBatch {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::DataType;
+    if !b
+        .columns()
+        .iter()
+        .any(|c| matches!(c.data_type(), DataType::Utf8View | DataType::BinaryView))
+    {
+        return b;
+    }
+    let columns = b
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Utf8View => Arc::new(c.as_string_view().gc()) as arrow::array::ArrayRef,
+            DataType::BinaryView => Arc::new(c.as_binary_view().gc()),
+            _ => Arc::clone(c),
+        })
+        .collect();
+    RecordBatch::try_new(b.schema(), columns).unwrap_or(b)
 }
 
 /// The rows could not be written in the format asked for (a CSV of nested lists): the

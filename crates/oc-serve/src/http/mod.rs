@@ -126,9 +126,10 @@ async fn require_token(st: St, req: Request, next: Next) -> Result<Response, Api
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
+        // the scheme's name is case-insensitive (RFC 9110, 11.1)
         .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
         });
     let Some(given) = given else {
         tracing::warn!(client = peer, path = %req.uri().path(), "http request without a bearer token");

@@ -1,14 +1,19 @@
 //! `POST /sql`: one read-only query, the body as text or `{"sql": "…"}`.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::Query;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use tokio::time::Instant;
 
 use super::answer::{Format, answer};
 use super::{ApiError, St};
 use crate::exec;
+
+/// A request body: the query text is bounded further by the guard (1 MiB).
+const MAX_BODY: usize = 2 << 20;
+/// Time a client has to send the body once its headers are in.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(serde::Deserialize)]
 struct SqlBody {
@@ -19,15 +24,34 @@ pub(super) async fn sql(
     st: St,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
+    // Read here rather than by an extractor: with a deadline (a client sending a byte every
+    // few seconds held its connection for half an hour), and errors in the API's JSON.
+    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body: more than {} MiB", MAX_BODY >> 20),
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("body: not received within {} s", BODY_TIMEOUT.as_secs()),
+            ));
+        }
+    };
     let st = &st.0;
     let format = Format::negotiate(&headers, &params)?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
     let text = if is_json {
         serde_json::from_slice::<SqlBody>(&body)
             .map_err(|e| ApiError::bad(format!("body: expected {{\"sql\": \"SELECT …\"}} ({e})")))?
