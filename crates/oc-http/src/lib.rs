@@ -4,7 +4,10 @@
 //! file descriptors (slowloris). Here a connection must send its first byte, and each
 //! request's headers (also between requests of a kept-alive connection), within a deadline;
 //! no connection lives longer than `max_lifetime` (slow bodies, clients that never read);
-//! and connections beyond a cap wait in the kernel's backlog instead of being accepted.
+//! connections beyond a cap wait in the kernel's backlog instead of being accepted; one
+//! client address holds at most a share of them (more are answered 503 at once); and an
+//! answer the client does not read within a deadline closes the connection (clients that
+//! sent requests and never read the answers had held every slot).
 //! HTTP/1.1 only: hyper's protocol detection for HTTP/2 waits without a deadline, and the
 //! servers sit behind proxies that speak HTTP/2 to browsers if needed. With TLS (`tls.rs`)
 //! the handshake must also end within the header deadline.
@@ -37,6 +40,13 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Longest a connection is kept, whatever it does.
     pub max_lifetime: Duration,
+    /// Connections one client address may hold at once.
+    pub max_per_client: usize,
+    /// Whether clients on this machine escape `max_per_client` (a reverse proxy in front
+    /// holds the connections of all its clients).
+    pub loopback_uncapped: bool,
+    /// Time a write to the client may wait (a client that does not read its answer).
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -45,6 +55,45 @@ impl Default for Limits {
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
             max_lifetime: Duration::from_secs(30 * 60),
+            max_per_client: 256,
+            loopback_uncapped: true,
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Connections held per client address; a [`ClientSlot`] is one of them.
+type PerClient = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+struct ClientSlot {
+    held: PerClient,
+    ip: std::net::IpAddr,
+}
+
+impl ClientSlot {
+    /// A slot for `ip`, or None when it holds `max` already.
+    fn take(held: &PerClient, ip: std::net::IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut map = held.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            held: Arc::clone(held),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut map = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
         }
     }
 }
@@ -59,6 +108,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_client = PerClient::default();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -78,6 +128,33 @@ pub async fn serve(
             },
             _ = &mut shutdown => return Ok(()),
         };
+        let cap = if limits.loopback_uncapped && remote.ip().is_loopback() {
+            usize::MAX
+        } else {
+            limits.max_per_client
+        };
+        let Some(slot) = ClientSlot::take(&per_client, remote.ip(), cap) else {
+            tracing::warn!(
+                "{remote}: refused, {} connections from that address already",
+                limits.max_per_client
+            );
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut stream = stream;
+                // Without waiting on the client (it may not read either); its request is
+                // drained a moment, or closing would reset the connection before it reads.
+                let _ = stream.try_write(
+                    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 10\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                let _ = stream.shutdown().await;
+                let mut sink = [0u8; 4096];
+                let drain =
+                    async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
+                let _ = tokio::time::timeout(Duration::from_millis(200), drain).await;
+                drop(permit);
+            });
+            continue;
+        };
         let service = app
             .clone()
             .map_request(move |mut req: Request<Incoming>| {
@@ -94,6 +171,7 @@ pub async fn serve(
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return,
             }
+            let stream = WriteDeadline::new(stream, limits.write_timeout);
             match tls {
                 None => serve_connection(TokioIo::new(stream), service, limits, remote).await,
                 Some(tls) => {
@@ -109,8 +187,88 @@ pub async fn serve(
                     }
                 }
             }
-            drop(permit);
+            drop((permit, slot));
         });
+    }
+}
+
+/// A stream whose writes fail with `TimedOut` once one has waited `timeout` for the client
+/// to read: hyper then closes the connection.
+struct WriteDeadline<S> {
+    inner: S,
+    timeout: Duration,
+    stalled: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    fn new(inner: S, timeout: Duration) -> Self {
+        WriteDeadline {
+            inner,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// `r` of a write, flush or shutdown: progress clears the deadline, a wait starts it.
+    fn watch<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        r: std::task::Poll<std::io::Result<T>>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        use std::future::Future;
+        use std::task::Poll;
+        if r.is_ready() {
+            self.stalled = None;
+            return r;
+        }
+        let timeout = self.timeout;
+        let sleep = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client did not read its answer",
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, r)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, r)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.watch(cx, r)
     }
 }
 
@@ -171,6 +329,7 @@ mod tests {
             max_connections: 4,
             header_timeout: Duration::from_millis(500),
             max_lifetime: Duration::from_secs(60),
+            ..Limits::default()
         };
         let addr = start(limits).await;
         assert!(get(addr).await.ends_with("bonjour 127.0.0.1"));
@@ -196,6 +355,46 @@ mod tests {
             let text = String::from_utf8_lossy(&buf[..n]);
             assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
         }
+    }
+
+    /// One address holds at most `max_per_client` connections (the next is answered 503 at
+    /// once), and a client that does not read its answer loses its connection at the write
+    /// deadline, which frees its slot.
+    #[tokio::test]
+    async fn one_client_holds_a_share_of_the_connections_and_must_read_its_answers() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let big = "x".repeat(64 << 20);
+        let app = Router::new()
+            .route("/", axum::routing::get(|| async { "bonjour" }))
+            .route(
+                "/big",
+                axum::routing::get(move || async move { big.clone() }),
+            );
+        let limits = Limits {
+            max_per_client: 2,
+            loopback_uncapped: false,
+            write_timeout: Duration::from_millis(500),
+            ..Limits::default()
+        };
+        tokio::spawn(serve(listener, app, limits, None, std::future::pending()));
+        assert!(get(addr).await.ends_with("bonjour"));
+        // two clients that ask for 64 MiB each and never read (more than sockets buffer)
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            held.push(s);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let third = get(addr).await;
+        assert!(third.starts_with("HTTP/1.1 503"), "{third}");
+        // the write deadline closes them, and the address is served again
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(get(addr).await.ends_with("bonjour"));
+        drop(held);
     }
 
     /// Over TLS the API answers a client that trusts the certificate; a plain-HTTP request on
