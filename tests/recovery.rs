@@ -170,6 +170,20 @@ fn restore_brings_back_an_earlier_version_as_a_new_one_and_refresh_judges_it_as_
         "{}",
         stderr(&out)
     );
+    // a date alone is that day's end; a time that is neither says how to write one
+    let out = p.run(&["restore", "ref.t", "--timestamp", "2000-01-01"]);
+    assert!(
+        stderr(&out).contains("no version was committed at or before 2000-01-01 23:59:59"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p.run(&["restore", "ref.t", "--timestamp", "hier"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("write a time as 2026-12-01T04:00:00Z (RFC 3339) or a date"),
+        "{}",
+        stderr(&out)
+    );
     let out = p.run(&["restore", "ref.t", "--version", "7"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -183,4 +197,112 @@ fn restore_brings_back_an_earlier_version_as_a_new_one_and_refresh_judges_it_as_
         "{}",
         stderr(&out)
     );
+}
+
+/// Mistakes made trying the commands as a careless user would (issue 20): each is refused, or
+/// said with what to do, and nothing is lost or counted twice.
+#[test]
+fn mistakes_with_the_lakes_records_and_names_are_refused_with_what_to_do() {
+    let p = Proj::empty(&["ref"]);
+    p.write("pipelines/t.yaml", fixture("recovery/t.yaml", &[]));
+    p.write("data/t.csv", "code;n\n1001;1\n2A004;2\n");
+    p.ok(&["refresh"]); // version 0
+    p.write("data/t.csv", "code;n\n1001;5\n");
+    p.ok(&["refresh"]); // version 1
+
+    // the lake's record of its runs is not restored (every pipeline would run again)
+    let out = p.run(&["restore", "_ops.runs", "--version", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("_ops.runs is the lake's record of its runs and checks"),
+        "{}",
+        stderr(&out)
+    );
+
+    // after a restore, vacuum lists each file it removes once (delta-rs named some twice)
+    p.ok(&["restore", "ref.t", "--version", "0"]); // version 2, version 0's file
+    p.write("data/t.csv", "code;n\n1001;7\n");
+    p.ok(&["refresh"]); // version 3
+    let out = p.ok(&["vacuum", "--retain", "0s", "ref.t"]);
+    let mut listed: Vec<&str> = out.lines().filter(|l| l.starts_with("        ")).collect();
+    assert_eq!(listed.len(), 2, "{out}");
+    assert!(out.contains("ref.t: removed 2 file(s)"), "{out}");
+    listed.dedup();
+    assert_eq!(listed.len(), 2, "{out}");
+    assert_eq!(parquet_files(&p.path().join("data/lake/ref/t")).len(), 1);
+    // and a version whose files are gone cannot be restored, which is said plainly
+    let out = p.run(&["restore", "ref.t", "--version", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "version 1 can no longer be restored: `opencoll vacuum` has removed its files"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    // misspelt names: a dataset to test, a table to query
+    let out = p.run(&["test", "ref.tt"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no pipeline named ref.tt (did you mean ref.t?)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p.run(&["sql", "SELECT * FROM ref.tt"]);
+    assert!(
+        stderr(&out).contains("no table or view ref.tt in the lake: did you mean ref.t?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p.run(&["sql", "SELECT * FROM communes"]);
+    assert!(
+        stderr(&out).contains("no table or view communes in the lake: `opencoll catalog` lists"),
+        "{}",
+        stderr(&out)
+    );
+
+    // a failed run wrote nothing, and says so
+    p.write("data/t.csv", "code;n\n1001;x\n");
+    let out = p.run(&["refresh"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        p.value("SELECT rows_written FROM _ops.runs WHERE status = 'failed'"),
+        "0"
+    );
+    assert_eq!(p.value("SELECT sum(n) FROM ref.t"), "7");
+
+    // a value listed twice would read its file twice
+    p.write(
+        "pipelines/v.yaml",
+        "name: ref.v\nsource:\n  path: data/v_{annee}.csv\n  vars: { annee: [2023, 2023, 2024] }\n  csv: { delimiter: \";\" }\ncolumns:\n  code: { from: code, type: code }\n",
+    );
+    let out = p.run(&["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("source.vars.annee lists 2023 more than once"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `validate` plans the checks against the pipeline's output: a column that is not there is
+/// said before any source is read.
+#[test]
+fn validate_says_a_check_on_a_missing_column_before_the_run() {
+    let p = Proj::empty(&["ref"]);
+    let mut yaml = fixture("recovery/t.yaml", &[]);
+    yaml.push_str("checks:\n  - { unique: [cod] }\n  - { expression: \"n > 0\" }\n");
+    p.write("pipelines/t.yaml", yaml);
+    p.write("data/t.csv", "code;n\n1001;1\n");
+    let out = p.run(&["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("pipelines/t.yaml:8:1: error: check unique(cod)"),
+        "{err}"
+    );
+    assert!(err.contains("No field named cod"), "{err}");
+    assert!(!err.contains("__candidate"), "{err}");
+    assert!(!err.contains("check expression"), "{err}");
 }

@@ -35,6 +35,10 @@ pub struct Restored {
 pub enum RestoreError {
     #[error("no table {0} in the lake")]
     NoTable(String),
+    #[error(
+        "{0} is the lake's record of its runs and checks, which a restore would cut short (every pipeline would then be refreshed again as never run): it is not restored"
+    )]
+    OpsTable(String),
     #[error("{table}: {message}")]
     NoVersion { table: String, message: String },
     #[error(transparent)]
@@ -49,6 +53,9 @@ pub async fn restore(
     table: &str,
     target: RestoreTarget,
 ) -> Result<Restored, RestoreError> {
+    if table.starts_with("_ops.") {
+        return Err(RestoreError::OpsTable(table.to_string()));
+    }
     let run_id = format!("restore-{}", uuid::Uuid::now_v7());
     let lock = lake.lock(table, &run_id, Duration::ZERO).await?;
     let started = Utc::now();
@@ -87,7 +94,16 @@ async fn restore_locked(
             "version {version} is not an earlier version (the table is at version {from})"
         )));
     }
-    let new_version = lake.restore(table, version).await?;
+    let new_version = lake.restore(table, version).await.map_err(|e| {
+        // delta-rs checks that the version's files are all there before it commits
+        if e.to_string().contains("missing file") {
+            no_version(format!(
+                "version {version} can no longer be restored: `opencoll vacuum` has removed its files (it keeps those of the versions within its --retain period)"
+            ))
+        } else {
+            e.into()
+        }
+    })?;
     // The run that committed the restored version (a refresh, or an earlier restore).
     let runs = LakeTables::load(lake, [RUNS]).await?.context()?;
     let runs = oc_sql::ops::successful_runs(&runs, Some(table)).await?;

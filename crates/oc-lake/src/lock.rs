@@ -116,10 +116,22 @@ impl Lake {
                                 )
                             })
                             .unwrap_or_else(|| "another run".into());
+                        // the lock file as the user can name it: a local path, or a URL
+                        let shown = match self.root().to_file_path() {
+                            Ok(root) => root
+                                .join("_locks")
+                                .join(format!("{table}.json"))
+                                .display()
+                                .to_string(),
+                            Err(()) => format!(
+                                "{}/_locks/{table}.json",
+                                self.root().as_str().trim_end_matches('/')
+                            ),
+                        };
                         return Err(LakeError::Locked {
                             table: table.to_string(),
                             message: format!(
-                                "is being refreshed by {who}; wait for it to finish (or pass --wait SECONDS), or delete {path} if that process is gone"
+                                "is being refreshed by {who}; wait for it to finish (or pass --wait SECONDS), or delete {shown} if that process is gone"
                             ),
                         });
                     }

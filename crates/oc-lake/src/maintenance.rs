@@ -110,18 +110,31 @@ impl Lake {
 
     /// Removes the files of `table` that no version newer than `retain` references (with
     /// `dry_run`, only lists them). Holds the table's lock, so it never runs beside a refresh
-    /// of the same table. Returns `None` for a table that is not in the lake.
+    /// of the same table, nor beside an append to an `_ops` table (which are short: those
+    /// are waited for). The table is read under the lock: a version committed just before
+    /// would otherwise be unknown to it, and its new files taken for a failed run's. Returns
+    /// `None` for a table that is not in the lake.
     pub async fn vacuum(
         &self,
         table: &str,
         retain: chrono::Duration,
         dry_run: bool,
     ) -> Result<Option<Vacuumed>, LakeError> {
-        let Some(delta) = self.load(table).await? else {
-            return Ok(None);
-        };
         let run = format!("vacuum-{}", std::process::id());
-        let lock = self.lock(table, &run, Duration::ZERO).await?;
+        let wait = if table.starts_with("_ops.") {
+            crate::ops::APPEND_LOCK_WAIT
+        } else {
+            Duration::ZERO
+        };
+        let lock = self.lock(table, &run, wait).await?;
+        let delta = match self.load(table).await {
+            Ok(Some(delta)) => delta,
+            other => {
+                lock.release().await;
+                return other.map(|_| None);
+            }
+        };
+        let root = delta.table_url().to_file_path().ok();
         let result = delta
             .vacuum()
             .with_retention_period(retain)
@@ -133,8 +146,20 @@ impl Lake {
             .await;
         lock.release().await;
         let (_, metrics) = result.map_err(|source| LakeError::delta(table, source))?;
-        let mut files = metrics.files_deleted;
+        // delta-rs names a file both ways when more than one of its steps finds it
+        // (absolute and relative to the table): one entry per file.
+        let mut files: Vec<String> = metrics
+            .files_deleted
+            .into_iter()
+            .map(|f| match &root {
+                Some(root) => std::path::Path::new(&f)
+                    .strip_prefix(root)
+                    .map_or(f.clone(), |rel| rel.to_string_lossy().into_owned()),
+                None => f,
+            })
+            .collect();
         files.sort();
+        files.dedup();
         Ok(Some(Vacuumed {
             table: table.to_string(),
             files,

@@ -251,16 +251,40 @@ pub async fn record_checks(
     append(lake, CHECKS, checks_schema(), vec![batch]).await
 }
 
+/// How long an append to an `_ops` table waits for the table's lock (held by another
+/// append, a compaction or a vacuum, each a few seconds at most).
+pub const APPEND_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 async fn append(
     lake: &Lake,
     name: &str,
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<(), LakeError> {
-    // Runs of independent pipelines append at the same time, and two first commits race to
-    // create the table: the loser writes its rows again on the version the winner made (commits
-    // do not retry by themselves, see write/commit.rs). The wait grows, with a random part so
-    // that two losers do not meet again.
+    // Under the table's lock: a vacuum beside an append would take the file it has written
+    // and not yet committed for a failed run's, and remove it under the commit.
+    let lock = lake
+        .lock(
+            name,
+            &format!("append-{}", std::process::id()),
+            APPEND_LOCK_WAIT,
+        )
+        .await?;
+    let result = append_locked(lake, name, schema, batches).await;
+    lock.release().await;
+    result
+}
+
+async fn append_locked(
+    lake: &Lake,
+    name: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(), LakeError> {
+    // Commits do not retry by themselves (write/commit.rs): one that failed (a store's
+    // transient error, a conflict with a writer that took no lock) writes its rows again on
+    // the latest version. The wait grows, with a random part so that two losers do not meet
+    // again.
     let mut attempt: u64 = 0;
     loop {
         let result = async {
@@ -281,16 +305,9 @@ async fn append(
         .await;
         match result {
             Ok(version) => {
-                // One small file per run: compacted every so often, under the table's lock
-                // (appends take none; two compactions must not overlap). Busy: next time.
-                if crate::maintenance::compaction_due(version)
-                    && let Ok(lock) = lake
-                        .lock(name, "compaction", std::time::Duration::ZERO)
-                        .await
-                {
-                    lake.compact_if_due(name, version).await;
-                    lock.release().await;
-                }
+                // One small file per run: compacted every so often (under the append's lock:
+                // two compactions must not overlap).
+                lake.compact_if_due(name, version).await;
                 return Ok(());
             }
             Err(e) if attempt < 8 => {
@@ -401,6 +418,78 @@ mod tests {
         let expected: std::collections::BTreeSet<String> =
             (0..runs).map(|i| format!("r{i}")).collect();
         assert_eq!(ids, expected);
+    }
+
+    /// Runs record themselves while `vacuum --retain 0s` runs: an append holds the table's
+    /// lock from its file to its commit, and vacuum reads the table under that lock, so it
+    /// never takes a file being committed for a failed run's. (Without them, vacuum removed
+    /// files that versions committed a moment later read, and every later read of the table
+    /// failed.)
+    #[tokio::test]
+    async fn vacuum_beside_appends_never_removes_a_file_a_version_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        record_run(&lake, &run(0)).await.unwrap();
+        // interleaved in one task, at every await of either, a moment apart (the lock is
+        // polled: either side back to back would keep it)
+        let done = std::cell::Cell::new(false);
+        let appends = async {
+            for i in 1..20 {
+                record_run(&lake, &run(i)).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            done.set(true);
+        };
+        let vacuums = async {
+            let mut rounds = 0;
+            while !done.get() {
+                lake.vacuum(RUNS, chrono::Duration::zero(), false)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                rounds += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            rounds
+        };
+        let ((), rounds) = futures::join!(appends, vacuums);
+        assert!(rounds > 1, "{rounds}");
+        let table = lake.load(RUNS).await.unwrap().unwrap();
+        let files = table.get_file_uris().unwrap().count();
+        assert_eq!(files, 20);
+        assert_eq!(
+            crate::maintenance::tests::read_active_files(&lake, RUNS, files)
+                .await
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum::<usize>(),
+            20
+        );
+    }
+
+    /// An append waits for a vacuum of its table (which holds the lock), then goes on.
+    #[tokio::test]
+    async fn an_append_waits_for_the_tables_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        record_run(&lake, &run(0)).await.unwrap();
+        let held = lake
+            .lock(RUNS, "vacuum-test", std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        let waited = std::cell::Cell::new(false);
+        let append = async {
+            record_run(&lake, &run(1)).await.unwrap();
+            assert!(waited.get(), "the append went on while the lock was held");
+        };
+        let holder = async {
+            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+            assert_eq!(lake.load(RUNS).await.unwrap().unwrap().version(), Some(0));
+            waited.set(true);
+            held.release().await;
+        };
+        futures::join!(append, holder);
+        assert_eq!(lake.load(RUNS).await.unwrap().unwrap().version(), Some(1));
     }
 
     #[test]
