@@ -195,8 +195,17 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
         ],
     );
 
-    // Row accounting held on every run: read = written + rejected + filtered.
-    assert_eq!(p.value("SELECT count(*) FROM _ops.runs WHERE rows_read <> rows_written + rows_rejected + rows_filtered"), "0");
+    // Row accounting held on every committed run: read = written + rejected + filtered; a
+    // failed run wrote nothing, whatever its writer had taken.
+    assert_eq!(p.value("SELECT count(*) FROM _ops.runs WHERE status = 'success' AND rows_read <> rows_written + rows_rejected + rows_filtered"), "0");
+    assert_eq!(
+        p.value("SELECT count(*) FROM _ops.runs WHERE status <> 'success' AND rows_written <> 0"),
+        "0"
+    );
+    assert_ne!(
+        p.value("SELECT count(*) FROM _ops.runs WHERE status <> 'success'"),
+        "0"
+    );
 }
 
 /// A tmpfs mounted over a project's lake, unmounted when dropped.

@@ -77,13 +77,7 @@ pub fn definition_sha256(pf: &PipelineFile) -> String {
 
 /// Modification time of a file, as text (nanoseconds since the epoch), if known.
 pub fn mtime(path: &Path) -> Option<String> {
-    let m = std::fs::metadata(path).ok()?.modified().ok()?;
-    Some(
-        m.duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_nanos()
-            .to_string(),
-    )
+    oc_extract::input::mtime_text(&std::fs::metadata(path).ok()?)
 }
 
 /// Versions of the lake tables `reads` (what a pipeline reads), as loaded in `tables`.

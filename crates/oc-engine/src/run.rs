@@ -206,15 +206,20 @@ pub async fn run_pipeline(
     };
     let error = result.err();
     report.ok = error.is_none();
+    if !report.ok {
+        // Nothing was committed: the rows the writer had taken are not in the table.
+        report.rows_written = 0;
+        report.rows_filtered = 0;
+    }
     report.seconds = clock.elapsed().as_secs_f64();
 
     let sources = serde_json::Value::Array(
         report
             .files
             .iter()
+            // the time the file had when it was opened: one written since is read again
             .map(|(f, s)| {
-                let mtime = crate::incremental::mtime(&project_root.join(f));
-                serde_json::json!({"file": f, "sha256": s.sha256, "bytes": s.bytes, "mtime": mtime, "rows": s.rows_read})
+                serde_json::json!({"file": f, "sha256": s.sha256, "bytes": s.bytes, "mtime": s.mtime, "rows": s.rows_read})
             })
             .collect(),
     )

@@ -106,6 +106,7 @@ fn read(
         rows_rejected,
         sha256,
         bytes,
+        mtime: None,
         notes: Vec::new(),
         cursor: None,
     })

@@ -55,6 +55,82 @@ pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
     HashingReader::new(File::open(path)?).finish()
 }
 
+/// A file's identity, size and modification time, taken before a source is read and again
+/// after: a file written over while it was read gives rows of the old bytes and a hash of the
+/// new ones, and the next run, seeing the new file's size and time recorded, would never read
+/// it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// Device and inode: a file moved into place under the same name is another file.
+    id: (u64, u64),
+    pub bytes: u64,
+    /// Nanoseconds since the epoch, as text (what `_ops.runs` records).
+    pub mtime: Option<String>,
+}
+
+impl Stamp {
+    /// None when `path` is not a readable file (a database URL, say): nothing to compare.
+    pub fn of(path: &Path) -> Option<Stamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        #[cfg(unix)]
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino())
+        };
+        #[cfg(not(unix))]
+        let id = (0, 0);
+        Some(Stamp {
+            id,
+            bytes: meta.len(),
+            mtime: mtime_text(&meta),
+        })
+    }
+
+    /// After a read that began with `self`: the modification time to record, or the error of
+    /// a file changed in place during the read. A file replaced as a whole (moved into place)
+    /// was read whole, old or new: its modification time is left out, so that the next run
+    /// compares the hashes.
+    pub fn after_read(&self, path: &Path, display: &str) -> Result<Option<String>, ExtractError> {
+        let Some(now) = Stamp::of(path) else {
+            return Ok(None);
+        };
+        if now == *self {
+            return Ok(self.mtime.clone());
+        }
+        if now.id != self.id {
+            return Ok(None);
+        }
+        Err(ExtractError::new(
+            display,
+            None,
+            format!(
+                "the file changed while it was read ({} bytes when it was opened, {} now): \
+                 its rows would mix the old and the new content, so none is written",
+                self.bytes, now.bytes
+            ),
+        )
+        .with_hint(
+            "refresh again once the file is complete; to replace a source while refreshes \
+             may run, write the new file beside it and move it into place (mv), which a \
+             refresh never sees half-written",
+        ))
+    }
+}
+
+/// Modification time as text (nanoseconds since the epoch), if known.
+pub fn mtime_text(meta: &std::fs::Metadata) -> Option<String> {
+    let m = meta.modified().ok()?;
+    Some(
+        m.duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos()
+            .to_string(),
+    )
+}
+
 const BUF: usize = 1 << 20;
 
 /// What the first bytes of a stream say it is, when that is not text.
@@ -222,6 +298,100 @@ fn read_zip_member<T>(
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// A sink that does `act` at the first batch: someone at work on the file being read.
+    struct Meddler<F: FnMut()> {
+        act: Option<F>,
+        rows: usize,
+    }
+
+    impl<F: FnMut()> crate::sink::Sink for Meddler<F> {
+        fn batch(&mut self, b: arrow::array::RecordBatch) -> Result<(), ExtractError> {
+            if let Some(mut act) = self.act.take() {
+                act();
+            }
+            self.rows += b.num_rows();
+            Ok(())
+        }
+        fn reject(&mut self, _: crate::sink::Reject) -> Result<(), ExtractError> {
+            Ok(())
+        }
+    }
+
+    /// Reads `path` as a two-column CSV source, doing `act` to it during the read.
+    fn read_meddled(
+        path: &Path,
+        act: impl FnMut(),
+    ) -> (usize, Result<crate::sink::FileStats, ExtractError>) {
+        let spec = crate::testutil::spec(
+            "name: d.t\nsource: { path: t.csv, csv: { delimiter: \";\" } }\n\
+             columns:\n  code: { from: code, type: code }\n  n: { from: n, type: int64 }\n",
+        );
+        let file = crate::spec::SourceFile {
+            bytes_read: None,
+            path: path.to_path_buf(),
+            display: "t.csv".into(),
+            vars: Default::default(),
+            content_type: None,
+        };
+        let mut sink = Meddler {
+            act: Some(act),
+            rows: 0,
+        };
+        let r = crate::read_file(&spec, &file, &mut sink);
+        (sink.rows, r)
+    }
+
+    fn rows(n: usize) -> String {
+        let mut s = String::from("code;n\n");
+        for i in 0..n {
+            s.push_str(&format!("{i:05};{i}\n"));
+        }
+        s
+    }
+
+    #[test]
+    fn a_source_written_over_during_its_read_is_an_error_a_file_moved_into_place_is_not() {
+        // untouched: the time it had when it was opened is recorded
+        let (_d, p) = tmp("t.csv", rows(5000).as_bytes());
+        let opened = mtime_text(&std::fs::metadata(&p).unwrap());
+        let (n, r) = read_meddled(&p, || {});
+        assert_eq!((n, r.unwrap().mtime), (5000, opened));
+
+        // rows appended while the reader is at work (an export still being written)
+        let (_d, p) = tmp("t.csv", rows(5000).as_bytes());
+        let (_, r) = read_meddled(&p, || {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+            f.write_all(b"99999;1\n").unwrap();
+        });
+        let e = r.unwrap_err();
+        assert!(
+            e.message.contains("the file changed while it was read"),
+            "{e}"
+        );
+        assert!(
+            e.message
+                .contains("53897 bytes when it was opened, 53905 now"),
+            "{e}"
+        );
+        assert!(e.hint.unwrap().contains("move it into place (mv)"));
+
+        // copied over in place (`cp new.csv t.csv`: truncated, then written again)
+        let (d, p) = tmp("t.csv", rows(5000).as_bytes());
+        let (_, r) = read_meddled(&p, || std::fs::write(&p, rows(10)).unwrap());
+        assert!(r.unwrap_err().message.contains("changed while it was read"));
+
+        // a new file moved into place: the one opened is read whole, and no time is kept,
+        // so that the next run compares hashes and reads the new one
+        std::fs::write(&p, rows(20)).unwrap();
+        let next = d.path().join("next.csv");
+        std::fs::write(&next, rows(10)).unwrap();
+        let (n, r) = read_meddled(&p, || std::fs::rename(&next, &p).unwrap());
+        let stats = r.unwrap();
+        assert_eq!((n, stats.mtime), (20, None));
+        let (_, r) = read_meddled(&p, || {});
+        assert!(r.unwrap().mtime.is_some());
+    }
 
     /// The file `name` holding `bytes`, in a folder removed when the first value is dropped.
     fn tmp(name: &str, bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {

@@ -46,6 +46,19 @@ pub fn read_file(
     file: &SourceFile,
     sink: &mut dyn Sink,
 ) -> Result<FileStats, ExtractError> {
+    let Some(before) = input::Stamp::of(&file.path) else {
+        return read_any(spec, file, sink);
+    };
+    let mut stats = read_any(spec, file, sink)?;
+    stats.mtime = before.after_read(&file.path, &file.display)?;
+    Ok(stats)
+}
+
+fn read_any(
+    spec: &ReadSpec,
+    file: &SourceFile,
+    sink: &mut dyn Sink,
+) -> Result<FileStats, ExtractError> {
     if spec.format == Format::Pdf {
         // binary: not through the text input (which refuses PDF bytes)
         return pdf::read_file(spec, file, sink);
@@ -84,6 +97,7 @@ pub fn read_file(
         rows_rejected,
         sha256,
         bytes,
+        mtime: None,
         notes: Vec::new(),
         cursor: None,
     })

@@ -26,6 +26,7 @@ pub fn read_file(
         rows_rejected,
         sha256,
         bytes: size,
+        mtime: None,
         notes: Vec::new(),
         cursor: None,
     })

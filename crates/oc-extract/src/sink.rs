@@ -90,6 +90,9 @@ pub struct FileStats {
     pub rows_rejected: u64,
     pub sha256: String,
     pub bytes: u64,
+    /// The file's modification time when it was opened (nanoseconds since the epoch, as
+    /// text); None when it was replaced during the read, or is not a file.
+    pub mtime: Option<String>,
     /// Footnotes and notes found around the table (workbooks), kept with the commit.
     pub notes: Vec<String>,
     /// Incremental database sources: the cursor of the last row read, committed with the

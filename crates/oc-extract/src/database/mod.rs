@@ -215,6 +215,7 @@ fn stream(
         rows_rejected,
         sha256: String::new(),
         bytes: 0,
+        mtime: None,
         notes: Vec::new(),
         // an incremental run that found nothing new keeps the cursor it started from
         cursor: last_cursor.or_else(|| db.since.clone()),

@@ -219,6 +219,7 @@ pub fn read_page(
         rows_rejected,
         sha256,
         bytes: size,
+        mtime: None,
         notes,
         cursor: None,
     })

@@ -58,6 +58,7 @@ fn read_sheets(
         rows_rejected: 0,
         sha256,
         bytes,
+        mtime: None,
         notes: Vec::new(),
         cursor: None,
     };
