@@ -64,7 +64,56 @@ pub async fn run(project: &Project, session: &oc_sql::LakeSession, format: Forma
     }
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&Value::Array(items))?),
-        Format::Table | Format::Csv => {
+        Format::Csv => {
+            // One line per column, the dataset's fields repeated: a sheet to filter.
+            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+            w.write_record([
+                "dataset",
+                "kind",
+                "title",
+                "rows",
+                "last_refresh",
+                "column",
+                "type",
+                "doc",
+                "unavailable",
+            ])?;
+            let text = |v: &Value| match v {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            for it in &items {
+                let columns = it["columns"].as_array().cloned().unwrap_or_default();
+                let dataset = [
+                    &it["name"],
+                    &it["kind"],
+                    &it["title"],
+                    &it["rows"],
+                    &it["last_refresh"],
+                ]
+                .map(text);
+                let unavailable = text(&it["unavailable"]);
+                if columns.is_empty() {
+                    w.write_record(dataset.iter().cloned().chain([
+                        "".into(),
+                        "".into(),
+                        "".into(),
+                        unavailable.clone(),
+                    ]))?;
+                }
+                for c in &columns {
+                    w.write_record(dataset.iter().cloned().chain([
+                        text(&c["name"]),
+                        text(&c["type"]),
+                        text(&c["doc"]),
+                        unavailable.clone(),
+                    ]))?;
+                }
+            }
+            w.flush()?;
+        }
+        Format::Table => {
             for it in items.iter().filter(|it| it.get("unavailable").is_none()) {
                 println!(
                     "{} ({}){}  rows: {}  last refresh: {}",

@@ -118,8 +118,9 @@ enum Command {
             conflicts_with = "timestamp"
         )]
         version: Option<u64>,
-        /// The newest version committed at or before this time (RFC 3339, e.g. 2026-12-01T04:00:00Z)
-        #[arg(long)]
+        /// The newest version committed at or before this time (RFC 3339, e.g.
+        /// 2026-12-01T04:00:00Z; a date alone is that day's end, 23:59:59 UTC)
+        #[arg(long, value_parser = parse_time)]
         timestamp: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Remove the files no version within the retention needs (replaced by later refreshes,
@@ -432,20 +433,22 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                // Concurrent appends to the _ops tables make delta-rs check for conflicts and
-                // warn each time; expected and handled (the append retries), so kept out of
-                // the default output (shown with -v). So are pdf_oxide's remarks on a PDF's
+                // A commit that lost to another writer is logged by delta-rs as an error
+                // ("exceeded maximum commit attempts"); our writers retry it or say it in
+                // their own error, so it is kept out of the default output (shown with -v). So are pdf_oxide's remarks on a PDF's
                 // fonts, objects and streams, its "errors" included (a stream it could not
                 // inflate): what matters to the user (a page without a usable text layer, a
                 // damaged file) is an error of ours, naming the file and page, with what to do.
                 match cli.verbose {
-                    0 => format!("{level},deltalake_core::kernel::transaction=error,pdf_oxide=off")
+                    0 => format!("{level},deltalake_core::kernel::transaction=off,pdf_oxide=off")
                         .into(),
                     _ => level.into(),
                 }
             }),
         )
         .with_writer(std::io::stderr)
+        // colours for a terminal only, not in a log file or a pipe
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // `pdf`, `html`, `infer` and `schema` work on a file alone: no project, lake or runtime
     let cli = match standalone(cli) {
@@ -1183,6 +1186,22 @@ async fn test(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A time in RFC 3339, or a date alone: the state the table was in at the end of that day.
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            format!(
+                "`{s}`: write a time as 2026-12-01T04:00:00Z (RFC 3339) or a date as 2026-12-01"
+            )
+        })
 }
 
 /// An age such as `7d`, `24h`, `30m` or `45s`.

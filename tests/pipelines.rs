@@ -679,6 +679,14 @@ fn schema_drift_fails_with_a_diff_or_evolves_by_adding_columns() {
         text.contains("retyped columns cannot evolve") && text.contains("pop Int64 → Utf8"),
         "{text}"
     );
+    // with `fail`, the advice for a retyped column is the one that works
+    p.write("pipelines/c.yaml", yaml("  code: { from: code, type: code }\n  pop: { from: pop, type: string }\n  nom: { from: nom }", "fail").replace("[2023, 2024]", "[2024]"));
+    let text = common::stdout(&p.run(&["refresh"]));
+    assert!(
+        text.contains("use `mode: replace` to rebuild the table (a retyped column cannot evolve)")
+            && !text.contains("set `on_schema_change: evolve`"),
+        "{text}"
+    );
 }
 
 #[test]

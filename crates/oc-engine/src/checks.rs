@@ -69,7 +69,7 @@ fn lit(s: &str) -> String {
 }
 
 /// The query returning the rows that break `c` on `target` (a table name usable in FROM).
-fn failing_rows_sql(c: &CheckSpec, target: &str) -> Option<String> {
+pub(crate) fn failing_rows_sql(c: &CheckSpec, target: &str) -> Option<String> {
     if let Some(cols) = &c.not_null {
         let cond = cols
             .iter()
@@ -209,7 +209,11 @@ pub async fn run_checks(
                         r.sample = sample(ctx, &sql).await;
                     }
                 }
-                Err(e) => r.error = Some(e.lines().next().unwrap_or(&e).to_string()),
+                // (without the name the rows are checked under, `__candidate` for a run's)
+                Err(e) => {
+                    let line = e.lines().next().unwrap_or(&e);
+                    r.error = Some(line.replace(&format!("{target}."), ""));
+                }
             }
         }
         let (warn, error) = c.thresholds().unwrap_or((None, Some(Threshold::DEFAULT)));

@@ -33,6 +33,21 @@ pub async fn test(
     selected: &[String],
     observer: &dyn Observer,
 ) -> Result<TestSummary, RefreshError> {
+    // A name that is no dataset of the project is a typo, not a dataset without checks.
+    let known = || {
+        project
+            .pipelines
+            .iter()
+            .map(|p| p.pipeline.name.value.as_str())
+            .chain(project.views.iter().map(|v| v.name.as_str()))
+            .chain(project.catalog.datasets.keys().map(String::as_str))
+    };
+    if let Some(s) = selected.iter().find(|s| !known().any(|k| k == s.as_str())) {
+        return Err(RefreshError::UnknownPipeline {
+            name: s.clone(),
+            hint: oc_spec::diag::did_you_mean(s, known()).map(str::to_string),
+        });
+    }
     let wanted = |name: &str| selected.is_empty() || selected.iter().any(|s| s == name);
     let mut targets: Vec<(&str, &[CheckSpec])> = Vec::new();
     for pf in &project.pipelines {

@@ -162,6 +162,29 @@ fn quote(ident: &str) -> String {
     format!("\"{ident}\"")
 }
 
+/// The checks of a pipeline planned against its output (registered in `ctx` under its name):
+/// a column that is not there is said now, not after the whole source was read. A
+/// relationship's other table may not be registered here: those are left to the run.
+async fn check_checks(ctx: &SessionContext, pf: &PipelineFile, diags: &mut Diagnostics) {
+    for c in &pf.pipeline.checks {
+        if c.relationship.is_some() {
+            continue;
+        }
+        let Some(sql) = crate::checks::failing_rows_sql(c, &pf.pipeline.name.value) else {
+            continue;
+        };
+        if let Err(e) = ctx.sql_with_options(&sql, read_only()).await {
+            let (l, col) = oc_spec::locate_key(&pf.text, "checks");
+            let message =
+                first_line(&e.to_string()).replace(&format!("{}.", pf.pipeline.name.value), "");
+            diags.push(
+                Diagnostic::new(&pf.path, l, col, format!("check {}: {message}", c.label()))
+                    .with_hint("checks name the pipeline's output columns"),
+            );
+        }
+    }
+}
+
 /// Everything `opencoll validate` checks: the static checks of `oc-spec`, then every piece of
 /// SQL planned against the declared schemas (no data needed, the lake is not read).
 pub async fn validate_project(project: &Project) -> Diagnostics {
@@ -237,6 +260,7 @@ pub async fn validate_with_graph(
                 if let Err(e) = register(&ctx, &pf.pipeline.name.value, table) {
                     diags.push(Diagnostic::new(&pf.path, 0, 0, e.to_string()));
                 }
+                check_checks(&ctx, pf, &mut diags).await;
             }
             Err((site, msg)) => {
                 failed.insert(pf.pipeline.name.value.clone());

@@ -251,6 +251,20 @@ pub(crate) fn strip_markers(header: &str) -> (String, Option<String>) {
     (rest.to_string(), flag)
 }
 
+/// `h` as it reads when the bytes it was decoded from (as windows-1252) are UTF-8, if that
+/// makes other, non-ASCII text.
+fn utf8_read_as_1252(h: &str) -> Option<String> {
+    if h.is_ascii() {
+        return None;
+    }
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(h);
+    if unmappable {
+        return None;
+    }
+    let utf8 = std::str::from_utf8(&bytes).ok()?;
+    (utf8 != h).then(|| utf8.to_string())
+}
+
 fn one_hit(
     file: &str,
     line: u64,
@@ -267,6 +281,13 @@ fn one_hit(
                 Selector::Header(h) => h.clone(),
                 _ => String::new(),
             };
+            // A UTF-8 file read as windows-1252 shows `libellÃ©` for `libellé`: the fix is
+            // the encoding, not the name.
+            if let Some(h) = headers.iter().find_map(|h| utf8_read_as_1252(h)) {
+                return Err(e.with_hint(format!(
+                    "the file looks like UTF-8 (its header has `{h}` once read as UTF-8): set `encoding: utf-8`"
+                )));
+            }
             let close = oc_spec::diag::did_you_mean(&wanted, headers.iter().map(String::as_str));
             e = match close {
                 Some(c) => e.with_hint(format!("did you mean `{c}`?")),
@@ -476,6 +497,25 @@ impl<'a> RowWriter<'a> {
 #[cfg(test)]
 mod tests {
     use super::strip_markers;
+
+    /// A UTF-8 file read as windows-1252: the hint is the encoding, not a garbled name.
+    #[test]
+    fn a_utf8_header_read_as_windows_1252_says_the_encoding() {
+        let spec = crate::testutil::spec(
+            "name: d.t\nsource: { path: t.csv, csv: { delimiter: \";\", encoding: windows-1252 } }\n\
+             columns:\n  libelle: { from: \"libellé\", type: string }\n",
+        );
+        let (_, r) = crate::testutil::run(&spec, "t.csv", "code;libellé\n1;Été\n".as_bytes());
+        let e = r.unwrap_err();
+        assert!(e.message.contains("no column"), "{e}");
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.contains("the file looks like UTF-8 (its header has `libellé` once read as UTF-8): set `encoding: utf-8`"),
+            "{hint}"
+        );
+        assert_eq!(super::utf8_read_as_1252("libellé"), None);
+        assert_eq!(super::utf8_read_as_1252("code"), None);
+    }
 
     #[test]
     fn footnote_markers_leave_the_header() {

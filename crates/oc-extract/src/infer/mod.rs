@@ -290,7 +290,8 @@ pub(crate) fn read_with(
 /// first bad cell, so a column can show its rejects only once the one before it is text: at
 /// most one reading per column.)
 fn check(req: &Request, draft: &mut Draft) -> Result<(), ExtractError> {
-    for _ in 0..=draft.columns.len() {
+    let mut encoding_changed = false;
+    for _ in 0..=draft.columns.len() + 1 {
         let mut rejects = Rejects::default();
         read_with(req, draft, &mut rejects)?;
         let mut changed = false;
@@ -323,6 +324,27 @@ fn check(req: &Request, draft: &mut Draft) -> Result<(), ExtractError> {
                 .other
                 .or_else(|| rejects.by_column.first().map(|(_, n, r)| (*n, r.clone())))
             {
+                // The dialect was sniffed from the first 64 KiB: a byte past them that is
+                // not UTF-8 is windows-1252's (every byte is one of its characters).
+                let utf8 = draft.options.iter().any(|(k, v, _)| {
+                    *k == "encoding" && matches!(v, Opt::Word(w) if *w == Encoding::Utf8.name())
+                });
+                if utf8
+                    && req.encoding.is_none()
+                    && !encoding_changed
+                    && r.reason.contains("invalid UTF-8")
+                {
+                    draft.option(
+                        "encoding",
+                        Opt::Word(Encoding::Windows1252.name()),
+                        Some(format!(
+                            "line {} is not UTF-8 ({}), the lines before it are",
+                            r.line, r.reason
+                        )),
+                    );
+                    encoding_changed = true;
+                    continue;
+                }
                 draft.notes.push(format!(
                     "WARNING: {n} rows are rejected even with text columns (line {}: {})",
                     r.line, r.reason
@@ -402,6 +424,29 @@ mod tests {
             "{yaml}"
         );
         assert!(yaml.contains("from 2 rows"), "{yaml}");
+    }
+
+    /// The dialect is sniffed from the first 64 KiB; a windows-1252 accent past them made the
+    /// inferred pipeline reject its own file. The check reading the whole file now switches.
+    #[test]
+    fn an_accent_past_the_sniffed_bytes_chooses_windows_1252() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = b"code;nom;montant\n".to_vec();
+        for i in 0..6000 {
+            bytes.extend_from_slice(format!("{i:05};Commune {i};1,00\n").as_bytes());
+        }
+        bytes.extend_from_slice(b"99999;Saint-\xC9tienne;1,00\n");
+        assert!(bytes.len() > 128 * 1024);
+        let req = request(dir.path(), "late.csv", &bytes);
+        let yaml = infer(&req).unwrap();
+        assert!(yaml.contains("encoding: windows-1252"), "{yaml}");
+        assert!(yaml.contains("line 6002 is not UTF-8"), "{yaml}");
+        assert!(!yaml.contains("WARNING"), "{yaml}");
+        // and the pipeline reads every row of its file
+        let spec = ReadSpec::from_pipeline(&oc_spec::parse_pipeline(&yaml).unwrap()).unwrap();
+        let mut rejects = Rejects::default();
+        crate::read_file(&spec, &source_file(&req), &mut rejects).unwrap();
+        assert!(rejects.other.is_none() && rejects.by_column.is_empty());
     }
 
     #[test]

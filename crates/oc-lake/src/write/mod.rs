@@ -136,8 +136,15 @@ impl TableWrite {
                 let diff = SchemaDiff::new(&current, &schema);
                 match on_change {
                     SchemaChange::Fail => {
+                        // evolve only adds columns and widens types: not advised when it
+                        // would refuse the change too
+                        let advice = if diff.narrowed(&current, &schema).is_empty() {
+                            "set `on_schema_change: evolve` to add the new columns, or `mode: replace` to rebuild the table"
+                        } else {
+                            "use `mode: replace` to rebuild the table (a retyped column cannot evolve)"
+                        };
                         return Err(drift(format!(
-                            "the output's columns differ from the table's (on_schema_change: fail):\n{diff}\n  set `on_schema_change: evolve` to add the new columns, or `mode: replace` to rebuild the table"
+                            "the output's columns differ from the table's (on_schema_change: fail):\n{diff}\n  {advice}"
                         )));
                     }
                     SchemaChange::Evolve if !diff.narrowed(&current, &schema).is_empty() => {

@@ -89,6 +89,22 @@ pub(super) fn check(root: &Path, pf: &PipelineFile, diags: &mut Diagnostics) {
                 format!("source.vars.{k} has no values"),
             ));
         }
+        if let Some(v) = vals
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| vals[..i].contains(v).then_some(v))
+        {
+            let (l, c) = locate_key(&pf.text, k);
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    l,
+                    c,
+                    format!("source.vars.{k} lists {v} more than once: its file would be read, and its rows written, once per mention"),
+                )
+                .with_hint("list each value once"),
+            );
+        }
     }
     let format = p.format();
     if format == Some(Format::Database) {
