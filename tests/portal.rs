@@ -338,6 +338,34 @@ fn portal_pages_show_the_release_figures_and_survive_bad_input_and_broken_releas
             .contains("/carte?niveau=commune&amp;departement=2A")
     );
     assert_eq!(get(port, "/carte?niveau=commune").status, 400);
+    // A bad parameter is said, in French, rather than the defaults shown as if asked.
+    for (url, says) in [
+        (
+            "/commune/2A004?exercice=abc",
+            "Paramètre exercice : une année parmi",
+        ),
+        ("/commune/2A004?exercice=1900", "(reçu « 1900 »)"),
+        (
+            "/commune/2A004?indicateur=zzz",
+            "Paramètre indicateur : l'un de",
+        ),
+        (
+            "/strate/commune/1?page=-1",
+            "Paramètre page : un numéro de page à partir de 1",
+        ),
+        (
+            "/carte?niveau=departement&exercice=abc",
+            "Paramètre exercice",
+        ),
+        (
+            "/comparer?ids=commune:2A004,commune:97101&indicateur=x",
+            "Paramètre indicateur",
+        ),
+    ] {
+        let a = get(port, url);
+        assert_eq!(a.status, 400, "{url}");
+        assert!(a.text().contains(says), "{url}: {}", a.text());
+    }
     assert_eq!(
         get(port, "/carte?niveau=commune&departement=99").status,
         404

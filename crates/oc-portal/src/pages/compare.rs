@@ -4,9 +4,9 @@
 use maud::html;
 
 use super::fiche::sql_keys;
-use super::{Outcome, Page, Params, search_form, table};
+use super::{Outcome, Page, Params, indicator_param, search_form, table};
 use crate::chart::{Series, line_chart};
-use crate::model::{Entity, INDICATORS, Level, indicator};
+use crate::model::{Entity, INDICATORS, Level};
 use crate::snapshot::Snapshot;
 use crate::table::{Cell, Table};
 
@@ -81,7 +81,10 @@ pub fn compare(s: &Snapshot, p: &Params) -> Outcome {
         .map(|y| y.exercice)
         .max();
     let exercice = p.get("exercice").and_then(|x| x.parse().ok()).or(latest);
-    let k = p.get("indicateur").and_then(indicator).unwrap_or(2);
+    let k = match indicator_param(p) {
+        Ok(k) => k,
+        Err(bad) => return bad,
+    };
     let mut tables = vec![];
     if let (true, Some(ex)) = (es.len() >= 2, exercice) {
         let mut t = Table::new(

@@ -3,10 +3,12 @@
 
 use maud::{Markup, html};
 
-use super::{Outcome, Page, Params, lit, paged_table, table};
+use super::{
+    Outcome, Page, Params, exercice_param, indicator_param, lit, page_param, paged_table, table,
+};
 use crate::chart::{Series, line_chart};
 use crate::fmt;
-use crate::model::{Entity, INDICATORS, Level, indicator, status_note};
+use crate::model::{Entity, INDICATORS, Level, status_note};
 use crate::snapshot::Snapshot;
 use crate::strate::{Strates, band_label};
 use crate::table::{Cell, Table};
@@ -241,12 +243,14 @@ pub fn fiche(s: &Snapshot, level: Level, code: &str, p: &Params) -> Outcome {
         ));
     };
     let exercices: Vec<i32> = e.years.iter().map(|y| y.exercice).collect();
-    let exercice = p
-        .get("exercice")
-        .and_then(|x| x.parse().ok())
-        .filter(|x| exercices.contains(x))
-        .or(exercices.last().copied());
-    let k = p.get("indicateur").and_then(indicator).unwrap_or(2);
+    let exercice = match exercice_param(p, &exercices) {
+        Ok(x) => x,
+        Err(bad) => return bad,
+    };
+    let k = match indicator_param(p).and_then(|k| page_param(p).map(|()| k)) {
+        Ok(k) => k,
+        Err(bad) => return bad,
+    };
     let mut tables = Vec::new();
     if let Some(ex) = exercice {
         tables.push(key_figures(s, e, ex));

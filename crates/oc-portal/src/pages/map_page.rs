@@ -3,9 +3,9 @@
 
 use maud::html;
 
-use super::{Outcome, Page, Params, table};
+use super::{Outcome, Page, Params, exercice_param, indicator_param, table};
 use crate::map::{Value, choropleth, commune_geometry, geometry};
-use crate::model::{INDICATORS, Level, indicator};
+use crate::model::{INDICATORS, Level};
 use crate::snapshot::Snapshot;
 use crate::table::{Cell, Table};
 
@@ -41,13 +41,15 @@ pub fn carte(s: &Snapshot, p: &Params) -> Outcome {
             None => return Outcome::BadRequest("Pas de contours pour ce niveau.".into()),
         },
     };
-    let k = p.get("indicateur").and_then(indicator).unwrap_or(2);
+    let k = match indicator_param(p) {
+        Ok(k) => k,
+        Err(bad) => return bad,
+    };
     let exercices = s.c.exercices(level);
-    let ex = p
-        .get("exercice")
-        .and_then(|x| x.parse().ok())
-        .filter(|x| exercices.contains(x))
-        .or(exercices.last().copied());
+    let ex = match exercice_param(p, &exercices) {
+        Ok(x) => x,
+        Err(bad) => return bad,
+    };
     let mut values = Vec::new();
     let mut t = Table::new(
         format!("carte-{}-{}-{}", level.slug(), INDICATORS[k].key, ex.unwrap_or(0)),

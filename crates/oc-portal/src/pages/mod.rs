@@ -82,6 +82,52 @@ impl Params {
     }
 }
 
+/// `?exercice=`: one of `exercices` (the latest when absent). Anything else is the request's
+/// error, said with what is expected, rather than the latest shown as if it had been asked.
+pub fn exercice_param(p: &Params, exercices: &[i32]) -> Result<Option<i32>, Outcome> {
+    let Some(raw) = p.get("exercice") else {
+        return Ok(exercices.last().copied());
+    };
+    match raw.parse::<i32>() {
+        Ok(x) if exercices.contains(&x) => Ok(Some(x)),
+        _ => Err(Outcome::BadRequest(format!(
+            "Paramètre exercice : une année parmi {} (reçu « {raw} »).",
+            exercices
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// `?indicateur=`: the key of one of the indicators (the third when absent).
+pub fn indicator_param(p: &Params) -> Result<usize, Outcome> {
+    let Some(raw) = p.get("indicateur") else {
+        return Ok(2);
+    };
+    crate::model::indicator(raw).ok_or_else(|| {
+        Outcome::BadRequest(format!(
+            "Paramètre indicateur : l'un de {} (reçu « {raw} »).",
+            crate::model::INDICATORS
+                .iter()
+                .map(|i| i.key)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// `?page=`: a page number from 1 (past the last, the last is shown).
+pub fn page_param(p: &Params) -> Result<(), Outcome> {
+    match p.get("page") {
+        Some(raw) if !raw.parse::<usize>().is_ok_and(|n| n >= 1) => Err(Outcome::BadRequest(
+            format!("Paramètre page : un numéro de page à partir de 1 (reçu « {raw} »)."),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub fn search_form(value: &str, id: &str) -> Markup {
     html! {
         form.search role="search" action="/recherche" method="get" {

@@ -3,8 +3,8 @@
 
 use maud::html;
 
-use super::{Outcome, Page, Params, paged_table};
-use crate::model::{INDICATORS, Level, indicator};
+use super::{Outcome, Page, Params, exercice_param, indicator_param, page_param, paged_table};
+use crate::model::{INDICATORS, Level};
 use crate::snapshot::Snapshot;
 use crate::strate::{band_label, bands};
 use crate::table::{Cell, Table};
@@ -23,18 +23,20 @@ pub fn strate(s: &Snapshot, level: Level, band: &str, p: &Params) -> Outcome {
         ));
     };
     let exercices = s.c.exercices(level);
-    let Some(ex) = p
-        .get("exercice")
-        .and_then(|x| x.parse().ok())
-        .filter(|x| exercices.contains(x))
-        .or(exercices.last().copied())
-    else {
+    let ex = match exercice_param(p, &exercices) {
+        Ok(x) => x,
+        Err(bad) => return bad,
+    };
+    let Some(ex) = ex else {
         return Outcome::NotFound(format!(
             "Aucun compte de {} dans la publication.",
             level.plural().to_lowercase()
         ));
     };
-    let k = p.get("indicateur").and_then(indicator).unwrap_or(2);
+    let k = match indicator_param(p).and_then(|k| page_param(p).map(|()| k)) {
+        Ok(k) => k,
+        Err(bad) => return bad,
+    };
     let stat = s.strates.stat(level, ex, band, k);
     let mut t = Table::new(
         format!("strate-{}-{band}-{ex}-{}", level.slug(), INDICATORS[k].key),
