@@ -35,8 +35,8 @@ pub struct InferArgs {
     pages: Option<String>,
 }
 
-pub fn run(a: InferArgs) -> Result<()> {
-    let shown = a.file.to_string_lossy().into_owned();
+pub fn run(a: InferArgs, project: Option<&std::path::Path>) -> Result<()> {
+    let shown = source_path(&a.file, project);
     let encoding = a
         .encoding
         .as_deref()
@@ -73,4 +73,28 @@ pub fn run(a: InferArgs) -> Result<()> {
     let yaml = oc_extract::infer::infer(&req).map_err(|e| anyhow::anyhow!("{e}"))?;
     print!("{yaml}");
     Ok(())
+}
+
+/// The file as `source.path` names it, which refresh reads from the project folder: relative
+/// to `--project` when the file is inside it; a relative path typed in a subfolder of a
+/// project, relative to that project; otherwise as given (an absolute path stays absolute).
+fn source_path(file: &std::path::Path, project: Option<&std::path::Path>) -> String {
+    let given = file.to_string_lossy().into_owned();
+    let root = match project {
+        Some(p) => Some(p.to_path_buf()),
+        None if file.is_relative() => std::env::current_dir()
+            .ok()
+            .and_then(|d| oc_spec::project::Project::discover(&d)),
+        None => None,
+    };
+    let (Some(root), Ok(abs)) = (root, std::fs::canonicalize(file)) else {
+        return given;
+    };
+    match std::fs::canonicalize(root)
+        .ok()
+        .and_then(|r| abs.strip_prefix(r).ok().map(std::path::Path::to_path_buf))
+    {
+        Some(rel) => rel.to_string_lossy().into_owned(),
+        None => given,
+    }
 }

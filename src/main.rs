@@ -310,7 +310,7 @@ fn standalone(cli: Cli) -> Result<Result<()>, Box<Cli>> {
     match cli.command {
         Command::Pdf { cmd } => Ok(pdf_cmd::run(cmd)),
         Command::Html { cmd } => Ok(html_cmd::run(cmd)),
-        Command::Infer(args) => Ok(infer_cmd::run(args)),
+        Command::Infer(args) => Ok(infer_cmd::run(args, cli.project.as_deref())),
         Command::Schema { which } => {
             schema_cmd::run(which);
             Ok(Ok(()))

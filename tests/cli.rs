@@ -586,6 +586,32 @@ fn infer_reads_a_file_as_wide_as_a_workbook_and_refuses_a_wider_one() {
     };
     let out = infer("data/w.csv");
     assert!(out.status.success(), "{}", stderr(&out));
+    // from a subfolder, or with --project, the path is written as refresh reads it: from
+    // the project folder
+    std::fs::create_dir_all(p.path().join("pipelines")).unwrap();
+    for (dir, args) in [
+        (p.path().join("pipelines"), vec!["infer", "../data/w.csv"]),
+        (
+            std::env::temp_dir(),
+            vec![
+                "--project",
+                p.path().to_str().unwrap(),
+                "infer",
+                p.path().join("data/w.csv").to_str().unwrap(),
+            ],
+        ),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_opencoll"))
+            .current_dir(&dir)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            stdout(&o).contains("  path: \"data/w.csv\"\n"),
+            "{args:?}: {}",
+            stdout(&o)
+        );
+    }
     p.write("pipelines/w.yaml", stdout(&out));
     let done = p.ok(&["refresh"]);
     assert!(
