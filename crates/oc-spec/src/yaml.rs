@@ -82,9 +82,36 @@ fn to_diagnostic(file: &Path, text: &str, err: &Error) -> Diagnostic {
                 .unwrap_or(&msg)
                 .trim()
                 .to_string();
-            Diagnostic::new(file, line, column, msg)
+            let d = Diagnostic::new(file, line, column, &msg);
+            // serde's "invalid u64" names a Rust type: say the number expected, and what
+            // was written instead
+            match (number_expected(&msg), value_at(text, line, column)) {
+                (Some(expected), Some(v)) => d.with_hint(format!("expected {expected}, not `{v}`")),
+                (Some(expected), None) => d.with_hint(format!("expected {expected}")),
+                (None, _) => d,
+            }
         }
     }
+}
+
+/// The number a message such as "invalid u64" stands for.
+fn number_expected(msg: &str) -> Option<&'static str> {
+    Some(match msg.strip_prefix("invalid ")? {
+        "u8" => "a whole number from 0 to 255",
+        "u16" => "a whole number from 0 to 65535",
+        "u32" | "u64" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        _ => return None,
+    })
+}
+
+/// The scalar written at `line`:`column` (1-based), up to a `,`, `}` or `#`.
+fn value_at(text: &str, line: u64, column: u64) -> Option<String> {
+    let l = text.lines().nth(line.checked_sub(1)? as usize)?;
+    let rest: String = l.chars().skip(column.checked_sub(1)? as usize).collect();
+    let v = rest.split([',', '}', '#']).next()?.trim();
+    (!v.is_empty()).then(|| v.to_string())
 }
 
 /// Whether an unknown key is the tail of a value cut by a comma inside a flow mapping: the
@@ -182,6 +209,29 @@ mod tests {
         assert_eq!(d.line, 4, "{d}");
         assert!(d.message.contains("delimeter"), "{d}");
         assert_eq!(d.hint.as_deref(), Some("did you mean `delimiter`?"));
+    }
+
+    /// serde's "invalid u64" is said as the number expected, with the value written.
+    #[test]
+    fn a_number_written_as_a_word_says_the_number_expected() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Limits {
+            max_rejects: u64,
+            width: Option<u8>,
+        }
+        let d = parse::<Limits>(Path::new("p.yaml"), "max_rejects: ten\n").unwrap_err();
+        assert_eq!((d.line, d.message.as_str()), (1, "invalid u64"), "{d}");
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("expected a whole number, 0 or more, not `ten`")
+        );
+        let d = parse::<Limits>(Path::new("p.yaml"), "max_rejects: 1\nwidth: -5\n").unwrap_err();
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("expected a whole number from 0 to 255, not `-5`"),
+            "{d}"
+        );
     }
 
     #[test]
