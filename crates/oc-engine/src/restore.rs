@@ -53,7 +53,7 @@ pub async fn restore(
     table: &str,
     target: RestoreTarget,
 ) -> Result<Restored, RestoreError> {
-    if table.starts_with("_ops.") {
+    if oc_lake::ops::is_ops_table(table) {
         return Err(RestoreError::OpsTable(table.to_string()));
     }
     let run_id = format!("restore-{}", uuid::Uuid::now_v7());

@@ -117,16 +117,12 @@ impl Lake {
                             })
                             .unwrap_or_else(|| "another run".into());
                         // the lock file as the user can name it: a local path, or a URL
-                        let shown = match self.root().to_file_path() {
-                            Ok(root) => root
-                                .join("_locks")
-                                .join(format!("{table}.json"))
-                                .display()
-                                .to_string(),
-                            Err(()) => format!(
-                                "{}/_locks/{table}.json",
-                                self.root().as_str().trim_end_matches('/')
-                            ),
+                        let url = self.root().join(&format!("_locks/{table}.json"));
+                        let shown = match url {
+                            Ok(u) => u
+                                .to_file_path()
+                                .map_or_else(|()| u.to_string(), |p| p.display().to_string()),
+                            Err(_) => path.to_string(),
                         };
                         return Err(LakeError::Locked {
                             table: table.to_string(),

@@ -121,7 +121,7 @@ impl Lake {
         dry_run: bool,
     ) -> Result<Option<Vacuumed>, LakeError> {
         let run = format!("vacuum-{}", std::process::id());
-        let wait = if table.starts_with("_ops.") {
+        let wait = if crate::ops::is_ops_table(table) {
             crate::ops::APPEND_LOCK_WAIT
         } else {
             Duration::ZERO

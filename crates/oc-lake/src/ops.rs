@@ -36,6 +36,12 @@ pub fn schema_of(name: &str) -> Option<SchemaRef> {
     TABLES.iter().find(|(n, _)| *n == name).map(|(_, s)| s())
 }
 
+/// Whether `name` is one of the lake's records of itself (appended by every run, never
+/// restored).
+pub fn is_ops_table(name: &str) -> bool {
+    TABLES.iter().any(|(n, _)| *n == name)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
     pub run_id: String,
